@@ -1,0 +1,3 @@
+module cgroupd
+
+go 1.26.8

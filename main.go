@@ -1,0 +1,120 @@
+// Command cgroupbox is the cgroupd multicall binary.
+//
+//	cgroupbox APPLET [args]     run an applet by name
+//	APPLET [args]               (when started through a link named APPLET)
+//	cgroupbox --install DIR     make a symlink per applet in DIR
+//
+// The applet is chosen by the name the binary was started under
+// (basename of argv[0], never resolving symlinks), else by argv[1]. With no
+// match it prints the sorted applet list on stderr and exits 2.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"cgroupd/applets/bench"
+	"cgroupd/applets/ctl"
+	"cgroupd/applets/daemon"
+	"cgroupd/core/spawn"
+	"cgroupd/hogs"
+)
+
+// runFunc is the entry point of an applet; only main calls os.Exit.
+type runFunc func(args []string, stdin io.Reader, stdout, stderr io.Writer) int
+
+type applet struct {
+	run    runFunc
+	hidden bool // internal: not listed, not linked by --install
+}
+
+var applets = map[string]applet{
+	"cgroupd":   {run: daemon.Run},
+	"cgroupctl": {run: ctl.Run},
+	"memhog":    {run: hogs.Memhog},
+	"cpuhog":    {run: hogs.Cpuhog},
+	// The fork-and-attach spawn fallback re-executes this binary as this
+	// applet; it waits to be released, then execs the job.
+	spawn.HelperApplet: {run: spawn.HelperMain, hidden: true},
+	// Load generator for `make bench`: speaks the real protocol.
+	"cgroupbench": {run: bench.Run, hidden: true},
+}
+
+// aliases are accepted as argv[1] only.
+var aliases = map[string]string{"daemon": "cgroupd", "ctl": "cgroupctl"}
+
+func names() []string {
+	var out []string
+	for n, a := range applets {
+		if !a.hidden {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func main() {
+	os.Exit(dispatch(os.Args, os.Stdin, os.Stdout, os.Stderr))
+}
+
+func dispatch(argv []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(argv) > 0 {
+		if a, ok := applets[filepath.Base(argv[0])]; ok {
+			return a.run(argv[1:], stdin, stdout, stderr)
+		}
+	}
+	if len(argv) > 1 {
+		name := argv[1]
+		if full, ok := aliases[name]; ok {
+			name = full
+		}
+		if a, ok := applets[name]; ok {
+			return a.run(argv[2:], stdin, stdout, stderr)
+		}
+		if name == "--install" {
+			if len(argv) != 3 {
+				fmt.Fprintln(stderr, "usage: cgroupbox --install DIR")
+				return 2
+			}
+			if err := install(argv[2]); err != nil {
+				fmt.Fprintf(stderr, "cgroupbox: %v\n", err)
+				return 1
+			}
+			return 0
+		}
+	}
+	fmt.Fprintln(stderr, "usage: cgroupbox APPLET [args] | cgroupbox --install DIR")
+	fmt.Fprintln(stderr, "applets:")
+	for _, n := range names() {
+		fmt.Fprintf(stderr, "  %s\n", n)
+	}
+	return 2
+}
+
+// install makes a symlink per visible applet in dir, pointing at this
+// binary. An existing link is replaced; any other file is left alone.
+func install(dir string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	for _, n := range names() {
+		p := filepath.Join(dir, n)
+		if fi, err := os.Lstat(p); err == nil {
+			if fi.Mode()&os.ModeSymlink == 0 {
+				return fmt.Errorf("%s exists and is not a symlink", p)
+			}
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+		}
+		if err := os.Symlink(self, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
