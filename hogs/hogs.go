@@ -1,10 +1,63 @@
-// Package hogs holds the load generators memhog and cpuhog.
+// Package hogs holds the load generators memhog and cpuhog, applets of the
+// cgroupd binary used by the tests and benchmarks:
+//
+//	memhog <megabytes> [seconds]     allocate and touch MiB, hold for seconds (default 10), exit 0
+//	cpuhog [threads] [seconds]       spin threads (default 1) for seconds (default 5), exit 0
+//
+// Both print nothing but errors: usage errors exit 2, failures exit 1.
 package hogs
 
-import "io"
+import (
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"time"
+)
 
-// Memhog: memhog <megabytes> [seconds]
-func Memhog(args []string, stdin io.Reader, stdout, stderr io.Writer) int { panic("unimplemented") }
+// usageError is a bad command line: exit 2.
+type usageError struct{ msg string }
 
-// Cpuhog: cpuhog [threads] [seconds]
-func Cpuhog(args []string, stdin io.Reader, stdout, stderr io.Writer) int { panic("unimplemented") }
+func (e *usageError) Error() string { return e.msg }
+
+// parseArgs handles -h and counts: it returns ok=false after printing help
+// or a usage error, with the exit status.
+func parseArgs(name, usage string, args []string, max int, stdout, stderr io.Writer) (pos []string, code int, ok bool) {
+	for _, a := range args {
+		switch {
+		case a == "-h" || a == "--help" || a == "-help":
+			io.WriteString(stdout, usage)
+			return nil, 0, false
+		case a == "--":
+			continue
+		case len(a) > 1 && a[0] == '-' && (a[1] < '0' || a[1] > '9'):
+			fmt.Fprintf(stderr, "%s: unknown option %q\n%s", name, a, usage)
+			return nil, 2, false
+		}
+		pos = append(pos, a)
+	}
+	if len(pos) > max {
+		fmt.Fprintf(stderr, "%s: too many arguments\n%s", name, usage)
+		return nil, 2, false
+	}
+	return pos, 0, true
+}
+
+// parseSeconds parses a non-negative, finite number of seconds ("10",
+// "0.5").
+func parseSeconds(s string) (time.Duration, error) {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) || f > float64(math.MaxInt64/int64(time.Second)) {
+		return 0, &usageError{fmt.Sprintf("invalid seconds %q (want a number >= 0)", s)}
+	}
+	return time.Duration(f * float64(time.Second)), nil
+}
+
+// parseCount parses an integer in lo..hi.
+func parseCount(what, s string, lo, hi int64) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < lo || n > hi {
+		return 0, &usageError{fmt.Sprintf("invalid %s %q (want %d..%d)", what, s, lo, hi)}
+	}
+	return n, nil
+}

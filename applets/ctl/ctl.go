@@ -1,6 +1,136 @@
+// Cgroupctl is the cgroupd client.
+//
+//	cgroupctl [--socket PATH] <subcommand> [args]
+//	  run [opts] -- argv...       submit a job
+//	  list                        list jobs
+//	  inspect ID                  per-job stats and pressure
+//	  stats                       host pressure summary
+//	  freeze ID | thaw ID         freeze or thaw a job's cgroup
+//	  kill ID [signal N]          send a signal (default SIGKILL); `--signal N` too
+//	  wait ID                     block until the job ends
+//	  logs ID [--follow|-f]       print the captured stdout/stderr
+//	  remove ID                   remove an ended job and its cgroup
+//	  ping                        health check
+//	  quit                        ask the daemon to shut down
+//	run options:
+//	  --id ID  --priority N  --cwd DIR  --env K=V (repeatable)
+//	  --cpu-max Q/P  --cpu-weight N  --cpuset-cpus CPUS  --cpuset-mems MEMS
+//	  --memory-max SZ  --memory-high SZ  --memory-low SZ  --memory-min SZ
+//	  --memory-swap-max SZ  --io-weight N  --io-max RULE (repeatable)
+//	  --pids-max N  --require-path PATH (repeatable)  --service CMD (repeatable)
+//	  --queue-timeout DURATION (new; Go syntax, e.g. 30s)
+//	global options:
+//	  -s, --socket PATH           daemon socket (default: $CGROUPD_SOCKET, else
+//	                              /run/cgroupd.sock for root, else
+//	                              /run/user/UID/cgroupd.sock if /run/user/UID
+//	                              exists, else /tmp/cgroupd-UID.sock)
+//	  -h, --help                  this text; `cgroupctl SUBCOMMAND -h` for one
+//
+// Each subcommand sends one request of spec/PROTOCOL.md, half-closes the
+// connection and prints the daemon's response as received (`STATUS: ok`
+// then `key: value` lines; every block for list). `logs` prints only the
+// log bytes, streaming them as they arrive.
+//
+// Exit status: 0 for `STATUS: ok`, 1 for `STATUS: err` or a connection
+// failure, 2 for a usage error. `wait` exits with the job's exit status, or
+// 128+N when signal N ended it. A value containing CR or LF is refused
+// before connecting (`<key> must not contain CR or LF`, exit 2).
 package ctl
 
-import "io"
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"cgroupd/core/proto"
+)
+
+const usage = `usage: cgroupctl [--socket PATH] <subcommand> [args]
+  run [opts] -- argv...       submit a job
+  list                        list jobs
+  inspect ID                  per-job stats and pressure
+  stats                       host pressure summary
+  freeze ID | thaw ID         freeze or thaw a job's cgroup
+  kill ID [signal N]          send a signal (default SIGKILL); ` + "`--signal N`" + ` too
+  wait ID                     block until the job ends
+  logs ID [--follow|-f]       print the captured stdout/stderr
+  remove ID                   remove an ended job and its cgroup
+  ping                        health check
+  quit                        ask the daemon to shut down
+run options:
+` + runOptions + `global options:
+  -s, --socket PATH           daemon socket (default: $CGROUPD_SOCKET, else
+                              /run/cgroupd.sock for root, else
+                              /run/user/UID/cgroupd.sock if /run/user/UID
+                              exists, else /tmp/cgroupd-UID.sock)
+  -h, --help                  this text; ` + "`cgroupctl SUBCOMMAND -h`" + ` for one
+Exit status: 0 for STATUS: ok, 1 for STATUS: err or no connection, 2 for a
+usage error; wait: the job's exit status, or 128+N when signal N ended it.
+`
+
+const runOptions = `  --id ID  --priority N  --cwd DIR  --env K=V (repeatable)
+  --cpu-max Q/P  --cpu-weight N  --cpuset-cpus CPUS  --cpuset-mems MEMS
+  --memory-max SZ  --memory-high SZ  --memory-low SZ  --memory-min SZ
+  --memory-swap-max SZ  --io-weight N  --io-max RULE (repeatable)
+  --pids-max N  --require-path PATH (repeatable)  --service CMD (repeatable)
+  --queue-timeout DURATION (new; Go syntax, e.g. 30s)
+`
+
+// usageError is a bad command line: its text goes to stderr, exit 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error {
+	return &usageError{fmt.Sprintf(format, a...)}
+}
+
+// helpRequest asks for a usage text on stdout, exit 0.
+type helpRequest struct{ text string }
+
+func (h *helpRequest) Error() string { return "help requested" }
 
 // Run is the applet entry point.
-func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int { panic("unimplemented") }
+func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	inv, err := parseArgs(args)
+	if err == nil {
+		// Refuse CR/LF (and any other unsendable request) before connecting.
+		inv.wire, err = inv.req.Encode()
+		if err != nil {
+			err = &usageError{err.Error()}
+		}
+	}
+	var help *helpRequest
+	var uerr *usageError
+	switch {
+	case errors.As(err, &help):
+		io.WriteString(stdout, help.text)
+		return 0
+	case errors.As(err, &uerr):
+		fmt.Fprintf(stderr, "cgroupctl: %s\n", uerr.msg)
+		return 2
+	case err != nil:
+		fmt.Fprintf(stderr, "cgroupctl: %v\n", err)
+		return 2
+	}
+	if inv.socket == "" {
+		inv.socket = defaultSocket()
+	}
+	return exchange(inv, stdout, stderr)
+}
+
+// defaultSocket is $CGROUPD_SOCKET, else the PROTOCOL.md default for our uid.
+func defaultSocket() string {
+	if p := os.Getenv("CGROUPD_SOCKET"); p != "" {
+		return p
+	}
+	return proto.DefaultSocket(os.Getuid(), func(dir string) bool {
+		fi, err := os.Stat(dir)
+		return err == nil && fi.IsDir()
+	})
+}
+
+// oneLine keeps a message that quotes user input on one line.
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", `\n`) }

@@ -10,8 +10,12 @@ package event
 
 import (
 	"io"
+	"strconv"
 	"time"
 )
+
+// Schema is the value of the schema= key of every line.
+const Schema = "cgroupd.v1"
 
 // Emitter writes event lines to w, one Write per line.
 type Emitter struct {
@@ -19,11 +23,68 @@ type Emitter struct {
 	Now func() time.Time // nil: time.Now
 }
 
-// Emit writes one event; kv are key, value pairs in schema order.
-func (e *Emitter) Emit(typ string, kv ...string) { panic("unimplemented") }
+// Emit writes one event; kv are key, value pairs in schema order. A nil
+// Emitter or W discards the event. Write errors are ignored: events are a
+// log, and a closed stderr must not stop the daemon.
+func (e *Emitter) Emit(typ string, kv ...string) {
+	if e == nil || e.W == nil {
+		return
+	}
+	now := time.Now
+	if e.Now != nil {
+		now = e.Now
+	}
+	e.W.Write(appendLine(nil, now().UnixMilli(), typ, kv))
+}
 
-// Format returns one event line (with trailing newline).
-func Format(tsUnixMs int64, typ string, kv ...string) string { panic("unimplemented") }
+// Format returns one event line (with trailing newline). Keys and the type
+// are escaped like values; an odd trailing key gets an empty value.
+func Format(tsUnixMs int64, typ string, kv ...string) string {
+	return string(appendLine(nil, tsUnixMs, typ, kv))
+}
+
+func appendLine(b []byte, tsUnixMs int64, typ string, kv []string) []byte {
+	if b == nil {
+		b = make([]byte, 0, 64+16*len(kv))
+	}
+	b = append(b, "EVENT schema="+Schema+" ts_unix_ms="...)
+	b = strconv.AppendInt(b, tsUnixMs, 10)
+	b = append(b, " type="...)
+	b = appendEscaped(b, typ)
+	for i := 0; i < len(kv); i += 2 {
+		b = append(b, ' ')
+		b = appendEscaped(b, kv[i])
+		b = append(b, '=')
+		if i+1 < len(kv) {
+			b = appendEscaped(b, kv[i+1])
+		}
+	}
+	return append(b, '\n')
+}
 
 // Escape percent-encodes space, '%', '=' is kept, and bytes < 0x21 or 0x7f.
-func Escape(v string) string { panic("unimplemented") }
+// Other bytes, UTF-8 included, are written as they are.
+func Escape(v string) string {
+	for i := 0; i < len(v); i++ {
+		if needsEscape(v[i]) {
+			return string(appendEscaped(make([]byte, 0, len(v)+8), v))
+		}
+	}
+	return v
+}
+
+func needsEscape(c byte) bool { return c < 0x21 || c == 0x7f || c == '%' }
+
+const hex = "0123456789ABCDEF"
+
+func appendEscaped(b []byte, v string) []byte {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if needsEscape(c) {
+			b = append(b, '%', hex[c>>4], hex[c&0xf])
+		} else {
+			b = append(b, c)
+		}
+	}
+	return b
+}

@@ -3,7 +3,13 @@
 // building. It does no I/O of its own beyond the io.Reader it is handed.
 package proto
 
-import "errors"
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // MaxRequest is the largest request the daemon accepts.
 const MaxRequest = 4 << 20
@@ -11,6 +17,14 @@ const MaxRequest = 4 << 20
 // ErrMalformed is returned for a header line without ':'; its text is the
 // protocol reason clients match on.
 var ErrMalformed = errors.New("malformed headers")
+
+// ErrEmptyVerb is returned by Parse when the verb line is blank, and by
+// Encode for a request without a verb.
+var ErrEmptyVerb = errors.New("empty verb")
+
+// ErrCRLF is wrapped by the error Encode returns for a key or value that
+// contains CR or LF.
+var ErrCRLF = errors.New("must not contain CR or LF")
 
 // Header is one "key: value" line.
 type Header struct{ Key, Value string }
@@ -22,39 +36,211 @@ type Request struct {
 }
 
 // Get returns the first value of key.
-func (r *Request) Get(key string) (string, bool) { panic("unimplemented") }
+func (r *Request) Get(key string) (string, bool) {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return h.Value, true
+		}
+	}
+	return "", false
+}
 
 // All returns every value of a repeatable key, in order.
-func (r *Request) All(key string) []string { panic("unimplemented") }
+func (r *Request) All(key string) []string {
+	var out []string
+	for _, h := range r.Headers {
+		if h.Key == key {
+			out = append(out, h.Value)
+		}
+	}
+	return out
+}
+
+// Add appends a header; it returns r for chaining.
+func (r *Request) Add(key, value string) *Request {
+	r.Headers = append(r.Headers, Header{key, value})
+	return r
+}
+
+// isSpace is C's isspace: the "white space" of PROTOCOL.md.
+func isSpace(c byte) bool {
+	switch c {
+	case ' ', '\t', '\n', '\v', '\f', '\r':
+		return true
+	}
+	return false
+}
+
+func trimRightSpace(b []byte) []byte {
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func isBlank(line []byte) bool { return len(trimRightSpace(line)) == 0 }
+
+// End returns the offset just past the line that ends the request in buf,
+// or -1 if that line has not arrived. The request ends at the first blank
+// line (empty, or white space only such as "\r"); a blank verb line ends it
+// at once, so an empty request cannot hold a connection open.
+func End(buf []byte) int {
+	off := 0
+	for {
+		i := bytes.IndexByte(buf[off:], '\n')
+		if i < 0 {
+			return -1
+		}
+		if isBlank(buf[off : off+i]) {
+			return off + i + 1
+		}
+		off += i + 1
+	}
+}
 
 // Complete reports whether buf holds a whole request, i.e. the blank line
 // that ends it has arrived. (A half-close also ends a request; the caller
 // knows that from read returning 0.)
-func Complete(buf []byte) bool { panic("unimplemented") }
+func Complete(buf []byte) bool { return End(buf) >= 0 }
 
 // Parse parses a request (verb line, header lines, optional blank line).
 // Errors: ErrMalformed for a header without ':'; an error for an empty verb.
-func Parse(buf []byte) (Request, error) { panic("unimplemented") }
+//
+// Trimming (PROTOCOL.md): the verb loses leading spaces and trailing white
+// space; a header is split at its first ':', the key loses trailing white
+// space, the value leading spaces and tabs and trailing white space.
+// Parsing stops at the first blank line; anything after it is ignored. A
+// last line without '\n' (the client half-closed) is a header like any
+// other.
+func Parse(buf []byte) (Request, error) {
+	var req Request
+	line, rest, _ := bytes.Cut(buf, []byte{'\n'})
+	verb := trimRightSpace(bytes.TrimLeft(line, " "))
+	if len(verb) == 0 {
+		return Request{}, ErrEmptyVerb
+	}
+	req.Verb = string(verb)
+	for len(rest) > 0 {
+		line, rest, _ = bytes.Cut(rest, []byte{'\n'})
+		if isBlank(line) {
+			break
+		}
+		k, v, ok := bytes.Cut(line, []byte{':'})
+		if !ok {
+			return Request{}, ErrMalformed
+		}
+		req.Headers = append(req.Headers, Header{
+			Key:   string(trimRightSpace(k)),
+			Value: string(trimRightSpace(bytes.TrimLeft(v, " \t"))),
+		})
+	}
+	return req, nil
+}
 
 // Encode serialises a request for sending. A key or value containing CR or
 // LF is refused with an error "<key> must not contain CR or LF".
-func (r *Request) Encode() ([]byte, error) { panic("unimplemented") }
+//
+// A key must not contain ':' either (the peer splits at the first one).
+// Leading and trailing white space of a value does not survive the trip:
+// the peer strips it.
+func (r *Request) Encode() ([]byte, error) {
+	if strings.TrimLeft(r.Verb, " ") == "" {
+		return nil, ErrEmptyVerb
+	}
+	if strings.ContainsAny(r.Verb, "\r\n") {
+		return nil, fmt.Errorf("verb %w", ErrCRLF)
+	}
+	n := len(r.Verb) + 2
+	for _, h := range r.Headers {
+		if strings.ContainsAny(h.Key, "\r\n") || strings.ContainsAny(h.Value, "\r\n") {
+			return nil, fmt.Errorf("%s %w", h.Key, ErrCRLF)
+		}
+		if strings.IndexByte(h.Key, ':') >= 0 {
+			return nil, fmt.Errorf("header key %q must not contain ':'", h.Key)
+		}
+		n += len(h.Key) + len(h.Value) + 3
+	}
+	b := make([]byte, 0, n)
+	b = append(b, r.Verb...)
+	b = append(b, '\n')
+	for _, h := range r.Headers {
+		b = append(b, h.Key...)
+		b = append(b, ": "...)
+		b = append(b, h.Value...)
+		b = append(b, '\n')
+	}
+	return append(b, '\n'), nil
+}
+
+// DefaultSocket is the default socket path of PROTOCOL.md for uid, without
+// $CGROUPD_SOCKET (the applets read the environment, core does not):
+// /run/cgroupd.sock for uid 0; else /run/user/<uid>/cgroupd.sock when
+// dirExists("/run/user/<uid>"), else /tmp/cgroupd-<uid>.sock.
+func DefaultSocket(uid int, dirExists func(path string) bool) string {
+	if uid == 0 {
+		return "/run/cgroupd.sock"
+	}
+	u := strconv.Itoa(uid)
+	if dir := "/run/user/" + u; dirExists != nil && dirExists(dir) {
+		return dir + "/cgroupd.sock"
+	}
+	return "/tmp/cgroupd-" + u + ".sock"
+}
 
 // Response builds one response block.
 type Response struct{ b []byte }
 
 // OK starts a "STATUS: ok" block.
-func OK() *Response { panic("unimplemented") }
+func OK() *Response { return &Response{b: []byte("STATUS: ok\n")} }
 
 // Err starts a "STATUS: err" block with "reason: <reason>".
-func Err(reason string) *Response { panic("unimplemented") }
-
-// Add appends "key: value". Values are sanitised: CR/LF become spaces.
-func (r *Response) Add(key, value string) *Response { panic("unimplemented") }
-
-// Bytes returns the block including its terminating blank line.
-func (r *Response) Bytes() []byte { panic("unimplemented") }
+func Err(reason string) *Response {
+	r := &Response{b: []byte("STATUS: err\n")}
+	return r.Add("reason", reason)
+}
 
 // Block builds a bare key/value block without a STATUS line (the per-job
 // blocks of LIST).
-func Block() *Response { panic("unimplemented") }
+func Block() *Response { return &Response{} }
+
+// sanitise replaces CR and LF with spaces so a value stays on its line.
+func sanitise(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// Add appends "key: value". Values are sanitised: CR/LF become spaces.
+// (Keys too: the daemon's keys are constants, but a line must stay a line.)
+func (r *Response) Add(key, value string) *Response {
+	r.b = append(r.b, sanitise(key)...)
+	r.b = append(r.b, ": "...)
+	r.b = append(r.b, sanitise(value)...)
+	r.b = append(r.b, '\n')
+	return r
+}
+
+// AddInt appends "key: <decimal v>".
+func (r *Response) AddInt(key string, v int64) *Response {
+	r.b = append(r.b, sanitise(key)...)
+	r.b = append(r.b, ": "...)
+	r.b = strconv.AppendInt(r.b, v, 10)
+	r.b = append(r.b, '\n')
+	return r
+}
+
+// Bytes returns the block including its terminating blank line.
+func (r *Response) Bytes() []byte { return r.AppendTo(make([]byte, 0, len(r.b)+1)) }
+
+// AppendTo appends the block, including its terminating blank line, to dst
+// (LIST builds one buffer out of many blocks).
+func (r *Response) AppendTo(dst []byte) []byte {
+	dst = append(dst, r.b...)
+	return append(dst, '\n')
+}

@@ -1,0 +1,338 @@
+package ctl
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"cgroupd/core/proto"
+	"golang.org/x/sys/unix"
+)
+
+// mode is how a response is read and what the exit status is.
+type mode int
+
+const (
+	modePlain mode = iota // print the response; exit by STATUS
+	modeWait              // … exit with the job's status
+	modeLogs              // print the log bytes after an ok header block
+)
+
+// invocation is a parsed command line.
+type invocation struct {
+	socket string // "" until the default is resolved
+	sub    string
+	req    proto.Request
+	wire   []byte // req encoded
+	mode   mode
+}
+
+// subcommand describes one subcommand.
+type subcommand struct {
+	verb  string
+	usage string
+	parse func(sc subcommand, args []string) (proto.Request, mode, error)
+}
+
+var subcommands map[string]subcommand
+
+func init() {
+	subcommands = map[string]subcommand{
+		"run":     {"RUN", "usage: cgroupctl run [opts] [--] argv...\n" + runOptions, parseRun},
+		"list":    {"LIST", "usage: cgroupctl list\n", parseNoArgs},
+		"inspect": {"INSPECT", "usage: cgroupctl inspect ID\n", parseID},
+		"stats":   {"STATS", "usage: cgroupctl stats\n", parseNoArgs},
+		"freeze":  {"FREEZE", "usage: cgroupctl freeze ID\n", parseID},
+		"thaw":    {"THAW", "usage: cgroupctl thaw ID\n", parseID},
+		"kill": {"KILL", "usage: cgroupctl kill ID [signal N | --signal N]\n" +
+			"  N is a number or a name (TERM, SIGTERM); default: the daemon's (9)\n", parseKill},
+		"wait":   {"WAIT", "usage: cgroupctl wait ID\n  exit status: the job's, or 128+N when signal N ended it\n", parseID},
+		"logs":   {"LOGS", "usage: cgroupctl logs ID [--follow|-f]\n  --follow: keep printing until the job has ended\n", parseLogs},
+		"remove": {"REMOVE", "usage: cgroupctl remove ID\n", parseID},
+		"ping":   {"PING", "usage: cgroupctl ping\n", parseNoArgs},
+		"quit":   {"QUIT", "usage: cgroupctl quit\n", parseNoArgs},
+	}
+}
+
+func isHelp(a string) bool { return a == "-h" || a == "--help" || a == "-help" }
+
+// parseArgs parses the whole command line (after the applet name).
+func parseArgs(args []string) (invocation, error) {
+	var inv invocation
+	fs := flag.NewFlagSet("cgroupctl", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.StringVar(&inv.socket, "socket", "", "")
+	fs.StringVar(&inv.socket, "s", "", "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return inv, &helpRequest{usage}
+		}
+		return inv, usagef("%s (see cgroupctl -h)", oneLine(err.Error()))
+	}
+	socketSet := false
+	fs.Visit(func(f *flag.Flag) { socketSet = socketSet || f.Name == "socket" || f.Name == "s" })
+	if socketSet && inv.socket == "" {
+		return inv, usagef("--socket: empty path")
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		return inv, usagef("missing subcommand (see cgroupctl -h)")
+	}
+	inv.sub = rest[0]
+	if inv.sub == "help" {
+		return inv, &helpRequest{usage}
+	}
+	sc, ok := subcommands[inv.sub]
+	if !ok {
+		return inv, usagef("unknown subcommand %q (see cgroupctl -h)", oneLine(inv.sub))
+	}
+	req, m, err := sc.parse(sc, rest[1:])
+	if err != nil {
+		var uerr *usageError
+		if errors.As(err, &uerr) {
+			uerr.msg = inv.sub + ": " + uerr.msg
+		}
+		return inv, err
+	}
+	req.Verb = sc.verb
+	inv.req, inv.mode = req, m
+	return inv, nil
+}
+
+func parseNoArgs(sc subcommand, args []string) (proto.Request, mode, error) {
+	for _, a := range args {
+		if isHelp(a) {
+			return proto.Request{}, 0, &helpRequest{sc.usage}
+		}
+	}
+	if len(args) > 0 {
+		return proto.Request{}, 0, usagef("unexpected argument %q", oneLine(args[0]))
+	}
+	return proto.Request{}, modePlain, nil
+}
+
+// positional splits args into positionals and options: "-h"/"--help"
+// anywhere asks for help, "--" ends options, and opt reports how many
+// arguments an option consumes (-1: unknown option).
+func positional(sc subcommand, args []string, opt func(args []string) (int, error)) ([]string, error) {
+	var pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return append(pos, args[i+1:]...), nil
+		case isHelp(a):
+			return nil, &helpRequest{sc.usage}
+		case len(a) > 1 && a[0] == '-':
+			n, err := opt(args[i:])
+			if err != nil {
+				return nil, err
+			}
+			if n < 0 {
+				return nil, usagef("unknown option %q", oneLine(a))
+			}
+			i += n - 1
+		default:
+			pos = append(pos, a)
+		}
+	}
+	return pos, nil
+}
+
+func noOptions([]string) (int, error) { return -1, nil }
+
+func parseID(sc subcommand, args []string) (proto.Request, mode, error) {
+	pos, err := positional(sc, args, noOptions)
+	if err != nil {
+		return proto.Request{}, 0, err
+	}
+	if len(pos) != 1 {
+		return proto.Request{}, 0, usagef("want exactly one ID, got %d arguments", len(pos))
+	}
+	m := modePlain
+	if sc.verb == "WAIT" {
+		m = modeWait
+	}
+	var req proto.Request
+	return *req.Add("id", pos[0]), m, nil
+}
+
+func parseLogs(sc subcommand, args []string) (proto.Request, mode, error) {
+	follow := false
+	pos, err := positional(sc, args, func(a []string) (int, error) {
+		if a[0] == "--follow" || a[0] == "-f" || a[0] == "-follow" {
+			follow = true
+			return 1, nil
+		}
+		return -1, nil
+	})
+	if err != nil {
+		return proto.Request{}, 0, err
+	}
+	if len(pos) != 1 {
+		return proto.Request{}, 0, usagef("want exactly one ID, got %d arguments", len(pos))
+	}
+	var req proto.Request
+	req.Add("id", pos[0])
+	if follow {
+		req.Add("follow", "1")
+	}
+	return req, modeLogs, nil
+}
+
+func parseKill(sc subcommand, args []string) (proto.Request, mode, error) {
+	var sig string
+	sigSet := false
+	setSig := func(v string) error {
+		if sigSet {
+			return usagef("signal given twice")
+		}
+		n, err := parseSignal(v)
+		if err != nil {
+			return err
+		}
+		sig, sigSet = n, true
+		return nil
+	}
+	pos, err := positional(sc, args, func(a []string) (int, error) {
+		name, val, hasVal := strings.Cut(a[0], "=")
+		if name != "--signal" && name != "-signal" {
+			return -1, nil
+		}
+		if hasVal {
+			return 1, setSig(val)
+		}
+		if len(a) < 2 {
+			return 0, usagef("%s needs a signal", name)
+		}
+		return 2, setSig(a[1])
+	})
+	if err != nil {
+		return proto.Request{}, 0, err
+	}
+	// Positional form: ID [signal N].
+	switch {
+	case len(pos) == 3 && pos[1] == "signal":
+		if err := setSig(pos[2]); err != nil {
+			return proto.Request{}, 0, err
+		}
+	case len(pos) == 2 && pos[1] == "signal":
+		return proto.Request{}, 0, usagef("signal needs a value")
+	case len(pos) != 1:
+		return proto.Request{}, 0, usagef("want ID [signal N]")
+	}
+	var req proto.Request
+	req.Add("id", pos[0])
+	if sigSet {
+		req.Add("signal", sig)
+	}
+	return req, modePlain, nil
+}
+
+// parseSignal takes a number or a signal name (TERM, SIGTERM, term) and
+// returns the number the protocol wants.
+func parseSignal(v string) (string, error) {
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return strconv.Itoa(n), nil
+	}
+	name := strings.ToUpper(v)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if n := unix.SignalNum(name); n != 0 {
+		return strconv.Itoa(int(n)), nil
+	}
+	return "", usagef("invalid signal %q", oneLine(v))
+}
+
+// listFlag is a repeatable string option.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// runKeys maps run options to protocol keys, in the order they are sent
+// (then require_path, service, env and arg).
+var runKeys = []struct{ flag, key string }{
+	{"id", "id"},
+	{"priority", "priority"},
+	{"cwd", "cwd"},
+	{"cpu-max", "cpu_max"},
+	{"cpu-weight", "cpu_weight"},
+	{"cpuset-cpus", "cpuset_cpus"},
+	{"cpuset-mems", "cpuset_mems"},
+	{"memory-max", "memory_max"},
+	{"memory-high", "memory_high"},
+	{"memory-low", "memory_low"},
+	{"memory-min", "memory_min"},
+	{"memory-swap-max", "memory_swap_max"},
+	{"io-weight", "io_weight"},
+	{"io-max", "io_max"},
+	{"pids-max", "pids_max"},
+	{"queue-timeout", "queue_timeout"},
+	{"require-path", "require_path"},
+	{"service", "service"},
+	{"env", "env"},
+}
+
+var repeatable = map[string]bool{"io-max": true, "require-path": true, "service": true, "env": true}
+
+func parseRun(sc subcommand, args []string) (proto.Request, mode, error) {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	single := map[string]*string{}
+	lists := map[string]*listFlag{}
+	for _, rk := range runKeys {
+		if repeatable[rk.flag] {
+			lists[rk.flag] = new(listFlag)
+			fs.Var(lists[rk.flag], rk.flag, "")
+		} else {
+			single[rk.flag] = fs.String(rk.flag, "", "")
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return proto.Request{}, 0, &helpRequest{sc.usage}
+		}
+		return proto.Request{}, 0, usagef("%s", oneLine(err.Error()))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	if set["queue-timeout"] {
+		v := *single["queue-timeout"]
+		if d, err := time.ParseDuration(v); err != nil || d < 0 {
+			return proto.Request{}, 0, usagef("--queue-timeout: invalid duration %q (want e.g. 30s, 2m)", oneLine(v))
+		}
+	}
+	for _, e := range *lists["env"] {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			return proto.Request{}, 0, usagef("--env: want K=V, got %q", oneLine(e))
+		}
+	}
+
+	var req proto.Request
+	for _, rk := range runKeys {
+		if !set[rk.flag] {
+			continue
+		}
+		if l, ok := lists[rk.flag]; ok {
+			for _, v := range *l {
+				req.Add(rk.key, v)
+			}
+		} else {
+			req.Add(rk.key, *single[rk.flag])
+		}
+	}
+	// With no argv the request goes out anyway: the daemon answers
+	// `reason: no command`, which scripts match on.
+	for _, a := range fs.Args() {
+		req.Add("arg", a)
+	}
+	return req, modePlain, nil
+}

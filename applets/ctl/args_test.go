@@ -1,0 +1,252 @@
+package ctl
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden requests in testdata/ctl")
+
+const goldenDir = "../../testdata/ctl"
+
+// TestRequestGolden checks the exact bytes each command line sends against
+// testdata/ctl/<name>.golden (go test -update rewrites them).
+func TestRequestGolden(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		mode mode
+	}{
+		{"ping", []string{"ping"}, modePlain},
+		{"quit", []string{"quit"}, modePlain},
+		{"list", []string{"list"}, modePlain},
+		{"stats", []string{"stats"}, modePlain},
+		{"inspect", []string{"inspect", "job-1"}, modePlain},
+		{"freeze", []string{"freeze", "job-1"}, modePlain},
+		{"thaw", []string{"thaw", "job-1"}, modePlain},
+		{"remove", []string{"remove", "job-1"}, modePlain},
+		{"wait", []string{"wait", "job-1"}, modeWait},
+		{"kill", []string{"kill", "job-1"}, modePlain},
+		{"kill-signal-positional", []string{"kill", "job-1", "signal", "15"}, modePlain},
+		{"kill-signal-flag", []string{"kill", "job-1", "--signal", "15"}, modePlain},
+		{"kill-signal-flag-first", []string{"kill", "--signal=15", "job-1"}, modePlain},
+		{"kill-signal-name", []string{"kill", "job-1", "signal", "TERM"}, modePlain},
+		{"kill-signal-signame", []string{"kill", "job-1", "--signal", "sigterm"}, modePlain},
+		{"logs", []string{"logs", "job-1"}, modeLogs},
+		{"logs-follow", []string{"logs", "job-1", "--follow"}, modeLogs},
+		{"logs-follow-short", []string{"logs", "-f", "job-1"}, modeLogs},
+		{"run-minimal", []string{"run", "--", "sleep", "10"}, modePlain},
+		{"run-no-dashdash", []string{"run", "--id", "a", "sleep", "10", "--not-an-option"}, modePlain},
+		{"run-no-command", []string{"run", "--id", "a"}, modePlain},
+		{"run-all-options", []string{"run",
+			"--env", "A=1", "--id", "big", "--priority", "10", "--cwd", "/tmp",
+			"--env", "B=two words",
+			"--cpu-max", "50000/100000", "--cpu-weight", "200", "--cpuset-cpus", "0-1", "--cpuset-mems", "0",
+			"--memory-max", "64M", "--memory-high", "48M", "--memory-low", "8M", "--memory-min", "4M",
+			"--memory-swap-max", "0", "--io-weight", "300",
+			"--io-max", "8:0 rbps=1M", "--io-max", "8:16 wiops=100",
+			"--pids-max", "64", "--require-path", "/etc/hostname", "--require-path", "/tmp",
+			"--service", "sleep 100", "--service", "echo hi",
+			"--queue-timeout", "30s",
+			"--", "sh", "-c", "echo $A: ok", ""}, modePlain},
+		{"run-single-dash-and-equals", []string{"run", "-id=x", "-memory-max", "1G", "--cpu-max=max", "--", "true"}, modePlain},
+		{"run-empty-value-is-sent", []string{"run", "--cwd", "", "--", "true"}, modePlain},
+		{"run-tab-in-arg", []string{"run", "--", "printf", "a\tb"}, modePlain},
+		{"global-socket-before", []string{"--socket", "/x.sock", "ping"}, modePlain},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			inv, err := parseArgs(tc.args)
+			if err != nil {
+				t.Fatalf("parseArgs(%q): %v", tc.args, err)
+			}
+			if inv.mode != tc.mode {
+				t.Errorf("mode: got %d, want %d", inv.mode, tc.mode)
+			}
+			got, err := inv.req.Encode()
+			if err != nil {
+				t.Fatalf("Encode: %v", err)
+			}
+			path := filepath.Join(goldenDir, tc.name+".golden")
+			if *update {
+				if err := os.MkdirAll(goldenDir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("request for %q:\ngot  %q\nwant %q", tc.args, got, want)
+			}
+		})
+	}
+}
+
+func TestSocketOption(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ping"}, ""},
+		{[]string{"--socket", "/a.sock", "ping"}, "/a.sock"},
+		{[]string{"--socket=/b.sock", "ping"}, "/b.sock"},
+		{[]string{"-s", "/c.sock", "ping"}, "/c.sock"},
+		{[]string{"-socket", "/d.sock", "ping"}, "/d.sock"},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			inv, err := parseArgs(tc.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if inv.socket != tc.want {
+				t.Errorf("got %q, want %q", inv.socket, tc.want)
+			}
+		})
+	}
+}
+
+func TestDefaultSocketEnv(t *testing.T) {
+	t.Setenv("CGROUPD_SOCKET", "/env/path.sock")
+	if got, want := defaultSocket(), "/env/path.sock"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	t.Setenv("CGROUPD_SOCKET", "")
+	got := defaultSocket()
+	if os.Getuid() == 0 && got != "/run/cgroupd.sock" {
+		t.Errorf("got %q, want /run/cgroupd.sock for root", got)
+	}
+	if got == "" {
+		t.Error("got an empty default socket")
+	}
+}
+
+// TestUsageErrors runs the applet on bad command lines: exit 2, one line on
+// stderr, nothing on stdout. The socket points nowhere, so a bug that
+// connects would show as exit 1.
+func TestUsageErrors(t *testing.T) {
+	nowhere := filepath.Join(t.TempDir(), "none.sock")
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"no subcommand", nil, "cgroupctl: missing subcommand (see cgroupctl -h)"},
+		{"unknown subcommand", []string{"frob"}, `cgroupctl: unknown subcommand "frob" (see cgroupctl -h)`},
+		{"unknown global flag", []string{"--frob", "ping"}, "cgroupctl: flag provided but not defined: -frob (see cgroupctl -h)"},
+		{"socket without value", []string{"--socket"}, "cgroupctl: flag needs an argument: -socket (see cgroupctl -h)"},
+		{"empty socket", []string{"--socket=", "ping"}, "cgroupctl: --socket: empty path"},
+		{"ping extra", []string{"ping", "x"}, `cgroupctl: ping: unexpected argument "x"`},
+		{"list extra", []string{"list", "-a"}, `cgroupctl: list: unexpected argument "-a"`},
+		{"inspect no id", []string{"inspect"}, "cgroupctl: inspect: want exactly one ID, got 0 arguments"},
+		{"inspect two ids", []string{"inspect", "a", "b"}, "cgroupctl: inspect: want exactly one ID, got 2 arguments"},
+		{"wait unknown option", []string{"wait", "--x", "a"}, `cgroupctl: wait: unknown option "--x"`},
+		{"kill no id", []string{"kill"}, "cgroupctl: kill: want ID [signal N]"},
+		{"kill bare number", []string{"kill", "a", "15"}, "cgroupctl: kill: want ID [signal N]"},
+		{"kill signal no value", []string{"kill", "a", "signal"}, "cgroupctl: kill: signal needs a value"},
+		{"kill --signal no value", []string{"kill", "a", "--signal"}, "cgroupctl: kill: --signal needs a signal"},
+		{"kill bad signal", []string{"kill", "a", "signal", "NOPE"}, `cgroupctl: kill: invalid signal "NOPE"`},
+		{"kill negative signal", []string{"kill", "a", "--signal", "-1"}, `cgroupctl: kill: invalid signal "-1"`},
+		{"kill signal twice", []string{"kill", "a", "--signal", "9", "signal", "15"}, "cgroupctl: kill: signal given twice"},
+		{"logs no id", []string{"logs", "-f"}, "cgroupctl: logs: want exactly one ID, got 0 arguments"},
+		{"logs unknown option", []string{"logs", "a", "--tail"}, `cgroupctl: logs: unknown option "--tail"`},
+		{"run unknown option", []string{"run", "--memory", "1G", "--", "true"}, "cgroupctl: run: flag provided but not defined: -memory"},
+		{"run missing value", []string{"run", "--id"}, "cgroupctl: run: flag needs an argument: -id"},
+		{"run bad queue timeout", []string{"run", "--queue-timeout", "30", "--", "true"}, `cgroupctl: run: --queue-timeout: invalid duration "30" (want e.g. 30s, 2m)`},
+		{"run negative queue timeout", []string{"run", "--queue-timeout", "-1s", "--", "true"}, `cgroupctl: run: --queue-timeout: invalid duration "-1s" (want e.g. 30s, 2m)`},
+		{"run env without =", []string{"run", "--env", "A", "--", "true"}, `cgroupctl: run: --env: want K=V, got "A"`},
+		{"run env empty key", []string{"run", "--env", "=1", "--", "true"}, `cgroupctl: run: --env: want K=V, got "=1"`},
+		{"LF in arg", []string{"run", "--", "echo", "a\nb"}, "cgroupctl: arg must not contain CR or LF"},
+		{"CR in env", []string{"run", "--env", "A=1\r", "--", "true"}, "cgroupctl: env must not contain CR or LF"},
+		{"LF in service", []string{"run", "--service", "a\nb", "--", "true"}, "cgroupctl: service must not contain CR or LF"},
+		{"LF in cwd", []string{"run", "--cwd", "/tmp\n", "--", "true"}, "cgroupctl: cwd must not contain CR or LF"},
+		{"LF in memory_max", []string{"run", "--memory-max", "1G\nmemory_max: max", "--", "true"}, "cgroupctl: memory_max must not contain CR or LF"},
+		{"LF in id", []string{"inspect", "a\nb"}, "cgroupctl: id must not contain CR or LF"},
+		{"LF in unknown subcommand stays one line", []string{"a\nb"}, `cgroupctl: unknown subcommand "a\\nb" (see cgroupctl -h)`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			args := append([]string{"--socket", nowhere}, tc.args...)
+			code := Run(args, nil, &stdout, &stderr)
+			if code != 2 {
+				t.Errorf("exit: got %d, want 2 (stderr %q)", code, stderr.String())
+			}
+			if got := stderr.String(); got != tc.wantErr+"\n" {
+				t.Errorf("stderr:\ngot  %q\nwant %q", got, tc.wantErr+"\n")
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout: got %q, want nothing", stdout.String())
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string // a line the help must contain
+	}{
+		{[]string{"-h"}, "usage: cgroupctl [--socket PATH] <subcommand> [args]"},
+		{[]string{"--help"}, "  run [opts] -- argv...       submit a job"},
+		{[]string{"help"}, "run options:"},
+		{[]string{"-s", "/x", "-h"}, "usage: cgroupctl"},
+		{[]string{"run", "-h"}, "--memory-swap-max SZ"},
+		{[]string{"run", "--help"}, "usage: cgroupctl run"},
+		{[]string{"kill", "-h"}, "usage: cgroupctl kill ID [signal N | --signal N]"},
+		{[]string{"kill", "a", "--help"}, "usage: cgroupctl kill"},
+		{[]string{"logs", "-h"}, "usage: cgroupctl logs ID [--follow|-f]"},
+		{[]string{"wait", "-h"}, "128+N"},
+		{[]string{"ping", "-h"}, "usage: cgroupctl ping"},
+		{[]string{"list", "--help"}, "usage: cgroupctl list"},
+		{[]string{"inspect", "-h"}, "usage: cgroupctl inspect ID"},
+		{[]string{"stats", "-h"}, "usage: cgroupctl stats"},
+		{[]string{"freeze", "-h"}, "usage: cgroupctl freeze ID"},
+		{[]string{"thaw", "-h"}, "usage: cgroupctl thaw ID"},
+		{[]string{"remove", "-h"}, "usage: cgroupctl remove ID"},
+		{[]string{"quit", "-h"}, "usage: cgroupctl quit"},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := Run(tc.args, nil, &stdout, &stderr); code != 0 {
+				t.Errorf("exit: got %d, want 0 (stderr %q)", code, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tc.want) {
+				t.Errorf("stdout %q does not contain %q", stdout.String(), tc.want)
+			}
+			if stderr.Len() != 0 {
+				t.Errorf("stderr: got %q, want nothing", stderr.String())
+			}
+		})
+	}
+}
+
+// TestDocMatchesUsage checks that the man-page doc comment of ctl.go shows
+// the same synopsis as -h.
+func TestDocMatchesUsage(t *testing.T) {
+	src, err := os.ReadFile("ctl.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(src[:bytes.Index(src, []byte("\npackage ctl"))])
+	lines := strings.Split(strings.TrimSuffix(usage, "\n"), "\n")
+	for _, l := range lines[1:] { // the first line differs by "usage: "
+		if strings.HasPrefix(l, "Exit status") || strings.HasPrefix(l, "usage error") {
+			continue
+		}
+		if !strings.Contains(doc, "//\t"+l+"\n") {
+			t.Errorf("usage line %q is not in the doc comment", l)
+		}
+	}
+}

@@ -1,0 +1,148 @@
+package ctl
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"syscall"
+
+	"cgroupd/core/proto"
+)
+
+// dial connects to the daemon; the error reads
+// `connect PATH: <cause>` with a hint when nobody is listening.
+func dial(path string) (*net.UnixConn, error) {
+	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+	if err == nil {
+		return c, nil
+	}
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return nil, fmt.Errorf("connect %s: %w", path, err)
+	}
+	hint := ""
+	if errno == syscall.ENOENT || errno == syscall.ECONNREFUSED {
+		hint = " (is cgroupd running?)"
+	}
+	return nil, fmt.Errorf("connect %s: %w%s", path, errno, hint)
+}
+
+// exchange sends inv's request, half-closes, and handles the response by
+// mode. It returns the exit status.
+func exchange(inv invocation, stdout, stderr io.Writer) int {
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "cgroupctl: "+format+"\n", a...)
+		return 1
+	}
+	conn, err := dial(inv.socket)
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer conn.Close()
+
+	// A write error (the daemon refused and closed early) is reported only
+	// if no response follows it: the response says more.
+	_, werr := conn.Write(inv.wire)
+	if werr == nil {
+		werr = conn.CloseWrite()
+	}
+	br := bufio.NewReaderSize(conn, 64<<10)
+
+	if inv.mode == modeLogs {
+		return readLogs(inv, br, werr, stdout, fail)
+	}
+
+	bw := bufio.NewWriterSize(stdout, 64<<10)
+	var outErr error
+	last, err := proto.ReadResponse(br, func(rep proto.Reply) error {
+		if _, err := bw.Write(rep.Raw); err != nil {
+			outErr = err
+			return err
+		}
+		return nil
+	})
+	if err == nil {
+		// Print as received: anything after the STATUS block too.
+		_, outErr = io.Copy(bw, br)
+	}
+	if ferr := bw.Flush(); outErr == nil {
+		outErr = ferr
+	}
+	switch {
+	case outErr != nil:
+		return fail("write output: %v", outErr)
+	case err != nil && len(last.Raw) == 0 && werr != nil:
+		return fail("send to %s: %v", inv.socket, werr)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fail("%s: connection closed before the response was complete", inv.socket)
+	case err != nil:
+		return fail("read from %s: %v", inv.socket, err)
+	case !last.IsOK():
+		return 1
+	}
+	if inv.mode == modeWait {
+		code, err := waitStatus(last)
+		if err != nil {
+			return fail("%s: %v", inv.socket, err)
+		}
+		return code
+	}
+	return 0
+}
+
+// waitStatus is the exit status of a WAIT: the job's exit status, or
+// 128+N when signal N ended it.
+func waitStatus(rep proto.Reply) (int, error) {
+	num := func(key string) (int, error) {
+		v, ok := rep.Get(key)
+		if !ok {
+			return 0, nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("invalid %s %q in WAIT response", key, v)
+		}
+		return n, nil
+	}
+	sig, err := num("signal")
+	if err != nil {
+		return 1, err
+	}
+	if sig != 0 {
+		return 128 + sig, nil
+	}
+	return num("exit")
+}
+
+// readLogs reads the header block of a LOGS response; on ok it streams the
+// raw log bytes that follow to stdout as they arrive, else it prints the
+// block.
+func readLogs(inv invocation, br *bufio.Reader, werr error, stdout io.Writer, fail func(string, ...any) int) int {
+	rep, err := proto.ReadBlock(br)
+	switch {
+	case err == io.EOF && werr != nil:
+		return fail("send to %s: %v", inv.socket, werr)
+	case err == io.EOF || (errors.Is(err, io.ErrUnexpectedEOF) && rep.Status == ""):
+		stdout.Write(rep.Raw)
+		return fail("%s: connection closed before the response was complete", inv.socket)
+	case err != nil && !errors.Is(err, io.ErrUnexpectedEOF):
+		return fail("read from %s: %v", inv.socket, err)
+	case !rep.IsOK():
+		if _, err := stdout.Write(rep.Raw); err != nil {
+			return fail("write output: %v", err)
+		}
+		return 1
+	}
+	// io.Copy writes each chunk as soon as it is read: --follow is live.
+	if _, err := io.Copy(stdout, br); err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Op == "read" {
+			return fail("read from %s: %v", inv.socket, err)
+		}
+		return fail("write output: %v", err)
+	}
+	return 0
+}
