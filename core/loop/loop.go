@@ -1,53 +1,142 @@
 // Package loop is a single-threaded epoll event loop with signalfd and
 // timerfd sources. Handlers run on the loop's goroutine; nothing is locked.
+//
+// loop.go is the epoll dispatcher, signals.go delivers os signals through
+// an eventfd, timer.go wraps timerfd.
 package loop
 
 import (
-	"os"
-	"time"
+	"fmt"
+
+	"golang.org/x/sys/unix"
 )
 
 // Handler is called with the epoll event mask of its fd.
 type Handler func(events uint32)
 
 // Loop owns an epoll instance.
-type Loop struct{}
+type Loop struct {
+	epfd     int
+	handlers map[int]*entry
+	gen      int32 // last generation handed out
+	events   []unix.EpollEvent
+}
 
-func New() (*Loop, error) { panic("unimplemented") }
+// entry is one registration. gen is stored in the event's user data next
+// to the fd, so an event queued for an fd that was removed (and maybe
+// re-added) in the same batch is recognised as stale and dropped.
+type entry struct {
+	h   Handler
+	gen int32
+	ev  uint32
+}
+
+// batch is the number of events read per epoll_wait.
+const batch = 256
+
+// New creates the epoll instance (EPOLL_CLOEXEC).
+func New() (*Loop, error) {
+	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	return &Loop{epfd: fd, handlers: make(map[int]*entry), events: make([]unix.EpollEvent, batch)}, nil
+}
+
+// Len returns the number of registered fds.
+func (l *Loop) Len() int { return len(l.handlers) }
 
 // Add registers fd with the given epoll events (unix.EPOLLIN, EPOLLPRI, ...).
-func (l *Loop) Add(fd int, events uint32, h Handler) error { panic("unimplemented") }
+func (l *Loop) Add(fd int, events uint32, h Handler) error {
+	if _, ok := l.handlers[fd]; ok {
+		return fmt.Errorf("epoll add fd %d: %w", fd, unix.EEXIST)
+	}
+	l.gen++
+	if l.gen <= 0 { // wrapped: generations only need to differ from recent ones
+		l.gen = 1
+	}
+	e := &entry{h: h, gen: l.gen, ev: events}
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd), Pad: e.gen}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return fmt.Errorf("epoll add fd %d: %w", fd, err)
+	}
+	l.handlers[fd] = e
+	return nil
+}
 
 // Modify changes the events of a registered fd.
-func (l *Loop) Modify(fd int, events uint32) error { panic("unimplemented") }
+func (l *Loop) Modify(fd int, events uint32) error {
+	e, ok := l.handlers[fd]
+	if !ok {
+		return fmt.Errorf("epoll mod fd %d: %w", fd, unix.ENOENT)
+	}
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd), Pad: e.gen}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &ev); err != nil {
+		return fmt.Errorf("epoll mod fd %d: %w", fd, err)
+	}
+	e.ev = events
+	return nil
+}
 
 // Remove unregisters fd (it does not close it). Safe to call from inside a
 // handler, including for fds that have pending events in the same batch.
-func (l *Loop) Remove(fd int) error { panic("unimplemented") }
+func (l *Loop) Remove(fd int) error {
+	if _, ok := l.handlers[fd]; !ok {
+		return fmt.Errorf("epoll del fd %d: %w", fd, unix.ENOENT)
+	}
+	delete(l.handlers, fd)
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil); err != nil {
+		// EBADF/ENOENT: the caller closed fd before removing it (and the
+		// number may already be reused); closing dropped it from the epoll
+		// set, and stale events are filtered by generation.
+		if err == unix.EBADF || err == unix.ENOENT {
+			return nil
+		}
+		return fmt.Errorf("epoll del fd %d: %w", fd, err)
+	}
+	return nil
+}
 
 // Run dispatches events until stop returns true (checked after each batch)
 // or an unrecoverable epoll error. EINTR is retried.
-func (l *Loop) Run(stop func() bool) error { panic("unimplemented") }
-
-// Close closes the epoll fd.
-func (l *Loop) Close() error { panic("unimplemented") }
-
-// Signals delivers os signals to the loop. Go cannot block a signal in
-// every thread, so signalfd is unreliable in Go; instead os/signal.Notify
-// feeds a goroutine that records the signal and writes to an eventfd,
-// which the loop polls like any other fd.
-type Signals struct {
-	FD int // readable (EPOLLIN) when signals are pending
+//
+// stop is also checked once before the first wait; with nothing
+// registered and stop false, Run blocks forever.
+func (l *Loop) Run(stop func() bool) error {
+	for !stop() {
+		if err := l.RunOnce(-1); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// NewSignals starts catching sigs.
-func NewSignals(sigs ...os.Signal) (*Signals, error) { panic("unimplemented") }
+// RunOnce waits up to timeoutMs (-1: forever) for one batch of events and
+// dispatches it. A timeout or EINTR dispatches nothing and is no error.
+func (l *Loop) RunOnce(timeoutMs int) error {
+	n, err := unix.EpollWait(l.epfd, l.events, timeoutMs)
+	if err == unix.EINTR {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("epoll_wait: %w", err)
+	}
+	for i := 0; i < n; i++ {
+		ev := l.events[i]
+		// Re-lookup each time: an earlier handler of this batch may have
+		// removed this fd, or removed it and registered a new one on the
+		// same number (different generation).
+		e, ok := l.handlers[int(ev.Fd)]
+		if !ok || e.gen != ev.Pad {
+			continue
+		}
+		e.h(ev.Events)
+	}
+	return nil
+}
 
-// Drain returns the signals received since the last call and resets FD.
-func (s *Signals) Drain() []os.Signal { panic("unimplemented") }
-
-// TimerFD returns a non-blocking periodic timerfd (CLOCK_MONOTONIC).
-func TimerFD(interval time.Duration) (int, error) { panic("unimplemented") }
-
-// DrainTimer reads the expiration count from a timerfd.
-func DrainTimer(fd int) (uint64, error) { panic("unimplemented") }
+// Close closes the epoll fd.
+func (l *Loop) Close() error {
+	l.handlers = nil
+	return unix.Close(l.epfd)
+}

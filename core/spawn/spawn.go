@@ -5,11 +5,20 @@
 // fallback is ours: re-execute this binary as HelperApplet, which blocks on
 // a pipe; the daemon attaches its pid to cgroup.procs, then releases it and
 // it execs the job.
+//
+// spawn.go starts processes, fallback.go and helper.go are the
+// fork-and-attach path, reap.go collects exits, lookpath.go resolves
+// commands.
 package spawn
 
 import (
-	"io"
+	"errors"
+	"fmt"
 	"os"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // HelperApplet is the hidden applet name of the fallback helper.
@@ -43,25 +52,132 @@ type Proc struct {
 	PidFD int // readable (EPOLLIN) when the process exits
 }
 
-// LookPath resolves name like execvp: names containing '/' are taken as
-// they are (relative to dir if relative), others are searched in the PATH
-// of env (default "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").
-func LookPath(name string, env []string, dir string) (string, error) { panic("unimplemented") }
-
 // Start starts c in its cgroup. On clone3 failure with ENOSYS, E2BIG or
 // EINVAL it uses the fallback automatically; errors otherwise are returned.
-func Start(c *Cmd) (Proc, error) { panic("unimplemented") }
-
-// Status is how a process ended.
-type Status struct {
-	Exit   int // exit status when it exited, else 0
-	Signal int // signal that killed it, else 0
+//
+// ENOSYS: kernel < 5.3 or a seccomp profile that hides clone3; E2BIG:
+// 5.3–5.6 know clone3 but not the cgroup field (CLONE_INTO_CGROUP since
+// 5.7); EINVAL: a kernel that rejects the flag combination.
+func Start(c *Cmd) (Proc, error) {
+	if c.Path == "" || len(c.Argv) == 0 {
+		return Proc{}, errors.New("spawn: empty command")
+	}
+	stdio, err := openStdio(c)
+	if err != nil {
+		return Proc{}, err
+	}
+	defer stdio.close()
+	if !c.Fallback {
+		p, err := startClone3(c, stdio)
+		if err == nil {
+			clone3Works.Store(true)
+			return p, nil
+		}
+		// ForkExec also returns the errno of a failed execve in the child
+		// (E2BIG: argument list too long, EINVAL: bad binary). Once clone3
+		// has worked in this process the kernel supports it, so these are
+		// the job's errors, not a reason to fall back.
+		if clone3Works.Load() || !(errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.E2BIG) || errors.Is(err, unix.EINVAL)) {
+			return p, err
+		}
+	}
+	return startFallback(c, stdio)
 }
 
-// Reap collects an exited process with waitid(P_PIDFD, WEXITED|WNOHANG)
-// and closes nothing. ok is false if it has not exited yet.
-func Reap(pidfd int) (st Status, ok bool, err error) { panic("unimplemented") }
+// clone3Works is set after the first successful clone3 start.
+var clone3Works atomic.Bool
 
-// HelperMain is the fallback helper applet: argv is [path, argv...]; it
-// reads one byte from fd 3, then execs.
-func HelperMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int { panic("unimplemented") }
+// stdio holds the three descriptors of the child.
+type stdio struct {
+	files  [3]*os.File
+	opened []*os.File // /dev/null files to close after the fork
+}
+
+func (s *stdio) fds() []uintptr {
+	return []uintptr{s.files[0].Fd(), s.files[1].Fd(), s.files[2].Fd()}
+}
+
+func (s *stdio) close() {
+	for _, f := range s.opened {
+		f.Close()
+	}
+}
+
+func openStdio(c *Cmd) (*stdio, error) {
+	s := &stdio{}
+	null := func(flag int) (*os.File, error) {
+		f, err := os.OpenFile(os.DevNull, flag|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, err
+		}
+		s.opened = append(s.opened, f)
+		return f, nil
+	}
+	var err error
+	if s.files[0], err = null(os.O_RDONLY); err != nil {
+		return nil, err
+	}
+	for i, f := range []*os.File{c.Stdout, c.Stderr} {
+		if f == nil {
+			if f, err = null(os.O_WRONLY); err != nil {
+				s.close()
+				return nil, err
+			}
+		}
+		s.files[i+1] = f
+	}
+	return s, nil
+}
+
+// sysProcAttr is what both paths share: a process group of its own and
+// the credentials.
+func (c *Cmd) sysProcAttr() *syscall.SysProcAttr {
+	sys := &syscall.SysProcAttr{Setpgid: true}
+	if c.SetCred {
+		sys.Credential = &syscall.Credential{
+			Uid:         c.Uid,
+			Gid:         c.Gid,
+			Groups:      c.Groups, // nil: setgroups(0) drops the daemon's groups
+			NoSetGroups: false,
+		}
+	}
+	return sys
+}
+
+func (c *Cmd) procAttr(s *stdio, sys *syscall.SysProcAttr, extra ...uintptr) *syscall.ProcAttr {
+	return &syscall.ProcAttr{
+		Dir:   c.Dir,
+		Env:   c.Env,
+		Files: append(s.fds(), extra...),
+		Sys:   sys,
+	}
+}
+
+// clone3ForkExec is syscall.ForkExec; tests replace it to simulate kernels
+// without clone3.
+var clone3ForkExec = syscall.ForkExec
+
+// startClone3 is the fast path: clone3(CLONE_INTO_CGROUP|CLONE_PIDFD).
+func startClone3(c *Cmd, s *stdio) (Proc, error) {
+	pidfd := -1
+	sys := c.sysProcAttr()
+	sys.UseCgroupFD = true
+	sys.CgroupFD = c.CgroupFD
+	sys.PidFD = &pidfd
+	pid, err := clone3ForkExec(c.Path, c.Argv, c.procAttr(s, sys))
+	if err != nil {
+		return Proc{}, fmt.Errorf("start %s: %w", c.Path, err)
+	}
+	if pidfd < 0 {
+		// Go reports -1 when the kernel gave no pidfd (CLONE_PIDFD since
+		// 5.2); pidfd_open (since 5.3) is then the only race-free handle.
+		pidfd, err = unix.PidfdOpen(pid, 0)
+		if err != nil {
+			unix.Kill(pid, unix.SIGKILL)
+			var ws unix.WaitStatus
+			unix.Wait4(pid, &ws, 0, nil)
+			return Proc{}, fmt.Errorf("start %s: pidfd_open %d: %w", c.Path, pid, err)
+		}
+	}
+	return Proc{Pid: pid, PidFD: pidfd}, nil
+}

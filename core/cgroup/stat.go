@@ -1,0 +1,127 @@
+package cgroup
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Stat is the per-job usage INSPECT/LIST report. A file that does not exist
+// (controller not enabled) reads as 0.
+type Stat struct {
+	MemoryCurrent, MemorySwapCurrent, PidsCurrent uint64
+	CPUUsageUsec                                  uint64
+	IORBytes, IOWBytes                            uint64
+}
+
+// Stat reads memory.current, memory.swap.current, pids.current,
+// cpu.stat usage_usec and io.stat rbytes/wbytes (summed over devices).
+func (d Dir) Stat() (Stat, error) {
+	var st Stat
+	var err error
+	if st.MemoryCurrent, err = d.readUint(FileMemoryCurrent); err != nil {
+		return st, err
+	}
+	if st.MemorySwapCurrent, err = d.readUint(FileMemorySwapCurrent); err != nil {
+		return st, err
+	}
+	if st.PidsCurrent, err = d.readUint(FilePidsCurrent); err != nil {
+		return st, err
+	}
+	err = d.parseFile(FileCPUStat, func(r io.Reader) (err error) {
+		st.CPUUsageUsec, err = ParseCPUUsage(r)
+		return err
+	})
+	if err != nil {
+		return st, err
+	}
+	err = d.parseFile(FileIOStat, func(r io.Reader) (err error) {
+		st.IORBytes, st.IOWBytes, err = ParseIOBytes(r)
+		return err
+	})
+	return st, err
+}
+
+// MemoryCurrent reads memory.current (0 when absent).
+func (d Dir) MemoryCurrent() uint64 {
+	v, _ := d.readUint(FileMemoryCurrent) // unreadable counts as absent
+	return v
+}
+
+// readUint reads a single-value file; missing reads as 0.
+func (d Dir) readUint(file string) (uint64, error) {
+	s, err := d.Read(file)
+	if isNotExist(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s: bad value %q", d.path(file), s)
+	}
+	return v, nil
+}
+
+// parseFile opens file and hands it to parse; missing is not an error.
+func (d Dir) parseFile(file string, parse func(io.Reader) error) error {
+	f, err := os.Open(d.path(file))
+	if isNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := parse(f); err != nil {
+		return fmt.Errorf("%s: %w", d.path(file), err)
+	}
+	return nil
+}
+
+// ParseCPUUsage returns usage_usec of a cpu.stat stream (0 when absent).
+func ParseCPUUsage(r io.Reader) (uint64, error) {
+	var usage uint64
+	err := parseKeyed(r, func(key string, v uint64) {
+		if key == "usage_usec" {
+			usage = v
+		}
+	})
+	return usage, err
+}
+
+// ParseIOBytes sums rbytes= and wbytes= over the device lines of io.stat
+// ("8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0").
+func ParseIOBytes(r io.Reader) (rbytes, wbytes uint64, err error) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 2 {
+			continue
+		}
+		for _, kv := range f[1:] {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || (k != "rbytes" && k != "wbytes") {
+				continue
+			}
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				return 0, 0, fmt.Errorf("device %s: bad %s %q", f[0], k, v)
+			}
+			if k == "rbytes" {
+				rbytes += n
+			} else {
+				wbytes += n
+			}
+		}
+	}
+	return rbytes, wbytes, sc.Err()
+}

@@ -1,0 +1,102 @@
+package cgroup_test
+
+import (
+	"strings"
+	"testing"
+
+	"cgroupd/core/cgroup"
+	"cgroupd/core/cgroup/cgrouptest"
+)
+
+func TestStatFake(t *testing.T) {
+	tests := []struct {
+		name    string
+		d       cgroup.Dir
+		want    cgroup.Stat
+		wantErr bool
+	}{
+		{"full", fakeTree(t, "full").Child("job1"), cgroup.Stat{
+			MemoryCurrent: 67108864, MemorySwapCurrent: 4096, PidsCurrent: 3,
+			CPUUsageUsec: 1234567, IORBytes: 1030, IOWBytes: 2040}, false},
+		{"hybrid: only cpu.stat", fakeTree(t, "hybrid").Child("job1"), cgroup.Stat{CPUUsageUsec: 42}, false},
+		{"no files", cgroup.Dir(t.TempDir()), cgroup.Stat{}, false},
+		{"garbage", fakeTree(t, "garbage").Child("job1"), cgroup.Stat{}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.d.Stat()
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			}
+			if err == nil && got != tc.want {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+			if err == nil && tc.d.MemoryCurrent() != tc.want.MemoryCurrent {
+				t.Errorf("MemoryCurrent() = %d, want %d", tc.d.MemoryCurrent(), tc.want.MemoryCurrent)
+			}
+		})
+	}
+}
+
+func TestParseIOBytes(t *testing.T) {
+	tests := []struct {
+		name, in string
+		r, w     uint64
+		wantErr  bool
+	}{
+		{"two devices", "8:0 rbytes=1 wbytes=2 rios=3\n8:16 rbytes=10 wbytes=20\n", 11, 22, false},
+		{"empty", "", 0, 0, false},
+		{"short and odd lines", "8:0\n\n8:0 foo rbytes=5 dbytes=9\n", 5, 0, false},
+		{"bad number", "8:0 rbytes=x\n", 0, 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, w, err := cgroup.ParseIOBytes(strings.NewReader(tc.in))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			}
+			if r != tc.r || w != tc.w {
+				t.Errorf("got %d/%d, want %d/%d", r, w, tc.r, tc.w)
+			}
+		})
+	}
+}
+
+func TestParseCPUUsage(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     uint64
+		wantErr  bool
+	}{
+		{"usage", "usage_usec 77\nuser_usec 70\n", 77, false},
+		{"absent", "user_usec 70\n", 0, false},
+		{"short", "usage_usec\n", 0, false},
+		{"bad", "usage_usec -3\n", 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := cgroup.ParseCPUUsage(strings.NewReader(tc.in))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			}
+			if got != tc.want {
+				t.Errorf("got %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestStatReal(t *testing.T) {
+	d := cgrouptest.Temp(t)
+	cmd := startIn(t, d, "sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done")
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.CPUUsageUsec == 0 {
+		t.Errorf("CPUUsageUsec = 0 after a busy loop, want > 0")
+	}
+}
