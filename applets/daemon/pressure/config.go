@@ -1,0 +1,170 @@
+package pressure
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// MaxVictimPriority is the highest job priority the engine ever freezes,
+// kills or demotes. Jobs above it are never touched.
+const MaxVictimPriority = 30
+
+// Resources, as Action.Resource and in events.
+const (
+	Memory = "memory"
+	CPU    = "cpu"
+	IO     = "io"
+)
+
+// Reasons, as Action.Reason and in the job.* events' reason key.
+const (
+	ReasonMemory  = "pressure_memory"
+	ReasonCPU     = "pressure_cpu"
+	ReasonIO      = "pressure_io"
+	ReasonReceded = "pressure_receded"
+)
+
+// kernelMaxWindow is the longest PSI trigger window the kernel accepts.
+const kernelMaxWindow = 10 * time.Second
+
+// Config is the engine's policy. Thresholds are percentages of time stalled
+// over the Window; a negative threshold turns its rule off. The daemon fills
+// it from its flags, starting from Defaults.
+type Config struct {
+	MemKill   float64 // memory full; -k/--mem-kill-avg10
+	MemFreeze float64 // memory some; --mem-freeze-some-avg10
+	CPUDemote float64 // cpu some; --cpu-demote-some-avg10
+	IOFreeze  float64 // io full; --io-freeze-full-avg10
+
+	// Window is the span over which stall percentages are measured.
+	Window time.Duration
+	// FastTick is how often the daemon should sample while the engine asks
+	// for it (NextObserve); a rule stays on while the stall since the
+	// newest sample at least FastTick/2 old is still half its threshold.
+	FastTick time.Duration
+	// Sustain is how long a rule must stay on before the engine acts.
+	Sustain time.Duration
+	// Cooldown is the least time between two actions of one rule.
+	Cooldown time.Duration
+	// Hysteresis is how long pressure must stay below a threshold before
+	// the engine thaws what it froze or restores the weights it halved.
+	Hysteresis time.Duration
+	// ReleaseTimeout caps the wait for a kill victim's memory to be freed.
+	ReleaseTimeout time.Duration
+	// ReportInterval rate-limits "no eligible job" reports of one rule.
+	ReportInterval time.Duration
+
+	// DryRun: actions are returned, marked DryRun, and not remembered.
+	DryRun bool
+}
+
+// Defaults returns the daemon's default policy; doc.go explains the timing.
+func Defaults() Config {
+	return Config{
+		MemKill:   60,
+		MemFreeze: 20,
+		CPUDemote: 50,
+		IOFreeze:  30,
+
+		// 500 ms: the smallest PSI trigger window before Linux 6.5, and
+		// short enough for a 100% stall to cross 60% in 300 ms.
+		Window: 500 * time.Millisecond,
+		// 100 ms: five samples per window; three small reads at 10 Hz only
+		// while pressure is active.
+		FastTick: 100 * time.Millisecond,
+		// 200 ms (+ FastTick): reaction 0.4 s at MemKill=5 and 0.7 s at the
+		// default MemKill under a 100% stall; bursts up to 200 ms ignored.
+		Sustain: 200 * time.Millisecond,
+		// 1 s: at most one action per rule per second, which is also how
+		// often a dry run repeats a decision.
+		Cooldown: time.Second,
+		// 2 s: four trigger windows of calm before a thaw, so a stall that
+		// comes and goes does not thaw and refreeze in a loop; a burst's
+		// freeze is undone about 2.5 s after it ends.
+		Hysteresis: 2 * time.Second,
+		// 5 s: a victim stuck in uninterruptible sleep must not stop the
+		// ladder for good.
+		ReleaseTimeout: 5 * time.Second,
+		// 10 s: pressure with nobody to act on is worth a line, not a flood.
+		ReportInterval: 10 * time.Second,
+	}
+}
+
+// ErrConfig is wrapped by every Validate error.
+var ErrConfig = errors.New("invalid pressure config")
+
+// Validate reports the first bad field, naming it and its value.
+func (c Config) Validate() error {
+	for _, th := range []struct {
+		name string
+		v    float64
+	}{
+		{"mem_kill", c.MemKill}, {"mem_freeze", c.MemFreeze},
+		{"cpu_demote", c.CPUDemote}, {"io_freeze", c.IOFreeze},
+	} {
+		if math.IsNaN(th.v) || math.IsInf(th.v, 0) || th.v > 100 {
+			return fmt.Errorf("%w: %s %v: want a percentage <= 100 (negative: off)", ErrConfig, th.name, th.v)
+		}
+	}
+	if c.Window < 10*time.Millisecond || c.Window > kernelMaxWindow {
+		return fmt.Errorf("%w: window %v: want 10ms..10s", ErrConfig, c.Window)
+	}
+	if c.FastTick <= 0 || c.FastTick > c.Window {
+		return fmt.Errorf("%w: fast tick %v: want > 0 and <= window %v", ErrConfig, c.FastTick, c.Window)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"sustain", c.Sustain}, {"cooldown", c.Cooldown},
+		{"hysteresis", c.Hysteresis}, {"report interval", c.ReportInterval},
+	} {
+		if d.v < 0 {
+			return fmt.Errorf("%w: %s %v: must not be negative", ErrConfig, d.name, d.v)
+		}
+	}
+	if c.ReleaseTimeout <= 0 {
+		return fmt.Errorf("%w: release timeout %v: must be positive", ErrConfig, c.ReleaseTimeout)
+	}
+	return nil
+}
+
+// Trigger is a PSI trigger the daemon should register on the root's
+// <Resource>.pressure (psi.OpenTrigger) so that the engine is woken as soon
+// as a stall begins, before the rule's threshold is reached.
+type Trigger struct {
+	Resource string
+	Full     bool
+	Stall    time.Duration
+	Window   time.Duration
+}
+
+// Triggers returns one trigger per resource that has a rule on. Memory uses
+// "some" for both rules (full never exceeds some). The stall is a quarter of
+// the lowest threshold of the resource (at least 1 ms) over a window of
+// max(Window, 500 ms): the smallest window kernels before 6.5 accept.
+func (c Config) Triggers() []Trigger {
+	win := max(c.Window, 500*time.Millisecond)
+	win = min(win, kernelMaxWindow)
+	mk := func(res string, full bool, ths ...float64) []Trigger {
+		low := math.Inf(1)
+		for _, t := range ths {
+			if t >= 0 && t < low {
+				low = t
+			}
+		}
+		if math.IsInf(low, 1) {
+			return nil
+		}
+		stall := time.Duration(float64(win) * low / 100 / 4)
+		stall = min(max(stall, time.Millisecond), win)
+		return []Trigger{{Resource: res, Full: full, Stall: stall, Window: win}}
+	}
+	var ts []Trigger
+	ts = append(ts, mk(Memory, false, c.MemKill, c.MemFreeze)...)
+	ts = append(ts, mk(CPU, false, c.CPUDemote)...)
+	ts = append(ts, mk(IO, true, c.IOFreeze)...)
+	return ts
+}
