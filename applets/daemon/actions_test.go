@@ -1,0 +1,189 @@
+package daemon
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"cgroupd/core/cgroup"
+	"cgroupd/core/event"
+	"cgroupd/core/spawn"
+)
+
+// fakeDaemon is a daemon over a copy of testdata/daemon/cgroupfs/root, with
+// events captured; no loop, no socket.
+func fakeDaemon(t *testing.T) (*daemon, *job, *bytes.Buffer) {
+	t.Helper()
+	root := filepath.Join(t.TempDir(), "root")
+	if err := os.CopyFS(root, os.DirFS("../../testdata/daemon/cgroupfs/root")); err != nil {
+		t.Fatal(err)
+	}
+	var ev bytes.Buffer
+	d := &daemon{
+		cfg:      &config{},
+		stderr:   &bytes.Buffer{},
+		ev:       &event.Emitter{W: &ev, Now: func() time.Time { return time.UnixMilli(1000) }},
+		root:     cgroup.Dir(root),
+		jobs:     map[string]*job{},
+		stopping: map[*job]struct{}{},
+		liveJobs: map[*job]struct{}{},
+		watches:  map[int]watch{},
+	}
+	j := &job{id: "job", cg: d.root.Child("job"), priority: 10, pidfd: -1, wdEvents: -1, wdMem: -1, wdLog: -1}
+	d.jobs[j.id] = j
+	d.liveJobs[j] = struct{}{}
+	d.setState(j, stateRunning)
+	return d, j, &ev
+}
+
+func setEvents(t *testing.T, j *job, populated, frozen int) {
+	t.Helper()
+	s := []byte("populated " + string(rune('0'+populated)) + "\nfrozen " + string(rune('0'+frozen)) + "\n")
+	if err := os.WriteFile(filepath.Join(string(j.cg), "cgroup.events"), s, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestActions(t *testing.T) {
+	tests := []struct {
+		name      string
+		kind      string
+		reason    string
+		weight    int
+		prep      func(d *daemon, j *job)
+		file      string // file written, and its content
+		content   string
+		event     string // expected event suffix after ts
+		wantError bool
+	}{
+		{name: "freeze by pressure", kind: actFreeze, reason: "pressure_memory", file: "cgroup.freeze", content: "1",
+			event: "type=job.freeze id=job reason=pressure_memory cgroup="},
+		{name: "thaw what the engine froze", kind: actThaw, reason: "pressure_receded",
+			prep: func(d *daemon, j *job) { j.frozenBy = "pressure_memory" },
+			file: "cgroup.freeze", content: "0", event: "type=job.thaw id=job reason=pressure_receded cgroup="},
+		{name: "never thaw a client freeze", kind: actThaw, reason: "pressure_receded",
+			prep:      func(d *daemon, j *job) { j.frozenBy = reasonClient },
+			wantError: true},
+		{name: "kill", kind: actKill, reason: "pressure_memory", file: "cgroup.kill", content: "1",
+			event: "type=job.kill id=job signal=9 reason=pressure_memory cgroup="},
+		{name: "demote", kind: actThrottle, reason: "pressure_cpu", weight: 50, file: "cpu.weight", content: "50",
+			event: "type=job.throttle id=job resource=cpu cpu_weight=50 reason=pressure_cpu cgroup="},
+		{name: "ended job", kind: actKill, reason: "pressure_memory",
+			prep: func(d *daemon, j *job) { j.mainDone = true }, wantError: true},
+		{name: "unknown", kind: "explode", reason: "x", wantError: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d, j, ev := fakeDaemon(t)
+			if tc.prep != nil {
+				tc.prep(d, j)
+			}
+			err := d.act(tc.kind, j, tc.reason, tc.weight)
+			if tc.wantError {
+				if err == nil {
+					t.Fatalf("got nil error, want one")
+				}
+				if ev.Len() != 0 {
+					t.Errorf("got events %q, want none", ev.String())
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("got error %v", err)
+			}
+			if got := readFile(t, filepath.Join(string(j.cg), tc.file)); got != tc.content {
+				t.Errorf("got %s %q, want %q", tc.file, got, tc.content)
+			}
+			want := "EVENT schema=cgroupd.v1 ts_unix_ms=1000 " + tc.event + string(j.cg) + "\n"
+			if ev.String() != want {
+				t.Errorf("got events %q, want %q", ev.String(), want)
+			}
+		})
+	}
+}
+
+// TestEventsDriveState: cgroup.events changes move the job between running
+// and frozen, and populated 0 after the main pid ends finishes it.
+func TestEventsDriveState(t *testing.T) {
+	d, j, ev := fakeDaemon(t)
+	setEvents(t, j, 1, 1)
+	d.checkEvents(j)
+	if j.state != stateFrozen || d.nFrozen != 1 || d.nRunning != 0 {
+		t.Fatalf("got state %s frozen %d running %d, want frozen 1 running 0", j.state, d.nFrozen, d.nRunning)
+	}
+	setEvents(t, j, 1, 0)
+	d.checkEvents(j)
+	if j.state != stateRunning || d.nFrozen != 0 || d.nRunning != 1 {
+		t.Fatalf("got state %s frozen %d running %d, want running", j.state, d.nFrozen, d.nRunning)
+	}
+	// Main ended; the cgroup still has services: no finish yet.
+	j.mainDone, j.status, j.startUnix, j.exitUnix = true, spawn.Status{Exit: 3}, 10, 20
+	d.checkEvents(j)
+	if j.ended {
+		t.Fatalf("job finished while still populated")
+	}
+	setEvents(t, j, 0, 0)
+	d.checkEvents(j)
+	if !j.ended || j.state != stateFailed || len(d.liveJobs) != 0 || d.nRunning != 0 {
+		t.Fatalf("got ended %v state %s live %d running %d, want ended failed", j.ended, j.state, len(d.liveJobs), d.nRunning)
+	}
+	want := "EVENT schema=cgroupd.v1 ts_unix_ms=1000 type=job.exit id=job state=failed exit=3 signal=0 oom_killed=0 cgroup=" +
+		string(j.cg) + " start_unix_ms=10 exit_unix_ms=20\n"
+	if ev.String() != want {
+		t.Errorf("got %q, want %q", ev.String(), want)
+	}
+	// A second notification changes nothing: exactly one job.exit.
+	d.checkEvents(j)
+	d.finish(j)
+	if n := strings.Count(ev.String(), "type=job.exit"); n != 1 {
+		t.Errorf("got %d job.exit, want 1", n)
+	}
+}
+
+func TestMemEventsOOM(t *testing.T) {
+	d, j, ev := fakeDaemon(t)
+	write := func(n string) {
+		s := "low 0\nhigh 0\nmax 3\noom 1\noom_kill " + n + "\noom_group_kill 0\n"
+		if err := os.WriteFile(filepath.Join(string(j.cg), "memory.events"), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.checkMemEvents(j) // oom_kill 0: nothing
+	write("1")
+	d.checkMemEvents(j)
+	d.checkMemEvents(j) // unchanged: no second event
+	write("3")
+	d.checkMemEvents(j)
+	want := "EVENT schema=cgroupd.v1 ts_unix_ms=1000 type=job.oom id=job cgroup=" + string(j.cg) + " oom_kill_count=1\n" +
+		"EVENT schema=cgroupd.v1 ts_unix_ms=1000 type=job.oom id=job cgroup=" + string(j.cg) + " oom_kill_count=3\n"
+	if ev.String() != want {
+		t.Errorf("got %q, want %q", ev.String(), want)
+	}
+	// The job then ends by SIGKILL: killed, oom_killed 1.
+	j.mainDone, j.status = true, spawn.Status{Signal: 9}
+	setEvents(t, j, 0, 0)
+	d.checkEvents(j)
+	if j.state != stateKilled || !strings.Contains(ev.String(), "state=killed exit=0 signal=9 oom_killed=1") {
+		t.Errorf("got state %s, events %q, want killed with oom_killed=1", j.state, ev.String())
+	}
+	if r := string(d.waitResponse(j)); !strings.Contains(r, "oom_killed: 1\n") {
+		t.Errorf("got WAIT %q, want oom_killed: 1", r)
+	}
+}
+
+func TestRootSample(t *testing.T) {
+	d, _, _ := fakeDaemon(t)
+	mem, cpu, io := d.rootSample()
+	if mem.Some.Avg10 != 3 || cpu.Some.Avg10 != 0 || io.Some.Avg10 != 0 {
+		t.Errorf("got memory %v cpu %v io %v, want memory some 3.00 and zeros for missing files", mem, cpu, io)
+	}
+	if c := d.candidates(30); len(c) != 1 || c[0].id != "job" {
+		t.Errorf("got candidates %v, want [job]", c)
+	}
+	if c := d.candidates(5); len(c) != 0 {
+		t.Errorf("got candidates %v for priority <= 5, want none", c)
+	}
+}

@@ -1,0 +1,375 @@
+package daemon
+
+import (
+	"strconv"
+	"time"
+
+	"cgroupd/core/cgroup"
+	"cgroupd/core/spawn"
+
+	"golang.org/x/sys/unix"
+)
+
+// Job states of PROTOCOL.md.
+const (
+	statePending = "pending"
+	stateRunning = "running"
+	stateFrozen  = "frozen"
+	stateExited  = "exited"
+	stateFailed  = "failed"
+	stateKilled  = "killed"
+)
+
+// Reasons of EVENTS.md; the pressure engine passes its own.
+const (
+	reasonClient   = "client"
+	reasonShutdown = "shutdown" // extension: kills done by a daemon shutdown
+)
+
+// Notify watch kinds.
+const (
+	watchEvents    = iota // cgroup.events: populated, frozen
+	watchMemEvents        // memory.events: oom_kill
+	watchLog              // the job's log file, while LOGS --follow readers wait
+)
+
+type watch struct {
+	job  *job
+	kind int
+}
+
+// job is one RUN. All fields are owned by the loop goroutine.
+type job struct {
+	id       string
+	seq      uint64 // start order
+	uid, gid uint32
+	cg       cgroup.Dir
+	priority int
+	state    string
+
+	pid   int
+	pidfd int // -1 once reaped
+
+	services     []*service
+	serviceCount int
+	requireCount int
+	ioMaxCount   int
+	logPath      string
+
+	startUnix, startMono int64 // ms
+	exitUnix, exitMono   int64 // ms, 0 until the job ended
+
+	mainDone     bool         // main pid reaped
+	status       spawn.Status // how main ended
+	stopDeadline time.Time    // while mainDone && !ended: retry the kill then
+	stopTries    int          // kills sent after main ended
+	ended        bool         // finalised: job.exit emitted
+	oomKillCount uint64       // last seen memory.events oom_kill
+	frozenBy     string       // reason of the freeze in force ("" when thawed)
+	cpuWeight    int          // weight the engine set (0: untouched)
+	waiters      map[*conn]struct{}
+	followers    map[*conn]struct{} // LOGS --follow streams
+
+	wdEvents, wdMem, wdLog int // notify watch descriptors, -1 when none
+}
+
+// service is a sidecar process of a job.
+type service struct {
+	pid, pidfd int
+}
+
+// endState maps how the main process ended to a job state: exit 0 →
+// exited; SIGKILL (client, OOM killer, pressure) → killed; any other
+// signal or a non-zero exit → failed.
+func endState(st spawn.Status) string {
+	switch {
+	case st.Signal == int(unix.SIGKILL):
+		return stateKilled
+	case st.Signal != 0 || st.Exit != 0:
+		return stateFailed
+	default:
+		return stateExited
+	}
+}
+
+// genID returns job-<n> for the smallest n >= *next that is not taken, and
+// advances *next past it.
+func genID(next *int, taken func(string) bool) string {
+	if *next < 1 {
+		*next = 1
+	}
+	for {
+		id := "job-" + strconv.Itoa(*next)
+		*next++
+		if !taken(id) {
+			return id
+		}
+	}
+}
+
+// monoMs is CLOCK_MONOTONIC in milliseconds.
+func monoMs() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return ts.Sec*1000 + ts.Nsec/1e6
+}
+
+// setState changes a job's state and keeps the STATS counters right.
+func (d *daemon) setState(j *job, s string) {
+	if j.state == s {
+		return
+	}
+	switch j.state {
+	case stateRunning:
+		d.nRunning--
+	case stateFrozen:
+		d.nFrozen--
+	}
+	switch s {
+	case stateRunning:
+		d.nRunning++
+	case stateFrozen:
+		d.nFrozen++
+	}
+	j.state = s
+}
+
+// ---- actions: the client verbs and the pressure engine both use these ----
+
+// freezeJob writes cgroup.freeze 1 and emits job.freeze with reason. The
+// state becomes frozen when cgroup.events confirms it.
+func (d *daemon) freezeJob(j *job, reason string) error {
+	if err := j.cg.SetFrozen(true); err != nil {
+		return err
+	}
+	j.frozenBy = reason
+	d.emit("job.freeze", "id", j.id, "reason", reason, "cgroup", string(j.cg))
+	d.checkEvents(j)
+	return nil
+}
+
+// thawJob writes cgroup.freeze 0 and emits job.thaw with reason.
+func (d *daemon) thawJob(j *job, reason string) error {
+	if err := j.cg.SetFrozen(false); err != nil {
+		return err
+	}
+	j.frozenBy = ""
+	d.emit("job.thaw", "id", j.id, "reason", reason, "cgroup", string(j.cg))
+	d.checkEvents(j)
+	return nil
+}
+
+// killJob sends sig to every process of the job and emits job.kill.
+// SIGKILL uses cgroup.kill (or the freeze+kill+thaw fallback).
+func (d *daemon) killJob(j *job, sig int, reason string) error {
+	var err error
+	if sig == int(unix.SIGKILL) {
+		err = d.killCgroup(j.cg)
+	} else {
+		err = j.cg.Signal(sig)
+	}
+	if err != nil {
+		return err
+	}
+	d.emit("job.kill", "id", j.id, "signal", strconv.Itoa(sig), "reason", reason, "cgroup", string(j.cg))
+	return nil
+}
+
+// throttleJob writes cpu.weight and emits job.throttle (pressure engine).
+func (d *daemon) throttleJob(j *job, weight int, reason string) error {
+	if err := j.cg.Write("cpu.weight", strconv.Itoa(weight)); err != nil {
+		return err
+	}
+	j.cpuWeight = weight
+	d.emit("job.throttle", "id", j.id, "resource", "cpu", "cpu_weight", strconv.Itoa(weight), "reason", reason, "cgroup", string(j.cg))
+	return nil
+}
+
+// killCgroup SIGKILLs everything in cg: cgroup.kill, or the fallback when
+// forced or when the kernel has none.
+func (d *daemon) killCgroup(cg cgroup.Dir) error {
+	if !d.cfg.KillFallback {
+		err := cg.Kill()
+		if err == nil {
+			return nil
+		}
+		if !isNoKill(err) {
+			return err
+		}
+		// ErrNoKill: kernel < 5.14 has no cgroup.kill; fall back to
+		// freeze+kill+thaw.
+	}
+	return cg.KillFallback()
+}
+
+// ---- lifecycle ----
+
+// onMainExit runs when the main pid's pidfd is readable.
+func (d *daemon) onMainExit(j *job) {
+	if j.mainDone {
+		return
+	}
+	st, ok, err := spawn.Reap(j.pidfd)
+	if err != nil {
+		d.logf("job %s: reap pid %d: %v", j.id, j.pid, err)
+		// The process is gone from our view (ECHILD): treat as killed.
+		st = spawn.Status{Signal: int(unix.SIGKILL)}
+	} else if !ok {
+		return // spurious wake-up
+	}
+	d.closePidFD(&j.pidfd)
+	j.mainDone = true
+	j.status = st
+	j.exitUnix = time.Now().UnixMilli()
+	j.exitMono = monoMs()
+	d.debugf("job %s: main pid %d ended: exit %d signal %d", j.id, j.pid, st.Exit, st.Signal)
+	d.stopRest(j)
+}
+
+// stopRest kills what is left in the job's cgroup (services, children) and
+// finalises the job once cgroup.events says populated 0.
+func (d *daemon) stopRest(j *job) {
+	ev, err := j.cg.Events()
+	if err == nil && !ev.Populated {
+		d.finish(j)
+		return
+	}
+	if err := d.killCgroup(j.cg); err != nil {
+		d.logf("job %s: kill rest: %v", j.id, err)
+	}
+	j.stopTries++
+	j.stopDeadline = time.Now().Add(2 * time.Second)
+	d.stopping[j] = struct{}{}
+	// The populated 0 notification may already have come and gone.
+	if ev, err := j.cg.Events(); err == nil && !ev.Populated {
+		d.finish(j)
+	}
+}
+
+// checkEvents reads cgroup.events of a job and acts on it: frozen state,
+// deferred FREEZE/THAW replies, end of a job whose main pid is gone.
+func (d *daemon) checkEvents(j *job) {
+	if j.ended {
+		return
+	}
+	ev, err := j.cg.Events()
+	if err != nil {
+		d.debugf("job %s: read events: %v", j.id, err)
+		return
+	}
+	if !j.mainDone {
+		if ev.Frozen && j.state == stateRunning {
+			d.setState(j, stateFrozen)
+		} else if !ev.Frozen && j.state == stateFrozen {
+			d.setState(j, stateRunning)
+		}
+	}
+	d.resolveFreezeOps(j, ev.Frozen)
+	if j.mainDone && !ev.Populated {
+		d.finish(j)
+	}
+}
+
+// checkMemEvents emits job.oom once per increase of oom_kill.
+func (d *daemon) checkMemEvents(j *job) {
+	me, err := j.cg.MemoryEvents()
+	if err != nil {
+		return
+	}
+	if me.OOMKill > j.oomKillCount {
+		j.oomKillCount = me.OOMKill
+		d.emit("job.oom", "id", j.id, "cgroup", string(j.cg), "oom_kill_count", strconv.FormatUint(me.OOMKill, 10))
+	}
+}
+
+// finish finalises an ended job: state, OOM figures, one job.exit, WAIT
+// replies, watches and LOGS followers.
+func (d *daemon) finish(j *job) {
+	if j.ended {
+		return
+	}
+	if me, err := j.cg.MemoryEvents(); err == nil && me.OOMKill > j.oomKillCount {
+		j.oomKillCount = me.OOMKill
+	}
+	j.ended = true
+	delete(d.stopping, j)
+	delete(d.liveJobs, j)
+	d.setState(j, endState(j.status))
+	oom := "0"
+	if j.oomKillCount > 0 {
+		oom = "1"
+	}
+	d.emit("job.exit", "id", j.id, "state", j.state, "exit", strconv.Itoa(j.status.Exit),
+		"signal", strconv.Itoa(j.status.Signal), "oom_killed", oom, "cgroup", string(j.cg),
+		"start_unix_ms", strconv.FormatInt(j.startUnix, 10), "exit_unix_ms", strconv.FormatInt(j.exitUnix, 10))
+	d.unwatch(j, &j.wdEvents)
+	d.unwatch(j, &j.wdMem)
+	d.resolveFreezeOps(j, false)
+	for c := range j.waiters {
+		c.waitJob = nil
+		d.reply(c, d.waitResponse(j))
+	}
+	j.waiters = nil
+	for c := range j.followers {
+		d.pumpLog(c)
+	}
+}
+
+// waitResponse is WAIT's answer for an ended job.
+func (d *daemon) waitResponse(j *job) []byte {
+	oom := "0"
+	if j.oomKillCount > 0 {
+		oom = "1"
+	}
+	return okResp().Add("id", j.id).Add("state", j.state).Add("exit", strconv.Itoa(j.status.Exit)).
+		Add("signal", strconv.Itoa(j.status.Signal)).Add("oom_killed", oom).Bytes()
+}
+
+// closePidFD unregisters and closes a pidfd.
+func (d *daemon) closePidFD(fd *int) {
+	if *fd < 0 {
+		return
+	}
+	d.lp.Remove(*fd)
+	unix.Close(*fd)
+	*fd = -1
+	d.pidfds--
+}
+
+// onServiceExit reaps a sidecar; its status does not matter.
+func (d *daemon) onServiceExit(j *job, s *service) {
+	st, ok, err := spawn.Reap(s.pidfd)
+	if !ok && err == nil {
+		return
+	}
+	d.debugf("job %s: service pid %d ended: exit %d signal %d (err %v)", j.id, s.pid, st.Exit, st.Signal, err)
+	d.closePidFD(&s.pidfd)
+}
+
+// housekeepStopping retries kills of jobs whose cgroup does not empty
+// after main ended and, as a last resort, finalises them. Only jobs in
+// that transition are looked at.
+func (d *daemon) housekeepStopping(now time.Time) {
+	for j := range d.stopping {
+		ev, err := j.cg.Events()
+		if err == nil && !ev.Populated {
+			d.finish(j)
+			continue
+		}
+		if now.Before(j.stopDeadline) {
+			continue
+		}
+		if j.stopTries >= 5 {
+			d.logf("job %s: cgroup %s still populated after %d kills; giving up waiting", j.id, j.cg, j.stopTries)
+			d.finish(j)
+			continue
+		}
+		if err := d.killCgroup(j.cg); err != nil {
+			d.logf("job %s: kill rest: %v", j.id, err)
+		}
+		j.stopTries++
+		j.stopDeadline = now.Add(2 * time.Second)
+	}
+}

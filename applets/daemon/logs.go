@@ -1,0 +1,110 @@
+package daemon
+
+import (
+	"errors"
+	"io"
+	"os"
+	"syscall"
+
+	"cgroupd/core/proto"
+)
+
+// LOGS (extension): request keys id, optional follow: 1. The reply is
+// "STATUS: ok\nid: <id>\n\n" followed by the raw bytes of the job's log
+// file, streamed as the socket drains (never the whole file in memory).
+// Without follow the connection closes at end of file; with follow it
+// keeps sending as the file grows and closes once the job has ended and
+// everything was sent. The daemon reads the file as root, so any caller
+// that may see the job gets its log. Errors: `no such job`, `no log`.
+
+// logStream is a LOGS reply in progress.
+type logStream struct {
+	f      *os.File
+	job    *job
+	follow bool
+}
+
+func (d *daemon) doLogs(c *conn, r *proto.Request) []byte {
+	j, e := d.lookup(c, r)
+	if j == nil {
+		return e
+	}
+	if d.cfg.LogDir == "" || j.logPath == "" {
+		return errResp("no log").Add("id", j.id).Bytes()
+	}
+	f, err := os.OpenFile(j.logPath, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return errResp("no log").Add("id", j.id).Add("detail", errText(err)).Bytes()
+	}
+	follow := false
+	if v, ok := r.Get("follow"); ok && v != "" && v != "0" {
+		follow = true
+	}
+	ls := &logStream{f: f, job: j, follow: follow && !j.ended}
+	if ls.follow {
+		// Watch before the first read: a write after it always notifies.
+		if len(j.followers) == 0 {
+			if err := d.watchFile(j, j.logPath, watchLog, &j.wdLog); err != nil {
+				f.Close()
+				return errResp("no log").Add("id", j.id).Add("detail", "watch: "+err.Error()).Bytes()
+			}
+		}
+		if j.followers == nil {
+			j.followers = map[*conn]struct{}{}
+		}
+		j.followers[c] = struct{}{}
+	}
+	c.log = ls
+	d.send(c, okResp().Add("id", j.id).Bytes())
+	return nil
+}
+
+// fillLog reads the next chunk of the log into the (empty) write buffer.
+// It returns true when bytes were queued. At end of file it closes the
+// connection, or, when following a live job, idles until the file grows or
+// the job ends.
+func (d *daemon) fillLog(c *conn) bool {
+	ls := c.log
+	if cap(c.wbuf) < readChunk {
+		c.wbuf = make([]byte, 0, readChunk)
+	}
+	n, err := ls.f.Read(c.wbuf[:readChunk])
+	if n > 0 {
+		c.wbuf = c.wbuf[:n]
+		return true
+	}
+	c.wbuf = c.wbuf[:0]
+	if err != nil && !errors.Is(err, io.EOF) {
+		d.debugf("logs %s: %v", ls.job.id, err)
+		d.closeConn(c)
+		return false
+	}
+	if ls.follow && !ls.job.ended {
+		d.setMask(c, 0) // idle; EPOLLHUP still reports a client that left
+		return false
+	}
+	d.closeConn(c)
+	return false
+}
+
+// pumpLog resumes an idle LOGS stream (the file grew or the job ended).
+func (d *daemon) pumpLog(c *conn) {
+	if c.closed || c.log == nil || c.wpos < len(c.wbuf) {
+		return
+	}
+	d.flush(c)
+}
+
+// closeLog ends a LOGS stream's file and follow registration.
+func (d *daemon) closeLog(c *conn) {
+	ls := c.log
+	c.log = nil
+	ls.f.Close()
+	j := ls.job
+	if _, ok := j.followers[c]; ok {
+		delete(j.followers, c)
+		if len(j.followers) == 0 {
+			d.unwatch(j, &j.wdLog)
+		}
+	}
+}

@@ -1,0 +1,149 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"cgroupd/core/cgroup"
+)
+
+// wantControllers are the controllers RUN limits can need; they are enabled
+// level by level from the mount down to the root when available. Other
+// controllers (hugetlb, rdma, misc) are left as the host set them.
+var wantControllers = []string{"cpu", "cpuset", "io", "memory", "pids"}
+
+// daemonLeaf is the leaf the daemon moves itself into when its own cgroup
+// is the root it manages (no-internal-process rule).
+const daemonLeaf = "_daemon"
+
+// defaultRoot derives the root as CLI.md says. mount is the cgroup2 mount
+// point, self the daemon's cgroup relative to it ("/x/y").
+func defaultRoot(mount, self string, uid int, dirExists func(string) bool) string {
+	if uid == 0 {
+		return filepath.Join(mount, "cgroupd.slice")
+	}
+	user := filepath.Join(mount, "user.slice", fmt.Sprintf("user-%d.slice", uid), fmt.Sprintf("user@%d.service", uid))
+	if dirExists(user) {
+		return filepath.Join(user, "cgroupd.slice")
+	}
+	return filepath.Join(mount, filepath.Dir(filepath.Clean("/"+self)), "cgroupd.slice")
+}
+
+// levels returns the directories from mount down to root, both included.
+// root must be mount or below it.
+func levels(mount, root string) ([]string, error) {
+	mount, root = filepath.Clean(mount), filepath.Clean(root)
+	rel, err := filepath.Rel(mount, root)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return nil, fmt.Errorf("%s is not below the cgroup2 mount %s", root, mount)
+	}
+	out := []string{mount}
+	if rel == "." {
+		return out, nil
+	}
+	cur := mount
+	for _, part := range strings.Split(rel, "/") {
+		cur = filepath.Join(cur, part)
+		out = append(out, cur)
+	}
+	return out, nil
+}
+
+// rootSetup is what setupRoot found and did.
+type rootSetup struct {
+	Mount     string
+	Root      cgroup.Dir
+	Created   bool     // the root did not exist and was made
+	Delegated bool     // the daemon moved itself into <root>/_daemon
+	Enabled   []string // controllers enabled in the root's subtree_control
+}
+
+// setupRoot finds the cgroup2 mount, derives or checks the root, creates
+// it if missing (only on cgroup2), moves the daemon into a leaf when its
+// own cgroup is the root, and enables the wanted controllers level by level.
+// debugf reports tolerated failures.
+func setupRoot(rootFlag string, debugf func(string, ...any)) (*rootSetup, error) {
+	mount, err := cgroup.Mount()
+	if err != nil {
+		return nil, fmt.Errorf("cgroup v2 not mounted: %w", err)
+	}
+	self, err := cgroup.Self()
+	if err != nil {
+		// Not fatal: only the default for non-root users and delegation use it.
+		debugf("own cgroup unknown: %v", err)
+		self = ""
+	}
+	root := rootFlag
+	if root == "" {
+		root = defaultRoot(mount, self, os.Geteuid(), isDir)
+	}
+	if root, err = filepath.Abs(root); err != nil {
+		return nil, fmt.Errorf("root %q: %w", rootFlag, err)
+	}
+	s := &rootSetup{Mount: mount, Root: cgroup.Dir(root)}
+
+	if _, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) {
+		// Check the nearest existing ancestor first: never mkdir a plain
+		// directory on a tmpfs that merely looks like a cgroup path.
+		anc := filepath.Dir(root)
+		for {
+			if _, err := os.Stat(anc); err == nil || anc == "/" {
+				break
+			}
+			anc = filepath.Dir(anc)
+		}
+		if err := cgroup.Check(anc); err != nil {
+			return nil, fmt.Errorf("root %s: %w", root, err)
+		}
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			return nil, fmt.Errorf("create root: %w", err)
+		}
+		s.Created = true
+	} else if err != nil {
+		return nil, fmt.Errorf("root: %w", err)
+	}
+	if err := cgroup.Check(root); err != nil {
+		return nil, fmt.Errorf("root %s: %w", root, err)
+	}
+
+	if self != "" && filepath.Join(mount, self) == filepath.Clean(root) {
+		// Delegated mode (systemd Delegate=yes): our own cgroup is the root.
+		// Move the whole process (all threads) into a leaf so that
+		// controllers can be enabled in the root.
+		leaf := s.Root.Child(daemonLeaf)
+		if err := leaf.Create(); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("delegated root: create %s: %w", leaf, err)
+		}
+		if err := leaf.Attach(os.Getpid()); err != nil {
+			return nil, fmt.Errorf("delegated root: move into %s: %w", leaf, err)
+		}
+		s.Delegated = true
+		debugf("moved into %s", leaf)
+	}
+
+	lv, err := levels(mount, root)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range lv {
+		d := cgroup.Dir(p)
+		on, err := d.EnableControllers(wantControllers)
+		if err != nil {
+			// EBUSY (internal processes), EACCES (not delegated) or a
+			// controller the parent lacks: the jobs simply cannot use
+			// it, and RUN refuses limits that need it.
+			debugf("enable controllers in %s: %v", p, err)
+		}
+		if p == filepath.Clean(root) {
+			s.Enabled = on
+		}
+	}
+	if sc, err := s.Root.SubtreeControl(); err == nil {
+		s.Enabled = sc
+	}
+	return s, nil
+}

@@ -1,0 +1,474 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"cgroupd/core/cgroup"
+	"cgroupd/core/limits"
+	"cgroupd/core/proto"
+	"cgroupd/core/psi"
+	"cgroupd/core/spawn"
+
+	"golang.org/x/sys/unix"
+)
+
+// refusal is a RUN refused before anything was created: the protocol
+// reason clients match on plus extra keys (detail, ...).
+type refusal struct {
+	reason string
+	kv     []string
+}
+
+func (r *refusal) Error() string { return r.reason }
+
+func refuse(reason string, kv ...string) *refusal { return &refusal{reason: reason, kv: kv} }
+
+// runSpec is a validated RUN: everything needed to start the job.
+type runSpec struct {
+	ID           string
+	Argv         []string
+	Env          []string
+	Cwd          string
+	Priority     int
+	Settings     []limits.Setting
+	Services     []string
+	RequirePaths []string
+	IOMaxCount   int
+	QueueTimeout time.Duration
+}
+
+// runEnv is what validation needs from the daemon (so it is testable).
+type runEnv struct {
+	Env    []string // the daemon's environment
+	Cwd    string   // the daemon's working directory
+	Taken  func(id string) bool
+	NextID *int
+}
+
+// parseRun validates a RUN request in the protocol's order, touching
+// nothing but stat(2): id, command, limits, priority, queue_timeout, env,
+// cwd, require_path. Controller availability, admission and the
+// executable are checked by the caller.
+func parseRun(r *proto.Request, e runEnv) (*runSpec, *refusal) {
+	s := &runSpec{}
+	if id, ok := r.Get("id"); ok {
+		if err := limits.ValidID(id); err != nil {
+			return nil, refuse(prefixed("id", err))
+		}
+		if e.Taken(id) {
+			return nil, refuse("id exists", "id", id)
+		}
+		s.ID = id
+	} else {
+		s.ID = genID(e.NextID, e.Taken)
+	}
+	s.Argv = r.All("arg")
+	if len(s.Argv) == 0 || s.Argv[0] == "" {
+		return nil, refuse("no command", "id", s.ID)
+	}
+	var err error
+	if s.Settings, err = limits.Parse(r.Get, r.All); err != nil {
+		return nil, refuse(err.Error(), "id", s.ID)
+	}
+	s.IOMaxCount = len(r.All("io_max"))
+	s.Priority = 50
+	if p, ok := r.Get("priority"); ok {
+		if s.Priority, err = limits.ParsePriority(p); err != nil {
+			return nil, refuse(prefixed("priority", err), "id", s.ID)
+		}
+	}
+	if q, ok := r.Get("queue_timeout"); ok {
+		if s.QueueTimeout, err = parseTimeout(q); err != nil {
+			return nil, refuse("queue_timeout: "+err.Error(), "id", s.ID)
+		}
+	}
+	s.Env = append([]string(nil), e.Env...)
+	for _, kv := range r.All("env") {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, refuse(fmt.Sprintf("env: want K=V, got %q", kv), "id", s.ID)
+		}
+		s.Env = setEnv(s.Env, kv)
+	}
+	s.Cwd = e.Cwd
+	if cwd, ok := r.Get("cwd"); ok {
+		if !filepath.IsAbs(cwd) {
+			cwd = filepath.Join(e.Cwd, cwd)
+		}
+		fi, err := os.Stat(cwd)
+		if err != nil {
+			return nil, refuse("cwd: "+errText(err), "id", s.ID)
+		}
+		if !fi.IsDir() {
+			return nil, refuse("cwd: "+cwd+": not a directory", "id", s.ID)
+		}
+		s.Cwd = cwd
+	}
+	s.RequirePaths = r.All("require_path")
+	for _, p := range s.RequirePaths {
+		if _, err := os.Stat(p); err != nil {
+			return nil, refuse("missing path: "+p, "id", s.ID)
+		}
+	}
+	s.Services = r.All("service")
+	for _, svc := range s.Services {
+		if strings.TrimSpace(svc) == "" {
+			return nil, refuse("service: empty command", "id", s.ID)
+		}
+	}
+	return s, nil
+}
+
+// prefixed makes "<key>: <detail>" unless err already starts with key.
+func prefixed(key string, err error) string {
+	if strings.HasPrefix(err.Error(), key+":") {
+		return err.Error()
+	}
+	return key + ": " + err.Error()
+}
+
+// parseTimeout takes a Go duration ("30s") or whole seconds ("30").
+func parseTimeout(s string) (time.Duration, error) {
+	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("invalid duration %q", s)
+	}
+	return d, nil
+}
+
+// setEnv sets K=V in env, replacing an existing K.
+func setEnv(env []string, kv string) []string {
+	k, _, _ := strings.Cut(kv, "=")
+	for i, e := range env {
+		if ek, _, _ := strings.Cut(e, "="); ek == k {
+			env[i] = kv
+			return env
+		}
+	}
+	return append(env, kv)
+}
+
+// errText is an error's text without the Go *PathError op prefix.
+func errText(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Path + ": " + pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// checkControllers refuses settings whose controller is not enabled in
+// the root's subtree_control.
+func checkControllers(settings []limits.Setting, enabled []string, root string) *refusal {
+	on := map[string]bool{}
+	for _, c := range enabled {
+		on[c] = true
+	}
+	for _, s := range settings {
+		if !on[s.Controller] {
+			return refuse(fmt.Sprintf("%s: controller %s not available in %s", s.Key, s.Controller, root))
+		}
+	}
+	return nil
+}
+
+// admissionRule is one --*-admit-* threshold.
+type admissionRule struct {
+	resource  string // memory, cpu, io
+	full      bool
+	threshold float64
+}
+
+func admissionRules(t thresholds) []admissionRule {
+	return []admissionRule{
+		{"memory", false, t.MemAdmitSome},
+		{"memory", true, t.MemAdmitFull},
+		{"cpu", false, t.CPUAdmitSome},
+		{"io", true, t.IOAdmitFull},
+	}
+}
+
+// admissionBlock is a refused admission.
+type admissionBlock struct {
+	Reason   string
+	Resource string
+	Some     float64
+	Full     float64
+}
+
+// admission checks host PSI against the thresholds in order and returns
+// the first rule that blocks, or nil. read returns a resource's PSI; an
+// error (PSI off) skips that resource.
+func admission(t thresholds, read func(resource string) (psi.PSI, error)) *admissionBlock {
+	cache := map[string]*psi.PSI{}
+	for _, r := range admissionRules(t) {
+		if r.threshold < 0 {
+			continue
+		}
+		p, ok := cache[r.resource]
+		if !ok {
+			v, err := read(r.resource)
+			if err == nil {
+				p = &v
+			}
+			cache[r.resource] = p
+		}
+		if p == nil {
+			continue
+		}
+		line, kind := p.Some, "some"
+		if r.full {
+			line, kind = p.Full, "full"
+		}
+		if line.Avg10 >= r.threshold {
+			return &admissionBlock{
+				Reason:   fmt.Sprintf("admission blocked: %s.%s.avg10 %.2f >= %.2f", r.resource, kind, line.Avg10, r.threshold),
+				Resource: r.resource, Some: p.Some.Avg10, Full: p.Full.Avg10,
+			}
+		}
+	}
+	return nil
+}
+
+func hostPSI(resource string) (psi.PSI, error) {
+	return psi.ReadFile("/proc/pressure/" + resource)
+}
+
+// credFor decides the identity a caller's job runs as. A root daemon runs
+// jobs as the caller (root as root); a non-root daemon can only run jobs
+// as itself.
+func (d *daemon) credFor(c *conn) (setCred bool, groups []uint32, r *refusal) {
+	uid := c.cred.Uid
+	if d.euid != 0 {
+		if int(uid) != d.euid {
+			return false, nil, refuse("permission denied",
+				"detail", fmt.Sprintf("daemon runs as uid %d and cannot run jobs as uid %d", d.euid, uid))
+		}
+		return false, nil, nil
+	}
+	if uid == 0 {
+		return false, nil, nil
+	}
+	return true, d.groupsOf(uid, c.cred.Gid), nil
+}
+
+// groupsOf returns the supplementary groups of uid (from /etc/group
+// without cgo); just gid when the lookup fails.
+func (d *daemon) groupsOf(uid, gid uint32) []uint32 {
+	if g, ok := d.userCache[uid]; ok {
+		return g
+	}
+	out := []uint32{gid}
+	if u, err := user.LookupId(strconv.Itoa(int(uid))); err == nil {
+		if ids, err := u.GroupIds(); err == nil {
+			out = out[:0]
+			for _, s := range ids {
+				if n, err := strconv.ParseUint(s, 10, 32); err == nil {
+					out = append(out, uint32(n))
+				}
+			}
+		}
+	}
+	d.userCache[uid] = out
+	return out
+}
+
+// doRun validates everything, then creates the cgroup, applies limits,
+// starts services and the main argv. Any failure after mkdir undoes it.
+func (d *daemon) doRun(c *conn, r *proto.Request) []byte {
+	out, rf := d.run(c, r)
+	if rf != nil {
+		resp := errResp(rf.reason)
+		for i := 0; i+1 < len(rf.kv); i += 2 {
+			resp.Add(rf.kv[i], rf.kv[i+1])
+		}
+		return resp.Bytes()
+	}
+	return out
+}
+
+func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
+	if d.quitting {
+		return nil, refuse("shutting down")
+	}
+	setCred, groups, rf := d.credFor(c)
+	if rf != nil {
+		return nil, rf
+	}
+	spec, rf := parseRun(r, runEnv{
+		Env: d.env, Cwd: d.cwd, NextID: &d.nextID,
+		Taken: func(id string) bool { _, ok := d.jobs[id]; return ok },
+	})
+	if rf != nil {
+		return nil, rf
+	}
+	withID := func(rf *refusal) *refusal {
+		rf.kv = append([]string{"id", spec.ID}, rf.kv...)
+		return rf
+	}
+	if len(spec.Settings) > 0 {
+		enabled, err := d.root.SubtreeControl()
+		if err != nil {
+			return nil, withID(refuse("cannot read controllers of root", "detail", err.Error()))
+		}
+		if rf := checkControllers(spec.Settings, enabled, string(d.root)); rf != nil {
+			return nil, withID(rf)
+		}
+	}
+	if b := admission(d.cfg.Th, hostPSI); b != nil {
+		d.emit("pressure", "resource", b.Resource, "some_avg10", pct(b.Some), "full_avg10", pct(b.Full),
+			"action", "admission_reject", "target", spec.ID)
+		return nil, withID(refuse(b.Reason))
+	}
+	path, err := spawn.LookPath(spec.Argv[0], spec.Env, spec.Cwd)
+	if err != nil {
+		return nil, withID(refuse("spawn failed", "detail", err.Error()))
+	}
+	// Every job holds a pidfd (and one per service) while it runs.
+	if uint64(d.pidfds+len(spec.Services)+1+len(d.conns)+fdReserve) >= d.nofile {
+		return nil, withID(refuse("too many jobs", "detail", fmt.Sprintf("open file limit %d reached", d.nofile)))
+	}
+
+	cg := d.root.Child(spec.ID)
+	if err := cg.Create(); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, withID(refuse("id exists", "detail", "cgroup "+string(cg)+" exists"))
+		}
+		return nil, withID(refuse("spawn failed", "detail", "mkdir: "+err.Error()))
+	}
+	j := &job{
+		id: spec.ID, uid: c.cred.Uid, gid: c.cred.Gid, cg: cg, priority: spec.Priority,
+		pidfd: -1, serviceCount: len(spec.Services), requireCount: len(spec.RequirePaths),
+		ioMaxCount: spec.IOMaxCount, wdEvents: -1, wdMem: -1, wdLog: -1,
+	}
+	var started []int // pidfds to kill and reap on failure
+	undo := func(rf *refusal) ([]byte, *refusal) {
+		if j.logPath != "" {
+			// A refused RUN leaves nothing behind, not even a log.
+			os.Remove(j.logPath)
+		}
+		d.unwatch(j, &j.wdEvents)
+		d.unwatch(j, &j.wdMem)
+		d.abandon(cg, started)
+		return nil, withID(rf)
+	}
+	for _, s := range spec.Settings {
+		if err := cg.Write(s.File, s.Value); err != nil {
+			return undo(refuse(fmt.Sprintf("%s: %v", s.Key, err)))
+		}
+	}
+	if err := d.watchFile(j, filepath.Join(string(cg), cgroup.FileEvents), watchEvents, &j.wdEvents); err != nil {
+		return undo(refuse("too many jobs", "detail", "watch cgroup.events: "+err.Error()))
+	}
+	if _, err := os.Stat(filepath.Join(string(cg), cgroup.FileMemoryEvents)); err == nil {
+		if err := d.watchFile(j, filepath.Join(string(cg), cgroup.FileMemoryEvents), watchMemEvents, &j.wdMem); err != nil {
+			return undo(refuse("too many jobs", "detail", "watch memory.events: "+err.Error()))
+		}
+	}
+	var logf *os.File
+	if d.cfg.LogDir != "" {
+		p := filepath.Join(d.cfg.LogDir, spec.ID+".log")
+		logf, err = os.OpenFile(p, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND|unix.O_NOFOLLOW, 0o640)
+		if err != nil {
+			return undo(refuse("spawn failed", "detail", "log: "+err.Error()))
+		}
+		j.logPath = p
+		defer logf.Close()
+		if setCred {
+			if err := logf.Chown(int(j.uid), int(j.gid)); err != nil {
+				return undo(refuse("spawn failed", "detail", "log: "+err.Error()))
+			}
+		}
+	}
+	cgfd, err := cg.OpenDir()
+	if err != nil {
+		return undo(refuse("spawn failed", "detail", "open cgroup: "+err.Error()))
+	}
+	defer unix.Close(cgfd)
+	mk := func(path string, argv []string) *spawn.Cmd {
+		return &spawn.Cmd{
+			Path: path, Argv: argv, Env: spec.Env, Dir: spec.Cwd,
+			SetCred: setCred, Uid: j.uid, Gid: j.gid, Groups: groups,
+			Stdout: logf, Stderr: logf,
+			CgroupFD: cgfd, CgroupPath: string(cg), Fallback: d.cfg.SpawnFallback, Self: d.self,
+		}
+	}
+	for _, svc := range spec.Services {
+		p, err := spawn.Start(mk("/bin/sh", []string{"/bin/sh", "-c", svc}))
+		if err != nil {
+			return undo(refuse("spawn failed", "detail", "service: "+err.Error()))
+		}
+		started = append(started, p.PidFD)
+		j.services = append(j.services, &service{pid: p.Pid, pidfd: p.PidFD})
+	}
+	p, err := spawn.Start(mk(path, spec.Argv))
+	if err != nil {
+		return undo(refuse("spawn failed", "detail", err.Error()))
+	}
+	j.pid, j.pidfd = p.Pid, p.PidFD
+	d.pidfds++
+	if err := d.lp.Add(j.pidfd, unix.EPOLLIN, func(uint32) { d.onMainExit(j); d.maybeDone() }); err != nil {
+		started = append(started, p.PidFD)
+		d.pidfds--
+		return undo(refuse("spawn failed", "detail", "epoll: "+err.Error()))
+	}
+	for _, s := range j.services {
+		s := s
+		d.pidfds++
+		if err := d.lp.Add(s.pidfd, unix.EPOLLIN, func(uint32) { d.onServiceExit(j, s) }); err != nil {
+			d.logf("job %s: epoll add service: %v", j.id, err)
+		}
+	}
+	now := time.Now()
+	j.startUnix, j.startMono = now.UnixMilli(), monoMs()
+	d.seq++
+	j.seq = d.seq
+	d.jobs[j.id] = j
+	d.liveJobs[j] = struct{}{}
+	d.setState(j, stateRunning)
+	d.emit("job.start", "id", j.id, "pid", strconv.Itoa(j.pid), "priority", strconv.Itoa(j.priority), "cgroup", string(cg))
+	return okResp().Add("id", j.id).Add("pid", strconv.Itoa(j.pid)).Add("cgroup", string(cg)).Bytes(), nil
+}
+
+// abandon undoes a RUN that failed after mkdir: kill what started, reap
+// it (bounded), rmdir. A cgroup that does not empty in time is retried on
+// the housekeeping tick; it never becomes a job.
+func (d *daemon) abandon(cg cgroup.Dir, pidfds []int) {
+	if len(pidfds) > 0 {
+		if err := d.killCgroup(cg); err != nil {
+			d.debugf("abandon %s: kill: %v", cg, err)
+		}
+		for _, fd := range pidfds {
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			unix.Poll(pfd, 2000) // SIGKILLed: exits at once
+			spawn.Reap(fd)
+			unix.Close(fd)
+		}
+	}
+	if err := cg.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		d.debugf("abandon %s: %v; retrying later", cg, err)
+		d.graves = append(d.graves, cg)
+	}
+}
+
+// retryGraves removes cgroups of refused RUNs that were still emptying.
+func (d *daemon) retryGraves() {
+	kept := d.graves[:0]
+	for _, cg := range d.graves {
+		if err := cg.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			kept = append(kept, cg)
+		}
+	}
+	d.graves = kept
+}

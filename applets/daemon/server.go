@@ -1,0 +1,640 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"cgroupd/core/cgroup"
+	"cgroupd/core/event"
+	"cgroupd/core/loop"
+	"cgroupd/core/notify"
+	"cgroupd/core/proto"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	freezeWait   = 5 * time.Second  // FREEZE/THAW confirmation deadline
+	shutdownWait = 10 * time.Second // bound on waiting for jobs at shutdown
+	tick         = time.Second      // housekeeping
+	readChunk    = 64 << 10
+	fdReserve    = 128 // fds kept free for connections and spawning
+)
+
+// Connection states.
+const (
+	connReading = iota // request not complete yet
+	connBusy           // request taken; reply deferred (WAIT, FREEZE, LOGS --follow)
+	connWriting        // reply queued; close when drained
+)
+
+// conn is one client connection.
+type conn struct {
+	fd       int
+	cred     unix.Ucred
+	state    int
+	rbuf     []byte
+	scan     int // rbuf before this offset holds no blank line
+	wbuf     []byte
+	wpos     int
+	deadline time.Time
+	closed   bool
+	mask     uint32
+
+	waitJob *job       // WAIT in progress
+	log     *logStream // LOGS in progress
+}
+
+// daemon is all state; only the loop goroutine touches it.
+type daemon struct {
+	cfg    *config
+	stderr io.Writer
+	ev     *event.Emitter
+	lp     *loop.Loop
+
+	mount string
+	root  cgroup.Dir
+	self  string // this binary, for the spawn fallback helper
+	euid  int
+	env   []string
+	cwd   string
+
+	sockPath     string
+	lfd          int
+	acceptPaused bool
+	nofile       uint64
+
+	conns map[int]*conn
+	readQ []*conn // connections in connReading, in deadline order
+
+	jobs     map[string]*job
+	seq      uint64
+	nextID   int
+	nRunning int
+	nFrozen  int
+	pidfds   int
+
+	watcher  *notify.Watcher
+	watches  map[int]watch
+	freezeQ  []*freezeOp
+	stopping map[*job]struct{}
+	graves   []cgroup.Dir // cgroups of refused RUNs still emptying
+
+	liveJobs map[*job]struct{} // jobs not ended: the engine's candidates
+
+	quitting     bool
+	quitDeadline time.Time
+	done         bool
+	userCache    map[uint32][]uint32
+}
+
+// Run is the applet entry point.
+func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "cgroupd: %v\n", err)
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	d := &daemon{
+		cfg:       cfg,
+		stderr:    stderr,
+		ev:        &event.Emitter{W: stderr},
+		euid:      os.Geteuid(),
+		lfd:       -1,
+		conns:     map[int]*conn{},
+		jobs:      map[string]*job{},
+		nextID:    1,
+		watches:   map[int]watch{},
+		stopping:  map[*job]struct{}{},
+		liveJobs:  map[*job]struct{}{},
+		userCache: map[uint32][]uint32{},
+	}
+	if err := d.start(); err != nil {
+		fmt.Fprintf(stderr, "cgroupd: %v\n", err)
+		d.closeAll()
+		return 1
+	}
+	err = d.lp.Run(func() bool { return d.done })
+	d.shutdownFinal()
+	if err != nil {
+		fmt.Fprintf(stderr, "cgroupd: event loop: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// start prepares everything up to "cgroupd ready".
+func (d *daemon) start() error {
+	d.raiseNofile()
+	// A SIGPIPE handler (not SIG_IGN, which jobs would inherit) keeps a
+	// closed stderr reader from killing the daemon: writes fail instead.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	var err error
+	if d.self, err = os.Executable(); err != nil {
+		return fmt.Errorf("own executable: %w", err)
+	}
+	if d.cwd, err = os.Getwd(); err != nil {
+		d.cwd = "/"
+	}
+	d.env = os.Environ()
+	if d.cfg.LogDir != "" {
+		if d.cfg.LogDir, err = filepath.Abs(d.cfg.LogDir); err != nil {
+			return fmt.Errorf("log dir: %w", err)
+		}
+		if err := os.MkdirAll(d.cfg.LogDir, 0o755); err != nil {
+			return fmt.Errorf("log dir: %w", err)
+		}
+	}
+	d.sockPath = d.cfg.Socket
+	if d.sockPath == "" {
+		d.sockPath = defaultSocket(d.euid, os.Getenv, isDir)
+	}
+	// The socket is checked before the root so a second daemon on the same
+	// socket changes nothing.
+	if err := checkStaleSocket(d.sockPath); err != nil {
+		return err
+	}
+	rs, err := setupRoot(d.cfg.Root, d.debugf)
+	if err != nil {
+		return err
+	}
+	d.mount, d.root = rs.Mount, rs.Root
+	d.logf("using cgroup root: %s", d.root)
+	d.debugf("controllers in root subtree_control: %v", rs.Enabled)
+
+	if d.lp, err = loop.New(); err != nil {
+		return fmt.Errorf("epoll: %w", err)
+	}
+	sig, err := loop.NewSignals(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	if err != nil {
+		return fmt.Errorf("signals: %w", err)
+	}
+	if err := d.lp.Add(sig.FD, unix.EPOLLIN, func(uint32) { d.onSignals(sig.Drain()) }); err != nil {
+		return fmt.Errorf("epoll add signals: %w", err)
+	}
+	tfd, err := loop.TimerFD(tick)
+	if err != nil {
+		return fmt.Errorf("timerfd: %w", err)
+	}
+	if err := d.lp.Add(tfd, unix.EPOLLIN, func(uint32) {
+		loop.DrainTimer(tfd)
+		d.housekeeping(time.Now())
+	}); err != nil {
+		return fmt.Errorf("epoll add timer: %w", err)
+	}
+	if d.watcher, err = notify.New(); err != nil {
+		return fmt.Errorf("inotify: %w", err)
+	}
+	if err := d.lp.Add(d.watcher.FD(), unix.EPOLLIN, func(uint32) { d.onNotify() }); err != nil {
+		return fmt.Errorf("epoll add inotify: %w", err)
+	}
+	if err := d.listen(); err != nil {
+		return err
+	}
+	d.logf("cgroupd ready")
+	return nil
+}
+
+// raiseNofile lifts the soft RLIMIT_NOFILE to the hard limit: every
+// running job holds a pidfd.
+func (d *daemon) raiseNofile() {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		d.nofile = 1024
+		return
+	}
+	if rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+			unix.Getrlimit(unix.RLIMIT_NOFILE, &rl)
+		}
+	}
+	d.nofile = rl.Cur
+}
+
+// checkStaleSocket refuses a socket path that answers and removes a stale
+// socket file nobody answers on.
+func checkStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if fi.Mode()&os.ModeSocket == 0 {
+		return fmt.Errorf("%s: exists and is not a socket", path)
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("%s: address already in use", path)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("remove stale socket %s: %w", path, err)
+	}
+	return nil
+}
+
+// listen binds the socket with mode 0660 (chmod after bind, so the umask
+// does not matter) and the --socket-group, and registers it.
+func (d *daemon) listen() error {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: d.sockPath}); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("bind %s: %w", d.sockPath, err)
+	}
+	d.lfd = fd
+	if err := os.Chmod(d.sockPath, 0o660); err != nil {
+		return fmt.Errorf("chmod %s: %w", d.sockPath, err)
+	}
+	if g := d.cfg.SocketGroup; g != "" {
+		gid, err := lookupGroup(g)
+		if err != nil {
+			return fmt.Errorf("--socket-group %s: %w", g, err)
+		}
+		if err := os.Lchown(d.sockPath, -1, gid); err != nil {
+			return fmt.Errorf("chgrp %s: %w", d.sockPath, err)
+		}
+	}
+	if err := unix.Listen(fd, 4096); err != nil {
+		return fmt.Errorf("listen %s: %w", d.sockPath, err)
+	}
+	if err := d.lp.Add(fd, unix.EPOLLIN, func(uint32) { d.onAccept() }); err != nil {
+		return fmt.Errorf("epoll add listener: %w", err)
+	}
+	return nil
+}
+
+// lookupGroup resolves a group name or numeric gid.
+func lookupGroup(g string) (int, error) {
+	if n, err := strconv.Atoi(g); err == nil && n >= 0 {
+		return n, nil
+	}
+	gr, err := user.LookupGroup(g)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(gr.Gid)
+}
+
+// onAccept accepts a bounded batch of connections.
+func (d *daemon) onAccept() {
+	for i := 0; i < 64 && !d.quitting; i++ {
+		nfd, _, err := unix.Accept4(d.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if err != nil {
+			switch {
+			case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR), errors.Is(err, unix.ECONNABORTED):
+			case errors.Is(err, unix.EMFILE), errors.Is(err, unix.ENFILE):
+				// Out of fds: stop polling the listener (it would spin)
+				// until a connection closes or the next tick.
+				d.logf("accept: %v; pausing accepts", err)
+				d.pauseAccept(true)
+			default:
+				d.logf("accept: %v", err)
+			}
+			return
+		}
+		cred, err := unix.GetsockoptUcred(nfd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+		if err != nil {
+			d.debugf("SO_PEERCRED: %v", err)
+			unix.Close(nfd)
+			continue
+		}
+		c := &conn{fd: nfd, cred: *cred, state: connReading, deadline: time.Now().Add(d.cfg.ReqTimeout), mask: unix.EPOLLIN}
+		if err := d.lp.Add(nfd, c.mask, func(ev uint32) { d.onConn(c, ev) }); err != nil {
+			d.logf("epoll add conn: %v", err)
+			unix.Close(nfd)
+			continue
+		}
+		d.conns[nfd] = c
+		d.readQ = append(d.readQ, c)
+	}
+}
+
+func (d *daemon) pauseAccept(pause bool) {
+	if d.lfd < 0 || pause == d.acceptPaused {
+		return
+	}
+	var err error
+	if pause {
+		err = d.lp.Modify(d.lfd, 0)
+	} else {
+		err = d.lp.Modify(d.lfd, unix.EPOLLIN)
+	}
+	if err != nil {
+		d.logf("listener: %v", err)
+		return
+	}
+	d.acceptPaused = pause
+}
+
+// onConn handles readiness of a client connection.
+func (d *daemon) onConn(c *conn, ev uint32) {
+	if c.closed {
+		return
+	}
+	switch c.state {
+	case connReading:
+		d.readRequest(c)
+	default:
+		if ev&unix.EPOLLOUT != 0 || len(c.wbuf) > c.wpos {
+			d.flush(c)
+			return
+		}
+		if ev&(unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			// The client went away while waiting (WAIT, LOGS --follow).
+			d.closeConn(c)
+		}
+	}
+}
+
+// readRequest reads what is available; a request ends at the blank line
+// or at half-close.
+func (d *daemon) readRequest(c *conn) {
+	var buf [readChunk]byte
+	for {
+		n, err := unix.Read(c.fd, buf[:])
+		if err != nil {
+			if errors.Is(err, unix.EAGAIN) {
+				return
+			}
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			d.closeConn(c)
+			return
+		}
+		if n == 0 { // half-close or close: the request is what we have
+			if len(c.rbuf) == 0 {
+				d.closeConn(c)
+				return
+			}
+			d.handle(c)
+			return
+		}
+		c.rbuf = append(c.rbuf, buf[:n]...)
+		if len(c.rbuf) > proto.MaxRequest {
+			d.reply(c, errResp("request too large").Add("max_bytes", strconv.Itoa(proto.MaxRequest)).Bytes())
+			return
+		}
+		// Only the new lines can end the request: scan from the start of
+		// the last incomplete line, not from the top (4 MiB in 64 KiB
+		// reads would otherwise be quadratic).
+		if proto.End(c.rbuf[c.scan:]) >= 0 {
+			d.handle(c)
+			return
+		}
+		c.scan = bytes.LastIndexByte(c.rbuf, '\n') + 1
+	}
+}
+
+// handle parses the request and runs its verb. The connection stops
+// reading: one request per connection.
+func (d *daemon) handle(c *conn) {
+	c.state = connBusy
+	d.setMask(c, 0)
+	req, err := proto.Parse(c.rbuf)
+	c.rbuf = nil
+	if err != nil {
+		if errors.Is(err, proto.ErrMalformed) {
+			d.reply(c, errResp("malformed headers").Bytes())
+		} else {
+			d.reply(c, errResp("malformed request").Add("detail", err.Error()).Bytes())
+		}
+		return
+	}
+	d.debugf("uid %d pid %d: %s", c.cred.Uid, c.cred.Pid, req.Verb)
+	if out := d.dispatch(c, &req); out != nil {
+		d.reply(c, out)
+	}
+}
+
+// reply queues a whole response and closes the connection once sent.
+func (d *daemon) reply(c *conn, b []byte) {
+	if c.closed {
+		return
+	}
+	c.state = connWriting
+	c.wbuf = append(c.wbuf, b...)
+	d.flush(c)
+}
+
+// send queues bytes without ending the connection (LOGS streaming).
+func (d *daemon) send(c *conn, b []byte) {
+	c.wbuf = append(c.wbuf, b...)
+	d.flush(c)
+}
+
+// flush writes what the socket takes; the rest waits for EPOLLOUT.
+func (d *daemon) flush(c *conn) {
+	for chunks := 0; !c.closed; chunks++ {
+		for c.wpos < len(c.wbuf) {
+			n, err := unix.SendmsgN(c.fd, c.wbuf[c.wpos:], nil, nil, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
+			if err != nil {
+				if errors.Is(err, unix.EAGAIN) {
+					d.setMask(c, unix.EPOLLOUT)
+					return
+				}
+				if errors.Is(err, unix.EINTR) {
+					continue
+				}
+				// EPIPE, ECONNRESET: the client is gone.
+				d.closeConn(c)
+				return
+			}
+			c.wpos += n
+		}
+		c.wbuf, c.wpos = c.wbuf[:0], 0
+		if c.log != nil {
+			if chunks >= 16 {
+				// Fairness: a fast reader of a huge log gets 1 MiB per
+				// turn; EPOLLOUT brings it back after the other events.
+				d.setMask(c, unix.EPOLLOUT)
+				return
+			}
+			if d.fillLog(c) {
+				continue // more data queued
+			}
+			return // waiting for the file to grow, or closed
+		}
+		if c.state == connWriting {
+			d.closeConn(c)
+			return
+		}
+		d.setMask(c, 0)
+		return
+	}
+}
+
+func (d *daemon) setMask(c *conn, m uint32) {
+	if c.closed || c.mask == m {
+		return
+	}
+	if err := d.lp.Modify(c.fd, m); err != nil {
+		d.debugf("epoll modify conn: %v", err)
+		return
+	}
+	c.mask = m
+}
+
+// closeConn drops a connection and everything waiting on it.
+func (d *daemon) closeConn(c *conn) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	d.lp.Remove(c.fd)
+	unix.Close(c.fd)
+	delete(d.conns, c.fd)
+	if c.waitJob != nil {
+		delete(c.waitJob.waiters, c)
+		c.waitJob = nil
+	}
+	if c.log != nil {
+		d.closeLog(c)
+	}
+	c.rbuf, c.wbuf = nil, nil
+	d.pauseAccept(false)
+}
+
+// housekeeping runs every tick. It must not read per-job files except for
+// the few jobs in a transition (stopping, freezing).
+func (d *daemon) housekeeping(now time.Time) {
+	// Incomplete requests time out, oldest first.
+	for len(d.readQ) > 0 {
+		c := d.readQ[0]
+		if !c.closed && c.state == connReading {
+			if now.Before(c.deadline) {
+				break
+			}
+			d.setMask(c, 0)
+			d.reply(c, errResp("request timeout").Bytes())
+		}
+		d.readQ[0] = nil
+		d.readQ = d.readQ[1:]
+	}
+	d.expireFreezeOps(now)
+	d.housekeepStopping(now)
+	d.retryGraves()
+	d.pauseAccept(false)
+	d.pressureTick(now)
+	if d.quitting && now.After(d.quitDeadline) {
+		d.logf("shutdown: giving up waiting for %d jobs", len(d.liveJobs))
+		d.done = true
+	}
+	d.maybeDone()
+}
+
+// onNotify dispatches inotify events to the jobs they belong to.
+func (d *daemon) onNotify() {
+	wds, err := d.watcher.Read()
+	if err != nil {
+		d.debugf("inotify read: %v", err)
+	}
+	for _, wd := range wds {
+		if wd == notify.Overflow {
+			// Queue overflow: recheck every job in a transition.
+			for j := range d.stopping {
+				d.checkEvents(j)
+			}
+			for _, op := range d.freezeQ {
+				d.checkEvents(op.job)
+			}
+			continue
+		}
+		w, ok := d.watches[wd]
+		if !ok {
+			continue // removed watch (IN_IGNORED) or a stale wd
+		}
+		switch w.kind {
+		case watchEvents:
+			d.checkEvents(w.job)
+		case watchMemEvents:
+			d.checkMemEvents(w.job)
+		case watchLog:
+			for c := range w.job.followers {
+				d.pumpLog(c)
+			}
+		}
+	}
+	d.maybeDone()
+}
+
+// watchFile adds a notify watch on file of j; *wd gets the descriptor.
+func (d *daemon) watchFile(j *job, path string, kind int, wd *int) error {
+	w, err := d.watcher.Add(path)
+	if err != nil {
+		return err
+	}
+	*wd = w
+	d.watches[w] = watch{job: j, kind: kind}
+	return nil
+}
+
+func (d *daemon) unwatch(j *job, wd *int) {
+	if *wd < 0 {
+		return
+	}
+	if w, ok := d.watches[*wd]; ok && w.job == j {
+		delete(d.watches, *wd)
+		// EINVAL: the kernel dropped the watch already (file removed).
+		d.watcher.Remove(*wd)
+	}
+	*wd = -1
+}
+
+// onSignals: TERM and INT shut down; HUP is logged and ignored.
+func (d *daemon) onSignals(sigs []os.Signal) {
+	for _, s := range sigs {
+		switch s {
+		case syscall.SIGTERM, syscall.SIGINT:
+			d.logf("%s: shutting down", unix.SignalName(s.(syscall.Signal)))
+			d.beginShutdown()
+		case syscall.SIGHUP:
+			d.logf("SIGHUP ignored")
+		}
+	}
+	d.maybeDone()
+}
+
+// emit writes one event line.
+func (d *daemon) emit(typ string, kv ...string) { d.ev.Emit(typ, kv...) }
+
+// logf writes a human log line (never starting with "EVENT ").
+func (d *daemon) logf(format string, args ...any) {
+	fmt.Fprintf(d.stderr, format+"\n", args...)
+}
+
+func (d *daemon) debugf(format string, args ...any) {
+	if d.cfg.Debug {
+		fmt.Fprintf(d.stderr, "debug: "+format+"\n", args...)
+	}
+}
+
+func errResp(reason string) *proto.Response { return proto.Err(reason) }
+func okResp() *proto.Response               { return proto.OK() }
+
+func isNoKill(err error) bool { return errors.Is(err, cgroup.ErrNoKill) }

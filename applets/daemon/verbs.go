@@ -1,0 +1,332 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"cgroupd/core/cgroup"
+	"cgroupd/core/proto"
+	"cgroupd/core/psi"
+
+	"golang.org/x/sys/unix"
+)
+
+// dispatch runs one verb. It returns the response to send and close, or
+// nil when the handler keeps the connection (WAIT, FREEZE/THAW until
+// confirmed, LOGS).
+func (d *daemon) dispatch(c *conn, r *proto.Request) []byte {
+	switch r.Verb {
+	case "PING":
+		return okResp().Add("pong", "1").Bytes()
+	case "RUN":
+		return d.doRun(c, r)
+	case "LIST":
+		return d.doList(c)
+	case "INSPECT":
+		return d.doInspect(c, r)
+	case "STATS":
+		return d.doStats()
+	case "FREEZE":
+		return d.doFreeze(c, r, true)
+	case "THAW":
+		return d.doFreeze(c, r, false)
+	case "KILL":
+		return d.doKill(c, r)
+	case "WAIT":
+		return d.doWait(c, r)
+	case "REMOVE":
+		return d.doRemove(c, r)
+	case "LOGS":
+		return d.doLogs(c, r)
+	case "QUIT":
+		return d.doQuit(c)
+	}
+	return errResp("unknown verb").Add("verb", r.Verb).Bytes()
+}
+
+// visible: root sees every job, anyone else only their own.
+func visible(c *conn, j *job) bool { return c.cred.Uid == 0 || c.cred.Uid == j.uid }
+
+// lookup finds the job named by the request's id, as the caller may see it.
+func (d *daemon) lookup(c *conn, r *proto.Request) (*job, []byte) {
+	id, _ := r.Get("id")
+	j := d.jobs[id]
+	if j == nil || !visible(c, j) {
+		resp := errResp("no such job")
+		if id != "" {
+			resp.Add("id", id)
+		}
+		return nil, resp.Bytes()
+	}
+	return j, nil
+}
+
+func (d *daemon) doList(c *conn) []byte {
+	list := make([]*job, 0, len(d.jobs))
+	for _, j := range d.jobs {
+		if visible(c, j) {
+			list = append(list, j)
+		}
+	}
+	sort.Slice(list, func(a, b int) bool { return list[a].seq < list[b].seq })
+	now := time.Now().UnixMilli()
+	var out []byte
+	for _, j := range list {
+		var mem, pids uint64
+		if !j.ended {
+			// Only live jobs use memory and pids worth reading.
+			mem = j.cg.MemoryCurrent()
+			pids = readUint(j.cg, "pids.current")
+		}
+		b := proto.Block().Add("id", j.id).Add("state", j.state).Add("pid", strconv.Itoa(j.pid)).
+			Add("priority", strconv.Itoa(j.priority)).Add("exit", strconv.Itoa(j.status.Exit)).
+			Add("signal", strconv.Itoa(j.status.Signal)).Add("memory_current", u64(mem)).
+			Add("pids_current", u64(pids)).Add("age_ms", strconv.FormatInt(now-j.startUnix, 10)).
+			Add("start_unix_ms", strconv.FormatInt(j.startUnix, 10)).Add("exit_unix_ms", strconv.FormatInt(j.exitUnix, 10)).
+			Add("cgroup", string(j.cg))
+		out = append(out, b.Bytes()...)
+	}
+	return append(out, okResp().Add("count", strconv.Itoa(len(list))).Bytes()...)
+}
+
+func (d *daemon) doInspect(c *conn, r *proto.Request) []byte {
+	j, e := d.lookup(c, r)
+	if j == nil {
+		return e
+	}
+	st, _ := j.cg.Stat() // missing files read as 0; an ended job's cgroup may be gone
+	var pids []int
+	if !j.ended {
+		pids, _ = j.cg.Procs()
+	}
+	ps := make([]string, len(pids))
+	for i, p := range pids {
+		ps[i] = strconv.Itoa(p)
+	}
+	oomKills := j.oomKillCount
+	if me, err := j.cg.MemoryEvents(); err == nil && me.OOMKill > oomKills {
+		oomKills = me.OOMKill
+	}
+	oom := "0"
+	if oomKills > 0 {
+		oom = "1"
+	}
+	mem := readPSI(filepath.Join(string(j.cg), "memory.pressure"))
+	cpu := readPSI(filepath.Join(string(j.cg), "cpu.pressure"))
+	io := readPSI(filepath.Join(string(j.cg), "io.pressure"))
+	return okResp().Add("id", j.id).Add("state", j.state).Add("pid", strconv.Itoa(j.pid)).
+		Add("priority", strconv.Itoa(j.priority)).Add("exit", strconv.Itoa(j.status.Exit)).
+		Add("signal", strconv.Itoa(j.status.Signal)).Add("oom_killed", oom).
+		Add("service_count", strconv.Itoa(j.serviceCount)).Add("require_path_count", strconv.Itoa(j.requireCount)).
+		Add("io_max_rule_count", strconv.Itoa(j.ioMaxCount)).
+		Add("memory_current", u64(st.MemoryCurrent)).Add("memory_swap_current", u64(st.MemorySwapCurrent)).
+		Add("pids_current", u64(st.PidsCurrent)).Add("cpu_usage_usec", u64(st.CPUUsageUsec)).
+		Add("io_rbytes", u64(st.IORBytes)).Add("io_wbytes", u64(st.IOWBytes)).
+		Add("oom_kill_count", u64(oomKills)).
+		Add("age_ms", strconv.FormatInt(time.Now().UnixMilli()-j.startUnix, 10)).
+		Add("start_mono_ms", strconv.FormatInt(j.startMono, 10)).Add("exit_mono_ms", strconv.FormatInt(j.exitMono, 10)).
+		Add("start_unix_ms", strconv.FormatInt(j.startUnix, 10)).Add("exit_unix_ms", strconv.FormatInt(j.exitUnix, 10)).
+		Add("pid_count", strconv.Itoa(len(pids))).Add("pids", strings.Join(ps, ",")).
+		Add("cgroup", string(j.cg)).Add("log", j.logPath).
+		Add("psi_mem_some_avg10", pct(mem.Some.Avg10)).Add("psi_mem_full_avg10", pct(mem.Full.Avg10)).
+		Add("psi_cpu_some_avg10", pct(cpu.Some.Avg10)).
+		Add("psi_io_some_avg10", pct(io.Some.Avg10)).Add("psi_io_full_avg10", pct(io.Full.Avg10)).
+		Bytes()
+}
+
+func (d *daemon) doStats() []byte {
+	mem := readPSI("/proc/pressure/memory")
+	cpu := readPSI("/proc/pressure/cpu")
+	io := readPSI("/proc/pressure/io")
+	return okResp().Add("root", string(d.root)).Add("jobs", strconv.Itoa(len(d.jobs))).
+		Add("running", strconv.Itoa(d.nRunning)).Add("frozen", strconv.Itoa(d.nFrozen)).
+		Add("memory_total", u64(d.root.MemoryCurrent())).
+		Add("psi_mem_some_avg10", pct(mem.Some.Avg10)).Add("psi_mem_full_avg10", pct(mem.Full.Avg10)).
+		Add("psi_cpu_some_avg10", pct(cpu.Some.Avg10)).
+		Add("psi_io_some_avg10", pct(io.Some.Avg10)).Add("psi_io_full_avg10", pct(io.Full.Avg10)).
+		Bytes()
+}
+
+// freezeOp is a FREEZE or THAW waiting for cgroup.events to confirm.
+type freezeOp struct {
+	job      *job
+	conn     *conn
+	want     bool // frozen 1 (FREEZE) or 0 (THAW)
+	deadline time.Time
+}
+
+func (d *daemon) doFreeze(c *conn, r *proto.Request, freeze bool) []byte {
+	j, e := d.lookup(c, r)
+	if j == nil {
+		return e
+	}
+	if j.ended || j.mainDone {
+		return errResp("job not running").Add("id", j.id).Add("state", j.state).Bytes()
+	}
+	var err error
+	if freeze {
+		err = d.freezeJob(j, reasonClient)
+	} else {
+		err = d.thawJob(j, reasonClient)
+	}
+	if err != nil {
+		return errResp(err.Error()).Add("id", j.id).Add("state", j.state).Bytes()
+	}
+	if (j.state == stateFrozen) == freeze {
+		return okResp().Add("id", j.id).Add("state", j.state).Bytes()
+	}
+	d.freezeQ = append(d.freezeQ, &freezeOp{job: j, conn: c, want: freeze, deadline: time.Now().Add(freezeWait)})
+	return nil
+}
+
+// resolveFreezeOps answers the FREEZE/THAW requests of j that cgroup.events
+// now confirms (or that can no longer be confirmed: the job ended).
+func (d *daemon) resolveFreezeOps(j *job, frozen bool) {
+	kept := d.freezeQ[:0]
+	for _, op := range d.freezeQ {
+		switch {
+		case op.conn.closed:
+		case op.job != j:
+			kept = append(kept, op)
+		case j.ended || j.mainDone:
+			d.reply(op.conn, errResp("job not running").Add("id", j.id).Add("state", j.state).Bytes())
+		case frozen == op.want:
+			d.reply(op.conn, okResp().Add("id", j.id).Add("state", j.state).Bytes())
+		default:
+			kept = append(kept, op)
+		}
+	}
+	clear(d.freezeQ[len(kept):])
+	d.freezeQ = kept
+}
+
+// expireFreezeOps answers FREEZE/THAW requests the kernel never confirmed.
+func (d *daemon) expireFreezeOps(now time.Time) {
+	if len(d.freezeQ) == 0 {
+		return
+	}
+	kept := d.freezeQ[:0]
+	for _, op := range d.freezeQ {
+		switch {
+		case op.conn.closed:
+		case now.After(op.deadline):
+			want := "frozen 1"
+			if !op.want {
+				want = "frozen 0"
+			}
+			d.reply(op.conn, errResp("timed out waiting for "+want).Add("id", op.job.id).Add("state", op.job.state).Bytes())
+		default:
+			kept = append(kept, op)
+		}
+	}
+	clear(d.freezeQ[len(kept):])
+	d.freezeQ = kept
+}
+
+// parseSignal validates KILL's signal (default 9).
+func parseSignal(s string, ok bool) (int, error) {
+	if !ok || s == "" {
+		return int(unix.SIGKILL), nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 64 {
+		return 0, fmt.Errorf("invalid signal %q (want 1..64)", s)
+	}
+	return n, nil
+}
+
+func (d *daemon) doKill(c *conn, r *proto.Request) []byte {
+	j, e := d.lookup(c, r)
+	if j == nil {
+		return e
+	}
+	sig, err := parseSignal(r.Get("signal"))
+	if err != nil {
+		return errResp(err.Error()).Add("id", j.id).Bytes()
+	}
+	if j.ended {
+		return errResp("job not running").Add("id", j.id).Add("state", j.state).Bytes()
+	}
+	if err := d.killJob(j, sig, reasonClient); err != nil {
+		return errResp("kill failed").Add("id", j.id).Add("detail", err.Error()).Bytes()
+	}
+	return okResp().Add("id", j.id).Add("signal", strconv.Itoa(sig)).Bytes()
+}
+
+func (d *daemon) doWait(c *conn, r *proto.Request) []byte {
+	j, e := d.lookup(c, r)
+	if j == nil {
+		return e
+	}
+	if j.ended {
+		return d.waitResponse(j)
+	}
+	if j.waiters == nil {
+		j.waiters = map[*conn]struct{}{}
+	}
+	j.waiters[c] = struct{}{}
+	c.waitJob = j
+	return nil
+}
+
+func (d *daemon) doRemove(c *conn, r *proto.Request) []byte {
+	j, e := d.lookup(c, r)
+	if j == nil {
+		return e
+	}
+	if !j.ended {
+		return errResp("still running").Add("id", j.id).Add("state", j.state).Bytes()
+	}
+	if err := j.cg.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, unix.EBUSY) {
+			return errResp("cgroup still populated").Add("id", j.id).Bytes()
+		}
+		return errResp("remove failed").Add("id", j.id).Add("detail", err.Error()).Bytes()
+	}
+	d.forget(j, "removed")
+	return okResp().Add("id", j.id).Bytes()
+}
+
+// forget drops an ended job whose cgroup is gone and emits job.cleanup.
+// The log file is kept: its owner may still want it.
+func (d *daemon) forget(j *job, result string) {
+	d.emit("job.cleanup", "id", j.id, "result", result, "cgroup", string(j.cg))
+	d.setState(j, "")
+	delete(d.jobs, j.id)
+}
+
+func (d *daemon) doQuit(c *conn) []byte {
+	if c.cred.Uid != 0 && int(c.cred.Uid) != d.euid {
+		return errResp("permission denied").Add("detail", "only root or the daemon's user may stop it").Bytes()
+	}
+	d.reply(c, okResp().Add("shutting_down", "1").Bytes())
+	d.beginShutdown()
+	return nil
+}
+
+// readPSI reads a pressure file; missing or unreadable reads as zero.
+func readPSI(path string) psi.PSI {
+	p, err := psi.ReadFile(path)
+	if err != nil {
+		return psi.PSI{}
+	}
+	return p
+}
+
+func readUint(cg cgroup.Dir, file string) uint64 {
+	s, err := cg.Read(file)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+	return n
+}
+
+func pct(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
+func u64(v uint64) string  { return strconv.FormatUint(v, 10) }
