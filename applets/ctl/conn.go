@@ -5,29 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	"io/fs"
 	"strconv"
 	"syscall"
 
 	"cgroupd/core/proto"
+	"cgroupd/core/sock"
 )
 
 // dial connects to the daemon; the error reads
 // `connect PATH: <cause>` with a hint when nobody is listening.
-func dial(path string) (*net.UnixConn, error) {
-	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
-	if err == nil {
-		return c, nil
+func dial(path string) (*sock.Conn, error) {
+	c, err := sock.Dial(path)
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+		return nil, fmt.Errorf("%w (is cgroupd running?)", err)
 	}
-	var errno syscall.Errno
-	if !errors.As(err, &errno) {
-		return nil, fmt.Errorf("connect %s: %w", path, err)
-	}
-	hint := ""
-	if errno == syscall.ENOENT || errno == syscall.ECONNREFUSED {
-		hint = " (is cgroupd running?)"
-	}
-	return nil, fmt.Errorf("connect %s: %w%s", path, errno, hint)
+	return c, err
 }
 
 // exchange sends inv's request, half-closes, and handles the response by
@@ -138,8 +131,8 @@ func readLogs(inv invocation, br *bufio.Reader, werr error, stdout io.Writer, fa
 	}
 	// io.Copy writes each chunk as soon as it is read: --follow is live.
 	if _, err := io.Copy(stdout, br); err != nil {
-		var oe *net.OpError
-		if errors.As(err, &oe) && oe.Op == "read" {
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Op == "read" {
 			return fail("read from %s: %v", inv.socket, err)
 		}
 		return fail("write output: %v", err)

@@ -1,0 +1,67 @@
+// Package sock is the client side of the daemon's Unix stream socket, on
+// raw syscalls: the net package would add a megabyte to a binary that is
+// copied onto edge hosts, for one connect(2).
+package sock
+
+import (
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// Conn is a connected Unix stream socket (blocking).
+type Conn struct {
+	*os.File
+	fd int
+}
+
+// Dial connects to the Unix socket at path. Errors wrap the errno
+// (errors.Is(err, unix.ECONNREFUSED) works) and read
+// `connect PATH: <cause>`.
+func Dial(path string) (*Conn, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socket: %w", err)
+	}
+	for {
+		err = unix.Connect(fd, &unix.SockaddrUnix{Name: path})
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("connect %s: %w", path, err)
+	}
+	return &Conn{File: os.NewFile(uintptr(fd), path), fd: fd}, nil
+}
+
+// CloseWrite half-closes the connection (shutdown(SHUT_WR)): the end of a
+// request.
+func (c *Conn) CloseWrite() error {
+	if err := unix.Shutdown(c.fd, unix.SHUT_WR); err != nil {
+		return fmt.Errorf("shutdown %s: %w", c.Name(), err)
+	}
+	return nil
+}
+
+// Answers reports whether something accepts connections at path: a live
+// daemon. The probe is non-blocking, so a daemon with a full backlog
+// (EAGAIN) counts as live rather than stalling the caller. A refused
+// connection or a missing file is no answer, not an error.
+func Answers(path string) (bool, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return false, fmt.Errorf("socket: %w", err)
+	}
+	defer unix.Close(fd)
+	switch err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err {
+	case nil, unix.EAGAIN, unix.EINPROGRESS:
+		return true, nil
+	case unix.ECONNREFUSED, unix.ENOENT:
+		return false, nil
+	default:
+		return false, fmt.Errorf("connect %s: %w", path, err)
+	}
+}
