@@ -1,0 +1,353 @@
+#!/bin/sh
+# bench.sh - `make bench`: cgroupd's figures on this host, as one table on
+# stdout and as key=value lines in build/bench.txt (stable keys, so runs can
+# be compared with diff or join).
+#
+# usage: sh scripts/bench.sh [-h]
+#
+# Builds nothing (make bench has run `make build`). Needs root and cgroup v2
+# (controllers are not needed). Starts its own daemon, without -L, on the
+# test root <cgroup2 mount>/cgroupd-bench-<pid> with a socket in a temporary
+# directory, drives it with the hidden load generator (`cgroupbox
+# cgroupbench`, one process, each request its own connection, timed from
+# connect to the response's EOF) and with real `cgroupctl` processes, then
+# asks it to quit. An EXIT trap stops the daemon and removes the test root
+# and everything below it, however the run ends.
+#
+# Measured, in this order: binary size; daemon RSS idle; PING latency while
+# 50 connections sit silent; the spawn floor (fork+exec+wait of /bin/true
+# from Go: when it is far above ~0.1 ms the machine is busy and every
+# figure below is inflated); `cgroupctl run` end to end; daemon-side RUN rate
+# and latency with 1 and with 8 concurrent clients (/bin/true jobs, WAITed
+# and REMOVEd afterwards, untimed); LIST and INSPECT latency with 10 live
+# `sleep` jobs; RSS with 4 000; with 10 000 live jobs: CPU use over 60 s
+# idle, RSS, LIST (all jobs listed?), INSPECT and PING latency; the time
+# QUIT takes to kill and remove them all. About 3 minutes.
+#
+# Environment (defaults in brackets), for quicker partial runs:
+#   BENCH_JOBS        live jobs for the scale figures [10000]
+#   BENCH_IDLE_SECS   idle CPU window [60]
+#   BENCH_RUN_COUNT   timed RUNs per client count [3000]
+#   BENCH_E2E_COUNT   timed cgroupctl runs [200]
+#   BENCH_OUT         figures file [build/bench.txt]
+#
+# Exit status: 0 when every measurement ran (a missed target is a "NO" in
+# the table, not a failure), 1 when one could not be taken.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+build=$repo/build
+box=$build/cgroupbox
+jobs=${BENCH_JOBS:-10000}
+idle_secs=${BENCH_IDLE_SECS:-60}
+run_count=${BENCH_RUN_COUNT:-3000}
+e2e_count=${BENCH_E2E_COUNT:-200}
+out=${BENCH_OUT:-$build/bench.txt}
+
+# The C tool's figures and the targets come from issue 5 (same machine).
+c_rate1=599
+c_rate8=802
+c_e2e_ms=2.17
+
+case ${1:-} in
+-h | --help)
+	sed -n '2,/^set -u$/{/^set -u$/d;s/^# \{0,1\}//;p}' "$0"
+	exit 0
+	;;
+"") ;;
+*)
+	echo "usage: sh scripts/bench.sh [-h]" >&2
+	exit 2
+	;;
+esac
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() {
+	say "error: $*"
+	exit 1
+}
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (the daemon owns a cgroup)"
+[ -x "$box" ] || die "$box is missing: run make build (make bench does)"
+{ [ -e "$build/cgroupd" ] && [ -e "$build/cgroupctl" ]; } || die "$build/cgroupd or cgroupctl link missing: run make build"
+mount=$(awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' /proc/self/mountinfo)
+[ -n "$mount" ] || die "no cgroup2 mount in /proc/self/mountinfo"
+
+root=$mount/cgroupd-bench-$$
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/cgroupd-bench.XXXXXX") || die "mktemp failed"
+sock=$tmp/cgroupd.sock
+figs=$tmp/figures
+: >"$figs"
+dpid=""
+failures=0
+
+# alive PID: the process exists and is not a zombie.
+alive() {
+	[ -r "/proc/$1/stat" ] || return 1
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
+# wait_gone PID SECONDS: poll until PID has exited; fails at the deadline.
+wait_gone() {
+	n=$(($2 * 10))
+	while alive "$1"; do
+		[ "$n" -gt 0 ] || return 1
+		sleep 0.1
+		n=$((n - 1))
+	done
+}
+
+# rm_root: kill whatever is left below the test root and remove it (the
+# root is ours: this script created it).
+# shellcheck disable=SC2317 # called by the trap
+rm_root() {
+	[ -d "$root" ] || return 0
+	echo 1 >"$root/cgroup.kill" 2>/dev/null
+	n=0
+	while grep -q 'populated 1' "$root/cgroup.events" 2>/dev/null && [ "$n" -lt 100 ]; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+	find "$root" -depth -type d -exec rmdir {} + 2>/dev/null
+	[ ! -d "$root" ] || say "warning: could not remove $root"
+}
+
+# shellcheck disable=SC2317 # called by the trap
+cleanup() {
+	rc=$?
+	trap - EXIT INT TERM
+	if [ -n "$dpid" ] && alive "$dpid"; then
+		say "stopping the daemon (pid $dpid)"
+		timeout 10 "$build/cgroupctl" --socket "$sock" quit >/dev/null 2>&1
+		if ! wait_gone "$dpid" 60; then
+			kill -TERM "$dpid" 2>/dev/null
+			wait_gone "$dpid" 10 || kill -KILL "$dpid" 2>/dev/null
+		fi
+	fi
+	rm_root
+	if [ "$rc" -ne 0 ] && [ -s "$tmp/daemon.err" ]; then
+		say "daemon stderr (last 10 lines, events left out):"
+		grep -v '^EVENT ' "$tmp/daemon.err" | tail -n 10 >&2
+	fi
+	rm -rf "$tmp"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# cb ARGS...: the load generator; figures go to the figures file (and to
+# stderr, as progress), failures are counted and the run goes on.
+cb() {
+	if ! "$box" cgroupbench "$@" >"$tmp/cb.out"; then
+		failures=$((failures + 1))
+		say "FAILED: cgroupbench $*"
+	fi
+	cat "$tmp/cb.out" >>"$figs"
+	sed 's/^/    /' "$tmp/cb.out" >&2
+}
+
+# get KEY: the last value of KEY in the figures file.
+get() { sed -n "s/^$1=//p" "$figs" | tail -n 1; }
+
+daemon_alive() {
+	alive "$dpid" && return 0
+	failures=$((failures + 1))
+	die "the daemon died; see its stderr above"
+}
+
+# ---- start ------------------------------------------------------------------
+
+mkdir "$root" || die "mkdir $root"
+say "daemon: $build/cgroupd -r $root -s $sock"
+"$build/cgroupd" -r "$root" -s "$sock" </dev/null >"$tmp/daemon.out" 2>"$tmp/daemon.err" &
+dpid=$!
+n=0
+until grep -q 'cgroupd ready' "$tmp/daemon.err" 2>/dev/null; do
+	alive "$dpid" || die "cgroupd exited before 'cgroupd ready': $(tail -n 5 "$tmp/daemon.err" | tr '\n' '|')"
+	[ $n -lt 300 ] || die "cgroupd printed no 'cgroupd ready' within 30 s"
+	sleep 0.1
+	n=$((n + 1))
+done
+
+echo "binary_bytes=$(wc -c <"$box" | tr -d ' ')" >>"$figs"
+load0=$(cut -d' ' -f1 /proc/loadavg)
+sleep 1
+say "RSS idle"
+cb proc -pid "$dpid" -tag idle
+
+say "PING with 50 silent connections"
+cb ping -socket "$sock" -silent 50 -count 2000
+
+say "process start-up floor: /bin/true, fork to exit"
+cb exec -name exec_true -count 200 -warmup 10 -- /bin/true
+
+say "cgroupctl run end to end ($e2e_count runs)"
+cb exec -name ctl_run -count "$e2e_count" -warmup 10 -- \
+	"$build/cgroupctl" --socket "$sock" run --id "e2e-$$-{}" -- /bin/true
+cb cleanup -socket "$sock" -match "e2e-$$-" -tag e2e
+
+for c in 1 8; do
+	say "RUN with $c client(s) ($run_count requests)"
+	cb run -socket "$sock" -clients "$c" -count "$run_count" -warmup 100 -argv /bin/true
+	daemon_alive
+done
+
+say "10 live jobs: LIST, INSPECT"
+cb hold -socket "$sock" -count 10 -prefix j10 -tag j10
+cb req -socket "$sock" -verb LIST -count 1000 -tag j10
+cb req -socket "$sock" -verb INSPECT -id j10-0 -count 2000 -tag j10
+
+held=10
+if [ "$jobs" -gt 4000 ]; then
+	say "4000 live jobs: RSS"
+	cb hold -socket "$sock" -count $((4000 - held)) -prefix j4000 -tag j4000
+	held=4000
+	daemon_alive
+	sleep 2
+	cb proc -pid "$dpid" -tag j4000
+fi
+say "$jobs live jobs"
+cb hold -socket "$sock" -count $((jobs - held)) -prefix "j$jobs" -tag "j$jobs"
+daemon_alive
+sleep 2
+say "idle CPU over ${idle_secs}s with $jobs live jobs"
+cb proc -pid "$dpid" -seconds "$idle_secs" -tag "j$jobs"
+say "LIST, INSPECT, PING with $jobs live jobs"
+cb req -socket "$sock" -verb LIST -count 30 -warmup 2 -tag "j$jobs"
+cb req -socket "$sock" -verb INSPECT -id j10-0 -count 2000 -tag "j$jobs"
+cb ping -socket "$sock" -silent 50 -count 1000 -tag "s50_j$jobs"
+daemon_alive
+
+say "QUIT with $jobs live jobs"
+t0=$("$box" cgroupbench now | sed -n 's/^now_unix_ms=//p')
+"$build/cgroupctl" --socket "$sock" quit >/dev/null || {
+	failures=$((failures + 1))
+	say "FAILED: cgroupctl quit"
+}
+if wait_gone "$dpid" 120; then
+	t1=$("$box" cgroupbench now | sed -n 's/^now_unix_ms=//p')
+	wait "$dpid"
+	drc=$?
+	dpid=""
+	echo "quit_ms_j$jobs=$((t1 - t0))" >>"$figs"
+	echo "daemon_exit=$drc" >>"$figs"
+	[ "$drc" -eq 0 ] || {
+		failures=$((failures + 1))
+		say "FAILED: cgroupd exited $drc after QUIT"
+	}
+	left=$(find "$root" -mindepth 1 -type d 2>/dev/null | wc -l)
+	echo "quit_cgroups_left=$left" >>"$figs"
+else
+	failures=$((failures + 1))
+	say "FAILED: cgroupd still running 120 s after QUIT"
+fi
+
+# ---- report -----------------------------------------------------------------
+
+# ms KEY: a µs figure in ms.
+ms() { get "$1" | awk 'NF { printf "%.3f", $1 / 1000 }'; }
+mb() { get "$1" | awk 'NF { printf "%.1f", $1 / 1024 }'; }
+
+# met VALUE OP LIMIT: yes / NO / n/a.
+met() {
+	awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
+		if (v == "" || l == "") { print "n/a"; exit }
+		ok = (op == "<=") ? v + 0 <= l + 0 : (op == "<") ? v + 0 < l + 0 : (op == ">=") ? v + 0 >= l + 0 : v + 0 == l + 0
+		print ok ? "yes" : "NO"
+	}'
+}
+
+# row FIGURE VALUE UNIT HOW CTOOL OP TARGET: one table line (OP "" = no target).
+table=$tmp/table
+: >"$table"
+row() {
+	if [ -n "$6" ]; then
+		m=$(met "$2" "$6" "$7")
+		tg="$6 $7"
+	else
+		m=-
+		tg=-
+	fi
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "${2:-n/a}" "$3" "$4" "${5:--}" "$tg" "$m" >>"$table"
+}
+
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "" && b > 0) printf "%.2f", a / b }'
+}
+
+r1=$(get run_rate_c1)
+r8=$(get run_rate_c8)
+row "spawn floor: /bin/true p50" "$(ms exec_true_p50_us)" ms "200 x fork+exec+wait of /bin/true from Go (machine load check)" "" "" ""
+row "cgroupctl run end to end p50" "$(ms ctl_run_p50_us)" ms "$e2e_count x build/cgroupctl run -- /bin/true, fork to exit" "$c_e2e_ms" "<=" "$c_e2e_ms"
+row "cgroupctl run end to end p90" "$(ms ctl_run_p90_us)" ms "same runs" "" "" ""
+row "RUN rate, 1 client" "$r1" "req/s" "cgroupbench run: $run_count RUNs of /bin/true, 1 connection at a time" "$c_rate1" ">=" "$((3 * c_rate1))"
+row "RUN p50, 1 client" "$(ms run_p50_us_c1)" ms "same; connect to EOF per request" "1.51" "" ""
+row "RUN p99, 1 client" "$(ms run_p99_us_c1)" ms "same" "" "" ""
+row "RUN rate, 8 clients" "$r8" "req/s" "cgroupbench run: $run_count RUNs of /bin/true, 8 concurrent connections" "$c_rate8" ">=" "$((3 * c_rate8))"
+row "RUN p50, 8 clients" "$(ms run_p50_us_c8)" ms "same" "9.6" "" ""
+row "RUN p99, 8 clients" "$(ms run_p99_us_c8)" ms "same" "" "" ""
+row "PING p50, 50 silent conns" "$(ms ping_p50_us_s50)" ms "cgroupbench ping: 2000 PINGs while 50 connections send nothing" "" "" ""
+row "PING p99, 50 silent conns" "$(ms ping_p99_us_s50)" ms "same" "" "<" 5
+row "LIST p50, 10 jobs" "$(ms list_p50_us_j10)" ms "cgroupbench req: 1000 LISTs, 10 live sleep jobs" "" "" ""
+row "INSPECT p50, 10 jobs" "$(ms inspect_p50_us_j10)" ms "cgroupbench req: 2000 INSPECTs of one job" "" "" ""
+row "LIST p50, $jobs jobs" "$(ms "list_p50_us_j$jobs")" ms "cgroupbench req: 30 LISTs, $(get "list_bytes_j$jobs") bytes each" "" "" ""
+row "jobs in LIST" "$(get "list_count_j$jobs")" jobs "STATUS count of LIST with $jobs live jobs" "cap 4096" ">=" "$jobs"
+row "INSPECT p50, $jobs jobs" "$(ms "inspect_p50_us_j$jobs")" ms "cgroupbench req: 2000 INSPECTs of one job" "" "" ""
+row "INSPECT p50 ratio $jobs/10" "$(ratio "$(get "inspect_p50_us_j$jobs")" "$(get inspect_p50_us_j10)")" x "INSPECT p50 at $jobs jobs / at 10 jobs" "" "<=" 1.2
+row "PING p99, $jobs jobs" "$(ms "ping_p99_us_s50_j$jobs")" ms "as above, with $jobs live jobs" "" "<" 5
+row "daemon RSS idle" "$(mb daemon_rss_kb_idle)" MiB "VmRSS, /proc/<pid>/status, just started" "" "" ""
+if [ "$jobs" -gt 4000 ]; then
+	row "daemon RSS, 4000 jobs" "$(mb daemon_rss_kb_j4000)" MiB "VmRSS with 4000 live sleep jobs" "57" "<=" 20
+fi
+row "daemon RSS, $jobs jobs" "$(mb "daemon_rss_kb_j$jobs")" MiB "VmRSS with $jobs live sleep jobs (after the idle window)" "" "<=" 40
+row "daemon fds, $jobs jobs" "$(get "daemon_fds_j$jobs")" fds "entries in /proc/<pid>/fd" "" "" ""
+row "daemon CPU idle, $jobs jobs" "$(get "daemon_cpu_pct_j$jobs")" "% core" "utime+stime, /proc/<pid>/stat, over ${idle_secs}s with no requests" "" "<" 1
+row "QUIT with $jobs jobs" "$(get "quit_ms_j$jobs")" ms "cgroupctl quit until the daemon exited (kills, removes all)" "" "" ""
+row "binary size" "$(get binary_bytes | awk 'NF { printf "%.2f", $1 / 1048576 }')" MiB "build/cgroupbox, static, stripped" "" "<=" 3
+
+echo
+load1=$(cut -d' ' -f1 /proc/loadavg)
+echo "cgroupd benchmarks ($(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $(nproc) cpus, load average $load0 at the start, $load1 at the end)"
+awk -F '\t' '
+	BEGIN { split("figure\tvalue\tunit\thow measured\tC tool\ttarget\tmet", h, "\t") }
+	{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } }
+	END {
+		for (i = 1; i <= 7; i++) if (length(h[i]) > w[i]) w[i] = length(h[i])
+		line(h, 0)
+		for (i = 1; i <= 7; i++) { s = s sep(i) dashes(w[i]) }
+		print s
+		for (r = 1; r <= NR; r++) { for (i = 1; i <= 7; i++) f[i] = c[r, i]; line(f, 1) }
+	}
+	function sep(i) { return i == 1 ? "" : "  " }
+	function dashes(n,   s) { s = ""; while (n-- > 0) s = s "-"; return s }
+	function line(a, right,   s, i) {
+		s = ""
+		for (i = 1; i <= 7; i++) {
+			if (right && i == 2) s = s sep(i) sprintf("%" w[i] "s", a[i])
+			else s = s sep(i) sprintf("%-" w[i] "s", a[i])
+		}
+		sub(/ +$/, "", s)
+		print s
+	}' "$table"
+
+{
+	echo "bench_unix_time=$(date +%s)"
+	echo "bench_kernel=$(uname -r)"
+	echo "bench_cpus=$(nproc)"
+	echo "bench_jobs=$jobs"
+	echo "bench_idle_secs=$idle_secs"
+	echo "bench_failures=$failures"
+	echo "bench_loadavg_start=$load0"
+	echo "bench_loadavg_end=$load1"
+	cat "$figs"
+} >"$out"
+echo
+echo "figures: $out"
+if [ "$failures" -gt 0 ]; then
+	say "$failures measurement(s) failed"
+	exit 1
+fi
+exit 0
