@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"cgroupd/core/kfile"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -35,7 +37,7 @@ func (d Dir) Remove() error {
 
 // Read returns a file's contents with the trailing newline trimmed.
 func (d Dir) Read(file string) (string, error) {
-	b, err := os.ReadFile(d.path(file))
+	b, err := kfile.Read(d.path(file))
 	if err != nil {
 		return "", err
 	}

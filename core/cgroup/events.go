@@ -5,9 +5,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
+
+	"cgroupd/core/kfile"
 )
 
 // Events is cgroup.events.
@@ -30,7 +31,7 @@ func ParseEvents(r io.Reader) (Events, error) {
 
 // Events reads d's cgroup.events.
 func (d Dir) Events() (Events, error) {
-	b, err := os.ReadFile(d.path(FileEvents))
+	b, err := kfile.Read(d.path(FileEvents))
 	if err != nil {
 		return Events{}, err
 	}
@@ -69,7 +70,7 @@ func ParseMemoryEvents(r io.Reader) (MemoryEvents, error) {
 
 // MemoryEvents reads d's memory.events.
 func (d Dir) MemoryEvents() (MemoryEvents, error) {
-	b, err := os.ReadFile(d.path(FileMemoryEvents))
+	b, err := kfile.Read(d.path(FileMemoryEvents))
 	if err != nil {
 		return MemoryEvents{}, err
 	}

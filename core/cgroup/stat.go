@@ -2,11 +2,13 @@ package cgroup
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
+
+	"cgroupd/core/kfile"
 )
 
 // Stat is the per-job usage INSPECT/LIST report. A file that does not exist
@@ -73,15 +75,14 @@ func (d Dir) readUint(file string) (uint64, error) {
 
 // parseFile opens file and hands it to parse; missing is not an error.
 func (d Dir) parseFile(file string, parse func(io.Reader) error) error {
-	f, err := os.Open(d.path(file))
+	b, err := kfile.Read(d.path(file))
 	if isNotExist(err) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	if err := parse(f); err != nil {
+	if err := parse(bytes.NewReader(b)); err != nil {
 		return fmt.Errorf("%s: %w", d.path(file), err)
 	}
 	return nil

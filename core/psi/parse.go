@@ -5,9 +5,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
+
+	"cgroupd/core/kfile"
 )
 
 // Line is one "some" or "full" line. Total is cumulative stall in µs.
@@ -104,7 +105,7 @@ func parseAvg(s string) (float64, error) {
 // <cgroup>/memory.pressure). A missing file is reported as an error wrapping
 // fs.ErrNotExist.
 func ReadFile(path string) (PSI, error) {
-	b, err := os.ReadFile(path)
+	b, err := kfile.Read(path)
 	if err != nil {
 		return PSI{}, err // *fs.PathError: names the path, wraps the errno
 	}

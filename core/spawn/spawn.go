@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -66,7 +67,6 @@ func Start(c *Cmd) (Proc, error) {
 	if err != nil {
 		return Proc{}, err
 	}
-	defer stdio.close()
 	if !c.Fallback {
 		p, err := startClone3(c, stdio)
 		if err == nil {
@@ -89,42 +89,40 @@ var clone3Works atomic.Bool
 
 // stdio holds the three descriptors of the child.
 type stdio struct {
-	files  [3]*os.File
-	opened []*os.File // /dev/null files to close after the fork
+	fds3 [3]uintptr
 }
 
-func (s *stdio) fds() []uintptr {
-	return []uintptr{s.files[0].Fd(), s.files[1].Fd(), s.files[2].Fd()}
+func (s *stdio) fds() []uintptr { return s.fds3[:] }
+
+// devNull is one O_RDWR descriptor of /dev/null, opened on first use and
+// kept: every job without a log gets it as stdin, stdout and stderr, and
+// reopening it per spawn cost six syscalls through the os package.
+var devNull struct {
+	once sync.Once
+	fd   int
+	err  error
 }
 
-func (s *stdio) close() {
-	for _, f := range s.opened {
-		f.Close()
-	}
+func nullFD() (uintptr, error) {
+	devNull.once.Do(func() {
+		devNull.fd, devNull.err = unix.Open(os.DevNull, unix.O_RDWR|unix.O_CLOEXEC, 0)
+		if devNull.err != nil {
+			devNull.err = &os.PathError{Op: "open", Path: os.DevNull, Err: devNull.err}
+		}
+	})
+	return uintptr(devNull.fd), devNull.err
 }
 
 func openStdio(c *Cmd) (*stdio, error) {
-	s := &stdio{}
-	null := func(flag int) (*os.File, error) {
-		f, err := os.OpenFile(os.DevNull, flag|syscall.O_CLOEXEC, 0)
-		if err != nil {
-			return nil, err
-		}
-		s.opened = append(s.opened, f)
-		return f, nil
-	}
-	var err error
-	if s.files[0], err = null(os.O_RDONLY); err != nil {
+	null, err := nullFD()
+	if err != nil {
 		return nil, err
 	}
+	s := &stdio{fds3: [3]uintptr{null, null, null}}
 	for i, f := range []*os.File{c.Stdout, c.Stderr} {
-		if f == nil {
-			if f, err = null(os.O_WRONLY); err != nil {
-				s.close()
-				return nil, err
-			}
+		if f != nil {
+			s.fds3[i+1] = f.Fd()
 		}
-		s.files[i+1] = f
 	}
 	return s, nil
 }
