@@ -5,6 +5,8 @@
 //	        [--cpu-demote-some-avg10 X] [--io-freeze-full-avg10 X]
 //	        [--mem-admit-some-avg10 X] [--mem-admit-full-avg10 X]
 //	        [--cpu-admit-some-avg10 X] [--io-admit-full-avg10 X]
+//	        [--pressure-window D] [--pressure-sustain D] [--pressure-cooldown D]
+//	        [--pressure-hysteresis D] [--dry-run] [--host-pressure DIR]
 //	        [--socket-group NAME|GID] [--spawn-fallback] [--kill-fallback]
 //	        [--request-timeout DURATION]
 //
@@ -28,14 +30,22 @@
 //	-d, --debug                     debug log lines
 //	-L, --log-dir DIR               capture each job's stdout+stderr in
 //	                                DIR/<id>.log (kept after REMOVE)
-//	-k, --mem-kill-avg10 X          pressure engine thresholds (percent stalled;
-//	    --mem-freeze-some-avg10 X   negative disables a rule): defaults 60, 20,
-//	    --cpu-demote-some-avg10 X   50, 30
-//	    --io-freeze-full-avg10 X
-//	    --mem-admit-some-avg10 X    refuse RUN while host PSI is at or above
-//	    --mem-admit-full-avg10 X    the threshold: defaults 80, 15, 95, 80
-//	    --cpu-admit-some-avg10 X
+//	-k, --mem-kill-avg10 X          pressure engine thresholds: percent of time
+//	    --mem-freeze-some-avg10 X   stalled over --pressure-window, from the
+//	    --cpu-demote-some-avg10 X   root's PSI totals (negative disables a
+//	    --io-freeze-full-avg10 X    rule): defaults 60, 20, 50, 30
+//	    --mem-admit-some-avg10 X    refuse RUN while host PSI avg10 is at or
+//	    --mem-admit-full-avg10 X    above the threshold: defaults 80, 15, 95,
+//	    --cpu-admit-some-avg10 X    80 (a RUN with queue_timeout waits instead)
 //	    --io-admit-full-avg10 X
+//	    --pressure-window D         span of the engine's measurement (500ms)
+//	    --pressure-sustain D        how long a rule must hold to act (200ms)
+//	    --pressure-cooldown D       least time between actions of a rule (1s)
+//	    --pressure-hysteresis D     calm before a thaw or restore (2s)
+//	    --dry-run                   report the engine's decisions (dry_run=1)
+//	                                and carry none out
+//	    --host-pressure DIR         host pressure files for admission and
+//	                                STATS (default /proc/pressure)
 //	    --socket-group NAME|GID     chgrp the socket
 //	    --spawn-fallback            start jobs by fork-and-attach instead of
 //	                                clone3(CLONE_INTO_CGROUP)
@@ -52,6 +62,24 @@
 // is the root (systemd Delegate=yes) it first moves itself into
 // <root>/_daemon. It refuses to start on a socket path that answers, and
 // replaces a stale socket file.
+//
+// Pressure engine (engine.go, policy in ./pressure): PSI triggers on the
+// root's memory, cpu and io pressure wake it; it also samples every second
+// and, while pressure is present, every 100 ms. Over the ladder it
+// halves cpu.weight of jobs with priority <= 30 (restored when cpu
+// pressure recedes), freezes the lowest-priority job on memory some or io
+// full pressure (thawed once the pressure stayed low: only what it froze
+// itself), and kills the lowest-priority, largest job on memory full
+// pressure, once per overload. Each decision is a `pressure` event with
+// its explanation appended, then job.kill/job.freeze/job.throttle with
+// reason=pressure_*; thaws and restores have reason=pressure_receded.
+// STATS appends the engine's current window measurement
+// (pressure_window_ms, pressure_<mem|cpu|io>_<some|full>_pct), pending and
+// dry_run.
+//
+// Queued admission (queue.go): RUN with queue_timeout waits as a pending
+// job while admission blocks it, and gets its reply when it starts, or the
+// admission reason at the timeout.
 //
 // Verbs: RUN LIST INSPECT STATS FREEZE THAW KILL WAIT REMOVE PING QUIT, and
 // the extension LOGS (id, optional follow: 1) which streams the job's log.

@@ -7,7 +7,10 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
+
+	"cgroupd/applets/daemon/pressure"
 )
 
 // usage is printed by -h and after a usage error.
@@ -28,12 +31,21 @@ const usage = `usage: cgroupd [options]
       --mem-admit-full-avg10 X    refuse RUN at memory.full.avg10 >= X (default 15)
       --cpu-admit-some-avg10 X    refuse RUN at cpu.some.avg10 >= X (default 95)
       --io-admit-full-avg10 X     refuse RUN at io.full.avg10 >= X (default 80)
+      --pressure-window DURATION  span the ladder's stall percentages are measured over (default 500ms)
+      --pressure-sustain DURATION how long a rule must hold before the engine acts (default 200ms)
+      --pressure-cooldown DURATION least time between two actions of one rule (default 1s)
+      --pressure-hysteresis DURATION  calm needed before a thaw or a weight restore (default 2s)
+      --dry-run                   evaluate and report pressure decisions (dry_run=1), act on none
+      --host-pressure DIR         host pressure files read by admission and STATS (default /proc/pressure)
       --socket-group NAME|GID     chgrp the socket (mode 0660) so the group may connect
       --spawn-fallback            always start jobs by fork-and-attach (no clone3)
       --kill-fallback             always kill by freeze+SIGKILL+thaw (no cgroup.kill)
       --request-timeout DURATION  drop a client whose request is incomplete after this (default 30s)
   -h, --help                      this help
-A negative threshold turns that rule off.
+A negative threshold turns that rule off. The ladder's thresholds (-k, --mem-freeze-some-avg10,
+--cpu-demote-some-avg10, --io-freeze-full-avg10) are percentages of time stalled over
+--pressure-window, measured from the root's PSI totals; the admission thresholds compare the
+kernel's avg10 of the host.
 `
 
 // thresholds are PSI avg10 percentages; a negative value disables a rule.
@@ -53,6 +65,34 @@ type config struct {
 	KillFallback  bool
 	ReqTimeout    time.Duration
 	Th            thresholds
+	// The pressure engine's timing (pressure.Config) and dry run.
+	Window, Sustain, Cooldown, Hysteresis time.Duration
+	DryRun                                bool
+	// HostPressure is the directory of the host's pressure files
+	// (memory, cpu, io) that admission and STATS read.
+	HostPressure string
+}
+
+// defaultConfig is the command line with no flags.
+func defaultConfig() *config {
+	p := pressure.Defaults()
+	return &config{ReqTimeout: 30 * time.Second, Th: thresholds{
+		MemKill: p.MemKill, MemFreezeSome: p.MemFreeze, CPUDemoteSome: p.CPUDemote, IOFreezeFull: p.IOFreeze,
+		MemAdmitSome: 80, MemAdmitFull: 15, CPUAdmitSome: 95, IOAdmitFull: 80,
+	}, Window: p.Window, Sustain: p.Sustain, Cooldown: p.Cooldown, Hysteresis: p.Hysteresis,
+		HostPressure: "/proc/pressure"}
+}
+
+// engineConfig is the pressure engine's policy from the command line.
+func (c *config) engineConfig() pressure.Config {
+	p := pressure.Defaults()
+	p.MemKill, p.MemFreeze, p.CPUDemote, p.IOFreeze = c.Th.MemKill, c.Th.MemFreezeSome, c.Th.CPUDemoteSome, c.Th.IOFreezeFull
+	p.Window, p.Sustain, p.Cooldown, p.Hysteresis = c.Window, c.Sustain, c.Cooldown, c.Hysteresis
+	// At least five samples per window while pressure is active, at most every
+	// 100 ms (the default); never less than 1 ms apart.
+	p.FastTick = min(p.FastTick, max(c.Window/5, time.Millisecond))
+	p.DryRun = c.DryRun
+	return p
 }
 
 // usageError is a command-line error (exit 2).
@@ -69,10 +109,7 @@ func usageErrorf(format string, args ...any) error {
 // names are registered for the same variable; Go's flag package accepts
 // -name, --name, "--name value" and "--name=value".
 func parseFlags(args []string) (*config, error) {
-	c := &config{ReqTimeout: 30 * time.Second, Th: thresholds{
-		MemKill: 60, MemFreezeSome: 20, CPUDemoteSome: 50, IOFreezeFull: 30,
-		MemAdmitSome: 80, MemAdmitFull: 15, CPUAdmitSome: 95, IOAdmitFull: 80,
-	}}
+	c := defaultConfig()
 	fs := flag.NewFlagSet("cgroupd", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	str := func(p *string, short, long string) {
@@ -109,6 +146,12 @@ func parseFlags(args []string) (*config, error) {
 	num(&c.Th.CPUAdmitSome, "", "cpu-admit-some-avg10")
 	num(&c.Th.IOAdmitFull, "", "io-admit-full-avg10")
 	fs.DurationVar(&c.ReqTimeout, "request-timeout", c.ReqTimeout, "")
+	fs.DurationVar(&c.Window, "pressure-window", c.Window, "")
+	fs.DurationVar(&c.Sustain, "pressure-sustain", c.Sustain, "")
+	fs.DurationVar(&c.Cooldown, "pressure-cooldown", c.Cooldown, "")
+	fs.DurationVar(&c.Hysteresis, "pressure-hysteresis", c.Hysteresis, "")
+	boolean(&c.DryRun, "", "dry-run")
+	str(&c.HostPressure, "", "host-pressure")
 	var help bool
 	boolean(&help, "", "help")
 	if err := fs.Parse(args); err != nil {
@@ -129,7 +172,7 @@ func parseFlags(args []string) (*config, error) {
 	var bad error
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "r", "root", "s", "socket", "L", "log-dir", "socket-group":
+		case "r", "root", "s", "socket", "L", "log-dir", "socket-group", "host-pressure":
 			if f.Value.String() == "" && bad == nil {
 				bad = usageErrorf("-%s: empty value", f.Name)
 			}
@@ -138,7 +181,26 @@ func parseFlags(args []string) (*config, error) {
 	if bad != nil {
 		return nil, bad
 	}
+	if err := c.engineConfig().Validate(); err != nil {
+		return nil, usageErrorf("%s", engineFlagError(err))
+	}
 	return c, nil
+}
+
+// engineFlagError names the flag behind a pressure.Config error.
+func engineFlagError(err error) string {
+	msg := strings.TrimPrefix(err.Error(), pressure.ErrConfig.Error()+": ")
+	for _, m := range []struct{ field, flag string }{
+		{"mem_kill", "--mem-kill-avg10"}, {"mem_freeze", "--mem-freeze-some-avg10"},
+		{"cpu_demote", "--cpu-demote-some-avg10"}, {"io_freeze", "--io-freeze-full-avg10"},
+		{"window", "--pressure-window"}, {"sustain", "--pressure-sustain"},
+		{"cooldown", "--pressure-cooldown"}, {"hysteresis", "--pressure-hysteresis"},
+	} {
+		if strings.HasPrefix(msg, m.field+" ") {
+			return m.flag + ": " + strings.TrimPrefix(msg, m.field+" ")
+		}
+	}
+	return msg
 }
 
 // floatFlag is a threshold: any float, negative disables the rule.

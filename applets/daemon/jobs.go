@@ -71,6 +71,18 @@ type job struct {
 	followers    map[*conn]struct{} // LOGS --follow streams
 
 	wdEvents, wdMem, wdLog int // notify watch descriptors, -1 when none
+
+	pend       *pendingRun // while pending: the RUN waiting for admission
+	queuedUnix int64       // ms, when it was queued (0: never pending)
+}
+
+// ageMs is the job's age at now (ms): since it started, or since it was
+// queued while pending.
+func (j *job) ageMs(now int64) int64 {
+	if j.startUnix == 0 {
+		return now - j.queuedUnix
+	}
+	return now - j.startUnix
 }
 
 // service is a sidecar process of a job.
@@ -296,6 +308,9 @@ func (d *daemon) finish(j *job) {
 	j.ended = true
 	delete(d.stopping, j)
 	delete(d.liveJobs, j)
+	if d.engine != nil {
+		d.engine.JobEnded(j.id)
+	}
 	d.setState(j, endState(j.status))
 	oom := "0"
 	if j.oomKillCount > 0 {

@@ -89,6 +89,9 @@ func parseRun(r *proto.Request, e runEnv) (*runSpec, *refusal) {
 		if s.QueueTimeout, err = parseTimeout(q); err != nil {
 			return nil, refuse("queue_timeout: "+err.Error(), "id", s.ID)
 		}
+		if s.QueueTimeout <= 0 || s.QueueTimeout > maxQueueTimeout {
+			return nil, refuse(fmt.Sprintf("queue_timeout: %v: want more than 0 and at most %v", s.QueueTimeout, maxQueueTimeout), "id", s.ID)
+		}
 	}
 	s.Env = append([]string(nil), e.Env...)
 	for _, kv := range r.All("env") {
@@ -241,8 +244,10 @@ func admission(t thresholds, read func(resource string) (psi.PSI, error)) *admis
 	return nil
 }
 
-func hostPSI(resource string) (psi.PSI, error) {
-	return psi.ReadFile("/proc/pressure/" + resource)
+// hostPSI reads the host's pressure file of resource (memory, cpu, io)
+// from --host-pressure (/proc/pressure).
+func (d *daemon) hostPSI(resource string) (psi.PSI, error) {
+	return psi.ReadFile(filepath.Join(d.cfg.HostPressure, resource))
 }
 
 // credFor decides the identity a caller's job runs as. A root daemon runs
@@ -286,6 +291,9 @@ func (d *daemon) groupsOf(uid, gid uint32) []uint32 {
 
 // doRun validates everything, then creates the cgroup, applies limits,
 // starts services and the main argv. Any failure after mkdir undoes it.
+//
+// A RUN with queue_timeout that admission blocks waits as a pending job
+// (queue.go): doRun then returns nil and the reply comes later.
 func (d *daemon) doRun(c *conn, r *proto.Request) []byte {
 	out, rf := d.run(c, r)
 	if rf != nil {
@@ -326,7 +334,8 @@ func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
 			return nil, withID(rf)
 		}
 	}
-	if b := admission(d.cfg.Th, hostPSI); b != nil {
+	b := admission(d.cfg.Th, d.hostPSI)
+	if b != nil && spec.QueueTimeout == 0 {
 		d.emit("pressure", "resource", b.Resource, "some_avg10", pct(b.Some), "full_avg10", pct(b.Full),
 			"action", "admission_reject", "target", spec.ID)
 		return nil, withID(refuse(b.Reason))
@@ -335,33 +344,65 @@ func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
 	if err != nil {
 		return nil, withID(refuse("spawn failed", "detail", err.Error()))
 	}
-	// Every job holds a pidfd (and one per service) while it runs.
-	if uint64(d.pidfds+len(spec.Services)+1+len(d.conns)+fdReserve) >= d.nofile {
-		return nil, withID(refuse("too many jobs", "detail", fmt.Sprintf("open file limit %d reached", d.nofile)))
-	}
-
-	cg := d.root.Child(spec.ID)
-	if err := cg.Create(); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil, withID(refuse("id exists", "detail", "cgroup "+string(cg)+" exists"))
-		}
-		return nil, withID(refuse("spawn failed", "detail", "mkdir: "+err.Error()))
+	if rf := d.checkFDs(spec); rf != nil {
+		return nil, withID(rf)
 	}
 	j := &job{
-		id: spec.ID, uid: c.cred.Uid, gid: c.cred.Gid, cg: cg, priority: spec.Priority,
+		id: spec.ID, uid: c.cred.Uid, gid: c.cred.Gid, cg: d.root.Child(spec.ID), priority: spec.Priority,
 		pidfd: -1, serviceCount: len(spec.Services), requireCount: len(spec.RequirePaths),
 		ioMaxCount: spec.IOMaxCount, wdEvents: -1, wdMem: -1, wdLog: -1,
 	}
+	if spec.QueueTimeout > 0 && (b != nil || d.queue.Len() > 0) {
+		// Blocked, or others are waiting already: queue it (queue.go).
+		if b == nil {
+			b = &admissionBlock{Reason: "admission blocked: queued behind pending jobs"}
+		}
+		d.enqueue(c, j, &pendingRun{spec: spec, path: path, setCred: setCred, groups: groups, block: b})
+		d.checkQueue(time.Now())
+		return nil, nil
+	}
+	if rf := d.spawnJob(j, spec, path, setCred, groups); rf != nil {
+		return nil, withID(rf)
+	}
+	return runOK(j), nil
+}
+
+// checkFDs refuses a job the open file limit has no room for: every job
+// holds a pidfd (and one per service) while it runs.
+func (d *daemon) checkFDs(spec *runSpec) *refusal {
+	if uint64(d.pidfds+len(spec.Services)+1+len(d.conns)+fdReserve) >= d.nofile {
+		return refuse("too many jobs", "detail", fmt.Sprintf("open file limit %d reached", d.nofile))
+	}
+	return nil
+}
+
+// spawnJob creates j's cgroup, applies the limits, starts the services and
+// the main argv, and makes j a running job (job.start). j is new, or a
+// pending job whose turn came. Any failure undoes what was done and
+// returns the refusal (without the id key).
+func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, groups []uint32) *refusal {
+	if rf := d.checkFDs(spec); rf != nil {
+		return rf
+	}
+	cg := j.cg
+	if err := cg.Create(); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return refuse("id exists", "detail", "cgroup "+string(cg)+" exists")
+		}
+		return refuse("spawn failed", "detail", "mkdir: "+err.Error())
+	}
 	var started []int // pidfds to kill and reap on failure
-	undo := func(rf *refusal) ([]byte, *refusal) {
+	undo := func(rf *refusal) *refusal {
 		if j.logPath != "" {
 			// A refused RUN leaves nothing behind, not even a log.
 			os.Remove(j.logPath)
+			j.logPath = ""
 		}
 		d.unwatch(j, &j.wdEvents)
 		d.unwatch(j, &j.wdMem)
+		j.services = nil
 		d.abandon(cg, started)
-		return nil, withID(rf)
+		return rf
 	}
 	for _, s := range spec.Settings {
 		if err := cg.Write(s.File, s.Value); err != nil {
@@ -379,6 +420,7 @@ func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
 	var logf *os.File
 	if d.cfg.LogDir != "" {
 		p := filepath.Join(d.cfg.LogDir, spec.ID+".log")
+		var err error
 		logf, err = os.OpenFile(p, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND|unix.O_NOFOLLOW, 0o640)
 		if err != nil {
 			return undo(refuse("spawn failed", "detail", "log: "+err.Error()))
@@ -421,6 +463,7 @@ func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
 	if err := d.lp.Add(j.pidfd, unix.EPOLLIN, func(uint32) { d.onMainExit(j); d.maybeDone() }); err != nil {
 		started = append(started, p.PidFD)
 		d.pidfds--
+		j.pid, j.pidfd = 0, -1
 		return undo(refuse("spawn failed", "detail", "epoll: "+err.Error()))
 	}
 	for _, s := range j.services {
@@ -432,13 +475,15 @@ func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
 	}
 	now := time.Now()
 	j.startUnix, j.startMono = now.UnixMilli(), monoMs()
-	d.seq++
-	j.seq = d.seq
+	if j.seq == 0 {
+		d.seq++
+		j.seq = d.seq
+	}
 	d.jobs[j.id] = j
 	d.liveJobs[j] = struct{}{}
 	d.setState(j, stateRunning)
 	d.emit("job.start", "id", j.id, "pid", strconv.Itoa(j.pid), "priority", strconv.Itoa(j.priority), "cgroup", string(cg))
-	return okResp().Add("id", j.id).Add("pid", strconv.Itoa(j.pid)).Add("cgroup", string(cg)).Bytes(), nil
+	return nil
 }
 
 // abandon undoes a RUN that failed after mkdir: kill what started, reap

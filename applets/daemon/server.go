@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"cgroupd/applets/daemon/pressure"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/event"
 	"cgroupd/core/loop"
@@ -54,6 +55,7 @@ type conn struct {
 
 	waitJob *job       // WAIT in progress
 	log     *logStream // LOGS in progress
+	pendJob *job       // RUN waiting in the admission queue
 }
 
 // daemon is all state; only the loop goroutine touches it.
@@ -93,6 +95,13 @@ type daemon struct {
 
 	liveJobs map[*job]struct{} // jobs not ended: the engine's candidates
 
+	engine      *pressure.Engine
+	triggers    []*trigger
+	wakeFD      int       // one-shot timer: fast samples, queue deadlines
+	wakeAt      time.Time // when wakeFD is armed to expire (zero: disarmed)
+	lastObserve time.Time
+	queue       pressure.Queue // pending RUNs (queue.go)
+
 	quitting     bool
 	quitDeadline time.Time
 	done         bool
@@ -117,6 +126,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		ev:        &event.Emitter{W: stderr},
 		euid:      os.Geteuid(),
 		lfd:       -1,
+		wakeFD:    -1,
 		conns:     map[int]*conn{},
 		jobs:      map[string]*job{},
 		nextID:    1,
@@ -203,6 +213,9 @@ func (d *daemon) start() error {
 	}
 	if err := d.lp.Add(d.watcher.FD(), unix.EPOLLIN, func(uint32) { d.onNotify() }); err != nil {
 		return fmt.Errorf("epoll add inotify: %w", err)
+	}
+	if err := d.startEngine(); err != nil {
+		return fmt.Errorf("pressure engine: %w", err)
 	}
 	if err := d.listen(); err != nil {
 		return err
@@ -516,6 +529,12 @@ func (d *daemon) closeConn(c *conn) {
 	if c.log != nil {
 		d.closeLog(c)
 	}
+	if j := c.pendJob; j != nil {
+		// The client gave up on its queued RUN: cancel it.
+		c.pendJob = nil
+		j.pend.conn = nil
+		d.dropPending(j, errResp("client went away").Add("id", j.id))
+	}
 	c.rbuf, c.wbuf = nil, nil
 	d.pauseAccept(false)
 }
@@ -540,7 +559,11 @@ func (d *daemon) housekeeping(now time.Time) {
 	d.housekeepStopping(now)
 	d.retryGraves()
 	d.pauseAccept(false)
-	d.pressureTick(now)
+	// While the engine samples at its fast tick, that timer feeds it.
+	if d.engine != nil && (d.engine.NextObserve() == 0 || now.Sub(d.lastObserve) >= d.engine.NextObserve()/2) {
+		d.pressureTick(now)
+	}
+	d.checkQueue(now)
 	if d.quitting && now.After(d.quitDeadline) {
 		d.logf("shutdown: giving up waiting for %d jobs", len(d.liveJobs))
 		d.done = true

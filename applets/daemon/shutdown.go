@@ -20,6 +20,7 @@ func (d *daemon) beginShutdown() {
 	if d.quitting {
 		return
 	}
+	d.cancelAllPending("shutting down")
 	d.quitting = true
 	d.closeListener()
 	for _, c := range d.conns {
@@ -118,6 +119,16 @@ func (d *daemon) closeAll() {
 	}
 	if d.watcher != nil {
 		d.watcher.Close()
+	}
+	for _, tr := range d.triggers {
+		if tr.fd >= 0 {
+			unix.Close(tr.fd)
+			tr.fd = -1
+		}
+	}
+	if d.wakeFD >= 0 {
+		unix.Close(d.wakeFD)
+		d.wakeFD = -1
 	}
 	if d.lp != nil {
 		d.lp.Close()

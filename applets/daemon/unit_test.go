@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"cgroupd/applets/daemon/pressure"
 	"cgroupd/core/limits"
 	"cgroupd/core/proto"
 	"cgroupd/core/psi"
@@ -17,28 +18,47 @@ import (
 )
 
 func TestParseFlags(t *testing.T) {
-	def := thresholds{60, 20, 50, 30, 80, 15, 95, 80}
-	const rt = 30 * time.Second
+	// with returns the default config changed by f.
+	with := func(f func(c *config)) config {
+		c := defaultConfig()
+		if f != nil {
+			f(c)
+		}
+		return *c
+	}
+	def := with(nil)
 	tests := []struct {
 		name string
 		args []string
 		want config
 		err  string // "" ok, "help", or substring of a usage error
 	}{
-		{name: "defaults", args: nil, want: config{ReqTimeout: rt, Th: def}},
+		{name: "defaults", args: nil, want: def},
 		{name: "short", args: []string{"-r", "/x", "-s", "/s.sock", "-d", "-L", "/logs", "-k", "7"},
-			want: config{ReqTimeout: rt, Root: "/x", Socket: "/s.sock", Debug: true, LogDir: "/logs", Th: func() thresholds { t := def; t.MemKill = 7; return t }()}},
+			want: with(func(c *config) {
+				c.Root, c.Socket, c.Debug, c.LogDir, c.Th.MemKill = "/x", "/s.sock", true, "/logs", 7
+			})},
 		{name: "long with =", args: []string{"--root=/x", "--socket=/s", "--debug", "--log-dir=/l", "--mem-kill-avg10=5.5"},
-			want: config{ReqTimeout: rt, Root: "/x", Socket: "/s", Debug: true, LogDir: "/l", Th: func() thresholds { t := def; t.MemKill = 5.5; return t }()}},
+			want: with(func(c *config) { c.Root, c.Socket, c.Debug, c.LogDir, c.Th.MemKill = "/x", "/s", true, "/l", 5.5 })},
 		{name: "negative threshold", args: []string{"--mem-admit-some-avg10", "-1", "--io-admit-full-avg10=0"},
-			want: config{ReqTimeout: rt, Th: func() thresholds { t := def; t.MemAdmitSome = -1; t.IOAdmitFull = 0; return t }()}},
+			want: with(func(c *config) { c.Th.MemAdmitSome, c.Th.IOAdmitFull = -1, 0 })},
 		{name: "extensions", args: []string{"--spawn-fallback", "--kill-fallback", "--socket-group", "wheel"},
-			want: config{ReqTimeout: rt, SpawnFallback: true, KillFallback: true, SocketGroup: "wheel", Th: def}},
+			want: with(func(c *config) { c.SpawnFallback, c.KillFallback, c.SocketGroup = true, true, "wheel" })},
 		{name: "every threshold", args: []string{"--mem-freeze-some-avg10", "1", "--cpu-demote-some-avg10", "2", "--io-freeze-full-avg10", "3",
 			"--mem-admit-full-avg10", "4", "--cpu-admit-some-avg10", "5"},
-			want: config{ReqTimeout: rt, Th: thresholds{60, 1, 2, 3, 80, 4, 5, 80}}},
-		{name: "request timeout", args: []string{"--request-timeout", "2s"}, want: config{ReqTimeout: 2 * time.Second, Th: def}},
+			want: with(func(c *config) { c.Th = thresholds{60, 1, 2, 3, 80, 4, 5, 80} })},
+		{name: "request timeout", args: []string{"--request-timeout", "2s"}, want: with(func(c *config) { c.ReqTimeout = 2 * time.Second })},
+		{name: "engine timing and dry run", args: []string{"--pressure-window", "2s", "--pressure-sustain=0s", "--pressure-cooldown", "3s",
+			"--pressure-hysteresis", "10s", "--dry-run", "--host-pressure", "/x/pressure"},
+			want: with(func(c *config) {
+				c.Window, c.Sustain, c.Cooldown, c.Hysteresis, c.DryRun, c.HostPressure = 2*time.Second, 0, 3*time.Second, 10*time.Second, true, "/x/pressure"
+			})},
 		{name: "bad request timeout", args: []string{"--request-timeout=0s"}, err: "must be positive"},
+		{name: "window too short", args: []string{"--pressure-window", "1ms"}, err: "--pressure-window: 1ms: want 10ms..10s"},
+		{name: "window too long", args: []string{"--pressure-window", "11s"}, err: "--pressure-window: 11s"},
+		{name: "negative sustain", args: []string{"--pressure-sustain", "-1s"}, err: "--pressure-sustain: -1s: must not be negative"},
+		{name: "threshold over 100", args: []string{"-k", "101"}, err: "--mem-kill-avg10: 101: want a percentage"},
+		{name: "empty host pressure", args: []string{"--host-pressure="}, err: "empty value"},
 		{name: "help short", args: []string{"-h"}, err: "help"},
 		{name: "help long", args: []string{"--help"}, err: "help"},
 		{name: "unknown flag", args: []string{"--frob"}, err: "frob"},
@@ -66,6 +86,23 @@ func TestParseFlags(t *testing.T) {
 				t.Fatalf("got %+v, want %+v", *got, tc.want)
 			}
 		})
+	}
+}
+
+func TestEngineConfig(t *testing.T) {
+	c, err := parseFlags([]string{"-k", "5", "--mem-freeze-some-avg10", "-1", "--pressure-window", "2s", "--dry-run"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.engineConfig()
+	want := pressure.Defaults()
+	want.MemKill, want.MemFreeze, want.Window, want.DryRun = 5, -1, 2*time.Second, true
+	if p != want {
+		t.Errorf("got %+v, want %+v", p, want)
+	}
+	c.Window = 50 * time.Millisecond
+	if got := c.engineConfig().FastTick; got != 10*time.Millisecond {
+		t.Errorf("window 50ms: got fast tick %v, want 10ms (a fifth of the window)", got)
 	}
 }
 
@@ -262,6 +299,14 @@ func TestParseRun(t *testing.T) {
 		{name: "bad cpu_weight", req: req("RUN", "arg", "x", "cpu_weight", "0"), reason: "cpu_weight: "},
 		{name: "bad priority", req: req("RUN", "arg", "x", "priority", "101"), reason: "priority: "},
 		{name: "bad queue_timeout", req: req("RUN", "arg", "x", "queue_timeout", "soon"), reason: "queue_timeout: "},
+		{name: "zero queue_timeout", req: req("RUN", "arg", "x", "queue_timeout", "0s"), reason: "queue_timeout: 0s: want more than 0 and at most 24h0m0s"},
+		{name: "queue_timeout over a day", req: req("RUN", "arg", "x", "queue_timeout", "25h"), reason: "queue_timeout: 25h0m0s: want more than 0"},
+		{name: "negative queue_timeout", req: req("RUN", "arg", "x", "queue_timeout", "-3s"), reason: "queue_timeout: invalid duration"},
+		{name: "queue_timeout in seconds", req: req("RUN", "arg", "x", "queue_timeout", "90"), check: func(t *testing.T, s *runSpec) {
+			if s.QueueTimeout != 90*time.Second {
+				t.Errorf("got queue timeout %v, want 1m30s", s.QueueTimeout)
+			}
+		}},
 		{name: "env without =", req: req("RUN", "arg", "x", "env", "FOO"), reason: "env: "},
 		{name: "cwd missing", req: req("RUN", "arg", "x", "cwd", filepath.Join(dir, "nope")), reason: "cwd: "},
 		{name: "cwd not dir", req: req("RUN", "arg", "x", "cwd", file), reason: "cwd: "},

@@ -79,7 +79,7 @@ func (d *daemon) doList(c *conn) []byte {
 	var out []byte
 	for _, j := range list {
 		var mem, pids uint64
-		if !j.ended {
+		if !j.ended && j.pend == nil {
 			// Only live jobs use memory and pids worth reading.
 			mem = j.cg.MemoryCurrent()
 			pids = readUint(j.cg, "pids.current")
@@ -87,7 +87,7 @@ func (d *daemon) doList(c *conn) []byte {
 		b := proto.Block().Add("id", j.id).Add("state", j.state).Add("pid", strconv.Itoa(j.pid)).
 			Add("priority", strconv.Itoa(j.priority)).Add("exit", strconv.Itoa(j.status.Exit)).
 			Add("signal", strconv.Itoa(j.status.Signal)).Add("memory_current", u64(mem)).
-			Add("pids_current", u64(pids)).Add("age_ms", strconv.FormatInt(now-j.startUnix, 10)).
+			Add("pids_current", u64(pids)).Add("age_ms", strconv.FormatInt(j.ageMs(now), 10)).
 			Add("start_unix_ms", strconv.FormatInt(j.startUnix, 10)).Add("exit_unix_ms", strconv.FormatInt(j.exitUnix, 10)).
 			Add("cgroup", string(j.cg))
 		out = append(out, b.Bytes()...)
@@ -102,7 +102,7 @@ func (d *daemon) doInspect(c *conn, r *proto.Request) []byte {
 	}
 	st, _ := j.cg.Stat() // missing files read as 0; an ended job's cgroup may be gone
 	var pids []int
-	if !j.ended {
+	if !j.ended && j.pend == nil {
 		pids, _ = j.cg.Procs()
 	}
 	ps := make([]string, len(pids))
@@ -129,7 +129,7 @@ func (d *daemon) doInspect(c *conn, r *proto.Request) []byte {
 		Add("pids_current", u64(st.PidsCurrent)).Add("cpu_usage_usec", u64(st.CPUUsageUsec)).
 		Add("io_rbytes", u64(st.IORBytes)).Add("io_wbytes", u64(st.IOWBytes)).
 		Add("oom_kill_count", u64(oomKills)).
-		Add("age_ms", strconv.FormatInt(time.Now().UnixMilli()-j.startUnix, 10)).
+		Add("age_ms", strconv.FormatInt(j.ageMs(time.Now().UnixMilli()), 10)).
 		Add("start_mono_ms", strconv.FormatInt(j.startMono, 10)).Add("exit_mono_ms", strconv.FormatInt(j.exitMono, 10)).
 		Add("start_unix_ms", strconv.FormatInt(j.startUnix, 10)).Add("exit_unix_ms", strconv.FormatInt(j.exitUnix, 10)).
 		Add("pid_count", strconv.Itoa(len(pids))).Add("pids", strings.Join(ps, ",")).
@@ -140,17 +140,36 @@ func (d *daemon) doInspect(c *conn, r *proto.Request) []byte {
 		Bytes()
 }
 
+// doStats answers STATS: the spec keys (host avg10 from --host-pressure),
+// then the extensions: pending (queued RUNs), dry_run, and the pressure
+// engine's current measurement of the root over its window,
+// pressure_window_ms (0 until two samples are in) and
+// pressure_<mem|cpu|io>_<some|full>_pct.
 func (d *daemon) doStats() []byte {
-	mem := readPSI("/proc/pressure/memory")
-	cpu := readPSI("/proc/pressure/cpu")
-	io := readPSI("/proc/pressure/io")
-	return okResp().Add("root", string(d.root)).Add("jobs", strconv.Itoa(len(d.jobs))).
+	psiOf := func(res string) psi.PSI { p, _ := d.hostPSI(res); return p }
+	mem, cpu, io := psiOf("memory"), psiOf("cpu"), psiOf("io")
+	r := okResp().Add("root", string(d.root)).Add("jobs", strconv.Itoa(len(d.jobs))).
 		Add("running", strconv.Itoa(d.nRunning)).Add("frozen", strconv.Itoa(d.nFrozen)).
 		Add("memory_total", u64(d.root.MemoryCurrent())).
 		Add("psi_mem_some_avg10", pct(mem.Some.Avg10)).Add("psi_mem_full_avg10", pct(mem.Full.Avg10)).
 		Add("psi_cpu_some_avg10", pct(cpu.Some.Avg10)).
 		Add("psi_io_some_avg10", pct(io.Some.Avg10)).Add("psi_io_full_avg10", pct(io.Full.Avg10)).
-		Bytes()
+		Add("pending", strconv.Itoa(d.queue.Len())).Add("dry_run", boolStr(d.cfg.DryRun))
+	if d.engine != nil {
+		m := d.engine.Snapshot()
+		r.Add("pressure_window_ms", strconv.FormatInt(m.Window.Milliseconds(), 10)).
+			Add("pressure_mem_some_pct", pct(m.Memory.Some)).Add("pressure_mem_full_pct", pct(m.Memory.Full)).
+			Add("pressure_cpu_some_pct", pct(m.CPU.Some)).Add("pressure_cpu_full_pct", pct(m.CPU.Full)).
+			Add("pressure_io_some_pct", pct(m.IO.Some)).Add("pressure_io_full_pct", pct(m.IO.Full))
+	}
+	return r.Bytes()
+}
+
+func boolStr(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 // freezeOp is a FREEZE or THAW waiting for cgroup.events to confirm.
@@ -166,7 +185,7 @@ func (d *daemon) doFreeze(c *conn, r *proto.Request, freeze bool) []byte {
 	if j == nil {
 		return e
 	}
-	if j.ended || j.mainDone {
+	if j.ended || j.mainDone || j.pend != nil {
 		return errResp("job not running").Add("id", j.id).Add("state", j.state).Bytes()
 	}
 	var err error
@@ -177,6 +196,15 @@ func (d *daemon) doFreeze(c *conn, r *proto.Request, freeze bool) []byte {
 	}
 	if err != nil {
 		return errResp(err.Error()).Add("id", j.id).Add("state", j.state).Bytes()
+	}
+	// The freeze is now the client's: the engine neither thaws it nor
+	// counts it as its own.
+	switch {
+	case d.engine == nil:
+	case freeze:
+		d.engine.ClientFroze(j.id)
+	default:
+		d.engine.ClientThawed(j.id)
 	}
 	if (j.state == stateFrozen) == freeze {
 		return okResp().Add("id", j.id).Add("state", j.state).Bytes()
@@ -253,6 +281,10 @@ func (d *daemon) doKill(c *conn, r *proto.Request) []byte {
 	if j.ended {
 		return errResp("job not running").Add("id", j.id).Add("state", j.state).Bytes()
 	}
+	if j.pend != nil {
+		d.killPending(j)
+		return okResp().Add("id", j.id).Add("signal", strconv.Itoa(sig)).Bytes()
+	}
 	if err := d.killJob(j, sig, reasonClient); err != nil {
 		return errResp("kill failed").Add("id", j.id).Add("detail", err.Error()).Bytes()
 	}
@@ -279,6 +311,10 @@ func (d *daemon) doRemove(c *conn, r *proto.Request) []byte {
 	j, e := d.lookup(c, r)
 	if j == nil {
 		return e
+	}
+	if j.pend != nil {
+		d.removePending(j)
+		return okResp().Add("id", j.id).Bytes()
 	}
 	if !j.ended {
 		return errResp("still running").Add("id", j.id).Add("state", j.state).Bytes()

@@ -37,6 +37,10 @@
 //     ties to the largest memory.current.
 //   - memory full >= MemKill: kill the lowest-priority live job (a frozen
 //     one counts), ties to the largest memory.current - memory.low.
+//     While the full stall since the previous fast sample is at MemKill,
+//     the memory freeze defers to this rule: the higher rung supersedes.
+//     (Freezing a stalled allocator relieves the stall; the thaw after
+//     Hysteresis brings it back, and the kill would come seconds late.)
 //   - io full >= IOFreeze: freeze the lowest-priority running job doing the
 //     most IO since the engine last looked.
 //

@@ -531,6 +531,13 @@ func (e *Engine) stepKill(now time.Time, c **candidates) (Action, bool) {
 	return a, true
 }
 
+// killLevel reports whether the memory full stall is at the kill rule's
+// threshold since the newest sample at least FastTick/2 old: the kill rule
+// is running or about to.
+func (e *Engine) killLevel() bool {
+	return e.kill.thr >= 0 && e.valid && e.recent[memFull] >= e.kill.thr
+}
+
 // excess is memory.current - memory.low, floored at 0.
 func excess(j Job) uint64 {
 	if j.MemoryCurrent < j.MemoryLow {
@@ -545,6 +552,13 @@ func (e *Engine) stepFreeze(r *rule, now time.Time, c **candidates) (Action, boo
 		return Action{}, false
 	}
 	if !e.track(r, now) {
+		return Action{}, false
+	}
+	if r == &e.memFreeze && e.killLevel() {
+		// The higher rung supersedes: a freeze now would only delay the
+		// kill (and, if it relieved the stall, the thaw would bring the
+		// overload back). The run is kept: should the full stall drop
+		// below the kill level, the freeze acts at once.
 		return Action{}, false
 	}
 	cs := e.fetch(c)

@@ -71,6 +71,50 @@ func TestReactionTime(t *testing.T) {
 	}
 }
 
+// TestKillSupersedesFreeze: while memory full is at the kill level the
+// freeze rung defers to the kill. In a real overload the allocator is the
+// stalled job: freezing it would relieve the stall, the thaw would bring
+// it back, and the kill would come seconds late (2.5 s of hysteresis).
+// Here the stall stops while low is frozen, as it does in the kernel.
+func TestKillSupersedesFreeze(t *testing.T) {
+	const onset = 2*sec + 345*ms
+	for _, tc := range []struct {
+		name       string
+		some, full float64
+		want       []string // first actions
+		limit      time.Duration
+	}{
+		{"full at the kill level", 100, 100, []string{"kill low"}, 2 * sec},
+		{"full at 70%", 100, 70, []string{"kill low"}, 2 * sec},
+		{"some only: freeze, then thaw brings it back", 100, 30, []string{"freeze low", "thaw low", "freeze low"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Defaults()
+			s := newSim(t, cfg, lowHigh(), func(s *sim, now time.Duration) load {
+				j := s.jobs.get("low")
+				if now < onset || j.dead || j.Frozen {
+					return load{}
+				}
+				return memLoad(tc.some, tc.full)
+			})
+			s.loop(onset + 8*sec)
+			got := s.summary()
+			if len(got) < len(tc.want) || !slices.Equal(got[:len(tc.want)], tc.want) {
+				t.Fatalf("actions %q, want %q first;%s", got, tc.want, s.dump())
+			}
+			if tc.limit > 0 {
+				k, _ := s.first(Kill, "low")
+				if d := k.at - onset; d > tc.limit {
+					t.Errorf("kill %v after the onset, want within %v;%s", d, tc.limit, s.dump())
+				}
+				if _, ok := s.first(Freeze, ""); ok {
+					t.Errorf("a freeze under full pressure at the kill level;%s", s.dump())
+				}
+			}
+		})
+	}
+}
+
 // A burst of stall shorter than Sustain never causes an action, wherever it
 // falls between samples; a longer one does.
 func TestBurst(t *testing.T) {
@@ -387,7 +431,7 @@ func TestIODelta(t *testing.T) {
 	}
 	jobs.get("b").IOBytes += 4 << 30 // 5 GiB, +4
 	jobs.get("c").IOBytes += 1 << 30 // 6 GiB, +1
-	s.run(3500*ms, cfg.FastTick)
+	s.run(3400*ms, cfg.FastTick)     // before the cooldown of the second freeze ends
 	if got, want := s.summary(), []string{"freeze a", "freeze b"}; !slices.Equal(got, want) {
 		t.Fatalf("actions %q, want %q;%s", got, want, s.dump())
 	}
@@ -396,8 +440,22 @@ func TestIODelta(t *testing.T) {
 func TestNoVictimReport(t *testing.T) {
 	jobs := newJobs(Job{ID: "high", Priority: 50, MemoryCurrent: 900 * mib})
 	cfg := Defaults()
+	// Memory full below the kill level for a freeze report, at it for a
+	// kill report (the freeze defers to the kill then: TestKillSupersedesFreeze).
 	s := newSim(t, cfg, jobs, during(sec, 30*sec, memLoad(100, 100)))
+	s.load = func(_ *sim, t time.Duration) load {
+		switch {
+		case t < sec:
+			return load{}
+		case t < 26*sec:
+			return memLoad(100, 40)
+		}
+		return load{}
+	}
 	s.run(26*sec, cfg.FastTick)
+	// Then 25 s at the kill level.
+	s.load = during(27*sec, 60*sec, memLoad(100, 100))
+	s.run(52*sec, cfg.FastTick)
 	var kills, freezes int
 	for _, g := range s.acts {
 		if len(g.a.Targets) != 0 {
@@ -413,13 +471,13 @@ func TestNoVictimReport(t *testing.T) {
 			freezes++
 		}
 	}
-	// 25 s of pressure, one report per rule per 10 s.
+	// 25 s of pressure each, one report per rule per 10 s.
 	if kills != 3 || freezes != 3 {
 		t.Errorf("%d kill and %d freeze reports, want 3 and 3;%s", kills, freezes, s.dump())
 	}
 	// Jobs is asked once per cooldown per rule (two rules on), not on
 	// every sample (250 of them).
-	if max := 2*int(25*sec/cfg.Cooldown) + 2; jobs.calls > max {
+	if max := 2*int(50*sec/cfg.Cooldown) + 2; jobs.calls > max {
 		t.Errorf("%d Candidates calls, want at most %d", jobs.calls, max)
 	}
 }
@@ -429,8 +487,18 @@ func TestDryRun(t *testing.T) {
 	cfg.DryRun = true
 	jobs := lowMidHigh()
 	jobs.get("low").CPUWeight = 100
-	s := newSim(t, cfg, jobs, during(sec, 5*sec, memLoad(100, 100).plus(cpuLoad(80))))
-	s.run(12*sec, cfg.FastTick)
+	// Memory full at the kill level, then memory some alone (a freeze
+	// decision defers to a kill decision, as a real freeze would).
+	s := newSim(t, cfg, jobs, func(_ *sim, t time.Duration) load {
+		switch {
+		case t >= sec && t < 5*sec:
+			return memLoad(100, 100).plus(cpuLoad(80))
+		case t >= 7*sec && t < 11*sec:
+			return memLoad(100, 0)
+		}
+		return load{}
+	})
+	s.run(16*sec, cfg.FastTick)
 
 	n := map[Kind]int{}
 	last := map[Kind]time.Duration{}

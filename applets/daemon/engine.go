@@ -1,0 +1,322 @@
+package daemon
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"cgroupd/applets/daemon/pressure"
+	"cgroupd/core/cgroup"
+	"cgroupd/core/loop"
+	"cgroupd/core/psi"
+
+	"golang.org/x/sys/unix"
+)
+
+// The pressure engine (applets/daemon/pressure) in the event loop.
+//
+// The engine is fed a sample of the root's memory.pressure, cpu.pressure
+// and io.pressure (three small reads, never a per-job file):
+//   - when a PSI trigger on one of those files fires (EPOLLPRI): one
+//     trigger per resource whose rule is on (pressure.Config.Triggers),
+//     registered with psi.OpenTriggerAdapt, which rounds the window up to
+//     2 s where the daemon lacks CAP_SYS_RESOURCE (Linux >= 6.5); a trigger
+//     that reports EPOLLERR (its cgroup went away) is closed for good;
+//   - on the housekeeping tick (1 s);
+//   - every Config.FastTick while the engine asks for it (NextObserve), on
+//     a one-shot timerfd that also wakes the admission queue at its next
+//     deadline.
+// The actions it returns are carried out at once, each reported as
+// EVENTS.md says: kill, freeze and demote with a `pressure` event (the spec
+// keys, then the engine's explanation) followed by job.kill, job.freeze or
+// one job.throttle per job, reason pressure_memory, pressure_io or
+// pressure_cpu; a thaw by job.thaw and a weight restore by job.throttle,
+// reason pressure_receded. A dry-run decision (--dry-run) gets its
+// `pressure` event, ending in dry_run=1, and nothing else. A rule that
+// matured with no eligible job is reported by a `pressure` event with an
+// empty target and victim=none.
+
+// Action kinds act carries out.
+const (
+	actFreeze   = "freeze"
+	actThaw     = "thaw"
+	actKill     = "kill"
+	actThrottle = "throttle" // demote or restore cpu.weight
+)
+
+// trigger is one PSI trigger fd on a root pressure file.
+type trigger struct {
+	fd            int
+	path          string
+	full          bool
+	stall, window time.Duration
+}
+
+// startEngine creates the engine, registers its PSI triggers and the wake
+// timer. A trigger the kernel refuses is logged: the engine then samples
+// on the ticks only.
+func (d *daemon) startEngine() error {
+	eng, err := pressure.New(d.cfg.engineConfig(), engineJobs{d})
+	if err != nil {
+		return err
+	}
+	d.engine = eng
+	for _, t := range eng.Config().Triggers() {
+		path := filepath.Join(string(d.root), t.Resource+".pressure")
+		fd, stall, win, err := psi.OpenTriggerAdapt(path, t.Full, t.Stall, t.Window)
+		if err != nil {
+			d.logf("pressure: no PSI trigger on %s (sampling every %v only): %v", path, tick, err)
+			continue
+		}
+		tr := &trigger{fd: fd, path: path, full: t.Full, stall: stall, window: win}
+		if err := d.lp.Add(fd, unix.EPOLLPRI, func(ev uint32) { d.onTrigger(tr, ev) }); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("epoll add psi trigger %s: %w", path, err)
+		}
+		d.triggers = append(d.triggers, tr)
+		kind := "some"
+		if t.Full {
+			kind = "full"
+		}
+		d.debugf("pressure: trigger on %s: %s %v per %v", path, kind, stall, win)
+	}
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("timerfd_create: %w", err)
+	}
+	d.wakeFD = fd
+	return d.lp.Add(fd, unix.EPOLLIN, func(uint32) {
+		loop.DrainTimer(fd)
+		d.wakeAt = time.Time{}
+		d.onWake(time.Now())
+	})
+}
+
+// onTrigger: a PSI trigger fired (EPOLLPRI) or its cgroup is gone
+// (EPOLLERR: close it, or epoll would report it forever).
+func (d *daemon) onTrigger(tr *trigger, ev uint32) {
+	if ev&(unix.EPOLLERR|unix.EPOLLHUP) != 0 && tr.fd >= 0 {
+		d.logf("pressure: PSI trigger on %s failed; sampling on the ticks only", tr.path)
+		d.lp.Remove(tr.fd)
+		unix.Close(tr.fd)
+		tr.fd = -1
+	}
+	if ev&unix.EPOLLPRI != 0 {
+		now := time.Now()
+		d.pressureTick(now)
+		d.checkQueue(now)
+	}
+}
+
+// onWake: the wake timer expired: a fast sample is due, or a pending RUN's
+// deadline.
+func (d *daemon) onWake(now time.Time) {
+	if d.engine == nil {
+		return
+	}
+	if n := d.engine.NextObserve(); n > 0 && now.Sub(d.lastObserve) >= n/2 {
+		d.pressureTick(now)
+	}
+	d.checkQueue(now)
+	d.rearm(now)
+}
+
+// rearm sets the wake timer to the next fast sample or queue deadline,
+// whichever comes first, or disarms it.
+func (d *daemon) rearm(now time.Time) {
+	if d.wakeFD < 0 || d.engine == nil {
+		return
+	}
+	var next time.Time
+	if n := d.engine.NextObserve(); n > 0 && !d.quitting {
+		next = d.lastObserve.Add(n)
+	}
+	if dl, ok := d.queue.NextDeadline(); ok && (next.IsZero() || dl.Before(next)) {
+		next = dl
+	}
+	if next.Equal(d.wakeAt) {
+		return
+	}
+	var its unix.ItimerSpec // zero: disarm
+	if !next.IsZero() {
+		its.Value = unix.NsecToTimespec(max(next.Sub(now), time.Millisecond).Nanoseconds())
+	}
+	if err := unix.TimerfdSettime(d.wakeFD, 0, &its, nil); err != nil {
+		d.logf("pressure: arm wake timer: %v", err)
+		return
+	}
+	d.wakeAt = next
+}
+
+// rootSample reads the root cgroup's memory, cpu and io pressure; a
+// missing or unreadable file reads as zero.
+func (d *daemon) rootSample() (mem, cpu, io psi.PSI) {
+	root := string(d.root)
+	return readPSI(filepath.Join(root, "memory.pressure")),
+		readPSI(filepath.Join(root, "cpu.pressure")),
+		readPSI(filepath.Join(root, "io.pressure"))
+}
+
+// pressureTick samples the root's pressure files and feeds the engine. It
+// reads only the root's three pressure files, never per-job files.
+func (d *daemon) pressureTick(now time.Time) {
+	if d.engine == nil || d.quitting {
+		return
+	}
+	mem, cpu, io := d.rootSample()
+	d.pressureStep(now, pressure.Sample{Memory: mem, CPU: cpu, IO: io})
+}
+
+// pressureStep feeds one sample to the engine and carries out what it
+// decides. Tests call it with made-up samples.
+func (d *daemon) pressureStep(now time.Time, s pressure.Sample) {
+	d.lastObserve = now
+	for _, a := range d.engine.Observe(now, s) {
+		d.carryOut(a)
+	}
+	d.rearm(now)
+}
+
+// carryOut reports one engine action and, unless it is a dry run, acts on
+// its targets.
+func (d *daemon) carryOut(a pressure.Action) {
+	switch a.Kind {
+	case pressure.Kill, pressure.Freeze, pressure.Demote:
+		kv := []string{"resource", a.Resource, "some_avg10", pct(a.SomeAvg10), "full_avg10", pct(a.FullAvg10),
+			"action", a.Kind.String()}
+		if a.Kind != pressure.Demote {
+			kv = append(kv, "target", strings.Join(a.Targets, ","))
+		}
+		d.emit("pressure", append(kv, a.ExplainKV()...)...)
+	}
+	if a.DryRun {
+		return
+	}
+	for _, id := range a.Targets {
+		j := d.jobs[id]
+		if j == nil || j.pend != nil {
+			d.debugf("pressure: %s %s: no such live job", a.Kind, id)
+			continue
+		}
+		var err error
+		switch a.Kind {
+		case pressure.Kill:
+			err = d.act(actKill, j, a.Reason, 0)
+		case pressure.Freeze:
+			if err = d.act(actFreeze, j, a.Reason, 0); err != nil {
+				// Not frozen: the engine must not thaw it later.
+				d.engine.ClientThawed(id)
+			}
+		case pressure.Thaw:
+			err = d.act(actThaw, j, a.Reason, 0)
+		case pressure.Demote:
+			err = d.act(actThrottle, j, a.Reason, a.CPUWeight[id])
+		case pressure.Restore:
+			if err = d.act(actThrottle, j, a.Reason, a.CPUWeight[id]); err == nil {
+				j.cpuWeight = 0 // back to the job's own weight
+			}
+		}
+		if err != nil {
+			d.logf("pressure: %s job %s: %v", a.Kind, id, err)
+		}
+	}
+}
+
+// candidates returns the live jobs with priority <= maxPriority: the only
+// jobs the engine may act on. It walks the live index, not every job.
+func (d *daemon) candidates(maxPriority int) []*job {
+	var out []*job
+	for j := range d.liveJobs {
+		if !j.mainDone && j.priority <= maxPriority {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// act carries out one decision on one job. reason is pressure_memory,
+// pressure_io, pressure_cpu or pressure_receded; weight is the cpu.weight
+// for actThrottle. A client freeze is never undone by the engine: thaw
+// with pressure_receded only touches jobs frozen by a pressure_* reason.
+func (d *daemon) act(kind string, j *job, reason string, weight int) error {
+	if j.ended || j.mainDone || j.pend != nil {
+		return fmt.Errorf("job %s is not running", j.id)
+	}
+	switch kind {
+	case actFreeze:
+		return d.freezeJob(j, reason)
+	case actThaw:
+		if j.frozenBy == reasonClient {
+			return fmt.Errorf("job %s was frozen by a client", j.id)
+		}
+		return d.thawJob(j, reason)
+	case actKill:
+		return d.killJob(j, 9, reason)
+	case actThrottle:
+		return d.throttleJob(j, weight, reason)
+	}
+	return fmt.Errorf("unknown action %q", kind)
+}
+
+// engineJobs is the daemon as the engine's pressure.Jobs: per-job files
+// are read only here, only for the jobs asked about, only when the engine
+// has to pick a victim or follow a kill.
+type engineJobs struct{ d *daemon }
+
+// Candidates returns the live jobs with priority <= maxPriority with their
+// memory.current, memory.low, io.stat bytes and cpu.weight.
+func (e engineJobs) Candidates(maxPriority int) []pressure.Job {
+	cs := e.d.candidates(maxPriority)
+	out := make([]pressure.Job, 0, len(cs))
+	for _, j := range cs {
+		out = append(out, pressure.Job{
+			ID:            j.id,
+			Priority:      j.priority,
+			Frozen:        j.frozenBy != "" || j.state == stateFrozen,
+			MemoryCurrent: j.cg.MemoryCurrent(),
+			MemoryLow:     readLimit(j.cg, "memory.low"),
+			IOBytes:       ioBytes(j.cg),
+			CPUWeight:     int(min(readLimit(j.cg, "cpu.weight"), 10000)),
+		})
+	}
+	return out
+}
+
+// Alive reports whether the job has not ended yet (its main process not
+// reaped, or its cgroup still populated) and its memory.current.
+func (e engineJobs) Alive(id string) (uint64, bool) {
+	j := e.d.jobs[id]
+	if j == nil || j.ended || j.pend != nil {
+		return 0, false
+	}
+	return j.cg.MemoryCurrent(), true
+}
+
+// readLimit reads a single-number cgroup file; "max" reads as the largest
+// value, a missing or bad file as 0.
+func readLimit(cg cgroup.Dir, file string) uint64 {
+	s, err := cg.Read(file)
+	if err != nil {
+		return 0
+	}
+	s = strings.TrimSpace(s)
+	if s == "max" {
+		return math.MaxUint64
+	}
+	n, _ := strconv.ParseUint(s, 10, 64)
+	return n
+}
+
+// ioBytes is read+written bytes of io.stat, summed over devices (0 when
+// there is no io controller).
+func ioBytes(cg cgroup.Dir) uint64 {
+	s, err := cg.Read(cgroup.FileIOStat)
+	if err != nil {
+		return 0
+	}
+	r, w, _ := cgroup.ParseIOBytes(strings.NewReader(s))
+	return r + w
+}
