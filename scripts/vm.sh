@@ -1,0 +1,295 @@
+#!/bin/sh
+# vm.sh - run the cgroupd shell suite on a real kernel inside a qemu VM.
+#
+# usage: sh scripts/vm.sh test [TEST...]     run scripts/suite/NN-TEST.sh (all by default)
+#        sh scripts/vm.sh bench [NAME...]    run scripts/suite/bench-NAME.sh (all by default)
+#        sh scripts/vm.sh fetch              only install the prerequisites and fetch the kernel
+#        sh scripts/vm.sh -h
+#
+# The host has cgroup v2 without controllers, so everything that needs them
+# (limits, OOM, memory pressure, pids, cpuset, io) is proved here: the Debian
+# cloud kernel boots under qemu (software emulation) from an initramfs that
+# holds busybox, build/cgroupbox with its applet links, the suite and the
+# virtio-scsi modules; /init mounts cgroup2 with every controller at
+# /sys/fs/cgroup, runs the suite as root and powers off. The console is
+# streamed to stdout and to build/vm-<mode>.log; the exit status is the
+# suite's (the guest's SUITE-EXIT=<status> line; no such line is a failure).
+# The last line is `N passed, M failed`.
+#
+# Prerequisites (qemu-system-x86, busybox-static, cpio; xz-utils or zstd when
+# the kernel's modules are compressed) are installed with apt-get when
+# missing and we are root. The kernel deb is fetched once into the cache.
+#
+# Environment:
+#   CI=true              a missing piece is an error, never a skip
+#   CGROUPD_VM_CACHE     kernel cache (default /var/cache/cgroupd-vm)
+#   CGROUPD_VM_TIMEOUT   hard limit for the whole VM run in seconds (default 900)
+#   CGROUPD_VM_TEST_TIMEOUT  per-test limit inside the VM in seconds (default 240)
+#   CGROUPD_VM_VERBOSE=1 print every test's output, not only the failing ones'
+#   CGROUPD_VM_KERNEL    use this vmlinuz instead of the cached Debian one
+#                        (its modules are then looked up beside it in
+#                        CGROUPD_VM_MODULES, a lib/modules/<ver> directory)
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+build=$repo/build
+cache=${CGROUPD_VM_CACHE:-/var/cache/cgroupd-vm}
+ci=${CI:-false}
+modules="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci scsi_common scsi_mod virtio_scsi sd_mod"
+
+usage() {
+	sed -n '2,/^set -eu$/{/^set -eu$/d;s/^# \{0,1\}//;p}' "$0"
+}
+
+say() { printf 'test-vm: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+# skip REASON: outside CI a missing piece skips the VM suite with one line.
+skip() {
+	if [ "$ci" = true ]; then
+		die "$* (CI=true: the VM suite must run)"
+	fi
+	printf 'test-vm: skipped: %s\n' "$*"
+	exit 0
+}
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+apt_updated=false
+apt_update() {
+	$apt_updated && return 0
+	say "apt-get update"
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || return 1
+	apt_updated=true
+}
+
+# apt_install PKG...: install Debian packages (root only).
+apt_install() {
+	is_root || return 1
+	command -v apt-get >/dev/null 2>&1 || return 1
+	apt_update || return 1
+	say "apt-get install $*"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+}
+
+# static_busybox: print the path of a statically linked busybox, if any.
+static_busybox() {
+	for b in /bin/busybox /usr/bin/busybox $(command -v busybox 2>/dev/null || true); do
+		[ -x "$b" ] || continue
+		# The guest has no libc: only a static busybox runs there.
+		if LC_ALL=C ldd "$b" 2>&1 | grep -q 'not a dynamic executable'; then
+			echo "$b"
+			return 0
+		fi
+	done
+	return 1
+}
+
+prereqs() {
+	missing=""
+	command -v qemu-system-x86_64 >/dev/null 2>&1 || missing="$missing qemu-system-x86"
+	static_busybox >/dev/null || missing="$missing busybox-static"
+	command -v cpio >/dev/null 2>&1 || missing="$missing cpio"
+	command -v gzip >/dev/null 2>&1 || missing="$missing gzip"
+	[ -z "$missing" ] && return 0
+	if ! is_root; then
+		skip "missing$missing and not root to install it (apt-get install$missing)"
+	fi
+	apt_install $missing || skip "apt-get install$missing failed"
+	command -v qemu-system-x86_64 >/dev/null 2>&1 || skip "qemu-system-x86_64 still missing after install"
+	static_busybox >/dev/null || skip "no static busybox after installing busybox-static"
+	command -v cpio >/dev/null 2>&1 || skip "cpio still missing after install"
+}
+
+# kernel: make sure the Debian cloud kernel is extracted in the cache; sets
+# vmlinuz and moddir.
+kernel() {
+	if [ -n "${CGROUPD_VM_KERNEL:-}" ]; then
+		vmlinuz=$CGROUPD_VM_KERNEL
+		moddir=${CGROUPD_VM_MODULES:-}
+		[ -r "$vmlinuz" ] || die "CGROUPD_VM_KERNEL=$vmlinuz: not readable"
+		return 0
+	fi
+	vmlinuz=$(ls "$cache"/kernel/boot/vmlinuz-* 2>/dev/null | head -n 1 || true)
+	if [ -z "$vmlinuz" ] && { ! mkdir -p "$cache" 2>/dev/null || [ ! -w "$cache" ]; }; then
+		alt=${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/cgroupd-vm
+		say "$cache not writable, using $alt"
+		cache=$alt
+		mkdir -p "$cache" || skip "cannot create kernel cache $cache"
+		vmlinuz=$(ls "$cache"/kernel/boot/vmlinuz-* 2>/dev/null | head -n 1 || true)
+	fi
+	if [ -z "$vmlinuz" ]; then
+		command -v apt-get >/dev/null 2>&1 || skip "no kernel in $cache and no apt-get to fetch linux-image-cloud-amd64"
+		pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image/{print $2; exit}')
+		if [ -z "$pkg" ]; then
+			if is_root; then apt_update || true; fi
+			pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image/{print $2; exit}')
+		fi
+		[ -n "$pkg" ] || skip "apt-cache knows no linux-image-cloud-amd64 (run apt-get update as root)"
+		say "fetching kernel $pkg into $cache"
+		rm -rf "$cache/deb" "$cache/kernel.tmp"
+		mkdir -p "$cache/deb"
+		# apt's _apt sandbox user may not write the cache; that only warns.
+		(cd "$cache/deb" && apt-get download "$pkg" >&2) || skip "apt-get download $pkg failed"
+		deb=$(ls "$cache"/deb/*.deb 2>/dev/null | head -n 1 || true)
+		[ -n "$deb" ] || skip "apt-get download $pkg left no .deb in $cache/deb"
+		dpkg-deb -x "$deb" "$cache/kernel.tmp" || skip "dpkg-deb -x $deb failed"
+		mv "$cache/kernel.tmp" "$cache/kernel"
+		rm -rf "$cache/deb"
+		vmlinuz=$(ls "$cache"/kernel/boot/vmlinuz-* 2>/dev/null | head -n 1 || true)
+		[ -n "$vmlinuz" ] || die "$pkg has no boot/vmlinuz-*"
+	fi
+	[ -r "$vmlinuz" ] || die "$vmlinuz is not readable"
+	moddir=$(ls -d "$cache"/kernel/lib/modules/* 2>/dev/null | head -n 1 || true)
+	[ -n "$moddir" ] || die "no lib/modules/<version> in $cache/kernel (remove $cache/kernel to refetch)"
+}
+
+# add_modules DIR: copy the virtio-scsi modules, decompressed, into DIR and
+# write DIR/order (the insmod order); built-in ones are left out.
+add_modules() {
+	dst=$1
+	mkdir -p "$dst"
+	: >"$dst/order"
+	[ -n "$moddir" ] || { say "no module directory: /dev/sda may be missing"; return 0; }
+	for m in $modules; do
+		f=$(find "$moddir" -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" -o -name "$m.ko.gz" | head -n 1)
+		if [ -z "$f" ]; then
+			if grep -q "/$m\.ko" "$moddir/modules.builtin" 2>/dev/null; then
+				continue
+			fi
+			die "module $m is neither in $moddir nor built in"
+		fi
+		case $f in
+		*.ko.xz)
+			command -v xz >/dev/null 2>&1 || apt_install xz-utils || die "need xz to unpack $f"
+			xz -dc "$f" >"$dst/$m.ko" ;;
+		*.ko.zst)
+			command -v zstd >/dev/null 2>&1 || apt_install zstd || die "need zstd to unpack $f"
+			zstd -qdc "$f" >"$dst/$m.ko" ;;
+		*.ko.gz) gzip -dc "$f" >"$dst/$m.ko" ;;
+		*) cp "$f" "$dst/$m.ko" ;;
+		esac
+		echo "$m" >>"$dst/order"
+	done
+}
+
+# initramfs MODE SELECTED: assemble and pack the guest's root.
+initramfs() {
+	mode=$1 selected=$2
+	root=$vmdir/root
+	rm -rf "$root"
+	mkdir -p "$root/bin" "$root/sbin" "$root/usr/bin" "$root/usr/sbin" "$root/usr/local/bin" \
+		"$root/etc" "$root/proc" "$root/sys" "$root/dev" "$root/tmp" "$root/run" \
+		"$root/root" "$root/suite" "$root/lib/modules"
+	cp "$(static_busybox)" "$root/bin/busybox"
+	cp "$build/cgroupbox" "$root/usr/local/bin/cgroupbox"
+	for a in cgroupd cgroupctl memhog cpuhog; do
+		ln -s cgroupbox "$root/usr/local/bin/$a"
+	done
+	cp "$here/vm/init" "$root/init"
+	cp "$here/vm/run-suite.sh" "$root/suite/run-suite.sh"
+	cp "$here"/suite/*.sh "$root/suite/"
+	chmod 0755 "$root/init" "$root"/suite/*.sh
+	add_modules "$root/lib/modules"
+	{
+		echo "SUITE_MODE=$mode"
+		echo "SUITE_SELECT='$selected'"
+		echo "SUITE_TEST_TIMEOUT=${CGROUPD_VM_TEST_TIMEOUT:-240}"
+		# Leave the guest a minute to report before the hard limit.
+		echo "SUITE_BUDGET=$((${CGROUPD_VM_TIMEOUT:-900} - 60))"
+		echo "SUITE_VERBOSE=${CGROUPD_VM_VERBOSE:-0}"
+		echo "SUITE_HOST_UNIX=$(date +%s)"
+	} >"$root/etc/suite.conf"
+	(cd "$root" && find . | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$vmdir/initramfs.gz"
+}
+
+# select_tests MODE ARGS...: check the names and print them, space-separated.
+select_tests() {
+	mode=$1
+	shift
+	sel=""
+	for t in "$@"; do
+		t=${t%.sh}
+		case $mode in
+		test) set -- "$here"/suite/[0-9][0-9]-"$t".sh "$here/suite/$t.sh" ;;
+		bench) set -- "$here/suite/bench-$t.sh" "$here/suite/$t.sh" ;;
+		esac
+		found=""
+		for f in "$@"; do
+			[ -f "$f" ] && found=$(basename "$f" .sh) && break
+		done
+		if [ -z "$found" ]; then
+			say "no such $mode: $t; known:"
+			case $mode in
+			test) ls "$here"/suite/[0-9][0-9]-*.sh | sed 's|.*/[0-9][0-9]-||;s|\.sh$||;s/^/  /' >&2 ;;
+			bench) ls "$here"/suite/bench-*.sh 2>/dev/null | sed 's|.*/bench-||;s|\.sh$||;s/^/  /' >&2 ;;
+			esac
+			exit 2
+		fi
+		sel="$sel $found"
+	done
+	echo "${sel# }"
+}
+
+main() {
+	case ${1:-} in
+	-h | --help) usage; exit 0 ;;
+	test | bench) mode=$1; shift ;;
+	fetch)
+		prereqs
+		kernel
+		say "ready: $vmlinuz"
+		exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+	selected=$(select_tests "$mode" "$@")
+	[ -x "$build/cgroupbox" ] || die "$build/cgroupbox is missing: run make build"
+	prereqs
+	kernel
+	# A directory per run: several runs may share one work tree.
+	mkdir -p "$build"
+	vmdir=$(mktemp -d "$build/vm.XXXXXX")
+	trap 'rm -rf "$vmdir"' EXIT
+	trap 'exit 130' INT TERM
+	t0=$(date +%s)
+	initramfs "$mode" "$selected"
+	disk=$vmdir/disk.img
+	truncate -s 64M "$disk"
+	log=$build/vm-$mode.log
+	st=$vmdir/qemu.status
+	say "booting $(basename "$vmlinuz") (log: $log)"
+	# The serial console ends lines with CR LF; the firmware sends escapes.
+	{
+		rc=0
+		timeout -k 10 "${CGROUPD_VM_TIMEOUT:-900}" qemu-system-x86_64 \
+			-accel tcg,thread=multi -cpu max -m 1024 -smp 2 \
+			-kernel "$vmlinuz" -initrd "$vmdir/initramfs.gz" \
+			-append "console=ttyS0 loglevel=3 psi=1 panic=-1" \
+			-nographic -no-reboot -net none \
+			-device virtio-scsi-pci,id=scsi0 \
+			-drive "file=$disk,if=none,id=d0,format=raw" \
+			-device scsi-hd,drive=d0,bus=scsi0.0 \
+			</dev/null 2>&1 || rc=$?
+		echo "$rc" >"$st"
+	} | sed -u 's/\r$//; s/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g' | tee "$log"
+	rc=$(cat "$st" 2>/dev/null || echo 1)
+	t1=$(date +%s)
+	status=$(sed -n 's/^SUITE-EXIT=\([0-9][0-9]*\)$/\1/p' "$log" | tail -n 1)
+	summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1 || true)
+	say "VM run took $((t1 - t0))s (qemu exit $rc)"
+	if [ -z "$status" ]; then
+		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+			say "FAILED: the VM did not finish within ${CGROUPD_VM_TIMEOUT:-900}s"
+		else
+			say "FAILED: no SUITE-EXIT line from the guest (kernel panic or crash?)"
+		fi
+		[ -n "$summary" ] || summary="0 passed, 1 failed"
+		echo "$summary"
+		exit 1
+	fi
+	[ -n "$summary" ] && echo "$summary"
+	exit "$status"
+}
+
+main "$@"
