@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"os/user"
@@ -21,6 +20,7 @@ import (
 	"cgroupd/core/loop"
 	"cgroupd/core/notify"
 	"cgroupd/core/proto"
+	"cgroupd/core/sock"
 
 	"golang.org/x/sys/unix"
 )
@@ -254,13 +254,12 @@ func checkStaleSocket(path string) error {
 	if fi.Mode()&os.ModeSocket == 0 {
 		return fmt.Errorf("%s: exists and is not a socket", path)
 	}
-	c, err := net.DialTimeout("unix", path, time.Second)
-	if err == nil {
-		c.Close()
-		return fmt.Errorf("%s: address already in use", path)
-	}
-	if !errors.Is(err, syscall.ECONNREFUSED) {
+	live, err := sock.Answers(path)
+	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	if live {
+		return fmt.Errorf("%s: address already in use", path)
 	}
 	if err := os.Remove(path); err != nil {
 		return fmt.Errorf("remove stale socket %s: %w", path, err)
