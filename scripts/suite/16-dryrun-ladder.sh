@@ -4,7 +4,7 @@
 # line) under a real memory overload, but freezes and demotes nothing: no
 # job.* event of the engine, cgroup.freeze and cpu.weight untouched, every
 # job still running; the same decision comes again once per cooldown.
-# STATS says dry_run: 1 and shows the window measurement. (14-dryrun does
+# STATS says dry_run: 1 and shows the window measurement. (19-dryrun does
 # the kill rung.)
 . "$(dirname "$0")/lib.sh"
 
