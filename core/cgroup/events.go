@@ -2,13 +2,10 @@ package cgroup
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
-
-	"cgroupd/core/kfile"
 )
 
 // Events is cgroup.events.
@@ -30,16 +27,12 @@ func ParseEvents(r io.Reader) (Events, error) {
 }
 
 // Events reads d's cgroup.events.
-func (d Dir) Events() (Events, error) {
-	b, err := kfile.Read(d.path(FileEvents))
-	if err != nil {
-		return Events{}, err
-	}
-	ev, err := ParseEvents(bytes.NewReader(b))
-	if err != nil {
-		return Events{}, fmt.Errorf("%s: %w", d.path(FileEvents), err)
-	}
-	return ev, nil
+func (d Dir) Events() (ev Events, err error) {
+	err = d.readFile(FileEvents, func(r io.Reader) (err error) {
+		ev, err = ParseEvents(r)
+		return err
+	})
+	return ev, err
 }
 
 // MemoryEvents is memory.events.
@@ -69,16 +62,12 @@ func ParseMemoryEvents(r io.Reader) (MemoryEvents, error) {
 }
 
 // MemoryEvents reads d's memory.events.
-func (d Dir) MemoryEvents() (MemoryEvents, error) {
-	b, err := kfile.Read(d.path(FileMemoryEvents))
-	if err != nil {
-		return MemoryEvents{}, err
-	}
-	ev, err := ParseMemoryEvents(bytes.NewReader(b))
-	if err != nil {
-		return MemoryEvents{}, fmt.Errorf("%s: %w", d.path(FileMemoryEvents), err)
-	}
-	return ev, nil
+func (d Dir) MemoryEvents() (ev MemoryEvents, err error) {
+	err = d.readFile(FileMemoryEvents, func(r io.Reader) (err error) {
+		ev, err = ParseMemoryEvents(r)
+		return err
+	})
+	return ev, err
 }
 
 // parseKeyed calls set for every "key value" line of a flat keyed file

@@ -73,12 +73,18 @@ func (d Dir) readUint(file string) (uint64, error) {
 	return v, nil
 }
 
-// parseFile opens file and hands it to parse; missing is not an error.
+// parseFile reads file and hands it to parse; missing is not an error.
 func (d Dir) parseFile(file string, parse func(io.Reader) error) error {
-	b, err := kfile.Read(d.path(file))
-	if isNotExist(err) {
-		return nil
+	if err := d.readFile(file, parse); !isNotExist(err) {
+		return err
 	}
+	return nil
+}
+
+// readFile reads file and hands its contents to parse; a parse error
+// names the file.
+func (d Dir) readFile(file string, parse func(io.Reader) error) error {
+	b, err := kfile.Read(d.path(file))
 	if err != nil {
 		return err
 	}

@@ -85,19 +85,6 @@ problem() {
 rootkey() { awk -v k="$2" '$1 == k { print $2; exit }' "$ROOT/$1"; }
 vmstat_oom() { awk '$1 == "oom_kill" { print $2; exit }' /proc/vmstat; }
 
-# await_event TIMEOUT_S TYPE [KEY=VALUE...]: like wait_event, but returns 1
-# at the deadline instead of failing the test. Sets $EV.
-await_event() {
-	_to=$1
-	shift
-	_dl=$(($(now_ms) + _to * 1000))
-	while :; do
-		EV=$(event_lines "$@" | head -n 1)
-		[ -n "$EV" ] && return 0
-		[ "$(now_ms)" -lt "$_dl" ] || return 1
-		sleep 0.05
-	done
-}
 
 # setup_overload: the daemon runs; start the high hog, wait until it holds
 # its memory, cap the root just above its usage, start polling for the

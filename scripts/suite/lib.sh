@@ -235,18 +235,24 @@ event_count() { event_lines "$@" | wc -l | tr -d ' '; }
 # kv LINE KEY: the value of KEY=... in an event line.
 kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
 
-# wait_event TIMEOUT_S TYPE [KEY=VALUE...]: poll until such an event is
-# logged; sets $EV to the first matching line.
-wait_event() {
+# await_event TIMEOUT_S TYPE [KEY=VALUE...]: poll until such an event is
+# logged; sets $EV to the first matching line; returns 1 at the deadline.
+await_event() {
 	_to=$1
 	shift
 	_dl=$(($(now_ms) + _to * 1000))
 	while :; do
 		EV=$(event_lines "$@" | head -n 1)
 		[ -n "$EV" ] && return 0
-		[ "$(now_ms)" -lt "$_dl" ] || fail "timed out after ${_to}s waiting for event $*"
+		[ "$(now_ms)" -lt "$_dl" ] || return 1
 		sleep 0.1
 	done
+}
+
+# wait_event TIMEOUT_S TYPE [KEY=VALUE...]: like await_event, but failing
+# the test at the deadline.
+wait_event() {
+	await_event "$@" || fail "timed out after ${1}s waiting for event $(shift; echo "$*")"
 }
 
 # assert_events N TYPE [KEY=VALUE...]: exactly N such events.
