@@ -56,6 +56,10 @@
 // The engine thaws only jobs it froze itself (reason pressure_receded),
 // highest priority first, one per Window, once the pressure that froze them
 // (memory some, io full) has stayed below its threshold for Hysteresis. A
+// job frozen again within 30 s of its thaw needs twice the calm of its
+// previous freeze before the next thaw (up to 16 × Hysteresis, hold_ms on
+// the freeze event): a freeze that relieves the pressure must not cycle
+// freeze/thaw every few seconds for as long as the load lasts. A
 // job a client froze or thawed is no longer the engine's. When a rule
 // matures with no eligible job the decision is still reported (an Action
 // with no Targets), at most once per ReportInterval; the rule then asks for

@@ -145,7 +145,25 @@ type frozenJob struct {
 	res      string
 	priority int
 	at       time.Time
+	hold     time.Duration // calm needed before the engine thaws it
 }
+
+// thawed is a job the engine thawed: if the pressure brings it back to a
+// freeze soon, the next thaw waits twice as long (flapping backoff).
+type thawed struct {
+	at   time.Time
+	hold time.Duration
+}
+
+// Flapping backoff: a job frozen again within refreezeWindow of its thaw
+// needs twice the calm of its previous freeze before the next thaw, up to
+// maxHoldFactor × Hysteresis. Freezing that relieves the pressure and a thaw
+// that brings it back would otherwise cycle every Hysteresis for as long as
+// the load lasts.
+const (
+	refreezeWindow = 30 * time.Second
+	maxHoldFactor  = 16
+)
 
 // victim is a killed job whose memory has not been released yet.
 type victim struct {
@@ -181,6 +199,7 @@ type Engine struct {
 
 	memBelow, ioBelow, cpuBelow stamp
 	lastThaw                    map[string]stamp // per resource
+	thawed                      map[string]thawed
 }
 
 // New returns an engine for cfg; jobs is asked for victims.
@@ -203,6 +222,7 @@ func New(cfg Config, jobs Jobs) (*Engine, error) {
 		demoted:   map[string]int{},
 		lastIO:    map[string]uint64{},
 		lastThaw:  map[string]stamp{},
+		thawed:    map[string]thawed{},
 	}, nil
 }
 
@@ -231,6 +251,7 @@ func (e *Engine) JobEnded(id string) {
 	delete(e.demoted, id)
 	delete(e.lastIO, id)
 	delete(e.killed, id)
+	delete(e.thawed, id)
 	if e.pending != nil && e.pending.id == id {
 		e.pending.gone = true
 	}
@@ -597,7 +618,12 @@ func (e *Engine) stepFreeze(r *rule, now time.Time, c **candidates) (Action, boo
 	a := e.action(r, now, []string{v.ID}, len(elig), extra...)
 	e.acted(r, now, a.DryRun)
 	if !a.DryRun {
-		e.frozen[v.ID] = frozenJob{res: r.res, priority: v.Priority, at: now}
+		hold := e.cfg.Hysteresis
+		if t, ok := e.thawed[v.ID]; ok && now.Sub(t.at) < refreezeWindow {
+			hold = min(2*t.hold, maxHoldFactor*e.cfg.Hysteresis)
+			a.Explain = append(a.Explain, "hold_ms="+strconv.FormatInt(hold.Milliseconds(), 10))
+		}
+		e.frozen[v.ID] = frozenJob{res: r.res, priority: v.Priority, at: now, hold: hold}
 	}
 	return a, true
 }
@@ -701,7 +727,7 @@ func (e *Engine) thaw(res string, r *rule, below stamp, now time.Time) (Action, 
 	}
 	best, found := "", false
 	for id, f := range e.frozen {
-		if f.res != res {
+		if f.res != res || below.since(now) < f.hold {
 			continue
 		}
 		if !found {
@@ -716,6 +742,7 @@ func (e *Engine) thaw(res string, r *rule, below stamp, now time.Time) (Action, 
 	if !found {
 		return Action{}, false
 	}
+	e.thawed[best] = thawed{at: now, hold: e.frozen[best].hold}
 	delete(e.frozen, best)
 	e.lastThaw[res] = at(now)
 	a := Action{Kind: Thaw, Resource: res, Targets: []string{best}, Reason: ReasonReceded}

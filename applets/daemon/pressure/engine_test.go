@@ -634,3 +634,54 @@ func TestKindString(t *testing.T) {
 		}
 	}
 }
+
+// A freeze that relieves the pressure and a thaw that brings it back must
+// not cycle every Hysteresis for as long as the load lasts: each refreeze
+// within refreezeWindow doubles the calm the next thaw waits for, up to
+// maxHoldFactor × Hysteresis; a job left thawed for longer starts over.
+func TestThawBackoff(t *testing.T) {
+	cfg := Defaults()
+	const onset, gapFrom, gapTo, end = sec, 90 * sec, 160 * sec, 185 * sec
+	s := newSim(t, cfg, lowHigh(), func(s *sim, now time.Duration) load {
+		j := s.jobs.get("low")
+		if now < onset || (now >= gapFrom && now < gapTo) || j.Frozen {
+			return load{}
+		}
+		return memLoad(60, 10) // some over the freeze level, full under the kill level
+	})
+	s.loop(end)
+
+	var freezeAt time.Duration
+	var holds []time.Duration // frozen time before each thaw
+	var holdsAfterGap []time.Duration
+	for _, g := range s.acts {
+		switch {
+		case g.a.Kind == Kill:
+			t.Fatalf("kill under full pressure below the kill level;%s", s.dump())
+		case g.a.Kind == Freeze:
+			freezeAt = g.at
+		case g.a.Kind == Thaw && g.at < gapTo:
+			holds = append(holds, g.at-freezeAt)
+		case g.a.Kind == Thaw:
+			holdsAfterGap = append(holdsAfterGap, g.at-freezeAt)
+		}
+	}
+	if len(holds) < 4 {
+		t.Fatalf("thaws before the gap at %v, want at least 4;%s", holds, s.dump())
+	}
+	// Without backoff there would be a thaw every ~2.5 s: ~35 before the gap.
+	if len(holds) > 8 {
+		t.Errorf("%d thaws in %v of steady load, want the calm to double each time;%s", len(holds), gapFrom-onset, s.dump())
+	}
+	for i := 1; i < len(holds); i++ {
+		want := min(cfg.Hysteresis<<i, maxHoldFactor*cfg.Hysteresis)
+		if holds[i] < want {
+			t.Errorf("thaw %d after %v frozen, want >= %v (holds %v)", i, holds[i], want, holds)
+		}
+	}
+	// Thawed for longer than refreezeWindow (the last thaw is at most
+	// maxHoldFactor × Hysteresis after the gap begins), it starts over.
+	if len(holdsAfterGap) == 0 || holdsAfterGap[0] >= 2*cfg.Hysteresis {
+		t.Errorf("first hold after the calm gap %v, want < %v (holds %v)", holdsAfterGap, 2*cfg.Hysteresis, holds)
+	}
+}
