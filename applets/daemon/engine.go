@@ -174,7 +174,13 @@ func (d *daemon) pressureTick(now time.Time) {
 // decides. Tests call it with made-up samples.
 func (d *daemon) pressureStep(now time.Time, s pressure.Sample) {
 	d.lastObserve = now
-	for _, a := range d.engine.Observe(now, s) {
+	acts := d.engine.Observe(now, s)
+	if d.cfg.Debug {
+		m := d.engine.Snapshot()
+		d.debugf("pressure: sample at %d ms: window %v memory some %.1f%% full %.1f%%, cpu some %.1f%%, io full %.1f%% (memory totals some %d full %d µs)",
+			now.UnixMilli(), m.Window, m.Memory.Some, m.Memory.Full, m.CPU.Some, m.IO.Full, s.Memory.Some.Total, s.Memory.Full.Total)
+	}
+	for _, a := range acts {
 		d.carryOut(a)
 	}
 	d.rearm(now)
