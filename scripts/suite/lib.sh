@@ -14,6 +14,8 @@
 # $OUT holds the command's output (stdout and stderr) and $RC its status.
 # Polling (wait_for and friends) is the only way to wait: never a fixed sleep.
 
+. "$(dirname "$0")/cgtree.sh"
+
 T=$(basename "$0" .sh)
 T=${T#[0-9][0-9]-}
 T=${T#bench-}
@@ -266,16 +268,7 @@ assert_events() {
 
 # rm_cgroup DIR: kill what is left in the cgroup tree DIR and remove it.
 rm_cgroup() {
-	[ -d "$1" ] || return 0
-	echo 0 >"$1/cgroup.freeze" 2>/dev/null
-	echo 1 >"$1/cgroup.kill" 2>/dev/null
-	_i=0
-	while grep -q 'populated 1' "$1/cgroup.events" 2>/dev/null && [ $_i -lt 100 ]; do
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	find "$1" -depth -type d | while read -r _d; do rmdir "$_d" 2>/dev/null; done
-	[ ! -d "$1" ] || say "warning: could not remove $1"
+	killtree "$1" || say "warning: could not remove $1"
 }
 
 # daemon_start [FLAG...]: start cgroupd on $ROOT (created here and removed at

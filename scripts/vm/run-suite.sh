@@ -33,20 +33,7 @@ if [ -n "${SUITE_HOST_UNIX:-}" ]; then
 	[ "$d" -gt 600 ] && echo "suite: guest clock differs from the host's by ${d}s"
 fi
 
-# killtree DIR: kill everything in the cgroup tree DIR and remove it.
-killtree() {
-	[ -d "$1" ] || return 0
-	[ -f "$1/cgroup.freeze" ] && echo 0 >"$1/cgroup.freeze" 2>/dev/null
-	echo 1 >"$1/cgroup.kill" 2>/dev/null
-	i=0
-	while grep -q 'populated 1' "$1/cgroup.events" 2>/dev/null && [ $i -lt 100 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	# Depth first: children before parents.
-	find "$1" -depth -type d | while read -r d; do rmdir "$d" 2>/dev/null; done
-	[ ! -d "$1" ]
-}
+. /suite/cgtree.sh # killtree
 
 # quiesce: a test must not inherit the host pressure of the one before (the
 # daemon's admission rules read /proc/pressure): poll until the avg10
