@@ -88,11 +88,20 @@ func (d *daemon) startEngine() error {
 		return fmt.Errorf("timerfd_create: %w", err)
 	}
 	d.wakeFD = fd
-	return d.lp.Add(fd, unix.EPOLLIN, func(uint32) {
+	if err := d.lp.Add(fd, unix.EPOLLIN, func(uint32) {
 		loop.DrainTimer(fd)
 		d.wakeAt = time.Time{}
 		d.onWake(time.Now())
-	})
+	}); err != nil {
+		return err
+	}
+	// A baseline sample now: an overload that begins before the first
+	// housekeeping tick is then measured against it from the first trigger
+	// wake-up on, instead of the engine waiting for a whole window of
+	// samples (seen in the VM: a kill 850 ms after the onset instead of
+	// ~450 ms when the overload came within a second of the start).
+	d.pressureTick(time.Now())
+	return nil
 }
 
 // onTrigger: a PSI trigger fired (EPOLLPRI) or its cgroup is gone
