@@ -41,8 +41,9 @@
 //     the memory freeze defers to this rule: the higher rung supersedes.
 //     (Freezing a stalled allocator relieves the stall; the thaw after
 //     Hysteresis brings it back, and the kill would come seconds late.)
-//   - io full >= IOFreeze: freeze the lowest-priority running job doing the
-//     most IO since the engine last looked.
+//   - io full >= IOFreeze: freeze the lowest-priority running job among
+//     those that did IO since the engine last looked, most IO first (a job
+//     doing none would relieve nothing).
 //
 // After a kill nothing else is killed or frozen for memory until the victim
 // has released its memory (the daemon reports it gone, or its

@@ -588,6 +588,9 @@ func (e *Engine) stepFreeze(r *rule, now time.Time, c **candidates) (Action, boo
 		if _, mine := e.frozen[j.ID]; j.Frozen || mine || e.killed[j.ID] {
 			continue
 		}
+		if r.res == IO && cs.ioDelta[j.ID] == 0 {
+			continue // freezing a job that does no IO relieves no IO pressure
+		}
 		elig = append(elig, j)
 	}
 	if len(elig) == 0 {

@@ -437,6 +437,27 @@ func TestIODelta(t *testing.T) {
 	}
 }
 
+// A job doing no IO is no IO victim, however low its priority: freezing it
+// would relieve nothing (seen in the VM: an idle priority-5 job frozen
+// before the priority-10 writer that caused the pressure).
+func TestIOIdleNotVictim(t *testing.T) {
+	jobs := newJobs(
+		Job{ID: "idle", Priority: 5},
+		Job{ID: "writer", Priority: 10, IOBytes: 1 << 20},
+	)
+	cfg := Defaults()
+	s := newSim(t, cfg, jobs, func(s *sim, now time.Duration) load {
+		if now < sec || s.jobs.get("writer").Frozen {
+			return load{}
+		}
+		return ioLoad(60)
+	})
+	s.run(3*sec, cfg.FastTick)
+	if got, want := s.summary(), []string{"freeze writer"}; !slices.Equal(got, want) {
+		t.Fatalf("actions %q, want %q;%s", got, want, s.dump())
+	}
+}
+
 func TestNoVictimReport(t *testing.T) {
 	jobs := newJobs(Job{ID: "high", Priority: 50, MemoryCurrent: 900 * mib})
 	cfg := Defaults()
