@@ -2,9 +2,7 @@ package daemon
 
 import (
 	"fmt"
-	"math"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -292,9 +290,9 @@ func (e engineJobs) Candidates(maxPriority int) []pressure.Job {
 			Priority:      j.priority,
 			Frozen:        j.frozenBy != "" || j.state == stateFrozen,
 			MemoryCurrent: j.cg.MemoryCurrent(),
-			MemoryLow:     readLimit(j.cg, "memory.low"),
+			MemoryLow:     j.cg.Uint("memory.low"),
 			IOBytes:       ioBytes(j.cg),
-			CPUWeight:     int(min(readLimit(j.cg, "cpu.weight"), 10000)),
+			CPUWeight:     int(min(j.cg.Uint("cpu.weight"), 10000)),
 		})
 	}
 	return out
@@ -308,21 +306,6 @@ func (e engineJobs) Alive(id string) (uint64, bool) {
 		return 0, false
 	}
 	return j.cg.MemoryCurrent(), true
-}
-
-// readLimit reads a single-number cgroup file; "max" reads as the largest
-// value, a missing or bad file as 0.
-func readLimit(cg cgroup.Dir, file string) uint64 {
-	s, err := cg.Read(file)
-	if err != nil {
-		return 0
-	}
-	s = strings.TrimSpace(s)
-	if s == "max" {
-		return math.MaxUint64
-	}
-	n, _ := strconv.ParseUint(s, 10, 64)
-	return n
 }
 
 // ioBytes is read+written bytes of io.stat, summed over devices (0 when

@@ -82,7 +82,7 @@ func (d *daemon) doList(c *conn) []byte {
 		if !j.ended && j.pend == nil {
 			// Only live jobs use memory and pids worth reading.
 			mem = j.cg.MemoryCurrent()
-			pids = readUint(j.cg, "pids.current")
+			pids = j.cg.Uint(cgroup.FilePidsCurrent)
 		}
 		b := proto.Block().Add("id", j.id).Add("state", j.state).Add("pid", strconv.Itoa(j.pid)).
 			Add("priority", strconv.Itoa(j.priority)).Add("exit", strconv.Itoa(j.status.Exit)).
@@ -353,15 +353,6 @@ func readPSI(path string) psi.PSI {
 		return psi.PSI{}
 	}
 	return p
-}
-
-func readUint(cg cgroup.Dir, file string) uint64 {
-	s, err := cg.Read(file)
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
-	return n
 }
 
 func pct(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 
@@ -48,8 +49,21 @@ func (d Dir) Stat() (Stat, error) {
 }
 
 // MemoryCurrent reads memory.current (0 when absent).
-func (d Dir) MemoryCurrent() uint64 {
-	v, _ := d.readUint(FileMemoryCurrent) // unreadable counts as absent
+func (d Dir) MemoryCurrent() uint64 { return d.Uint(FileMemoryCurrent) }
+
+// Uint reads a single-number file such as memory.low, cpu.weight or
+// pids.current for a figure that may be absent: "max" reads as
+// math.MaxUint64, a missing, unreadable or malformed file as 0.
+func (d Dir) Uint(file string) uint64 {
+	s, err := d.Read(file)
+	if err != nil {
+		return 0
+	}
+	s = strings.TrimSpace(s)
+	if s == "max" {
+		return math.MaxUint64
+	}
+	v, _ := strconv.ParseUint(s, 10, 64)
 	return v
 }
 

@@ -1,6 +1,9 @@
 package cgroup_test
 
 import (
+	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -98,5 +101,30 @@ func TestStatReal(t *testing.T) {
 	}
 	if st.CPUUsageUsec == 0 {
 		t.Errorf("CPUUsageUsec = 0 after a busy loop, want > 0")
+	}
+}
+
+func TestUint(t *testing.T) {
+	d := cgroup.Dir(t.TempDir())
+	for _, tc := range []struct {
+		name, content string // content "" with name "missing": no file
+		want          uint64
+	}{
+		{"memory.low", "1048576\n", 1048576},
+		{"memory.high", "max\n", math.MaxUint64},
+		{"cpu.weight", "  300 \n", 300},
+		{"pids.current", "garbage\n", 0},
+		{"missing", "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.content != "" {
+				if err := os.WriteFile(filepath.Join(string(d), tc.name), []byte(tc.content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := d.Uint(tc.name); got != tc.want {
+				t.Errorf("Uint(%s) = %d, want %d", tc.name, got, tc.want)
+			}
+		})
 	}
 }
