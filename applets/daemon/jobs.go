@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"cgroupd/core/cgroup"
+	"cgroupd/core/proto"
 	"cgroupd/core/spawn"
 
 	"golang.org/x/sys/unix"
@@ -338,7 +339,7 @@ func (d *daemon) waitResponse(j *job) []byte {
 	if j.oomKillCount > 0 {
 		oom = "1"
 	}
-	return okResp().Add("id", j.id).Add("state", j.state).Add("exit", strconv.Itoa(j.status.Exit)).
+	return proto.OK().Add("id", j.id).Add("state", j.state).Add("exit", strconv.Itoa(j.status.Exit)).
 		Add("signal", strconv.Itoa(j.status.Signal)).Add("oom_killed", oom).Bytes()
 }
 

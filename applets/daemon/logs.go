@@ -30,11 +30,11 @@ func (d *daemon) doLogs(c *conn, r *proto.Request) []byte {
 		return e
 	}
 	if d.cfg.LogDir == "" || j.logPath == "" {
-		return errResp("no log").Add("id", j.id).Bytes()
+		return proto.Err("no log").Add("id", j.id).Bytes()
 	}
 	f, err := os.OpenFile(j.logPath, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return errResp("no log").Add("id", j.id).Add("detail", errText(err)).Bytes()
+		return proto.Err("no log").Add("id", j.id).Add("detail", errText(err)).Bytes()
 	}
 	follow := false
 	if v, ok := r.Get("follow"); ok && v != "" && v != "0" {
@@ -46,7 +46,7 @@ func (d *daemon) doLogs(c *conn, r *proto.Request) []byte {
 		if len(j.followers) == 0 {
 			if err := d.watchFile(j, j.logPath, watchLog, &j.wdLog); err != nil {
 				f.Close()
-				return errResp("no log").Add("id", j.id).Add("detail", "watch: "+err.Error()).Bytes()
+				return proto.Err("no log").Add("id", j.id).Add("detail", "watch: "+err.Error()).Bytes()
 			}
 		}
 		if j.followers == nil {
@@ -55,7 +55,7 @@ func (d *daemon) doLogs(c *conn, r *proto.Request) []byte {
 		j.followers[c] = struct{}{}
 	}
 	c.log = ls
-	d.send(c, okResp().Add("id", j.id).Bytes())
+	d.send(c, proto.OK().Add("id", j.id).Bytes())
 	return nil
 }
 

@@ -112,7 +112,7 @@ func (d *daemon) startPending(j *job) {
 		pr.conn.pendJob = nil
 	}
 	if rf := d.spawnJob(j, pr.spec, pr.path, pr.setCred, pr.groups); rf != nil {
-		resp := errResp(rf.reason).Add("id", j.id)
+		resp := proto.Err(rf.reason).Add("id", j.id)
 		for i := 0; i+1 < len(rf.kv); i += 2 {
 			resp.Add(rf.kv[i], rf.kv[i+1])
 		}
@@ -134,7 +134,7 @@ func (d *daemon) expirePending(j *job, b *admissionBlock) {
 	}
 	d.emit("pressure", "resource", b.Resource, "some_avg10", pct(b.Some), "full_avg10", pct(b.Full),
 		"action", "admission_reject", "target", j.id)
-	d.dropPending(j, errResp(b.Reason).Add("id", j.id))
+	d.dropPending(j, proto.Err(b.Reason).Add("id", j.id))
 }
 
 // dropPending takes a pending job out of the queue and forgets it: the
@@ -172,7 +172,7 @@ func (d *daemon) killPending(j *job) {
 	d.queue.Remove(j.id)
 	if pr.conn != nil {
 		pr.conn.pendJob = nil
-		d.reply(pr.conn, errResp("killed while pending").Add("id", j.id).Bytes())
+		d.reply(pr.conn, proto.Err("killed while pending").Add("id", j.id).Bytes())
 	}
 	j.mainDone, j.ended = true, true
 	j.status = spawn.Status{Signal: 9}
@@ -187,7 +187,7 @@ func (d *daemon) killPending(j *job) {
 
 // removePending cancels and forgets a pending job on REMOVE.
 func (d *daemon) removePending(j *job) {
-	d.dropPending(j, errResp("removed while pending").Add("id", j.id))
+	d.dropPending(j, proto.Err("removed while pending").Add("id", j.id))
 	d.emit("job.cleanup", "id", j.id, "result", "removed", "cgroup", string(j.cg))
 }
 
@@ -195,12 +195,12 @@ func (d *daemon) removePending(j *job) {
 func (d *daemon) cancelAllPending(reason string) {
 	for _, p := range d.queue.Items() {
 		if j := d.jobs[p.ID]; j != nil && j.pend != nil {
-			d.dropPending(j, errResp(reason).Add("id", j.id))
+			d.dropPending(j, proto.Err(reason).Add("id", j.id))
 		}
 	}
 }
 
 // runOK is RUN's ok reply.
 func runOK(j *job) []byte {
-	return okResp().Add("id", j.id).Add("pid", strconv.Itoa(j.pid)).Add("cgroup", string(j.cg)).Bytes()
+	return proto.OK().Add("id", j.id).Add("pid", strconv.Itoa(j.pid)).Add("cgroup", string(j.cg)).Bytes()
 }

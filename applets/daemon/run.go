@@ -297,7 +297,7 @@ func (d *daemon) groupsOf(uid, gid uint32) []uint32 {
 func (d *daemon) doRun(c *conn, r *proto.Request) []byte {
 	out, rf := d.run(c, r)
 	if rf != nil {
-		resp := errResp(rf.reason)
+		resp := proto.Err(rf.reason)
 		for i := 0; i+1 < len(rf.kv); i += 2 {
 			resp.Add(rf.kv[i], rf.kv[i+1])
 		}

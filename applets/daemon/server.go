@@ -409,7 +409,7 @@ func (d *daemon) readRequest(c *conn) {
 		}
 		c.rbuf = append(c.rbuf, buf[:n]...)
 		if len(c.rbuf) > proto.MaxRequest {
-			d.reply(c, errResp("request too large").Add("max_bytes", strconv.Itoa(proto.MaxRequest)).Bytes())
+			d.reply(c, proto.Err("request too large").Add("max_bytes", strconv.Itoa(proto.MaxRequest)).Bytes())
 			return
 		}
 		// Only the new lines can end the request: scan from the start of
@@ -432,9 +432,9 @@ func (d *daemon) handle(c *conn) {
 	c.rbuf = nil
 	if err != nil {
 		if errors.Is(err, proto.ErrMalformed) {
-			d.reply(c, errResp("malformed headers").Bytes())
+			d.reply(c, proto.Err("malformed headers").Bytes())
 		} else {
-			d.reply(c, errResp("malformed request").Add("detail", err.Error()).Bytes())
+			d.reply(c, proto.Err("malformed request").Add("detail", err.Error()).Bytes())
 		}
 		return
 	}
@@ -532,7 +532,7 @@ func (d *daemon) closeConn(c *conn) {
 		// The client gave up on its queued RUN: cancel it.
 		c.pendJob = nil
 		j.pend.conn = nil
-		d.dropPending(j, errResp("client went away").Add("id", j.id))
+		d.dropPending(j, proto.Err("client went away").Add("id", j.id))
 	}
 	c.rbuf, c.wbuf = nil, nil
 	d.pauseAccept(false)
@@ -549,7 +549,7 @@ func (d *daemon) housekeeping(now time.Time) {
 				break
 			}
 			d.setMask(c, 0)
-			d.reply(c, errResp("request timeout").Bytes())
+			d.reply(c, proto.Err("request timeout").Bytes())
 		}
 		d.readQ[0] = nil
 		d.readQ = d.readQ[1:]
@@ -655,8 +655,5 @@ func (d *daemon) debugf(format string, args ...any) {
 		fmt.Fprintf(d.stderr, "debug: "+format+"\n", args...)
 	}
 }
-
-func errResp(reason string) *proto.Response { return proto.Err(reason) }
-func okResp() *proto.Response               { return proto.OK() }
 
 func isNoKill(err error) bool { return errors.Is(err, cgroup.ErrNoKill) }

@@ -23,7 +23,7 @@ import (
 func (d *daemon) dispatch(c *conn, r *proto.Request) []byte {
 	switch r.Verb {
 	case "PING":
-		return okResp().Add("pong", "1").Bytes()
+		return proto.OK().Add("pong", "1").Bytes()
 	case "RUN":
 		return d.doRun(c, r)
 	case "LIST":
@@ -47,7 +47,7 @@ func (d *daemon) dispatch(c *conn, r *proto.Request) []byte {
 	case "QUIT":
 		return d.doQuit(c)
 	}
-	return errResp("unknown verb").Add("verb", r.Verb).Bytes()
+	return proto.Err("unknown verb").Add("verb", r.Verb).Bytes()
 }
 
 // visible: root sees every job, anyone else only their own.
@@ -58,7 +58,7 @@ func (d *daemon) lookup(c *conn, r *proto.Request) (*job, []byte) {
 	id, _ := r.Get("id")
 	j := d.jobs[id]
 	if j == nil || !visible(c, j) {
-		resp := errResp("no such job")
+		resp := proto.Err("no such job")
 		if id != "" {
 			resp.Add("id", id)
 		}
@@ -92,7 +92,7 @@ func (d *daemon) doList(c *conn) []byte {
 			Add("cgroup", string(j.cg))
 		out = append(out, b.Bytes()...)
 	}
-	return append(out, okResp().Add("count", strconv.Itoa(len(list))).Bytes()...)
+	return append(out, proto.OK().Add("count", strconv.Itoa(len(list))).Bytes()...)
 }
 
 func (d *daemon) doInspect(c *conn, r *proto.Request) []byte {
@@ -120,7 +120,7 @@ func (d *daemon) doInspect(c *conn, r *proto.Request) []byte {
 	mem := readPSI(filepath.Join(string(j.cg), "memory.pressure"))
 	cpu := readPSI(filepath.Join(string(j.cg), "cpu.pressure"))
 	io := readPSI(filepath.Join(string(j.cg), "io.pressure"))
-	return okResp().Add("id", j.id).Add("state", j.state).Add("pid", strconv.Itoa(j.pid)).
+	return proto.OK().Add("id", j.id).Add("state", j.state).Add("pid", strconv.Itoa(j.pid)).
 		Add("priority", strconv.Itoa(j.priority)).Add("exit", strconv.Itoa(j.status.Exit)).
 		Add("signal", strconv.Itoa(j.status.Signal)).Add("oom_killed", oom).
 		Add("service_count", strconv.Itoa(j.serviceCount)).Add("require_path_count", strconv.Itoa(j.requireCount)).
@@ -148,7 +148,7 @@ func (d *daemon) doInspect(c *conn, r *proto.Request) []byte {
 func (d *daemon) doStats() []byte {
 	psiOf := func(res string) psi.PSI { p, _ := d.hostPSI(res); return p }
 	mem, cpu, io := psiOf("memory"), psiOf("cpu"), psiOf("io")
-	r := okResp().Add("root", string(d.root)).Add("jobs", strconv.Itoa(len(d.jobs))).
+	r := proto.OK().Add("root", string(d.root)).Add("jobs", strconv.Itoa(len(d.jobs))).
 		Add("running", strconv.Itoa(d.nRunning)).Add("frozen", strconv.Itoa(d.nFrozen)).
 		Add("memory_total", u64(d.root.MemoryCurrent())).
 		Add("psi_mem_some_avg10", pct(mem.Some.Avg10)).Add("psi_mem_full_avg10", pct(mem.Full.Avg10)).
@@ -186,7 +186,7 @@ func (d *daemon) doFreeze(c *conn, r *proto.Request, freeze bool) []byte {
 		return e
 	}
 	if j.ended || j.mainDone || j.pend != nil {
-		return errResp("job not running").Add("id", j.id).Add("state", j.state).Bytes()
+		return proto.Err("job not running").Add("id", j.id).Add("state", j.state).Bytes()
 	}
 	var err error
 	if freeze {
@@ -195,7 +195,7 @@ func (d *daemon) doFreeze(c *conn, r *proto.Request, freeze bool) []byte {
 		err = d.thawJob(j, reasonClient)
 	}
 	if err != nil {
-		return errResp(err.Error()).Add("id", j.id).Add("state", j.state).Bytes()
+		return proto.Err(err.Error()).Add("id", j.id).Add("state", j.state).Bytes()
 	}
 	// The freeze is now the client's: the engine neither thaws it nor
 	// counts it as its own.
@@ -207,7 +207,7 @@ func (d *daemon) doFreeze(c *conn, r *proto.Request, freeze bool) []byte {
 		d.engine.ClientThawed(j.id)
 	}
 	if (j.state == stateFrozen) == freeze {
-		return okResp().Add("id", j.id).Add("state", j.state).Bytes()
+		return proto.OK().Add("id", j.id).Add("state", j.state).Bytes()
 	}
 	d.freezeQ = append(d.freezeQ, &freezeOp{job: j, conn: c, want: freeze, deadline: time.Now().Add(freezeWait)})
 	return nil
@@ -223,9 +223,9 @@ func (d *daemon) resolveFreezeOps(j *job, frozen bool) {
 		case op.job != j:
 			kept = append(kept, op)
 		case j.ended || j.mainDone:
-			d.reply(op.conn, errResp("job not running").Add("id", j.id).Add("state", j.state).Bytes())
+			d.reply(op.conn, proto.Err("job not running").Add("id", j.id).Add("state", j.state).Bytes())
 		case frozen == op.want:
-			d.reply(op.conn, okResp().Add("id", j.id).Add("state", j.state).Bytes())
+			d.reply(op.conn, proto.OK().Add("id", j.id).Add("state", j.state).Bytes())
 		default:
 			kept = append(kept, op)
 		}
@@ -248,7 +248,7 @@ func (d *daemon) expireFreezeOps(now time.Time) {
 			if !op.want {
 				want = "frozen 0"
 			}
-			d.reply(op.conn, errResp("timed out waiting for "+want).Add("id", op.job.id).Add("state", op.job.state).Bytes())
+			d.reply(op.conn, proto.Err("timed out waiting for "+want).Add("id", op.job.id).Add("state", op.job.state).Bytes())
 		default:
 			kept = append(kept, op)
 		}
@@ -276,19 +276,19 @@ func (d *daemon) doKill(c *conn, r *proto.Request) []byte {
 	}
 	sig, err := parseSignal(r.Get("signal"))
 	if err != nil {
-		return errResp(err.Error()).Add("id", j.id).Bytes()
+		return proto.Err(err.Error()).Add("id", j.id).Bytes()
 	}
 	if j.ended {
-		return errResp("job not running").Add("id", j.id).Add("state", j.state).Bytes()
+		return proto.Err("job not running").Add("id", j.id).Add("state", j.state).Bytes()
 	}
 	if j.pend != nil {
 		d.killPending(j)
-		return okResp().Add("id", j.id).Add("signal", strconv.Itoa(sig)).Bytes()
+		return proto.OK().Add("id", j.id).Add("signal", strconv.Itoa(sig)).Bytes()
 	}
 	if err := d.killJob(j, sig, reasonClient); err != nil {
-		return errResp("kill failed").Add("id", j.id).Add("detail", err.Error()).Bytes()
+		return proto.Err("kill failed").Add("id", j.id).Add("detail", err.Error()).Bytes()
 	}
-	return okResp().Add("id", j.id).Add("signal", strconv.Itoa(sig)).Bytes()
+	return proto.OK().Add("id", j.id).Add("signal", strconv.Itoa(sig)).Bytes()
 }
 
 func (d *daemon) doWait(c *conn, r *proto.Request) []byte {
@@ -314,19 +314,19 @@ func (d *daemon) doRemove(c *conn, r *proto.Request) []byte {
 	}
 	if j.pend != nil {
 		d.removePending(j)
-		return okResp().Add("id", j.id).Bytes()
+		return proto.OK().Add("id", j.id).Bytes()
 	}
 	if !j.ended {
-		return errResp("still running").Add("id", j.id).Add("state", j.state).Bytes()
+		return proto.Err("still running").Add("id", j.id).Add("state", j.state).Bytes()
 	}
 	if err := j.cg.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		if errors.Is(err, unix.EBUSY) {
-			return errResp("cgroup still populated").Add("id", j.id).Bytes()
+			return proto.Err("cgroup still populated").Add("id", j.id).Bytes()
 		}
-		return errResp("remove failed").Add("id", j.id).Add("detail", err.Error()).Bytes()
+		return proto.Err("remove failed").Add("id", j.id).Add("detail", err.Error()).Bytes()
 	}
 	d.forget(j, "removed")
-	return okResp().Add("id", j.id).Bytes()
+	return proto.OK().Add("id", j.id).Bytes()
 }
 
 // forget drops an ended job whose cgroup is gone and emits job.cleanup.
@@ -339,9 +339,9 @@ func (d *daemon) forget(j *job, result string) {
 
 func (d *daemon) doQuit(c *conn) []byte {
 	if c.cred.Uid != 0 && int(c.cred.Uid) != d.euid {
-		return errResp("permission denied").Add("detail", "only root or the daemon's user may stop it").Bytes()
+		return proto.Err("permission denied").Add("detail", "only root or the daemon's user may stop it").Bytes()
 	}
-	d.reply(c, okResp().Add("shutting_down", "1").Bytes())
+	d.reply(c, proto.OK().Add("shutting_down", "1").Bytes())
 	d.beginShutdown()
 	return nil
 }
