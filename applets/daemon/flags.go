@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"cgroupd/applets/daemon/pressure"
+	"cgroupd/core/proto"
 )
 
 // usage is printed by -h and after a usage error.
@@ -217,18 +218,12 @@ func (f *floatFlag) Set(s string) error {
 	return nil
 }
 
-// defaultSocket picks the socket path as PROTOCOL.md says.
+// defaultSocket is $CGROUPD_SOCKET, else the PROTOCOL.md default for uid.
 func defaultSocket(uid int, env func(string) string, dirExists func(string) bool) string {
 	if s := env("CGROUPD_SOCKET"); s != "" {
 		return s
 	}
-	if uid == 0 {
-		return "/run/cgroupd.sock"
-	}
-	if d := fmt.Sprintf("/run/user/%d", uid); dirExists(d) {
-		return d + "/cgroupd.sock"
-	}
-	return fmt.Sprintf("/tmp/cgroupd-%d.sock", uid)
+	return proto.DefaultSocket(uid, dirExists)
 }
 
 func isDir(p string) bool {
