@@ -399,6 +399,15 @@ func TestAdmission(t *testing.T) {
 			map[string]psi.PSI{"memory": p(0, 0)}, "admission blocked: memory.some.avg10 0.00 >= 0.00", "memory"},
 		{"all disabled", thresholds{-1, -1, -1, -1, -1, -1, -1, -1}, map[string]psi.PSI{"memory": p(100, 100)}, "", ""},
 		{"psi off", def, map[string]psi.PSI{}, "", ""},
+		{"rounds to two decimals", def, map[string]psi.PSI{"memory": p(0, 0), "cpu": p(99.999, 0), "io": p(0, 0)},
+			"admission blocked: cpu.some.avg10 100.00 >= 95.00", "cpu"},
+		{"order: memory some first", def, map[string]psi.PSI{"memory": p(90, 90), "cpu": p(99, 0), "io": p(99, 99)},
+			"admission blocked: memory.some.avg10 90.00 >= 80.00", "memory"},
+		{"order: memory full before cpu", def, map[string]psi.PSI{"memory": p(0, 20), "cpu": p(99, 0), "io": p(99, 99)},
+			"admission blocked: memory.full.avg10 20.00 >= 15.00", "memory"},
+		{"just below", def, map[string]psi.PSI{"memory": p(79.999, 0), "cpu": p(0, 0), "io": p(0, 0)}, "", ""},
+		{"spec example", thresholds{MemAdmitSome: 0, MemAdmitFull: -1, CPUAdmitSome: -1, IOAdmitFull: -1},
+			map[string]psi.PSI{"memory": p(3.2, 0)}, "admission blocked: memory.some.avg10 3.20 >= 0.00", "memory"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

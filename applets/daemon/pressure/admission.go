@@ -1,47 +1,9 @@
 package pressure
 
 import (
-	"fmt"
 	"slices"
 	"time"
 )
-
-// Admission holds the avg10 thresholds above which a RUN is refused (or
-// queued); a negative threshold turns its check off.
-type Admission struct {
-	MemorySome float64 // --mem-admit-some-avg10
-	MemoryFull float64 // --mem-admit-full-avg10
-	CPUSome    float64 // --cpu-admit-some-avg10
-	IOFull     float64 // --io-admit-full-avg10
-}
-
-// DefaultAdmission returns the daemon's default admission thresholds
-// (spec/CLI.md).
-func DefaultAdmission() Admission {
-	return Admission{MemorySome: 80, MemoryFull: 15, CPUSome: 95, IOFull: 80}
-}
-
-// AdmissionBlocked checks the kernel's avg10 of s against t in the order
-// memory some, memory full, cpu some, io full, and returns the refusal
-// reason of the first check that fails, exactly as spec/PROTOCOL.md has it:
-//
-//	admission blocked: memory.some.avg10 3.20 >= 0.00
-func AdmissionBlocked(s Sample, t Admission) (reason string, blocked bool) {
-	for _, c := range []struct {
-		name     string
-		v, limit float64
-	}{
-		{"memory.some.avg10", s.Memory.Some.Avg10, t.MemorySome},
-		{"memory.full.avg10", s.Memory.Full.Avg10, t.MemoryFull},
-		{"cpu.some.avg10", s.CPU.Some.Avg10, t.CPUSome},
-		{"io.full.avg10", s.IO.Full.Avg10, t.IOFull},
-	} {
-		if c.limit >= 0 && c.v >= c.limit {
-			return fmt.Sprintf("admission blocked: %s %.2f >= %.2f", c.name, c.v, c.limit), true
-		}
-	}
-	return "", false
-}
 
 // Pending is a RUN waiting for admission.
 type Pending struct {

@@ -4,44 +4,7 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"cgroupd/core/psi"
 )
-
-func TestAdmissionBlocked(t *testing.T) {
-	sample := func(memSome, memFull, cpuSome, ioFull float64) Sample {
-		return Sample{
-			Memory: psi.PSI{Some: psi.Line{Avg10: memSome}, Full: psi.Line{Avg10: memFull}, HasFull: true},
-			CPU:    psi.PSI{Some: psi.Line{Avg10: cpuSome}},
-			IO:     psi.PSI{Some: psi.Line{Avg10: ioFull}, Full: psi.Line{Avg10: ioFull}, HasFull: true},
-		}
-	}
-	off := Admission{-1, -1, -1, -1}
-	for _, tc := range []struct {
-		name string
-		s    Sample
-		t    Admission
-		want string
-	}{
-		{"spec example", sample(3.2, 0, 0, 0), Admission{0, -1, -1, -1}, "admission blocked: memory.some.avg10 3.20 >= 0.00"},
-		{"defaults, calm", sample(10, 1, 50, 5), DefaultAdmission(), ""},
-		{"memory full", sample(10, 15, 0, 0), DefaultAdmission(), "admission blocked: memory.full.avg10 15.00 >= 15.00"},
-		{"cpu some", sample(0, 0, 99.999, 0), DefaultAdmission(), "admission blocked: cpu.some.avg10 100.00 >= 95.00"},
-		{"io full", sample(0, 0, 0, 80.5), DefaultAdmission(), "admission blocked: io.full.avg10 80.50 >= 80.00"},
-		{"order: memory some first", sample(90, 90, 99, 99), DefaultAdmission(), "admission blocked: memory.some.avg10 90.00 >= 80.00"},
-		{"order: memory full before cpu", sample(0, 20, 99, 99), DefaultAdmission(), "admission blocked: memory.full.avg10 20.00 >= 15.00"},
-		{"just below", sample(79.999, 0, 0, 0), DefaultAdmission(), ""},
-		{"all off", sample(100, 100, 100, 100), off, ""},
-		{"zero threshold, zero pressure", sample(0, 0, 0, 0), Admission{-1, -1, 0, -1}, "admission blocked: cpu.some.avg10 0.00 >= 0.00"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, blocked := AdmissionBlocked(tc.s, tc.t)
-			if got != tc.want || blocked != (tc.want != "") {
-				t.Errorf("AdmissionBlocked = %q, %v; want %q, %v", got, blocked, tc.want, tc.want != "")
-			}
-		})
-	}
-}
 
 func ids(ps []Pending) []string {
 	out := []string{}

@@ -85,7 +85,7 @@
 // well below 100%); a freeze caused by a burst is undone about 2.5 s after
 // the burst ends.
 //
-// The package also holds two pure helpers for admission: AdmissionBlocked
-// (the RUN refusal reason) and Queue (RUNs waiting for pressure to allow
-// them, in priority order).
+// The package also holds Queue, the pure helper behind queued admission
+// (RUNs waiting for pressure to allow them, in priority order); the
+// admission check itself is the daemon's (admission in run.go).
 package pressure
