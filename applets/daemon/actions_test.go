@@ -187,3 +187,28 @@ func TestRootSample(t *testing.T) {
 		t.Errorf("got candidates %v for priority <= 5, want none", c)
 	}
 }
+
+// The exit of an OOM-killed job is often handled before the memory.events
+// notification: job.oom must still be emitted, once, before job.exit.
+func TestOOMBeforeExitWhenExitSeenFirst(t *testing.T) {
+	d, j, ev := fakeDaemon(t)
+	s := "low 0\nhigh 0\nmax 1\noom 1\noom_kill 1\noom_group_kill 0\n"
+	if err := os.WriteFile(filepath.Join(string(j.cg), "memory.events"), []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	j.mainDone, j.status = true, spawn.Status{Signal: 9}
+	setEvents(t, j, 0, 0)
+	d.checkEvents(j) // the exit path: finish before any checkMemEvents
+	d.checkMemEvents(j)
+	d.finish(j)
+	got := ev.String()
+	if strings.Count(got, "type=job.oom") != 1 || strings.Count(got, "type=job.exit") != 1 {
+		t.Fatalf("got %q, want one job.oom and one job.exit", got)
+	}
+	if strings.Index(got, "type=job.oom") > strings.Index(got, "type=job.exit") {
+		t.Errorf("job.oom after job.exit: %q", got)
+	}
+	if !strings.Contains(got, "oom_killed=1") {
+		t.Errorf("job.exit without oom_killed=1: %q", got)
+	}
+}

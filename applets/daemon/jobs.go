@@ -303,9 +303,11 @@ func (d *daemon) finish(j *job) {
 	if j.ended {
 		return
 	}
-	if me, err := j.cg.MemoryEvents(); err == nil && me.OOMKill > j.oomKillCount {
-		j.oomKillCount = me.OOMKill
-	}
+	// The kernel raises oom_kill before it sends the SIGKILL, so this read
+	// sees every OOM kill of the job, even when the exit is handled before
+	// the memory.events notification (which is dropped with the watch
+	// below): job.oom always precedes job.exit.
+	d.checkMemEvents(j)
 	j.ended = true
 	delete(d.stopping, j)
 	delete(d.liveJobs, j)

@@ -578,9 +578,14 @@ func (d *daemon) onNotify() {
 	}
 	for _, wd := range wds {
 		if wd == notify.Overflow {
-			// Queue overflow: recheck every job in a transition.
+			// Queue overflow: recheck every job in a transition, and
+			// every live job's oom_kill (a lost notification must not
+			// lose a job.oom).
 			for j := range d.stopping {
 				d.checkEvents(j)
+			}
+			for j := range d.liveJobs {
+				d.checkMemEvents(j)
 			}
 			for _, op := range d.freezeQ {
 				d.checkEvents(op.job)
