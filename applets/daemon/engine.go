@@ -64,6 +64,16 @@ func (d *daemon) startEngine() error {
 	d.engine = eng
 	for _, t := range eng.Config().Triggers() {
 		path := filepath.Join(string(d.root), t.Resource+".pressure")
+		if t.Host {
+			path = filepath.Join(d.cfg.HostPressure, t.Resource)
+			var st unix.Statfs_t
+			if err := unix.Statfs(path, &st); err != nil || st.Type != unix.PROC_SUPER_MAGIC {
+				// --host-pressure names a copy (tests, containers):
+				// a trigger would only write into it.
+				d.debugf("pressure: no trigger on %s: not procfs", path)
+				continue
+			}
+		}
 		fd, stall, win, err := psi.OpenTriggerAdapt(path, t.Full, t.Stall, t.Window)
 		if err != nil {
 			d.logf("pressure: no PSI trigger on %s (sampling every %v only): %v", path, tick, err)
@@ -167,14 +177,21 @@ func (d *daemon) rootSample() (mem, cpu, io psi.PSI) {
 		readPSI(filepath.Join(root, "io.pressure"))
 }
 
-// pressureTick samples the root's pressure files and feeds the engine. It
-// reads only the root's three pressure files, never per-job files.
+// pressureTick samples the root's pressure files, the host's memory
+// pressure and meminfo, and feeds the engine. It never reads per-job files.
 func (d *daemon) pressureTick(now time.Time) {
 	if d.engine == nil || d.quitting {
 		return
 	}
 	mem, cpu, io := d.rootSample()
-	d.pressureStep(now, pressure.Sample{Memory: mem, CPU: cpu, IO: io})
+	s := pressure.Sample{Memory: mem, CPU: cpu, IO: io,
+		HostPSI: readPSI(filepath.Join(d.cfg.HostPressure, "memory"))}
+	if d.meminfo != nil {
+		if i, err := d.meminfo.Read(); err == nil {
+			s.HostMem = &i
+		}
+	}
+	d.pressureStep(now, s)
 }
 
 // pressureStep feeds one sample to the engine and carries out what it

@@ -37,7 +37,12 @@ const usage = `usage: cgroupd [options]
       --pressure-cooldown DURATION least time between two actions of one rule (default 1s)
       --pressure-hysteresis DURATION  calm needed before a thaw or a weight restore (default 2s)
       --dry-run                   evaluate and report pressure decisions (dry_run=1), act on none
-      --host-pressure DIR         host pressure files read by admission and STATS (default /proc/pressure)
+      --host-pressure DIR         host pressure files read by admission, STATS and the host PSI rule
+                                  (default /proc/pressure)
+      --host-mem-kill-pct X       kill a victim as soon as MemAvailable < X% of MemTotal (default 10)
+      --host-swap-kill-pct X      ... and, on a host with swap, SwapFree < X% of SwapTotal (default 10)
+      --host-psi-kill X           kill a victim at host memory full stall >= X% (default 60)
+      --host-meminfo PATH         host memory figures for the headroom rule (default /proc/meminfo)
       --socket-group NAME|GID     chgrp the socket (mode 0660) so the group may connect
       --spawn-fallback            always start jobs by fork-and-attach (no clone3)
       --kill-fallback             always kill by freeze+SIGKILL+thaw (no cgroup.kill)
@@ -53,6 +58,9 @@ kernel's avg10 of the host.
 type thresholds struct {
 	MemKill, MemFreezeSome, CPUDemoteSome, IOFreezeFull   float64
 	MemAdmitSome, MemAdmitFull, CPUAdmitSome, IOAdmitFull float64
+	// The host rules: headroom (percent of MemTotal / SwapTotal) and
+	// host memory full stall.
+	HostMemKill, HostSwapKill, HostPSIKill float64
 }
 
 // config is the parsed command line.
@@ -70,8 +78,10 @@ type config struct {
 	Window, Sustain, Cooldown, Hysteresis time.Duration
 	DryRun                                bool
 	// HostPressure is the directory of the host's pressure files
-	// (memory, cpu, io) that admission and STATS read.
+	// (memory, cpu, io) that admission, STATS and the host PSI rule read.
 	HostPressure string
+	// HostMeminfo is the host's meminfo, for the headroom rule.
+	HostMeminfo string
 }
 
 // defaultConfig is the command line with no flags.
@@ -80,14 +90,16 @@ func defaultConfig() *config {
 	return &config{ReqTimeout: 30 * time.Second, Th: thresholds{
 		MemKill: p.MemKill, MemFreezeSome: p.MemFreeze, CPUDemoteSome: p.CPUDemote, IOFreezeFull: p.IOFreeze,
 		MemAdmitSome: 80, MemAdmitFull: 15, CPUAdmitSome: 95, IOAdmitFull: 80,
+		HostMemKill: p.HostMemKill, HostSwapKill: p.HostSwapKill, HostPSIKill: p.HostPSIKill,
 	}, Window: p.Window, Sustain: p.Sustain, Cooldown: p.Cooldown, Hysteresis: p.Hysteresis,
-		HostPressure: "/proc/pressure"}
+		HostPressure: "/proc/pressure", HostMeminfo: "/proc/meminfo"}
 }
 
 // engineConfig is the pressure engine's policy from the command line.
 func (c *config) engineConfig() pressure.Config {
 	p := pressure.Defaults()
 	p.MemKill, p.MemFreeze, p.CPUDemote, p.IOFreeze = c.Th.MemKill, c.Th.MemFreezeSome, c.Th.CPUDemoteSome, c.Th.IOFreezeFull
+	p.HostMemKill, p.HostSwapKill, p.HostPSIKill = c.Th.HostMemKill, c.Th.HostSwapKill, c.Th.HostPSIKill
 	p.Window, p.Sustain, p.Cooldown, p.Hysteresis = c.Window, c.Sustain, c.Cooldown, c.Hysteresis
 	// At least five samples per window while pressure is active, at most every
 	// 100 ms (the default); never less than 1 ms apart.
@@ -153,6 +165,10 @@ func parseFlags(args []string) (*config, error) {
 	fs.DurationVar(&c.Hysteresis, "pressure-hysteresis", c.Hysteresis, "")
 	boolean(&c.DryRun, "", "dry-run")
 	str(&c.HostPressure, "", "host-pressure")
+	str(&c.HostMeminfo, "", "host-meminfo")
+	num(&c.Th.HostMemKill, "", "host-mem-kill-pct")
+	num(&c.Th.HostSwapKill, "", "host-swap-kill-pct")
+	num(&c.Th.HostPSIKill, "", "host-psi-kill")
 	var help bool
 	boolean(&help, "", "help")
 	if err := fs.Parse(args); err != nil {
@@ -173,7 +189,7 @@ func parseFlags(args []string) (*config, error) {
 	var bad error
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "r", "root", "s", "socket", "L", "log-dir", "socket-group", "host-pressure":
+		case "r", "root", "s", "socket", "L", "log-dir", "socket-group", "host-pressure", "host-meminfo":
 			if f.Value.String() == "" && bad == nil {
 				bad = usageErrorf("-%s: empty value", f.Name)
 			}
@@ -194,6 +210,8 @@ func engineFlagError(err error) string {
 	for _, m := range []struct{ field, flag string }{
 		{"mem_kill", "--mem-kill-avg10"}, {"mem_freeze", "--mem-freeze-some-avg10"},
 		{"cpu_demote", "--cpu-demote-some-avg10"}, {"io_freeze", "--io-freeze-full-avg10"},
+		{"host_mem_kill", "--host-mem-kill-pct"}, {"host_swap_kill", "--host-swap-kill-pct"},
+		{"host_psi_kill", "--host-psi-kill"},
 		{"window", "--pressure-window"}, {"sustain", "--pressure-sustain"},
 		{"cooldown", "--pressure-cooldown"}, {"hysteresis", "--pressure-hysteresis"},
 	} {

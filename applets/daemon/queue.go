@@ -82,7 +82,7 @@ func (d *daemon) checkQueue(now time.Time) {
 	if d.queue.Len() == 0 || d.quitting {
 		return
 	}
-	b := admission(d.cfg.Th, d.hostPSI)
+	b := d.admit()
 	start, expired := d.queue.Admit(now, b != nil, 0)
 	if b != nil {
 		for _, p := range d.queue.Items() {

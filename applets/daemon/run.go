@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"cgroupd/core/cgroup"
+	"cgroupd/core/hostmem"
 	"cgroupd/core/limits"
 	"cgroupd/core/proto"
 	"cgroupd/core/psi"
@@ -244,6 +245,38 @@ func admission(t thresholds, read func(resource string) (psi.PSI, error)) *admis
 	return nil
 }
 
+// admit is the admission rule: refused while the host's memory headroom
+// is below the kill threshold of the headroom rule (a job started then
+// would only feed the overload the engine is resolving), or while a host
+// PSI avg10 is at its admission threshold.
+func (d *daemon) admit() *admissionBlock {
+	if b := headroomBlock(d.cfg.Th, d.meminfo, d.hostPSI); b != nil {
+		return b
+	}
+	return admission(d.cfg.Th, d.hostPSI)
+}
+
+// headroomBlock refuses admission while MemAvailable is below
+// HostMemKill percent (and, with swap, SwapFree below HostSwapKill).
+func headroomBlock(t thresholds, mi *hostmem.Reader, read func(resource string) (psi.PSI, error)) *admissionBlock {
+	if mi == nil || t.HostMemKill < 0 {
+		return nil
+	}
+	m, err := mi.Read()
+	if err != nil {
+		return nil
+	}
+	avail := m.AvailablePct()
+	if avail >= t.HostMemKill || (m.SwapTotal > 0 && m.SwapFreePct() >= t.HostSwapKill) {
+		return nil
+	}
+	p, _ := read("memory")
+	return &admissionBlock{
+		Reason:   fmt.Sprintf("admission blocked: host memory available %.2f%% < %.2f%%", avail, t.HostMemKill),
+		Resource: "memory", Some: p.Some.Avg10, Full: p.Full.Avg10,
+	}
+}
+
 // hostPSI reads the host's pressure file of resource (memory, cpu, io)
 // from --host-pressure (/proc/pressure).
 func (d *daemon) hostPSI(resource string) (psi.PSI, error) {
@@ -334,7 +367,7 @@ func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
 			return nil, withID(rf)
 		}
 	}
-	b := admission(d.cfg.Th, d.hostPSI)
+	b := d.admit()
 	if b != nil && spec.QueueTimeout == 0 {
 		d.emit("pressure", "resource", b.Resource, "some_avg10", pct(b.Some), "full_avg10", pct(b.Full),
 			"action", "admission_reject", "target", spec.ID)
@@ -409,6 +442,11 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 			return undo(refuse(fmt.Sprintf("%s: %v", s.Key, err)))
 		}
 	}
+	if ok, err := setOOMGroup(cg); err != nil {
+		d.debugf("job %s: %v", j.id, err)
+	} else {
+		j.oomGroup = ok
+	}
 	if err := d.watchFile(j, filepath.Join(string(cg), cgroup.FileEvents), watchEvents, &j.wdEvents); err != nil {
 		return undo(refuse("too many jobs", "detail", "watch cgroup.events: "+err.Error()))
 	}
@@ -446,17 +484,26 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 			CgroupFD: cgfd, CgroupPath: string(cg), Fallback: d.cfg.SpawnFallback, Self: d.self,
 		}
 	}
-	for _, svc := range spec.Services {
-		p, err := spawn.Start(mk("/bin/sh", []string{"/bin/sh", "-c", svc}))
-		if err != nil {
-			return undo(refuse("spawn failed", "detail", "service: "+err.Error()))
+	var p spawn.Proc
+	var rf *refusal
+	d.withJobOOMScoreAdj(jobOOMScoreAdj(j.priority, j.uid == 0), func() error {
+		for _, svc := range spec.Services {
+			sp, err := spawn.Start(mk("/bin/sh", []string{"/bin/sh", "-c", svc}))
+			if err != nil {
+				rf = refuse("spawn failed", "detail", "service: "+err.Error())
+				return err
+			}
+			started = append(started, sp.PidFD)
+			j.services = append(j.services, &service{pid: sp.Pid, pidfd: sp.PidFD})
 		}
-		started = append(started, p.PidFD)
-		j.services = append(j.services, &service{pid: p.Pid, pidfd: p.PidFD})
-	}
-	p, err := spawn.Start(mk(path, spec.Argv))
-	if err != nil {
-		return undo(refuse("spawn failed", "detail", err.Error()))
+		var err error
+		if p, err = spawn.Start(mk(path, spec.Argv)); err != nil {
+			rf = refuse("spawn failed", "detail", err.Error())
+		}
+		return err
+	})
+	if rf != nil {
+		return undo(rf)
 	}
 	j.pid, j.pidfd = p.Pid, p.PidFD
 	d.pidfds++

@@ -17,6 +17,7 @@ import (
 	"cgroupd/applets/daemon/pressure"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/event"
+	"cgroupd/core/hostmem"
 	"cgroupd/core/loop"
 	"cgroupd/core/notify"
 	"cgroupd/core/proto"
@@ -106,6 +107,9 @@ type daemon struct {
 	quitDeadline time.Time
 	done         bool
 	userCache    map[uint32][]uint32
+
+	meminfo *hostmem.Reader      // host headroom (nil: rule off)
+	oomAdj  *hostmem.OOMScoreAdj // the daemon's own, while it can restore it
 }
 
 // Run is the applet entry point.
@@ -185,6 +189,7 @@ func (d *daemon) start() error {
 		return err
 	}
 	d.mount, d.root = rs.Mount, rs.Root
+	d.protectSelf(rs.Delegated)
 	d.logf("using cgroup root: %s", d.root)
 	d.debugf("controllers in root subtree_control: %v", rs.Enabled)
 
@@ -585,7 +590,7 @@ func (d *daemon) onNotify() {
 				d.checkEvents(j)
 			}
 			for j := range d.liveJobs {
-				d.checkMemEvents(j)
+				d.checkMemEvents(j, false)
 			}
 			for _, op := range d.freezeQ {
 				d.checkEvents(op.job)
@@ -600,7 +605,7 @@ func (d *daemon) onNotify() {
 		case watchEvents:
 			d.checkEvents(w.job)
 		case watchMemEvents:
-			d.checkMemEvents(w.job)
+			d.checkMemEvents(w.job, false)
 		case watchLog:
 			for c := range w.job.followers {
 				d.pumpLog(c)

@@ -195,8 +195,8 @@ func (s *sim) sample() Sample {
 		hostMem = s.mem(s, s.now)
 	}
 	return Sample{
-		Memory: psi.PSI{Some: line(memSome), Full: line(memFull), HasFull: true},
-		CPU:    psi.PSI{Some: line(cpuSome), Full: line(cpuFull), HasFull: true},
+		Memory:  psi.PSI{Some: line(memSome), Full: line(memFull), HasFull: true},
+		CPU:     psi.PSI{Some: line(cpuSome), Full: line(cpuFull), HasFull: true},
 		IO:      psi.PSI{Some: line(ioSome), Full: line(ioFull), HasFull: true},
 		HostPSI: psi.PSI{Some: line(hostSome), Full: line(hostFull), HasFull: true},
 		HostMem: hostMem,
