@@ -7,6 +7,8 @@
 //	        [--cpu-admit-some-avg10 X] [--io-admit-full-avg10 X]
 //	        [--pressure-window D] [--pressure-sustain D] [--pressure-cooldown D]
 //	        [--pressure-hysteresis D] [--dry-run] [--host-pressure DIR]
+//	        [--host-mem-kill-pct X] [--host-swap-kill-pct X] [--host-psi-kill X]
+//	        [--host-meminfo PATH]
 //	        [--socket-group NAME|GID] [--spawn-fallback] [--kill-fallback]
 //	        [--request-timeout DURATION]
 //
@@ -44,8 +46,16 @@
 //	    --pressure-hysteresis D     calm before a thaw or restore (2s)
 //	    --dry-run                   report the engine's decisions (dry_run=1)
 //	                                and carry none out
-//	    --host-pressure DIR         host pressure files for admission and
-//	                                STATS (default /proc/pressure)
+//	    --host-pressure DIR         host pressure files for admission,
+//	                                STATS and the host PSI rule (default
+//	                                /proc/pressure)
+//	    --host-mem-kill-pct X       host headroom rule: kill when
+//	    --host-swap-kill-pct X      MemAvailable < X% (and SwapFree < Y% with
+//	                                swap): defaults 10, 10
+//	    --host-psi-kill X           kill at host memory full stall >= X%
+//	                                (default 60)
+//	    --host-meminfo PATH         meminfo for the headroom rule (default
+//	                                /proc/meminfo)
 //	    --socket-group NAME|GID     chgrp the socket
 //	    --spawn-fallback            start jobs by fork-and-attach instead of
 //	                                clone3(CLONE_INTO_CGROUP)

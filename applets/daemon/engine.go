@@ -57,7 +57,9 @@ type trigger struct {
 // timer. A trigger the kernel refuses is logged: the engine then samples
 // on the ticks only.
 func (d *daemon) startEngine() error {
-	eng, err := pressure.New(d.cfg.engineConfig(), engineJobs{d})
+	cfg := d.cfg.engineConfig()
+	d.checkPSI(&cfg)
+	eng, err := pressure.New(cfg, engineJobs{d})
 	if err != nil {
 		return err
 	}
@@ -110,6 +112,36 @@ func (d *daemon) startEngine() error {
 	// ~450 ms when the overload came within a second of the start).
 	d.pressureTick(time.Now())
 	return nil
+}
+
+// checkPSI finds out whether the kernel measures pressure, on the host
+// (--host-pressure) and in the job tree (the root's memory.pressure), says
+// once what follows, and turns off the rules that would read nothing:
+// without PSI every stall would read as 0, an unknown taken for calm.
+// A kernel without CONFIG_PSI, or booted with psi=0, has neither;
+// cgroup.pressure 0 (Linux 6.2) turns off one cgroup's.
+func (d *daemon) checkPSI(cfg *pressure.Config) {
+	_, herr := psi.ReadFile(filepath.Join(d.cfg.HostPressure, "memory"))
+	_, rerr := psi.ReadFile(filepath.Join(string(d.root), "memory.pressure"))
+	d.psiHost, d.psiRoot = herr == nil, rerr == nil
+	headroom := "memory headroom rule on"
+	if d.meminfo == nil || cfg.HostMemKill < 0 {
+		headroom = "memory headroom rule off"
+	}
+	switch {
+	case !d.psiHost && !d.psiRoot:
+		d.logf("pressure: PSI unavailable (kernel without CONFIG_PSI, or booted with psi=0): PSI rules and PSI admission off; %s", headroom)
+	case !d.psiRoot:
+		d.logf("pressure: PSI unavailable in %s (%v): the job tree's PSI rules off; host PSI rule, PSI admission and %s", d.root, rerr, headroom)
+	case !d.psiHost:
+		d.logf("pressure: host PSI unavailable (%v): host PSI rule and PSI admission off; the job tree's PSI rules and %s", herr, headroom)
+	}
+	if !d.psiRoot {
+		cfg.MemKill, cfg.MemFreeze, cfg.CPUDemote, cfg.IOFreeze = -1, -1, -1, -1
+	}
+	if !d.psiHost {
+		cfg.HostPSIKill = -1
+	}
 }
 
 // onTrigger: a PSI trigger fired (EPOLLPRI) or its cgroup is gone
@@ -220,7 +252,11 @@ func (d *daemon) carryOut(a pressure.Action) {
 		if a.Kind != pressure.Demote {
 			kv = append(kv, "target", strings.Join(a.Targets, ","))
 		}
-		d.emit("pressure", append(kv, a.ExplainKV()...)...)
+		kv = append(kv, a.ExplainKV()...)
+		if a.Reason == pressure.ReasonHostMemory && !d.psiHost {
+			kv = append(kv, "psi_available", "0") // some_avg10, full_avg10: not measured
+		}
+		d.emit("pressure", kv...)
 	}
 	if a.DryRun {
 		return

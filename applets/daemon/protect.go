@@ -12,9 +12,11 @@ import (
 // Self-protection and the kernel's OOM killer.
 //
 // The daemon must outlive the host overload it is there to resolve:
-//   - mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT): its code and data stay
-//     resident, so it never stalls reading its own text back from disk
-//     when the kernel evicts page cache (VmLck in /proc/self/status);
+//   - its executable's mappings locked and faulted in at start, then
+//     mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT): its code and data stay
+//     resident, so it never stalls reading its own text from disk when
+//     the kernel evicts page cache, not even the first time it runs the
+//     kill path (VmLck in /proc/self/status);
 //   - oom_score_adj -1000 (root): the kernel's OOM killer never picks it;
 //   - memory.min on <root>/_daemon in delegated mode (daemonMemoryMin).
 //
@@ -54,6 +56,11 @@ func jobOOMScoreAdj(priority int, callerRoot bool) int {
 
 // protectSelf applies the self-protection above and says what it got.
 func (d *daemon) protectSelf(delegated bool) {
+	if n, err := hostmem.LockExecutable(); err != nil {
+		d.logf("protect: %v (the daemon's code can be evicted under host memory pressure)", err)
+	} else {
+		d.debugf("protect: %d KiB of the executable locked in memory", n>>10)
+	}
 	if err := hostmem.LockAll(); err != nil {
 		d.logf("protect: mlockall: %v (the daemon's memory can be evicted under host memory pressure)", err)
 	}

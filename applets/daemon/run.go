@@ -256,6 +256,18 @@ func (d *daemon) admit() *admissionBlock {
 	return admission(d.cfg.Th, d.hostPSI)
 }
 
+// emitAdmissionReject reports a refused (or expired) RUN of job id. Its
+// some_avg10 and full_avg10 are the host's; psi_available=0 says they
+// were not measured (a kernel without PSI).
+func (d *daemon) emitAdmissionReject(b *admissionBlock, id string) {
+	kv := []string{"resource", b.Resource, "some_avg10", pct(b.Some), "full_avg10", pct(b.Full),
+		"action", "admission_reject", "target", id}
+	if !d.psiHost {
+		kv = append(kv, "psi_available", "0")
+	}
+	d.emit("pressure", kv...)
+}
+
 // headroomBlock refuses admission while MemAvailable is below
 // HostMemKill percent (and, with swap, SwapFree below HostSwapKill).
 func headroomBlock(t thresholds, mi *hostmem.Reader, read func(resource string) (psi.PSI, error)) *admissionBlock {
@@ -369,8 +381,7 @@ func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
 	}
 	b := d.admit()
 	if b != nil && spec.QueueTimeout == 0 {
-		d.emit("pressure", "resource", b.Resource, "some_avg10", pct(b.Some), "full_avg10", pct(b.Full),
-			"action", "admission_reject", "target", spec.ID)
+		d.emitAdmissionReject(b, spec.ID)
 		return nil, withID(refuse(b.Reason))
 	}
 	path, err := spawn.LookPath(spec.Argv[0], spec.Env, spec.Cwd)

@@ -108,8 +108,11 @@ type daemon struct {
 	done         bool
 	userCache    map[uint32][]uint32
 
-	meminfo *hostmem.Reader      // host headroom (nil: rule off)
-	oomAdj  *hostmem.OOMScoreAdj // the daemon's own, while it can restore it
+	meminfo *hostmem.Reader // host headroom (nil: rule off)
+	// psiHost and psiRoot: the kernel measures pressure on the host and
+	// in the job tree (checkPSI); without, PSI figures are unknown.
+	psiHost, psiRoot bool
+	oomAdj           *hostmem.OOMScoreAdj // the daemon's own, while it can restore it
 }
 
 // Run is the applet entry point.

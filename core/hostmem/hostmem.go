@@ -15,6 +15,8 @@ import (
 	"io/fs"
 	"strconv"
 
+	"cgroupd/core/kfile"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -192,4 +194,55 @@ func (o *OOMScoreAdj) Close() error { return unix.Close(o.fd) }
 // CAP_IPC_LOCK.
 func LockAll() error {
 	return unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE | unix.MCL_ONFAULT)
+}
+
+// LockExecutable mlocks every mapping of the running executable (text,
+// read-only data, data), faulting them all in now. LockAll's MCL_ONFAULT
+// locks only pages once touched: code the process has not run yet — the
+// kill path, the first time it is needed — would otherwise be read from
+// disk at the moment memory is short, when page cache is being evicted
+// and the disk is thrashing. It returns the bytes locked.
+func LockExecutable() (int, error) {
+	exe, err := readLink("/proc/self/exe")
+	if err != nil {
+		return 0, err
+	}
+	maps, err := kfile.Read("/proc/self/maps")
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, line := range bytes.Split(maps, []byte("\n")) {
+		// 00400000-00c8a000 r-xp 00000000 fd:01 1234   /path/to/exe
+		f := bytes.Fields(line)
+		if len(f) < 6 || string(bytes.Join(f[5:], []byte(" "))) != exe {
+			continue
+		}
+		lo, hi, ok := bytes.Cut(f[0], []byte("-"))
+		if !ok {
+			continue
+		}
+		start, err1 := strconv.ParseUint(string(lo), 16, 64)
+		end, err2 := strconv.ParseUint(string(hi), 16, 64)
+		if err1 != nil || err2 != nil || end <= start {
+			continue
+		}
+		if _, _, e := unix.Syscall(unix.SYS_MLOCK, uintptr(start), uintptr(end-start), 0); e != 0 {
+			return total, fmt.Errorf("mlock %s %s: %w", f[0], exe, e)
+		}
+		total += int(end - start)
+	}
+	if total == 0 {
+		return 0, fmt.Errorf("no mapping of %s in /proc/self/maps", exe)
+	}
+	return total, nil
+}
+
+func readLink(path string) (string, error) {
+	buf := make([]byte, 4096)
+	n, err := unix.Readlink(path, buf)
+	if err != nil {
+		return "", &fs.PathError{Op: "readlink", Path: path, Err: err}
+	}
+	return string(buf[:n]), nil
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -107,5 +109,25 @@ func TestOOMScoreAdj(t *testing.T) {
 	b, _ := os.ReadFile(p)
 	if string(b[:3]) != "300" || o.Value() != 300 {
 		t.Errorf("file %q value %d, want 300", b, o.Value())
+	}
+}
+
+func TestLockExecutable(t *testing.T) {
+	n, err := LockExecutable()
+	if err != nil {
+		t.Skipf("mlock refused here: %v", err) // RLIMIT_MEMLOCK without CAP_IPC_LOCK
+	}
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lck int
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmLck:"); ok {
+			lck, _ = strconv.Atoi(strings.Fields(v)[0])
+		}
+	}
+	if n <= 0 || lck*1024 < n {
+		t.Errorf("locked %d bytes, VmLck %d kB", n, lck)
 	}
 }
