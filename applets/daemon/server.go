@@ -31,7 +31,9 @@ const (
 	shutdownWait = 10 * time.Second // bound on waiting for jobs at shutdown
 	tick         = time.Second      // housekeeping
 	readChunk    = 64 << 10
-	fdReserve    = 128 // fds kept free for connections and spawning
+	fdReserve    = 128             // fds kept free for connections and spawning
+	stderrMax    = 256 << 10       // bytes of events and log lines waiting for stderr
+	sinkFlush    = 2 * time.Second // at exit, how long stderr may take the rest
 )
 
 // Connection states.
@@ -57,6 +59,7 @@ type conn struct {
 	waitJob *job       // WAIT in progress
 	log     *logStream // LOGS in progress
 	pendJob *job       // RUN waiting in the admission queue
+	events  bool       // EVENTS --follow in progress (d.events.subs)
 }
 
 // daemon is all state; only the loop goroutine touches it.
@@ -112,7 +115,10 @@ type daemon struct {
 	// psiHost and psiRoot: the kernel measures pressure on the host and
 	// in the job tree (checkPSI); without, PSI figures are unknown.
 	psiHost, psiRoot bool
-	oomAdj           *hostmem.OOMScoreAdj // the daemon's own, while it can restore it
+
+	sink   *event.Sink          // stderr, never blocking (nil in unit tests)
+	events eventHub             // EVENTS: recent events and followers
+	oomAdj *hostmem.OOMScoreAdj // the daemon's own, while it can restore it
 }
 
 // Run is the applet entry point.
@@ -127,10 +133,14 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
+	// Nothing the daemon writes to stderr may block it (a reader that
+	// stopped reading): events and log lines go through a bounded sink.
+	sink := event.NewSink(stderr, stderrMax, nil)
 	d := &daemon{
 		cfg:       cfg,
-		stderr:    stderr,
-		ev:        &event.Emitter{W: stderr},
+		stderr:    sink,
+		ev:        &event.Emitter{W: sink.Events()},
+		sink:      sink,
 		euid:      os.Geteuid(),
 		lfd:       -1,
 		wakeFD:    -1,
@@ -143,12 +153,14 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		userCache: map[uint32][]uint32{},
 	}
 	if err := d.start(); err != nil {
+		sink.Close(sinkFlush)
 		fmt.Fprintf(stderr, "cgroupd: %v\n", err)
 		d.closeAll()
 		return 1
 	}
 	err = d.lp.Run(func() bool { return d.done })
 	d.shutdownFinal()
+	sink.Close(sinkFlush)
 	if err != nil {
 		fmt.Fprintf(stderr, "cgroupd: event loop: %v\n", err)
 		return 1
@@ -488,6 +500,9 @@ func (d *daemon) flush(c *conn) {
 			c.wpos += n
 		}
 		c.wbuf, c.wpos = c.wbuf[:0], 0
+		if c.events && d.markGap(c) {
+			continue // an EVENTS follower caught up: its gap mark
+		}
 		if c.log != nil {
 			if chunks >= 16 {
 				// Fairness: a fast reader of a huge log gets 1 MiB per
@@ -535,6 +550,9 @@ func (d *daemon) closeConn(c *conn) {
 	}
 	if c.log != nil {
 		d.closeLog(c)
+	}
+	if c.events {
+		delete(d.events.subs, c)
 	}
 	if j := c.pendJob; j != nil {
 		// The client gave up on its queued RUN: cancel it.
@@ -656,7 +674,6 @@ func (d *daemon) onSignals(sigs []os.Signal) {
 }
 
 // emit writes one event line.
-func (d *daemon) emit(typ string, kv ...string) { d.ev.Emit(typ, kv...) }
 
 // logf writes a human log line (never starting with "EVENT ").
 func (d *daemon) logf(format string, args ...any) {

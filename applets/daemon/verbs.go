@@ -44,6 +44,8 @@ func (d *daemon) dispatch(c *conn, r *proto.Request) []byte {
 		return d.doRemove(c, r)
 	case "LOGS":
 		return d.doLogs(c, r)
+	case "EVENTS":
+		return d.doEvents(c, r)
 	case "QUIT":
 		return d.doQuit(c)
 	}
@@ -159,7 +161,8 @@ func (d *daemon) doStats() []byte {
 		Add("psi_cpu_some_avg10", pct(cpu.Some.Avg10)).
 		Add("psi_io_some_avg10", pct(io.Some.Avg10)).Add("psi_io_full_avg10", pct(io.Full.Avg10)).
 		Add("pending", strconv.Itoa(d.queue.Len())).Add("dry_run", boolStr(d.cfg.DryRun)).
-		Add("psi_available", boolStr(d.psiHost))
+		Add("psi_available", boolStr(d.psiHost)).
+		Add("events_dropped", u64(d.eventsDropped()))
 	if d.meminfo != nil {
 		if m, err := d.meminfo.Read(); err == nil {
 			r.Add("host_mem_total_bytes", u64(m.Total)).Add("host_mem_available_bytes", u64(m.Available))
@@ -173,6 +176,16 @@ func (d *daemon) doStats() []byte {
 			Add("pressure_io_some_pct", pct(m.IO.Some)).Add("pressure_io_full_pct", pct(m.IO.Full))
 	}
 	return r.Bytes()
+}
+
+// eventsDropped counts the event lines dropped for a consumer that fell
+// behind: stderr and EVENTS followers.
+func (d *daemon) eventsDropped() uint64 {
+	n := d.events.dropped
+	if d.sink != nil {
+		n += d.sink.Dropped()
+	}
+	return n
 }
 
 func boolStr(b bool) string {
