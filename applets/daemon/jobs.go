@@ -216,7 +216,7 @@ func (d *daemon) killCgroup(cg cgroup.Dir) error {
 		// ErrNoKill: kernel < 5.14 has no cgroup.kill; fall back to
 		// freeze+kill+thaw.
 	}
-	return cg.KillFallback()
+	return d.startFallbackKill(cg)
 }
 
 // ---- lifecycle ----

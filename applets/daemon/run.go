@@ -544,19 +544,17 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 	return nil
 }
 
-// abandon undoes a RUN that failed after mkdir: kill what started, reap
-// it (bounded), rmdir. A cgroup that does not empty in time is retried on
-// the housekeeping tick; it never becomes a job.
+// abandon undoes a RUN that failed after mkdir: kill what started, rmdir.
+// Nothing waits: each killed process is reaped when its pidfd says it
+// exited, and a cgroup that is not empty yet is removed then (or on the
+// housekeeping tick); it never becomes a job.
 func (d *daemon) abandon(cg cgroup.Dir, pidfds []int) {
 	if len(pidfds) > 0 {
 		if err := d.killCgroup(cg); err != nil {
 			d.debugf("abandon %s: kill: %v", cg, err)
 		}
 		for _, fd := range pidfds {
-			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-			unix.Poll(pfd, 2000) // SIGKILLed: exits at once
-			spawn.Reap(fd)
-			unix.Close(fd)
+			d.reapLater(fd)
 		}
 	}
 	if err := cg.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -565,8 +563,49 @@ func (d *daemon) abandon(cg cgroup.Dir, pidfds []int) {
 	}
 }
 
-// retryGraves removes cgroups of refused RUNs that were still emptying.
+// reapLater reaps the child behind pidfd once it has exited, then retries
+// the cgroups of refused RUNs. A pidfd the loop cannot watch is reaped on
+// the housekeeping tick.
+func (d *daemon) reapLater(fd int) {
+	done := func() bool {
+		if _, ok, err := spawn.Reap(fd); !ok && err == nil {
+			return false
+		}
+		unix.Close(fd)
+		return true
+	}
+	if done() {
+		return
+	}
+	err := d.lp.Add(fd, unix.EPOLLIN, func(uint32) {
+		if _, ok, err := spawn.Reap(fd); !ok && err == nil {
+			return // spurious wake-up
+		}
+		d.lp.Remove(fd)
+		unix.Close(fd)
+		d.retryGraves()
+	})
+	if err != nil {
+		d.unreaped = append(d.unreaped, fd)
+	}
+}
+
+// retryGraves removes cgroups of refused RUNs that were still emptying,
+// and reaps what reapLater could not watch.
 func (d *daemon) retryGraves() {
+	kept := d.unreaped[:0]
+	for _, fd := range d.unreaped {
+		if _, ok, err := spawn.Reap(fd); !ok && err == nil {
+			kept = append(kept, fd)
+			continue
+		}
+		unix.Close(fd)
+	}
+	d.unreaped = kept
+	d.removeGraves()
+}
+
+func (d *daemon) removeGraves() {
 	kept := d.graves[:0]
 	for _, cg := range d.graves {
 		if err := cg.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {

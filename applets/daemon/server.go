@@ -96,6 +96,7 @@ type daemon struct {
 	freezeQ  []*freezeOp
 	stopping map[*job]struct{}
 	graves   []cgroup.Dir // cgroups of refused RUNs still emptying
+	unreaped []int        // pidfds of refused RUNs' processes to reap (reapLater)
 
 	liveJobs map[*job]struct{} // jobs not ended: the engine's candidates
 
@@ -116,9 +117,12 @@ type daemon struct {
 	// in the job tree (checkPSI); without, PSI figures are unknown.
 	psiHost, psiRoot bool
 
-	sink   *event.Sink          // stderr, never blocking (nil in unit tests)
-	events eventHub             // EVENTS: recent events and followers
-	oomAdj *hostmem.OOMScoreAdj // the daemon's own, while it can restore it
+	sink   *event.Sink // stderr, never blocking (nil in unit tests)
+	events eventHub    // EVENTS: recent events and followers
+
+	fbKills map[cgroup.Dir]*fallbackKill // kill fallback rounds in progress (killfb.go)
+	fbFD    int                          // their round timer (-1: none yet)
+	oomAdj  *hostmem.OOMScoreAdj         // the daemon's own, while it can restore it
 }
 
 // Run is the applet entry point.
@@ -144,6 +148,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		euid:      os.Geteuid(),
 		lfd:       -1,
 		wakeFD:    -1,
+		fbFD:      -1,
 		conns:     map[int]*conn{},
 		jobs:      map[string]*job{},
 		nextID:    1,

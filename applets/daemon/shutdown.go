@@ -126,6 +126,10 @@ func (d *daemon) closeAll() {
 			tr.fd = -1
 		}
 	}
+	if d.fbFD >= 0 {
+		unix.Close(d.fbFD)
+		d.fbFD = -1
+	}
 	if d.wakeFD >= 0 {
 		unix.Close(d.wakeFD)
 		d.wakeFD = -1
