@@ -102,6 +102,8 @@ type daemon struct {
 	lastObserve time.Time
 	queue       pressure.Queue // pending RUNs (queue.go)
 
+	sd sdState // systemd notification (sdnotify.go)
+
 	quitting     bool
 	quitDeadline time.Time
 	done         bool
@@ -162,7 +164,7 @@ func (d *daemon) start() error {
 	if d.cwd, err = os.Getwd(); err != nil {
 		d.cwd = "/"
 	}
-	d.env = os.Environ()
+	d.env = withoutSdEnv(os.Environ())
 	if d.cfg.LogDir != "" {
 		if d.cfg.LogDir, err = filepath.Abs(d.cfg.LogDir); err != nil {
 			return fmt.Errorf("log dir: %w", err)
@@ -221,6 +223,7 @@ func (d *daemon) start() error {
 		return err
 	}
 	d.logf("cgroupd ready")
+	d.sdStart(os.Getenv("NOTIFY_SOCKET"), os.Getenv("WATCHDOG_USEC"), os.Getenv("WATCHDOG_PID"))
 	return nil
 }
 
@@ -563,6 +566,7 @@ func (d *daemon) housekeeping(now time.Time) {
 		d.pressureTick(now)
 	}
 	d.checkQueue(now)
+	d.sdTick()
 	if d.quitting && now.After(d.quitDeadline) {
 		d.logf("shutdown: giving up waiting for %d jobs", len(d.liveJobs))
 		d.done = true
