@@ -102,7 +102,8 @@ type daemon struct {
 	lastObserve time.Time
 	queue       pressure.Queue // pending RUNs (queue.go)
 
-	sd sdState // systemd notification (sdnotify.go)
+	sd   sdState  // systemd notification (sdnotify.go)
+	logs logState // log trimming and retention (logtrim.go)
 
 	quitting     bool
 	quitDeadline time.Time
@@ -170,6 +171,9 @@ func (d *daemon) start() error {
 			return fmt.Errorf("log dir: %w", err)
 		}
 		if err := os.MkdirAll(d.cfg.LogDir, 0o755); err != nil {
+			return fmt.Errorf("log dir: %w", err)
+		}
+		if err := d.scanLogs(); err != nil {
 			return fmt.Errorf("log dir: %w", err)
 		}
 	}
@@ -606,6 +610,7 @@ func (d *daemon) onNotify() {
 		case watchMemEvents:
 			d.checkMemEvents(w.job)
 		case watchLog:
+			d.logGrew(w.job)
 			for c := range w.job.followers {
 				d.pumpLog(c)
 			}
