@@ -7,7 +7,8 @@
 # returns only after READY=1 (Type=notify) and STATUS= shows the job counts;
 # the daemon moved itself into <service cgroup>/_daemon and enabled the
 # controllers for its jobs; limits apply; the watchdog is fed; reload is
-# refused (no ExecReload); restart and stop end the running jobs (job.kill
+# refused (no ExecReload); a job's log stays within --log-max-size;
+# restart and stop end the running jobs (job.kill
 # reason=shutdown) and stop leaves no job cgroup; a job stalled on its
 # memory.high is killed by the pressure engine. Prints one `ok`/`FAIL`
 # line per check and `N passed, M failed`; exits 1 on the first failure.
@@ -109,6 +110,19 @@ grep -qx "$lpid" "$SVC/lim/cgroup.procs" || fail "lim pid $lpid not in $SVC/lim/
 pass "limits applied: memory.max 64M, pids.max 50, cpu.max 50000 100000 (pid $lpid)"
 wait_for '[ "$(prop StatusText)" = "1 running, 0 frozen, 0 pending, 0 ended" ]' 10 "StatusText to count the job"
 pass "StatusText updated: $(prop StatusText)"
+
+# ---- bounded logs: the unit's -L /var/log/cgroupd, default --log-max-size 8M
+cgroupctl run --id chatty $JOBENV -- seq 1 3000000 >/dev/null || fail "run chatty"
+out=$(timeout 120 cgroupctl wait chatty) || fail "wait chatty: $out"
+log=/var/log/cgroupd/chatty.log
+size=$(stat -c %s "$log") blocks=$(stat -c %b "$log")
+[ "$size" -eq 22888896 ] || fail "chatty.log size $size, want 22888896 (seq 1 3000000)"
+[ $((blocks * 512)) -le $((8 * 1048576 + 65536)) ] || fail "chatty.log uses $((blocks * 512)) bytes on disk, want <= 8M + 64K"
+first=$(cgroupctl logs chatty | head -n 1)
+case $first in "[cgroupd: "*" bytes of log dropped (--log-max-size)]") ;; *) fail "logs chatty starts '$first', want the dropped-bytes marker" ;; esac
+[ "$(cgroupctl logs chatty | tail -n 1)" = 3000000 ] || fail "logs chatty does not end with 3000000"
+cgroupctl remove chatty >/dev/null || fail "remove chatty"
+pass "bounded log: 22.9 MB written, $((blocks * 512)) bytes on disk, logs starts '$first'"
 
 # ---- watchdog: WATCHDOG=1 every WATCHDOG_USEC/2 ----------------------------
 [ "$(prop WatchdogUSec)" = 4s ] || fail "WatchdogUSec $(prop WatchdogUSec), want 4s"
