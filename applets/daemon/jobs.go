@@ -56,6 +56,7 @@ type job struct {
 	requireCount int
 	ioMaxCount   int
 	logPath      string
+	logTrim      int64 // head of the log punched out up to here (logtrim.go)
 
 	startUnix, startMono int64 // ms
 	exitUnix, exitMono   int64 // ms, 0 until the job ended
@@ -347,6 +348,7 @@ func (d *daemon) finish(j *job) {
 	for c := range j.followers {
 		d.pumpLog(c)
 	}
+	d.logEnded(j)
 }
 
 // waitResponse is WAIT's answer for an ended job.

@@ -444,6 +444,7 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 		}
 		d.unwatch(j, &j.wdEvents)
 		d.unwatch(j, &j.wdMem)
+		d.unwatch(j, &j.wdLog)
 		j.services = nil
 		d.abandon(cg, started)
 		return rf
@@ -480,6 +481,9 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 			if err := logf.Chown(int(j.uid), int(j.gid)); err != nil {
 				return undo(refuse("spawn failed", "detail", "log: "+err.Error()))
 			}
+		}
+		if err := d.logStarted(j); err != nil {
+			return undo(refuse("too many jobs", "detail", "watch log: "+err.Error()))
 		}
 	}
 	cgfd, err := cg.OpenDir()

@@ -107,6 +107,9 @@ type daemon struct {
 	lastObserve time.Time
 	queue       pressure.Queue // pending RUNs (queue.go)
 
+	sd   sdState  // systemd notification (sdnotify.go)
+	logs logState // log trimming and retention (logtrim.go)
+
 	quitting     bool
 	quitDeadline time.Time
 	done         bool
@@ -186,12 +189,15 @@ func (d *daemon) start() error {
 	if d.cwd, err = os.Getwd(); err != nil {
 		d.cwd = "/"
 	}
-	d.env = os.Environ()
+	d.env = withoutSdEnv(os.Environ())
 	if d.cfg.LogDir != "" {
 		if d.cfg.LogDir, err = filepath.Abs(d.cfg.LogDir); err != nil {
 			return fmt.Errorf("log dir: %w", err)
 		}
 		if err := os.MkdirAll(d.cfg.LogDir, 0o755); err != nil {
+			return fmt.Errorf("log dir: %w", err)
+		}
+		if err := d.scanLogs(); err != nil {
 			return fmt.Errorf("log dir: %w", err)
 		}
 	}
@@ -246,6 +252,7 @@ func (d *daemon) start() error {
 		return err
 	}
 	d.logf("cgroupd ready")
+	d.sdStart(os.Getenv("NOTIFY_SOCKET"), os.Getenv("WATCHDOG_USEC"), os.Getenv("WATCHDOG_PID"))
 	return nil
 }
 
@@ -594,6 +601,7 @@ func (d *daemon) housekeeping(now time.Time) {
 		d.pressureTick(now)
 	}
 	d.checkQueue(now)
+	d.sdTick()
 	if d.quitting && now.After(d.quitDeadline) {
 		d.logf("shutdown: giving up waiting for %d jobs", len(d.liveJobs))
 		d.done = true
@@ -633,6 +641,7 @@ func (d *daemon) onNotify() {
 		case watchMemEvents:
 			d.checkMemEvents(w.job, false)
 		case watchLog:
+			d.logGrew(w.job)
 			for c := range w.job.followers {
 				d.pumpLog(c)
 			}

@@ -21,6 +21,7 @@ func (d *daemon) beginShutdown() {
 		return
 	}
 	d.cancelAllPending("shutting down")
+	d.sdStopping()
 	d.quitting = true
 	d.closeListener()
 	for _, c := range d.conns {
@@ -134,6 +135,7 @@ func (d *daemon) closeAll() {
 		unix.Close(d.wakeFD)
 		d.wakeFD = -1
 	}
+	d.sdClose()
 	if d.lp != nil {
 		d.lp.Close()
 	}

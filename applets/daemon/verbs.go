@@ -356,6 +356,7 @@ func (d *daemon) doRemove(c *conn, r *proto.Request) []byte {
 // The log file is kept: its owner may still want it.
 func (d *daemon) forget(j *job, result string) {
 	d.emit("job.cleanup", "id", j.id, "result", result, "cgroup", string(j.cg))
+	d.logForgotten(j)
 	d.setState(j, "")
 	delete(d.jobs, j.id)
 }
