@@ -161,6 +161,17 @@ cb() {
 # get KEY: the last value of KEY in the figures file.
 get() { sed -n "s/^$1=//p" "$figs" | tail -n 1; }
 
+# wait_sock SOCK PID WHAT: poll until a daemon answers PING on SOCK.
+wait_sock() {
+	n=0
+	until [ -S "$1" ] && "$build/cgroupctl" --socket "$1" ping >/dev/null 2>&1; do
+		alive "$2" || die "$3 exited before answering on $1"
+		[ $n -lt 300 ] || die "$3 did not answer on $1 within 30 s"
+		sleep 0.1
+		n=$((n + 1))
+	done
+}
+
 daemon_alive() {
 	alive "$dpid" && return 0
 	failures=$((failures + 1))
@@ -225,12 +236,7 @@ exec 3<>"$tmp/stderr.fifo"
 mkdir "$broot"
 "$build/cgroupd" -r "$broot" -s "$bsock" </dev/null >/dev/null 2>"$tmp/stderr.fifo" &
 bpid=$!
-n=0
-until [ -S "$bsock" ] && "$build/cgroupctl" --socket "$bsock" ping >/dev/null 2>&1; do
-	[ $n -lt 300 ] || die "the blocked-stderr daemon did not answer within 30 s"
-	sleep 0.1
-	n=$((n + 1))
-done
+wait_sock "$bsock" "$bpid" "the blocked-stderr daemon"
 "$box" cgroupbench run -socket "$bsock" -clients 8 -count "$run_count" -warmup 0 -tag blocked -argv /bin/true >"$tmp/blocked.out" 2>&1 &
 busy=$!
 cb ping -socket "$bsock" -silent 0 -count 1000 -tag blocked
@@ -254,12 +260,7 @@ if command -v gcc >/dev/null 2>&1 && [ -d "$repo/../shared/baseline-c" ] &&
 	mkdir "$croot"
 	"$cdir/build/cgroupd" -r "$croot" -s "$csock" </dev/null >/dev/null 2>"$tmp/c.err" &
 	cpid=$!
-	n=0
-	until [ -S "$csock" ]; do
-		[ $n -lt 300 ] || die "the C tool's daemon made no socket within 30 s"
-		sleep 0.1
-		n=$((n + 1))
-	done
+	wait_sock "$csock" "$cpid" "the C tool's daemon"
 	for c in 1 8; do
 		say "C tool: RUN with $c client(s)"
 		cb run -socket "$csock" -name crun -clients "$c" -count "$run_count" -warmup 100 -argv /bin/true
