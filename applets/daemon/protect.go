@@ -56,13 +56,17 @@ func jobOOMScoreAdj(priority int, callerRoot bool) int {
 
 // protectSelf applies the self-protection above and says what it got.
 func (d *daemon) protectSelf(delegated bool) {
-	if n, err := hostmem.LockExecutable(); err != nil {
-		d.logf("protect: %v (the daemon's code can be evicted under host memory pressure)", err)
+	if ok, limit := hostmem.CanLockAll(); !ok {
+		d.logf("protect: no CAP_IPC_LOCK and RLIMIT_MEMLOCK %d: memory not locked (the daemon's pages can be evicted under host memory pressure)", limit)
 	} else {
-		d.debugf("protect: %d KiB of the executable locked in memory", n>>10)
-	}
-	if err := hostmem.LockAll(); err != nil {
-		d.logf("protect: mlockall: %v (the daemon's memory can be evicted under host memory pressure)", err)
+		if n, err := hostmem.LockExecutable(); err != nil {
+			d.logf("protect: %v (the daemon's code can be evicted under host memory pressure)", err)
+		} else {
+			d.debugf("protect: %d KiB of the executable locked in memory", n>>10)
+		}
+		if err := hostmem.LockAll(); err != nil {
+			d.logf("protect: mlockall: %v (the daemon's memory can be evicted under host memory pressure)", err)
+		}
 	}
 	adj, err := hostmem.OpenOOMScoreAdj("/proc/self/oom_score_adj")
 	if err != nil {
