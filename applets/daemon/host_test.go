@@ -381,6 +381,7 @@ func TestRefusedRunLeavesNothing(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(filepath.Dir(d.root), "x")); err == nil {
 		t.Errorf("a cgroup %q exists beside the root", "x")
 	}
+	d.out.waitEvent(t, "job.start", map[string]string{"id": "taken"}) // stderr lags the replies
 	if n := len(d.out.events("job.start")); n != 1 {
 		t.Errorf("got %d job.start events, want 1 (taken)", n)
 	}

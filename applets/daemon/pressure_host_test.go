@@ -318,6 +318,9 @@ func TestQueueKillRemove(t *testing.T) {
 	c.Close()
 	pollUntil(t, 5*time.Second, "gone to be forgotten", func() bool { return d.do("INSPECT", "id", "gone").Status == "err" })
 
+	// stderr is written by a writer of its own: wait for the lines.
+	d.out.waitEvent(t, "job.cleanup", map[string]string{"id": "pk"})
+	d.out.waitEvent(t, "job.cleanup", map[string]string{"id": "pr"})
 	for _, typ := range []string{"job.start", "job.exit", "job.kill"} {
 		if n := len(d.out.events(typ)); n != 0 {
 			t.Errorf("got %d %s events for jobs that never started, want 0", n, typ)
