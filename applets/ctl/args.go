@@ -329,8 +329,11 @@ func parseRun(sc subcommand, args []string) (proto.Request, mode, error) {
 			req.Add(rk.key, *single[rk.flag])
 		}
 	}
-	// With no argv the request goes out anyway: the daemon answers
-	// `reason: no command`, which scripts match on.
+	// No argv is a usage error, as in the C client: nothing is sent. (An
+	// empty argv[0], `-- ""`, still goes out: the daemon's `no command`.)
+	if fs.NArg() == 0 {
+		return proto.Request{}, 0, usagef("missing command (want: run [opts] -- argv...)")
+	}
 	for _, a := range fs.Args() {
 		req.Add("arg", a)
 	}

@@ -297,6 +297,7 @@ func TestParseRun(t *testing.T) {
 		{name: "empty command", req: req("RUN", "arg", ""), reason: "no command"},
 		{name: "bad size", req: req("RUN", "arg", "x", "memory_max", "12Q"), reason: "memory_max: "},
 		{name: "bad cpu_weight", req: req("RUN", "arg", "x", "cpu_weight", "0"), reason: "cpu_weight: "},
+		{name: "bare cpu_max quota", req: req("RUN", "arg", "x", "cpu_max", "100000"), reason: "cpu_max: invalid value"},
 		{name: "bad priority", req: req("RUN", "arg", "x", "priority", "101"), reason: "priority: "},
 		{name: "bad queue_timeout", req: req("RUN", "arg", "x", "queue_timeout", "soon"), reason: "queue_timeout: "},
 		{name: "zero queue_timeout", req: req("RUN", "arg", "x", "queue_timeout", "0s"), reason: "queue_timeout: 0s: want more than 0 and at most 24h0m0s"},
