@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"cgroupd/internal/usagedoc"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden requests in testdata/ctl")
@@ -36,9 +38,9 @@ func TestRequestGolden(t *testing.T) {
 		{"kill-signal-flag-first", []string{"kill", "--signal=15", "job-1"}, modePlain},
 		{"kill-signal-name", []string{"kill", "job-1", "signal", "TERM"}, modePlain},
 		{"kill-signal-signame", []string{"kill", "job-1", "--signal", "sigterm"}, modePlain},
-		{"logs", []string{"logs", "job-1"}, modeLogs},
-		{"logs-follow", []string{"logs", "job-1", "--follow"}, modeLogs},
-		{"logs-follow-short", []string{"logs", "-f", "job-1"}, modeLogs},
+		{"logs", []string{"logs", "job-1"}, modeStream},
+		{"logs-follow", []string{"logs", "job-1", "--follow"}, modeStream},
+		{"logs-follow-short", []string{"logs", "-f", "job-1"}, modeStream},
 		{"run-minimal", []string{"run", "--", "sleep", "10"}, modePlain},
 		{"run-no-dashdash", []string{"run", "--id", "a", "sleep", "10", "--not-an-option"}, modePlain},
 		{"run-all-options", []string{"run",
@@ -199,7 +201,8 @@ func TestHelp(t *testing.T) {
 		args []string
 		want string // a line the help must contain
 	}{
-		{[]string{"-h"}, "usage: cgroupctl [--socket PATH] <subcommand> [args]"},
+		{[]string{"-h"}, "usage: cgroupctl [--socket PATH] [--json | -o json] <subcommand> [args]"},
+		{[]string{"metrics", "-h"}, "usage: cgroupctl metrics"},
 		{[]string{"--help"}, "  run [opts] -- argv...       submit a job"},
 		{[]string{"help"}, "run options:"},
 		{[]string{"-s", "/x", "-h"}, "usage: cgroupctl"},
@@ -234,21 +237,5 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-// TestDocMatchesUsage checks that the man-page doc comment of ctl.go shows
-// the same synopsis as -h.
-func TestDocMatchesUsage(t *testing.T) {
-	src, err := os.ReadFile("ctl.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(src[:bytes.Index(src, []byte("\npackage ctl"))])
-	lines := strings.Split(strings.TrimSuffix(usage, "\n"), "\n")
-	for _, l := range lines[1:] { // the first line differs by "usage: "
-		if strings.HasPrefix(l, "Exit status") || strings.HasPrefix(l, "usage error") {
-			continue
-		}
-		if !strings.Contains(doc, "//\t"+l+"\n") {
-			t.Errorf("usage line %q is not in the doc comment", l)
-		}
-	}
-}
+// TestDocMatchesUsage: the doc comment of ctl.go shows -h verbatim.
+func TestDocMatchesUsage(t *testing.T) { usagedoc.Check(t, "ctl.go", usage) }
