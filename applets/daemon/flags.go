@@ -42,6 +42,9 @@ const usage = `usage: cgroupd [options]
       --spawn-fallback            always start jobs by fork-and-attach (no clone3)
       --kill-fallback             always kill by freeze+SIGKILL+thaw (no cgroup.kill)
       --request-timeout DURATION  drop a client whose request is incomplete after this (default 30s)
+      --metrics-file PATH         write the Prometheus metrics (METRICS) to PATH every --metrics-interval,
+                                  atomically (temp file + rename), for node_exporter's textfile collector
+      --metrics-interval DURATION how often --metrics-file is written (default 15s, at least 1s)
   -h, --help                      this help
 A negative threshold turns that rule off. The ladder's thresholds (-k, --mem-freeze-some-avg10,
 --cpu-demote-some-avg10, --io-freeze-full-avg10) are percentages of time stalled over
@@ -72,6 +75,9 @@ type config struct {
 	// HostPressure is the directory of the host's pressure files
 	// (memory, cpu, io) that admission and STATS read.
 	HostPressure string
+	// MetricsFile, when set, gets the METRICS text every MetricsInterval.
+	MetricsFile     string
+	MetricsInterval time.Duration
 }
 
 // defaultConfig is the command line with no flags.
@@ -81,7 +87,7 @@ func defaultConfig() *config {
 		MemKill: p.MemKill, MemFreezeSome: p.MemFreeze, CPUDemoteSome: p.CPUDemote, IOFreezeFull: p.IOFreeze,
 		MemAdmitSome: 80, MemAdmitFull: 15, CPUAdmitSome: 95, IOAdmitFull: 80,
 	}, Window: p.Window, Sustain: p.Sustain, Cooldown: p.Cooldown, Hysteresis: p.Hysteresis,
-		HostPressure: "/proc/pressure"}
+		HostPressure: "/proc/pressure", MetricsInterval: 15 * time.Second}
 }
 
 // engineConfig is the pressure engine's policy from the command line.
@@ -153,6 +159,8 @@ func parseFlags(args []string) (*config, error) {
 	fs.DurationVar(&c.Hysteresis, "pressure-hysteresis", c.Hysteresis, "")
 	boolean(&c.DryRun, "", "dry-run")
 	str(&c.HostPressure, "", "host-pressure")
+	str(&c.MetricsFile, "", "metrics-file")
+	fs.DurationVar(&c.MetricsInterval, "metrics-interval", c.MetricsInterval, "")
 	var help bool
 	boolean(&help, "", "help")
 	if err := fs.Parse(args); err != nil {
@@ -167,13 +175,16 @@ func parseFlags(args []string) (*config, error) {
 	if c.ReqTimeout <= 0 {
 		return nil, usageErrorf("--request-timeout: must be positive")
 	}
+	if c.MetricsInterval < time.Second {
+		return nil, usageErrorf("--metrics-interval: must be at least 1s (the housekeeping tick)")
+	}
 	if fs.NArg() > 0 {
 		return nil, usageErrorf("unexpected argument %q", fs.Arg(0))
 	}
 	var bad error
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "r", "root", "s", "socket", "L", "log-dir", "socket-group", "host-pressure":
+		case "r", "root", "s", "socket", "L", "log-dir", "socket-group", "host-pressure", "metrics-file":
 			if f.Value.String() == "" && bad == nil {
 				bad = usageErrorf("-%s: empty value", f.Name)
 			}

@@ -102,6 +102,8 @@ type daemon struct {
 	lastObserve time.Time
 	queue       pressure.Queue // pending RUNs (queue.go)
 
+	metrics metrics // metrics.go
+
 	quitting     bool
 	quitDeadline time.Time
 	done         bool
@@ -218,6 +220,9 @@ func (d *daemon) start() error {
 		return fmt.Errorf("pressure engine: %w", err)
 	}
 	if err := d.listen(); err != nil {
+		return err
+	}
+	if err := d.startMetricsFile(); err != nil {
 		return err
 	}
 	d.logf("cgroupd ready")
@@ -563,6 +568,7 @@ func (d *daemon) housekeeping(now time.Time) {
 		d.pressureTick(now)
 	}
 	d.checkQueue(now)
+	d.metricsTick(now)
 	if d.quitting && now.After(d.quitDeadline) {
 		d.logf("shutdown: giving up waiting for %d jobs", len(d.liveJobs))
 		d.done = true
@@ -648,7 +654,7 @@ func (d *daemon) onSignals(sigs []os.Signal) {
 }
 
 // emit writes one event line.
-func (d *daemon) emit(typ string, kv ...string) { d.ev.Emit(typ, kv...) }
+func (d *daemon) emit(typ string, kv ...string) { d.ev.Emit(typ, kv...); d.metrics.event(typ, kv) }
 
 // logf writes a human log line (never starting with "EVENT ").
 func (d *daemon) logf(format string, args ...any) {
