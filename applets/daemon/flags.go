@@ -16,14 +16,15 @@ import (
 
 // usage is printed by -h and after a usage error.
 const usage = `usage: cgroupd [options]
-  -r, --root PATH                 cgroup v2 directory to own
-                                  (default: <mount>/cgroupd.slice for root)
+  -r, --root PATH                 cgroup v2 directory to own, created if missing (default:
+                                  <mount>/cgroupd.slice for root; for others cgroupd.slice under
+                                  user@<uid>.service, else beside the daemon's own cgroup)
   -s, --socket PATH               Unix socket path (default: $CGROUPD_SOCKET,
                                   /run/cgroupd.sock for root,
                                   /run/user/<uid>/cgroupd.sock or
                                   /tmp/cgroupd-<uid>.sock for others)
   -d, --debug                     debug logging
-  -L, --log-dir PATH              capture each job's stdout+stderr in PATH/<id>.log
+  -L, --log-dir PATH              capture each job's stdout+stderr in PATH/<id>.log (kept after REMOVE)
   -k, --mem-kill-avg10 X          kill a victim at memory.full.avg10 >= X (default 60)
       --mem-freeze-some-avg10 X   freeze a low-priority victim at memory.some.avg10 >= X (default 20)
       --cpu-demote-some-avg10 X   halve cpu.weight of low-priority jobs at cpu.some.avg10 >= X (default 50)
@@ -49,7 +50,8 @@ const usage = `usage: cgroupd [options]
 A negative threshold turns that rule off. The ladder's thresholds (-k, --mem-freeze-some-avg10,
 --cpu-demote-some-avg10, --io-freeze-full-avg10) are percentages of time stalled over
 --pressure-window, measured from the root's PSI totals; the admission thresholds compare the
-kernel's avg10 of the host.
+kernel's avg10 of the host (a RUN with queue_timeout waits as a pending job instead).
+Exit status: 0 after a clean shutdown, 1 when it cannot start, 2 for a usage error.
 `
 
 // thresholds are PSI avg10 percentages; a negative value disables a rule.

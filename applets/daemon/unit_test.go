@@ -15,6 +15,7 @@ import (
 	"cgroupd/core/proto"
 	"cgroupd/core/psi"
 	"cgroupd/core/spawn"
+	"cgroupd/internal/usagedoc"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -449,3 +450,6 @@ func TestParseTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestDocMatchesUsage: the package doc in daemon.go shows -h verbatim.
+func TestDocMatchesUsage(t *testing.T) { usagedoc.Check(t, "daemon.go", usage) }
