@@ -112,19 +112,22 @@ func parseArgs(args []string) (invocation, error) {
 // outputFlags registers --json, -o and --output (json or text) on fs.
 func outputFlags(fs *flag.FlagSet, json *bool) {
 	fs.BoolVar(json, "json", *json, "")
-	setOutput := func(v string) error {
-		switch v {
-		case "json":
-			*json = true
-		case "text":
-			*json = false
-		default:
-			return errors.New("want json or text")
-		}
-		return nil
+	set := func(v string) error { return setOutput(v, json) }
+	fs.Func("o", "", set)
+	fs.Func("output", "", set)
+}
+
+// setOutput sets *json from an output format name.
+func setOutput(v string, json *bool) error {
+	switch v {
+	case "json":
+		*json = true
+	case "text":
+		*json = false
+	default:
+		return errors.New("want json or text")
 	}
-	fs.Func("o", "", setOutput)
-	fs.Func("output", "", setOutput)
+	return nil
 }
 
 // outputOption consumes an output option at a[0] (see outputFlags) for the
@@ -150,12 +153,7 @@ func outputOption(a []string, json *bool) (int, error) {
 		}
 		val, n = a[1], 2
 	}
-	switch val {
-	case "json":
-		*json = true
-	case "text":
-		*json = false
-	default:
+	if err := setOutput(val, json); err != nil {
 		return 0, usagef("%s: invalid output %q (want json or text)", name, oneLine(val))
 	}
 	return n, nil

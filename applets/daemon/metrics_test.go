@@ -358,3 +358,22 @@ func TestJSONRealDaemon(t *testing.T) {
 	check([]string{"ping"}, 0, map[string]any{"status": "ok", "pong": true})
 	check([]string{"quit"}, 0, map[string]any{"status": "ok", "shutting_down": true})
 }
+
+// BenchmarkAppendMetrics renders the exposition for 10 000 live jobs with
+// cached figures: the part of METRICS and of a --metrics-file write that
+// does not depend on the kernel.
+func BenchmarkAppendMetrics(b *testing.B) {
+	d := &daemon{cfg: defaultConfig(), jobs: map[string]*job{}, liveJobs: map[*job]struct{}{}}
+	d.metrics.samples = map[*job]jobSample{}
+	for i := 0; i < 10000; i++ {
+		j := &job{id: "job-" + strconv.Itoa(i), seq: uint64(i), priority: 50, uid: 1000, state: stateRunning}
+		d.jobs[j.id], d.liveJobs[j] = j, struct{}{}
+		d.metrics.samples[j] = jobSample{mem: 1 << 20, pids: 3, cpuUsec: 123456, memOK: true, pidsOK: true, cpuOK: true}
+	}
+	b.ReportAllocs()
+	var n int
+	for b.Loop() {
+		n = len(d.appendMetrics(nil, time.Now()))
+	}
+	b.ReportMetric(float64(n), "bytes")
+}
