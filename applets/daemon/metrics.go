@@ -382,6 +382,10 @@ func (d *daemon) appendMetrics(b []byte, now time.Time) []byte {
 			}
 		}
 	}
+	if m.cycleTime > 0 {
+		w.family("cgroupd_job_figures_cycle_seconds", "gauge", "How long the last pass reading every live job's figures took: the most a cgroupd_job_* figure may lag.")
+		w.sample("cgroupd_job_figures_cycle_seconds", m.cycleTime.Seconds())
+	}
 	perJob("cgroupd_job_memory_bytes", "gauge", "memory.current of a live job's cgroup (absent without the memory controller).",
 		func(s jobSample) (float64, bool) { return float64(s.mem), s.memOK })
 	perJob("cgroupd_job_pids", "gauge", "pids.current of a live job's cgroup (absent without the pids controller).",

@@ -377,3 +377,68 @@ func BenchmarkAppendMetrics(b *testing.B) {
 	}
 	b.ReportMetric(float64(n), "bytes")
 }
+
+// TestRefreshSamples: the per-job cache over a fake cgroup tree: one call
+// reads every live job once, an unreadable file leaves its figure absent,
+// a job that ended drops out, and the pass duration appears after a pass.
+func TestRefreshSamples(t *testing.T) {
+	root := t.TempDir()
+	d := &daemon{cfg: defaultConfig(), jobs: map[string]*job{}, liveJobs: map[*job]struct{}{}}
+	var jobs []*job
+	for i := 0; i < 5; i++ {
+		id := "j" + strconv.Itoa(i)
+		cg := cgroup.Dir(filepath.Join(root, id))
+		if err := os.Mkdir(string(cg), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		files := map[string]string{cgroup.FilePidsCurrent: "2\n", cgroup.FileCPUStat: "usage_usec 1500000\nuser_usec 1\n"}
+		if i != 3 { // j3: no memory controller
+			files[cgroup.FileMemoryCurrent] = strconv.Itoa(4096*(i+1)) + "\n"
+		}
+		for f, v := range files {
+			if err := os.WriteFile(filepath.Join(string(cg), f), []byte(v), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		j := &job{id: id, seq: uint64(i), cg: cg, priority: 10 * i, uid: 1000, state: stateRunning}
+		d.jobs[id], d.liveJobs[j] = j, struct{}{}
+		jobs = append(jobs, j)
+	}
+	if n := d.refreshSamples(time.Hour); n != 5 {
+		t.Fatalf("first call read %d jobs, want 5 (each once)", n)
+	}
+	s := series(t, string(d.appendMetrics(nil, time.Now())))
+	for k, want := range map[string]float64{
+		`cgroupd_job_memory_bytes{id="j0",priority="0",uid="1000"}`:       4096,
+		`cgroupd_job_memory_bytes{id="j4",priority="40",uid="1000"}`:      20480,
+		`cgroupd_job_pids{id="j3",priority="30",uid="1000"}`:              2,
+		`cgroupd_job_cpu_seconds_total{id="j2",priority="20",uid="1000"}`: 1.5,
+	} {
+		if got, ok := s[k]; !ok || got != want {
+			t.Errorf("%s: got %v (present %v), want %v", k, got, ok, want)
+		}
+	}
+	if _, ok := s[`cgroupd_job_memory_bytes{id="j3",priority="30",uid="1000"}`]; ok {
+		t.Error("memory of j3 (no memory.current): present, want absent")
+	}
+	if _, ok := s["cgroupd_job_figures_cycle_seconds"]; ok {
+		t.Error("cgroupd_job_figures_cycle_seconds before a whole pass: present, want absent")
+	}
+	// j1 ends; the next pass drops it and times the previous one.
+	jobs[1].ended = true
+	delete(d.liveJobs, jobs[1])
+	if n := d.refreshSamples(time.Hour); n != 4 {
+		t.Errorf("second call read %d jobs, want 4", n)
+	}
+	s = series(t, string(d.appendMetrics(nil, time.Now())))
+	if _, ok := s[`cgroupd_job_pids{id="j1",priority="10",uid="1000"}`]; ok {
+		t.Error("ended job j1: present, want absent")
+	}
+	if _, ok := s["cgroupd_job_figures_cycle_seconds"]; !ok {
+		t.Error("cgroupd_job_figures_cycle_seconds after a pass: absent")
+	}
+	if n := d.refreshSamples(0); n != 0 {
+		t.Errorf("zero budget read %d jobs, want 0", n)
+	}
+	promtool(t, "per-job figures", d.appendMetrics(nil, time.Now()))
+}
