@@ -92,6 +92,7 @@ prereqs() {
 	static_busybox >/dev/null || missing="$missing busybox-static"
 	command -v cpio >/dev/null 2>&1 || missing="$missing cpio"
 	command -v gzip >/dev/null 2>&1 || missing="$missing gzip"
+	command -v mkfs.ext4 >/dev/null 2>&1 || missing="$missing e2fsprogs"
 	[ -z "$missing" ] && return 0
 	if ! is_root; then
 		skip "missing$missing and not root to install it (apt-get install$missing)"
@@ -174,6 +175,49 @@ add_modules() {
 	done
 }
 
+# earlyoom_files DIR: earlyoom (Debian's package, fetched once into the
+# cache) and the shared libraries it needs, under DIR at their own paths;
+# the guest runs it through DIR's dynamic loader (bench-hostoom compares it).
+earlyoom_files() {
+	dst=$1
+	eo=$cache/earlyoom/usr/bin/earlyoom
+	if [ ! -x "$eo" ]; then
+		say "fetching earlyoom into $cache"
+		rm -rf "$cache/earlyoom.deb" "$cache/earlyoom.tmp"
+		mkdir -p "$cache/earlyoom.deb"
+		(cd "$cache/earlyoom.deb" && apt-get download earlyoom >&2) || { apt_update && (cd "$cache/earlyoom.deb" && apt-get download earlyoom >&2); } ||
+			die "apt-get download earlyoom failed"
+		dpkg-deb -x "$cache"/earlyoom.deb/*.deb "$cache/earlyoom.tmp" || die "dpkg-deb -x earlyoom failed"
+		mv "$cache/earlyoom.tmp" "$cache/earlyoom"
+		rm -rf "$cache/earlyoom.deb"
+	fi
+	mkdir -p "$dst/usr/bin"
+	cp "$eo" "$dst/usr/bin/earlyoom"
+	for lib in $(ldd "$eo" | awk '$2 == "=>" { print $3 } $1 ~ /^\// { print $1 }'); do
+		mkdir -p "$dst$(dirname "$lib")"
+		cp -L "$lib" "$dst$lib"
+	done
+}
+
+# progs_image MODE: an ext4 image with busybox, cgroupbox and its links
+# (and, for benchmarks, earlyoom), attached as NVMe and mounted read-only at
+# /disk in the guest. Programs run from there are backed by a real disk:
+# under host memory pressure the kernel evicts their text and must read it
+# back, as on a real host (the initramfs is RAM and never evicted).
+progs_image() {
+	p=$vmdir/progs
+	mkdir -p "$p/bin" "$p/usr/local/bin"
+	cp "$(static_busybox)" "$p/bin/busybox"
+	for a in sh sleep cat; do ln -s busybox "$p/bin/$a"; done
+	cp "$build/cgroupbox" "$p/usr/local/bin/cgroupbox"
+	for a in cgroupd cgroupctl memhog cpuhog; do
+		ln -s cgroupbox "$p/usr/local/bin/$a"
+	done
+	[ "$1" = bench ] && earlyoom_files "$p"
+	truncate -s 64M "$vmdir/progs.img"
+	mkfs.ext4 -q -F -L progs -d "$p" "$vmdir/progs.img" || die "mkfs.ext4 -d $p failed"
+}
+
 # initramfs MODE SELECTED: assemble and pack the guest's root.
 initramfs() {
 	mode=$1 selected=$2
@@ -254,6 +298,7 @@ main() {
 	trap 'exit 130' INT TERM
 	t0=$(date +%s)
 	initramfs "$mode" "$selected"
+	progs_image "$mode"
 	disk=$vmdir/disk.img
 	truncate -s 64M "$disk"
 	log=$build/vm-$mode.log
@@ -270,6 +315,8 @@ main() {
 			-device virtio-scsi-pci,id=scsi0 \
 			-drive "file=$disk,if=none,id=d0,format=raw" \
 			-device scsi-hd,drive=d0,bus=scsi0.0 \
+			-drive "file=$vmdir/progs.img,if=none,id=p0,format=raw,readonly=on" \
+			-device nvme,serial=progs,drive=p0 \
 			</dev/null 2>&1 || rc=$?
 		echo "$rc" >"$st"
 	} | sed -u 's/\r$//; s/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g' | tee "$log"

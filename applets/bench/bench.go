@@ -11,6 +11,8 @@
 //	cgroupbench poll    [-name N] -file F [-key K] [-gt N] [-interval D] [-timeout D] [-ready F]
 //	                    [-write F -value V [-after D]]
 //	cgroupbench now     [-name N]
+//	cgroupbench probe   [-name N] [-seconds S] [-out F] -- CMD ARGS
+//	cgroupbench watch   [-name N] [-timeout D] [-ready F] NAME=PID...
 //
 //	common: -socket PATH  -name NAME  -tag TAG  -timeout DUR
 //
@@ -37,6 +39,11 @@
 //	         polling has begun; -write F -value V writes V to F -after D
 //	         (a burst of exactly D) and prints when
 //	now      the wall clock in epoch ms (busybox date has no %N)
+//	probe    fork CMD in a loop (a user's shell, a health check) until
+//	         SIGTERM or -seconds; the longest iteration in ms: how
+//	         unresponsive the host became
+//	watch    follow processes through pidfds; when each died (epoch ms)
+//	         and which died first, whoever killed it
 //
 // Output is one figure per line on stdout, `<name>_<metric>[_<tag>]=value`
 // (latencies in µs, rates per second), stable so that runs can be compared;
@@ -69,6 +76,8 @@ const usage = `usage: cgroupbench MODE [options]
   poll    [-name N] -file F [-key K] [-gt N] [-interval D] [-timeout D] [-ready F]
           [-write F -value V [-after D]]
   now     [-name N]
+  probe   [-name N] [-seconds S] [-out F] -- CMD ARGS
+  watch   [-name N] [-timeout D] [-ready F] NAME=PID...
 common: -socket PATH (default $CGROUPD_SOCKET, else the protocol default)
         -name NAME -tag TAG (figure keys are NAME_METRIC_TAG)
         -timeout DUR (per request, default 2m)
@@ -107,6 +116,8 @@ var modes = []mode{
 	{"proc", procMode},
 	{"poll", pollMode},
 	{"now", nowMode},
+	{"probe", probeMode},
+	{"watch", watchMode},
 }
 
 // Run is the applet entry point.

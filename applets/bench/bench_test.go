@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -511,5 +512,60 @@ func TestPollWrite(t *testing.T) {
 	}
 	if code, _, _ := bench(t, "poll", "-file", ev, "-write", high); code != 2 {
 		t.Errorf("-write without -value: exit %d, want 2", code)
+	}
+}
+
+func TestProbeMode(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "max")
+	code, figs, stderr := bench(t, "probe", "-seconds", "0.3", "-out", out, "--", "/bin/sleep", "0.05")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	if n := wantNum(t, figs, "probe_iterations"); n < 1 || n > 6 {
+		t.Errorf("%v iterations of sleep 0.05 in 0.3 s", n)
+	}
+	gap := wantNum(t, figs, "probe_max_gap_ms")
+	if gap < 50 {
+		t.Errorf("longest iteration %v ms, want >= 50 (sleep 0.05)", gap)
+	}
+	if b, err := os.ReadFile(out); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(int(gap)) {
+		t.Errorf("-out file %q (%v), want %v", b, err, gap)
+	}
+}
+
+// watch reports who died first, whoever killed it, and stops -after the
+// first death.
+func TestWatchMode(t *testing.T) {
+	start := func() *exec.Cmd {
+		c := exec.Command("/bin/sleep", "30")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+		return c
+	}
+	a, b := start(), start()
+	// Killed and not reaped: a zombie, whose pidfd opens and is readable.
+	t0 := time.Now()
+	if err := a.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	code, figs, stderr := bench(t, "watch", "-timeout", "20s", "-after", "200ms",
+		"a="+strconv.Itoa(a.Process.Pid), "b="+strconv.Itoa(b.Process.Pid))
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	wantFig(t, figs, "watch_first", "a")
+	if d := wantNum(t, figs, "watch_a_died_unix_ms"); d < float64(t0.UnixMilli()) {
+		t.Errorf("a died at %v, before the watch began (%d)", d, t0.UnixMilli())
+	}
+	if _, ok := figs["watch_b_died_unix_ms"]; ok {
+		t.Error("b reported dead")
+	}
+	if el := time.Since(t0); el > 10*time.Second {
+		t.Errorf("watch took %v: -after did not end it", el)
+	}
+	if code, _, _ := bench(t, "watch", "x=notapid"); code != 2 {
+		t.Errorf("bad pair: exit %d, want 2", code)
 	}
 }

@@ -12,6 +12,8 @@
 //	  kill ID [signal N]          send a signal (default SIGKILL); `--signal N` too
 //	  wait ID                     block until the job ends
 //	  logs ID [--follow|-f]       print the captured stdout/stderr
+//	  events [-f] [--id ID] [--type T,...]  the daemon's recent EVENT lines;
+//	                              --follow: then each new one as it happens
 //	  remove ID                   remove an ended job and its cgroup
 //	  ping                        health check
 //	  quit                        ask the daemon to shut down
@@ -32,8 +34,8 @@
 //	                              also follow the subcommand (-o text: default)
 //	  -h, --help                  this text; `cgroupctl SUBCOMMAND -h` for one
 //	Output: the daemon's response as received (STATUS: ok, then key: value
-//	lines; every block for list). logs and metrics print only the raw bytes
-//	that follow the STATUS block, with --json too (an error is JSON).
+//	lines; every block for list). logs, events and metrics print only the raw
+//	bytes that follow the STATUS block, with --json too (an error is JSON).
 //	Exit status: 0 for STATUS: ok, 1 for STATUS: err or no connection, 2 for a
 //	usage error (nothing is sent: a bad option, run without a command, a value
 //	with CR or LF); wait: the job's exit status, or 128+N when signal N ended it.
@@ -58,6 +60,8 @@ const usage = `usage: cgroupctl [--socket PATH] [--json | -o json] <subcommand> 
   kill ID [signal N]          send a signal (default SIGKILL); ` + "`--signal N`" + ` too
   wait ID                     block until the job ends
   logs ID [--follow|-f]       print the captured stdout/stderr
+  events [-f] [--id ID] [--type T,...]  the daemon's recent EVENT lines;
+                              --follow: then each new one as it happens
   remove ID                   remove an ended job and its cgroup
   ping                        health check
   quit                        ask the daemon to shut down
@@ -72,8 +76,8 @@ run options:
                               also follow the subcommand (-o text: default)
   -h, --help                  this text; ` + "`cgroupctl SUBCOMMAND -h`" + ` for one
 Output: the daemon's response as received (STATUS: ok, then key: value
-lines; every block for list). logs and metrics print only the raw bytes
-that follow the STATUS block, with --json too (an error is JSON).
+lines; every block for list). logs, events and metrics print only the raw
+bytes that follow the STATUS block, with --json too (an error is JSON).
 Exit status: 0 for STATUS: ok, 1 for STATUS: err or no connection, 2 for a
 usage error (nothing is sent: a bad option, run without a command, a value
 with CR or LF); wait: the job's exit status, or 128+N when signal N ended it.

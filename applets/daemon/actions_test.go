@@ -31,6 +31,7 @@ func fakeDaemon(t *testing.T) (*daemon, *job, *bytes.Buffer) {
 		stopping: map[*job]struct{}{},
 		liveJobs: map[*job]struct{}{},
 		watches:  map[int]watch{},
+		fbFD:     -1,
 	}
 	j := &job{id: "job", cg: d.root.Child("job"), priority: 10, pidfd: -1, wdEvents: -1, wdMem: -1, wdLog: -1}
 	d.jobs[j.id] = j
@@ -151,12 +152,12 @@ func TestMemEventsOOM(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	d.checkMemEvents(j) // oom_kill 0: nothing
+	d.checkMemEvents(j, false) // oom_kill 0: nothing
 	write("1")
-	d.checkMemEvents(j)
-	d.checkMemEvents(j) // unchanged: no second event
+	d.checkMemEvents(j, false)
+	d.checkMemEvents(j, false) // unchanged: no second event
 	write("3")
-	d.checkMemEvents(j)
+	d.checkMemEvents(j, false)
 	want := "EVENT schema=cgroupd.v1 ts_unix_ms=1000 type=job.oom id=job cgroup=" + string(j.cg) + " oom_kill_count=1\n" +
 		"EVENT schema=cgroupd.v1 ts_unix_ms=1000 type=job.oom id=job cgroup=" + string(j.cg) + " oom_kill_count=3\n"
 	if ev.String() != want {
@@ -199,7 +200,7 @@ func TestOOMBeforeExitWhenExitSeenFirst(t *testing.T) {
 	j.mainDone, j.status = true, spawn.Status{Signal: 9}
 	setEvents(t, j, 0, 0)
 	d.checkEvents(j) // the exit path: finish before any checkMemEvents
-	d.checkMemEvents(j)
+	d.checkMemEvents(j, false)
 	d.finish(j)
 	got := ev.String()
 	if strings.Count(got, "type=job.oom") != 1 || strings.Count(got, "type=job.exit") != 1 {
@@ -210,5 +211,45 @@ func TestOOMBeforeExitWhenExitSeenFirst(t *testing.T) {
 	}
 	if !strings.Contains(got, "oom_killed=1") {
 		t.Errorf("job.exit without oom_killed=1: %q", got)
+	}
+}
+
+// With memory.oom.group one OOM kill raises oom_kill once per process and
+// the notification can show it half way: one job.oom per group kill.
+func TestOOMGroupKillOneEvent(t *testing.T) {
+	d, j, ev := fakeDaemon(t)
+	j.oomGroup = true
+	write := func(kill, group string) {
+		s := "low 0\nhigh 0\nmax 1\noom 1\noom_kill " + kill + "\noom_group_kill " + group + "\n"
+		if err := os.WriteFile(filepath.Join(string(j.cg), "memory.events"), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("1", "0") // the first victim, before the kernel counts the group kill
+	d.checkMemEvents(j, false)
+	write("2", "1")
+	d.checkMemEvents(j, false)
+	write("3", "1") // the rest of the group
+	d.checkMemEvents(j, false)
+	j.mainDone, j.status = true, spawn.Status{Signal: 9}
+	setEvents(t, j, 0, 0)
+	d.checkEvents(j)
+	got := ev.String()
+	if n := strings.Count(got, "type=job.oom"); n != 1 || !strings.Contains(got, "oom_kill_count=2") {
+		t.Errorf("got %q, want one job.oom (oom_kill_count=2)", got)
+	}
+
+	// The main process reaped before the group kill was counted: the end
+	// reports it.
+	d, j, ev = fakeDaemon(t)
+	j.oomGroup = true
+	write("1", "0")
+	d.checkMemEvents(j, false)
+	j.mainDone, j.status = true, spawn.Status{Signal: 9}
+	setEvents(t, j, 0, 0)
+	d.checkEvents(j)
+	got = ev.String()
+	if strings.Count(got, "type=job.oom") != 1 || strings.Index(got, "type=job.oom") > strings.Index(got, "type=job.exit") {
+		t.Errorf("got %q, want one job.oom before job.exit", got)
 	}
 }

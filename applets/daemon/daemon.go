@@ -12,7 +12,11 @@
 //	                                  /run/user/<uid>/cgroupd.sock or
 //	                                  /tmp/cgroupd-<uid>.sock for others)
 //	  -d, --debug                     debug logging
-//	  -L, --log-dir PATH              capture each job's stdout+stderr in PATH/<id>.log (kept after REMOVE)
+//	  -L, --log-dir PATH              capture each job's stdout+stderr in PATH/<id>.log
+//	      --log-max-size SIZE         disk space one job's log may use; the oldest output is dropped
+//	                                  beyond it (default 8M, at least 64K; max: unbounded)
+//	      --log-retain N              keep the logs of the newest N removed jobs, delete older ones
+//	                                  (default 1000)
 //	  -k, --mem-kill-avg10 X          kill a victim at memory.full.avg10 >= X (default 60)
 //	      --mem-freeze-some-avg10 X   freeze a low-priority victim at memory.some.avg10 >= X (default 20)
 //	      --cpu-demote-some-avg10 X   halve cpu.weight of low-priority jobs at cpu.some.avg10 >= X (default 50)
@@ -26,7 +30,12 @@
 //	      --pressure-cooldown DURATION least time between two actions of one rule (default 1s)
 //	      --pressure-hysteresis DURATION  calm needed before a thaw or a weight restore (default 2s)
 //	      --dry-run                   evaluate and report pressure decisions (dry_run=1), act on none
-//	      --host-pressure DIR         host pressure files read by admission and STATS (default /proc/pressure)
+//	      --host-pressure DIR         host pressure files read by admission, STATS and the host PSI rule
+//	                                  (default /proc/pressure)
+//	      --host-mem-kill-pct X       kill a victim as soon as MemAvailable < X% of MemTotal (default 10)
+//	      --host-swap-kill-pct X      ... and, on a host with swap, SwapFree < X% of SwapTotal (default 10)
+//	      --host-psi-kill X           kill a victim at host memory full stall >= X% (default 60)
+//	      --host-meminfo PATH         host memory figures for the headroom rule (default /proc/meminfo)
 //	      --socket-group NAME|GID     chgrp the socket (mode 0660) so the group may connect
 //	      --spawn-fallback            always start jobs by fork-and-attach (no clone3)
 //	      --kill-fallback             always kill by freeze+SIGKILL+thaw (no cgroup.kill)
@@ -83,4 +92,9 @@
 // socket, and exit 0. SIGHUP is ignored. REMOVE deletes a job's cgroup but
 // keeps its log file. LIST reports memory_current and pids_current of
 // ended jobs as 0 without reading their cgroup.
+//
+// Under systemd (Type=notify, sdnotify.go) it sends READY=1 once it accepts
+// clients, STATUS= with the job counts, WATCHDOG=1 when $WATCHDOG_USEC asks
+// for it and STOPPING=1 at shutdown. Job logs are bounded from outside
+// (logtrim.go): holes punched at the head, LOGS skips them with a marker.
 package daemon

@@ -57,13 +57,25 @@ type trigger struct {
 // timer. A trigger the kernel refuses is logged: the engine then samples
 // on the ticks only.
 func (d *daemon) startEngine() error {
-	eng, err := pressure.New(d.cfg.engineConfig(), engineJobs{d})
+	cfg := d.cfg.engineConfig()
+	d.checkPSI(&cfg)
+	eng, err := pressure.New(cfg, engineJobs{d})
 	if err != nil {
 		return err
 	}
 	d.engine = eng
 	for _, t := range eng.Config().Triggers() {
 		path := filepath.Join(string(d.root), t.Resource+".pressure")
+		if t.Host {
+			path = filepath.Join(d.cfg.HostPressure, t.Resource)
+			var st unix.Statfs_t
+			if err := unix.Statfs(path, &st); err != nil || st.Type != unix.PROC_SUPER_MAGIC {
+				// --host-pressure names a copy (tests, containers):
+				// a trigger would only write into it.
+				d.debugf("pressure: no trigger on %s: not procfs", path)
+				continue
+			}
+		}
 		fd, stall, win, err := psi.OpenTriggerAdapt(path, t.Full, t.Stall, t.Window)
 		if err != nil {
 			d.logf("pressure: no PSI trigger on %s (sampling every %v only): %v", path, tick, err)
@@ -100,6 +112,36 @@ func (d *daemon) startEngine() error {
 	// ~450 ms when the overload came within a second of the start).
 	d.pressureTick(time.Now())
 	return nil
+}
+
+// checkPSI finds out whether the kernel measures pressure, on the host
+// (--host-pressure) and in the job tree (the root's memory.pressure), says
+// once what follows, and turns off the rules that would read nothing:
+// without PSI every stall would read as 0, an unknown taken for calm.
+// A kernel without CONFIG_PSI, or booted with psi=0, has neither;
+// cgroup.pressure 0 (Linux 6.2) turns off one cgroup's.
+func (d *daemon) checkPSI(cfg *pressure.Config) {
+	_, herr := psi.ReadFile(filepath.Join(d.cfg.HostPressure, "memory"))
+	_, rerr := psi.ReadFile(filepath.Join(string(d.root), "memory.pressure"))
+	d.psiHost, d.psiRoot = herr == nil, rerr == nil
+	headroom := "memory headroom rule on"
+	if d.meminfo == nil || cfg.HostMemKill < 0 {
+		headroom = "memory headroom rule off"
+	}
+	switch {
+	case !d.psiHost && !d.psiRoot:
+		d.logf("pressure: PSI unavailable (kernel without CONFIG_PSI, or booted with psi=0): PSI rules and PSI admission off; %s", headroom)
+	case !d.psiRoot:
+		d.logf("pressure: PSI unavailable in %s (%v): the job tree's PSI rules off; host PSI rule, PSI admission and %s", d.root, rerr, headroom)
+	case !d.psiHost:
+		d.logf("pressure: host PSI unavailable (%v): host PSI rule and PSI admission off; the job tree's PSI rules and %s", herr, headroom)
+	}
+	if !d.psiRoot {
+		cfg.MemKill, cfg.MemFreeze, cfg.CPUDemote, cfg.IOFreeze = -1, -1, -1, -1
+	}
+	if !d.psiHost {
+		cfg.HostPSIKill = -1
+	}
 }
 
 // onTrigger: a PSI trigger fired (EPOLLPRI) or its cgroup is gone
@@ -167,14 +209,21 @@ func (d *daemon) rootSample() (mem, cpu, io psi.PSI) {
 		readPSI(filepath.Join(root, "io.pressure"))
 }
 
-// pressureTick samples the root's pressure files and feeds the engine. It
-// reads only the root's three pressure files, never per-job files.
+// pressureTick samples the root's pressure files, the host's memory
+// pressure and meminfo, and feeds the engine. It never reads per-job files.
 func (d *daemon) pressureTick(now time.Time) {
 	if d.engine == nil || d.quitting {
 		return
 	}
 	mem, cpu, io := d.rootSample()
-	d.pressureStep(now, pressure.Sample{Memory: mem, CPU: cpu, IO: io})
+	s := pressure.Sample{Memory: mem, CPU: cpu, IO: io,
+		HostPSI: readPSI(filepath.Join(d.cfg.HostPressure, "memory"))}
+	if d.meminfo != nil {
+		if i, err := d.meminfo.Read(); err == nil {
+			s.HostMem = &i
+		}
+	}
+	d.pressureStep(now, s)
 }
 
 // pressureStep feeds one sample to the engine and carries out what it
@@ -203,7 +252,11 @@ func (d *daemon) carryOut(a pressure.Action) {
 		if a.Kind != pressure.Demote {
 			kv = append(kv, "target", strings.Join(a.Targets, ","))
 		}
-		d.emit("pressure", append(kv, a.ExplainKV()...)...)
+		kv = append(kv, a.ExplainKV()...)
+		if a.Reason == pressure.ReasonHostMemory && !d.psiHost {
+			kv = append(kv, "psi_available", "0") // some_avg10, full_avg10: not measured
+		}
+		d.emit("pressure", kv...)
 	}
 	if a.DryRun {
 		return

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"cgroupd/applets/daemon/pressure"
+	"cgroupd/core/limits"
 	"cgroupd/core/proto"
 )
 
@@ -24,7 +25,11 @@ const usage = `usage: cgroupd [options]
                                   /run/user/<uid>/cgroupd.sock or
                                   /tmp/cgroupd-<uid>.sock for others)
   -d, --debug                     debug logging
-  -L, --log-dir PATH              capture each job's stdout+stderr in PATH/<id>.log (kept after REMOVE)
+  -L, --log-dir PATH              capture each job's stdout+stderr in PATH/<id>.log
+      --log-max-size SIZE         disk space one job's log may use; the oldest output is dropped
+                                  beyond it (default 8M, at least 64K; max: unbounded)
+      --log-retain N              keep the logs of the newest N removed jobs, delete older ones
+                                  (default 1000)
   -k, --mem-kill-avg10 X          kill a victim at memory.full.avg10 >= X (default 60)
       --mem-freeze-some-avg10 X   freeze a low-priority victim at memory.some.avg10 >= X (default 20)
       --cpu-demote-some-avg10 X   halve cpu.weight of low-priority jobs at cpu.some.avg10 >= X (default 50)
@@ -38,7 +43,12 @@ const usage = `usage: cgroupd [options]
       --pressure-cooldown DURATION least time between two actions of one rule (default 1s)
       --pressure-hysteresis DURATION  calm needed before a thaw or a weight restore (default 2s)
       --dry-run                   evaluate and report pressure decisions (dry_run=1), act on none
-      --host-pressure DIR         host pressure files read by admission and STATS (default /proc/pressure)
+      --host-pressure DIR         host pressure files read by admission, STATS and the host PSI rule
+                                  (default /proc/pressure)
+      --host-mem-kill-pct X       kill a victim as soon as MemAvailable < X% of MemTotal (default 10)
+      --host-swap-kill-pct X      ... and, on a host with swap, SwapFree < X% of SwapTotal (default 10)
+      --host-psi-kill X           kill a victim at host memory full stall >= X% (default 60)
+      --host-meminfo PATH         host memory figures for the headroom rule (default /proc/meminfo)
       --socket-group NAME|GID     chgrp the socket (mode 0660) so the group may connect
       --spawn-fallback            always start jobs by fork-and-attach (no clone3)
       --kill-fallback             always kill by freeze+SIGKILL+thaw (no cgroup.kill)
@@ -58,6 +68,9 @@ Exit status: 0 after a clean shutdown, 1 when it cannot start, 2 for a usage err
 type thresholds struct {
 	MemKill, MemFreezeSome, CPUDemoteSome, IOFreezeFull   float64
 	MemAdmitSome, MemAdmitFull, CPUAdmitSome, IOAdmitFull float64
+	// The host rules: headroom (percent of MemTotal / SwapTotal) and
+	// host memory full stall.
+	HostMemKill, HostSwapKill, HostPSIKill float64
 }
 
 // config is the parsed command line.
@@ -66,6 +79,8 @@ type config struct {
 	Socket        string
 	SocketGroup   string
 	LogDir        string
+	LogMaxSize    int64 // bytes on disk per job log; <= 0: unbounded
+	LogRetain     int   // logs of removed jobs kept
 	Debug         bool
 	SpawnFallback bool
 	KillFallback  bool
@@ -75,8 +90,10 @@ type config struct {
 	Window, Sustain, Cooldown, Hysteresis time.Duration
 	DryRun                                bool
 	// HostPressure is the directory of the host's pressure files
-	// (memory, cpu, io) that admission and STATS read.
+	// (memory, cpu, io) that admission, STATS and the host PSI rule read.
 	HostPressure string
+	// HostMeminfo is the host's meminfo, for the headroom rule.
+	HostMeminfo string
 	// MetricsFile, when set, gets the METRICS text every MetricsInterval.
 	MetricsFile     string
 	MetricsInterval time.Duration
@@ -85,17 +102,20 @@ type config struct {
 // defaultConfig is the command line with no flags.
 func defaultConfig() *config {
 	p := pressure.Defaults()
-	return &config{ReqTimeout: 30 * time.Second, Th: thresholds{
+	return &config{ReqTimeout: 30 * time.Second, LogMaxSize: 8 << 20, LogRetain: 1000, Th: thresholds{
 		MemKill: p.MemKill, MemFreezeSome: p.MemFreeze, CPUDemoteSome: p.CPUDemote, IOFreezeFull: p.IOFreeze,
 		MemAdmitSome: 80, MemAdmitFull: 15, CPUAdmitSome: 95, IOAdmitFull: 80,
+		HostMemKill: p.HostMemKill, HostSwapKill: p.HostSwapKill, HostPSIKill: p.HostPSIKill,
 	}, Window: p.Window, Sustain: p.Sustain, Cooldown: p.Cooldown, Hysteresis: p.Hysteresis,
-		HostPressure: "/proc/pressure", MetricsInterval: 15 * time.Second}
+		HostPressure: "/proc/pressure", HostMeminfo: "/proc/meminfo",
+		MetricsInterval: 15 * time.Second}
 }
 
 // engineConfig is the pressure engine's policy from the command line.
 func (c *config) engineConfig() pressure.Config {
 	p := pressure.Defaults()
 	p.MemKill, p.MemFreeze, p.CPUDemote, p.IOFreeze = c.Th.MemKill, c.Th.MemFreezeSome, c.Th.CPUDemoteSome, c.Th.IOFreezeFull
+	p.HostMemKill, p.HostSwapKill, p.HostPSIKill = c.Th.HostMemKill, c.Th.HostSwapKill, c.Th.HostPSIKill
 	p.Window, p.Sustain, p.Cooldown, p.Hysteresis = c.Window, c.Sustain, c.Cooldown, c.Hysteresis
 	// At least five samples per window while pressure is active, at most every
 	// 100 ms (the default); never less than 1 ms apart.
@@ -142,6 +162,9 @@ func parseFlags(args []string) (*config, error) {
 	str(&c.Root, "r", "root")
 	str(&c.Socket, "s", "socket")
 	str(&c.LogDir, "L", "log-dir")
+	logMax := "8M"
+	str(&logMax, "", "log-max-size")
+	fs.IntVar(&c.LogRetain, "log-retain", c.LogRetain, "")
 	str(&c.SocketGroup, "", "socket-group")
 	boolean(&c.Debug, "d", "debug")
 	boolean(&c.SpawnFallback, "", "spawn-fallback")
@@ -161,6 +184,10 @@ func parseFlags(args []string) (*config, error) {
 	fs.DurationVar(&c.Hysteresis, "pressure-hysteresis", c.Hysteresis, "")
 	boolean(&c.DryRun, "", "dry-run")
 	str(&c.HostPressure, "", "host-pressure")
+	str(&c.HostMeminfo, "", "host-meminfo")
+	num(&c.Th.HostMemKill, "", "host-mem-kill-pct")
+	num(&c.Th.HostSwapKill, "", "host-swap-kill-pct")
+	num(&c.Th.HostPSIKill, "", "host-psi-kill")
 	str(&c.MetricsFile, "", "metrics-file")
 	fs.DurationVar(&c.MetricsInterval, "metrics-interval", c.MetricsInterval, "")
 	var help bool
@@ -180,13 +207,23 @@ func parseFlags(args []string) (*config, error) {
 	if c.MetricsInterval < time.Second {
 		return nil, usageErrorf("--metrics-interval: must be at least 1s (the housekeeping tick)")
 	}
+	if n, err := limits.ParseSize(logMax); err != nil {
+		return nil, usageErrorf("--log-max-size: %v", err)
+	} else if n >= 0 && n < logMinSize {
+		return nil, usageErrorf("--log-max-size: %s is below the least size 64K", logMax)
+	} else {
+		c.LogMaxSize = n
+	}
+	if c.LogRetain < 0 {
+		return nil, usageErrorf("--log-retain: must be 0 or more")
+	}
 	if fs.NArg() > 0 {
 		return nil, usageErrorf("unexpected argument %q", fs.Arg(0))
 	}
 	var bad error
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "r", "root", "s", "socket", "L", "log-dir", "socket-group", "host-pressure", "metrics-file":
+		case "r", "root", "s", "socket", "L", "log-dir", "socket-group", "host-pressure", "host-meminfo", "metrics-file":
 			if f.Value.String() == "" && bad == nil {
 				bad = usageErrorf("-%s: empty value", f.Name)
 			}
@@ -207,6 +244,8 @@ func engineFlagError(err error) string {
 	for _, m := range []struct{ field, flag string }{
 		{"mem_kill", "--mem-kill-avg10"}, {"mem_freeze", "--mem-freeze-some-avg10"},
 		{"cpu_demote", "--cpu-demote-some-avg10"}, {"io_freeze", "--io-freeze-full-avg10"},
+		{"host_mem_kill", "--host-mem-kill-pct"}, {"host_swap_kill", "--host-swap-kill-pct"},
+		{"host_psi_kill", "--host-psi-kill"},
 		{"window", "--pressure-window"}, {"sustain", "--pressure-sustain"},
 		{"cooldown", "--pressure-cooldown"}, {"hysteresis", "--pressure-hysteresis"},
 	} {

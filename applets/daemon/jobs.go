@@ -56,20 +56,23 @@ type job struct {
 	requireCount int
 	ioMaxCount   int
 	logPath      string
+	logTrim      int64 // head of the log punched out up to here (logtrim.go)
 
 	startUnix, startMono int64 // ms
 	exitUnix, exitMono   int64 // ms, 0 until the job ended
 
-	mainDone     bool         // main pid reaped
-	status       spawn.Status // how main ended
-	stopDeadline time.Time    // while mainDone && !ended: retry the kill then
-	stopTries    int          // kills sent after main ended
-	ended        bool         // finalised: job.exit emitted
-	oomKillCount uint64       // last seen memory.events oom_kill
-	frozenBy     string       // reason of the freeze in force ("" when thawed)
-	cpuWeight    int          // weight the engine set (0: untouched)
-	waiters      map[*conn]struct{}
-	followers    map[*conn]struct{} // LOGS --follow streams
+	mainDone      bool         // main pid reaped
+	status        spawn.Status // how main ended
+	stopDeadline  time.Time    // while mainDone && !ended: retry the kill then
+	stopTries     int          // kills sent after main ended
+	ended         bool         // finalised: job.exit emitted
+	oomKillCount  uint64       // memory.events oom_kill at the last job.oom
+	oomGroup      bool         // memory.oom.group is 1: OOM kills take the whole job
+	oomGroupCount uint64       // memory.events oom_group_kill at the last job.oom
+	frozenBy      string       // reason of the freeze in force ("" when thawed)
+	cpuWeight     int          // weight the engine set (0: untouched)
+	waiters       map[*conn]struct{}
+	followers     map[*conn]struct{} // LOGS --follow streams
 
 	wdEvents, wdMem, wdLog int // notify watch descriptors, -1 when none
 
@@ -214,7 +217,7 @@ func (d *daemon) killCgroup(cg cgroup.Dir) error {
 		// ErrNoKill: kernel < 5.14 has no cgroup.kill; fall back to
 		// freeze+kill+thaw.
 	}
-	return cg.KillFallback()
+	return d.startFallbackKill(cg)
 }
 
 // ---- lifecycle ----
@@ -285,14 +288,26 @@ func (d *daemon) checkEvents(j *job) {
 	}
 }
 
-// checkMemEvents emits job.oom once per increase of oom_kill.
-func (d *daemon) checkMemEvents(j *job) {
+// checkMemEvents emits one job.oom per OOM kill the kernel made in the
+// job. Without memory.oom.group that is each increase of oom_kill. With it
+// (oomGroup) one OOM kill raises oom_kill once per process of the job, and
+// the 10 ms rate limit of cgroupfs notifications can show the count half
+// way (the first victim, then the rest), so the fact is the increase of
+// oom_group_kill, which the kernel raises once per group kill; oom_kill_count
+// is oom_kill as read then. At the job's end (final) an oom_kill increase
+// with no group kill recorded yet is reported too: the main process can be
+// reaped before the kernel has counted the group kill.
+func (d *daemon) checkMemEvents(j *job, final bool) {
 	me, err := j.cg.MemoryEvents()
 	if err != nil {
 		return
 	}
-	if me.OOMKill > j.oomKillCount {
-		j.oomKillCount = me.OOMKill
+	report := me.OOMKill > j.oomKillCount
+	if j.oomGroup {
+		report = me.OOMGroupKill > j.oomGroupCount || (final && report && j.oomGroupCount == 0)
+	}
+	if report {
+		j.oomKillCount, j.oomGroupCount = me.OOMKill, me.OOMGroupKill
 		d.emit("job.oom", "id", j.id, "cgroup", string(j.cg), "oom_kill_count", strconv.FormatUint(me.OOMKill, 10))
 	}
 }
@@ -307,7 +322,7 @@ func (d *daemon) finish(j *job) {
 	// sees every OOM kill of the job, even when the exit is handled before
 	// the memory.events notification (which is dropped with the watch
 	// below): job.oom always precedes job.exit.
-	d.checkMemEvents(j)
+	d.checkMemEvents(j, true)
 	j.ended = true
 	delete(d.stopping, j)
 	delete(d.liveJobs, j)
@@ -333,6 +348,7 @@ func (d *daemon) finish(j *job) {
 	for c := range j.followers {
 		d.pumpLog(c)
 	}
+	d.logEnded(j)
 }
 
 // waitResponse is WAIT's answer for an ended job.

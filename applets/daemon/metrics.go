@@ -61,6 +61,7 @@ var actionLabels = [][2]string{
 	{actFreeze, reasonClient}, {actFreeze, pressure.ReasonMemory}, {actFreeze, pressure.ReasonIO},
 	{actThaw, reasonClient}, {actThaw, pressure.ReasonReceded},
 	{actKill, reasonClient}, {actKill, reasonShutdown}, {actKill, pressure.ReasonMemory},
+	{actKill, pressure.ReasonHostMemory}, {actKill, pressure.ReasonHostPSI},
 	{actThrottle, pressure.ReasonCPU}, {actThrottle, pressure.ReasonReceded},
 }
 
@@ -320,6 +321,9 @@ func (d *daemon) appendMetrics(b []byte, now time.Time) []byte {
 	for _, kr := range extra {
 		w.sample("cgroupd_actions_total", float64(m.actions[kr]), "kind", kr[0], "reason", kr[1])
 	}
+
+	w.family("cgroupd_events_dropped_total", "counter", "Event lines dropped rather than block the daemon: a stderr that does not drain, EVENTS followers too far behind (STATS events_dropped).")
+	w.sample("cgroupd_events_dropped_total", float64(d.eventsDropped()))
 
 	w.family("cgroupd_admission_refusals_total", "counter", "RUN requests refused by admission (pressure admission_reject events), by resource; queue: timed out behind other pending jobs.")
 	for _, r := range admissionResources {

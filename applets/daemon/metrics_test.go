@@ -128,6 +128,9 @@ func TestMetricsEventCounts(t *testing.T) {
 		`cgroupd_admission_refusals_total{resource="memory"}`:                  0,
 		`cgroupd_jobs{state="pending"}`:                                        0,
 		`cgroupd_admission_queue_length`:                                       0,
+		`cgroupd_events_dropped_total`:                                         0,
+		`cgroupd_actions_total{kind="kill",reason="pressure_host_memory"}`:     0,
+		`cgroupd_actions_total{kind="kill",reason="pressure_host_psi"}`:        0,
 		`cgroupd_build_info{version="` + bi() + `",goversion="` + gov() + `"}`: 1,
 	} {
 		if got, ok := s[k]; !ok || got != want {

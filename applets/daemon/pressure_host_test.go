@@ -41,7 +41,8 @@ func TestEngineHost(t *testing.T) {
 		t.Errorf("got pressure_window_ms %d, want 500 (the default window, sampled every second)", w)
 	}
 	hasKeys(t, "STATS", st.KV, statsKeys)
-	ext := []string{"pending", "dry_run", "pressure_window_ms", "pressure_mem_some_pct", "pressure_mem_full_pct",
+	ext := []string{"pending", "dry_run", "psi_available", "events_dropped", "host_mem_total_bytes", "host_mem_available_bytes",
+		"pressure_window_ms", "pressure_mem_some_pct", "pressure_mem_full_pct",
 		"pressure_cpu_some_pct", "pressure_cpu_full_pct", "pressure_io_some_pct", "pressure_io_full_pct"}
 	hasKeys(t, "STATS", st.KV, ext)
 	// Spec keys first, extensions after, in this order.
@@ -57,10 +58,34 @@ func TestEngineHost(t *testing.T) {
 	if st.KV["dry_run"] != "1" || st.KV["pending"] != "0" {
 		t.Errorf("got dry_run %q pending %q, want 1 and 0", st.KV["dry_run"], st.KV["pending"])
 	}
-	for _, k := range ext[3:] {
+	if st.KV["psi_available"] != "1" || atoi(st.KV["host_mem_available_bytes"]) <= 0 ||
+		atoi(st.KV["host_mem_available_bytes"]) > atoi(st.KV["host_mem_total_bytes"]) {
+		t.Errorf("got psi_available %q host memory %q of %q, want 1 and a plausible headroom",
+			st.KV["psi_available"], st.KV["host_mem_available_bytes"], st.KV["host_mem_total_bytes"])
+	}
+	for _, k := range ext[7:] {
 		if v, err := strconv.ParseFloat(st.KV[k], 64); err != nil || v < 0 || v > 100 || !strings.Contains(st.KV[k], ".") {
 			t.Errorf("got %s %q, want a percentage with two decimals", k, st.KV[k])
 		}
+	}
+}
+
+// TestNoHostPSI: where the host has no PSI (here: --host-pressure names an
+// empty directory) the daemon says so once, turns the host PSI rule off,
+// and STATS says the spec's psi_* figures mean nothing.
+func TestNoHostPSI(t *testing.T) {
+	d := startDaemon(t, "--host-pressure", t.TempDir())
+	d.out.waitLine(t, 10*time.Second, "host PSI unavailable", func(s string) bool {
+		return strings.HasPrefix(s, "pressure: host PSI unavailable (") &&
+			strings.HasSuffix(s, "): host PSI rule and PSI admission off; the job tree's PSI rules and memory headroom rule on")
+	})
+	st := mustOK(t, d.do("STATS"))
+	if st.KV["psi_available"] != "0" || st.KV["psi_mem_some_avg10"] != "0.00" {
+		t.Errorf("got psi_available %q psi_mem_some_avg10 %q, want 0 and the v1 key kept as 0.00",
+			st.KV["psi_available"], st.KV["psi_mem_some_avg10"])
+	}
+	if n := d.out.count(func(s string) bool { return strings.Contains(s, "PSI unavailable") }); n != 1 {
+		t.Errorf("got %d lines about PSI, want 1", n)
 	}
 }
 

@@ -82,7 +82,7 @@ func (d *daemon) checkQueue(now time.Time) {
 	if d.queue.Len() == 0 || d.quitting {
 		return
 	}
-	b := admission(d.cfg.Th, d.hostPSI)
+	b := d.admit()
 	start, expired := d.queue.Admit(now, b != nil, 0)
 	if b != nil {
 		for _, p := range d.queue.Items() {
@@ -132,8 +132,7 @@ func (d *daemon) expirePending(j *job, b *admissionBlock) {
 	if b == nil {
 		b = pr.block
 	}
-	d.emit("pressure", "resource", b.Resource, "some_avg10", pct(b.Some), "full_avg10", pct(b.Full),
-		"action", "admission_reject", "target", j.id)
+	d.emitAdmissionReject(b, j.id)
 	d.dropPending(j, proto.Err(b.Reason).Add("id", j.id))
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"cgroupd/core/cgroup"
+	"cgroupd/core/hostmem"
 	"cgroupd/core/limits"
 	"cgroupd/core/proto"
 	"cgroupd/core/psi"
@@ -244,6 +245,50 @@ func admission(t thresholds, read func(resource string) (psi.PSI, error)) *admis
 	return nil
 }
 
+// admit is the admission rule: refused while the host's memory headroom
+// is below the kill threshold of the headroom rule (a job started then
+// would only feed the overload the engine is resolving), or while a host
+// PSI avg10 is at its admission threshold.
+func (d *daemon) admit() *admissionBlock {
+	if b := headroomBlock(d.cfg.Th, d.meminfo, d.hostPSI); b != nil {
+		return b
+	}
+	return admission(d.cfg.Th, d.hostPSI)
+}
+
+// emitAdmissionReject reports a refused (or expired) RUN of job id. Its
+// some_avg10 and full_avg10 are the host's; psi_available=0 says they
+// were not measured (a kernel without PSI).
+func (d *daemon) emitAdmissionReject(b *admissionBlock, id string) {
+	kv := []string{"resource", b.Resource, "some_avg10", pct(b.Some), "full_avg10", pct(b.Full),
+		"action", "admission_reject", "target", id}
+	if !d.psiHost {
+		kv = append(kv, "psi_available", "0")
+	}
+	d.emit("pressure", kv...)
+}
+
+// headroomBlock refuses admission while MemAvailable is below
+// HostMemKill percent (and, with swap, SwapFree below HostSwapKill).
+func headroomBlock(t thresholds, mi *hostmem.Reader, read func(resource string) (psi.PSI, error)) *admissionBlock {
+	if mi == nil || t.HostMemKill < 0 {
+		return nil
+	}
+	m, err := mi.Read()
+	if err != nil {
+		return nil
+	}
+	avail := m.AvailablePct()
+	if avail >= t.HostMemKill || (m.SwapTotal > 0 && m.SwapFreePct() >= t.HostSwapKill) {
+		return nil
+	}
+	p, _ := read("memory")
+	return &admissionBlock{
+		Reason:   fmt.Sprintf("admission blocked: host memory available %.2f%% < %.2f%%", avail, t.HostMemKill),
+		Resource: "memory", Some: p.Some.Avg10, Full: p.Full.Avg10,
+	}
+}
+
 // hostPSI reads the host's pressure file of resource (memory, cpu, io)
 // from --host-pressure (/proc/pressure).
 func (d *daemon) hostPSI(resource string) (psi.PSI, error) {
@@ -334,10 +379,9 @@ func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
 			return nil, withID(rf)
 		}
 	}
-	b := admission(d.cfg.Th, d.hostPSI)
+	b := d.admit()
 	if b != nil && spec.QueueTimeout == 0 {
-		d.emit("pressure", "resource", b.Resource, "some_avg10", pct(b.Some), "full_avg10", pct(b.Full),
-			"action", "admission_reject", "target", spec.ID)
+		d.emitAdmissionReject(b, spec.ID)
 		return nil, withID(refuse(b.Reason))
 	}
 	path, err := spawn.LookPath(spec.Argv[0], spec.Env, spec.Cwd)
@@ -400,6 +444,7 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 		}
 		d.unwatch(j, &j.wdEvents)
 		d.unwatch(j, &j.wdMem)
+		d.unwatch(j, &j.wdLog)
 		j.services = nil
 		d.abandon(cg, started)
 		return rf
@@ -408,6 +453,11 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 		if err := cg.Write(s.File, s.Value); err != nil {
 			return undo(refuse(fmt.Sprintf("%s: %v", s.Key, err)))
 		}
+	}
+	if ok, err := setOOMGroup(cg); err != nil {
+		d.debugf("job %s: %v", j.id, err)
+	} else {
+		j.oomGroup = ok
 	}
 	if err := d.watchFile(j, filepath.Join(string(cg), cgroup.FileEvents), watchEvents, &j.wdEvents); err != nil {
 		return undo(refuse("too many jobs", "detail", "watch cgroup.events: "+err.Error()))
@@ -432,6 +482,9 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 				return undo(refuse("spawn failed", "detail", "log: "+err.Error()))
 			}
 		}
+		if err := d.logStarted(j); err != nil {
+			return undo(refuse("too many jobs", "detail", "watch log: "+err.Error()))
+		}
 	}
 	cgfd, err := cg.OpenDir()
 	if err != nil {
@@ -446,17 +499,26 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 			CgroupFD: cgfd, CgroupPath: string(cg), Fallback: d.cfg.SpawnFallback, Self: d.self,
 		}
 	}
-	for _, svc := range spec.Services {
-		p, err := spawn.Start(mk("/bin/sh", []string{"/bin/sh", "-c", svc}))
-		if err != nil {
-			return undo(refuse("spawn failed", "detail", "service: "+err.Error()))
+	var p spawn.Proc
+	var rf *refusal
+	d.withJobOOMScoreAdj(jobOOMScoreAdj(j.priority, j.uid == 0), func() error {
+		for _, svc := range spec.Services {
+			sp, err := spawn.Start(mk("/bin/sh", []string{"/bin/sh", "-c", svc}))
+			if err != nil {
+				rf = refuse("spawn failed", "detail", "service: "+err.Error())
+				return err
+			}
+			started = append(started, sp.PidFD)
+			j.services = append(j.services, &service{pid: sp.Pid, pidfd: sp.PidFD})
 		}
-		started = append(started, p.PidFD)
-		j.services = append(j.services, &service{pid: p.Pid, pidfd: p.PidFD})
-	}
-	p, err := spawn.Start(mk(path, spec.Argv))
-	if err != nil {
-		return undo(refuse("spawn failed", "detail", err.Error()))
+		var err error
+		if p, err = spawn.Start(mk(path, spec.Argv)); err != nil {
+			rf = refuse("spawn failed", "detail", err.Error())
+		}
+		return err
+	})
+	if rf != nil {
+		return undo(rf)
 	}
 	j.pid, j.pidfd = p.Pid, p.PidFD
 	d.pidfds++
@@ -486,19 +548,17 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 	return nil
 }
 
-// abandon undoes a RUN that failed after mkdir: kill what started, reap
-// it (bounded), rmdir. A cgroup that does not empty in time is retried on
-// the housekeeping tick; it never becomes a job.
+// abandon undoes a RUN that failed after mkdir: kill what started, rmdir.
+// Nothing waits: each killed process is reaped when its pidfd says it
+// exited, and a cgroup that is not empty yet is removed then (or on the
+// housekeeping tick); it never becomes a job.
 func (d *daemon) abandon(cg cgroup.Dir, pidfds []int) {
 	if len(pidfds) > 0 {
 		if err := d.killCgroup(cg); err != nil {
 			d.debugf("abandon %s: kill: %v", cg, err)
 		}
 		for _, fd := range pidfds {
-			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-			unix.Poll(pfd, 2000) // SIGKILLed: exits at once
-			spawn.Reap(fd)
-			unix.Close(fd)
+			d.reapLater(fd)
 		}
 	}
 	if err := cg.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -507,8 +567,49 @@ func (d *daemon) abandon(cg cgroup.Dir, pidfds []int) {
 	}
 }
 
-// retryGraves removes cgroups of refused RUNs that were still emptying.
+// reapLater reaps the child behind pidfd once it has exited, then retries
+// the cgroups of refused RUNs. A pidfd the loop cannot watch is reaped on
+// the housekeeping tick.
+func (d *daemon) reapLater(fd int) {
+	done := func() bool {
+		if _, ok, err := spawn.Reap(fd); !ok && err == nil {
+			return false
+		}
+		unix.Close(fd)
+		return true
+	}
+	if done() {
+		return
+	}
+	err := d.lp.Add(fd, unix.EPOLLIN, func(uint32) {
+		if _, ok, err := spawn.Reap(fd); !ok && err == nil {
+			return // spurious wake-up
+		}
+		d.lp.Remove(fd)
+		unix.Close(fd)
+		d.retryGraves()
+	})
+	if err != nil {
+		d.unreaped = append(d.unreaped, fd)
+	}
+}
+
+// retryGraves removes cgroups of refused RUNs that were still emptying,
+// and reaps what reapLater could not watch.
 func (d *daemon) retryGraves() {
+	kept := d.unreaped[:0]
+	for _, fd := range d.unreaped {
+		if _, ok, err := spawn.Reap(fd); !ok && err == nil {
+			kept = append(kept, fd)
+			continue
+		}
+		unix.Close(fd)
+	}
+	d.unreaped = kept
+	d.removeGraves()
+}
+
+func (d *daemon) removeGraves() {
 	kept := d.graves[:0]
 	for _, cg := range d.graves {
 		if err := cg.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -17,6 +17,7 @@ import (
 	"cgroupd/applets/daemon/pressure"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/event"
+	"cgroupd/core/hostmem"
 	"cgroupd/core/loop"
 	"cgroupd/core/notify"
 	"cgroupd/core/proto"
@@ -30,7 +31,9 @@ const (
 	shutdownWait = 10 * time.Second // bound on waiting for jobs at shutdown
 	tick         = time.Second      // housekeeping
 	readChunk    = 64 << 10
-	fdReserve    = 128 // fds kept free for connections and spawning
+	fdReserve    = 128             // fds kept free for connections and spawning
+	stderrMax    = 256 << 10       // bytes of events and log lines waiting for stderr
+	sinkFlush    = 2 * time.Second // at exit, how long stderr may take the rest
 )
 
 // Connection states.
@@ -56,6 +59,7 @@ type conn struct {
 	waitJob *job       // WAIT in progress
 	log     *logStream // LOGS in progress
 	pendJob *job       // RUN waiting in the admission queue
+	events  bool       // EVENTS --follow in progress (d.events.subs)
 }
 
 // daemon is all state; only the loop goroutine touches it.
@@ -92,6 +96,7 @@ type daemon struct {
 	freezeQ  []*freezeOp
 	stopping map[*job]struct{}
 	graves   []cgroup.Dir // cgroups of refused RUNs still emptying
+	unreaped []int        // pidfds of refused RUNs' processes to reap (reapLater)
 
 	liveJobs map[*job]struct{} // jobs not ended: the engine's candidates
 
@@ -102,12 +107,27 @@ type daemon struct {
 	lastObserve time.Time
 	queue       pressure.Queue // pending RUNs (queue.go)
 
+	sd   sdState  // systemd notification (sdnotify.go)
+	logs logState // log trimming and retention (logtrim.go)
+
 	metrics metrics // metrics.go
 
 	quitting     bool
 	quitDeadline time.Time
 	done         bool
 	userCache    map[uint32][]uint32
+
+	meminfo *hostmem.Reader // host headroom (nil: rule off)
+	// psiHost and psiRoot: the kernel measures pressure on the host and
+	// in the job tree (checkPSI); without, PSI figures are unknown.
+	psiHost, psiRoot bool
+
+	sink   *event.Sink // stderr, never blocking (nil in unit tests)
+	events eventHub    // EVENTS: recent events and followers
+
+	fbKills map[cgroup.Dir]*fallbackKill // kill fallback rounds in progress (killfb.go)
+	fbFD    int                          // their round timer (-1: none yet)
+	oomAdj  *hostmem.OOMScoreAdj         // the daemon's own, while it can restore it
 }
 
 // Run is the applet entry point.
@@ -122,13 +142,18 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
+	// Nothing the daemon writes to stderr may block it (a reader that
+	// stopped reading): events and log lines go through a bounded sink.
+	sink := event.NewSink(stderr, stderrMax, nil)
 	d := &daemon{
 		cfg:       cfg,
-		stderr:    stderr,
-		ev:        &event.Emitter{W: stderr},
+		stderr:    sink,
+		ev:        &event.Emitter{W: sink.Events()},
+		sink:      sink,
 		euid:      os.Geteuid(),
 		lfd:       -1,
 		wakeFD:    -1,
+		fbFD:      -1,
 		conns:     map[int]*conn{},
 		jobs:      map[string]*job{},
 		nextID:    1,
@@ -138,12 +163,14 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		userCache: map[uint32][]uint32{},
 	}
 	if err := d.start(); err != nil {
+		sink.Close(sinkFlush)
 		fmt.Fprintf(stderr, "cgroupd: %v\n", err)
 		d.closeAll()
 		return 1
 	}
 	err = d.lp.Run(func() bool { return d.done })
 	d.shutdownFinal()
+	sink.Close(sinkFlush)
 	if err != nil {
 		fmt.Fprintf(stderr, "cgroupd: event loop: %v\n", err)
 		return 1
@@ -164,12 +191,15 @@ func (d *daemon) start() error {
 	if d.cwd, err = os.Getwd(); err != nil {
 		d.cwd = "/"
 	}
-	d.env = os.Environ()
+	d.env = withoutSdEnv(os.Environ())
 	if d.cfg.LogDir != "" {
 		if d.cfg.LogDir, err = filepath.Abs(d.cfg.LogDir); err != nil {
 			return fmt.Errorf("log dir: %w", err)
 		}
 		if err := os.MkdirAll(d.cfg.LogDir, 0o755); err != nil {
+			return fmt.Errorf("log dir: %w", err)
+		}
+		if err := d.scanLogs(); err != nil {
 			return fmt.Errorf("log dir: %w", err)
 		}
 	}
@@ -187,6 +217,7 @@ func (d *daemon) start() error {
 		return err
 	}
 	d.mount, d.root = rs.Mount, rs.Root
+	d.protectSelf(rs.Delegated)
 	d.logf("using cgroup root: %s", d.root)
 	d.debugf("controllers in root subtree_control: %v", rs.Enabled)
 
@@ -226,6 +257,7 @@ func (d *daemon) start() error {
 		return err
 	}
 	d.logf("cgroupd ready")
+	d.sdStart(os.Getenv("NOTIFY_SOCKET"), os.Getenv("WATCHDOG_USEC"), os.Getenv("WATCHDOG_PID"))
 	return nil
 }
 
@@ -485,6 +517,9 @@ func (d *daemon) flush(c *conn) {
 			c.wpos += n
 		}
 		c.wbuf, c.wpos = c.wbuf[:0], 0
+		if c.events && d.markGap(c) {
+			continue // an EVENTS follower caught up: its gap mark
+		}
 		if c.log != nil {
 			if chunks >= 16 {
 				// Fairness: a fast reader of a huge log gets 1 MiB per
@@ -533,6 +568,9 @@ func (d *daemon) closeConn(c *conn) {
 	if c.log != nil {
 		d.closeLog(c)
 	}
+	if c.events {
+		delete(d.events.subs, c)
+	}
 	if j := c.pendJob; j != nil {
 		// The client gave up on its queued RUN: cancel it.
 		c.pendJob = nil
@@ -569,6 +607,7 @@ func (d *daemon) housekeeping(now time.Time) {
 	}
 	d.checkQueue(now)
 	d.metricsTick(now)
+	d.sdTick()
 	if d.quitting && now.After(d.quitDeadline) {
 		d.logf("shutdown: giving up waiting for %d jobs", len(d.liveJobs))
 		d.done = true
@@ -591,7 +630,7 @@ func (d *daemon) onNotify() {
 				d.checkEvents(j)
 			}
 			for j := range d.liveJobs {
-				d.checkMemEvents(j)
+				d.checkMemEvents(j, false)
 			}
 			for _, op := range d.freezeQ {
 				d.checkEvents(op.job)
@@ -606,8 +645,9 @@ func (d *daemon) onNotify() {
 		case watchEvents:
 			d.checkEvents(w.job)
 		case watchMemEvents:
-			d.checkMemEvents(w.job)
+			d.checkMemEvents(w.job, false)
 		case watchLog:
+			d.logGrew(w.job)
 			for c := range w.job.followers {
 				d.pumpLog(c)
 			}
@@ -654,7 +694,6 @@ func (d *daemon) onSignals(sigs []os.Signal) {
 }
 
 // emit writes one event line.
-func (d *daemon) emit(typ string, kv ...string) { d.ev.Emit(typ, kv...); d.metrics.event(typ, kv) }
 
 // logf writes a human log line (never starting with "EVENT ").
 func (d *daemon) logf(format string, args ...any) {

@@ -21,6 +21,7 @@ func (d *daemon) beginShutdown() {
 		return
 	}
 	d.cancelAllPending("shutting down")
+	d.sdStopping()
 	d.quitting = true
 	d.closeListener()
 	for _, c := range d.conns {
@@ -126,10 +127,15 @@ func (d *daemon) closeAll() {
 			tr.fd = -1
 		}
 	}
+	if d.fbFD >= 0 {
+		unix.Close(d.fbFD)
+		d.fbFD = -1
+	}
 	if d.wakeFD >= 0 {
 		unix.Close(d.wakeFD)
 		d.wakeFD = -1
 	}
+	d.sdClose()
 	if d.lp != nil {
 		d.lp.Close()
 	}

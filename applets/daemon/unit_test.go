@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"cgroupd/applets/daemon/pressure"
+	"cgroupd/core/hostmem"
 	"cgroupd/core/limits"
 	"cgroupd/core/proto"
 	"cgroupd/core/psi"
@@ -47,7 +48,13 @@ func TestParseFlags(t *testing.T) {
 			want: with(func(c *config) { c.SpawnFallback, c.KillFallback, c.SocketGroup = true, true, "wheel" })},
 		{name: "every threshold", args: []string{"--mem-freeze-some-avg10", "1", "--cpu-demote-some-avg10", "2", "--io-freeze-full-avg10", "3",
 			"--mem-admit-full-avg10", "4", "--cpu-admit-some-avg10", "5"},
-			want: with(func(c *config) { c.Th = thresholds{60, 1, 2, 3, 80, 4, 5, 80} })},
+			want: with(func(c *config) { c.Th = thresholds{60, 1, 2, 3, 80, 4, 5, 80, 10, 10, 60} })},
+		{name: "host rules", args: []string{"--host-mem-kill-pct", "5", "--host-swap-kill-pct=20", "--host-psi-kill", "-1", "--host-meminfo", "/x/meminfo"},
+			want: with(func(c *config) {
+				c.Th.HostMemKill, c.Th.HostSwapKill, c.Th.HostPSIKill, c.HostMeminfo = 5, 20, -1, "/x/meminfo"
+			})},
+		{name: "host threshold over 100", args: []string{"--host-mem-kill-pct", "101"}, err: "--host-mem-kill-pct: 101: want a percentage"},
+		{name: "empty meminfo", args: []string{"--host-meminfo="}, err: "empty value"},
 		{name: "request timeout", args: []string{"--request-timeout", "2s"}, want: with(func(c *config) { c.ReqTimeout = 2 * time.Second })},
 		{name: "engine timing and dry run", args: []string{"--pressure-window", "2s", "--pressure-sustain=0s", "--pressure-cooldown", "3s",
 			"--pressure-hysteresis", "10s", "--dry-run", "--host-pressure", "/x/pressure"},
@@ -399,7 +406,7 @@ func TestAdmission(t *testing.T) {
 			"admission blocked: io.full.avg10 80.00 >= 80.00", "io"},
 		{"zero threshold blocks a calm host", thresholds{MemAdmitSome: 0, MemAdmitFull: -1, CPUAdmitSome: -1, IOAdmitFull: -1},
 			map[string]psi.PSI{"memory": p(0, 0)}, "admission blocked: memory.some.avg10 0.00 >= 0.00", "memory"},
-		{"all disabled", thresholds{-1, -1, -1, -1, -1, -1, -1, -1}, map[string]psi.PSI{"memory": p(100, 100)}, "", ""},
+		{"all disabled", thresholds{-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1}, map[string]psi.PSI{"memory": p(100, 100)}, "", ""},
 		{"psi off", def, map[string]psi.PSI{}, "", ""},
 		{"rounds to two decimals", def, map[string]psi.PSI{"memory": p(0, 0), "cpu": p(99.999, 0), "io": p(0, 0)},
 			"admission blocked: cpu.some.avg10 100.00 >= 95.00", "cpu"},
@@ -448,6 +455,54 @@ func TestParseTimeout(t *testing.T) {
 		if (err != nil) != tc.err || got != tc.want {
 			t.Errorf("parseTimeout(%q): got %v, %v, want %v, error %v", tc.in, got, err, tc.want, tc.err)
 		}
+	}
+}
+
+func TestJobOOMScoreAdj(t *testing.T) {
+	for _, tc := range []struct {
+		priority int
+		root     bool
+		want     int
+	}{
+		{0, true, 500}, {5, true, 450}, {30, true, 200}, {50, true, 0}, {90, true, -400}, {100, true, -500},
+		{5, false, 450}, {50, false, 0}, {90, false, 0}, // a non-root caller cannot protect its job
+	} {
+		if got := jobOOMScoreAdj(tc.priority, tc.root); got != tc.want {
+			t.Errorf("jobOOMScoreAdj(%d, root=%v) = %d, want %d", tc.priority, tc.root, got, tc.want)
+		}
+	}
+}
+
+func TestHeadroomBlock(t *testing.T) {
+	def := defaultConfig().Th
+	write := func(s string) *hostmem.Reader {
+		p := filepath.Join(t.TempDir(), "meminfo")
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r, err := hostmem.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		return r
+	}
+	noPSI := func(string) (psi.PSI, error) { return psi.PSI{}, os.ErrNotExist }
+	low := write("MemTotal: 1000000 kB\nMemAvailable: 50000 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n")
+	if b := headroomBlock(def, low, noPSI); b == nil || b.Reason != "admission blocked: host memory available 5.00% < 10.00%" {
+		t.Errorf("5%% available: got %+v", b)
+	}
+	if b := headroomBlock(def, write("MemTotal: 1000000 kB\nMemAvailable: 500000 kB\n"), noPSI); b != nil {
+		t.Errorf("50%% available: got %+v, want admitted", b)
+	}
+	swap := write("MemTotal: 1000000 kB\nMemAvailable: 50000 kB\nSwapTotal: 100 kB\nSwapFree: 50 kB\n")
+	if b := headroomBlock(def, swap, noPSI); b != nil {
+		t.Errorf("swap half free: got %+v, want admitted", b)
+	}
+	off := def
+	off.HostMemKill = -1
+	if b := headroomBlock(off, low, noPSI); b != nil || headroomBlock(def, nil, noPSI) != nil {
+		t.Errorf("rule off or meminfo unknown: got a block")
 	}
 }
 

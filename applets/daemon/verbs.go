@@ -44,6 +44,8 @@ func (d *daemon) dispatch(c *conn, r *proto.Request) []byte {
 		return d.doRemove(c, r)
 	case "LOGS":
 		return d.doLogs(c, r)
+	case "EVENTS":
+		return d.doEvents(c, r)
 	case "QUIT":
 		return d.doQuit(c)
 	case "METRICS":
@@ -139,14 +141,18 @@ func (d *daemon) doInspect(c *conn, r *proto.Request) []byte {
 		Add("psi_mem_some_avg10", pct(mem.Some.Avg10)).Add("psi_mem_full_avg10", pct(mem.Full.Avg10)).
 		Add("psi_cpu_some_avg10", pct(cpu.Some.Avg10)).
 		Add("psi_io_some_avg10", pct(io.Some.Avg10)).Add("psi_io_full_avg10", pct(io.Full.Avg10)).
+		Add("psi_available", boolStr(d.psiRoot)).
 		Bytes()
 }
 
 // doStats answers STATS: the spec keys (host avg10 from --host-pressure),
-// then the extensions: pending (queued RUNs), dry_run, and the pressure
+// then the extensions: pending (queued RUNs), dry_run, psi_available (0:
+// the kernel measures no pressure, and the spec's psi_* keys, kept as
+// 0.00 for v1 parsers, mean nothing), host_mem_total_bytes and
+// host_mem_available_bytes (when meminfo is readable), and the pressure
 // engine's current measurement of the root over its window,
 // pressure_window_ms (0 until two samples are in) and
-// pressure_<mem|cpu|io>_<some|full>_pct.
+// pressure_<mem|cpu|io>_<some|full>_pct (absent without PSI in the tree).
 func (d *daemon) doStats() []byte {
 	psiOf := func(res string) psi.PSI { p, _ := d.hostPSI(res); return p }
 	mem, cpu, io := psiOf("memory"), psiOf("cpu"), psiOf("io")
@@ -156,8 +162,15 @@ func (d *daemon) doStats() []byte {
 		Add("psi_mem_some_avg10", pct(mem.Some.Avg10)).Add("psi_mem_full_avg10", pct(mem.Full.Avg10)).
 		Add("psi_cpu_some_avg10", pct(cpu.Some.Avg10)).
 		Add("psi_io_some_avg10", pct(io.Some.Avg10)).Add("psi_io_full_avg10", pct(io.Full.Avg10)).
-		Add("pending", strconv.Itoa(d.queue.Len())).Add("dry_run", boolStr(d.cfg.DryRun))
-	if d.engine != nil {
+		Add("pending", strconv.Itoa(d.queue.Len())).Add("dry_run", boolStr(d.cfg.DryRun)).
+		Add("psi_available", boolStr(d.psiHost)).
+		Add("events_dropped", u64(d.eventsDropped()))
+	if d.meminfo != nil {
+		if m, err := d.meminfo.Read(); err == nil {
+			r.Add("host_mem_total_bytes", u64(m.Total)).Add("host_mem_available_bytes", u64(m.Available))
+		}
+	}
+	if d.engine != nil && d.psiRoot {
 		m := d.engine.Snapshot()
 		r.Add("pressure_window_ms", strconv.FormatInt(m.Window.Milliseconds(), 10)).
 			Add("pressure_mem_some_pct", pct(m.Memory.Some)).Add("pressure_mem_full_pct", pct(m.Memory.Full)).
@@ -165,6 +178,16 @@ func (d *daemon) doStats() []byte {
 			Add("pressure_io_some_pct", pct(m.IO.Some)).Add("pressure_io_full_pct", pct(m.IO.Full))
 	}
 	return r.Bytes()
+}
+
+// eventsDropped counts the event lines dropped for a consumer that fell
+// behind: stderr and EVENTS followers.
+func (d *daemon) eventsDropped() uint64 {
+	n := d.events.dropped
+	if d.sink != nil {
+		n += d.sink.Dropped()
+	}
+	return n
 }
 
 func boolStr(b bool) string {
@@ -335,6 +358,7 @@ func (d *daemon) doRemove(c *conn, r *proto.Request) []byte {
 // The log file is kept: its owner may still want it.
 func (d *daemon) forget(j *job, result string) {
 	d.emit("job.cleanup", "id", j.id, "result", result, "cgroup", string(j.cg))
+	d.logForgotten(j)
 	d.setState(j, "")
 	delete(d.jobs, j.id)
 }

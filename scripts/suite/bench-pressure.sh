@@ -67,19 +67,6 @@ ADMIT_OFF="--mem-admit-some-avg10 -1 --mem-admit-full-avg10 -1 --cpu-admit-some-
 
 bench() { cgroupbox cgroupbench "$@"; }
 
-# In the VM the runner shows a passing test's output only when verbose: the
-# figures go to the console as well.
-CONSOLE=""
-if grep -q '^SUITE_MODE=bench' /etc/suite.conf 2>/dev/null && [ -w /dev/console ]; then
-	CONSOLE=/dev/console
-fi
-
-# figure KEY VALUE
-figure() {
-	echo "$1=$2"
-	[ -z "$CONSOLE" ] || echo "$1=$2" >"$CONSOLE"
-}
-
 # problem MSG: a failed check; the scenario goes on so the other figures
 # are still measured, and the test fails at the end.
 problem() {

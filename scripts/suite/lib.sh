@@ -264,6 +264,21 @@ assert_events() {
 	assert_eq "$(event_count "$@")" "$_n" "number of '$*' events"
 }
 
+# ---- benchmark figures -----------------------------------------------------
+
+# In the VM the runner shows a passing test's output only when verbose: the
+# figures go to the console as well.
+CONSOLE=""
+if grep -q '^SUITE_MODE=bench' /etc/suite.conf 2>/dev/null && [ -w /dev/console ]; then
+	CONSOLE=/dev/console
+fi
+
+# figure KEY VALUE
+figure() {
+	echo "$1=$2"
+	[ -z "$CONSOLE" ] || echo "$1=$2" >"$CONSOLE"
+}
+
 # ---- the daemon ------------------------------------------------------------
 
 # rm_cgroup DIR: kill what is left in the cgroup tree DIR and remove it.

@@ -24,6 +24,12 @@ const (
 	ReasonCPU     = "pressure_cpu"
 	ReasonIO      = "pressure_io"
 	ReasonReceded = "pressure_receded"
+	// ReasonHostMemory: the host's memory headroom (MemAvailable, and
+	// SwapFree where there is swap) fell below its threshold.
+	ReasonHostMemory = "pressure_host_memory"
+	// ReasonHostPSI: the host's memory full stall (/proc/pressure/memory)
+	// crossed its threshold, wherever the stalled tasks sit.
+	ReasonHostPSI = "pressure_host_psi"
 )
 
 // kernelMaxWindow is the longest PSI trigger window the kernel accepts.
@@ -37,6 +43,17 @@ type Config struct {
 	MemFreeze float64 // memory some; --mem-freeze-some-avg10
 	CPUDemote float64 // cpu some; --cpu-demote-some-avg10
 	IOFreeze  float64 // io full; --io-freeze-full-avg10
+
+	// HostMemKill is the host headroom rule: kill when MemAvailable is
+	// below this percentage of MemTotal and, on a host with swap, SwapFree
+	// is below HostSwapKill percent of SwapTotal (--host-mem-kill-pct,
+	// --host-swap-kill-pct). It needs no stall to begin: it acts before
+	// the kernel starts evicting program text.
+	HostMemKill  float64
+	HostSwapKill float64
+	// HostPSIKill is the host memory full stall (percent of Window) at
+	// which the lowest-priority job is killed (--host-psi-kill).
+	HostPSIKill float64
 
 	// Window is the span over which stall percentages are measured.
 	Window time.Duration
@@ -67,6 +84,13 @@ func Defaults() Config {
 		MemFreeze: 20,
 		CPUDemote: 50,
 		IOFreeze:  30,
+
+		// 10 %: earlyoom's default, where the kernel has not started to
+		// evict program text yet on the 1 GiB VM (README, host overload).
+		HostMemKill:  10,
+		HostSwapKill: 10,
+		// 60 %: the job tree's kill level, for stall outside the tree.
+		HostPSIKill: 60,
 
 		// 500 ms: the smallest PSI trigger window before Linux 6.5, and
 		// short enough for a 100% stall to cross 60% in 300 ms.
@@ -105,6 +129,8 @@ func (c Config) Validate() error {
 	}{
 		{"mem_kill", c.MemKill}, {"mem_freeze", c.MemFreeze},
 		{"cpu_demote", c.CPUDemote}, {"io_freeze", c.IOFreeze},
+		{"host_mem_kill", c.HostMemKill}, {"host_swap_kill", c.HostSwapKill},
+		{"host_psi_kill", c.HostPSIKill},
 	} {
 		if math.IsNaN(th.v) || math.IsInf(th.v, 0) || th.v > 100 {
 			return fmt.Errorf("%w: %s %v: want a percentage <= 100 (negative: off)", ErrConfig, th.name, th.v)
@@ -141,12 +167,14 @@ type Trigger struct {
 	Full     bool
 	Stall    time.Duration
 	Window   time.Duration
+	Host     bool // on the host's pressure file, not the root's
 }
 
 // Triggers returns one trigger per resource that has a rule on. Memory uses
 // "some" for both rules (full never exceeds some). The stall is a quarter of
 // the lowest threshold of the resource (at least 1 ms) over a window of
-// max(Window, 500 ms): the smallest window kernels before 6.5 accept.
+// max(Window, 500 ms): the smallest window kernels before 6.5 accept. The
+// host PSI rule gets one more, on the host's memory pressure (Host).
 func (c Config) Triggers() []Trigger {
 	win := max(c.Window, 500*time.Millisecond)
 	win = min(win, kernelMaxWindow)
@@ -168,5 +196,9 @@ func (c Config) Triggers() []Trigger {
 	ts = append(ts, mk(Memory, false, c.MemKill, c.MemFreeze)...)
 	ts = append(ts, mk(CPU, false, c.CPUDemote)...)
 	ts = append(ts, mk(IO, true, c.IOFreeze)...)
+	for _, t := range mk(Memory, false, c.HostPSIKill) {
+		t.Host = true
+		ts = append(ts, t)
+	}
 	return ts
 }

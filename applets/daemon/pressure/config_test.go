@@ -51,16 +51,19 @@ func TestTriggers(t *testing.T) {
 		want []Trigger
 	}{
 		{"defaults", nil, []Trigger{
-			{Memory, false, 25 * ms, 500 * ms},
-			{CPU, false, 62500 * time.Microsecond, 500 * ms},
-			{IO, true, 37500 * time.Microsecond, 500 * ms},
+			{Memory, false, 25 * ms, 500 * ms, false},
+			{CPU, false, 62500 * time.Microsecond, 500 * ms, false},
+			{IO, true, 37500 * time.Microsecond, 500 * ms, false},
+			{Memory, false, 75 * ms, 500 * ms, true}, // host PSI rule at 60
 		}},
 		{"k5, cpu and io off, short window", func(c *Config) {
-			c.MemKill, c.CPUDemote, c.IOFreeze, c.Window, c.FastTick = 5, -1, -1, 200*ms, 50*ms
-		}, []Trigger{{Memory, false, 6250 * time.Microsecond, 500 * ms}}},
-		{"zero threshold", func(c *Config) { c.MemKill, c.MemFreeze, c.CPUDemote, c.IOFreeze = 0, -1, -1, -1 },
-			[]Trigger{{Memory, false, ms, 500 * ms}}},
-		{"all off", func(c *Config) { c.MemKill, c.MemFreeze, c.CPUDemote, c.IOFreeze = -1, -1, -1, -1 }, nil},
+			c.MemKill, c.CPUDemote, c.IOFreeze, c.HostPSIKill, c.Window, c.FastTick = 5, -1, -1, -1, 200*ms, 50*ms
+		}, []Trigger{{Memory, false, 6250 * time.Microsecond, 500 * ms, false}}},
+		{"zero threshold", func(c *Config) { c.MemKill, c.MemFreeze, c.CPUDemote, c.IOFreeze, c.HostPSIKill = 0, -1, -1, -1, -1 },
+			[]Trigger{{Memory, false, ms, 500 * ms, false}}},
+		{"all off", func(c *Config) {
+			c.MemKill, c.MemFreeze, c.CPUDemote, c.IOFreeze, c.HostPSIKill = -1, -1, -1, -1, -1
+		}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := cfgWith(tc.mod).Triggers(); !slices.Equal(got, tc.want) {

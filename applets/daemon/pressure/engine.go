@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"cgroupd/core/hostmem"
 )
 
 // Job is what the engine needs to know about a job to pick a victim.
@@ -190,6 +192,8 @@ type Engine struct {
 	fast       bool
 
 	kill, memFreeze, ioFreeze, demote rule
+	hostPSI, headroom                 rule // host rules: full stall, MemAvailable
+	hostMem                           *hostmem.Info
 
 	pending *victim
 	killed  map[string]bool // killed, not ended yet: never picked again
@@ -217,6 +221,8 @@ func New(cfg Config, jobs Jobs) (*Engine, error) {
 		memFreeze: rule{kind: Freeze, res: Memory, reason: ReasonMemory, line: memSome, thr: cfg.MemFreeze},
 		ioFreeze:  rule{kind: Freeze, res: IO, reason: ReasonIO, line: ioFull, thr: cfg.IOFreeze},
 		demote:    rule{kind: Demote, res: CPU, reason: ReasonCPU, line: cpuSome, thr: cfg.CPUDemote},
+		hostPSI:   rule{kind: Kill, res: Memory, reason: ReasonHostPSI, line: hostFull, thr: cfg.HostPSIKill},
+		headroom:  rule{kind: Kill, res: Memory, reason: ReasonHostMemory, line: -1, thr: cfg.HostMemKill},
 		killed:    map[string]bool{},
 		frozen:    map[string]frozenJob{},
 		demoted:   map[string]int{},
@@ -237,12 +243,37 @@ func (e *Engine) FastTick() bool { return e.fast }
 // NextObserve is how long the daemon may wait before the next Observe
 // beyond PSI trigger wake-ups: Config.FastTick while FastTick() is true, 0
 // otherwise (the housekeeping tick is enough).
+//
+// Near the host headroom threshold it also asks for samples often enough
+// to see memory fill up, as earlyoom does: the time the headroom left
+// above the threshold takes to fill at headroomFillRate, between FastTick
+// and headroomMaxInterval.
 func (e *Engine) NextObserve() time.Duration {
 	if e.fast {
 		return e.cfg.FastTick
 	}
-	return 0
+	if e.hostMem == nil || e.headroom.thr < 0 || e.hostMem.Total == 0 {
+		return 0
+	}
+	thr := uint64(float64(e.hostMem.Total) * e.headroom.thr / 100)
+	left := float64(0)
+	if e.hostMem.Available > thr {
+		left = float64(e.hostMem.Available - thr)
+	}
+	d := time.Duration(left / headroomFillRate * float64(time.Second))
+	if d >= headroomMaxInterval {
+		return 0 // the housekeeping tick is soon enough
+	}
+	return max(d, e.cfg.FastTick)
 }
+
+// headroomFillRate is the fastest the engine assumes memory can fill
+// (bytes/s; earlyoom assumes 6000 MiB/s), headroomMaxInterval the interval
+// at and above which the housekeeping tick samples often enough.
+const (
+	headroomFillRate    = 6000 << 20
+	headroomMaxInterval = time.Second
+)
 
 // JobEnded tells the engine a job is gone: it forgets it, and a kill
 // victim that ended counts as released.
@@ -302,16 +333,24 @@ func (e *Engine) Observe(now time.Time, s Sample) []Action {
 		e.restart(now)
 	}
 	e.last = s
+	e.hostMem = s.HostMem
 	e.measure()
 
 	var acts []Action
 	var cands *candidates
 	e.checkRelease(now)
 
+	// The kill rules, most urgent first; one kill per overload (pending).
 	killed := false
-	if a, ok := e.stepKill(now, &cands); ok {
-		acts = append(acts, a)
-		killed = len(a.Targets) > 0 && !a.DryRun
+	for _, step := range []func() (Action, bool){
+		func() (Action, bool) { return e.stepHeadroom(now, &cands) },
+		func() (Action, bool) { return e.stepKill(&e.kill, now, &cands) },
+		func() (Action, bool) { return e.stepKill(&e.hostPSI, now, &cands) },
+	} {
+		if a, ok := step(); ok {
+			acts = append(acts, a)
+			killed = killed || len(a.Targets) > 0 && !a.DryRun
+		}
 	}
 	if !killed {
 		if a, ok := e.stepFreeze(&e.memFreeze, now, &cands); ok {
@@ -351,8 +390,9 @@ func (e *Engine) restart(now time.Time) {
 	}
 }
 
+// rules are the PSI rules (the headroom rule watches no PSI line).
 func (e *Engine) rules() []*rule {
-	return []*rule{&e.kill, &e.memFreeze, &e.ioFreeze, &e.demote}
+	return []*rule{&e.kill, &e.memFreeze, &e.ioFreeze, &e.demote, &e.hostPSI}
 }
 
 func (e *Engine) measure() {
@@ -409,12 +449,21 @@ func (e *Engine) acted(r *rule, now time.Time, dry bool) {
 // with nobody to act on does not cost a Candidates call per sample; its run
 // and settle state are kept.
 func (e *Engine) noVictim(r *rule, now time.Time) (Action, bool) {
-	r.lastAct = at(now)
-	if r.lastNone.set && r.lastNone.since(now) < e.cfg.ReportInterval {
+	if !e.reportNone(r, now) {
 		return Action{}, false
 	}
-	r.lastNone = at(now)
 	return e.action(r, now, nil, 0, "victim=none"), true
+}
+
+// reportNone records that rule r found nobody to act on and reports
+// whether that is worth a report now (ReportInterval).
+func (e *Engine) reportNone(r *rule, now time.Time) bool {
+	r.lastAct = at(now)
+	if r.lastNone.set && r.lastNone.since(now) < e.cfg.ReportInterval {
+		return false
+	}
+	r.lastNone = at(now)
+	return true
 }
 
 // action builds an Action of rule r with its explanation.
@@ -504,12 +553,14 @@ func (e *Engine) checkRelease(now time.Time) {
 	}
 	e.pending = nil
 	// The next window must be measured entirely after the release.
-	e.kill.notBefore, e.memFreeze.notBefore = at(now), at(now)
-	e.kill.on, e.memFreeze.on = stamp{}, stamp{}
+	for _, r := range []*rule{&e.kill, &e.memFreeze, &e.hostPSI} {
+		r.notBefore, r.on = at(now), stamp{}
+	}
 }
 
-func (e *Engine) stepKill(now time.Time, c **candidates) (Action, bool) {
-	r := &e.kill
+// stepKill runs a PSI kill rule: the job tree's memory full (kill) or the
+// host's (hostPSI).
+func (e *Engine) stepKill(r *rule, now time.Time, c **candidates) (Action, bool) {
 	if e.pending != nil {
 		r.on = stamp{}
 		return Action{}, false
@@ -517,6 +568,63 @@ func (e *Engine) stepKill(now time.Time, c **candidates) (Action, bool) {
 	if !e.track(r, now) {
 		return Action{}, false
 	}
+	return e.killOne(r, now, c, func(ncand int, extra ...string) Action {
+		return e.action(r, now, nil, ncand, extra...)
+	})
+}
+
+// stepHeadroom runs the host headroom rule: MemAvailable below HostMemKill
+// percent of MemTotal (and, with swap, SwapFree below HostSwapKill
+// percent) kills the lowest-priority job at once, with no sustain: a level
+// of free memory is not a burst of stall, and at this level the kernel is
+// about to evict the program text of every process. After a kill it waits
+// for the victim's memory like the PSI rules; a rule with nobody to act on
+// asks again after Cooldown.
+func (e *Engine) stepHeadroom(now time.Time, c **candidates) (Action, bool) {
+	r, m := &e.headroom, e.hostMem
+	if r.thr < 0 || m == nil || m.Total == 0 || e.pending != nil {
+		return Action{}, false
+	}
+	avail := m.AvailablePct()
+	low := avail < r.thr && (m.SwapTotal == 0 || m.SwapFreePct() < e.cfg.HostSwapKill)
+	if !low {
+		r.on = stamp{}
+		return Action{}, false
+	}
+	if !r.on.set {
+		r.on = at(now)
+	}
+	if r.lastAct.set && r.lastAct.since(now) < e.cfg.Cooldown {
+		return Action{}, false
+	}
+	return e.killOne(r, now, c, func(ncand int, extra ...string) Action {
+		a := Action{Kind: Kill, Resource: Memory, Reason: r.reason, DryRun: e.cfg.DryRun}
+		a.SomeAvg10, a.FullAvg10 = e.last.HostPSI.Some.Avg10, e.last.HostPSI.Full.Avg10
+		a.Explain = []string{
+			"rule=host_memory",
+			"mem_available_bytes=" + strconv.FormatUint(m.Available, 10),
+			"mem_total_bytes=" + strconv.FormatUint(m.Total, 10),
+			"mem_available_pct=" + pct2(avail),
+			"threshold=" + pct2(r.thr),
+		}
+		if m.SwapTotal > 0 {
+			a.Explain = append(a.Explain, "swap_free_pct="+pct2(m.SwapFreePct()),
+				"swap_threshold="+pct2(e.cfg.HostSwapKill))
+		}
+		a.Explain = append(a.Explain, "candidates="+strconv.Itoa(ncand))
+		a.Explain = append(a.Explain, extra...)
+		if a.DryRun {
+			a.Explain = append(a.Explain, "dry_run=1")
+		}
+		return a
+	})
+}
+
+// killOne picks the victim of kill rule r: the lowest-priority live job
+// not killed yet (a frozen one counts), ties to the largest
+// memory.current - memory.low, then the largest memory.current. mk builds
+// the action for ncand eligible jobs with the victim's figures as extra.
+func (e *Engine) killOne(r *rule, now time.Time, c **candidates, mk func(ncand int, extra ...string) Action) (Action, bool) {
 	var elig []Job
 	for _, j := range e.fetch(c).jobs {
 		if !e.killed[j.ID] { // live jobs, frozen ones too
@@ -524,7 +632,10 @@ func (e *Engine) stepKill(now time.Time, c **candidates) (Action, bool) {
 		}
 	}
 	if len(elig) == 0 {
-		return e.noVictim(r, now)
+		if !e.reportNone(r, now) {
+			return Action{}, false
+		}
+		return mk(0, "victim=none"), true
 	}
 	slices.SortFunc(elig, func(a, b Job) int {
 		return cmp.Or(
@@ -535,10 +646,11 @@ func (e *Engine) stepKill(now time.Time, c **candidates) (Action, bool) {
 		)
 	})
 	v := elig[0]
-	a := e.action(r, now, []string{v.ID}, len(elig),
+	a := mk(len(elig),
 		"victim_priority="+strconv.Itoa(v.Priority),
 		"victim_memory="+strconv.FormatUint(v.MemoryCurrent, 10),
 		"victim_memory_low="+strconv.FormatUint(v.MemoryLow, 10))
+	a.Targets = []string{v.ID}
 	e.acted(r, now, a.DryRun)
 	if !a.DryRun {
 		e.pending = &victim{id: v.ID, memory: v.MemoryCurrent, at: now}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"cgroupd/core/hostmem"
 	"cgroupd/core/psi"
 )
 
@@ -143,6 +144,8 @@ type sim struct {
 	release time.Duration
 	// notify calls Engine.JobEnded when a job dies (the daemon reaped it).
 	notify bool
+	// mem gives the host's meminfo at a time; nil: unknown.
+	mem func(*sim, time.Duration) *hostmem.Info
 
 	origin time.Time
 	now    time.Duration
@@ -187,10 +190,16 @@ func (s *sim) advance(to time.Duration) {
 
 func (s *sim) sample() Sample {
 	line := func(i int) psi.Line { return psi.Line{Avg10: s.recentPct(i, 10*sec), Total: uint64(s.total[i])} }
+	var hostMem *hostmem.Info
+	if s.mem != nil {
+		hostMem = s.mem(s, s.now)
+	}
 	return Sample{
-		Memory: psi.PSI{Some: line(memSome), Full: line(memFull), HasFull: true},
-		CPU:    psi.PSI{Some: line(cpuSome), Full: line(cpuFull), HasFull: true},
-		IO:     psi.PSI{Some: line(ioSome), Full: line(ioFull), HasFull: true},
+		Memory:  psi.PSI{Some: line(memSome), Full: line(memFull), HasFull: true},
+		CPU:     psi.PSI{Some: line(cpuSome), Full: line(cpuFull), HasFull: true},
+		IO:      psi.PSI{Some: line(ioSome), Full: line(ioFull), HasFull: true},
+		HostPSI: psi.PSI{Some: line(hostSome), Full: line(hostFull), HasFull: true},
+		HostMem: hostMem,
 	}
 }
 
@@ -265,6 +274,9 @@ func (s *sim) loop(until time.Duration) {
 		}
 		for i, tr := range trig {
 			line := map[string]int{Memory: memSome, CPU: cpuSome, IO: ioSome}[tr.Resource]
+			if tr.Host {
+				line = hostSome
+			}
 			if tr.Full {
 				line++
 			}

@@ -3,10 +3,12 @@ package pressure
 import (
 	"time"
 
+	"cgroupd/core/hostmem"
 	"cgroupd/core/psi"
 )
 
-// Indexes of the six PSI lines the engine follows.
+// Indexes of the PSI lines the engine follows: the root cgroup's memory,
+// cpu and io, then the host's memory.
 const (
 	memSome = iota
 	memFull
@@ -14,12 +16,21 @@ const (
 	cpuFull
 	ioSome
 	ioFull
+	hostSome
+	hostFull
 	nLines
 )
 
-// Sample is one reading of the root cgroup's pressure files.
+// Sample is one reading of the root cgroup's pressure files and of the
+// host's memory state.
 type Sample struct {
 	Memory, CPU, IO psi.PSI
+	// HostPSI is the host's memory pressure (/proc/pressure/memory); zero
+	// when unreadable (it then shows no stall).
+	HostPSI psi.PSI
+	// HostMem is the host's memory headroom (/proc/meminfo); nil when it
+	// could not be read: the headroom rule then does nothing.
+	HostMem *hostmem.Info
 }
 
 func (s Sample) totals() [nLines]uint64 {
@@ -33,6 +44,7 @@ func (s Sample) totals() [nLines]uint64 {
 		s.Memory.Some.Total, full(s.Memory),
 		s.CPU.Some.Total, full(s.CPU),
 		s.IO.Some.Total, full(s.IO),
+		s.HostPSI.Some.Total, full(s.HostPSI),
 	}
 }
 

@@ -1,0 +1,122 @@
+package daemon
+
+import (
+	"errors"
+	"io/fs"
+	"strconv"
+
+	"cgroupd/core/cgroup"
+	"cgroupd/core/hostmem"
+)
+
+// Self-protection and the kernel's OOM killer.
+//
+// The daemon must outlive the host overload it is there to resolve:
+//   - its executable's mappings locked and faulted in at start, then
+//     mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT): its code and data stay
+//     resident, so it never stalls reading its own text from disk when
+//     the kernel evicts page cache, not even the first time it runs the
+//     kill path (VmLck in /proc/self/status);
+//   - oom_score_adj -1000 (root): the kernel's OOM killer never picks it;
+//   - memory.min on <root>/_daemon in delegated mode (daemonMemoryMin).
+//
+// Defence in depth, for when the kernel is faster than the engine: each
+// job's oom_score_adj follows its priority (jobOOMScoreAdj) and its
+// memory.oom.group is 1, so a kernel OOM kill takes the whole job, is
+// attributed to it (job.oom, oom_killed 1) and hits low priorities first.
+//
+// The inheritance trap: a child inherits its parent's oom_score_adj at
+// fork, and Go's ForkExec has no hook between clone and exec. So the
+// daemon sets its own value to the job's just before it starts the job's
+// processes and back to -1000 right after (withJobOOMScoreAdj): a job's
+// processes start with their own value and never run with the daemon's.
+// The daemon is at the job's value only while it starts a job (about a
+// millisecond); RUN is refused while the host headroom is below the kill
+// threshold, so that window never opens during a host memory emergency.
+
+// daemonOOMScoreAdj is the daemon's own oom_score_adj (root only).
+const daemonOOMScoreAdj = -1000
+
+// daemonMemoryMin protects the daemon's leaf cgroup from reclaim in
+// delegated mode: well above its RSS at 10 000 jobs (~20 MiB).
+const daemonMemoryMin = 64 << 20
+
+// jobOOMScoreAdj maps a job's priority (0..100, default 50) to its
+// oom_score_adj: (50 - priority) × 10, so priority 0 → 500, 50 → 0 (the
+// kernel's default), 100 → -500. A non-root caller's job never gets a
+// value below 0: lowering oom_score_adj is a privilege the caller does not
+// have.
+func jobOOMScoreAdj(priority int, callerRoot bool) int {
+	adj := (50 - priority) * 10
+	if !callerRoot {
+		adj = max(adj, 0)
+	}
+	return min(max(adj, -1000), 1000)
+}
+
+// protectSelf applies the self-protection above and says what it got.
+func (d *daemon) protectSelf(delegated bool) {
+	if n, err := hostmem.LockExecutable(); err != nil {
+		d.logf("protect: %v (the daemon's code can be evicted under host memory pressure)", err)
+	} else {
+		d.debugf("protect: %d KiB of the executable locked in memory", n>>10)
+	}
+	if err := hostmem.LockAll(); err != nil {
+		d.logf("protect: mlockall: %v (the daemon's memory can be evicted under host memory pressure)", err)
+	}
+	adj, err := hostmem.OpenOOMScoreAdj("/proc/self/oom_score_adj")
+	if err != nil {
+		d.logf("protect: %v (jobs inherit the daemon's oom_score_adj)", err)
+	} else if d.euid == 0 {
+		if err := adj.Set(daemonOOMScoreAdj); err != nil {
+			// No CAP_SYS_RESOURCE (a container): it could not restore
+			// its value after raising it for a job either.
+			d.logf("protect: %v (jobs inherit the daemon's oom_score_adj %d)", err, adj.Value())
+			adj.Close()
+		} else {
+			d.oomAdj = adj
+		}
+	} else {
+		// Without CAP_SYS_RESOURCE the daemon could not lower its value
+		// back after a job's start: jobs inherit the daemon's value.
+		d.debugf("protect: not root: oom_score_adj stays %d, jobs inherit it", adj.Value())
+		adj.Close()
+	}
+	if delegated {
+		leaf := d.root.Child(daemonLeaf)
+		if err := leaf.Write("memory.min", strconv.Itoa(daemonMemoryMin)); err != nil {
+			d.debugf("protect: memory.min on %s: %v", leaf, err)
+		}
+	}
+	if d.meminfo, err = hostmem.Open(d.cfg.HostMeminfo); err != nil {
+		d.logf("pressure: host headroom rule off: %v", err)
+		d.meminfo = nil
+	}
+}
+
+// withJobOOMScoreAdj runs start with the daemon's oom_score_adj set to the
+// job's, so that the processes start forks inherit it, and sets it back.
+func (d *daemon) withJobOOMScoreAdj(adj int, start func() error) error {
+	if d.oomAdj == nil {
+		return start()
+	}
+	if err := d.oomAdj.Set(adj); err != nil {
+		d.logf("job oom_score_adj %d: %v", adj, err)
+	}
+	err := start()
+	if rerr := d.oomAdj.Set(daemonOOMScoreAdj); rerr != nil {
+		d.logf("protect: restore own oom_score_adj: %v", rerr)
+	}
+	return err
+}
+
+// setOOMGroup sets memory.oom.group 1 on a job's cgroup where the memory
+// controller is on: a kernel OOM kill then takes the whole job. ok reports
+// whether it is set.
+func setOOMGroup(cg cgroup.Dir) (ok bool, err error) {
+	err = cg.Write("memory.oom.group", "1")
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil // no memory controller for the jobs
+	}
+	return err == nil, err
+}
