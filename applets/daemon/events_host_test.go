@@ -47,13 +47,8 @@ func waitCount(t *testing.T, l *lines, n int, pred func(string) bool, timeout ti
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
-		all, changed, closed := l.snapshot()
-		got := 0
-		for _, s := range all {
-			if pred(s) {
-				got++
-			}
-		}
+		_, changed, closed := l.snapshot()
+		got := l.count(pred)
 		if got >= n {
 			return
 		}
@@ -66,17 +61,6 @@ func waitCount(t *testing.T, l *lines, n int, pred func(string) bool, timeout ti
 			t.Fatalf("%d of %d lines after %v", got, n, timeout)
 		}
 	}
-}
-
-func countLines(l *lines, pred func(string) bool) int {
-	all, _, _ := l.snapshot()
-	n := 0
-	for _, s := range all {
-		if pred(s) {
-			n++
-		}
-	}
-	return n
 }
 
 // TestEventsNeverStall: with stderr on a pipe nobody reads and a
@@ -115,7 +99,7 @@ func TestEventsNeverStall(t *testing.T) {
 		if typ == "events.dropped" {
 			want = 0
 		}
-		if got := countLines(fast.out, func(s string) bool { return strings.Contains(s, " type="+typ+" ") }); got != want {
+		if got := fast.out.count(func(s string) bool { return strings.Contains(s, " type="+typ+" ") }); got != want {
 			t.Errorf("reading subscriber got %d %s, want %d", got, typ, want)
 		}
 	}
@@ -182,7 +166,7 @@ func TestEventsHistoryAndFilters(t *testing.T) {
 		f.out.waitLine(t, 10*time.Second, "job.start id=d on follower "+strconv.Itoa(i), func(s string) bool {
 			return strings.Contains(s, " type=job.start id=d ")
 		})
-		if n := countLines(f.out, func(s string) bool { return strings.Contains(s, " type=job.start ") }); n != 2+2 {
+		if n := f.out.count(func(s string) bool { return strings.Contains(s, " type=job.start ") }); n != 2+2 {
 			t.Errorf("follower %d: %d job.start (history a, b; then c, d), want 4", i, n)
 		}
 	}

@@ -98,6 +98,10 @@ type daemon struct {
 	graves   []cgroup.Dir // cgroups of refused RUNs still emptying
 	unreaped []int        // pidfds of refused RUNs' processes to reap (reapLater)
 
+	spawner     *spawner        // fork/exec off the loop (spawner.go)
+	starting    map[string]*job // RUNs whose processes the spawner is starting
+	startingFDs int             // the pidfds they will hold
+
 	liveJobs map[*job]struct{} // jobs not ended: the engine's candidates
 
 	engine      *pressure.Engine
@@ -160,6 +164,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		watches:   map[int]watch{},
 		stopping:  map[*job]struct{}{},
 		liveJobs:  map[*job]struct{}{},
+		starting:  map[string]*job{},
 		userCache: map[uint32][]uint32{},
 	}
 	if err := d.start(); err != nil {
@@ -249,6 +254,12 @@ func (d *daemon) start() error {
 	}
 	if err := d.startEngine(); err != nil {
 		return fmt.Errorf("pressure engine: %w", err)
+	}
+	if d.spawner, err = newSpawner(d.oomAdj); err != nil {
+		return fmt.Errorf("spawner: %w", err)
+	}
+	if err := d.lp.Add(d.spawner.efd, unix.EPOLLIN, func(uint32) { d.spawner.onReady() }); err != nil {
+		return fmt.Errorf("epoll add spawner: %w", err)
 	}
 	if err := d.listen(); err != nil {
 		return err

@@ -43,7 +43,7 @@ func (d *daemon) beginShutdown() {
 
 // maybeDone ends the loop once a shutdown has nothing left to wait for.
 func (d *daemon) maybeDone() {
-	if d.quitting && len(d.liveJobs) == 0 && len(d.conns) == 0 {
+	if d.quitting && len(d.liveJobs) == 0 && len(d.starting) == 0 && len(d.conns) == 0 {
 		d.done = true
 	}
 }
@@ -126,6 +126,11 @@ func (d *daemon) closeAll() {
 			unix.Close(tr.fd)
 			tr.fd = -1
 		}
+	}
+	if d.spawner != nil {
+		d.lp.Remove(d.spawner.efd)
+		d.spawner.close()
+		d.spawner = nil
 	}
 	if d.fbFD >= 0 {
 		unix.Close(d.fbFD)
