@@ -1,6 +1,7 @@
 // cpuhog — burn CPU.
 //
-//	cpuhog [threads] [seconds]
+//	usage: cpuhog [threads] [seconds]
+//	  spin [threads] (default 1) for [seconds] (default 5), exit 0
 //
 // Spins [threads] OS threads (default 1) for [seconds] (default 5;
 // fractions allowed), then exits 0. Each spinner is a goroutine locked to

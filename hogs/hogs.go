@@ -1,8 +1,12 @@
 // Package hogs holds the load generators memhog and cpuhog, applets of the
-// cgroupd binary used by the tests and benchmarks:
+// cgroupd binary used by the tests and benchmarks; their -h texts (the
+// consts memhogUsage and cpuhogUsage) are their synopses:
 //
-//	memhog <megabytes> [seconds]     allocate and touch MiB, hold for seconds (default 10), exit 0
-//	cpuhog [threads] [seconds]       spin threads (default 1) for seconds (default 5), exit 0
+//	usage: memhog <megabytes> [seconds]
+//	  allocate and touch <megabytes> MiB, hold for [seconds] (default 10), exit 0
+//
+//	usage: cpuhog [threads] [seconds]
+//	  spin [threads] (default 1) for [seconds] (default 5), exit 0
 //
 // Both print nothing but errors: usage errors exit 2, failures exit 1.
 package hogs

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"cgroupd/internal/usagedoc"
 	"golang.org/x/sys/unix"
 )
 
@@ -167,4 +168,13 @@ func TestArgs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDocMatchesUsage: each hog's file doc and the package doc show its -h
+// text verbatim.
+func TestDocMatchesUsage(t *testing.T) {
+	usagedoc.Check(t, "memhog.go", memhogUsage)
+	usagedoc.Check(t, "cpuhog.go", cpuhogUsage)
+	usagedoc.Check(t, "hogs.go", memhogUsage)
+	usagedoc.Check(t, "hogs.go", cpuhogUsage)
 }

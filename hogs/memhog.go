@@ -1,6 +1,7 @@
 // memhog — allocate memory and hold it.
 //
-//	memhog <megabytes> [seconds]
+//	usage: memhog <megabytes> [seconds]
+//	  allocate and touch <megabytes> MiB, hold for [seconds] (default 10), exit 0
 //
 // Allocates <megabytes> MiB of anonymous memory in 64 MiB chunks, writing
 // one byte to every page of each chunk as it goes (so the resident set

@@ -16,9 +16,9 @@ import (
 type mode int
 
 const (
-	modePlain mode = iota // print the response; exit by STATUS
-	modeWait              // … exit with the job's status
-	modeLogs              // print the log bytes after an ok header block
+	modePlain  mode = iota // print the response; exit by STATUS
+	modeWait               // … exit with the job's status
+	modeStream             // print the raw bytes after an ok header block (LOGS, METRICS)
 )
 
 // invocation is a parsed command line.
@@ -28,13 +28,16 @@ type invocation struct {
 	req    proto.Request
 	wire   []byte // req encoded
 	mode   mode
+	json   bool // --json, -o json: the response as one JSON object (json.go)
 }
 
 // subcommand describes one subcommand.
 type subcommand struct {
 	verb  string
 	usage string
-	parse func(sc subcommand, args []string) (proto.Request, mode, error)
+	// parse parses the subcommand's arguments; out is the output format
+	// (--json, -o), which may also follow the subcommand.
+	parse func(sc subcommand, args []string, out *bool) (proto.Request, mode, error)
 }
 
 var subcommands map[string]subcommand
@@ -56,6 +59,8 @@ func init() {
 		"remove": {"REMOVE", "usage: cgroupctl remove ID\n", parseID},
 		"ping":   {"PING", "usage: cgroupctl ping\n", parseNoArgs},
 		"quit":   {"QUIT", "usage: cgroupctl quit\n", parseNoArgs},
+		"metrics": {"METRICS", "usage: cgroupctl metrics\n" +
+			"  print the daemon's Prometheus text exposition (format 0.0.4), without a STATUS block\n", parseStream},
 	}
 }
 
@@ -69,6 +74,7 @@ func parseArgs(args []string) (invocation, error) {
 	fs.Usage = func() {}
 	fs.StringVar(&inv.socket, "socket", "", "")
 	fs.StringVar(&inv.socket, "s", "", "")
+	outputFlags(fs, &inv.json)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return inv, &helpRequest{usage}
@@ -92,7 +98,7 @@ func parseArgs(args []string) (invocation, error) {
 	if !ok {
 		return inv, usagef("unknown subcommand %q (see cgroupctl -h)", oneLine(inv.sub))
 	}
-	req, m, err := sc.parse(sc, rest[1:])
+	req, m, err := sc.parse(sc, rest[1:], &inv.json)
 	if err != nil {
 		var uerr *usageError
 		if errors.As(err, &uerr) {
@@ -105,7 +111,78 @@ func parseArgs(args []string) (invocation, error) {
 	return inv, nil
 }
 
-func parseNoArgs(sc subcommand, args []string) (proto.Request, mode, error) {
+// outputFlags registers --json, -o and --output (json or text) on fs.
+func outputFlags(fs *flag.FlagSet, json *bool) {
+	fs.BoolVar(json, "json", *json, "")
+	set := func(v string) error { return setOutput(v, json) }
+	fs.Func("o", "", set)
+	fs.Func("output", "", set)
+}
+
+// setOutput sets *json from an output format name.
+func setOutput(v string, json *bool) error {
+	switch v {
+	case "json":
+		*json = true
+	case "text":
+		*json = false
+	default:
+		return errors.New("want json or text")
+	}
+	return nil
+}
+
+// outputOption consumes an output option at a[0] (see outputFlags) for the
+// subcommands that take options after their name; it returns how many
+// arguments it used, -1 when a[0] is no output option.
+func outputOption(a []string, json *bool) (int, error) {
+	name, val, hasVal := strings.Cut(a[0], "=")
+	switch name {
+	case "--json", "-json":
+		if hasVal {
+			return 0, usagef("%s takes no value", name)
+		}
+		*json = true
+		return 1, nil
+	case "-o", "--o", "-output", "--output":
+	default:
+		return -1, nil
+	}
+	n := 1
+	if !hasVal {
+		if len(a) < 2 {
+			return 0, usagef("%s needs a value (json or text)", name)
+		}
+		val, n = a[1], 2
+	}
+	if err := setOutput(val, json); err != nil {
+		return 0, usagef("%s: invalid output %q (want json or text)", name, oneLine(val))
+	}
+	return n, nil
+}
+
+// stripOutput removes the output options from args.
+func stripOutput(args []string, out *bool) ([]string, error) {
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		n, err := outputOption(args[i:], out)
+		if err != nil {
+			return nil, err
+		}
+		if n < 0 {
+			rest = append(rest, args[i])
+			continue
+		}
+		i += n - 1
+	}
+	return rest, nil
+}
+
+func parseNoArgs(sc subcommand, args []string, out *bool) (proto.Request, mode, error) {
+	args, err := stripOutput(args, out)
+	if err != nil {
+		return proto.Request{}, 0, err
+	}
 	for _, a := range args {
 		if isHelp(a) {
 			return proto.Request{}, 0, &helpRequest{sc.usage}
@@ -120,7 +197,7 @@ func parseNoArgs(sc subcommand, args []string) (proto.Request, mode, error) {
 // positional splits args into positionals and options: "-h"/"--help"
 // anywhere asks for help, "--" ends options, and opt reports how many
 // arguments an option consumes (-1: unknown option).
-func positional(sc subcommand, args []string, opt func(args []string) (int, error)) ([]string, error) {
+func positional(sc subcommand, args []string, out *bool, opt func(args []string) (int, error)) ([]string, error) {
 	var pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -130,7 +207,10 @@ func positional(sc subcommand, args []string, opt func(args []string) (int, erro
 		case isHelp(a):
 			return nil, &helpRequest{sc.usage}
 		case len(a) > 1 && a[0] == '-':
-			n, err := opt(args[i:])
+			n, err := outputOption(args[i:], out)
+			if n < 0 && err == nil {
+				n, err = opt(args[i:])
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -147,8 +227,8 @@ func positional(sc subcommand, args []string, opt func(args []string) (int, erro
 
 func noOptions([]string) (int, error) { return -1, nil }
 
-func parseID(sc subcommand, args []string) (proto.Request, mode, error) {
-	pos, err := positional(sc, args, noOptions)
+func parseID(sc subcommand, args []string, out *bool) (proto.Request, mode, error) {
+	pos, err := positional(sc, args, out, noOptions)
 	if err != nil {
 		return proto.Request{}, 0, err
 	}
@@ -163,9 +243,9 @@ func parseID(sc subcommand, args []string) (proto.Request, mode, error) {
 	return *req.Add("id", pos[0]), m, nil
 }
 
-func parseLogs(sc subcommand, args []string) (proto.Request, mode, error) {
+func parseLogs(sc subcommand, args []string, out *bool) (proto.Request, mode, error) {
 	follow := false
-	pos, err := positional(sc, args, func(a []string) (int, error) {
+	pos, err := positional(sc, args, out, func(a []string) (int, error) {
 		if a[0] == "--follow" || a[0] == "-f" || a[0] == "-follow" {
 			follow = true
 			return 1, nil
@@ -183,13 +263,20 @@ func parseLogs(sc subcommand, args []string) (proto.Request, mode, error) {
 	if follow {
 		req.Add("follow", "1")
 	}
-	return req, modeLogs, nil
+	return req, modeStream, nil
 }
 
-func parseEvents(sc subcommand, args []string) (proto.Request, mode, error) {
+// parseStream is a subcommand without arguments whose answer is raw bytes
+// after its STATUS block (METRICS).
+func parseStream(sc subcommand, args []string, out *bool) (proto.Request, mode, error) {
+	req, _, err := parseNoArgs(sc, args, out)
+	return req, modeStream, err
+}
+
+func parseEvents(sc subcommand, args []string, out *bool) (proto.Request, mode, error) {
 	var req proto.Request
 	seen := map[string]bool{}
-	pos, err := positional(sc, args, func(a []string) (int, error) {
+	pos, err := positional(sc, args, out, func(a []string) (int, error) {
 		switch a[0] {
 		case "--follow", "-f", "-follow":
 			if !seen["follow"] {
@@ -217,10 +304,10 @@ func parseEvents(sc subcommand, args []string) (proto.Request, mode, error) {
 	if len(pos) != 0 {
 		return proto.Request{}, 0, usagef("unexpected argument %q", pos[0])
 	}
-	return req, modeLogs, nil
+	return req, modeStream, nil
 }
 
-func parseKill(sc subcommand, args []string) (proto.Request, mode, error) {
+func parseKill(sc subcommand, args []string, out *bool) (proto.Request, mode, error) {
 	var sig string
 	sigSet := false
 	setSig := func(v string) error {
@@ -234,7 +321,7 @@ func parseKill(sc subcommand, args []string) (proto.Request, mode, error) {
 		sig, sigSet = n, true
 		return nil
 	}
-	pos, err := positional(sc, args, func(a []string) (int, error) {
+	pos, err := positional(sc, args, out, func(a []string) (int, error) {
 		name, val, hasVal := strings.Cut(a[0], "=")
 		if name != "--signal" && name != "-signal" {
 			return -1, nil
@@ -317,10 +404,11 @@ var runKeys = []struct{ flag, key string }{
 
 var repeatable = map[string]bool{"io-max": true, "require-path": true, "service": true, "env": true}
 
-func parseRun(sc subcommand, args []string) (proto.Request, mode, error) {
+func parseRun(sc subcommand, args []string, out *bool) (proto.Request, mode, error) {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
+	outputFlags(fs, out)
 	single := map[string]*string{}
 	lists := map[string]*listFlag{}
 	for _, rk := range runKeys {
@@ -365,8 +453,11 @@ func parseRun(sc subcommand, args []string) (proto.Request, mode, error) {
 			req.Add(rk.key, *single[rk.flag])
 		}
 	}
-	// With no argv the request goes out anyway: the daemon answers
-	// `reason: no command`, which scripts match on.
+	// No argv is a usage error, as in the C client: nothing is sent. (An
+	// empty argv[0], `-- ""`, still goes out: the daemon's `no command`.)
+	if fs.NArg() == 0 {
+		return proto.Request{}, 0, usagef("missing command (want: run [opts] -- argv...)")
+	}
 	for _, a := range fs.Args() {
 		req.Add("arg", a)
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"cgroupd/internal/usagedoc"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden requests in testdata/ctl")
@@ -36,14 +38,13 @@ func TestRequestGolden(t *testing.T) {
 		{"kill-signal-flag-first", []string{"kill", "--signal=15", "job-1"}, modePlain},
 		{"kill-signal-name", []string{"kill", "job-1", "signal", "TERM"}, modePlain},
 		{"kill-signal-signame", []string{"kill", "job-1", "--signal", "sigterm"}, modePlain},
-		{"logs", []string{"logs", "job-1"}, modeLogs},
-		{"logs-follow", []string{"logs", "job-1", "--follow"}, modeLogs},
-		{"logs-follow-short", []string{"logs", "-f", "job-1"}, modeLogs},
-		{"events", []string{"events"}, modeLogs},
-		{"events-follow-filters", []string{"events", "-f", "--id", "job-1", "--type", "job.oom,job.exit"}, modeLogs},
+		{"logs", []string{"logs", "job-1"}, modeStream},
+		{"logs-follow", []string{"logs", "job-1", "--follow"}, modeStream},
+		{"logs-follow-short", []string{"logs", "-f", "job-1"}, modeStream},
+		{"events", []string{"events"}, modeStream},
+		{"events-follow-filters", []string{"events", "-f", "--id", "job-1", "--type", "job.oom,job.exit"}, modeStream},
 		{"run-minimal", []string{"run", "--", "sleep", "10"}, modePlain},
 		{"run-no-dashdash", []string{"run", "--id", "a", "sleep", "10", "--not-an-option"}, modePlain},
-		{"run-no-command", []string{"run", "--id", "a"}, modePlain},
 		{"run-all-options", []string{"run",
 			"--env", "A=1", "--id", "big", "--priority", "10", "--cwd", "/tmp",
 			"--env", "B=two words",
@@ -167,6 +168,9 @@ func TestUsageErrors(t *testing.T) {
 		{"events argument", []string{"events", "a"}, `cgroupctl: events: unexpected argument "a"`},
 		{"run unknown option", []string{"run", "--memory", "1G", "--", "true"}, "cgroupctl: run: flag provided but not defined: -memory"},
 		{"run missing value", []string{"run", "--id"}, "cgroupctl: run: flag needs an argument: -id"},
+		{"run no command", []string{"run", "--id", "a"}, "cgroupctl: run: missing command (want: run [opts] -- argv...)"},
+		{"run nothing after --", []string{"run", "--id", "a", "--"}, "cgroupctl: run: missing command (want: run [opts] -- argv...)"},
+		{"run nothing at all", []string{"run"}, "cgroupctl: run: missing command (want: run [opts] -- argv...)"},
 		{"run bad queue timeout", []string{"run", "--queue-timeout", "30", "--", "true"}, `cgroupctl: run: --queue-timeout: invalid duration "30" (want e.g. 30s, 2m)`},
 		{"run negative queue timeout", []string{"run", "--queue-timeout", "-1s", "--", "true"}, `cgroupctl: run: --queue-timeout: invalid duration "-1s" (want e.g. 30s, 2m)`},
 		{"run env without =", []string{"run", "--env", "A", "--", "true"}, `cgroupctl: run: --env: want K=V, got "A"`},
@@ -202,7 +206,8 @@ func TestHelp(t *testing.T) {
 		args []string
 		want string // a line the help must contain
 	}{
-		{[]string{"-h"}, "usage: cgroupctl [--socket PATH] <subcommand> [args]"},
+		{[]string{"-h"}, "usage: cgroupctl [--socket PATH] [--json | -o json] <subcommand> [args]"},
+		{[]string{"metrics", "-h"}, "usage: cgroupctl metrics"},
 		{[]string{"--help"}, "  run [opts] -- argv...       submit a job"},
 		{[]string{"help"}, "run options:"},
 		{[]string{"-s", "/x", "-h"}, "usage: cgroupctl"},
@@ -237,21 +242,5 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-// TestDocMatchesUsage checks that the man-page doc comment of ctl.go shows
-// the same synopsis as -h.
-func TestDocMatchesUsage(t *testing.T) {
-	src, err := os.ReadFile("ctl.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(src[:bytes.Index(src, []byte("\npackage ctl"))])
-	lines := strings.Split(strings.TrimSuffix(usage, "\n"), "\n")
-	for _, l := range lines[1:] { // the first line differs by "usage: "
-		if strings.HasPrefix(l, "Exit status") || strings.HasPrefix(l, "usage error") {
-			continue
-		}
-		if !strings.Contains(doc, "//\t"+l+"\n") {
-			t.Errorf("usage line %q is not in the doc comment", l)
-		}
-	}
-}
+// TestDocMatchesUsage: the doc comment of ctl.go shows -h verbatim.
+func TestDocMatchesUsage(t *testing.T) { usagedoc.Check(t, "ctl.go", usage) }

@@ -44,20 +44,43 @@ func exchange(inv invocation, stdout, stderr io.Writer) int {
 	}
 	br := bufio.NewReaderSize(conn, 64<<10)
 
-	if inv.mode == modeLogs {
-		return readLogs(inv, br, werr, stdout, fail)
+	if inv.mode == modeStream {
+		return readStream(inv, br, werr, stdout, fail)
 	}
 
 	bw := bufio.NewWriterSize(stdout, 64<<10)
 	var outErr error
+	var jobs []byte // JSON: LIST's job blocks as objects, comma-separated
 	last, err := proto.ReadResponse(br, func(rep proto.Reply) error {
+		if inv.json {
+			// Held until the STATUS block: a response cut short prints
+			// nothing rather than half a JSON document.
+			if rep.Status == "" {
+				if len(jobs) > 0 {
+					jobs = append(jobs, ',')
+				}
+				jobs = appendJSONObject(jobs, rep, nil)
+			}
+			return nil
+		}
 		if _, err := bw.Write(rep.Raw); err != nil {
 			outErr = err
 			return err
 		}
 		return nil
 	})
-	if err == nil {
+	switch {
+	case err != nil:
+	case inv.json:
+		var pre func([]byte) []byte
+		if inv.req.Verb == "LIST" || len(jobs) > 0 {
+			pre = func(b []byte) []byte {
+				b = append(b, `"jobs":[`...)
+				return append(append(b, jobs...), ']')
+			}
+		}
+		_, outErr = bw.Write(append(appendJSONObject(nil, last, pre), '\n'))
+	default:
 		// Print as received: anything after the STATUS block too.
 		_, outErr = io.Copy(bw, br)
 	}
@@ -110,21 +133,27 @@ func waitStatus(rep proto.Reply) (int, error) {
 	return num("exit")
 }
 
-// readLogs reads the header block of a LOGS response; on ok it streams the
-// raw log bytes that follow to stdout as they arrive, else it prints the
-// block.
-func readLogs(inv invocation, br *bufio.Reader, werr error, stdout io.Writer, fail func(string, ...any) int) int {
+// readStream reads the header block of a LOGS or METRICS response; on ok
+// it streams the raw bytes that follow (the log, the exposition text) to
+// stdout as they arrive, else it prints the block (as JSON with --json).
+func readStream(inv invocation, br *bufio.Reader, werr error, stdout io.Writer, fail func(string, ...any) int) int {
 	rep, err := proto.ReadBlock(br)
 	switch {
 	case err == io.EOF && werr != nil:
 		return fail("send to %s: %v", inv.socket, werr)
 	case err == io.EOF || (errors.Is(err, io.ErrUnexpectedEOF) && rep.Status == ""):
-		stdout.Write(rep.Raw)
+		if !inv.json {
+			stdout.Write(rep.Raw)
+		}
 		return fail("%s: connection closed before the response was complete", inv.socket)
 	case err != nil && !errors.Is(err, io.ErrUnexpectedEOF):
 		return fail("read from %s: %v", inv.socket, err)
 	case !rep.IsOK():
-		if _, err := stdout.Write(rep.Raw); err != nil {
+		out := rep.Raw
+		if inv.json {
+			out = append(appendJSONObject(nil, rep, nil), '\n')
+		}
+		if _, err := stdout.Write(out); err != nil {
 			return fail("write output: %v", err)
 		}
 		return 1

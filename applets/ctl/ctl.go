@@ -1,6 +1,9 @@
-// Cgroupctl is the cgroupd client.
+// Cgroupctl is the cgroupd client. Each subcommand sends one request of
+// spec/PROTOCOL.md, half-closes the connection and prints the daemon's
+// response; with --json as one JSON object (json.go, README "JSON"). Its
+// -h text, the const usage below, is its synopsis:
 //
-//	cgroupctl [--socket PATH] <subcommand> [args]
+//	usage: cgroupctl [--socket PATH] [--json | -o json] <subcommand> [args]
 //	  run [opts] -- argv...       submit a job
 //	  list                        list jobs
 //	  inspect ID                  per-job stats and pressure
@@ -14,6 +17,7 @@
 //	  remove ID                   remove an ended job and its cgroup
 //	  ping                        health check
 //	  quit                        ask the daemon to shut down
+//	  metrics                     the daemon's Prometheus metrics (text format 0.0.4)
 //	run options:
 //	  --id ID  --priority N  --cwd DIR  --env K=V (repeatable)
 //	  --cpu-max Q/P  --cpu-weight N  --cpuset-cpus CPUS  --cpuset-mems MEMS
@@ -26,17 +30,15 @@
 //	                              /run/cgroupd.sock for root, else
 //	                              /run/user/UID/cgroupd.sock if /run/user/UID
 //	                              exists, else /tmp/cgroupd-UID.sock)
+//	  --json, -o json             print each response as one JSON object; may
+//	                              also follow the subcommand (-o text: default)
 //	  -h, --help                  this text; `cgroupctl SUBCOMMAND -h` for one
-//
-// Each subcommand sends one request of spec/PROTOCOL.md, half-closes the
-// connection and prints the daemon's response as received (`STATUS: ok`
-// then `key: value` lines; every block for list). `logs` prints only the
-// log bytes, streaming them as they arrive.
-//
-// Exit status: 0 for `STATUS: ok`, 1 for `STATUS: err` or a connection
-// failure, 2 for a usage error. `wait` exits with the job's exit status, or
-// 128+N when signal N ended it. A value containing CR or LF is refused
-// before connecting (`<key> must not contain CR or LF`, exit 2).
+//	Output: the daemon's response as received (STATUS: ok, then key: value
+//	lines; every block for list). logs, events and metrics print only the raw
+//	bytes that follow the STATUS block, with --json too (an error is JSON).
+//	Exit status: 0 for STATUS: ok, 1 for STATUS: err or no connection, 2 for a
+//	usage error (nothing is sent: a bad option, run without a command, a value
+//	with CR or LF); wait: the job's exit status, or 128+N when signal N ended it.
 package ctl
 
 import (
@@ -49,7 +51,7 @@ import (
 	"cgroupd/core/proto"
 )
 
-const usage = `usage: cgroupctl [--socket PATH] <subcommand> [args]
+const usage = `usage: cgroupctl [--socket PATH] [--json | -o json] <subcommand> [args]
   run [opts] -- argv...       submit a job
   list                        list jobs
   inspect ID                  per-job stats and pressure
@@ -63,15 +65,22 @@ const usage = `usage: cgroupctl [--socket PATH] <subcommand> [args]
   remove ID                   remove an ended job and its cgroup
   ping                        health check
   quit                        ask the daemon to shut down
+  metrics                     the daemon's Prometheus metrics (text format 0.0.4)
 run options:
 ` + runOptions + `global options:
   -s, --socket PATH           daemon socket (default: $CGROUPD_SOCKET, else
                               /run/cgroupd.sock for root, else
                               /run/user/UID/cgroupd.sock if /run/user/UID
                               exists, else /tmp/cgroupd-UID.sock)
+  --json, -o json             print each response as one JSON object; may
+                              also follow the subcommand (-o text: default)
   -h, --help                  this text; ` + "`cgroupctl SUBCOMMAND -h`" + ` for one
+Output: the daemon's response as received (STATUS: ok, then key: value
+lines; every block for list). logs, events and metrics print only the raw
+bytes that follow the STATUS block, with --json too (an error is JSON).
 Exit status: 0 for STATUS: ok, 1 for STATUS: err or no connection, 2 for a
-usage error; wait: the job's exit status, or 128+N when signal N ended it.
+usage error (nothing is sent: a bad option, run without a command, a value
+with CR or LF); wait: the job's exit status, or 128+N when signal N ended it.
 `
 
 const runOptions = `  --id ID  --priority N  --cwd DIR  --env K=V (repeatable)

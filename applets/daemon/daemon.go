@@ -1,75 +1,60 @@
 // Package daemon is the cgroupd applet: a host-local job runner that owns a
 // cgroup v2 subtree.
 //
-//	cgroupd [-r PATH] [-s PATH] [-d] [-L DIR] [-k X] [--mem-freeze-some-avg10 X]
-//	        [--cpu-demote-some-avg10 X] [--io-freeze-full-avg10 X]
-//	        [--mem-admit-some-avg10 X] [--mem-admit-full-avg10 X]
-//	        [--cpu-admit-some-avg10 X] [--io-admit-full-avg10 X]
-//	        [--pressure-window D] [--pressure-sustain D] [--pressure-cooldown D]
-//	        [--pressure-hysteresis D] [--dry-run] [--host-pressure DIR]
-//	        [--host-mem-kill-pct X] [--host-swap-kill-pct X] [--host-psi-kill X]
-//	        [--host-meminfo PATH]
-//	        [--socket-group NAME|GID] [--spawn-fallback] [--kill-fallback]
-//	        [--request-timeout DURATION]
+// Its -h text (usage in flags.go) is its synopsis:
+//
+//	usage: cgroupd [options]
+//	  -r, --root PATH                 cgroup v2 directory to own, created if missing (default:
+//	                                  <mount>/cgroupd.slice for root; for others cgroupd.slice under
+//	                                  user@<uid>.service, else beside the daemon's own cgroup)
+//	  -s, --socket PATH               Unix socket path (default: $CGROUPD_SOCKET,
+//	                                  /run/cgroupd.sock for root,
+//	                                  /run/user/<uid>/cgroupd.sock or
+//	                                  /tmp/cgroupd-<uid>.sock for others)
+//	  -d, --debug                     debug logging
+//	  -L, --log-dir PATH              capture each job's stdout+stderr in PATH/<id>.log
+//	      --log-max-size SIZE         disk space one job's log may use; the oldest output is dropped
+//	                                  beyond it (default 8M, at least 64K; max: unbounded)
+//	      --log-retain N              keep the logs of the newest N removed jobs, delete older ones
+//	                                  (default 1000)
+//	  -k, --mem-kill-avg10 X          kill a victim at memory.full.avg10 >= X (default 60)
+//	      --mem-freeze-some-avg10 X   freeze a low-priority victim at memory.some.avg10 >= X (default 20)
+//	      --cpu-demote-some-avg10 X   halve cpu.weight of low-priority jobs at cpu.some.avg10 >= X (default 50)
+//	      --io-freeze-full-avg10 X    freeze a low-priority victim at io.full.avg10 >= X (default 30)
+//	      --mem-admit-some-avg10 X    refuse RUN at memory.some.avg10 >= X (default 80)
+//	      --mem-admit-full-avg10 X    refuse RUN at memory.full.avg10 >= X (default 15)
+//	      --cpu-admit-some-avg10 X    refuse RUN at cpu.some.avg10 >= X (default 95)
+//	      --io-admit-full-avg10 X     refuse RUN at io.full.avg10 >= X (default 80)
+//	      --pressure-window DURATION  span the ladder's stall percentages are measured over (default 500ms)
+//	      --pressure-sustain DURATION how long a rule must hold before the engine acts (default 200ms)
+//	      --pressure-cooldown DURATION least time between two actions of one rule (default 1s)
+//	      --pressure-hysteresis DURATION  calm needed before a thaw or a weight restore (default 2s)
+//	      --dry-run                   evaluate and report pressure decisions (dry_run=1), act on none
+//	      --host-pressure DIR         host pressure files read by admission, STATS and the host PSI rule
+//	                                  (default /proc/pressure)
+//	      --host-mem-kill-pct X       kill a victim as soon as MemAvailable < X% of MemTotal (default 10)
+//	      --host-swap-kill-pct X      ... and, on a host with swap, SwapFree < X% of SwapTotal (default 10)
+//	      --host-psi-kill X           kill a victim at host memory full stall >= X% (default 60)
+//	      --host-meminfo PATH         host memory figures for the headroom rule (default /proc/meminfo)
+//	      --socket-group NAME|GID     chgrp the socket (mode 0660) so the group may connect
+//	      --spawn-fallback            always start jobs by fork-and-attach (no clone3)
+//	      --kill-fallback             always kill by freeze+SIGKILL+thaw (no cgroup.kill)
+//	      --request-timeout DURATION  drop a client whose request is incomplete after this (default 30s)
+//	      --metrics-file PATH         write the Prometheus metrics (METRICS) to PATH every --metrics-interval,
+//	                                  atomically (temp file + rename), for node_exporter's textfile collector
+//	      --metrics-interval DURATION how often --metrics-file is written (default 15s, at least 1s)
+//	  -h, --help                      this help
+//	A negative threshold turns that rule off. The ladder's thresholds (-k, --mem-freeze-some-avg10,
+//	--cpu-demote-some-avg10, --io-freeze-full-avg10) are percentages of time stalled over
+//	--pressure-window, measured from the root's PSI totals; the admission thresholds compare the
+//	kernel's avg10 of the host (a RUN with queue_timeout waits as a pending job instead).
+//	Exit status: 0 after a clean shutdown, 1 when it cannot start, 2 for a usage error.
 //
 // cgroupd listens on a Unix socket (spec/PROTOCOL.md) and starts each job
 // in its own cgroup <root>/<id>, as the uid/gid (and supplementary groups)
 // of the client that asked (SO_PEERCRED). A non-root client sees and acts
 // on its own jobs only; QUIT is reserved to root and the daemon's user. The
 // socket is created mode 0660; --socket-group gives a group access.
-//
-// Options:
-//
-//	-r, --root PATH                 cgroup v2 directory to own; created if
-//	                                missing (only on cgroup2). Default:
-//	                                <mount>/cgroupd.slice for root; for others
-//	                                cgroupd.slice under user@<uid>.service, else
-//	                                beside the daemon's own cgroup
-//	-s, --socket PATH               socket path (default $CGROUPD_SOCKET, then
-//	                                /run/cgroupd.sock for root, else
-//	                                /run/user/<uid>/cgroupd.sock or
-//	                                /tmp/cgroupd-<uid>.sock)
-//	-d, --debug                     debug log lines
-//	-L, --log-dir DIR               capture each job's stdout+stderr in
-//	                                DIR/<id>.log (kept after REMOVE)
-//	    --log-max-size SIZE         disk space one job's log may use; the
-//	                                oldest output is dropped beyond it
-//	                                (default 8M, least 64K, max: unbounded)
-//	    --log-retain N              keep the logs of the newest N removed
-//	                                jobs, delete older ones (default 1000)
-//	-k, --mem-kill-avg10 X          pressure engine thresholds: percent of time
-//	    --mem-freeze-some-avg10 X   stalled over --pressure-window, from the
-//	    --cpu-demote-some-avg10 X   root's PSI totals (negative disables a
-//	    --io-freeze-full-avg10 X    rule): defaults 60, 20, 50, 30
-//	    --mem-admit-some-avg10 X    refuse RUN while host PSI avg10 is at or
-//	    --mem-admit-full-avg10 X    above the threshold: defaults 80, 15, 95,
-//	    --cpu-admit-some-avg10 X    80 (a RUN with queue_timeout waits instead)
-//	    --io-admit-full-avg10 X
-//	    --pressure-window D         span of the engine's measurement (500ms)
-//	    --pressure-sustain D        how long a rule must hold to act (200ms)
-//	    --pressure-cooldown D       least time between actions of a rule (1s)
-//	    --pressure-hysteresis D     calm before a thaw or restore (2s)
-//	    --dry-run                   report the engine's decisions (dry_run=1)
-//	                                and carry none out
-//	    --host-pressure DIR         host pressure files for admission,
-//	                                STATS and the host PSI rule (default
-//	                                /proc/pressure)
-//	    --host-mem-kill-pct X       host headroom rule: kill when
-//	    --host-swap-kill-pct X      MemAvailable < X% (and SwapFree < Y% with
-//	                                swap): defaults 10, 10
-//	    --host-psi-kill X           kill at host memory full stall >= X%
-//	                                (default 60)
-//	    --host-meminfo PATH         meminfo for the headroom rule (default
-//	                                /proc/meminfo)
-//	    --socket-group NAME|GID     chgrp the socket
-//	    --spawn-fallback            start jobs by fork-and-attach instead of
-//	                                clone3(CLONE_INTO_CGROUP)
-//	    --kill-fallback             kill by freeze+SIGKILL+thaw instead of
-//	                                cgroup.kill
-//	    --request-timeout DURATION  answer "request timeout" and close a
-//	                                connection whose request is not complete
-//	                                after DURATION (default 30s)
-//	-h, --help                      usage
 //
 // On start it logs "using cgroup root: <path>" and, once it accepts clients,
 // "cgroupd ready" on stderr. Events (spec/EVENTS.md) are "EVENT ..." lines
@@ -97,7 +82,9 @@
 // admission reason at the timeout.
 //
 // Verbs: RUN LIST INSPECT STATS FREEZE THAW KILL WAIT REMOVE PING QUIT, and
-// the extension LOGS (id, optional follow: 1) which streams the job's log.
+// the extensions LOGS (id, optional follow: 1) which streams the job's log,
+// and METRICS (metrics.go) which answers the Prometheus text exposition
+// after its STATUS block; --metrics-file writes the same text to a file.
 // A job's end (its main process) stops everything else in its cgroup; its
 // state is exited (exit 0), failed (other exit or signal) or killed
 // (SIGKILL). SIGTERM, SIGINT or QUIT kill the remaining jobs (job.kill
@@ -110,7 +97,4 @@
 // clients, STATUS= with the job counts, WATCHDOG=1 when $WATCHDOG_USEC asks
 // for it and STOPPING=1 at shutdown. Job logs are bounded from outside
 // (logtrim.go): holes punched at the head, LOGS skips them with a marker.
-//
-// Exit status: 0 after a clean shutdown, 1 when it cannot start, 2 for a
-// usage error.
 package daemon

@@ -58,6 +58,7 @@ func (d *daemon) emit(typ string, kv ...string) {
 	if d.ev.W != nil {
 		d.ev.W.Write(line)
 	}
+	d.metrics.event(typ, kv) // metrics.go: counters from the event stream
 	e := evEntry{line: line, typ: typ, owner: -1}
 	for i := 0; i+1 < len(kv); i += 2 {
 		if kv[i] == "id" || (kv[i] == "target" && typ == "pressure") {

@@ -17,8 +17,9 @@ import (
 
 // usage is printed by -h and after a usage error.
 const usage = `usage: cgroupd [options]
-  -r, --root PATH                 cgroup v2 directory to own
-                                  (default: <mount>/cgroupd.slice for root)
+  -r, --root PATH                 cgroup v2 directory to own, created if missing (default:
+                                  <mount>/cgroupd.slice for root; for others cgroupd.slice under
+                                  user@<uid>.service, else beside the daemon's own cgroup)
   -s, --socket PATH               Unix socket path (default: $CGROUPD_SOCKET,
                                   /run/cgroupd.sock for root,
                                   /run/user/<uid>/cgroupd.sock or
@@ -52,11 +53,15 @@ const usage = `usage: cgroupd [options]
       --spawn-fallback            always start jobs by fork-and-attach (no clone3)
       --kill-fallback             always kill by freeze+SIGKILL+thaw (no cgroup.kill)
       --request-timeout DURATION  drop a client whose request is incomplete after this (default 30s)
+      --metrics-file PATH         write the Prometheus metrics (METRICS) to PATH every --metrics-interval,
+                                  atomically (temp file + rename), for node_exporter's textfile collector
+      --metrics-interval DURATION how often --metrics-file is written (default 15s, at least 1s)
   -h, --help                      this help
 A negative threshold turns that rule off. The ladder's thresholds (-k, --mem-freeze-some-avg10,
 --cpu-demote-some-avg10, --io-freeze-full-avg10) are percentages of time stalled over
 --pressure-window, measured from the root's PSI totals; the admission thresholds compare the
-kernel's avg10 of the host.
+kernel's avg10 of the host (a RUN with queue_timeout waits as a pending job instead).
+Exit status: 0 after a clean shutdown, 1 when it cannot start, 2 for a usage error.
 `
 
 // thresholds are PSI avg10 percentages; a negative value disables a rule.
@@ -89,6 +94,9 @@ type config struct {
 	HostPressure string
 	// HostMeminfo is the host's meminfo, for the headroom rule.
 	HostMeminfo string
+	// MetricsFile, when set, gets the METRICS text every MetricsInterval.
+	MetricsFile     string
+	MetricsInterval time.Duration
 }
 
 // defaultConfig is the command line with no flags.
@@ -99,7 +107,8 @@ func defaultConfig() *config {
 		MemAdmitSome: 80, MemAdmitFull: 15, CPUAdmitSome: 95, IOAdmitFull: 80,
 		HostMemKill: p.HostMemKill, HostSwapKill: p.HostSwapKill, HostPSIKill: p.HostPSIKill,
 	}, Window: p.Window, Sustain: p.Sustain, Cooldown: p.Cooldown, Hysteresis: p.Hysteresis,
-		HostPressure: "/proc/pressure", HostMeminfo: "/proc/meminfo"}
+		HostPressure: "/proc/pressure", HostMeminfo: "/proc/meminfo",
+		MetricsInterval: 15 * time.Second}
 }
 
 // engineConfig is the pressure engine's policy from the command line.
@@ -179,6 +188,8 @@ func parseFlags(args []string) (*config, error) {
 	num(&c.Th.HostMemKill, "", "host-mem-kill-pct")
 	num(&c.Th.HostSwapKill, "", "host-swap-kill-pct")
 	num(&c.Th.HostPSIKill, "", "host-psi-kill")
+	str(&c.MetricsFile, "", "metrics-file")
+	fs.DurationVar(&c.MetricsInterval, "metrics-interval", c.MetricsInterval, "")
 	var help bool
 	boolean(&help, "", "help")
 	if err := fs.Parse(args); err != nil {
@@ -192,6 +203,9 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if c.ReqTimeout <= 0 {
 		return nil, usageErrorf("--request-timeout: must be positive")
+	}
+	if c.MetricsInterval < time.Second {
+		return nil, usageErrorf("--metrics-interval: must be at least 1s (the housekeeping tick)")
 	}
 	if n, err := limits.ParseSize(logMax); err != nil {
 		return nil, usageErrorf("--log-max-size: %v", err)
@@ -209,7 +223,7 @@ func parseFlags(args []string) (*config, error) {
 	var bad error
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "r", "root", "s", "socket", "L", "log-dir", "socket-group", "host-pressure", "host-meminfo":
+		case "r", "root", "s", "socket", "L", "log-dir", "socket-group", "host-pressure", "host-meminfo", "metrics-file":
 			if f.Value.String() == "" && bad == nil {
 				bad = usageErrorf("-%s: empty value", f.Name)
 			}

@@ -335,6 +335,7 @@ func TestRefusedRunLeavesNothing(t *testing.T) {
 			"cpu_weight: controller cpu not available in " + d.root},
 		{"bad size", "bs", []string{"memory_max", "12Q", "arg", "true"}, "memory_max: *"},
 		{"bad cpu_max", "cm", []string{"cpu_max", "0/0", "arg", "true"}, "cpu_max: *"},
+		{"bare cpu_max quota", "cq", []string{"cpu_max", "100000", "arg", "true"}, "cpu_max: invalid value *"},
 		{"no command", "nc", nil, "no command"},
 		{"id exists", "taken", []string{"arg", "true"}, "id exists"},
 		{"bad priority", "bp", []string{"priority", "500", "arg", "true"}, "priority: *"},

@@ -114,6 +114,8 @@ type daemon struct {
 	sd   sdState  // systemd notification (sdnotify.go)
 	logs logState // log trimming and retention (logtrim.go)
 
+	metrics metrics // metrics.go
+
 	quitting     bool
 	quitDeadline time.Time
 	done         bool
@@ -260,6 +262,9 @@ func (d *daemon) start() error {
 		return fmt.Errorf("epoll add spawner: %w", err)
 	}
 	if err := d.listen(); err != nil {
+		return err
+	}
+	if err := d.startMetricsFile(); err != nil {
 		return err
 	}
 	d.logf("cgroupd ready")
@@ -612,6 +617,7 @@ func (d *daemon) housekeeping(now time.Time) {
 		d.pressureTick(now)
 	}
 	d.checkQueue(now)
+	d.metricsTick(now)
 	d.sdTick()
 	if d.quitting && now.After(d.quitDeadline) {
 		d.logf("shutdown: giving up waiting for %d jobs", len(d.liveJobs))

@@ -16,6 +16,7 @@ import (
 	"cgroupd/core/proto"
 	"cgroupd/core/psi"
 	"cgroupd/core/spawn"
+	"cgroupd/internal/usagedoc"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -304,6 +305,7 @@ func TestParseRun(t *testing.T) {
 		{name: "empty command", req: req("RUN", "arg", ""), reason: "no command"},
 		{name: "bad size", req: req("RUN", "arg", "x", "memory_max", "12Q"), reason: "memory_max: "},
 		{name: "bad cpu_weight", req: req("RUN", "arg", "x", "cpu_weight", "0"), reason: "cpu_weight: "},
+		{name: "bare cpu_max quota", req: req("RUN", "arg", "x", "cpu_max", "100000"), reason: "cpu_max: invalid value"},
 		{name: "bad priority", req: req("RUN", "arg", "x", "priority", "101"), reason: "priority: "},
 		{name: "bad queue_timeout", req: req("RUN", "arg", "x", "queue_timeout", "soon"), reason: "queue_timeout: "},
 		{name: "zero queue_timeout", req: req("RUN", "arg", "x", "queue_timeout", "0s"), reason: "queue_timeout: 0s: want more than 0 and at most 24h0m0s"},
@@ -503,3 +505,6 @@ func TestHeadroomBlock(t *testing.T) {
 		t.Errorf("rule off or meminfo unknown: got a block")
 	}
 }
+
+// TestDocMatchesUsage: the package doc in daemon.go shows -h verbatim.
+func TestDocMatchesUsage(t *testing.T) { usagedoc.Check(t, "daemon.go", usage) }

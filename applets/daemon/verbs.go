@@ -48,6 +48,8 @@ func (d *daemon) dispatch(c *conn, r *proto.Request) []byte {
 		return d.doEvents(c, r)
 	case "QUIT":
 		return d.doQuit(c)
+	case "METRICS":
+		return d.doMetrics()
 	}
 	return proto.Err("unknown verb").Add("verb", r.Verb).Bytes()
 }

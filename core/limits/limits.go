@@ -198,8 +198,10 @@ func ParseSize(s string) (int64, error) {
 }
 
 // ParseCPUMax parses a cpu_max value — `max`, `max <period>`,
-// `<quota>/<period>`, `<quota> <period>`, or a bare `<quota>` — into the
-// cpu.max text `<quota> <period>` (period 100000 µs when not given).
+// `<quota>/<period>` or `<quota> <period>` — into the cpu.max text
+// `<quota> <period>` (period 100000 µs for a bare `max`). A bare quota is
+// refused ("cpu_max: invalid value"), as the C daemon refuses it: the
+// period it would imply is a guess the caller should make.
 // Quota is max or CPUQuotaMin..CPUQuotaMax µs, period CPUPeriodMin..
 // CPUPeriodMax µs, as the kernel requires. Errors are "cpu_max: ...".
 func ParseCPUMax(s string) (string, error) {
@@ -210,7 +212,8 @@ func ParseCPUMax(s string) (string, error) {
 	} else {
 		fields = strings.Fields(s)
 	}
-	if len(fields) < 1 || len(fields) > 2 || fields[0] == "" || (len(fields) == 2 && fields[1] == "") {
+	if len(fields) < 1 || len(fields) > 2 || fields[0] == "" || (len(fields) == 2 && fields[1] == "") ||
+		(len(fields) == 1 && fields[0] != noLimit) {
 		return "", errorf(key, "invalid value %q (want max, max PERIOD, QUOTA/PERIOD or QUOTA PERIOD)", s)
 	}
 	period := int64(CPUPeriodDefault)

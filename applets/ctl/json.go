@@ -1,0 +1,227 @@
+package ctl
+
+import (
+	"strings"
+	"unicode/utf8"
+
+	"cgroupd/core/proto"
+)
+
+// JSON output (--json, -o json): one JSON object per response, written by
+// this small encoder rather than encoding/json (which adds ~340 KB to the
+// binary for what are flat key/value records).
+//
+// Field names are the protocol keys; the STATUS line is "status". A value
+// is typed by its key (jsonTypes): numbers as JSON numbers (the daemon's
+// decimal text, verbatim), the 0/1 flags as booleans, pids as an array of
+// numbers, everything else (ids, states, reasons, paths, keys this client
+// does not know) as a string. A typed value that does not parse as its
+// type stays a string: nothing the daemon sent is lost. A key the block
+// does not carry is absent from the object; a key that repeats becomes an
+// array. LIST is {"jobs": [one object per job block], then the keys of
+// its STATUS block}.
+
+// jsonType is how a key's value is written.
+type jsonType int
+
+const (
+	jsonString  jsonType = iota
+	jsonNumber           // a JSON number: integer or decimal
+	jsonBool             // "0" → false, "1" → true
+	jsonNumbers          // comma-separated numbers → array ("" → [])
+)
+
+// jsonTypes maps the protocol's typed response keys (spec/PROTOCOL.md and
+// the extensions in README) to their JSON type; any other key is a string.
+var jsonTypes = map[string]jsonType{
+	// RUN, LIST, INSPECT, WAIT, KILL
+	"pid": jsonNumber, "priority": jsonNumber, "exit": jsonNumber, "signal": jsonNumber,
+	"memory_current": jsonNumber, "pids_current": jsonNumber, "age_ms": jsonNumber,
+	"start_unix_ms": jsonNumber, "exit_unix_ms": jsonNumber, "start_mono_ms": jsonNumber,
+	"exit_mono_ms": jsonNumber, "count": jsonNumber, "service_count": jsonNumber,
+	"require_path_count": jsonNumber, "io_max_rule_count": jsonNumber,
+	"memory_swap_current": jsonNumber, "cpu_usage_usec": jsonNumber, "io_rbytes": jsonNumber,
+	"io_wbytes": jsonNumber, "oom_kill_count": jsonNumber, "pid_count": jsonNumber,
+	"psi_mem_some_avg10": jsonNumber, "psi_mem_full_avg10": jsonNumber,
+	"psi_cpu_some_avg10": jsonNumber, "psi_io_some_avg10": jsonNumber, "psi_io_full_avg10": jsonNumber,
+	"oom_killed": jsonBool, "pids": jsonNumbers,
+	// STATS
+	"jobs": jsonNumber, "running": jsonNumber, "frozen": jsonNumber, "memory_total": jsonNumber,
+	"pending": jsonNumber, "pressure_window_ms": jsonNumber,
+	"pressure_mem_some_pct": jsonNumber, "pressure_mem_full_pct": jsonNumber,
+	"pressure_cpu_some_pct": jsonNumber, "pressure_cpu_full_pct": jsonNumber,
+	"pressure_io_some_pct": jsonNumber, "pressure_io_full_pct": jsonNumber,
+	"dry_run": jsonBool, "psi_available": jsonBool, "events_dropped": jsonNumber,
+	"host_mem_total_bytes": jsonNumber, "host_mem_available_bytes": jsonNumber,
+	// EVENTS (an error's block; the events themselves stay raw)
+	"history": jsonNumber,
+	// PING, QUIT, errors
+	"pong": jsonBool, "shutting_down": jsonBool, "max_bytes": jsonNumber,
+}
+
+// appendJSONObject appends one block as a JSON object: "status" first
+// when the block has one, then its keys in order; pre, when not nil,
+// appends members before the status (LIST's "jobs").
+func appendJSONObject(b []byte, rep proto.Reply, pre func([]byte) []byte) []byte {
+	b = append(b, '{')
+	n := 0
+	member := func(key string) {
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		b = appendJSONString(b, key)
+		b = append(b, ':')
+	}
+	if pre != nil {
+		b = pre(b)
+		n++
+	}
+	if rep.Status != "" {
+		member("status")
+		b = appendJSONString(b, rep.Status)
+	}
+	hs := rep.Headers
+	done := make([]bool, len(hs))
+	for i, h := range hs {
+		if done[i] {
+			continue
+		}
+		member(h.Key)
+		repeats := false
+		for k := i + 1; k < len(hs); k++ {
+			repeats = repeats || hs[k].Key == h.Key
+		}
+		if !repeats {
+			b = appendJSONValue(b, h.Key, h.Value)
+			continue
+		}
+		b = append(b, '[')
+		for k := i; k < len(hs); k++ {
+			if hs[k].Key == h.Key {
+				if k > i {
+					b = append(b, ',')
+				}
+				b = appendJSONValue(b, h.Key, hs[k].Value)
+				done[k] = true
+			}
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+// appendJSONValue appends v typed as key's jsonTypes entry says.
+func appendJSONValue(b []byte, key, v string) []byte {
+	switch jsonTypes[key] {
+	case jsonNumber:
+		if isJSONNumber(v) {
+			return append(b, v...)
+		}
+	case jsonBool:
+		switch v {
+		case "0":
+			return append(b, "false"...)
+		case "1":
+			return append(b, "true"...)
+		}
+	case jsonNumbers:
+		if v == "" {
+			return append(b, "[]"...)
+		}
+		nums := strings.Split(v, ",")
+		ok := true
+		for _, s := range nums {
+			ok = ok && isJSONNumber(s)
+		}
+		if ok {
+			b = append(b, '[')
+			b = append(b, v...)
+			return append(b, ']')
+		}
+	}
+	return appendJSONString(b, v)
+}
+
+// isJSONNumber reports whether s is a number of RFC 8259's grammar:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func isJSONNumber(s string) bool {
+	i := 0
+	digits := func() int {
+		n := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	start := i
+	if n := digits(); n == 0 || (n > 1 && s[start] == '0') {
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string (RFC 8259): '"' and '\\'
+// escaped, control characters as \n \r \t \b \f or \u00XX, and each byte
+// of invalid UTF-8 as U+FFFD (as encoding/json does). U+2028 and U+2029
+// are escaped too, so the output is also valid JavaScript.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c >= 0x20:
+				b = append(b, c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c == '\b':
+				b = append(b, '\\', 'b')
+			case c == '\f':
+				b = append(b, '\\', 'f')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}

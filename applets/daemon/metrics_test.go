@@ -1,0 +1,447 @@
+package daemon
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"cgroupd/core/cgroup"
+)
+
+// promtool runs `promtool check metrics` on text. promtool comes with the
+// Debian package prometheus (.ci/run installs it): outside CI a machine
+// without it skips, under CI=true that is a failure.
+func promtool(t *testing.T, what string, text []byte) {
+	t.Helper()
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("promtool not found under CI=true (Debian package prometheus; .ci/run installs it): %v", err)
+		}
+		t.Skip("promtool not installed (Debian package prometheus)")
+	}
+	cmd := exec.Command(path, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(text)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Errorf("promtool check metrics on %s: %v\n%s\ninput:\n%s", what, err, out, text)
+	}
+}
+
+// series parses exposition text into "name{labels}" → value, checking
+// that every sample's family has HELP and TYPE lines before it.
+func series(t *testing.T, text string) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	typed := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		if f := strings.Fields(l); len(f) >= 3 && f[0] == "#" && f[1] == "TYPE" {
+			typed[f[2]] = true
+			continue
+		}
+		if strings.HasPrefix(l, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(l, ' ')
+		if i < 0 {
+			t.Fatalf("bad sample line %q", l)
+		}
+		v, err := strconv.ParseFloat(l[i+1:], 64)
+		if err != nil {
+			t.Fatalf("bad value in %q: %v", l, err)
+		}
+		key := l[:i]
+		name, _, _ := strings.Cut(key, "{")
+		if !typed[name] {
+			t.Errorf("sample %q before its TYPE line", l)
+		}
+		if _, dup := out[key]; dup {
+			t.Errorf("duplicate series %q", key)
+		}
+		out[key] = v
+	}
+	return out
+}
+
+func TestExpoEscapes(t *testing.T) {
+	var w expo
+	w.family("cgroupd_test_info", "gauge", "help with \\ and\nnewline")
+	w.sample("cgroupd_test_info", 1, "version", "a\"b\\c\nd\xffe", "goversion", "go1")
+	w.family("cgroupd_test_seconds", "gauge", "floats")
+	w.sample("cgroupd_test_seconds", 0.000924)
+	w.sample("cgroupd_test_seconds", 1234567.891, "x", "big")
+	w.sample("cgroupd_test_seconds", 3, "x", "int")
+	want := "# HELP cgroupd_test_info help with \\\\ and\\nnewline\n# TYPE cgroupd_test_info gauge\n" +
+		"cgroupd_test_info{version=\"a\\\"b\\\\c\\nd\uFFFDe\",goversion=\"go1\"} 1\n" +
+		"# HELP cgroupd_test_seconds floats\n# TYPE cgroupd_test_seconds gauge\n" +
+		"cgroupd_test_seconds 0.000924\ncgroupd_test_seconds{x=\"big\"} 1.234567891e+06\ncgroupd_test_seconds{x=\"int\"} 3\n"
+	if got := string(w.b); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	promtool(t, "escaped labels", w.b)
+}
+
+func TestMetricsEventCounts(t *testing.T) {
+	var m metrics
+	for _, e := range []struct {
+		typ string
+		kv  []string
+	}{
+		{"job.start", []string{"id", "a"}},
+		{"job.start", []string{"id", "b"}},
+		{"job.freeze", []string{"id", "a", "reason", "client", "cgroup", "/x"}},
+		{"job.freeze", []string{"id", "a", "reason", "pressure_memory", "cgroup", "/x"}},
+		{"job.kill", []string{"id", "a", "signal", "9", "reason", "pressure_memory", "cgroup", "/x"}},
+		{"job.throttle", []string{"id", "a", "resource", "cpu", "cpu_weight", "50", "reason", "pressure_cpu"}},
+		{"job.kill", []string{"id", "a", "signal", "15", "reason", "new_reason"}},
+		{"pressure", []string{"resource", "io", "action", "admission_reject", "target", "c"}},
+		{"pressure", []string{"resource", "", "action", "admission_reject", "target", "d"}},
+		{"pressure", []string{"resource", "memory", "action", "kill", "target", "a"}},
+		{"job.oom", []string{"id", "a", "oom_kill_count", "1"}},
+		{"job.exit", []string{"id", "a", "state", "killed"}},
+		{"job.cleanup", []string{"id", "a"}},
+	} {
+		m.event(e.typ, e.kv)
+	}
+	d := &daemon{cfg: defaultConfig(), jobs: map[string]*job{}, metrics: m}
+	s := series(t, string(d.appendMetrics(nil, time.Now())))
+	for k, want := range map[string]float64{
+		`cgroupd_jobs_started_total`:                                           2,
+		`cgroupd_jobs_ended_total{state="killed"}`:                             1,
+		`cgroupd_jobs_ended_total{state="exited"}`:                             0,
+		`cgroupd_job_oom_events_total`:                                         1,
+		`cgroupd_actions_total{kind="freeze",reason="client"}`:                 1,
+		`cgroupd_actions_total{kind="freeze",reason="pressure_memory"}`:        1,
+		`cgroupd_actions_total{kind="kill",reason="pressure_memory"}`:          1,
+		`cgroupd_actions_total{kind="throttle",reason="pressure_cpu"}`:         1,
+		`cgroupd_actions_total{kind="thaw",reason="pressure_receded"}`:         0,
+		`cgroupd_actions_total{kind="kill",reason="new_reason"}`:               1,
+		`cgroupd_admission_refusals_total{resource="io"}`:                      1,
+		`cgroupd_admission_refusals_total{resource="queue"}`:                   1,
+		`cgroupd_admission_refusals_total{resource="memory"}`:                  0,
+		`cgroupd_jobs{state="pending"}`:                                        0,
+		`cgroupd_admission_queue_length`:                                       0,
+		`cgroupd_events_dropped_total`:                                         0,
+		`cgroupd_actions_total{kind="kill",reason="pressure_host_memory"}`:     0,
+		`cgroupd_actions_total{kind="kill",reason="pressure_host_psi"}`:        0,
+		`cgroupd_build_info{version="` + bi() + `",goversion="` + gov() + `"}`: 1,
+	} {
+		if got, ok := s[k]; !ok || got != want {
+			t.Errorf("%s: got %v (present %v), want %v", k, got, ok, want)
+		}
+	}
+	if _, ok := s["cgroupd_pressure_window_seconds"]; ok {
+		t.Error("got cgroupd_pressure_window_seconds without an engine measurement, want it absent")
+	}
+}
+
+func bi() string  { v, _ := buildInfo(); return v }
+func gov() string { _, g := buildInfo(); return g }
+
+// writePSI writes a fake host pressure file for --host-pressure.
+func writePSI(t *testing.T, dir, res string, someAvg10 string) {
+	t.Helper()
+	s := "some avg10=" + someAvg10 + " avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+	if err := os.WriteFile(filepath.Join(dir, res), []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMetricsHost: METRICS on a real daemon, `cgroupctl metrics`, and
+// --metrics-file, each checked by promtool and for the figures the
+// actions taken must have moved.
+func TestMetricsHost(t *testing.T) {
+	hp := t.TempDir()
+	for _, r := range []string{"memory", "cpu", "io"} {
+		writePSI(t, hp, r, "0.00")
+	}
+	mdir := t.TempDir()
+	mf := filepath.Join(mdir, "cgroupd.prom")
+	d := startDaemon(t, "--host-pressure", hp, "--mem-admit-some-avg10", "10",
+		"--metrics-file", mf, "--metrics-interval", "1s")
+
+	// Written once before "cgroupd ready", with every counter at 0.
+	first, err := os.ReadFile(mf)
+	if err != nil {
+		t.Fatalf("metrics file after ready: %v", err)
+	}
+	s0 := series(t, string(first))
+	for _, k := range []string{`cgroupd_actions_total{kind="kill",reason="client"}`, `cgroupd_admission_refusals_total{resource="memory"}`,
+		`cgroupd_jobs{state="running"}`, `cgroupd_jobs_started_total`} {
+		if v, ok := s0[k]; !ok || v != 0 {
+			t.Errorf("first metrics file: %s = %v (present %v), want 0", k, v, ok)
+		}
+	}
+	promtool(t, "the first metrics file", first)
+
+	mustOK(t, d.run("a", []string{"sleep", "300"}, "priority", "20"))
+	mustOK(t, d.run("b", []string{"sleep", "300"}))
+	mustOK(t, d.do("FREEZE", "id", "a"))
+	mustOK(t, d.do("THAW", "id", "a"))
+	mustOK(t, d.do("KILL", "id", "b"))
+	writePSI(t, hp, "memory", "50.00")
+	wantErr(t, d.run("c", []string{"true"}), "admission blocked: memory.some.avg10 50.00 >= 10.00")
+	writePSI(t, hp, "memory", "0.00")
+	mustOK(t, d.do("WAIT", "id", "b"))
+
+	raw := d.rawRequest(encode("METRICS"))
+	text, ok := strings.CutPrefix(raw, "STATUS: ok\n\n")
+	if !ok {
+		t.Fatalf("METRICS: got %.200q, want a STATUS: ok block then the text", raw)
+	}
+	s := series(t, text)
+	for k, want := range map[string]float64{
+		`cgroupd_jobs{state="running"}`:                        1,
+		`cgroupd_jobs{state="killed"}`:                         1,
+		`cgroupd_jobs{state="frozen"}`:                         0,
+		`cgroupd_jobs_started_total`:                           2,
+		`cgroupd_jobs_ended_total{state="killed"}`:             1,
+		`cgroupd_actions_total{kind="freeze",reason="client"}`: 1,
+		`cgroupd_actions_total{kind="thaw",reason="client"}`:   1,
+		`cgroupd_actions_total{kind="kill",reason="client"}`:   1,
+		`cgroupd_admission_refusals_total{resource="memory"}`:  1,
+		`cgroupd_admission_queue_length`:                       0,
+	} {
+		if got, ok := s[k]; !ok || got != want {
+			t.Errorf("%s: got %v (present %v), want %v", k, got, ok, want)
+		}
+	}
+	// Per-job figures: present exactly when the kernel file is readable;
+	// only the live job a; labels id, priority, uid.
+	a := cgroup.Dir(d.root).Child("a")
+	for _, f := range []struct{ metric, file string }{
+		{"cgroupd_job_memory_bytes", cgroup.FileMemoryCurrent},
+		{"cgroupd_job_pids", cgroup.FilePidsCurrent},
+		{"cgroupd_job_cpu_seconds_total", cgroup.FileCPUStat},
+	} {
+		_, readErr := a.Read(f.file)
+		_, got := s[f.metric+`{id="a",priority="20",uid="0"}`]
+		if got != (readErr == nil) {
+			t.Errorf("%s of a: present %v, but reading %s: %v", f.metric, got, f.file, readErr)
+		}
+		if _, got := s[f.metric+`{id="b",priority="50",uid="0"}`]; got {
+			t.Errorf("%s of the ended job b: present, want absent", f.metric)
+		}
+	}
+	// The engine's window figures come once it has two samples (the start
+	// and a tick later).
+	if _, err := os.Stat(filepath.Join(d.root, "memory.pressure")); err == nil {
+		pollUntil(t, 10*time.Second, "cgroupd_pressure_stall_ratio in METRICS", func() bool {
+			return strings.Contains(d.rawRequest(encode("METRICS")), "\ncgroupd_pressure_stall_ratio{resource=\"memory\",kind=\"full\"} ")
+		})
+	}
+	promtool(t, "METRICS", []byte(text))
+
+	// cgroupctl metrics prints the text alone.
+	out, errOut, code := d.ctl("metrics")
+	if code != 0 || errOut != "" {
+		t.Fatalf("cgroupctl metrics: exit %d, stderr %q", code, errOut)
+	}
+	if !strings.HasPrefix(out, "# HELP cgroupd_build_info ") {
+		t.Errorf("cgroupctl metrics: got %.100q, want the exposition text first", out)
+	}
+	promtool(t, "cgroupctl metrics", []byte(out))
+
+	// The file follows (interval 1s), and no temp file stays behind.
+	var file []byte
+	pollUntil(t, 10*time.Second, "metrics file with the kill", func() bool {
+		file, _ = os.ReadFile(mf)
+		return bytes.Contains(file, []byte(`cgroupd_actions_total{kind="kill",reason="client"} 1`+"\n"))
+	})
+	promtool(t, "the metrics file", file)
+	ents, _ := os.ReadDir(mdir)
+	for _, e := range ents {
+		if e.Name() != "cgroupd.prom" {
+			t.Errorf("left in the metrics dir: %s", e.Name())
+		}
+	}
+	if fi, err := os.Stat(mf); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("metrics file mode: %v %v, want 0644", fi.Mode(), err)
+	}
+}
+
+func TestMetricsFileFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--metrics-interval", "500ms"}, "--metrics-interval: must be at least 1s"},
+		{[]string{"--metrics-file", ""}, "-metrics-file: empty value"},
+	} {
+		_, err := parseFlags(tc.args)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parseFlags(%q): got %v, want %q", tc.args, err, tc.want)
+		}
+	}
+	c, err := parseFlags([]string{"--metrics-file", "/x/m.prom"})
+	if err != nil || c.MetricsFile != "/x/m.prom" || c.MetricsInterval != 15*time.Second {
+		t.Errorf("got %+v, %v; want the file and the 15s default", c, err)
+	}
+}
+
+// TestMetricsFileUnwritable: a --metrics-file the daemon cannot write
+// stops the start (exit 1) with the path in the message.
+func TestMetricsFileUnwritable(t *testing.T) {
+	mf := filepath.Join(t.TempDir(), "missing-dir", "m.prom")
+	d := startDaemonAt(t, newRootPath(t), filepath.Join(t.TempDir(), "s.sock"), "--metrics-file", mf)
+	if code := d.waitExit(10 * time.Second); code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if d.out.count(func(s string) bool { return strings.Contains(s, "metrics file: "+mf+": ") }) != 1 {
+		all, _, _ := d.out.snapshot()
+		t.Errorf("stderr %q, want one line naming %s", all, mf)
+	}
+}
+
+// TestJSONRealDaemon: `cgroupctl --json` on every subcommand against a real
+// daemon, each output decoded by encoding/json as exactly one object.
+func TestJSONRealDaemon(t *testing.T) {
+	d := startDaemon(t)
+	decode := func(args ...string) (map[string]any, int) {
+		t.Helper()
+		out, errOut, code := d.ctl(append([]string{"--json"}, args...)...)
+		dec := json.NewDecoder(strings.NewReader(out))
+		var v map[string]any
+		if err := dec.Decode(&v); err != nil {
+			t.Fatalf("%v: decode %q (stderr %q): %v", args, out, errOut, err)
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			t.Fatalf("%v: more than one JSON value in %q", args, out)
+		}
+		return v, code
+	}
+	check := func(args []string, wantCode int, want map[string]any) map[string]any {
+		t.Helper()
+		v, code := decode(args...)
+		if code != wantCode {
+			t.Errorf("%v: exit %d, want %d", args, code, wantCode)
+		}
+		for k, w := range want {
+			if v[k] != w {
+				t.Errorf("%v: %s = %#v, want %#v (all: %v)", args, k, v[k], w, v)
+			}
+		}
+		return v
+	}
+	r := check([]string{"run", "--id", "a", "--", "sleep", "300"}, 0, map[string]any{"status": "ok", "id": "a"})
+	if _, isNum := r["pid"].(float64); !isNum {
+		t.Errorf("run: pid %#v, want a number", r["pid"])
+	}
+	check([]string{"run", "--id", "bad", "--cpu-max", "100000", "--", "true"}, 1,
+		map[string]any{"status": "err", "reason": `cpu_max: invalid value "100000" (want max, max PERIOD, QUOTA/PERIOD or QUOTA PERIOD)`, "id": "bad"})
+	check([]string{"run", "--id", "sp", "--require-path", "/nonexistent/a \"b\"\x01\xff", "--", "true"}, 1,
+		map[string]any{"status": "err", "reason": "missing path: /nonexistent/a \"b\"\x01\uFFFD"})
+	in := check([]string{"inspect", "a"}, 0, map[string]any{"status": "ok", "id": "a", "state": "running", "oom_killed": false, "priority": float64(50)})
+	if pids, ok := in["pids"].([]any); !ok || len(pids) != 1 || pids[0] != r["pid"] {
+		t.Errorf("inspect: pids %#v, want [%v]", in["pids"], r["pid"])
+	}
+	if _, ok := in["psi_cpu_some_avg10"].(float64); !ok {
+		t.Errorf("inspect: psi_cpu_some_avg10 %#v, want a number", in["psi_cpu_some_avg10"])
+	}
+	check([]string{"stats"}, 0, map[string]any{"status": "ok", "jobs": float64(1), "running": float64(1), "dry_run": false})
+	check([]string{"freeze", "a"}, 0, map[string]any{"status": "ok", "id": "a", "state": "frozen"})
+	check([]string{"thaw", "a"}, 0, map[string]any{"status": "ok", "id": "a", "state": "running"})
+	check([]string{"remove", "a"}, 1, map[string]any{"status": "err", "reason": "still running", "state": "running"})
+	check([]string{"kill", "a"}, 0, map[string]any{"status": "ok", "id": "a", "signal": float64(9)})
+	check([]string{"wait", "a"}, 137, map[string]any{"status": "ok", "id": "a", "state": "killed", "signal": float64(9), "exit": float64(0)})
+	ls := check([]string{"list"}, 0, map[string]any{"status": "ok", "count": float64(1)})
+	if jobs, ok := ls["jobs"].([]any); !ok || len(jobs) != 1 || jobs[0].(map[string]any)["id"] != "a" {
+		t.Errorf("list: jobs %#v, want one object for a", ls["jobs"])
+	}
+	check([]string{"remove", "a"}, 0, map[string]any{"status": "ok", "id": "a"})
+	check([]string{"inspect", "a"}, 1, map[string]any{"status": "err", "reason": "no such job", "id": "a"})
+	check([]string{"logs", "a"}, 1, map[string]any{"status": "err", "reason": "no such job"})
+	check([]string{"ping"}, 0, map[string]any{"status": "ok", "pong": true})
+	check([]string{"quit"}, 0, map[string]any{"status": "ok", "shutting_down": true})
+}
+
+// BenchmarkAppendMetrics renders the exposition for 10 000 live jobs with
+// cached figures: the part of METRICS and of a --metrics-file write that
+// does not depend on the kernel.
+func BenchmarkAppendMetrics(b *testing.B) {
+	d := &daemon{cfg: defaultConfig(), jobs: map[string]*job{}, liveJobs: map[*job]struct{}{}}
+	d.metrics.samples = map[*job]jobSample{}
+	for i := 0; i < 10000; i++ {
+		j := &job{id: "job-" + strconv.Itoa(i), seq: uint64(i), priority: 50, uid: 1000, state: stateRunning}
+		d.jobs[j.id], d.liveJobs[j] = j, struct{}{}
+		d.metrics.samples[j] = jobSample{mem: 1 << 20, pids: 3, cpuUsec: 123456, memOK: true, pidsOK: true, cpuOK: true}
+	}
+	b.ReportAllocs()
+	var n int
+	for b.Loop() {
+		n = len(d.appendMetrics(nil, time.Now()))
+	}
+	b.ReportMetric(float64(n), "bytes")
+}
+
+// TestRefreshSamples: the per-job cache over a fake cgroup tree: one call
+// reads every live job once, an unreadable file leaves its figure absent,
+// a job that ended drops out, and the pass duration appears after a pass.
+func TestRefreshSamples(t *testing.T) {
+	root := t.TempDir()
+	d := &daemon{cfg: defaultConfig(), jobs: map[string]*job{}, liveJobs: map[*job]struct{}{}}
+	var jobs []*job
+	for i := 0; i < 5; i++ {
+		id := "j" + strconv.Itoa(i)
+		cg := cgroup.Dir(filepath.Join(root, id))
+		if err := os.Mkdir(string(cg), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		files := map[string]string{cgroup.FilePidsCurrent: "2\n", cgroup.FileCPUStat: "usage_usec 1500000\nuser_usec 1\n"}
+		if i != 3 { // j3: no memory controller
+			files[cgroup.FileMemoryCurrent] = strconv.Itoa(4096*(i+1)) + "\n"
+		}
+		for f, v := range files {
+			if err := os.WriteFile(filepath.Join(string(cg), f), []byte(v), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		j := &job{id: id, seq: uint64(i), cg: cg, priority: 10 * i, uid: 1000, state: stateRunning}
+		d.jobs[id], d.liveJobs[j] = j, struct{}{}
+		jobs = append(jobs, j)
+	}
+	if n := d.refreshSamples(time.Hour); n != 5 {
+		t.Fatalf("first call read %d jobs, want 5 (each once)", n)
+	}
+	s := series(t, string(d.appendMetrics(nil, time.Now())))
+	for k, want := range map[string]float64{
+		`cgroupd_job_memory_bytes{id="j0",priority="0",uid="1000"}`:       4096,
+		`cgroupd_job_memory_bytes{id="j4",priority="40",uid="1000"}`:      20480,
+		`cgroupd_job_pids{id="j3",priority="30",uid="1000"}`:              2,
+		`cgroupd_job_cpu_seconds_total{id="j2",priority="20",uid="1000"}`: 1.5,
+	} {
+		if got, ok := s[k]; !ok || got != want {
+			t.Errorf("%s: got %v (present %v), want %v", k, got, ok, want)
+		}
+	}
+	if _, ok := s[`cgroupd_job_memory_bytes{id="j3",priority="30",uid="1000"}`]; ok {
+		t.Error("memory of j3 (no memory.current): present, want absent")
+	}
+	if _, ok := s["cgroupd_job_figures_cycle_seconds"]; ok {
+		t.Error("cgroupd_job_figures_cycle_seconds before a whole pass: present, want absent")
+	}
+	// j1 ends; the next pass drops it and times the previous one.
+	jobs[1].ended = true
+	delete(d.liveJobs, jobs[1])
+	if n := d.refreshSamples(time.Hour); n != 4 {
+		t.Errorf("second call read %d jobs, want 4", n)
+	}
+	s = series(t, string(d.appendMetrics(nil, time.Now())))
+	if _, ok := s[`cgroupd_job_pids{id="j1",priority="10",uid="1000"}`]; ok {
+		t.Error("ended job j1: present, want absent")
+	}
+	if _, ok := s["cgroupd_job_figures_cycle_seconds"]; !ok {
+		t.Error("cgroupd_job_figures_cycle_seconds after a pass: absent")
+	}
+	if n := d.refreshSamples(0); n != 0 {
+		t.Errorf("zero budget read %d jobs, want 0", n)
+	}
+	promtool(t, "per-job figures", d.appendMetrics(nil, time.Now()))
+}
