@@ -43,7 +43,7 @@ $(BIN): FORCE
 	@mkdir -p $(BUILD)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='$(LDFLAGS)' -o $@ .
 
-cross: $(CROSS:%=cross-%) ## static, stripped build/linux-<arch>/cgroupbox for each of $(CROSS), build/SHA256SUMS
+cross: $(CROSS:%=cross-%) ## static, stripped build/linux-<arch>/cgroupbox: amd64 arm64 arm riscv64 386; build/SHA256SUMS
 	cd $(BUILD) && sha256sum $(CROSS:%=linux-%/cgroupbox) >SHA256SUMS
 	@cd $(BUILD) && for a in $(CROSS); do printf '  %-8s %8d bytes  %s\n' $$a $$(stat -c %s linux-$$a/cgroupbox) "$$(file -b linux-$$a/cgroupbox 2>/dev/null | cut -d, -f1-2)"; done
 
@@ -66,7 +66,7 @@ test-unit: build ## go tests: unit tests and host integration tests (real cgroup
 test-vm: build $(if $(filter-out amd64,$(ARCH)),cross-$(ARCH)) ## boot a VM with every cgroup v2 controller and run scripts/suite there (ARCH=amd64|arm64)
 	CGROUPD_VM_ARCH=$(ARCH) sh scripts/vm.sh test
 
-test-cross: $(USER_ARCHES:%=cross-%) ## go tests for 386 (natively) and $(USER_ARCHES) (qemu-user-static); the binaries answer -V and -h there
+test-cross: $(USER_ARCHES:%=cross-%) ## go tests as 386 (natively), arm and riscv64 (qemu-user-static)
 	CGO_ENABLED=0 GOARCH=386 $(GO) test -count=1 ./...
 	@set -e; for a in $(USER_ARCHES); do \
 		q=qemu-$$a-static; \
@@ -83,7 +83,7 @@ bench: build ## benchmarks on this host; figures to build/bench.txt
 bench-vm: build ## pressure reaction benchmarks in the VM
 	sh scripts/vm.sh bench
 
-check: ## gofmt, go vet, go mod tidy
+check: ## gofmt, go vet (for every cross arch), go mod tidy
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	@set -e; for a in $(filter-out amd64,$(CROSS)); do echo "GOARCH=$$a $(GO) vet ./..."; GOARCH=$$a GOARM=7 $(GO) vet ./...; done
