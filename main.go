@@ -3,6 +3,7 @@
 //	cgroupbox APPLET [args]     run an applet by name
 //	APPLET [args]               (when started through a link named APPLET)
 //	cgroupbox --install DIR     make a symlink per applet in DIR
+//	cgroupbox --version | -V    print version, commit and os/arch
 //
 // The applet is chosen by the name the binary was started under
 // (basename of argv[0], never resolving symlinks), else by argv[1]. With no
@@ -14,6 +15,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"sort"
 
 	"cgroupd/applets/bench"
@@ -75,6 +78,10 @@ func dispatch(argv []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if a, ok := applets[name]; ok {
 			return a.run(argv[2:], stdin, stdout, stderr)
 		}
+		if name == "--version" || name == "-V" {
+			fmt.Fprintln(stdout, versionLine())
+			return 0
+		}
 		if name == "--install" {
 			if len(argv) != 3 {
 				fmt.Fprintln(stderr, "usage: cgroupbox --install DIR")
@@ -87,12 +94,67 @@ func dispatch(argv []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 0
 		}
 	}
-	fmt.Fprintln(stderr, "usage: cgroupbox APPLET [args] | cgroupbox --install DIR")
+	fmt.Fprintln(stderr, "usage: cgroupbox APPLET [args] | cgroupbox --install DIR | cgroupbox --version")
 	fmt.Fprintln(stderr, "applets:")
 	for _, n := range names() {
 		fmt.Fprintf(stderr, "  %s\n", n)
 	}
 	return 2
+}
+
+// version and commit are set at link time by make
+// (-ldflags '-X main.version=... -X main.commit=...'); a plain `go build`
+// leaves them empty and versionLine falls back to the build info.
+var version, commit string
+
+// versionLine is `cgroupbox VERSION commit COMMIT linux/ARCH GOVERSION`;
+// what neither the linker flags nor the build info know is "unknown".
+func versionLine() string {
+	v, c := version, commit
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		if c == "" {
+			var rev, dirty string
+			for _, s := range bi.Settings {
+				switch {
+				case s.Key == "vcs.revision" && len(s.Value) >= 12:
+					rev = s.Value[:12]
+				case s.Key == "vcs.modified" && s.Value == "true":
+					dirty = "-dirty"
+				}
+			}
+			if rev != "" {
+				c = rev + dirty
+			}
+		}
+	}
+	if v == "" {
+		v = "unknown"
+	}
+	if c == "" {
+		c = "unknown"
+	}
+	arch := runtime.GOARCH
+	if arch == "arm" {
+		if goarm := buildSetting("GOARM"); goarm != "" {
+			arch += "v" + goarm
+		}
+	}
+	return fmt.Sprintf("cgroupbox %s commit %s %s/%s %s", v, c, runtime.GOOS, arch, runtime.Version())
+}
+
+// buildSetting returns the build info setting key ("" when unknown).
+func buildSetting(key string) string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == key {
+				return s.Value
+			}
+		}
+	}
+	return ""
 }
 
 // install makes a symlink per visible applet in dir, pointing at this

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -96,5 +97,24 @@ func TestDependencies(t *testing.T) {
 			continue
 		}
 		t.Errorf("forbidden dependency %s", p)
+	}
+}
+
+func TestDispatchVersion(t *testing.T) {
+	for _, flag := range []string{"--version", "-V"} {
+		var out, errb bytes.Buffer
+		code := dispatch([]string{"cgroupbox", flag}, strings.NewReader(""), &out, &errb)
+		if code != 0 || errb.Len() != 0 {
+			t.Fatalf("%s: exit %d, stderr %q", flag, code, errb.String())
+		}
+		f := strings.Fields(out.String())
+		// cgroupbox VERSION commit COMMIT linux/ARCH GOVERSION
+		if len(f) != 6 || f[0] != "cgroupbox" || f[2] != "commit" ||
+			!strings.HasPrefix(f[4], "linux/"+runtime.GOARCH) || f[5] != runtime.Version() {
+			t.Errorf("%s: got %q", flag, out.String())
+		}
+		if f[1] == "" || f[3] == "" {
+			t.Errorf("%s: empty version or commit in %q", flag, out.String())
+		}
 	}
 }

@@ -52,7 +52,7 @@ func TestMemhogTouchesEveryPage(t *testing.T) {
 		t.Errorf("output: got %q, want nothing", out)
 	}
 	// Maxrss is in KiB. Every page touched: the peak grows by ~96 MiB.
-	grew := (ru.Maxrss - base.Maxrss) << 10
+	grew := int64(ru.Maxrss-base.Maxrss) << 10
 	if want := int64(90 << 20); grew < want {
 		t.Errorf("peak RSS grew by %d MiB, want at least %d MiB", grew>>20, want>>20)
 	}

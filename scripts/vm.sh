@@ -12,7 +12,8 @@
 # holds busybox, build/cgroupbox with its applet links, the suite and the
 # virtio-scsi modules; /init mounts cgroup2 with every controller at
 # /sys/fs/cgroup, runs the suite as root and powers off. The console is
-# streamed to stdout and to build/vm-<mode>.log; the exit status is the
+# streamed to stdout and to build/vm-<mode>.log (vm-<mode>-<arch>.log for
+# a foreign ARCH); the exit status is the
 # suite's (the guest's SUITE-EXIT=<status> line; no such line is a failure).
 # The last line is `N passed, M failed`. Tests named nopsi-*.sh run in a
 # second boot of the kernel with psi=0 (no pressure stall information).
@@ -29,6 +30,16 @@
 #                        is stopped and booted once more (default 120)
 #   CGROUPD_VM_TEST_TIMEOUT  per-test limit inside the VM in seconds (default 240)
 #   CGROUPD_VM_VERBOSE=1 print every test's output, not only the failing ones'
+#   CGROUPD_VM_ARCH      amd64 (default: qemu-system-x86_64, build/cgroupbox) or
+#                        arm64 (qemu-system-aarch64 -M virt, package
+#                        qemu-system-arm; build/linux-arm64/cgroupbox from
+#                        `make cross-arm64`; the arm64 cloud kernel and
+#                        busybox-static:arm64 are fetched with apt-get download
+#                        into CGROUPD_VM_CACHE/arm64, adding the arm64 dpkg
+#                        architecture only for that). The run's limit
+#                        defaults to 1200 s there. In the guest the per-test
+#                        limit and the suite's waits are stretched by its
+#                        measured slowness (run-suite.sh, SUITE_SLOW).
 #   CGROUPD_VM_KERNEL    use this vmlinuz instead of the cached Debian one
 #                        (its modules are then looked up beside it in
 #                        CGROUPD_VM_MODULES, a lib/modules/<ver> directory)
@@ -39,6 +50,25 @@ repo=$(cd "$here/.." && pwd)
 build=$repo/build
 cache=${CGROUPD_VM_CACHE:-/var/cache/cgroupd-vm}
 ci=${CI:-false}
+arch=${CGROUPD_VM_ARCH:-amd64}
+# Per architecture: qemu, its package and machine, the console, the kernel
+# metapackage, the binary under test, the default time limits.
+case $arch in
+amd64)
+	qemu=qemu-system-x86_64 qemu_pkg=qemu-system-x86 machine="" cpu=max console=ttyS0
+	kmeta=linux-image-cloud-amd64 bin=$build/cgroupbox vm_timeout=900 test_timeout=240 ;;
+arm64)
+	# pauth-impdef: an implementation-defined pointer-authentication
+	# hash, much cheaper to emulate than the architected QARMA one.
+	qemu=qemu-system-aarch64 qemu_pkg=qemu-system-arm machine="-M virt" cpu=max,pauth-impdef=on console=ttyAMA0
+	kmeta=linux-image-cloud-arm64:arm64 bin=$build/linux-arm64/cgroupbox vm_timeout=1200 test_timeout=240
+	cache=$cache/arm64 ;;
+*)
+	echo "test-vm: error: CGROUPD_VM_ARCH=$arch: want amd64 or arm64" >&2
+	exit 2 ;;
+esac
+vm_timeout=${CGROUPD_VM_TIMEOUT:-$vm_timeout}
+test_timeout=${CGROUPD_VM_TEST_TIMEOUT:-$test_timeout}
 modules="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci scsi_common scsi_mod virtio_scsi sd_mod"
 
 usage() {
@@ -89,10 +119,69 @@ static_busybox() {
 	return 1
 }
 
+# foreign_fetch DIR: apt-get download the kernel image that $kmeta names
+# and busybox-static of $arch into DIR. apt needs the foreign dpkg
+# architecture for that: it is added for the fetch and removed again if it
+# was not there before (root only).
+foreign_fetch() {
+	added=false
+	if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+		is_root || return 1
+		say "dpkg --add-architecture $arch"
+		dpkg --add-architecture "$arch" || return 1
+		added=true
+		apt_updated=false
+	fi
+	rc=0
+	apt_update || rc=1
+	if [ $rc -eq 0 ]; then
+		pkg=$(apt-cache depends "$kmeta" 2>/dev/null | awk '/Depends: linux-image/{print $2; exit}')
+		[ -n "$pkg" ] || { say "apt-cache knows no $kmeta"; rc=1; }
+	fi
+	if [ $rc -eq 0 ]; then
+		say "fetching $pkg and busybox-static:$arch into $1"
+		# apt's _apt sandbox user may not write the cache; that only warns.
+		(cd "$1" && apt-get download "$pkg" "busybox-static:$arch" >&2) || rc=1
+	fi
+	if $added; then
+		say "dpkg --remove-architecture $arch"
+		dpkg --remove-architecture "$arch" || true
+	fi
+	return $rc
+}
+
+# guest_busybox: print the path of a static busybox for the guest; for a
+# foreign guest that is busybox-static:$arch, unpacked in the cache with
+# the kernel.
+guest_busybox() {
+	if [ "$arch" = amd64 ]; then
+		static_busybox
+		return
+	fi
+	[ -x "$cache/busybox/bin/busybox" ] || fetch_foreign_kernel || return 1
+	echo "$cache/busybox/bin/busybox"
+}
+
+# fetch_foreign_kernel: fetch and unpack the kernel and busybox of $arch
+# into $cache/kernel and $cache/busybox.
+fetch_foreign_kernel() {
+	rm -rf "$cache/deb" "$cache/kernel.tmp" "$cache/busybox.tmp"
+	mkdir -p "$cache/deb"
+	foreign_fetch "$cache/deb" || return 1
+	kdeb=$(ls "$cache"/deb/linux-image-*.deb 2>/dev/null | head -n 1)
+	bdeb=$(ls "$cache"/deb/busybox-static_*.deb 2>/dev/null | head -n 1)
+	[ -n "$kdeb" ] && [ -n "$bdeb" ] || return 1
+	dpkg-deb -x "$kdeb" "$cache/kernel.tmp" && dpkg-deb -x "$bdeb" "$cache/busybox.tmp" || return 1
+	rm -rf "$cache/kernel" "$cache/busybox"
+	mv "$cache/kernel.tmp" "$cache/kernel"
+	mv "$cache/busybox.tmp" "$cache/busybox"
+	rm -rf "$cache/deb"
+}
+
 prereqs() {
 	missing=""
-	command -v qemu-system-x86_64 >/dev/null 2>&1 || missing="$missing qemu-system-x86"
-	static_busybox >/dev/null || missing="$missing busybox-static"
+	command -v $qemu >/dev/null 2>&1 || missing="$missing $qemu_pkg"
+	[ "$arch" != amd64 ] || static_busybox >/dev/null || missing="$missing busybox-static"
 	command -v cpio >/dev/null 2>&1 || missing="$missing cpio"
 	command -v gzip >/dev/null 2>&1 || missing="$missing gzip"
 	command -v mkfs.ext4 >/dev/null 2>&1 || missing="$missing e2fsprogs"
@@ -101,8 +190,8 @@ prereqs() {
 		skip "missing$missing and not root to install it (apt-get install$missing)"
 	fi
 	apt_install $missing || skip "apt-get install$missing failed"
-	command -v qemu-system-x86_64 >/dev/null 2>&1 || skip "qemu-system-x86_64 still missing after install"
-	static_busybox >/dev/null || skip "no static busybox after installing busybox-static"
+	command -v $qemu >/dev/null 2>&1 || skip "$qemu still missing after install"
+	[ "$arch" != amd64 ] || static_busybox >/dev/null || skip "no static busybox after installing busybox-static"
 	command -v cpio >/dev/null 2>&1 || skip "cpio still missing after install"
 }
 
@@ -118,10 +207,17 @@ kernel() {
 	vmlinuz=$(ls "$cache"/kernel/boot/vmlinuz-* 2>/dev/null | head -n 1 || true)
 	if [ -z "$vmlinuz" ] && { ! mkdir -p "$cache" 2>/dev/null || [ ! -w "$cache" ]; }; then
 		alt=${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/cgroupd-vm
+		[ "$arch" = amd64 ] || alt=$alt/$arch
 		say "$cache not writable, using $alt"
 		cache=$alt
 		mkdir -p "$cache" || skip "cannot create kernel cache $cache"
 		vmlinuz=$(ls "$cache"/kernel/boot/vmlinuz-* 2>/dev/null | head -n 1 || true)
+	fi
+	if [ -z "$vmlinuz" ] && [ "$arch" != amd64 ]; then
+		command -v apt-get >/dev/null 2>&1 || skip "no kernel in $cache and no apt-get to fetch $kmeta"
+		fetch_foreign_kernel || skip "could not fetch $kmeta's kernel and busybox-static:$arch (root, apt-get and the Debian $arch archive needed)"
+		vmlinuz=$(ls "$cache"/kernel/boot/vmlinuz-* 2>/dev/null | head -n 1 || true)
+		[ -n "$vmlinuz" ] || die "$kmeta's kernel has no boot/vmlinuz-*"
 	fi
 	if [ -z "$vmlinuz" ]; then
 		command -v apt-get >/dev/null 2>&1 || skip "no kernel in $cache and no apt-get to fetch linux-image-cloud-amd64"
@@ -210,13 +306,13 @@ earlyoom_files() {
 progs_image() {
 	p=$vmdir/progs
 	mkdir -p "$p/bin" "$p/usr/local/bin"
-	cp "$(static_busybox)" "$p/bin/busybox"
+	cp "$busybox" "$p/bin/busybox"
 	for a in sh sleep cat; do ln -s busybox "$p/bin/$a"; done
-	cp "$build/cgroupbox" "$p/usr/local/bin/cgroupbox"
+	cp "$bin" "$p/usr/local/bin/cgroupbox"
 	for a in cgroupd cgroupctl memhog cpuhog; do
 		ln -s cgroupbox "$p/usr/local/bin/$a"
 	done
-	[ "$1" = bench ] && earlyoom_files "$p"
+	if [ "$1" = bench ] && [ "$arch" = amd64 ]; then earlyoom_files "$p"; fi
 	truncate -s 64M "$vmdir/progs.img"
 	mkfs.ext4 -q -F -L progs -d "$p" "$vmdir/progs.img" || die "mkfs.ext4 -d $p failed"
 }
@@ -229,8 +325,8 @@ initramfs() {
 	mkdir -p "$root/bin" "$root/sbin" "$root/usr/bin" "$root/usr/sbin" "$root/usr/local/bin" \
 		"$root/etc" "$root/proc" "$root/sys" "$root/dev" "$root/tmp" "$root/run" \
 		"$root/root" "$root/suite" "$root/lib/modules"
-	cp "$(static_busybox)" "$root/bin/busybox"
-	cp "$build/cgroupbox" "$root/usr/local/bin/cgroupbox"
+	cp "$busybox" "$root/bin/busybox"
+	cp "$bin" "$root/usr/local/bin/cgroupbox"
 	for a in cgroupd cgroupctl memhog cpuhog; do
 		ln -s cgroupbox "$root/usr/local/bin/$a"
 	done
@@ -242,9 +338,10 @@ initramfs() {
 	{
 		echo "SUITE_MODE=$mode"
 		echo "SUITE_SELECT='$selected'"
-		echo "SUITE_TEST_TIMEOUT=${CGROUPD_VM_TEST_TIMEOUT:-240}"
+		echo "SUITE_TEST_TIMEOUT=$test_timeout"
 		# Leave the guest a minute to report before the hard limit.
-		echo "SUITE_BUDGET=$((${CGROUPD_VM_TIMEOUT:-900} - 60))"
+		echo "SUITE_BUDGET=$((vm_timeout - 60))"
+		echo "SUITE_ARCH=$arch"
 		echo "SUITE_VERBOSE=${CGROUPD_VM_VERBOSE:-0}"
 		echo "SUITE_HOST_UNIX=$(date +%s)"
 	} >"$root/etc/suite.conf"
@@ -291,8 +388,10 @@ boot() {
 	progs_image "$bmode"
 	disk=$vmdir/disk.img
 	truncate -s 64M "$disk"
-	log=$build/vm-$bmode.log
-	[ "$bpsi" = 1 ] || log=$build/vm-$bmode-psi$bpsi.log
+	log=$build/vm-$bmode
+	[ "$arch" = amd64 ] || log=$log-$arch
+	[ "$bpsi" = 1 ] || log=$log-psi$bpsi
+	log=$log.log
 	st=$vmdir/qemu.status
 	say "booting $(basename "$vmlinuz") with psi=$bpsi (log: $log)"
 	: >"$log"
@@ -317,10 +416,10 @@ boot() {
 	# The serial console ends lines with CR LF; the firmware sends escapes.
 	{
 		rc=0
-		timeout -k 10 "${CGROUPD_VM_TIMEOUT:-900}" qemu-system-x86_64 -pidfile "$vmdir/qemu.pid" \
-			-accel tcg,thread=multi -cpu max -m 1024 -smp 2 \
+		timeout -k 10 "$vm_timeout" $qemu $machine -pidfile "$vmdir/qemu.pid" \
+			-accel tcg,thread=multi -cpu $cpu -m 1024 -smp 2 \
 			-kernel "$vmlinuz" -initrd "$vmdir/initramfs.gz" \
-			-append "console=ttyS0 loglevel=3 psi=$bpsi panic=-1" \
+			-append "console=$console loglevel=3 psi=$bpsi panic=-1" \
 			-nographic -no-reboot -net none \
 			-device virtio-scsi-pci,id=scsi0 \
 			-drive "file=$disk,if=none,id=d0,format=raw" \
@@ -342,7 +441,7 @@ boot() {
 	say "VM run took $((t1 - t0))s (qemu exit $rc)"
 	if [ -z "$vm_status" ]; then
 		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-			say "FAILED: the VM did not finish within ${CGROUPD_VM_TIMEOUT:-900}s"
+			say "FAILED: the VM did not finish within ${vm_timeout}s"
 		else
 			say "FAILED: no SUITE-EXIT line from the guest (kernel panic or crash?)"
 		fi
@@ -371,14 +470,19 @@ main() {
 	fetch)
 		prereqs
 		kernel
-		say "ready: $vmlinuz"
+		busybox=$(guest_busybox) || skip "no static busybox for $arch (busybox-static:$arch: apt-get download failed)"
+		say "ready: $vmlinuz ($arch)"
 		exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
 	selected=$(select_tests "$mode" "$@")
-	[ -x "$build/cgroupbox" ] || die "$build/cgroupbox is missing: run make build"
+	case $arch in
+	amd64) [ -x "$bin" ] || die "$bin is missing: run make build" ;;
+	*) [ -x "$bin" ] || die "$bin is missing: run make cross-$arch" ;;
+	esac
 	prereqs
 	kernel
+	busybox=$(guest_busybox) || skip "no static busybox for $arch (busybox-static:$arch: apt-get download failed)"
 	# A directory per run: several runs may share one work tree.
 	mkdir -p "$build"
 	trap 'rm -rf "${vmdir:-}"' EXIT

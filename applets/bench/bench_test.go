@@ -458,7 +458,10 @@ func TestPollAndNow(t *testing.T) {
 	before := time.Now().UnixMilli()
 	go func() {
 		time.Sleep(30 * time.Millisecond)
-		os.WriteFile(ev, []byte("low 0\nhigh 5\nmax 0\n"), 0o644)
+		// Replace it whole (as the kernel's file reads): a WriteFile in
+		// place could be read empty, between truncate and write.
+		os.WriteFile(ev+".new", []byte("low 0\nhigh 5\nmax 0\n"), 0o644)
+		os.Rename(ev+".new", ev)
 	}()
 	ready := filepath.Join(dir, "ready")
 	code, figs, stderr := bench(t, "poll", "-file", ev, "-key", "high", "-gt", "3", "-name", "overload", "-ready", ready)

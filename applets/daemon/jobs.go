@@ -129,7 +129,7 @@ func monoMs() int64 {
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
 		return 0
 	}
-	return ts.Sec*1000 + ts.Nsec/1e6
+	return int64(ts.Sec)*1000 + int64(ts.Nsec)/1e6
 }
 
 // setState changes a job's state and keeps the STATS counters right.

@@ -116,17 +116,31 @@ assert_eq "$(populated forker)" 0 "forker populated after wait"
 ok ctl remove forker
 
 say "cpu.max caps a cpuhog"
-# usage INTERVAL_MS: cpu.stat usage_usec of JOB over a window, as a
-# permille of one CPU; polls /proc/uptime to span at least 3 s.
+# usage_permille JOB: cpu.stat usage_usec of JOB as a permille of one CPU,
+# the median of 5 windows of at least 1 s (polling /proc/uptime). A median:
+# once (arm64 guest, busy host) a single 3 s window showed the capped hog at
+# a whole CPU, and its kill then took 5 s to land: a guest stalled by its
+# host charges the hog time it could not throttle. A stall spoils one
+# window, not the median; a missing cap shows in every window.
 usage_permille() {
-	_u0=$(cgkey "$1" cpu.stat usage_usec)
-	_t0=$(now_ms)
-	wait_for "[ \$((\$(now_ms) - $_t0)) -ge 3000 ]" 30 "a 3 s window"
-	_u1=$(cgkey "$1" cpu.stat usage_usec)
-	_t1=$(now_ms)
-	echo $(((_u1 - _u0) / (_t1 - _t0)))
+	_w=""
+	for _i in 1 2 3 4 5; do
+		_u0=$(cgkey "$1" cpu.stat usage_usec)
+		_t0=$(now_ms)
+		wait_for "[ \$((\$(now_ms) - $_t0)) -ge 1000 ]" 30 "a 1 s window"
+		_u1=$(cgkey "$1" cpu.stat usage_usec)
+		_t1=$(now_ms)
+		_w="$_w $(((_u1 - _u0) / (_t1 - _t0)))"
+	done
+	say "$1: per mille of a CPU in 1 s windows:$_w" >&2
+	echo $_w | tr ' ' '\n' | sort -n | sed -n 3p
 }
-job capped --cpu-max 20000/100000 -- /usr/local/bin/cpuhog 2 120
+# One spinning thread, not two, so one vCPU stays free: once an amd64 run
+# hung in this test (the log does not say where) until the VM's 900 s
+# limit with both vCPUs busy throughout, and the arm64 run above saw the
+# guest's timers stall under the two-thread hog. Likeliest culprit: two
+# spinners starving the guest's timer interrupts under TCG on a busy host.
+job capped --cpu-max 20000/100000 -- /usr/local/bin/cpuhog 1 120
 wait_for '[ "$(cgkey capped cpu.stat usage_usec)" -gt 0 ]' 30 "the capped hog to run"
 capped=$(usage_permille capped)
 ok ctl kill capped

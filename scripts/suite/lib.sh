@@ -203,12 +203,18 @@ alive() {
 
 # ---- polling ---------------------------------------------------------------
 
+# slow_s SECONDS: a timeout stretched by SUITE_SLOW, the guest's measured
+# slowness in percent (run-suite.sh: 100 for an amd64 guest, more for a
+# slower one). Every deadline below goes through it.
+slow_s() { echo $(($1 * ${SUITE_SLOW:-100} / 100)); }
+
 # wait_for "SHELL CONDITION" TIMEOUT_S [WHAT]: poll until the condition holds;
 # the test fails at the deadline.
 wait_for() {
-	_dl=$(($(now_ms) + ${2:-30} * 1000))
+	_ws=$(slow_s "${2:-30}")
+	_dl=$(($(now_ms) + _ws * 1000))
 	while ! eval "$1"; do
-		[ "$(now_ms)" -lt "$_dl" ] || fail "timed out after ${2:-30}s waiting for ${3:-$1}"
+		[ "$(now_ms)" -lt "$_dl" ] || fail "timed out after ${_ws}s waiting for ${3:-$1}"
 		sleep 0.1
 	done
 }
@@ -240,7 +246,7 @@ kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
 # await_event TIMEOUT_S TYPE [KEY=VALUE...]: poll until such an event is
 # logged; sets $EV to the first matching line; returns 1 at the deadline.
 await_event() {
-	_to=$1
+	_to=$(slow_s "$1")
 	shift
 	_dl=$(($(now_ms) + _to * 1000))
 	while :; do
@@ -254,7 +260,7 @@ await_event() {
 # wait_event TIMEOUT_S TYPE [KEY=VALUE...]: like await_event, but failing
 # the test at the deadline.
 wait_event() {
-	await_event "$@" || fail "timed out after ${1}s waiting for event $(shift; echo "$*")"
+	await_event "$@" || fail "timed out after $(slow_s "$1")s waiting for event $(shift; echo "$*")"
 }
 
 # assert_events N TYPE [KEY=VALUE...]: exactly N such events. The daemon
@@ -306,7 +312,7 @@ daemon_start() {
 	sh -c '[ -z "$1" ] || echo $$ >"$1/cgroup.procs" || exit 99; shift; exec "$@"' sh "${DAEMON_CG:-}" \
 		cgroupd -r "$ROOT" -s "$SOCK" -L "$LOGDIR" "$@" >"$WORK/daemon-$NDAEMON.out" 2>"$DERR" &
 	DPID=$!
-	_dl=$(($(now_ms) + 60000))
+	_dl=$(($(now_ms) + $(slow_s 60) * 1000))
 	while ! grep -q 'cgroupd ready' "$DERR"; do
 		if ! alive "$DPID"; then
 			wait "$DPID"
@@ -314,7 +320,7 @@ daemon_start() {
 			DPID=""
 			fail "cgroupd exited with status $_rc before 'cgroupd ready'"
 		fi
-		[ "$(now_ms)" -lt "$_dl" ] || fail "cgroupd did not print 'cgroupd ready' within 60s"
+		[ "$(now_ms)" -lt "$_dl" ] || fail "cgroupd did not print 'cgroupd ready' within $(slow_s 60)s"
 		sleep 0.1
 	done
 	grep -q "using cgroup root: $ROOT\$" "$DERR" || fail "no line 'using cgroup root: $ROOT' on the daemon's stderr"
@@ -323,13 +329,13 @@ daemon_start() {
 
 # daemon_reap [TIMEOUT_S]: wait for the daemon to exit; $DSTATUS is its status.
 daemon_reap() {
-	_dl=$(($(now_ms) + ${1:-30} * 1000))
+	_dl=$(($(now_ms) + $(slow_s "${1:-30}") * 1000))
 	while alive "$DPID"; do
 		if [ "$(now_ms)" -ge "$_dl" ]; then
 			kill -KILL "$DPID" 2>/dev/null
 			wait "$DPID" 2>/dev/null
 			DPID=""
-			fail "cgroupd did not exit within ${1:-30}s"
+			fail "cgroupd did not exit within $(slow_s "${1:-30}")s"
 		fi
 		sleep 0.1
 	done

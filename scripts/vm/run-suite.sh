@@ -2,7 +2,9 @@
 # run-suite.sh - run the selected suite files inside the test VM (busybox ash).
 #
 # Reads /etc/suite.conf (SUITE_MODE test|bench, SUITE_SELECT, SUITE_TEST_TIMEOUT,
-# SUITE_BUDGET, SUITE_VERBOSE). Tests that would start after SUITE_BUDGET
+# SUITE_BUDGET, SUITE_VERBOSE, SUITE_ARCH). First it measures the guest's
+# speed and exports SUITE_SLOW (percent, >= 100, see calibrate): the
+# per-test limit and every wait_for timeout of lib.sh scale with it. Tests that would start after SUITE_BUDGET
 # seconds of uptime fail as not run, so the summary always gets out. Each test runs as `sh FILE` in its own cgroup
 # /sys/fs/cgroup/suite.run/<name> under a time limit, output captured to
 # /tmp/suite-logs/<name>.log. Afterwards everything left in that cgroup is
@@ -55,6 +57,32 @@ quiesce() {
 	return 0
 }
 
+# calibrate: SUITE_SLOW is how much slower than the reference this guest
+# starts processes, in percent, at least 100. The suite's waits are bounded
+# by process starts (the Go binary, busybox applets); the reference, 1500 ms
+# for 10 starts of cgroupbox and 100 of /bin/true, is an amd64 guest on the
+# development host (900-1700 ms there; an arm64 guest: 1400-2300 ms). So an
+# amd64 guest keeps the plain timeouts and a slower one (arm64, a busy host)
+# gets them stretched, never shortened. Best of two rounds: a host hiccup
+# inflates one.
+calibrate() {
+	_best=""
+	for _r in 1 2; do
+		_c0=$(uptime_ms)
+		_i=0
+		while [ $_i -lt 10 ]; do cgroupbox --version >/dev/null; _i=$((_i + 1)); done
+		_i=0
+		while [ $_i -lt 100 ]; do /bin/true; _i=$((_i + 1)); done
+		_c=$(($(uptime_ms) - _c0))
+		[ -z "$_best" ] || [ $_c -lt "$_best" ] && _best=$_c
+	done
+	SUITE_SLOW=$((_best * 100 / 1500))
+	[ $SUITE_SLOW -lt 100 ] && SUITE_SLOW=100
+	echo "suite: guest ${SUITE_ARCH:-amd64}: 10 starts of cgroupbox and 100 of /bin/true took ${_best} ms (reference 1500): timeouts x$SUITE_SLOW%"
+}
+calibrate
+export SUITE_SLOW
+
 case $SUITE_MODE in
 test) pattern='[0-9][0-9]-*.sh' ;;
 bench) pattern='bench-*.sh' ;;
@@ -96,7 +124,7 @@ for f in $files; do
 		rmdir "$tcg"
 		continue
 	fi
-	limit=$SUITE_TEST_TIMEOUT
+	limit=$((SUITE_TEST_TIMEOUT * SUITE_SLOW / 100))
 	[ $left -lt "$limit" ] && limit=$left
 	# The test's shell and all it starts (its daemon, helpers) live in tcg.
 	timeout -s TERM -k 10 "$limit" \
