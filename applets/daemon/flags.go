@@ -47,6 +47,9 @@ const usage = `usage: cgroupd [options]
       --spawn-fallback            always start jobs by fork-and-attach (no clone3)
       --kill-fallback             always kill by freeze+SIGKILL+thaw (no cgroup.kill)
       --request-timeout DURATION  drop a client whose request is incomplete after this (default 30s)
+      --max-user-priority N       highest priority a non-root caller may request (default 30: its jobs
+                                  stay pressure candidates); above it RUN is refused
+      --max-user-jobs N           most live + pending jobs per non-root uid (default 256)
   -h, --help                      this help
 A negative threshold turns that rule off. The ladder's thresholds (-k, --mem-freeze-some-avg10,
 --cpu-demote-some-avg10, --io-freeze-full-avg10) are percentages of time stalled over
@@ -82,6 +85,8 @@ type config struct {
 	HostPressure string
 	// HostMeminfo is the host's meminfo, for the headroom rule.
 	HostMeminfo string
+	// Ceilings for non-root callers (users.go).
+	MaxUserPriority, MaxUserJobs int
 }
 
 // defaultConfig is the command line with no flags.
@@ -92,7 +97,8 @@ func defaultConfig() *config {
 		MemAdmitSome: 80, MemAdmitFull: 15, CPUAdmitSome: 95, IOAdmitFull: 80,
 		HostMemKill: p.HostMemKill, HostSwapKill: p.HostSwapKill, HostPSIKill: p.HostPSIKill,
 	}, Window: p.Window, Sustain: p.Sustain, Cooldown: p.Cooldown, Hysteresis: p.Hysteresis,
-		HostPressure: "/proc/pressure", HostMeminfo: "/proc/meminfo"}
+		HostPressure: "/proc/pressure", HostMeminfo: "/proc/meminfo",
+		MaxUserPriority: 30, MaxUserJobs: 256}
 }
 
 // engineConfig is the pressure engine's policy from the command line.
@@ -169,6 +175,8 @@ func parseFlags(args []string) (*config, error) {
 	num(&c.Th.HostMemKill, "", "host-mem-kill-pct")
 	num(&c.Th.HostSwapKill, "", "host-swap-kill-pct")
 	num(&c.Th.HostPSIKill, "", "host-psi-kill")
+	fs.IntVar(&c.MaxUserPriority, "max-user-priority", c.MaxUserPriority, "")
+	fs.IntVar(&c.MaxUserJobs, "max-user-jobs", c.MaxUserJobs, "")
 	var help bool
 	boolean(&help, "", "help")
 	if err := fs.Parse(args); err != nil {
@@ -182,6 +190,12 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if c.ReqTimeout <= 0 {
 		return nil, usageErrorf("--request-timeout: must be positive")
+	}
+	if c.MaxUserPriority < 0 || c.MaxUserPriority > 100 {
+		return nil, usageErrorf("--max-user-priority: %d: want 0..100", c.MaxUserPriority)
+	}
+	if c.MaxUserJobs < 1 {
+		return nil, usageErrorf("--max-user-jobs: %d: want at least 1", c.MaxUserJobs)
 	}
 	if fs.NArg() > 0 {
 		return nil, usageErrorf("unexpected argument %q", fs.Arg(0))

@@ -187,7 +187,7 @@ func (d *daemon) killPending(j *job) {
 // removePending cancels and forgets a pending job on REMOVE.
 func (d *daemon) removePending(j *job) {
 	d.dropPending(j, proto.Err("removed while pending").Add("id", j.id))
-	d.emit("job.cleanup", "id", j.id, "result", "removed", "cgroup", string(j.cg))
+	d.emitJob("job.cleanup", j, "id", j.id, "result", "removed", "cgroup", string(j.cg))
 }
 
 // cancelAllPending answers every pending RUN with reason (shutdown).

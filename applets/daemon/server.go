@@ -107,6 +107,8 @@ type daemon struct {
 	quitDeadline time.Time
 	done         bool
 	userCache    map[uint32][]uint32
+	userJobs     map[uint32]int // live and pending jobs per uid (users.go)
+	logDirFD     int            // -L, opened at start (logdir.go); -1 without
 
 	meminfo *hostmem.Reader // host headroom (nil: rule off)
 	// psiHost and psiRoot: the kernel measures pressure on the host and
@@ -134,6 +136,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		euid:      os.Geteuid(),
 		lfd:       -1,
 		wakeFD:    -1,
+		logDirFD:  -1,
 		conns:     map[int]*conn{},
 		jobs:      map[string]*job{},
 		nextID:    1,
@@ -176,6 +179,9 @@ func (d *daemon) start() error {
 		}
 		if err := os.MkdirAll(d.cfg.LogDir, 0o755); err != nil {
 			return fmt.Errorf("log dir: %w", err)
+		}
+		if err := d.openLogDir(); err != nil {
+			return err
 		}
 	}
 	d.sockPath = d.cfg.Socket
@@ -439,7 +445,9 @@ func (d *daemon) handle(c *conn) {
 	req, err := proto.Parse(c.rbuf)
 	c.rbuf = nil
 	if err != nil {
-		if errors.Is(err, proto.ErrMalformed) {
+		if errors.Is(err, proto.ErrEmptyKey) {
+			d.reply(c, proto.Err("malformed headers").Add("detail", "empty key").Bytes())
+		} else if errors.Is(err, proto.ErrMalformed) {
 			d.reply(c, proto.Err("malformed headers").Bytes())
 		} else {
 			d.reply(c, proto.Err("malformed request").Add("detail", err.Error()).Bytes())
