@@ -288,14 +288,17 @@ func (d *daemon) listen() error {
 	if err != nil {
 		return fmt.Errorf("socket: %w", err)
 	}
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: d.sockPath}); err != nil {
+	// bind makes the node 0660 itself (umask, at start-up, before any
+	// other goroutine creates files): a chmod of the path afterwards
+	// would follow a link planted there in between.
+	old := unix.Umask(0o117)
+	err = unix.Bind(fd, &unix.SockaddrUnix{Name: d.sockPath})
+	unix.Umask(old)
+	if err != nil {
 		unix.Close(fd)
 		return fmt.Errorf("bind %s: %w", d.sockPath, err)
 	}
 	d.lfd = fd
-	if err := os.Chmod(d.sockPath, 0o660); err != nil {
-		return fmt.Errorf("chmod %s: %w", d.sockPath, err)
-	}
 	if g := d.cfg.SocketGroup; g != "" {
 		gid, err := lookupGroup(g)
 		if err != nil {
