@@ -6,7 +6,7 @@ APPLETS := cgroupd cgroupctl memhog cpuhog
 PREFIX  ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all build install test test-unit test-vm bench bench-vm check clean help FORCE
+.PHONY: all build install test test-unit test-vm test-systemd bench bench-vm check clean help FORCE
 
 all: build ## build build/cgroupbox (static, stripped) and its applet links
 
@@ -22,13 +22,16 @@ install: build ## install the binary and links into $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/cgroupbox
 	@for a in $(APPLETS); do ln -sf cgroupbox $(DESTDIR)$(PREFIX)/bin/$$a; done
 
-test: build test-unit test-vm ## unit + host integration tests, then the VM suite
+test: build test-unit test-systemd test-vm ## unit + host integration tests, the systemd VM scenario, then the VM suite
 
 test-unit: build ## go tests: unit tests and host integration tests (real cgroup2)
 	$(GO) test -count=1 ./...
 
 test-vm: build ## boot a VM with every cgroup v2 controller and run scripts/suite there
 	sh scripts/vm.sh test
+
+test-systemd: build ## boot Debian with systemd as PID 1 in a VM and test scripts/systemd/cgroupd.service
+	sh scripts/systemd-vm.sh test
 
 bench: build ## benchmarks on this host; figures to build/bench.txt
 	sh scripts/bench.sh

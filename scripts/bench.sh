@@ -20,7 +20,10 @@
 # figure below is inflated); `cgroupctl run` end to end; daemon-side RUN rate
 # and latency with 1 and with 8 concurrent clients (/bin/true jobs, WAITed
 # and REMOVEd afterwards, untimed); LIST and INSPECT latency with 10 live
-# `sleep` jobs; RSS with 4 000; with 10 000 live jobs: CPU use over 60 s
+# `sleep` jobs; PING while 8 clients RUN; PING on a second daemon whose
+# stderr nobody reads while 8 clients RUN (and what it dropped); the C tool
+# built from ../shared/baseline-c and its RUN rates with 1 and 8 clients,
+# side by side; RSS with 4 000; with 10 000 live jobs: CPU use over 60 s
 # idle, RSS, LIST (all jobs listed?), INSPECT and PING latency; the time
 # QUIT takes to kill and remove them all. About 3 minutes.
 #
@@ -45,7 +48,8 @@ run_count=${BENCH_RUN_COUNT:-3000}
 e2e_count=${BENCH_E2E_COUNT:-200}
 out=${BENCH_OUT:-$build/bench.txt}
 
-# The C tool's figures and the targets come from issue 5 (same machine).
+# The C tool's figures of issue 5, used only when this run cannot build the
+# C tool (../shared/baseline-c) and measure it side by side.
 c_rate1=599
 c_rate8=802
 c_e2e_ms=2.17
@@ -103,15 +107,17 @@ wait_gone() {
 # root is ours: this script created it).
 # shellcheck disable=SC2317 # called by the trap
 rm_root() {
-	[ -d "$root" ] || return 0
-	echo 1 >"$root/cgroup.kill" 2>/dev/null
-	n=0
-	while grep -q 'populated 1' "$root/cgroup.events" 2>/dev/null && [ "$n" -lt 100 ]; do
-		sleep 0.1
-		n=$((n + 1))
+	for r in "$root" "$mount/cgroupd-bench-blocked-$$" "$mount/cgroupd-bench-c-$$"; do
+		[ -d "$r" ] || continue
+		echo 1 >"$r/cgroup.kill" 2>/dev/null
+		n=0
+		while grep -q 'populated 1' "$r/cgroup.events" 2>/dev/null && [ "$n" -lt 100 ]; do
+			sleep 0.1
+			n=$((n + 1))
+		done
+		find "$r" -depth -type d -exec rmdir {} + 2>/dev/null
+		[ ! -d "$r" ] || say "warning: could not remove $r"
 	done
-	find "$root" -depth -type d -exec rmdir {} + 2>/dev/null
-	[ ! -d "$root" ] || say "warning: could not remove $root"
 }
 
 # shellcheck disable=SC2317 # called by the trap
@@ -126,6 +132,9 @@ cleanup() {
 			wait_gone "$dpid" 10 || kill -KILL "$dpid" 2>/dev/null
 		fi
 	fi
+	for p in ${bpid:-} ${cpid:-}; do
+		kill -KILL "$p" 2>/dev/null
+	done
 	rm_root
 	if [ "$rc" -ne 0 ] && [ -s "$tmp/daemon.err" ]; then
 		say "daemon stderr (last 10 lines, events left out):"
@@ -151,6 +160,17 @@ cb() {
 
 # get KEY: the last value of KEY in the figures file.
 get() { sed -n "s/^$1=//p" "$figs" | tail -n 1; }
+
+# wait_sock SOCK PID WHAT: poll until a daemon answers PING on SOCK.
+wait_sock() {
+	n=0
+	until [ -S "$1" ] && "$build/cgroupctl" --socket "$1" ping >/dev/null 2>&1; do
+		alive "$2" || die "$3 exited before answering on $1"
+		[ $n -lt 300 ] || die "$3 did not answer on $1 within 30 s"
+		sleep 0.1
+		n=$((n + 1))
+	done
+}
 
 daemon_alive() {
 	alive "$dpid" && return 0
@@ -194,6 +214,64 @@ for c in 1 8; do
 	cb run -socket "$sock" -clients "$c" -count "$run_count" -warmup 100 -argv /bin/true
 	daemon_alive
 done
+
+say "PING while 8 clients RUN flat out"
+"$box" cgroupbench run -socket "$sock" -clients 8 -count "$run_count" -warmup 0 -tag busy -argv /bin/true >"$tmp/busy.out" 2>&1 &
+busy=$!
+cb ping -socket "$sock" -silent 0 -count 1000 -tag run8
+wait "$busy" || {
+	failures=$((failures + 1))
+	say "FAILED: the RUN load beside the PINGs"
+}
+daemon_alive
+
+# A second daemon whose stderr is a FIFO that nobody reads (fd 3 holds it
+# open, so the daemon's open does not block and writes fill the pipe): RUN
+# load floods it with events; PING must not notice.
+say "PING while stderr is blocked (a second daemon, 8 clients RUN)"
+broot=$mount/cgroupd-bench-blocked-$$
+bsock=$tmp/blocked.sock
+mkfifo "$tmp/stderr.fifo"
+exec 3<>"$tmp/stderr.fifo"
+mkdir "$broot"
+"$build/cgroupd" -r "$broot" -s "$bsock" </dev/null >/dev/null 2>"$tmp/stderr.fifo" &
+bpid=$!
+wait_sock "$bsock" "$bpid" "the blocked-stderr daemon"
+"$box" cgroupbench run -socket "$bsock" -clients 8 -count "$run_count" -warmup 0 -tag blocked -argv /bin/true >"$tmp/blocked.out" 2>&1 &
+busy=$!
+cb ping -socket "$bsock" -silent 0 -count 1000 -tag blocked
+wait "$busy" || {
+	failures=$((failures + 1))
+	say "FAILED: RUN with stderr blocked"
+}
+echo "blocked_events_dropped=$("$build/cgroupctl" --socket "$bsock" stats | sed -n 's/^events_dropped: //p')" >>"$figs"
+"$build/cgroupctl" --socket "$bsock" quit >/dev/null 2>&1
+exec 3<&- # the daemon can write its last lines now (or gets EPIPE)
+wait_gone "$bpid" 60 || kill -KILL "$bpid" 2>/dev/null
+find "$broot" -depth -type d -exec rmdir {} + 2>/dev/null
+
+# The C tool, side by side in this run: same machine, same load generator.
+cdir=$tmp/ctool
+if command -v gcc >/dev/null 2>&1 && [ -d "$repo/../shared/baseline-c" ] &&
+	cp -r "$repo/../shared/baseline-c/." "$cdir" &&
+	make -s -C "$cdir" all CFLAGS="-O2 -std=gnu11 -Wall -Wno-unused-parameter -D_FILE_OFFSET_BITS=64" LDFLAGS=-static >"$tmp/cbuild.log" 2>&1; then
+	croot=$mount/cgroupd-bench-c-$$
+	csock=$tmp/c.sock
+	mkdir "$croot"
+	"$cdir/build/cgroupd" -r "$croot" -s "$csock" </dev/null >/dev/null 2>"$tmp/c.err" &
+	cpid=$!
+	wait_sock "$csock" "$cpid" "the C tool's daemon"
+	for c in 1 8; do
+		say "C tool: RUN with $c client(s)"
+		cb run -socket "$csock" -name crun -clients "$c" -count "$run_count" -warmup 100 -argv /bin/true
+	done
+	kill -TERM "$cpid" 2>/dev/null
+	wait_gone "$cpid" 30 || kill -KILL "$cpid" 2>/dev/null
+	echo 1 >"$croot/cgroup.kill" 2>/dev/null
+	find "$croot" -depth -type d -exec rmdir {} + 2>/dev/null
+else
+	say "no C tool to compare with (needs gcc and ../shared/baseline-c): $(tail -n 3 "$tmp/cbuild.log" 2>/dev/null | tr '\n' ' ')"
+fi
 
 say "10 live jobs: LIST, INSPECT"
 cb hold -socket "$sock" -count 10 -prefix j10 -tag j10
@@ -280,6 +358,11 @@ ratio() {
 
 r1=$(get run_rate_c1)
 r8=$(get run_rate_c8)
+# The C tool's rates from this run when it was built, else issue 5's.
+cr1=$(get crun_rate_c1)
+cr8=$(get crun_rate_c8)
+[ -n "$cr1" ] && c_rate1=${cr1%.*}
+[ -n "$cr8" ] && c_rate8=${cr8%.*}
 row "spawn floor: /bin/true p50" "$(ms exec_true_p50_us)" ms "200 x fork+exec+wait of /bin/true from Go (machine load check)" "" "" ""
 row "cgroupctl run end to end p50" "$(ms ctl_run_p50_us)" ms "$e2e_count x build/cgroupctl run -- /bin/true, fork to exit" "$c_e2e_ms" "<=" "$c_e2e_ms"
 row "cgroupctl run end to end p90" "$(ms ctl_run_p90_us)" ms "same runs" "" "" ""
@@ -289,6 +372,10 @@ row "RUN p99, 1 client" "$(ms run_p99_us_c1)" ms "same" "" "" ""
 row "RUN rate, 8 clients" "$r8" "req/s" "cgroupbench run: $run_count RUNs of /bin/true, 8 concurrent connections" "$c_rate8" ">=" "$((3 * c_rate8))"
 row "RUN p50, 8 clients" "$(ms run_p50_us_c8)" ms "same" "9.6" "" ""
 row "RUN p99, 8 clients" "$(ms run_p99_us_c8)" ms "same" "" "" ""
+row "RUN rate 8 clients / 1 client" "$(ratio "$r8" "$r1")" x "the two rates above" "$(ratio "$cr8" "$cr1")" ">=" 1.5
+row "PING p99, 8 clients RUNning" "$(ms ping_p99_us_run8)" ms "cgroupbench ping: 1000 PINGs while 8 clients RUN flat out" "" "<" 5
+row "PING p99, stderr blocked" "$(ms ping_p99_us_blocked)" ms "a daemon whose stderr is a FIFO nobody reads, 8 clients RUNning" "" "<" 5
+row "events dropped, stderr blocked" "$(get blocked_events_dropped)" lines "STATS events_dropped of that daemon after $run_count RUNs" "" "" ""
 row "PING p50, 50 silent conns" "$(ms ping_p50_us_s50)" ms "cgroupbench ping: 2000 PINGs while 50 connections send nothing" "" "" ""
 row "PING p99, 50 silent conns" "$(ms ping_p99_us_s50)" ms "same" "" "<" 5
 row "LIST p50, 10 jobs" "$(ms list_p50_us_j10)" ms "cgroupbench req: 1000 LISTs, 10 live sleep jobs" "" "" ""
@@ -306,7 +393,7 @@ row "daemon RSS, $jobs jobs" "$(mb "daemon_rss_kb_j$jobs")" MiB "VmRSS with $job
 row "daemon fds, $jobs jobs" "$(get "daemon_fds_j$jobs")" fds "entries in /proc/<pid>/fd" "" "" ""
 row "daemon CPU idle, $jobs jobs" "$(get "daemon_cpu_pct_j$jobs")" "% core" "utime+stime, /proc/<pid>/stat, over ${idle_secs}s with no requests" "" "<" 1
 row "QUIT with $jobs jobs" "$(get "quit_ms_j$jobs")" ms "cgroupctl quit until the daemon exited (kills, removes all)" "" "" ""
-row "binary size" "$(get binary_bytes | awk 'NF { printf "%.2f", $1 / 1048576 }')" MiB "build/cgroupbox, static, stripped" "" "<=" 3
+row "binary size" "$(get binary_bytes | awk 'NF { printf "%.2f", $1 / 1048576 }')" MiB "build/cgroupbox, static, stripped" "" "<=" 3.5
 
 echo
 load1=$(cut -d' ' -f1 /proc/loadavg)

@@ -14,7 +14,8 @@
 # /sys/fs/cgroup, runs the suite as root and powers off. The console is
 # streamed to stdout and to build/vm-<mode>.log; the exit status is the
 # suite's (the guest's SUITE-EXIT=<status> line; no such line is a failure).
-# The last line is `N passed, M failed`.
+# The last line is `N passed, M failed`. Tests named nopsi-*.sh run in a
+# second boot of the kernel with psi=0 (no pressure stall information).
 #
 # Prerequisites (qemu-system-x86, busybox-static, cpio; xz-utils or zstd when
 # the kernel's modules are compressed) are installed with apt-get when
@@ -276,6 +277,58 @@ select_tests() {
 	echo "${sel# }"
 }
 
+# boot MODE SELECTED PSI: one VM run of the selected suite files (all of
+# the mode's when empty), the kernel booted with psi=PSI; the console goes
+# to stdout and build/vm-<mode>[-psi0].log. Sets vm_status (the suite's
+# exit status; 1 when the guest gave none) and vm_pass, vm_fail.
+boot() {
+	bmode=$1 bsel=$2 bpsi=$3
+	vmdir=$(mktemp -d "$build/vm.XXXXXX")
+	t0=$(date +%s)
+	initramfs "$bmode" "$bsel"
+	progs_image "$bmode"
+	disk=$vmdir/disk.img
+	truncate -s 64M "$disk"
+	log=$build/vm-$bmode.log
+	[ "$bpsi" = 1 ] || log=$build/vm-$bmode-psi$bpsi.log
+	st=$vmdir/qemu.status
+	say "booting $(basename "$vmlinuz") with psi=$bpsi (log: $log)"
+	# The serial console ends lines with CR LF; the firmware sends escapes.
+	{
+		rc=0
+		timeout -k 10 "${CGROUPD_VM_TIMEOUT:-900}" qemu-system-x86_64 \
+			-accel tcg,thread=multi -cpu max -m 1024 -smp 2 \
+			-kernel "$vmlinuz" -initrd "$vmdir/initramfs.gz" \
+			-append "console=ttyS0 loglevel=3 psi=$bpsi panic=-1" \
+			-nographic -no-reboot -net none \
+			-device virtio-scsi-pci,id=scsi0 \
+			-drive "file=$disk,if=none,id=d0,format=raw" \
+			-device scsi-hd,drive=d0,bus=scsi0.0 \
+			-drive "file=$vmdir/progs.img,if=none,id=p0,format=raw,readonly=on" \
+			-device nvme,serial=progs,drive=p0 \
+			</dev/null 2>&1 || rc=$?
+		echo "$rc" >"$st"
+	} | sed -u 's/\r$//; s/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g' | tee "$log"
+	rc=$(cat "$st" 2>/dev/null || echo 1)
+	rm -rf "$vmdir"
+	t1=$(date +%s)
+	vm_status=$(sed -n 's/^SUITE-EXIT=\([0-9][0-9]*\)$/\1/p' "$log" | tail -n 1)
+	summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1 || true)
+	say "VM run took $((t1 - t0))s (qemu exit $rc)"
+	if [ -z "$vm_status" ]; then
+		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+			say "FAILED: the VM did not finish within ${CGROUPD_VM_TIMEOUT:-900}s"
+		else
+			say "FAILED: no SUITE-EXIT line from the guest (kernel panic or crash?)"
+		fi
+		vm_status=1
+		[ -n "$summary" ] || summary="0 passed, 1 failed"
+	fi
+	vm_pass=${summary%% passed*}
+	vm_fail=${summary#*passed, }
+	vm_fail=${vm_fail%% failed*}
+}
+
 main() {
 	case ${1:-} in
 	-h | --help) usage; exit 0 ;;
@@ -293,49 +346,37 @@ main() {
 	kernel
 	# A directory per run: several runs may share one work tree.
 	mkdir -p "$build"
-	vmdir=$(mktemp -d "$build/vm.XXXXXX")
-	trap 'rm -rf "$vmdir"' EXIT
+	trap 'rm -rf "${vmdir:-}"' EXIT
 	trap 'exit 130' INT TERM
-	t0=$(date +%s)
-	initramfs "$mode" "$selected"
-	progs_image "$mode"
-	disk=$vmdir/disk.img
-	truncate -s 64M "$disk"
-	log=$build/vm-$mode.log
-	st=$vmdir/qemu.status
-	say "booting $(basename "$vmlinuz") (log: $log)"
-	# The serial console ends lines with CR LF; the firmware sends escapes.
-	{
-		rc=0
-		timeout -k 10 "${CGROUPD_VM_TIMEOUT:-900}" qemu-system-x86_64 \
-			-accel tcg,thread=multi -cpu max -m 1024 -smp 2 \
-			-kernel "$vmlinuz" -initrd "$vmdir/initramfs.gz" \
-			-append "console=ttyS0 loglevel=3 psi=1 panic=-1" \
-			-nographic -no-reboot -net none \
-			-device virtio-scsi-pci,id=scsi0 \
-			-drive "file=$disk,if=none,id=d0,format=raw" \
-			-device scsi-hd,drive=d0,bus=scsi0.0 \
-			-drive "file=$vmdir/progs.img,if=none,id=p0,format=raw,readonly=on" \
-			-device nvme,serial=progs,drive=p0 \
-			</dev/null 2>&1 || rc=$?
-		echo "$rc" >"$st"
-	} | sed -u 's/\r$//; s/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g' | tee "$log"
-	rc=$(cat "$st" 2>/dev/null || echo 1)
-	t1=$(date +%s)
-	status=$(sed -n 's/^SUITE-EXIT=\([0-9][0-9]*\)$/\1/p' "$log" | tail -n 1)
-	summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1 || true)
-	say "VM run took $((t1 - t0))s (qemu exit $rc)"
-	if [ -z "$status" ]; then
-		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-			say "FAILED: the VM did not finish within ${CGROUPD_VM_TIMEOUT:-900}s"
-		else
-			say "FAILED: no SUITE-EXIT line from the guest (kernel panic or crash?)"
-		fi
-		[ -n "$summary" ] || summary="0 passed, 1 failed"
-		echo "$summary"
-		exit 1
+	# Tests named nopsi-*.sh need a kernel booted with psi=0: a boot of
+	# their own, after the main one; the summary adds both up.
+	main_sel="" nopsi_sel=""
+	if [ "$mode" = test ] && [ -z "$selected" ]; then
+		for f in "$here"/suite/nopsi-*.sh; do
+			[ -f "$f" ] && nopsi_sel="$nopsi_sel $(basename "$f" .sh)"
+		done
+		main_sel=all
+	else
+		for t in $selected; do
+			case $t in
+			nopsi-*) nopsi_sel="$nopsi_sel $t" ;;
+			*) main_sel="$main_sel $t" ;;
+			esac
+		done
 	fi
-	[ -n "$summary" ] && echo "$summary"
+	pass=0 fail=0 status=0
+	if [ -n "$main_sel" ]; then
+		[ "$main_sel" = all ] && main_sel=""
+		boot "$mode" "${main_sel# }" 1
+		pass=$((pass + vm_pass)) fail=$((fail + vm_fail))
+		[ "$vm_status" -eq 0 ] || status=$vm_status
+	fi
+	if [ -n "$nopsi_sel" ]; then
+		boot "$mode" "${nopsi_sel# }" 0
+		pass=$((pass + vm_pass)) fail=$((fail + vm_fail))
+		[ "$vm_status" -eq 0 ] || status=$vm_status
+	fi
+	echo "$pass passed, $fail failed"
 	exit "$status"
 }
 

@@ -49,8 +49,10 @@ func init() {
 		"thaw":    {"THAW", "usage: cgroupctl thaw ID\n", parseID},
 		"kill": {"KILL", "usage: cgroupctl kill ID [signal N | --signal N]\n" +
 			"  N is a number or a name (TERM, SIGTERM); default: the daemon's (9)\n", parseKill},
-		"wait":   {"WAIT", "usage: cgroupctl wait ID\n  exit status: the job's, or 128+N when signal N ended it\n", parseID},
-		"logs":   {"LOGS", "usage: cgroupctl logs ID [--follow|-f]\n  --follow: keep printing until the job has ended\n", parseLogs},
+		"wait": {"WAIT", "usage: cgroupctl wait ID\n  exit status: the job's, or 128+N when signal N ended it\n", parseID},
+		"logs": {"LOGS", "usage: cgroupctl logs ID [--follow|-f]\n  --follow: keep printing until the job has ended\n", parseLogs},
+		"events": {"EVENTS", "usage: cgroupctl events [--follow|-f] [--id ID] [--type TYPE[,TYPE...]]\n" +
+			"  the daemon's recent events (EVENT lines), then with --follow each new one\n", parseEvents},
 		"remove": {"REMOVE", "usage: cgroupctl remove ID\n", parseID},
 		"ping":   {"PING", "usage: cgroupctl ping\n", parseNoArgs},
 		"quit":   {"QUIT", "usage: cgroupctl quit\n", parseNoArgs},
@@ -180,6 +182,40 @@ func parseLogs(sc subcommand, args []string) (proto.Request, mode, error) {
 	req.Add("id", pos[0])
 	if follow {
 		req.Add("follow", "1")
+	}
+	return req, modeLogs, nil
+}
+
+func parseEvents(sc subcommand, args []string) (proto.Request, mode, error) {
+	var req proto.Request
+	seen := map[string]bool{}
+	pos, err := positional(sc, args, func(a []string) (int, error) {
+		switch a[0] {
+		case "--follow", "-f", "-follow":
+			if !seen["follow"] {
+				req.Add("follow", "1")
+			}
+			seen["follow"] = true
+			return 1, nil
+		case "--id", "-id", "--type", "-type":
+			key := strings.TrimLeft(a[0], "-")
+			if len(a) < 2 || a[1] == "" {
+				return 0, usagef("%s needs a value", a[0])
+			}
+			if seen[key] {
+				return 0, usagef("%s given twice", a[0])
+			}
+			seen[key] = true
+			req.Add(key, a[1])
+			return 2, nil
+		}
+		return -1, nil
+	})
+	if err != nil {
+		return proto.Request{}, 0, err
+	}
+	if len(pos) != 0 {
+		return proto.Request{}, 0, usagef("unexpected argument %q", pos[0])
 	}
 	return req, modeLogs, nil
 }

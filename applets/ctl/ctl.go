@@ -9,6 +9,8 @@
 //	  kill ID [signal N]          send a signal (default SIGKILL); `--signal N` too
 //	  wait ID                     block until the job ends
 //	  logs ID [--follow|-f]       print the captured stdout/stderr
+//	  events [-f] [--id ID] [--type T,...]  the daemon's recent EVENT lines;
+//	                              --follow: then each new one as it happens
 //	  remove ID                   remove an ended job and its cgroup
 //	  ping                        health check
 //	  quit                        ask the daemon to shut down
@@ -56,6 +58,8 @@ const usage = `usage: cgroupctl [--socket PATH] <subcommand> [args]
   kill ID [signal N]          send a signal (default SIGKILL); ` + "`--signal N`" + ` too
   wait ID                     block until the job ends
   logs ID [--follow|-f]       print the captured stdout/stderr
+  events [-f] [--id ID] [--type T,...]  the daemon's recent EVENT lines;
+                              --follow: then each new one as it happens
   remove ID                   remove an ended job and its cgroup
   ping                        health check
   quit                        ask the daemon to shut down

@@ -31,6 +31,7 @@ func fakeDaemon(t *testing.T) (*daemon, *job, *bytes.Buffer) {
 		stopping: map[*job]struct{}{},
 		liveJobs: map[*job]struct{}{},
 		watches:  map[int]watch{},
+		fbFD:     -1,
 	}
 	j := &job{id: "job", uid: 1000, cg: d.root.Child("job"), priority: 10, pidfd: -1, wdEvents: -1, wdMem: -1, wdLog: -1}
 	d.jobs[j.id] = j

@@ -32,6 +32,11 @@
 //	-d, --debug                     debug log lines
 //	-L, --log-dir DIR               capture each job's stdout+stderr in
 //	                                DIR/<id>.log (kept after REMOVE)
+//	    --log-max-size SIZE         disk space one job's log may use; the
+//	                                oldest output is dropped beyond it
+//	                                (default 8M, least 64K, max: unbounded)
+//	    --log-retain N              keep the logs of the newest N removed
+//	                                jobs, delete older ones (default 1000)
 //	-k, --mem-kill-avg10 X          pressure engine thresholds: percent of time
 //	    --mem-freeze-some-avg10 X   stalled over --pressure-window, from the
 //	    --cpu-demote-some-avg10 X   root's PSI totals (negative disables a
@@ -100,6 +105,11 @@
 // socket, and exit 0. SIGHUP is ignored. REMOVE deletes a job's cgroup but
 // keeps its log file. LIST reports memory_current and pids_current of
 // ended jobs as 0 without reading their cgroup.
+//
+// Under systemd (Type=notify, sdnotify.go) it sends READY=1 once it accepts
+// clients, STATUS= with the job counts, WATCHDOG=1 when $WATCHDOG_USEC asks
+// for it and STOPPING=1 at shutdown. Job logs are bounded from outside
+// (logtrim.go): holes punched at the head, LOGS skips them with a marker.
 //
 // Exit status: 0 after a clean shutdown, 1 when it cannot start, 2 for a
 // usage error.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"cgroupd/applets/daemon/pressure"
+	"cgroupd/core/limits"
 	"cgroupd/core/proto"
 )
 
@@ -24,6 +25,10 @@ const usage = `usage: cgroupd [options]
                                   /tmp/cgroupd-<uid>.sock for others)
   -d, --debug                     debug logging
   -L, --log-dir PATH              capture each job's stdout+stderr in PATH/<id>.log
+      --log-max-size SIZE         disk space one job's log may use; the oldest output is dropped
+                                  beyond it (default 8M, at least 64K; max: unbounded)
+      --log-retain N              keep the logs of the newest N removed jobs, delete older ones
+                                  (default 1000)
   -k, --mem-kill-avg10 X          kill a victim at memory.full.avg10 >= X (default 60)
       --mem-freeze-some-avg10 X   freeze a low-priority victim at memory.some.avg10 >= X (default 20)
       --cpu-demote-some-avg10 X   halve cpu.weight of low-priority jobs at cpu.some.avg10 >= X (default 50)
@@ -72,6 +77,8 @@ type config struct {
 	Socket        string
 	SocketGroup   string
 	LogDir        string
+	LogMaxSize    int64 // bytes on disk per job log; <= 0: unbounded
+	LogRetain     int   // logs of removed jobs kept
 	Debug         bool
 	SpawnFallback bool
 	KillFallback  bool
@@ -92,7 +99,7 @@ type config struct {
 // defaultConfig is the command line with no flags.
 func defaultConfig() *config {
 	p := pressure.Defaults()
-	return &config{ReqTimeout: 30 * time.Second, Th: thresholds{
+	return &config{ReqTimeout: 30 * time.Second, LogMaxSize: 8 << 20, LogRetain: 1000, Th: thresholds{
 		MemKill: p.MemKill, MemFreezeSome: p.MemFreeze, CPUDemoteSome: p.CPUDemote, IOFreezeFull: p.IOFreeze,
 		MemAdmitSome: 80, MemAdmitFull: 15, CPUAdmitSome: 95, IOAdmitFull: 80,
 		HostMemKill: p.HostMemKill, HostSwapKill: p.HostSwapKill, HostPSIKill: p.HostPSIKill,
@@ -152,6 +159,9 @@ func parseFlags(args []string) (*config, error) {
 	str(&c.Root, "r", "root")
 	str(&c.Socket, "s", "socket")
 	str(&c.LogDir, "L", "log-dir")
+	logMax := "8M"
+	str(&logMax, "", "log-max-size")
+	fs.IntVar(&c.LogRetain, "log-retain", c.LogRetain, "")
 	str(&c.SocketGroup, "", "socket-group")
 	boolean(&c.Debug, "d", "debug")
 	boolean(&c.SpawnFallback, "", "spawn-fallback")
@@ -196,6 +206,16 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if c.MaxUserJobs < 1 {
 		return nil, usageErrorf("--max-user-jobs: %d: want at least 1", c.MaxUserJobs)
+	}
+	if n, err := limits.ParseSize(logMax); err != nil {
+		return nil, usageErrorf("--log-max-size: %v", err)
+	} else if n >= 0 && n < logMinSize {
+		return nil, usageErrorf("--log-max-size: %s is below the least size 64K", logMax)
+	} else {
+		c.LogMaxSize = n
+	}
+	if c.LogRetain < 0 {
+		return nil, usageErrorf("--log-retain: must be 0 or more")
 	}
 	if fs.NArg() > 0 {
 		return nil, usageErrorf("unexpected argument %q", fs.Arg(0))

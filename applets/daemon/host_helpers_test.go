@@ -97,6 +97,7 @@ func hostMount(t *testing.T) string {
 
 // lines collects the daemon's stderr and lets tests wait for lines.
 type lines struct {
+	held    sync.Mutex // held while the reader must not read (pause)
 	mu      sync.Mutex
 	all     []string
 	changed chan struct{}
@@ -104,6 +105,11 @@ type lines struct {
 }
 
 func newLines() *lines { return &lines{changed: make(chan struct{})} }
+
+// pause stops reading the daemon's stderr after the current line, as a
+// consumer that stopped reading; resume reads on.
+func (l *lines) pause()  { l.held.Lock() }
+func (l *lines) resume() { l.held.Unlock() }
 
 func (l *lines) add(s string) {
 	l.mu.Lock()
@@ -281,6 +287,8 @@ func startDaemonCmd(t *testing.T, root, sock string, prep func(*exec.Cmd), args 
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
 			d.out.add(sc.Text())
+			d.out.held.Lock() // pause() stops reading here
+			d.out.held.Unlock()
 		}
 		d.out.close()
 		d.err = d.cmd.Wait()

@@ -381,6 +381,7 @@ func TestRefusedRunLeavesNothing(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(filepath.Dir(d.root), "x")); err == nil {
 		t.Errorf("a cgroup %q exists beside the root", "x")
 	}
+	d.out.waitEvent(t, "job.start", map[string]string{"id": "taken"}) // stderr lags the replies
 	if n := len(d.out.events("job.start")); n != 1 {
 		t.Errorf("got %d job.start events, want 1 (taken)", n)
 	}
@@ -897,4 +898,30 @@ func TestNonRootDaemon(t *testing.T) {
 	if c := children(t, root); len(c) != 1 || c[0] != "_daemon" {
 		t.Errorf("got cgroups %v after shutdown, want only _daemon", c)
 	}
+}
+
+// TestKillFallbackWhileForking: with --kill-fallback a job that keeps
+// forking is killed whole by rounds the loop drives (no wait on it): PING
+// is answered while the kill is in progress, WAIT says killed, and the
+// cgroup ends empty.
+func TestKillFallbackWhileForking(t *testing.T) {
+	d := startDaemon(t, "--kill-fallback", "-d")
+	mustOK(t, d.run("forker", []string{"sh", "-c", "i=0; while [ $i -lt 3000 ]; do sleep 600 & i=$((i+1)); done; wait"}))
+	cg := filepath.Join(d.root, "forker")
+	pollUntil(t, 30*time.Second, "200 processes in the job", func() bool {
+		return strings.Count(readFile(t, filepath.Join(cg, "cgroup.procs")), "\n") >= 199
+	})
+	mustOK(t, d.do("KILL", "id", "forker"))
+	mustOK(t, d.do("PING"))
+	w := mustOK(t, d.do("WAIT", "id", "forker"))
+	if w.KV["state"] != "killed" {
+		t.Errorf("got WAIT %v, want killed", w.KV)
+	}
+	if ev := readFile(t, filepath.Join(cg, "cgroup.events")); !strings.Contains(ev, "populated 0") {
+		t.Errorf("cgroup.events %q after WAIT, want populated 0", ev)
+	}
+	if n := d.out.count(func(s string) bool { return strings.Contains(s, "still populated") }); n != 0 {
+		t.Errorf("%d 'still populated' lines", n)
+	}
+	mustOK(t, d.do("REMOVE", "id", "forker"))
 }

@@ -56,6 +56,7 @@ type job struct {
 	requireCount int
 	ioMaxCount   int
 	logPath      string
+	logTrim      int64 // head of the log punched out up to here (logtrim.go)
 
 	startUnix, startMono int64 // ms
 	exitUnix, exitMono   int64 // ms, 0 until the job ended
@@ -217,7 +218,7 @@ func (d *daemon) killCgroup(cg cgroup.Dir) error {
 		// ErrNoKill: kernel < 5.14 has no cgroup.kill; fall back to
 		// freeze+kill+thaw.
 	}
-	return cg.KillFallback()
+	return d.startFallbackKill(cg)
 }
 
 // ---- lifecycle ----
@@ -348,6 +349,7 @@ func (d *daemon) finish(j *job) {
 	for c := range j.followers {
 		d.pumpLog(c)
 	}
+	d.logEnded(j)
 }
 
 // waitResponse is WAIT's answer for an ended job.

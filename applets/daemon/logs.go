@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 
@@ -15,12 +16,29 @@ import (
 // keeps sending as the file grows and closes once the job has ended and
 // everything was sent. The daemon reads the file as root, so any caller
 // that may see the job gets its log. Errors: `no such job`, `no log`.
+//
+// A log trimmed by --log-max-size (logtrim.go) starts with a hole: the
+// stream skips it and sends, in its place, one line
+// "[cgroupd: N bytes of log dropped (--log-max-size)]" (after a newline
+// when the text before it did not end with one). A follower the trim
+// overtakes gets the same line for the bytes it missed.
 
 // logStream is a LOGS reply in progress.
 type logStream struct {
 	f      *os.File
 	job    *job
 	follow bool
+	pos    int64 // next file offset to send
+	midLn  bool  // the last byte sent was not a newline
+}
+
+// logMarker stands for n bytes a trim dropped before they were sent.
+func logMarker(n int64, midLine bool) string {
+	m := fmt.Sprintf("[cgroupd: %d bytes of log dropped (--log-max-size)]\n", n)
+	if midLine {
+		return "\n" + m
+	}
+	return m
 }
 
 func (d *daemon) doLogs(c *conn, r *proto.Request) []byte {
@@ -42,7 +60,8 @@ func (d *daemon) doLogs(c *conn, r *proto.Request) []byte {
 	ls := &logStream{f: f, job: j, follow: follow && !j.ended}
 	if ls.follow {
 		// Watch before the first read: a write after it always notifies.
-		if len(j.followers) == 0 {
+		// The trimmer's watch (logtrim.go) serves followers too.
+		if j.wdLog < 0 {
 			if err := d.watchFile(j, j.logPath, watchLog, &j.wdLog); err != nil {
 				f.Close()
 				return proto.Err("no log").Add("id", j.id).Add("detail", "watch: "+err.Error()).Bytes()
@@ -67,9 +86,16 @@ func (d *daemon) fillLog(c *conn) bool {
 	if cap(c.wbuf) < readChunk {
 		c.wbuf = make([]byte, 0, readChunk)
 	}
-	n, err := ls.f.Read(c.wbuf[:readChunk])
+	if t := ls.job.logTrim; ls.pos < t {
+		c.wbuf = append(c.wbuf[:0], logMarker(t-ls.pos, ls.midLn)...)
+		ls.pos, ls.midLn = t, false
+		return true
+	}
+	n, err := ls.f.ReadAt(c.wbuf[:readChunk], ls.pos)
 	if n > 0 {
 		c.wbuf = c.wbuf[:n]
+		ls.pos += int64(n)
+		ls.midLn = c.wbuf[n-1] != '\n'
 		return true
 	}
 	c.wbuf = c.wbuf[:0]
@@ -102,7 +128,8 @@ func (d *daemon) closeLog(c *conn) {
 	j := ls.job
 	if _, ok := j.followers[c]; ok {
 		delete(j.followers, c)
-		if len(j.followers) == 0 {
+		// The trimmer keeps the watch while the job runs.
+		if len(j.followers) == 0 && (j.ended || d.cfg.LogMaxSize <= 0) {
 			d.unwatch(j, &j.wdLog)
 		}
 	}

@@ -41,7 +41,7 @@ func TestEngineHost(t *testing.T) {
 		t.Errorf("got pressure_window_ms %d, want 500 (the default window, sampled every second)", w)
 	}
 	hasKeys(t, "STATS", st.KV, statsKeys)
-	ext := []string{"pending", "dry_run", "psi_available", "host_mem_total_bytes", "host_mem_available_bytes",
+	ext := []string{"pending", "dry_run", "psi_available", "events_dropped", "host_mem_total_bytes", "host_mem_available_bytes",
 		"pressure_window_ms", "pressure_mem_some_pct", "pressure_mem_full_pct",
 		"pressure_cpu_some_pct", "pressure_cpu_full_pct", "pressure_io_some_pct", "pressure_io_full_pct", "user_jobs"}
 	hasKeys(t, "STATS", st.KV, ext)
@@ -66,7 +66,7 @@ func TestEngineHost(t *testing.T) {
 		t.Errorf("got psi_available %q host memory %q of %q, want 1 and a plausible headroom",
 			st.KV["psi_available"], st.KV["host_mem_available_bytes"], st.KV["host_mem_total_bytes"])
 	}
-	for _, k := range ext[6:12] {
+	for _, k := range ext[7:13] {
 		if v, err := strconv.ParseFloat(st.KV[k], 64); err != nil || v < 0 || v > 100 || !strings.Contains(st.KV[k], ".") {
 			t.Errorf("got %s %q, want a percentage with two decimals", k, st.KV[k])
 		}
@@ -321,6 +321,9 @@ func TestQueueKillRemove(t *testing.T) {
 	c.Close()
 	pollUntil(t, 5*time.Second, "gone to be forgotten", func() bool { return d.do("INSPECT", "id", "gone").Status == "err" })
 
+	// stderr is written by a writer of its own: wait for the lines.
+	d.out.waitEvent(t, "job.cleanup", map[string]string{"id": "pk"})
+	d.out.waitEvent(t, "job.cleanup", map[string]string{"id": "pr"})
 	for _, typ := range []string{"job.start", "job.exit", "job.kill"} {
 		if n := len(d.out.events(typ)); n != 0 {
 			t.Errorf("got %d %s events for jobs that never started, want 0", n, typ)

@@ -27,11 +27,11 @@ import (
 //
 // The inheritance trap: a child inherits its parent's oom_score_adj at
 // fork, and Go's ForkExec has no hook between clone and exec. So the
-// daemon sets its own value to the job's just before it starts the job's
-// processes and back to -1000 right after (withJobOOMScoreAdj): a job's
-// processes start with their own value and never run with the daemon's.
-// The daemon is at the job's value only while it starts a job (about a
-// millisecond); RUN is refused while the host headroom is below the kill
+// spawner (spawner.go) sets the daemon's own value to the job's just before
+// it forks the job's processes, and back to -1000 once it has nothing left
+// to start: a job's processes start with their own value and never run
+// with the daemon's. The daemon is at a job's value only while it starts
+// jobs; RUN is refused while the host headroom is below the kill
 // threshold, so that window never opens during a host memory emergency.
 
 // daemonOOMScoreAdj is the daemon's own oom_score_adj (root only).
@@ -56,13 +56,17 @@ func jobOOMScoreAdj(priority int, callerRoot bool) int {
 
 // protectSelf applies the self-protection above and says what it got.
 func (d *daemon) protectSelf(delegated bool) {
-	if n, err := hostmem.LockExecutable(); err != nil {
-		d.logf("protect: %v (the daemon's code can be evicted under host memory pressure)", err)
+	if ok, limit := hostmem.CanLockAll(); !ok {
+		d.logf("protect: no CAP_IPC_LOCK and RLIMIT_MEMLOCK %d: memory not locked (the daemon's pages can be evicted under host memory pressure)", limit)
 	} else {
-		d.debugf("protect: %d KiB of the executable locked in memory", n>>10)
-	}
-	if err := hostmem.LockAll(); err != nil {
-		d.logf("protect: mlockall: %v (the daemon's memory can be evicted under host memory pressure)", err)
+		if n, err := hostmem.LockExecutable(); err != nil {
+			d.logf("protect: %v (the daemon's code can be evicted under host memory pressure)", err)
+		} else {
+			d.debugf("protect: %d KiB of the executable locked in memory", n>>10)
+		}
+		if err := hostmem.LockAll(); err != nil {
+			d.logf("protect: mlockall: %v (the daemon's memory can be evicted under host memory pressure)", err)
+		}
 	}
 	adj, err := hostmem.OpenOOMScoreAdj("/proc/self/oom_score_adj")
 	if err != nil {
@@ -92,22 +96,6 @@ func (d *daemon) protectSelf(delegated bool) {
 		d.logf("pressure: host headroom rule off: %v", err)
 		d.meminfo = nil
 	}
-}
-
-// withJobOOMScoreAdj runs start with the daemon's oom_score_adj set to the
-// job's, so that the processes start forks inherit it, and sets it back.
-func (d *daemon) withJobOOMScoreAdj(adj int, start func() error) error {
-	if d.oomAdj == nil {
-		return start()
-	}
-	if err := d.oomAdj.Set(adj); err != nil {
-		d.logf("job oom_score_adj %d: %v", adj, err)
-	}
-	err := start()
-	if rerr := d.oomAdj.Set(daemonOOMScoreAdj); rerr != nil {
-		d.logf("protect: restore own oom_score_adj: %v", rerr)
-	}
-	return err
 }
 
 // setOOMGroup sets memory.oom.group 1 on a job's cgroup where the memory

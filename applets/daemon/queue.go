@@ -111,18 +111,20 @@ func (d *daemon) startPending(j *job) {
 	if pr.conn != nil {
 		pr.conn.pendJob = nil
 	}
-	if rf := d.spawnJob(j, pr.spec, pr.path, pr.setCred, pr.groups); rf != nil {
-		resp := proto.Err(rf.reason).Add("id", j.id)
-		for i := 0; i+1 < len(rf.kv); i += 2 {
-			resp.Add(rf.kv[i], rf.kv[i+1])
+	d.spawnJob(j, pr.spec, pr.path, pr.setCred, pr.groups, func(rf *refusal) {
+		if rf != nil {
+			resp := proto.Err(proto.CutAt(rf.reason, maxReason)).Add("id", j.id)
+			for i := 0; i+1 < len(rf.kv); i += 2 {
+				resp.Add(rf.kv[i], proto.CutAt(rf.kv[i+1], maxReason))
+			}
+			d.forgetPending(j, pr, resp)
+			return
 		}
-		d.forgetPending(j, pr, resp)
-		return
-	}
-	d.debugf("job %s: started after %v pending", j.id, time.Since(pr.queued).Round(time.Millisecond))
-	if pr.conn != nil {
-		d.reply(pr.conn, runOK(j))
-	}
+		d.debugf("job %s: started after %v pending", j.id, time.Since(pr.queued).Round(time.Millisecond))
+		if pr.conn != nil {
+			d.reply(pr.conn, runOK(j))
+		}
+	})
 }
 
 // expirePending fails a pending job whose queue_timeout passed with the

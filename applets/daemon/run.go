@@ -385,19 +385,24 @@ func (d *daemon) groupsOf(uid, gid uint32) []uint32 {
 func (d *daemon) doRun(c *conn, r *proto.Request) []byte {
 	out, rf := d.run(c, r)
 	if rf != nil {
-		// Bounded: a reason or detail quoting a huge value (a limit's,
-		// argv[0] in a spawn detail) is cut; Cut has bounded the rest.
-		resp := proto.Err(proto.CutAt(rf.reason, maxReason))
-		for i := 0; i+1 < len(rf.kv); i += 2 {
-			resp.Add(rf.kv[i], proto.CutAt(rf.kv[i+1], maxReason))
-		}
-		return resp.Bytes()
+		return rf.response()
 	}
 	return out
 }
 
 // maxReason bounds a RUN refusal's reason and values (doRun).
 const maxReason = 2 * proto.MaxEcho
+
+// response is the refusal as an err response. Bounded: a reason or value
+// quoting a huge request value (a limit's, argv[0] in a spawn detail) is
+// cut; proto.Cut has bounded the rest where they are made.
+func (rf *refusal) response() []byte {
+	resp := proto.Err(proto.CutAt(rf.reason, maxReason))
+	for i := 0; i+1 < len(rf.kv); i += 2 {
+		resp.Add(rf.kv[i], proto.CutAt(rf.kv[i+1], maxReason))
+	}
+	return resp.Bytes()
+}
 
 func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
 	if d.quitting {
@@ -409,7 +414,7 @@ func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
 	}
 	spec, rf := parseRun(r, runEnv{
 		Env: d.env, Cwd: d.cwd, NextID: &d.nextID,
-		Taken:    func(id string) bool { _, ok := d.jobs[id]; return ok },
+		Taken:    func(id string) bool { return d.jobs[id] != nil || d.starting[id] != nil },
 		AsCaller: func(fn func()) error { return d.asCaller(c, fn) },
 		Capped:   !d.privileged(c), Ceiling: d.priorityCeiling(c),
 	})
@@ -463,38 +468,53 @@ func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
 		d.checkQueue(time.Now())
 		return nil, nil
 	}
-	if rf := d.spawnJob(j, spec, path, setCred, groups); rf != nil {
-		return nil, withID(rf)
-	}
-	return runOK(j), nil
+	d.spawnJob(j, spec, path, setCred, groups, func(rf *refusal) {
+		if rf != nil {
+			d.reply(c, withID(rf).response())
+			return
+		}
+		d.reply(c, runOK(j))
+	})
+	return nil, nil
 }
 
 // checkFDs refuses a job the open file limit has no room for: every job
 // holds a pidfd (and one per service) while it runs.
 func (d *daemon) checkFDs(spec *runSpec) *refusal {
-	if uint64(d.pidfds+len(spec.Services)+1+len(d.conns)+fdReserve) >= d.nofile {
+	if uint64(d.pidfds+d.startingFDs+len(spec.Services)+1+len(d.conns)+fdReserve) >= d.nofile {
 		return refuse("too many jobs", "detail", fmt.Sprintf("open file limit %d reached", d.nofile))
 	}
 	return nil
 }
 
-// spawnJob creates j's cgroup, applies the limits, starts the services and
-// the main argv, and makes j a running job (job.start). j is new, or a
-// pending job whose turn came. Any failure undoes what was done and
-// returns the refusal (without the id key).
-func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, groups []uint32) *refusal {
+// spawnJob creates j's cgroup, applies the limits and opens the log on the
+// loop, then has the spawner start the services and the main argv (off the
+// loop); done runs on the loop with nil once j is a running job
+// (job.start), or with the refusal (without the id key) after everything
+// was undone. j is new, or a pending job whose turn came.
+func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, groups []uint32, done func(*refusal)) {
 	if rf := d.checkFDs(spec); rf != nil {
-		return rf
+		done(rf)
+		return
 	}
 	cg := j.cg
 	if err := cg.Create(); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return refuse("id exists", "detail", "cgroup "+string(cg)+" exists")
+			done(refuse("id exists", "detail", "cgroup "+string(cg)+" exists"))
+		} else {
+			done(refuse("spawn failed", "detail", "mkdir: "+err.Error()))
 		}
-		return refuse("spawn failed", "detail", "mkdir: "+err.Error())
+		return
 	}
-	var started []int // pidfds to kill and reap on failure
-	undo := func(rf *refusal) *refusal {
+	var logf *os.File
+	cgfd := -1
+	undo := func(rf *refusal, started []int) {
+		if logf != nil {
+			logf.Close()
+		}
+		if cgfd >= 0 {
+			unix.Close(cgfd)
+		}
 		if j.logPath != "" {
 			// A refused RUN leaves nothing behind, not even a log.
 			d.removeLog(j)
@@ -502,13 +522,15 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 		}
 		d.unwatch(j, &j.wdEvents)
 		d.unwatch(j, &j.wdMem)
+		d.unwatch(j, &j.wdLog)
 		j.services = nil
 		d.abandon(cg, started)
-		return rf
+		done(rf)
 	}
 	for _, s := range spec.Settings {
 		if err := cg.Write(s.File, s.Value); err != nil {
-			return undo(refuse(fmt.Sprintf("%s: %v", s.Key, err)))
+			undo(refuse(fmt.Sprintf("%s: %v", s.Key, err)), nil)
+			return
 		}
 	}
 	if ok, err := setOOMGroup(cg); err != nil {
@@ -517,34 +539,42 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 		j.oomGroup = ok
 	}
 	if err := d.watchFile(j, filepath.Join(string(cg), cgroup.FileEvents), watchEvents, &j.wdEvents); err != nil {
-		return undo(refuse("too many jobs", "detail", "watch cgroup.events: "+err.Error()))
+		undo(refuse("too many jobs", "detail", "watch cgroup.events: "+err.Error()), nil)
+		return
 	}
 	if _, err := os.Stat(filepath.Join(string(cg), cgroup.FileMemoryEvents)); err == nil {
 		if err := d.watchFile(j, filepath.Join(string(cg), cgroup.FileMemoryEvents), watchMemEvents, &j.wdMem); err != nil {
-			return undo(refuse("too many jobs", "detail", "watch memory.events: "+err.Error()))
+			undo(refuse("too many jobs", "detail", "watch memory.events: "+err.Error()), nil)
+			return
 		}
 	}
-	var logf *os.File
 	if d.cfg.LogDir != "" {
 		var p string
 		var err error
 		logf, p, err = d.createLog(spec.ID)
 		if err != nil {
-			return undo(refuse("spawn failed", "detail", "log: "+err.Error()))
+			logf = nil
+			undo(refuse("spawn failed", "detail", "log: "+err.Error()), nil)
+			return
 		}
 		j.logPath = p
-		defer logf.Close()
 		if setCred {
 			if err := logf.Chown(int(j.uid), int(j.gid)); err != nil {
-				return undo(refuse("spawn failed", "detail", "log: "+err.Error()))
+				undo(refuse("spawn failed", "detail", "log: "+err.Error()), nil)
+				return
 			}
 		}
+		if err := d.logStarted(j); err != nil {
+			undo(refuse("too many jobs", "detail", "watch log: "+err.Error()), nil)
+			return
+		}
 	}
-	cgfd, err := cg.OpenDir()
-	if err != nil {
-		return undo(refuse("spawn failed", "detail", "open cgroup: "+err.Error()))
+	var err error
+	if cgfd, err = cg.OpenDir(); err != nil {
+		cgfd = -1
+		undo(refuse("spawn failed", "detail", "open cgroup: "+err.Error()), nil)
+		return
 	}
-	defer unix.Close(cgfd)
 	mk := func(path string, argv []string) *spawn.Cmd {
 		return &spawn.Cmd{
 			Path: path, Argv: argv, Env: spec.Env, Dir: spec.Cwd,
@@ -553,42 +583,65 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 			CgroupFD: cgfd, CgroupPath: string(cg), Fallback: d.cfg.SpawnFallback, Self: d.self,
 		}
 	}
-	var p spawn.Proc
-	var rf *refusal
-	d.withJobOOMScoreAdj(jobOOMScoreAdj(j.priority, j.uid == 0), func() error {
-		for _, svc := range spec.Services {
-			sp, err := spawn.Start(mk("/bin/sh", []string{"/bin/sh", "-c", svc}))
-			if err != nil {
-				rf = refuse("spawn failed", "detail", "service: "+err.Error())
-				return err
+	req := &spawnReq{adj: jobOOMScoreAdj(j.priority, j.uid == 0)}
+	for _, svc := range spec.Services {
+		req.cmds = append(req.cmds, mk("/bin/sh", []string{"/bin/sh", "-c", svc}))
+	}
+	req.cmds = append(req.cmds, mk(path, spec.Argv))
+	nfd := len(req.cmds)
+	d.starting[j.id] = j
+	d.startingFDs += nfd
+	req.done = func(r *spawnReq) {
+		delete(d.starting, j.id)
+		d.startingFDs -= nfd
+		var started []int
+		for _, p := range r.procs {
+			started = append(started, p.PidFD)
+		}
+		if r.err != nil {
+			what := "spawn failed"
+			detail := r.err.Error()
+			if len(r.procs) < len(spec.Services) {
+				detail = "service: " + detail
 			}
-			started = append(started, sp.PidFD)
-			j.services = append(j.services, &service{pid: sp.Pid, pidfd: sp.PidFD})
+			undo(refuse(what, "detail", detail), started)
+			d.maybeDone()
+			return
 		}
-		var err error
-		if p, err = spawn.Start(mk(path, spec.Argv)); err != nil {
-			rf = refuse("spawn failed", "detail", err.Error())
+		main := r.procs[len(r.procs)-1]
+		if err := d.lp.Add(main.PidFD, unix.EPOLLIN, func(uint32) { d.onMainExit(j); d.maybeDone() }); err != nil {
+			undo(refuse("spawn failed", "detail", "epoll: "+err.Error()), started)
+			d.maybeDone()
+			return
 		}
-		return err
-	})
-	if rf != nil {
-		return undo(rf)
+		logf.Close() // nil-safe: the processes hold their own copies
+		unix.Close(cgfd)
+		d.started(j, r.procs)
+		done(nil)
+		if d.quitting {
+			// Started while the daemon shuts down: it goes with the rest.
+			if err := d.killJob(j, int(unix.SIGKILL), reasonShutdown); err != nil {
+				d.logf("shutdown: kill job %s: %v", j.id, err)
+			}
+		}
 	}
-	j.pid, j.pidfd = p.Pid, p.PidFD
-	d.pidfds++
-	if err := d.lp.Add(j.pidfd, unix.EPOLLIN, func(uint32) { d.onMainExit(j); d.maybeDone() }); err != nil {
-		started = append(started, p.PidFD)
-		d.pidfds--
-		j.pid, j.pidfd = 0, -1
-		return undo(refuse("spawn failed", "detail", "epoll: "+err.Error()))
-	}
-	for _, s := range j.services {
-		s := s
+	d.spawner.submit(req)
+}
+
+// started makes j a running job with its processes (services first, main
+// last, whose pidfd the loop already watches): job table, job.start.
+func (d *daemon) started(j *job, procs []spawn.Proc) {
+	main := procs[len(procs)-1]
+	for _, sp := range procs[:len(procs)-1] {
+		s := &service{pid: sp.Pid, pidfd: sp.PidFD}
+		j.services = append(j.services, s)
 		d.pidfds++
 		if err := d.lp.Add(s.pidfd, unix.EPOLLIN, func(uint32) { d.onServiceExit(j, s) }); err != nil {
 			d.logf("job %s: epoll add service: %v", j.id, err)
 		}
 	}
+	j.pid, j.pidfd = main.Pid, main.PidFD
+	d.pidfds++
 	now := time.Now()
 	j.startUnix, j.startMono = now.UnixMilli(), monoMs()
 	if j.seq == 0 {
@@ -598,23 +651,20 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 	d.jobs[j.id] = j
 	d.liveJobs[j] = struct{}{}
 	d.setState(j, stateRunning)
-	d.emitJob("job.start", j, "id", j.id, "pid", strconv.Itoa(j.pid), "priority", strconv.Itoa(j.priority), "cgroup", string(cg))
-	return nil
+	d.emitJob("job.start", j, "id", j.id, "pid", strconv.Itoa(j.pid), "priority", strconv.Itoa(j.priority), "cgroup", string(j.cg))
 }
 
-// abandon undoes a RUN that failed after mkdir: kill what started, reap
-// it (bounded), rmdir. A cgroup that does not empty in time is retried on
-// the housekeeping tick; it never becomes a job.
+// abandon undoes a RUN that failed after mkdir: kill what started, rmdir.
+// Nothing waits: each killed process is reaped when its pidfd says it
+// exited, and a cgroup that is not empty yet is removed then (or on the
+// housekeeping tick); it never becomes a job.
 func (d *daemon) abandon(cg cgroup.Dir, pidfds []int) {
 	if len(pidfds) > 0 {
 		if err := d.killCgroup(cg); err != nil {
 			d.debugf("abandon %s: kill: %v", cg, err)
 		}
 		for _, fd := range pidfds {
-			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-			unix.Poll(pfd, 2000) // SIGKILLed: exits at once
-			spawn.Reap(fd)
-			unix.Close(fd)
+			d.reapLater(fd)
 		}
 	}
 	if err := cg.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -623,8 +673,49 @@ func (d *daemon) abandon(cg cgroup.Dir, pidfds []int) {
 	}
 }
 
-// retryGraves removes cgroups of refused RUNs that were still emptying.
+// reapLater reaps the child behind pidfd once it has exited, then retries
+// the cgroups of refused RUNs. A pidfd the loop cannot watch is reaped on
+// the housekeeping tick.
+func (d *daemon) reapLater(fd int) {
+	done := func() bool {
+		if _, ok, err := spawn.Reap(fd); !ok && err == nil {
+			return false
+		}
+		unix.Close(fd)
+		return true
+	}
+	if done() {
+		return
+	}
+	err := d.lp.Add(fd, unix.EPOLLIN, func(uint32) {
+		if _, ok, err := spawn.Reap(fd); !ok && err == nil {
+			return // spurious wake-up
+		}
+		d.lp.Remove(fd)
+		unix.Close(fd)
+		d.retryGraves()
+	})
+	if err != nil {
+		d.unreaped = append(d.unreaped, fd)
+	}
+}
+
+// retryGraves removes cgroups of refused RUNs that were still emptying,
+// and reaps what reapLater could not watch.
 func (d *daemon) retryGraves() {
+	kept := d.unreaped[:0]
+	for _, fd := range d.unreaped {
+		if _, ok, err := spawn.Reap(fd); !ok && err == nil {
+			kept = append(kept, fd)
+			continue
+		}
+		unix.Close(fd)
+	}
+	d.unreaped = kept
+	d.removeGraves()
+}
+
+func (d *daemon) removeGraves() {
 	kept := d.graves[:0]
 	for _, cg := range d.graves {
 		if err := cg.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {

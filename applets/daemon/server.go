@@ -31,7 +31,9 @@ const (
 	shutdownWait = 10 * time.Second // bound on waiting for jobs at shutdown
 	tick         = time.Second      // housekeeping
 	readChunk    = 64 << 10
-	fdReserve    = 128 // fds kept free for connections and spawning
+	fdReserve    = 128             // fds kept free for connections and spawning
+	stderrMax    = 256 << 10       // bytes of events and log lines waiting for stderr
+	sinkFlush    = 2 * time.Second // at exit, how long stderr may take the rest
 )
 
 // Connection states.
@@ -57,6 +59,7 @@ type conn struct {
 	waitJob *job       // WAIT in progress
 	log     *logStream // LOGS in progress
 	pendJob *job       // RUN waiting in the admission queue
+	events  bool       // EVENTS --follow in progress (d.events.subs)
 }
 
 // daemon is all state; only the loop goroutine touches it.
@@ -93,6 +96,11 @@ type daemon struct {
 	freezeQ  []*freezeOp
 	stopping map[*job]struct{}
 	graves   []cgroup.Dir // cgroups of refused RUNs still emptying
+	unreaped []int        // pidfds of refused RUNs' processes to reap (reapLater)
+
+	spawner     *spawner        // fork/exec off the loop (spawner.go)
+	starting    map[string]*job // RUNs whose processes the spawner is starting
+	startingFDs int             // the pidfds they will hold
 
 	liveJobs map[*job]struct{} // jobs not ended: the engine's candidates
 
@@ -102,6 +110,9 @@ type daemon struct {
 	wakeAt      time.Time // when wakeFD is armed to expire (zero: disarmed)
 	lastObserve time.Time
 	queue       pressure.Queue // pending RUNs (queue.go)
+
+	sd   sdState  // systemd notification (sdnotify.go)
+	logs logState // log trimming and retention (logtrim.go)
 
 	quitting     bool
 	quitDeadline time.Time
@@ -114,7 +125,13 @@ type daemon struct {
 	// psiHost and psiRoot: the kernel measures pressure on the host and
 	// in the job tree (checkPSI); without, PSI figures are unknown.
 	psiHost, psiRoot bool
-	oomAdj           *hostmem.OOMScoreAdj // the daemon's own, while it can restore it
+
+	sink   *event.Sink // stderr, never blocking (nil in unit tests)
+	events eventHub    // EVENTS: recent events and followers
+
+	fbKills map[cgroup.Dir]*fallbackKill // kill fallback rounds in progress (killfb.go)
+	fbFD    int                          // their round timer (-1: none yet)
+	oomAdj  *hostmem.OOMScoreAdj         // the daemon's own, while it can restore it
 }
 
 // Run is the applet entry point.
@@ -129,29 +146,37 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
+	// Nothing the daemon writes to stderr may block it (a reader that
+	// stopped reading): events and log lines go through a bounded sink.
+	sink := event.NewSink(stderr, stderrMax, nil)
 	d := &daemon{
 		cfg:       cfg,
-		stderr:    stderr,
-		ev:        &event.Emitter{W: stderr},
+		stderr:    sink,
+		ev:        &event.Emitter{W: sink.Events()},
+		sink:      sink,
 		euid:      os.Geteuid(),
 		lfd:       -1,
 		wakeFD:    -1,
 		logDirFD:  -1,
+		fbFD:      -1,
 		conns:     map[int]*conn{},
 		jobs:      map[string]*job{},
 		nextID:    1,
 		watches:   map[int]watch{},
 		stopping:  map[*job]struct{}{},
 		liveJobs:  map[*job]struct{}{},
+		starting:  map[string]*job{},
 		userCache: map[uint32][]uint32{},
 	}
 	if err := d.start(); err != nil {
+		sink.Close(sinkFlush)
 		fmt.Fprintf(stderr, "cgroupd: %v\n", err)
 		d.closeAll()
 		return 1
 	}
 	err = d.lp.Run(func() bool { return d.done })
 	d.shutdownFinal()
+	sink.Close(sinkFlush)
 	if err != nil {
 		fmt.Fprintf(stderr, "cgroupd: event loop: %v\n", err)
 		return 1
@@ -172,12 +197,15 @@ func (d *daemon) start() error {
 	if d.cwd, err = os.Getwd(); err != nil {
 		d.cwd = "/"
 	}
-	d.env = os.Environ()
+	d.env = withoutSdEnv(os.Environ())
 	if d.cfg.LogDir != "" {
 		if d.cfg.LogDir, err = filepath.Abs(d.cfg.LogDir); err != nil {
 			return fmt.Errorf("log dir: %w", err)
 		}
 		if err := os.MkdirAll(d.cfg.LogDir, 0o755); err != nil {
+			return fmt.Errorf("log dir: %w", err)
+		}
+		if err := d.scanLogs(); err != nil {
 			return fmt.Errorf("log dir: %w", err)
 		}
 		if err := d.openLogDir(); err != nil {
@@ -231,10 +259,17 @@ func (d *daemon) start() error {
 	if err := d.startEngine(); err != nil {
 		return fmt.Errorf("pressure engine: %w", err)
 	}
+	if d.spawner, err = newSpawner(d.oomAdj); err != nil {
+		return fmt.Errorf("spawner: %w", err)
+	}
+	if err := d.lp.Add(d.spawner.efd, unix.EPOLLIN, func(uint32) { d.spawner.onReady() }); err != nil {
+		return fmt.Errorf("epoll add spawner: %w", err)
+	}
 	if err := d.listen(); err != nil {
 		return err
 	}
 	d.logf("cgroupd ready")
+	d.sdStart(os.Getenv("NOTIFY_SOCKET"), os.Getenv("WATCHDOG_USEC"), os.Getenv("WATCHDOG_PID"))
 	return nil
 }
 
@@ -499,6 +534,9 @@ func (d *daemon) flush(c *conn) {
 			c.wpos += n
 		}
 		c.wbuf, c.wpos = c.wbuf[:0], 0
+		if c.events && d.markGap(c) {
+			continue // an EVENTS follower caught up: its gap mark
+		}
 		if c.log != nil {
 			if chunks >= 16 {
 				// Fairness: a fast reader of a huge log gets 1 MiB per
@@ -547,6 +585,9 @@ func (d *daemon) closeConn(c *conn) {
 	if c.log != nil {
 		d.closeLog(c)
 	}
+	if c.events {
+		delete(d.events.subs, c)
+	}
 	if j := c.pendJob; j != nil {
 		// The client gave up on its queued RUN: cancel it.
 		c.pendJob = nil
@@ -582,6 +623,7 @@ func (d *daemon) housekeeping(now time.Time) {
 		d.pressureTick(now)
 	}
 	d.checkQueue(now)
+	d.sdTick()
 	if d.quitting && now.After(d.quitDeadline) {
 		d.logf("shutdown: giving up waiting for %d jobs", len(d.liveJobs))
 		d.done = true
@@ -621,6 +663,7 @@ func (d *daemon) onNotify() {
 		case watchMemEvents:
 			d.checkMemEvents(w.job, false)
 		case watchLog:
+			d.logGrew(w.job)
 			for c := range w.job.followers {
 				d.pumpLog(c)
 			}
@@ -667,7 +710,6 @@ func (d *daemon) onSignals(sigs []os.Signal) {
 }
 
 // emit writes one event line.
-func (d *daemon) emit(typ string, kv ...string) { d.ev.Emit(typ, kv...) }
 
 // logf writes a human log line (never starting with "EVENT ").
 func (d *daemon) logf(format string, args ...any) {

@@ -21,6 +21,7 @@ func (d *daemon) beginShutdown() {
 		return
 	}
 	d.cancelAllPending("shutting down")
+	d.sdStopping()
 	d.quitting = true
 	d.closeListener()
 	for _, c := range d.conns {
@@ -42,7 +43,7 @@ func (d *daemon) beginShutdown() {
 
 // maybeDone ends the loop once a shutdown has nothing left to wait for.
 func (d *daemon) maybeDone() {
-	if d.quitting && len(d.liveJobs) == 0 && len(d.conns) == 0 {
+	if d.quitting && len(d.liveJobs) == 0 && len(d.starting) == 0 && len(d.conns) == 0 {
 		d.done = true
 	}
 }
@@ -126,10 +127,20 @@ func (d *daemon) closeAll() {
 			tr.fd = -1
 		}
 	}
+	if d.spawner != nil {
+		d.lp.Remove(d.spawner.efd)
+		d.spawner.close()
+		d.spawner = nil
+	}
+	if d.fbFD >= 0 {
+		unix.Close(d.fbFD)
+		d.fbFD = -1
+	}
 	if d.wakeFD >= 0 {
 		unix.Close(d.wakeFD)
 		d.wakeFD = -1
 	}
+	d.sdClose()
 	if d.lp != nil {
 		d.lp.Close()
 	}

@@ -57,11 +57,23 @@ func (d *daemon) checkUserJobs(c *conn) *refusal {
 	if d.privileged(c) {
 		return nil
 	}
-	if n := d.userJobs[c.cred.Uid]; n >= d.cfg.MaxUserJobs {
+	if n := d.userCount(c.cred.Uid); n >= d.cfg.MaxUserJobs {
 		return refuse("too many jobs", "detail",
 			fmt.Sprintf("uid %d has %d live or pending jobs, the most a non-root caller may have (--max-user-jobs %d)", c.cred.Uid, n, d.cfg.MaxUserJobs))
 	}
 	return nil
+}
+
+// userCount is uid's live and pending jobs, and its new jobs the spawner
+// is starting (they have no state until they run).
+func (d *daemon) userCount(uid uint32) int {
+	n := d.userJobs[uid]
+	for _, j := range d.starting {
+		if j.uid == uid && !isLive(j.state) {
+			n++
+		}
+	}
+	return n
 }
 
 // isLive: the states a job counts against its owner's --max-user-jobs in.

@@ -48,6 +48,8 @@ func (d *daemon) dispatch(c *conn, r *proto.Request) []byte {
 		return d.doRemove(c, r)
 	case "LOGS":
 		return d.doLogs(c, r)
+	case "EVENTS":
+		return d.doEvents(c, r)
 	case "QUIT":
 		return d.doQuit(c)
 	}
@@ -170,7 +172,8 @@ func (d *daemon) doStats(c *conn) []byte {
 		Add("psi_cpu_some_avg10", pct(cpu.Some.Avg10)).
 		Add("psi_io_some_avg10", pct(io.Some.Avg10)).Add("psi_io_full_avg10", pct(io.Full.Avg10)).
 		Add("pending", strconv.Itoa(d.queue.Len())).Add("dry_run", boolStr(d.cfg.DryRun)).
-		Add("psi_available", boolStr(d.psiHost))
+		Add("psi_available", boolStr(d.psiHost)).
+		Add("events_dropped", u64(d.eventsDropped()))
 	if d.meminfo != nil {
 		if m, err := d.meminfo.Read(); err == nil {
 			r.Add("host_mem_total_bytes", u64(m.Total)).Add("host_mem_available_bytes", u64(m.Available))
@@ -183,11 +186,21 @@ func (d *daemon) doStats(c *conn) []byte {
 			Add("pressure_cpu_some_pct", pct(m.CPU.Some)).Add("pressure_cpu_full_pct", pct(m.CPU.Full)).
 			Add("pressure_io_some_pct", pct(m.IO.Some)).Add("pressure_io_full_pct", pct(m.IO.Full))
 	}
-	r.Add("user_jobs", strconv.Itoa(d.userJobs[c.cred.Uid]))
+	r.Add("user_jobs", strconv.Itoa(d.userCount(c.cred.Uid)))
 	if !d.privileged(c) {
 		r.Add("user_jobs_max", strconv.Itoa(d.cfg.MaxUserJobs)).Add("user_priority_max", strconv.Itoa(d.cfg.MaxUserPriority))
 	}
 	return r.Bytes()
+}
+
+// eventsDropped counts the event lines dropped for a consumer that fell
+// behind: stderr and EVENTS followers.
+func (d *daemon) eventsDropped() uint64 {
+	n := d.events.dropped
+	if d.sink != nil {
+		n += d.sink.Dropped()
+	}
+	return n
 }
 
 func boolStr(b bool) string {
@@ -358,6 +371,7 @@ func (d *daemon) doRemove(c *conn, r *proto.Request) []byte {
 // The log file is kept: its owner may still want it.
 func (d *daemon) forget(j *job, result string) {
 	d.emitJob("job.cleanup", j, "id", j.id, "result", result, "cgroup", string(j.cg))
+	d.logForgotten(j)
 	d.setState(j, "")
 	delete(d.jobs, j.id)
 }

@@ -32,6 +32,31 @@ func (d Dir) Kill() error {
 	return err
 }
 
+// KillRound is one round of the kill without cgroup.kill, and never
+// waits: freeze (so that tasks stop forking), SIGKILL every pid in d and
+// its descendants, thaw (fatal signals kill frozen tasks too; the thaw
+// leaves the cgroup as cgroup.kill would). A task that forked between the
+// listing and its kill leaves a child for the next round: the caller
+// repeats rounds until cgroup.events says populated 0. ENOENT on
+// cgroup.freeze (kernel < 5.2) is not an error: the rounds catch the forks.
+func (d Dir) KillRound() error {
+	frozeErr := d.SetFrozen(true)
+	if frozeErr != nil && !isNotExist(frozeErr) {
+		return frozeErr
+	}
+	killErr := d.Signal(int(unix.SIGKILL))
+	if frozeErr == nil {
+		if err := d.SetFrozen(false); err != nil && !isNotExist(err) {
+			return err
+		}
+	}
+	return killErr
+}
+
+// ClearStaleFrozen is clearStaleFrozen for callers of KillRound, once the
+// cgroup is empty.
+func (d Dir) ClearStaleFrozen() { d.clearStaleFrozen() }
+
 // Fallback timing: the whole kill is bounded by killTimeout; inside a round
 // cgroup.events is re-read with a backoff from pollMin up to pollMax.
 const (
@@ -47,6 +72,8 @@ const (
 //
 // Between rounds it polls cgroup.events for "populated 0" with a short
 // backoff; after about 2 s it gives up with an error naming the pids left.
+// It blocks: for tests and tools. The daemon drives KillRound from its
+// event loop instead.
 func (d Dir) KillFallback() error {
 	deadline := time.Now().Add(killTimeout)
 	for round := 1; ; round++ {

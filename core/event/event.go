@@ -30,11 +30,16 @@ func (e *Emitter) Emit(typ string, kv ...string) {
 	if e == nil || e.W == nil {
 		return
 	}
+	e.W.Write(e.Line(typ, kv...))
+}
+
+// Line formats one event line at the Emitter's clock.
+func (e *Emitter) Line(typ string, kv ...string) []byte {
 	now := time.Now
 	if e.Now != nil {
 		now = e.Now
 	}
-	e.W.Write(appendLine(nil, now().UnixMilli(), typ, kv))
+	return appendLine(nil, now().UnixMilli(), typ, kv)
 }
 
 // Format returns one event line (with trailing newline). Keys and the type

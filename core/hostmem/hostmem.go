@@ -196,6 +196,34 @@ func LockAll() error {
 	return unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE | unix.MCL_ONFAULT)
 }
 
+// capIPCLock is CAP_IPC_LOCK's bit in the capability sets.
+const capIPCLock = 14
+
+// CanLockAll reports whether LockAll is safe: the process has
+// CAP_IPC_LOCK or an unlimited RLIMIT_MEMLOCK. Otherwise MCL_FUTURE makes
+// every later mapping count against the limit, and a heap that grows past
+// it fails to map (a Go runtime then dies); limit is the limit in bytes.
+func CanLockAll() (ok bool, limit uint64) {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &rl); err == nil {
+		if rl.Cur == unix.RLIM_INFINITY {
+			return true, rl.Cur
+		}
+		limit = rl.Cur
+	}
+	status, err := kfile.Read("/proc/self/status")
+	if err != nil {
+		return false, limit
+	}
+	for _, line := range bytes.Split(status, []byte("\n")) {
+		if v, ok := bytes.CutPrefix(line, []byte("CapEff:")); ok {
+			caps, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 16, 64)
+			return err == nil && caps&(1<<capIPCLock) != 0, limit
+		}
+	}
+	return false, limit
+}
+
 // LockExecutable mlocks every mapping of the running executable (text,
 // read-only data, data), faulting them all in now. LockAll's MCL_ONFAULT
 // locks only pages once touched: code the process has not run yet — the

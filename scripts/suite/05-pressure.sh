@@ -2,7 +2,9 @@
 # pressure: the daemon's root is capped by memory.high, so two memhogs that
 # together exceed it stall on reclaim. The engine must kill the
 # low-priority one (`pressure ... action=kill target=low`, `job.kill ...
-# reason=pressure_memory`) and leave the high-priority one running.
+# reason=pressure_memory`) and leave the high-priority one running. A
+# subscriber (`cgroupctl events --follow`) started before the overload gets
+# the decision as it happens, the same lines as stderr.
 . "$(dirname "$0")/lib.sh"
 
 # Only the kill rule: no freeze, demotion or admission refusals in the way.
@@ -13,6 +15,8 @@ daemon_start -k 10 --mem-freeze-some-avg10 -1 --cpu-demote-some-avg10 -1 \
 echo 200M >"$ROOT/memory.high" || fail "write 200M to $ROOT/memory.high"
 assert_file_eq "$ROOT/memory.high" 209715200
 
+ctl events --follow --type pressure,job.kill >"$WORK/follow.out" 2>&1 &
+follower=$!
 job low --priority 10 -- /usr/local/bin/memhog 150 300
 wait_for '[ "$(cgkey low memory.stat anon)" -ge 104857600 ]' 120 "low to hold 100 MiB"
 job high --priority 90 -- /usr/local/bin/memhog 150 300
@@ -29,6 +33,12 @@ wait_event 30 job.kill id=low reason=pressure_memory
 assert_eq "$(kv "$EV" signal)" 9 "job.kill low: signal"
 wait_rc low 137
 assert_eq "$(field "$OUT" state)" killed "wait low: state"
+say "the subscriber got the decision"
+wait_for "grep -q ' type=job.kill id=low ' '$WORK/follow.out'" 30 "job.kill on the subscriber"
+sub=$(grep ' type=pressure ' "$WORK/follow.out" | grep ' action=kill target=low ' | head -n 1)
+assert_eq "$sub" "$(event_lines pressure action=kill target=low | head -n 1)" "the subscriber's pressure event"
+alive "$follower" || fail "cgroupctl events --follow ended while the daemon runs"
+kill "$follower"
 
 say "the high-priority job survives"
 inspect_is high state running pid "$hpid"

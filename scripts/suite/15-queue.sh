@@ -58,6 +58,7 @@ for j in qlow qmid qhigh; do
 	assert_grep_file "$WORK/$j.out" "^cgroup: $ROOT/$j\$"
 	inspect_is "$j" state running
 done
+for j in qlow qmid qhigh; do wait_event 10 job.start id=$j; done
 order=$(event_lines job.start | sed -n 's/.* id=\([^ ]*\) .*/\1/p' | tr '\n' ' ')
 assert_eq "$order" "qhigh qmid qlow " "job.start order"
 

@@ -88,6 +88,7 @@ for q in q-hi q-lo; do
 	in_cgroup "$q" "$pid" || fail "pid $pid of $q not in $ROOT/$q"
 	inspect_is "$q" state running pid "$pid"
 done
+for q in q-hi q-lo; do wait_event 10 job.start id=$q; done
 order=$(event_lines job.start | sed -n 's/.* id=\(q-[a-z]*\) .*/\1/p' | tr '\n' ' ')
 assert_eq "$order" "q-hi q-lo " "job.start order"
 assert_events 1 pressure action=admission_reject target=q-short

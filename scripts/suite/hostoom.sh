@@ -29,6 +29,19 @@ vm_oom() { awk '$1 == "oom_kill" { print $2 }' /proc/vmstat; }
 rss_mb() { awk '$1 == "VmRSS:" { print int($2 / 1024) }' "/proc/$1/status" 2>/dev/null || echo 0; }
 avail_pct() { awk '$1 == "MemTotal:" { t = $2 } $1 == "MemAvailable:" { a = $2 } END { print int(a * 100 / t) }' /proc/meminfo; }
 
+# hostoom_hog GUARD NAME PRIORITY MIB: start a memhog from the programs
+# disk (a cgroupd job under the cgroupd guard, a plain process otherwise);
+# sets $HOG to its pid.
+hostoom_hog() {
+	if [ "$1" = cgroupd ]; then
+		job "$2" --priority "$3" -- "$D/usr/local/bin/memhog" "$4" 3600
+		HOG=$JPID
+	else
+		"$D/usr/local/bin/memhog" "$4" 3600 &
+		HOG=$!
+	fi
+}
+
 # hostoom_run GUARD SIZE [DAEMON-FLAG...]
 hostoom_run() {
 	_g=$1 _size=$2
@@ -58,22 +71,12 @@ hostoom_run() {
 	"$D/usr/local/bin/cgroupbox" cgroupbench probe -out "$WORK/probe.max" -- "$D/bin/sleep" 0.05 >/dev/null 2>&1 &
 	_probe=$!
 	_oom0=$(vm_oom)
-	if [ "$_g" = cgroupd ]; then
-		job high --priority 90 -- "$D/usr/local/bin/memhog" "$_high_mb" 3600
-		_hpid=$JPID
-	else
-		"$D/usr/local/bin/memhog" "$_high_mb" 3600 &
-		_hpid=$!
-	fi
+	hostoom_hog "$_g" high 90 "$_high_mb"
+	_hpid=$HOG
 	wait_for "[ \$(rss_mb $_hpid) -ge $((_high_mb * 95 / 100)) ]" 120 "high to hold $_high_mb MiB"
 	_t0=$($HOSTBOX cgroupbench now | sed 's/^now_unix_ms=//')
-	if [ "$_g" = cgroupd ]; then
-		job low --priority 5 -- "$D/usr/local/bin/memhog" "$total_mb" 3600
-		_lpid=$JPID
-	else
-		"$D/usr/local/bin/memhog" "$total_mb" 3600 &
-		_lpid=$!
-	fi
+	hostoom_hog "$_g" low 5 "$total_mb"
+	_lpid=$HOG
 	$HOSTBOX cgroupbench watch -timeout 90s -after 3s low="$_lpid" high="$_hpid" >"$WORK/watch" ||
 		fail "cgroupbench watch failed: $(cat "$WORK/watch")"
 	HO_GAP_MS=$(cat "$WORK/probe.max" 2>/dev/null || echo -1)

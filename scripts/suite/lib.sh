@@ -257,10 +257,16 @@ wait_event() {
 	await_event "$@" || fail "timed out after ${1}s waiting for event $(shift; echo "$*")"
 }
 
-# assert_events N TYPE [KEY=VALUE...]: exactly N such events.
+# assert_events N TYPE [KEY=VALUE...]: exactly N such events. The daemon
+# writes stderr from a writer of its own, a little after its replies: wait
+# (up to 10 s) for N of them to be there before counting.
 assert_events() {
 	_n=$1
 	shift
+	_dl=$(($(now_ms) + 10000))
+	while [ "$(event_count "$@")" -lt "$_n" ] && [ "$(now_ms)" -lt "$_dl" ]; do
+		sleep 0.05
+	done
 	assert_eq "$(event_count "$@")" "$_n" "number of '$*' events"
 }
 

@@ -40,6 +40,7 @@ fi
 # figures have decayed, at most 120 s.
 psi_avg10() { awk -v k="$2" '$1 == k { sub("avg10=", "", $2); print int($2); exit }' "/proc/pressure/$1"; }
 quiesce() {
+	[ -e /proc/pressure ] || return 0 # booted with psi=0: nothing to wait for
 	_q0=$(uptime_ms)
 	while [ "$(psi_avg10 memory some)" -ge 5 ] || [ "$(psi_avg10 memory full)" -ge 2 ] ||
 		[ "$(psi_avg10 io full)" -ge 5 ] || [ "$(psi_avg10 cpu some)" -ge 40 ]; do

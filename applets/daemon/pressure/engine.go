@@ -246,8 +246,8 @@ func (e *Engine) FastTick() bool { return e.fast }
 //
 // Near the host headroom threshold it also asks for samples often enough
 // to see memory fill up, as earlyoom does: the time the headroom left
-// above the threshold takes to fill at headroomFillRate, between FastTick
-// and headroomMaxInterval.
+// above the threshold takes to fill at headroomFillRate, between half a
+// FastTick (50 ms; earlyoom's floor is 100 ms) and headroomMaxInterval.
 func (e *Engine) NextObserve() time.Duration {
 	if e.fast {
 		return e.cfg.FastTick
@@ -264,7 +264,7 @@ func (e *Engine) NextObserve() time.Duration {
 	if d >= headroomMaxInterval {
 		return 0 // the housekeeping tick is soon enough
 	}
-	return max(d, e.cfg.FastTick)
+	return max(d, e.cfg.FastTick/2)
 }
 
 // headroomFillRate is the fastest the engine assumes memory can fill

@@ -1,0 +1,132 @@
+package event
+
+import (
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Sink writes lines to a consumer that may stall (stderr on a pipe nobody
+// reads, a wedged log shipper) without ever blocking the writer: lines go
+// to a bounded buffer that a goroutine of its own writes out. When the
+// buffer is full a line is dropped and counted; once the consumer takes
+// lines again the gap is marked with one event line,
+//
+//	EVENT schema=cgroupd.v1 ts_unix_ms=… type=events.dropped count=N log_lines=M
+//
+// (N events and M human log lines lost since the last mark), written
+// before the lines that follow the gap.
+type Sink struct {
+	w   io.Writer
+	max int // bytes buffered at most
+	now func() time.Time
+
+	mu   sync.Mutex
+	cond *sync.Cond
+	buf  []byte
+	// gap: lines are being dropped. It starts when a line does not fit
+	// and lasts until the writer takes the buffer, so that every line in
+	// the buffer came before the gap and the mark goes right after them.
+	gap      bool
+	events   uint64 // dropped in the gap
+	logLines uint64
+	closing  bool
+	done     chan struct{}
+
+	total atomic.Uint64 // events dropped since the start
+}
+
+// NewSink starts the writer of w; max bounds the buffered bytes. now is
+// the clock of the gap marks (nil: time.Now).
+func NewSink(w io.Writer, max int, now func() time.Time) *Sink {
+	if now == nil {
+		now = time.Now
+	}
+	s := &Sink{w: w, max: max, now: now, done: make(chan struct{})}
+	s.cond = sync.NewCond(&s.mu)
+	go s.run()
+	return s
+}
+
+// Event queues an event line (with its newline); it never blocks.
+func (s *Sink) Event(line []byte) { s.put(line, true) }
+
+// Write queues a human log line (or lines); it never blocks and never
+// fails: a dropped line is counted, not reported to the caller.
+func (s *Sink) Write(p []byte) (int, error) {
+	s.put(p, false)
+	return len(p), nil
+}
+
+// Events is the Sink as an io.Writer of event lines (Event per Write).
+func (s *Sink) Events() io.Writer { return eventWriter{s} }
+
+type eventWriter struct{ s *Sink }
+
+func (w eventWriter) Write(p []byte) (int, error) {
+	w.s.Event(p)
+	return len(p), nil
+}
+
+// Dropped is the number of events dropped since the start.
+func (s *Sink) Dropped() uint64 { return s.total.Load() }
+
+func (s *Sink) put(p []byte, isEvent bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return
+	}
+	if s.gap || len(s.buf)+len(p) > s.max {
+		s.gap = true
+		s.cond.Signal()
+		if isEvent {
+			s.events++
+			s.total.Add(1)
+		} else {
+			s.logLines++
+		}
+		return
+	}
+	s.buf = append(s.buf, p...)
+	s.cond.Signal()
+}
+
+func (s *Sink) run() {
+	defer close(s.done)
+	var out []byte
+	for {
+		s.mu.Lock()
+		for len(s.buf) == 0 && !s.gap && !s.closing {
+			s.cond.Wait()
+		}
+		if len(s.buf) == 0 && !s.gap && s.closing {
+			s.mu.Unlock()
+			return
+		}
+		out, s.buf = s.buf, out[:0]
+		ev, ll := s.events, s.logLines
+		s.gap, s.events, s.logLines = false, 0, 0
+		s.mu.Unlock()
+		s.w.Write(out)
+		if ev > 0 || ll > 0 {
+			s.w.Write([]byte(Format(s.now().UnixMilli(), "events.dropped",
+				"count", strconv.FormatUint(ev, 10), "log_lines", strconv.FormatUint(ll, 10))))
+		}
+	}
+}
+
+// Close writes out what is buffered, waiting at most wait for the
+// consumer, and stops the writer. Lines queued after Close are dropped.
+func (s *Sink) Close(wait time.Duration) {
+	s.mu.Lock()
+	s.closing = true
+	s.cond.Signal()
+	s.mu.Unlock()
+	select {
+	case <-s.done:
+	case <-time.After(wait):
+	}
+}
