@@ -33,7 +33,7 @@ func fakeDaemon(t *testing.T) (*daemon, *job, *bytes.Buffer) {
 		watches:  map[int]watch{},
 		fbFD:     -1,
 	}
-	j := &job{id: "job", cg: d.root.Child("job"), priority: 10, pidfd: -1, wdEvents: -1, wdMem: -1, wdLog: -1}
+	j := &job{id: "job", uid: 1000, cg: d.root.Child("job"), priority: 10, pidfd: -1, wdEvents: -1, wdMem: -1, wdLog: -1}
 	d.jobs[j.id] = j
 	d.liveJobs[j] = struct{}{}
 	d.setState(j, stateRunning)
@@ -98,7 +98,7 @@ func TestActions(t *testing.T) {
 			if got := readFile(t, filepath.Join(string(j.cg), tc.file)); got != tc.content {
 				t.Errorf("got %s %q, want %q", tc.file, got, tc.content)
 			}
-			want := "EVENT schema=cgroupd.v1 ts_unix_ms=1000 " + tc.event + string(j.cg) + "\n"
+			want := "EVENT schema=cgroupd.v1 ts_unix_ms=1000 " + tc.event + string(j.cg) + " uid=1000\n"
 			if ev.String() != want {
 				t.Errorf("got events %q, want %q", ev.String(), want)
 			}
@@ -132,7 +132,7 @@ func TestEventsDriveState(t *testing.T) {
 		t.Fatalf("got ended %v state %s live %d running %d, want ended failed", j.ended, j.state, len(d.liveJobs), d.nRunning)
 	}
 	want := "EVENT schema=cgroupd.v1 ts_unix_ms=1000 type=job.exit id=job state=failed exit=3 signal=0 oom_killed=0 cgroup=" +
-		string(j.cg) + " start_unix_ms=10 exit_unix_ms=20\n"
+		string(j.cg) + " start_unix_ms=10 exit_unix_ms=20 uid=1000\n"
 	if ev.String() != want {
 		t.Errorf("got %q, want %q", ev.String(), want)
 	}
@@ -158,8 +158,8 @@ func TestMemEventsOOM(t *testing.T) {
 	d.checkMemEvents(j, false) // unchanged: no second event
 	write("3")
 	d.checkMemEvents(j, false)
-	want := "EVENT schema=cgroupd.v1 ts_unix_ms=1000 type=job.oom id=job cgroup=" + string(j.cg) + " oom_kill_count=1\n" +
-		"EVENT schema=cgroupd.v1 ts_unix_ms=1000 type=job.oom id=job cgroup=" + string(j.cg) + " oom_kill_count=3\n"
+	want := "EVENT schema=cgroupd.v1 ts_unix_ms=1000 type=job.oom id=job cgroup=" + string(j.cg) + " oom_kill_count=1 uid=1000\n" +
+		"EVENT schema=cgroupd.v1 ts_unix_ms=1000 type=job.oom id=job cgroup=" + string(j.cg) + " oom_kill_count=3 uid=1000\n"
 	if ev.String() != want {
 		t.Errorf("got %q, want %q", ev.String(), want)
 	}

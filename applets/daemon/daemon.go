@@ -43,6 +43,9 @@
 //	      --metrics-file PATH         write the Prometheus metrics (METRICS) to PATH every --metrics-interval,
 //	                                  atomically (temp file + rename), for node_exporter's textfile collector
 //	      --metrics-interval DURATION how often --metrics-file is written (default 15s, at least 1s)
+//	      --max-user-priority N       highest priority a non-root caller may request (default 30: its jobs
+//	                                  stay pressure candidates); above it RUN is refused
+//	      --max-user-jobs N           most live + pending jobs per non-root uid (default 256)
 //	  -h, --help                      this help
 //	A negative threshold turns that rule off. The ladder's thresholds (-k, --mem-freeze-some-avg10,
 //	--cpu-demote-some-avg10, --io-freeze-full-avg10) are percentages of time stalled over

@@ -130,7 +130,7 @@ func TestPressureKill(t *testing.T) {
 				}
 				return
 			}
-			if len(got) != 2 || got[1] != "type=job.kill id=job signal=9 reason=pressure_memory cgroup="+string(j.cg) {
+			if len(got) != 2 || got[1] != "type=job.kill id=job signal=9 reason=pressure_memory cgroup="+string(j.cg)+" uid=1000" {
 				t.Fatalf("got events %q, want pressure then job.kill", got)
 			}
 			if kill != "1" {
@@ -154,7 +154,7 @@ func TestPressureFreezeThaw(t *testing.T) {
 	f.run(10, 50, 0, 0, 0)
 	got := eventLines(ev.String())
 	if len(got) != 2 || !strings.HasPrefix(got[0], "type=pressure resource=memory some_avg10=12.50 full_avg10=7.25 action=freeze target=job ") ||
-		got[1] != "type=job.freeze id=job reason=pressure_memory cgroup="+string(j.cg) {
+		got[1] != "type=job.freeze id=job reason=pressure_memory cgroup="+string(j.cg)+" uid=1000" {
 		t.Fatalf("got %q, want a pressure freeze then job.freeze", got)
 	}
 	if v := readFile(t, filepath.Join(string(j.cg), "cgroup.freeze")); v != "1" || j.frozenBy != pressure.ReasonMemory {
@@ -172,7 +172,7 @@ func TestPressureFreezeThaw(t *testing.T) {
 	}
 	f.run(25, 0, 0, 0, 0)
 	got = eventLines(ev.String())
-	if len(got) != 1 || got[0] != "type=job.thaw id=job reason=pressure_receded cgroup="+string(j.cg) {
+	if len(got) != 1 || got[0] != "type=job.thaw id=job reason=pressure_receded cgroup="+string(j.cg)+" uid=1000" {
 		t.Fatalf("got %q, want one job.thaw reason=pressure_receded", got)
 	}
 	if v := readFile(t, filepath.Join(string(j.cg), "cgroup.freeze")); v != "0" || j.frozenBy != "" {
@@ -219,7 +219,7 @@ func TestPressureDemoteRestore(t *testing.T) {
 	f.run(10, 0, 0, 80, 0)
 	got := eventLines(ev.String())
 	if len(got) != 2 || !strings.HasPrefix(got[0], "type=pressure resource=cpu some_avg10=33.00 full_avg10=0.00 action=demote window_ms=500 ") ||
-		got[1] != "type=job.throttle id=job resource=cpu cpu_weight=150 reason=pressure_cpu cgroup="+string(j.cg) {
+		got[1] != "type=job.throttle id=job resource=cpu cpu_weight=150 reason=pressure_cpu cgroup="+string(j.cg)+" uid=1000" {
 		t.Fatalf("got %q, want a pressure demote (no target) then job.throttle 150", got)
 	}
 	if strings.Contains(got[0], " target=") {
@@ -231,7 +231,7 @@ func TestPressureDemoteRestore(t *testing.T) {
 	ev.Reset()
 	f.run(30, 0, 0, 0, 0)
 	got = eventLines(ev.String())
-	if len(got) != 1 || got[0] != "type=job.throttle id=job resource=cpu cpu_weight=300 reason=pressure_receded cgroup="+string(j.cg) {
+	if len(got) != 1 || got[0] != "type=job.throttle id=job resource=cpu cpu_weight=300 reason=pressure_receded cgroup="+string(j.cg)+" uid=1000" {
 		t.Fatalf("got %q, want one restore to 300", got)
 	}
 	if w := readFile(t, filepath.Join(string(j.cg), "cpu.weight")); w != "300" || j.cpuWeight != 0 {
@@ -288,7 +288,7 @@ func TestPendingVerbs(t *testing.T) {
 	d.cfg.HostPressure = t.TempDir() // no files: admission never blocks
 	c := &conn{fd: -1, closed: true}
 	for _, id := range []string{"p1", "p2"} {
-		j := &job{id: id, cg: d.root.Child(id), priority: 40, pidfd: -1, wdEvents: -1, wdMem: -1, wdLog: -1}
+		j := &job{id: id, uid: 1000, cg: d.root.Child(id), priority: 40, pidfd: -1, wdEvents: -1, wdMem: -1, wdLog: -1}
 		d.enqueue(c, j, &pendingRun{spec: &runSpec{ID: id, QueueTimeout: time.Hour}, block: &admissionBlock{Reason: "admission blocked: x"}})
 	}
 	list := string(d.doList(c))
@@ -316,7 +316,7 @@ func TestPendingVerbs(t *testing.T) {
 		t.Fatalf("after REMOVE: p2 still known or queued (%d)", d.queue.Len())
 	}
 	got := eventLines(ev.String())
-	if len(got) != 1 || got[0] != "type=job.cleanup id=p2 result=removed cgroup="+string(d.root.Child("p2")) {
+	if len(got) != 1 || got[0] != "type=job.cleanup id=p2 result=removed cgroup="+string(d.root.Child("p2"))+" uid=1000" {
 		t.Errorf("got events %q, want only job.cleanup of p2", got)
 	}
 	if _, err := os.Stat(string(d.root.Child("p2"))); err == nil {

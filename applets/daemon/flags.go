@@ -56,6 +56,9 @@ const usage = `usage: cgroupd [options]
       --metrics-file PATH         write the Prometheus metrics (METRICS) to PATH every --metrics-interval,
                                   atomically (temp file + rename), for node_exporter's textfile collector
       --metrics-interval DURATION how often --metrics-file is written (default 15s, at least 1s)
+      --max-user-priority N       highest priority a non-root caller may request (default 30: its jobs
+                                  stay pressure candidates); above it RUN is refused
+      --max-user-jobs N           most live + pending jobs per non-root uid (default 256)
   -h, --help                      this help
 A negative threshold turns that rule off. The ladder's thresholds (-k, --mem-freeze-some-avg10,
 --cpu-demote-some-avg10, --io-freeze-full-avg10) are percentages of time stalled over
@@ -97,6 +100,8 @@ type config struct {
 	// MetricsFile, when set, gets the METRICS text every MetricsInterval.
 	MetricsFile     string
 	MetricsInterval time.Duration
+	// Ceilings for non-root callers (users.go).
+	MaxUserPriority, MaxUserJobs int
 }
 
 // defaultConfig is the command line with no flags.
@@ -108,7 +113,7 @@ func defaultConfig() *config {
 		HostMemKill: p.HostMemKill, HostSwapKill: p.HostSwapKill, HostPSIKill: p.HostPSIKill,
 	}, Window: p.Window, Sustain: p.Sustain, Cooldown: p.Cooldown, Hysteresis: p.Hysteresis,
 		HostPressure: "/proc/pressure", HostMeminfo: "/proc/meminfo",
-		MetricsInterval: 15 * time.Second}
+		MetricsInterval: 15 * time.Second, MaxUserPriority: 30, MaxUserJobs: 256}
 }
 
 // engineConfig is the pressure engine's policy from the command line.
@@ -190,6 +195,8 @@ func parseFlags(args []string) (*config, error) {
 	num(&c.Th.HostPSIKill, "", "host-psi-kill")
 	str(&c.MetricsFile, "", "metrics-file")
 	fs.DurationVar(&c.MetricsInterval, "metrics-interval", c.MetricsInterval, "")
+	fs.IntVar(&c.MaxUserPriority, "max-user-priority", c.MaxUserPriority, "")
+	fs.IntVar(&c.MaxUserJobs, "max-user-jobs", c.MaxUserJobs, "")
 	var help bool
 	boolean(&help, "", "help")
 	if err := fs.Parse(args); err != nil {
@@ -206,6 +213,12 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if c.MetricsInterval < time.Second {
 		return nil, usageErrorf("--metrics-interval: must be at least 1s (the housekeeping tick)")
+	}
+	if c.MaxUserPriority < 0 || c.MaxUserPriority > 100 {
+		return nil, usageErrorf("--max-user-priority: %d: want 0..100", c.MaxUserPriority)
+	}
+	if c.MaxUserJobs < 1 {
+		return nil, usageErrorf("--max-user-jobs: %d: want at least 1", c.MaxUserJobs)
 	}
 	if n, err := limits.ParseSize(logMax); err != nil {
 		return nil, usageErrorf("--log-max-size: %v", err)

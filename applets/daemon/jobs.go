@@ -137,6 +137,7 @@ func (d *daemon) setState(j *job, s string) {
 	if j.state == s {
 		return
 	}
+	d.countUser(j, j.state, s)
 	switch j.state {
 	case stateRunning:
 		d.nRunning--
@@ -161,7 +162,7 @@ func (d *daemon) freezeJob(j *job, reason string) error {
 		return err
 	}
 	j.frozenBy = reason
-	d.emit("job.freeze", "id", j.id, "reason", reason, "cgroup", string(j.cg))
+	d.emitJob("job.freeze", j, "id", j.id, "reason", reason, "cgroup", string(j.cg))
 	d.checkEvents(j)
 	return nil
 }
@@ -172,7 +173,7 @@ func (d *daemon) thawJob(j *job, reason string) error {
 		return err
 	}
 	j.frozenBy = ""
-	d.emit("job.thaw", "id", j.id, "reason", reason, "cgroup", string(j.cg))
+	d.emitJob("job.thaw", j, "id", j.id, "reason", reason, "cgroup", string(j.cg))
 	d.checkEvents(j)
 	return nil
 }
@@ -189,7 +190,7 @@ func (d *daemon) killJob(j *job, sig int, reason string) error {
 	if err != nil {
 		return err
 	}
-	d.emit("job.kill", "id", j.id, "signal", strconv.Itoa(sig), "reason", reason, "cgroup", string(j.cg))
+	d.emitJob("job.kill", j, "id", j.id, "signal", strconv.Itoa(sig), "reason", reason, "cgroup", string(j.cg))
 	return nil
 }
 
@@ -199,7 +200,7 @@ func (d *daemon) throttleJob(j *job, weight int, reason string) error {
 		return err
 	}
 	j.cpuWeight = weight
-	d.emit("job.throttle", "id", j.id, "resource", "cpu", "cpu_weight", strconv.Itoa(weight), "reason", reason, "cgroup", string(j.cg))
+	d.emitJob("job.throttle", j, "id", j.id, "resource", "cpu", "cpu_weight", strconv.Itoa(weight), "reason", reason, "cgroup", string(j.cg))
 	return nil
 }
 
@@ -308,7 +309,7 @@ func (d *daemon) checkMemEvents(j *job, final bool) {
 	}
 	if report {
 		j.oomKillCount, j.oomGroupCount = me.OOMKill, me.OOMGroupKill
-		d.emit("job.oom", "id", j.id, "cgroup", string(j.cg), "oom_kill_count", strconv.FormatUint(me.OOMKill, 10))
+		d.emitJob("job.oom", j, "id", j.id, "cgroup", string(j.cg), "oom_kill_count", strconv.FormatUint(me.OOMKill, 10))
 	}
 }
 
@@ -334,7 +335,7 @@ func (d *daemon) finish(j *job) {
 	if j.oomKillCount > 0 {
 		oom = "1"
 	}
-	d.emit("job.exit", "id", j.id, "state", j.state, "exit", strconv.Itoa(j.status.Exit),
+	d.emitJob("job.exit", j, "id", j.id, "state", j.state, "exit", strconv.Itoa(j.status.Exit),
 		"signal", strconv.Itoa(j.status.Signal), "oom_killed", oom, "cgroup", string(j.cg),
 		"start_unix_ms", strconv.FormatInt(j.startUnix, 10), "exit_unix_ms", strconv.FormatInt(j.exitUnix, 10))
 	d.unwatch(j, &j.wdEvents)

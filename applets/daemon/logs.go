@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"syscall"
 
 	"cgroupd/core/proto"
 )
@@ -50,9 +49,9 @@ func (d *daemon) doLogs(c *conn, r *proto.Request) []byte {
 	if d.cfg.LogDir == "" || j.logPath == "" {
 		return proto.Err("no log").Add("id", j.id).Bytes()
 	}
-	f, err := os.OpenFile(j.logPath, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, err := d.openLog(j)
 	if err != nil {
-		return proto.Err("no log").Add("id", j.id).Add("detail", errText(err)).Bytes()
+		return proto.Err("no log").Add("id", j.id).Add("detail", err.Error()).Bytes()
 	}
 	follow := false
 	if v, ok := r.Get("follow"); ok && v != "" && v != "0" {

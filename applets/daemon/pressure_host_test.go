@@ -43,7 +43,7 @@ func TestEngineHost(t *testing.T) {
 	hasKeys(t, "STATS", st.KV, statsKeys)
 	ext := []string{"pending", "dry_run", "psi_available", "events_dropped", "host_mem_total_bytes", "host_mem_available_bytes",
 		"pressure_window_ms", "pressure_mem_some_pct", "pressure_mem_full_pct",
-		"pressure_cpu_some_pct", "pressure_cpu_full_pct", "pressure_io_some_pct", "pressure_io_full_pct"}
+		"pressure_cpu_some_pct", "pressure_cpu_full_pct", "pressure_io_some_pct", "pressure_io_full_pct", "user_jobs"}
 	hasKeys(t, "STATS", st.KV, ext)
 	// Spec keys first, extensions after, in this order.
 	var order []string
@@ -58,12 +58,15 @@ func TestEngineHost(t *testing.T) {
 	if st.KV["dry_run"] != "1" || st.KV["pending"] != "0" {
 		t.Errorf("got dry_run %q pending %q, want 1 and 0", st.KV["dry_run"], st.KV["pending"])
 	}
+	if st.KV["user_jobs"] != "0" {
+		t.Errorf("got user_jobs %q, want 0 (root has no jobs here)", st.KV["user_jobs"])
+	}
 	if st.KV["psi_available"] != "1" || atoi(st.KV["host_mem_available_bytes"]) <= 0 ||
 		atoi(st.KV["host_mem_available_bytes"]) > atoi(st.KV["host_mem_total_bytes"]) {
 		t.Errorf("got psi_available %q host memory %q of %q, want 1 and a plausible headroom",
 			st.KV["psi_available"], st.KV["host_mem_available_bytes"], st.KV["host_mem_total_bytes"])
 	}
-	for _, k := range ext[7:] {
+	for _, k := range ext[7:13] {
 		if v, err := strconv.ParseFloat(st.KV[k], 64); err != nil || v < 0 || v > 100 || !strings.Contains(st.KV[k], ".") {
 			t.Errorf("got %s %q, want a percentage with two decimals", k, st.KV[k])
 		}

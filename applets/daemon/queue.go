@@ -113,9 +113,9 @@ func (d *daemon) startPending(j *job) {
 	}
 	d.spawnJob(j, pr.spec, pr.path, pr.setCred, pr.groups, func(rf *refusal) {
 		if rf != nil {
-			resp := proto.Err(rf.reason).Add("id", j.id)
+			resp := proto.Err(proto.CutAt(rf.reason, maxReason)).Add("id", j.id)
 			for i := 0; i+1 < len(rf.kv); i += 2 {
-				resp.Add(rf.kv[i], rf.kv[i+1])
+				resp.Add(rf.kv[i], proto.CutAt(rf.kv[i+1], maxReason))
 			}
 			d.forgetPending(j, pr, resp)
 			return
@@ -189,7 +189,7 @@ func (d *daemon) killPending(j *job) {
 // removePending cancels and forgets a pending job on REMOVE.
 func (d *daemon) removePending(j *job) {
 	d.dropPending(j, proto.Err("removed while pending").Add("id", j.id))
-	d.emit("job.cleanup", "id", j.id, "result", "removed", "cgroup", string(j.cg))
+	d.emitJob("job.cleanup", j, "id", j.id, "result", "removed", "cgroup", string(j.cg))
 }
 
 // cancelAllPending answers every pending RUN with reason (shutdown).

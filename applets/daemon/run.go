@@ -52,6 +52,13 @@ type runEnv struct {
 	Cwd    string   // the daemon's working directory
 	Taken  func(id string) bool
 	NextID *int
+	// AsCaller runs the path checks with the caller's rights (nil: as
+	// the daemon is); its error means they could not run.
+	AsCaller func(func()) error
+	// Capped: the caller may request a priority up to Ceiling only, and
+	// gets min(50, Ceiling) when it names none.
+	Capped  bool
+	Ceiling int
 }
 
 // parseRun validates a RUN request in the protocol's order, touching
@@ -62,6 +69,12 @@ func parseRun(r *proto.Request, e runEnv) (*runSpec, *refusal) {
 	s := &runSpec{}
 	if id, ok := r.Get("id"); ok {
 		if err := limits.ValidID(id); err != nil {
+			// A cut id (longer than 128 bytes) is as invalid as the whole
+			// one, for the same first reason (longer than IDMaxLen), and
+			// the reason echoes at most 128 bytes of it.
+			if e := limits.ValidID(proto.Cut(id)); e != nil {
+				err = e
+			}
 			return nil, refuse(prefixed("id", err))
 		}
 		if e.Taken(id) {
@@ -81,9 +94,15 @@ func parseRun(r *proto.Request, e runEnv) (*runSpec, *refusal) {
 	}
 	s.IOMaxCount = len(r.All("io_max"))
 	s.Priority = 50
+	if e.Capped {
+		s.Priority = min(s.Priority, e.Ceiling)
+	}
 	if p, ok := r.Get("priority"); ok {
 		if s.Priority, err = limits.ParsePriority(p); err != nil {
 			return nil, refuse(prefixed("priority", err), "id", s.ID)
+		}
+		if e.Capped && s.Priority > e.Ceiling {
+			return nil, refuse(fmt.Sprintf("priority: %d is above %d, the highest a non-root caller may request", s.Priority, e.Ceiling), "id", s.ID)
 		}
 	}
 	if q, ok := r.Get("queue_timeout"); ok {
@@ -98,29 +117,53 @@ func parseRun(r *proto.Request, e runEnv) (*runSpec, *refusal) {
 	for _, kv := range r.All("env") {
 		k, _, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return nil, refuse(fmt.Sprintf("env: want K=V, got %q", kv), "id", s.ID)
+			return nil, refuse(fmt.Sprintf("env: want K=V, got %q", proto.Cut(kv)), "id", s.ID)
 		}
 		s.Env = setEnv(s.Env, kv)
 	}
 	s.Cwd = e.Cwd
-	if cwd, ok := r.Get("cwd"); ok {
-		if !filepath.IsAbs(cwd) {
-			cwd = filepath.Join(e.Cwd, cwd)
-		}
-		fi, err := os.Stat(cwd)
-		if err != nil {
-			return nil, refuse("cwd: "+errText(err), "id", s.ID)
-		}
-		if !fi.IsDir() {
-			return nil, refuse("cwd: "+cwd+": not a directory", "id", s.ID)
-		}
-		s.Cwd = cwd
+	cwd, hasCwd := r.Get("cwd")
+	if hasCwd && !filepath.IsAbs(cwd) {
+		cwd = filepath.Join(e.Cwd, cwd)
 	}
 	s.RequirePaths = r.All("require_path")
-	for _, p := range s.RequirePaths {
-		if _, err := os.Stat(p); err != nil {
-			return nil, refuse("missing path: "+p, "id", s.ID)
+	// The paths are the caller's: looked at with its rights, so a check
+	// reveals nothing it could not see itself (a file in a directory it
+	// cannot search is missing, whether it exists or not).
+	var rf *refusal
+	check := func() {
+		if hasCwd {
+			fi, err := os.Stat(cwd)
+			if err != nil {
+				var pe *fs.PathError
+				if errors.As(err, &pe) {
+					err = pe.Err
+				}
+				rf = refuse("cwd: "+proto.Cut(cwd)+": "+err.Error(), "id", s.ID)
+				return
+			}
+			if !fi.IsDir() {
+				rf = refuse("cwd: "+proto.Cut(cwd)+": not a directory", "id", s.ID)
+				return
+			}
 		}
+		for _, p := range s.RequirePaths {
+			if _, err := os.Stat(p); err != nil {
+				rf = refuse("missing path: "+proto.Cut(p), "id", s.ID)
+				return
+			}
+		}
+	}
+	if e.AsCaller == nil {
+		check()
+	} else if err := e.AsCaller(check); err != nil {
+		return nil, refuse("spawn failed", "id", s.ID, "detail", err.Error())
+	}
+	if rf != nil {
+		return nil, rf
+	}
+	if hasCwd {
+		s.Cwd = cwd
 	}
 	s.Services = r.All("service")
 	for _, svc := range s.Services {
@@ -146,7 +189,7 @@ func parseTimeout(s string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
-		return 0, fmt.Errorf("invalid duration %q", s)
+		return 0, fmt.Errorf("invalid duration %q", proto.Cut(s))
 	}
 	return d, nil
 }
@@ -347,11 +390,16 @@ func (d *daemon) doRun(c *conn, r *proto.Request) []byte {
 	return out
 }
 
-// response is the refusal as an err response.
+// maxReason bounds a RUN refusal's reason and values (doRun).
+const maxReason = 2 * proto.MaxEcho
+
+// response is the refusal as an err response. Bounded: a reason or value
+// quoting a huge request value (a limit's, argv[0] in a spawn detail) is
+// cut; proto.Cut has bounded the rest where they are made.
 func (rf *refusal) response() []byte {
-	resp := proto.Err(rf.reason)
+	resp := proto.Err(proto.CutAt(rf.reason, maxReason))
 	for i := 0; i+1 < len(rf.kv); i += 2 {
-		resp.Add(rf.kv[i], rf.kv[i+1])
+		resp.Add(rf.kv[i], proto.CutAt(rf.kv[i+1], maxReason))
 	}
 	return resp.Bytes()
 }
@@ -366,7 +414,9 @@ func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
 	}
 	spec, rf := parseRun(r, runEnv{
 		Env: d.env, Cwd: d.cwd, NextID: &d.nextID,
-		Taken: func(id string) bool { return d.jobs[id] != nil || d.starting[id] != nil },
+		Taken:    func(id string) bool { return d.jobs[id] != nil || d.starting[id] != nil },
+		AsCaller: func(fn func()) error { return d.asCaller(c, fn) },
+		Capped:   !d.privileged(c), Ceiling: d.priorityCeiling(c),
 	})
 	if rf != nil {
 		return nil, rf
@@ -374,6 +424,9 @@ func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
 	withID := func(rf *refusal) *refusal {
 		rf.kv = append([]string{"id", spec.ID}, rf.kv...)
 		return rf
+	}
+	if rf := d.checkUserJobs(c); rf != nil {
+		return nil, withID(rf)
 	}
 	if len(spec.Settings) > 0 {
 		enabled, err := d.root.SubtreeControl()
@@ -389,7 +442,12 @@ func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
 		d.emitAdmissionReject(b, spec.ID)
 		return nil, withID(refuse(b.Reason))
 	}
-	path, err := spawn.LookPath(spec.Argv[0], spec.Env, spec.Cwd)
+	// The executable is looked up with the caller's rights too.
+	var path string
+	var err error
+	if cerr := d.asCaller(c, func() { path, err = spawn.LookPath(spec.Argv[0], spec.Env, spec.Cwd) }); cerr != nil {
+		err = cerr
+	}
 	if err != nil {
 		return nil, withID(refuse("spawn failed", "detail", err.Error()))
 	}
@@ -459,7 +517,7 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 		}
 		if j.logPath != "" {
 			// A refused RUN leaves nothing behind, not even a log.
-			os.Remove(j.logPath)
+			d.removeLog(j)
 			j.logPath = ""
 		}
 		d.unwatch(j, &j.wdEvents)
@@ -491,9 +549,9 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 		}
 	}
 	if d.cfg.LogDir != "" {
-		p := filepath.Join(d.cfg.LogDir, spec.ID+".log")
+		var p string
 		var err error
-		logf, err = os.OpenFile(p, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND|unix.O_NOFOLLOW, 0o640)
+		logf, p, err = d.createLog(spec.ID)
 		if err != nil {
 			logf = nil
 			undo(refuse("spawn failed", "detail", "log: "+err.Error()), nil)
@@ -593,7 +651,7 @@ func (d *daemon) started(j *job, procs []spawn.Proc) {
 	d.jobs[j.id] = j
 	d.liveJobs[j] = struct{}{}
 	d.setState(j, stateRunning)
-	d.emit("job.start", "id", j.id, "pid", strconv.Itoa(j.pid), "priority", strconv.Itoa(j.priority), "cgroup", string(j.cg))
+	d.emitJob("job.start", j, "id", j.id, "pid", strconv.Itoa(j.pid), "priority", strconv.Itoa(j.priority), "cgroup", string(j.cg))
 }
 
 // abandon undoes a RUN that failed after mkdir: kill what started, rmdir.

@@ -120,6 +120,8 @@ type daemon struct {
 	quitDeadline time.Time
 	done         bool
 	userCache    map[uint32][]uint32
+	userJobs     map[uint32]int // live and pending jobs per uid (users.go)
+	logDirFD     int            // -L, opened at start (logdir.go); -1 without
 
 	meminfo *hostmem.Reader // host headroom (nil: rule off)
 	// psiHost and psiRoot: the kernel measures pressure on the host and
@@ -157,6 +159,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		euid:      os.Geteuid(),
 		lfd:       -1,
 		wakeFD:    -1,
+		logDirFD:  -1,
 		fbFD:      -1,
 		conns:     map[int]*conn{},
 		jobs:      map[string]*job{},
@@ -206,6 +209,9 @@ func (d *daemon) start() error {
 		}
 		if err := d.scanLogs(); err != nil {
 			return fmt.Errorf("log dir: %w", err)
+		}
+		if err := d.openLogDir(); err != nil {
+			return err
 		}
 	}
 	d.sockPath = d.cfg.Socket
@@ -322,14 +328,17 @@ func (d *daemon) listen() error {
 	if err != nil {
 		return fmt.Errorf("socket: %w", err)
 	}
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: d.sockPath}); err != nil {
+	// bind makes the node 0660 itself (umask, at start-up, before any
+	// other goroutine creates files): a chmod of the path afterwards
+	// would follow a link planted there in between.
+	old := unix.Umask(0o117)
+	err = unix.Bind(fd, &unix.SockaddrUnix{Name: d.sockPath})
+	unix.Umask(old)
+	if err != nil {
 		unix.Close(fd)
 		return fmt.Errorf("bind %s: %w", d.sockPath, err)
 	}
 	d.lfd = fd
-	if err := os.Chmod(d.sockPath, 0o660); err != nil {
-		return fmt.Errorf("chmod %s: %w", d.sockPath, err)
-	}
 	if g := d.cfg.SocketGroup; g != "" {
 		gid, err := lookupGroup(g)
 		if err != nil {
@@ -479,7 +488,9 @@ func (d *daemon) handle(c *conn) {
 	req, err := proto.Parse(c.rbuf)
 	c.rbuf = nil
 	if err != nil {
-		if errors.Is(err, proto.ErrMalformed) {
+		if errors.Is(err, proto.ErrEmptyKey) {
+			d.reply(c, proto.Err("malformed headers").Add("detail", "empty key").Bytes())
+		} else if errors.Is(err, proto.ErrMalformed) {
 			d.reply(c, proto.Err("malformed headers").Bytes())
 		} else {
 			d.reply(c, proto.Err("malformed request").Add("detail", err.Error()).Bytes())

@@ -78,7 +78,7 @@ func (d *daemon) shutdownFinal() {
 		err := j.cg.Remove()
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			d.logf("shutdown: remove %s: %v", j.cg, err)
-			d.emit("job.cleanup", "id", j.id, "result", "failed", "cgroup", string(j.cg))
+			d.emitJob("job.cleanup", j, "id", j.id, "result", "failed", "cgroup", string(j.cg))
 			continue
 		}
 		d.forget(j, "removed")

@@ -21,6 +21,10 @@ import (
 // nil when the handler keeps the connection (WAIT, FREEZE/THAW until
 // confirmed, LOGS).
 func (d *daemon) dispatch(c *conn, r *proto.Request) []byte {
+	if k, ok := r.Repeated(); ok {
+		// Strict: a scalar key given twice is ambiguous; refuse it.
+		return proto.Err(proto.Cut(k) + ": given more than once").Bytes()
+	}
 	switch r.Verb {
 	case "PING":
 		return proto.OK().Add("pong", "1").Bytes()
@@ -31,7 +35,7 @@ func (d *daemon) dispatch(c *conn, r *proto.Request) []byte {
 	case "INSPECT":
 		return d.doInspect(c, r)
 	case "STATS":
-		return d.doStats()
+		return d.doStats(c)
 	case "FREEZE":
 		return d.doFreeze(c, r, true)
 	case "THAW":
@@ -51,20 +55,25 @@ func (d *daemon) dispatch(c *conn, r *proto.Request) []byte {
 	case "METRICS":
 		return d.doMetrics()
 	}
-	return proto.Err("unknown verb").Add("verb", r.Verb).Bytes()
+	return proto.Err("unknown verb").Add("verb", proto.Cut(r.Verb)).Bytes()
 }
 
 // visible: root sees every job, anyone else only their own.
 func visible(c *conn, j *job) bool { return c.cred.Uid == 0 || c.cred.Uid == j.uid }
 
 // lookup finds the job named by the request's id, as the caller may see it.
+// A job of another user answers `no such job`, as a missing one does, and
+// is logged (audit): who tried what on whose job.
 func (d *daemon) lookup(c *conn, r *proto.Request) (*job, []byte) {
 	id, _ := r.Get("id")
 	j := d.jobs[id]
+	if j != nil && !visible(c, j) {
+		d.logf("access refused: uid %d (pid %d) %s job %s of uid %d", c.cred.Uid, c.cred.Pid, r.Verb, j.id, j.uid)
+	}
 	if j == nil || !visible(c, j) {
 		resp := proto.Err("no such job")
 		if id != "" {
-			resp.Add("id", id)
+			resp.Add("id", proto.Cut(id))
 		}
 		return nil, resp.Bytes()
 	}
@@ -152,8 +161,10 @@ func (d *daemon) doInspect(c *conn, r *proto.Request) []byte {
 // host_mem_available_bytes (when meminfo is readable), and the pressure
 // engine's current measurement of the root over its window,
 // pressure_window_ms (0 until two samples are in) and
-// pressure_<mem|cpu|io>_<some|full>_pct (absent without PSI in the tree).
-func (d *daemon) doStats() []byte {
+// pressure_<mem|cpu|io>_<some|full>_pct (absent without PSI in the tree);
+// last the caller's own: user_jobs (its live and pending jobs) and, for a
+// caller the ceilings apply to, user_jobs_max and user_priority_max.
+func (d *daemon) doStats(c *conn) []byte {
 	psiOf := func(res string) psi.PSI { p, _ := d.hostPSI(res); return p }
 	mem, cpu, io := psiOf("memory"), psiOf("cpu"), psiOf("io")
 	r := proto.OK().Add("root", string(d.root)).Add("jobs", strconv.Itoa(len(d.jobs))).
@@ -176,6 +187,10 @@ func (d *daemon) doStats() []byte {
 			Add("pressure_mem_some_pct", pct(m.Memory.Some)).Add("pressure_mem_full_pct", pct(m.Memory.Full)).
 			Add("pressure_cpu_some_pct", pct(m.CPU.Some)).Add("pressure_cpu_full_pct", pct(m.CPU.Full)).
 			Add("pressure_io_some_pct", pct(m.IO.Some)).Add("pressure_io_full_pct", pct(m.IO.Full))
+	}
+	r.Add("user_jobs", strconv.Itoa(d.userCount(c.cred.Uid)))
+	if !d.privileged(c) {
+		r.Add("user_jobs_max", strconv.Itoa(d.cfg.MaxUserJobs)).Add("user_priority_max", strconv.Itoa(d.cfg.MaxUserPriority))
 	}
 	return r.Bytes()
 }
@@ -289,7 +304,7 @@ func parseSignal(s string, ok bool) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > 64 {
-		return 0, fmt.Errorf("invalid signal %q (want 1..64)", s)
+		return 0, fmt.Errorf("invalid signal %q (want 1..64)", proto.Cut(s))
 	}
 	return n, nil
 }
@@ -357,7 +372,7 @@ func (d *daemon) doRemove(c *conn, r *proto.Request) []byte {
 // forget drops an ended job whose cgroup is gone and emits job.cleanup.
 // The log file is kept: its owner may still want it.
 func (d *daemon) forget(j *job, result string) {
-	d.emit("job.cleanup", "id", j.id, "result", result, "cgroup", string(j.cg))
+	d.emitJob("job.cleanup", j, "id", j.id, "result", result, "cgroup", string(j.cg))
 	d.logForgotten(j)
 	d.setState(j, "")
 	delete(d.jobs, j.id)

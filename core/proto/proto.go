@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxRequest is the largest request the daemon accepts.
@@ -17,6 +18,10 @@ const MaxRequest = 4 << 20
 // ErrMalformed is returned for a header line without ':'; its text is the
 // protocol reason clients match on.
 var ErrMalformed = errors.New("malformed headers")
+
+// ErrEmptyKey is returned by Parse for a header line with nothing before
+// its ':'. It wraps ErrMalformed: the reason is the same.
+var ErrEmptyKey = fmt.Errorf("%w: empty key", ErrMalformed)
 
 // ErrEmptyVerb is returned by Parse when the verb line is blank, and by
 // Encode for a request without a verb.
@@ -54,6 +59,47 @@ func (r *Request) All(key string) []string {
 		}
 	}
 	return out
+}
+
+// Repeatable is the set of request keys that may be given more than once
+// (PROTOCOL.md: their order is kept). Every other key is a scalar.
+var Repeatable = map[string]bool{"arg": true, "env": true, "io_max": true, "require_path": true, "service": true}
+
+// Repeated returns the first scalar key (one not in Repeatable) that the
+// request gives more than once: a strict peer refuses the ambiguity
+// instead of taking one of the values.
+func (r *Request) Repeated() (string, bool) {
+	for i, h := range r.Headers {
+		if Repeatable[h.Key] {
+			continue
+		}
+		for _, o := range r.Headers[i+1:] {
+			if o.Key == h.Key {
+				return h.Key, true
+			}
+		}
+	}
+	return "", false
+}
+
+// MaxEcho is the most bytes of a client's value that a reply echoes back.
+const MaxEcho = 128
+
+// Cut bounds a value the client sent before it is echoed in a reply: at
+// most MaxEcho bytes (never half a UTF-8 character), marked as cut with
+// the whole length.
+func Cut(s string) string { return CutAt(s, MaxEcho) }
+
+// CutAt is Cut with a bound of max bytes.
+func CutAt(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	n := max
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "...(cut, " + strconv.Itoa(len(s)) + " bytes)"
 }
 
 // Add appends a header; it returns r for chaining.
@@ -104,7 +150,8 @@ func End(buf []byte) int {
 func Complete(buf []byte) bool { return End(buf) >= 0 }
 
 // Parse parses a request (verb line, header lines, optional blank line).
-// Errors: ErrMalformed for a header without ':'; an error for an empty verb.
+// Errors: ErrMalformed for a header without ':', ErrEmptyKey (which wraps
+// it) for a header whose key is empty; an error for an empty verb.
 //
 // Trimming (PROTOCOL.md): the verb loses leading spaces and trailing white
 // space; a header is split at its first ':', the key loses trailing white
@@ -129,8 +176,12 @@ func Parse(buf []byte) (Request, error) {
 		if !ok {
 			return Request{}, ErrMalformed
 		}
+		key := trimRightSpace(k)
+		if len(key) == 0 {
+			return Request{}, ErrEmptyKey
+		}
 		req.Headers = append(req.Headers, Header{
-			Key:   string(trimRightSpace(k)),
+			Key:   string(key),
 			Value: string(trimRightSpace(bytes.TrimLeft(v, " \t"))),
 		})
 	}

@@ -64,8 +64,9 @@ func TestParse(t *testing.T) {
 			Request{Verb: "RUN", Headers: []Header{{"arg", "a:b: c"}}}, nil},
 		{"empty value", "RUN\ncwd:\n\n",
 			Request{Verb: "RUN", Headers: []Header{{"cwd", ""}}}, nil},
-		{"empty key", "RUN\n: v\n\n",
-			Request{Verb: "RUN", Headers: []Header{{"", "v"}}}, nil},
+		{"empty key", "RUN\nid: a\n: v\n\n", Request{}, ErrEmptyKey},
+		{"blank key", "RUN\n \t : v\n\n", Request{}, ErrEmptyKey},
+		{"empty key is malformed", "RUN\n:\n\n", Request{}, ErrMalformed},
 		{"last header without newline", "KILL\nid: a\nsignal: 15",
 			Request{Verb: "KILL", Headers: []Header{{"id", "a"}, {"signal", "15"}}}, nil},
 		{"stops at blank line", "PING\n\nnot a header\n",
@@ -364,4 +365,47 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip of %q: got %#v, want %#v", buf, back, req)
 		}
 	})
+}
+
+func TestRepeated(t *testing.T) {
+	tests := []struct {
+		name string
+		hs   []Header
+		want string
+	}{
+		{"none", nil, ""},
+		{"repeatable keys", []Header{{"arg", "a"}, {"env", "A=1"}, {"arg", "b"}, {"env", "B=2"}, {"io_max", "x"}, {"io_max", "y"},
+			{"require_path", "/"}, {"require_path", "/"}, {"service", "s"}, {"service", "s"}}, ""},
+		{"id twice", []Header{{"id", "a"}, {"arg", "x"}, {"id", "a"}}, "id"},
+		{"first repeated scalar wins", []Header{{"priority", "1"}, {"cwd", "/"}, {"cwd", "/"}, {"priority", "2"}}, "priority"},
+		{"unknown key twice", []Header{{"x_ext", "1"}, {"x_ext", "1"}}, "x_ext"},
+		{"different keys", []Header{{"id", "a"}, {"priority", "1"}, {"memory_max", "1M"}}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Request{Verb: "RUN", Headers: tc.hs}
+			got, ok := r.Repeated()
+			if got != tc.want || ok != (tc.want != "") {
+				t.Errorf("got %q,%v, want %q", got, ok, tc.want)
+			}
+		})
+	}
+}
+
+func TestCut(t *testing.T) {
+	long := strings.Repeat("x", 2<<20)
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"short", "short"},
+		{strings.Repeat("a", MaxEcho), strings.Repeat("a", MaxEcho)},
+		{strings.Repeat("a", MaxEcho+1), strings.Repeat("a", MaxEcho) + "...(cut, 129 bytes)"},
+		{long, strings.Repeat("x", MaxEcho) + "...(cut, 2097152 bytes)"},
+		// A 2-byte character across the limit is not split.
+		{strings.Repeat("a", MaxEcho-1) + "é" + "z", strings.Repeat("a", MaxEcho-1) + "...(cut, 130 bytes)"},
+	}
+	for _, tc := range tests {
+		if got := Cut(tc.in); got != tc.want {
+			t.Errorf("Cut(%d bytes): got %q, want %q", len(tc.in), got[:min(len(got), 200)], tc.want[:min(len(tc.want), 200)])
+		}
+	}
 }
