@@ -430,8 +430,8 @@ boot() {
 		echo "$rc" >"$st"
 	} | sed -u 's/\r$//; s/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g' | tee "$log"
 	rc=$(cat "$st" 2>/dev/null || echo 1)
-	kill "$watchdog" 2>/dev/null
-	wait "$watchdog" 2>/dev/null
+	kill "$watchdog" 2>/dev/null || true # it may have ended already
+	wait "$watchdog" 2>/dev/null || true
 	vm_hung=false
 	[ -e "$vmdir/boot.hung" ] && vm_hung=true
 	rm -rf "$vmdir"
