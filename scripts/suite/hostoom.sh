@@ -13,7 +13,8 @@
 # `sleep 0.05` in a loop; a "high" hog (priority 90 under cgroupd) takes
 # SIZE % of MemTotal and holds it; then a "low" hog (priority 5) grows to
 # all of MemTotal. cgroupbench watch follows both through pidfds: who dies
-# first and when. Results in HO_*:
+# first and when. The probe's figure and the time to the first death count
+# from the low hog's start (under cgroupd: its job.start). Results in HO_*:
 #   HO_FIRST    low, high or none: the first to die (the victim)
 #   HO_KILL_MS  first death after low started (ms), -1 when none
 #   HO_LOW HO_HIGH  1 when that hog died during the run
@@ -77,6 +78,14 @@ hostoom_run() {
 	_t0=$($HOSTBOX cgroupbench now | sed 's/^now_unix_ms=//')
 	hostoom_hog "$_g" low 5 "$total_mb"
 	_lpid=$HOG
+	# The overload begins now: the probe measures from here, and under
+	# cgroupd the low job's start is its job.start (a RUN answered later
+	# than a shell's fork is not the overload's doing).
+	kill -USR1 "$_probe"
+	if [ "$_g" = cgroupd ]; then
+		wait_event 10 job.start id=low
+		_t0=$(kv "$EV" ts_unix_ms)
+	fi
 	$HOSTBOX cgroupbench watch -timeout 90s -after 3s low="$_lpid" high="$_hpid" >"$WORK/watch" ||
 		fail "cgroupbench watch failed: $(cat "$WORK/watch")"
 	HO_GAP_MS=$(cat "$WORK/probe.max" 2>/dev/null || echo -1)
@@ -91,6 +100,9 @@ hostoom_run() {
 		HO_KILL_MS=$(($(sed -n "s/^watch_${HO_FIRST}_died_unix_ms=//p" "$WORK/watch") - _t0))
 	fi
 	say "hostoom $_g ${_size}%: first=$HO_FIRST after ${HO_KILL_MS} ms, low died $HO_LOW, high died $HO_HIGH, kernel OOM kills $HO_OOM, probe's longest gap ${HO_GAP_MS} ms"
+	if [ "$_g" = cgroupd ] && await_event 5 pressure action=kill; then
+		say "  $(echo "$EV" | sed 's/.* type=pressure //')"
+	fi
 }
 
 # hostoom_end GUARD: stop what is left of the run.
