@@ -146,8 +146,12 @@ capped=$(usage_permille capped)
 ok ctl kill capped
 wait_rc capped 137
 say "capped at 20%: $capped per mille of a CPU"
+# Not yet explained: a capped hog once ran a whole CPU in all five windows
+# (arm64). Show what the kernel had if it happens again.
+FAIL_HINT='echo "capped: cpu.max $(cat "$ROOT/capped/cpu.max") in $(cat "$ROOT/cgroup.subtree_control")"; grep -E "usage|periods|throttled" "$ROOT/capped/cpu.stat" | tr "\n" " "; echo'
 assert_le "$capped" 300 "cpu of a hog capped at 20000/100000 (per mille of one CPU)"
 assert_ge "$capped" 20 "cpu of a hog capped at 20000/100000 (per mille; it must run)"
+FAIL_HINT=""
 job free -- /usr/local/bin/cpuhog 1 120
 wait_for '[ "$(cgkey free cpu.stat usage_usec)" -gt 0 ]' 30 "the free hog to run"
 free=$(usage_permille free)
