@@ -348,6 +348,16 @@ initramfs() {
 	(cd "$root" && find . | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$vmdir/initramfs.gz"
 }
 
+# not_run NAME: why scenario NAME cannot run on $arch (nothing when it can).
+# A full run leaves such scenarios out and names them with the reason;
+# naming one on the command line runs it anyway.
+not_run() {
+	case $arch:$1 in
+	arm64:cpu-cap) echo "cpu.max throttling cannot be measured there: under aarch64 TCG a hog capped at 20000/100000 ran a whole CPU in all five 1 s windows once and a single window once (cpu.max written, cause not found); 03-limits still checks every cpu.max value lands" ;;
+	arm64:burst) echo "a memory blip cannot be made there: under aarch64 TCG the kernel's memory.high penalty stretches the burst's stall past the 300 ms the test is about (318-825 ms in 5 of 5 attempts, and a kill on the older test)" ;;
+	esac
+}
+
 # select_tests MODE ARGS...: check the names and print them, space-separated.
 select_tests() {
 	mode=$1
@@ -476,6 +486,19 @@ main() {
 	*) usage >&2; exit 2 ;;
 	esac
 	selected=$(select_tests "$mode" "$@")
+	if [ "$mode" = test ] && [ -z "$selected" ] && [ "$arch" != amd64 ]; then
+		for f in "$here"/suite/[0-9][0-9]-*.sh "$here"/suite/nopsi-*.sh; do
+			[ -f "$f" ] || continue
+			n=$(basename "$f" .sh)
+			why=$(not_run "${n#[0-9][0-9]-}")
+			if [ -n "$why" ]; then
+				say "not run on $arch: ${n#[0-9][0-9]-}: $why"
+				continue
+			fi
+			selected="$selected $n"
+		done
+		selected=${selected# }
+	fi
 	case $arch in
 	amd64) [ -x "$bin" ] || die "$bin is missing: run make build" ;;
 	*) [ -x "$bin" ] || die "$bin is missing: run make cross-$arch" ;;
