@@ -215,14 +215,19 @@ for c in 1 8; do
 	daemon_alive
 done
 
-say "PING while 8 clients RUN flat out"
-"$box" cgroupbench run -socket "$sock" -clients 8 -count "$run_count" -warmup 0 -tag busy -argv /bin/true >"$tmp/busy.out" 2>&1 &
-busy=$!
-cb ping -socket "$sock" -silent 0 -count 1000 -tag run8
-wait "$busy" || {
-	failures=$((failures + 1))
-	say "FAILED: the RUN load beside the PINGs"
+# ping_loaded SOCK TAG: 1000 PINGs while 8 clients RUN flat out.
+ping_loaded() {
+	"$box" cgroupbench run -socket "$1" -clients 8 -count "$run_count" -warmup 0 -tag "$2" -argv /bin/true >"$tmp/load-$2.out" 2>&1 &
+	busy=$!
+	cb ping -socket "$1" -silent 0 -count 1000 -tag "$2"
+	wait "$busy" || {
+		failures=$((failures + 1))
+		say "FAILED: the RUN load beside the PINGs ($2)"
+	}
 }
+
+say "PING while 8 clients RUN flat out"
+ping_loaded "$sock" run8
 daemon_alive
 
 # A second daemon whose stderr is a FIFO that nobody reads (fd 3 holds it
@@ -237,13 +242,7 @@ mkdir "$broot"
 "$build/cgroupd" -r "$broot" -s "$bsock" </dev/null >/dev/null 2>"$tmp/stderr.fifo" &
 bpid=$!
 wait_sock "$bsock" "$bpid" "the blocked-stderr daemon"
-"$box" cgroupbench run -socket "$bsock" -clients 8 -count "$run_count" -warmup 0 -tag blocked -argv /bin/true >"$tmp/blocked.out" 2>&1 &
-busy=$!
-cb ping -socket "$bsock" -silent 0 -count 1000 -tag blocked
-wait "$busy" || {
-	failures=$((failures + 1))
-	say "FAILED: RUN with stderr blocked"
-}
+ping_loaded "$bsock" blocked
 echo "blocked_events_dropped=$("$build/cgroupctl" --socket "$bsock" stats | sed -n 's/^events_dropped: //p')" >>"$figs"
 "$build/cgroupctl" --socket "$bsock" quit >/dev/null 2>&1
 exec 3<&- # the daemon can write its last lines now (or gets EPIPE)
