@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"cgroupd/core/event"
 	"cgroupd/core/proto"
 	"cgroupd/core/sock"
 )
@@ -109,6 +110,33 @@ func exchange(inv invocation, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// eventsJSON prints each EVENT line as one JSON object on a line of its
+// own (NDJSON), as it arrives: the line's keys in order, values decoded and
+// typed by key (ts_unix_ms a number, and so on). A line that is not an
+// event line is left out.
+func eventsJSON(inv invocation, br *bufio.Reader, stdout io.Writer, fail func(string, ...any) int) int {
+	var out []byte
+	for {
+		line, err := br.ReadString('\n')
+		if kv, ok := event.Parse(line); ok {
+			var rep proto.Reply
+			for i := 0; i+1 < len(kv); i += 2 {
+				rep.Headers = append(rep.Headers, proto.Header{Key: kv[i], Value: kv[i+1]})
+			}
+			out = append(appendJSONObject(out[:0], rep, nil), '\n')
+			if _, werr := stdout.Write(out); werr != nil {
+				return fail("write output: %v", werr)
+			}
+		}
+		if err == io.EOF {
+			return 0
+		}
+		if err != nil {
+			return fail("read from %s: %v", inv.socket, err)
+		}
+	}
+}
+
 // waitStatus is the exit status of a WAIT: the job's exit status, or
 // 128+N when signal N ended it.
 func waitStatus(rep proto.Reply) (int, error) {
@@ -157,6 +185,9 @@ func readStream(inv invocation, br *bufio.Reader, werr error, stdout io.Writer, 
 			return fail("write output: %v", err)
 		}
 		return 1
+	}
+	if inv.json && inv.req.Verb == "EVENTS" {
+		return eventsJSON(inv, br, stdout, fail)
 	}
 	// io.Copy writes each chunk as soon as it is read: --follow is live.
 	if _, err := io.Copy(stdout, br); err != nil {

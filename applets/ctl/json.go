@@ -53,8 +53,14 @@ var jsonTypes = map[string]jsonType{
 	"pressure_io_some_pct": jsonNumber, "pressure_io_full_pct": jsonNumber,
 	"dry_run": jsonBool, "psi_available": jsonBool, "events_dropped": jsonNumber,
 	"host_mem_total_bytes": jsonNumber, "host_mem_available_bytes": jsonNumber,
-	// EVENTS (an error's block; the events themselves stay raw)
-	"history": jsonNumber,
+	// EVENTS: the block, and the keys of event lines (events --json)
+	"history": jsonNumber, "ts_unix_ms": jsonNumber, "cpu_weight": jsonNumber, "log_lines": jsonNumber,
+	"uid": jsonNumber, "some_avg10": jsonNumber, "full_avg10": jsonNumber, "window_ms": jsonNumber,
+	"some_pct": jsonNumber, "full_pct": jsonNumber, "pct": jsonNumber, "threshold": jsonNumber,
+	"held_ms": jsonNumber, "below_ms": jsonNumber, "hold_ms": jsonNumber, "candidates": jsonNumber,
+	"victim_priority": jsonNumber, "victim_memory": jsonNumber, "victim_memory_low": jsonNumber,
+	"victim_io_bytes": jsonNumber, "mem_available_bytes": jsonNumber, "mem_total_bytes": jsonNumber,
+	"mem_available_pct": jsonNumber, "swap_free_pct": jsonNumber, "swap_threshold": jsonNumber,
 	// PING, QUIT, errors
 	"pong": jsonBool, "shutting_down": jsonBool, "max_bytes": jsonNumber,
 }

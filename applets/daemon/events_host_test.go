@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bufio"
+	"encoding/json"
 	"io"
 	"net"
 	"strconv"
@@ -180,5 +181,30 @@ func TestEventsHistoryAndFilters(t *testing.T) {
 	out, _, code = d.ctl("events", "--id", "c")
 	if code != 0 || strings.Count(out, "\n") != 2 || !strings.Contains(out, " type=job.exit id=c ") {
 		t.Errorf("cgroupctl events --id c: exit %d, %q", code, out)
+	}
+
+	// --json: NDJSON, one object per event, values decoded and typed.
+	out, _, code = d.ctl("--json", "events", "--id", "c")
+	dec := json.NewDecoder(strings.NewReader(out))
+	var objs []map[string]any
+	for {
+		var o map[string]any
+		if err := dec.Decode(&o); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("cgroupctl --json events: %v in %q", err, out)
+		}
+		objs = append(objs, o)
+	}
+	if code != 0 || len(objs) != 2 || strings.Count(out, "\n") != 2 {
+		t.Fatalf("cgroupctl --json events --id c: exit %d, %q", code, out)
+	}
+	for _, o := range objs {
+		if ts, ok := o["ts_unix_ms"].(float64); !ok || ts <= 0 || o["id"] != "c" || o["schema"] != "cgroupd.v1" {
+			t.Errorf("event object %v", o)
+		}
+	}
+	if objs[1]["type"] != "job.exit" || objs[1]["exit"] != float64(0) || objs[1]["oom_killed"] != false {
+		t.Errorf("job.exit object %v, want exit 0 and oom_killed false", objs[1])
 	}
 }

@@ -11,6 +11,7 @@ package event
 import (
 	"io"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -92,4 +93,41 @@ func appendEscaped(b []byte, v string) []byte {
 		}
 	}
 	return b
+}
+
+// Parse splits an event line (with or without its newline) into keys and
+// values, alternating, in order (schema, ts_unix_ms, type, then the
+// event's keys), values percent-decoded. ok is false for a line that is not
+// an event line.
+func Parse(line string) (kv []string, ok bool) {
+	line = strings.TrimSuffix(line, "\n")
+	rest, found := strings.CutPrefix(line, "EVENT ")
+	if !found {
+		return nil, false
+	}
+	for _, f := range strings.Fields(rest) {
+		k, v, _ := strings.Cut(f, "=")
+		kv = append(kv, unescape(k), unescape(v))
+	}
+	return kv, len(kv) >= 6 && kv[0] == "schema"
+}
+
+// unescape undoes Escape: %XX (upper- or lower-case hex) becomes the byte;
+// a % not followed by two hex digits stays as it is.
+func unescape(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			if h, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
+				b = append(b, byte(h))
+				i += 2
+				continue
+			}
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
 }

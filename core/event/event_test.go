@@ -114,3 +114,21 @@ func TestEmitterDefaults(t *testing.T) {
 		t.Errorf("got ts_unix_ms %d, want >= %d", ts, before)
 	}
 }
+
+func TestParseRoundTrip(t *testing.T) {
+	line := Format(1764251234567, "job.exit", "id", "a b%c", "cgroup", "/x/\ty", "empty", "")
+	kv, ok := Parse(line)
+	want := []string{"schema", Schema, "ts_unix_ms", "1764251234567", "type", "job.exit",
+		"id", "a b%c", "cgroup", "/x/\ty", "empty", ""}
+	if !ok || strings.Join(kv, "|") != strings.Join(want, "|") {
+		t.Errorf("Parse(%q) = %q, %v; want %q", line, kv, ok, want)
+	}
+	for _, bad := range []string{"", "hello", "EVENT", "EVENT x=1"} {
+		if _, ok := Parse(bad); ok {
+			t.Errorf("Parse(%q): ok", bad)
+		}
+	}
+	if got := unescape("100%"); got != "100%" {
+		t.Errorf("unescape of a bare %%: %q", got)
+	}
+}
