@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"cgroupd/internal/usagedoc"
+	"cgroupd/applets/usagedoc"
 	"golang.org/x/sys/unix"
 )
 

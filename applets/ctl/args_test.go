@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"cgroupd/internal/usagedoc"
+	"cgroupd/applets/usagedoc"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden requests in testdata/ctl")

@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"cgroupd/applets/daemon/pressure"
+	"cgroupd/applets/usagedoc"
 	"cgroupd/core/hostmem"
 	"cgroupd/core/limits"
 	"cgroupd/core/proto"
 	"cgroupd/core/psi"
 	"cgroupd/core/spawn"
-	"cgroupd/internal/usagedoc"
 )
 
 func TestParseFlags(t *testing.T) {

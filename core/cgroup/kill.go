@@ -58,11 +58,11 @@ func (d Dir) KillRound() error {
 func (d Dir) ClearStaleFrozen() { d.clearStaleFrozen() }
 
 // Fallback timing: the whole kill is bounded by killTimeout; inside a round
-// cgroup.events is re-read with a backoff from pollMin up to pollMax.
+// cgroup.events is re-read on each change notification, at least every
+// pollMax.
 const (
 	killTimeout   = 2 * time.Second
 	freezeTimeout = 100 * time.Millisecond
-	pollMin       = 200 * time.Microsecond
 	pollMax       = 20 * time.Millisecond
 )
 
@@ -129,11 +129,26 @@ func (d Dir) clearStaleFrozen() {
 	}
 }
 
+// WaitEmpty waits (on cgroup.events change notifications) until d has no
+// process left, at most timeout; it reports whether d is empty (or gone).
+// It blocks: for tests and tools, never the daemon's loop.
+func (d Dir) WaitEmpty(timeout time.Duration) bool {
+	if ev, err := d.Events(); err != nil || !ev.Populated {
+		return true
+	}
+	return d.waitEvents(time.Now().Add(timeout), func(ev Events) bool { return !ev.Populated })
+}
+
 // waitEvents re-reads cgroup.events until done returns true (true) or the
-// deadline passes (false). A missing or unreadable cgroup.events counts as
-// done when no process is left in cgroup.procs of the subtree (fake trees).
+// deadline passes (false), waiting for the kernel's change notification
+// (POLLPRI on cgroup.events) between reads, at most pollMax at a time. A
+// missing or unreadable cgroup.events counts as done when no process is
+// left in cgroup.procs of the subtree (fake trees).
 func (d Dir) waitEvents(deadline time.Time, done func(Events) bool) bool {
-	sleep := pollMin
+	fd, ferr := unix.Open(d.path(FileEvents), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if ferr == nil {
+		defer unix.Close(fd)
+	}
 	for {
 		ev, err := d.Events()
 		if err == nil && done(ev) {
@@ -148,13 +163,12 @@ func (d Dir) waitEvents(deadline time.Time, done func(Events) bool) bool {
 		if !now.Before(deadline) {
 			return false
 		}
-		if rest := deadline.Sub(now); sleep > rest {
-			sleep = rest
+		if ferr != nil {
+			return false // no cgroup.events to be notified on
 		}
-		// Bounded backoff: the kernel notifies cgroup.events changes, but
-		// this fallback runs outside the event loop and must stay simple.
-		time.Sleep(sleep)
-		sleep = min(sleep*2, pollMax)
+		wait := min(deadline.Sub(now), pollMax)
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLPRI}}
+		unix.Poll(pfd, int(max(wait.Milliseconds(), 1)))
 	}
 }
 

@@ -66,16 +66,8 @@ func Destroy(d cgroup.Dir) error {
 			return err
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		ev, err := d.Events()
-		if err != nil || !ev.Populated {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: still populated after kill", d)
-		}
-		time.Sleep(time.Millisecond) // bounded wait for the kernel to reap
+	if !d.WaitEmpty(5 * time.Second) {
+		return fmt.Errorf("%s: still populated after kill", d)
 	}
 	var dirs []string
 	err := filepath.WalkDir(string(d), func(p string, e fs.DirEntry, err error) error {
