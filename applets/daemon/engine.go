@@ -121,7 +121,7 @@ func (d *daemon) startEngine() error {
 // A kernel without CONFIG_PSI, or booted with psi=0, has neither;
 // cgroup.pressure 0 (Linux 6.2) turns off one cgroup's.
 func (d *daemon) checkPSI(cfg *pressure.Config) {
-	_, herr := psi.ReadFile(filepath.Join(d.cfg.HostPressure, "memory"))
+	_, herr := d.hostPSI("memory")
 	_, rerr := psi.ReadFile(filepath.Join(string(d.root), "memory.pressure"))
 	d.psiHost, d.psiRoot = herr == nil, rerr == nil
 	headroom := "memory headroom rule on"
@@ -216,8 +216,8 @@ func (d *daemon) pressureTick(now time.Time) {
 		return
 	}
 	mem, cpu, io := d.rootSample()
-	s := pressure.Sample{Memory: mem, CPU: cpu, IO: io,
-		HostPSI: readPSI(filepath.Join(d.cfg.HostPressure, "memory"))}
+	hp, _ := d.hostPSI("memory") // unreadable: zero, no stall
+	s := pressure.Sample{Memory: mem, CPU: cpu, IO: io, HostPSI: hp}
 	if d.meminfo != nil {
 		if i, err := d.meminfo.Read(); err == nil {
 			s.HostMem = &i

@@ -113,11 +113,7 @@ func (d *daemon) startPending(j *job) {
 	}
 	d.spawnJob(j, pr.spec, pr.path, pr.setCred, pr.groups, func(rf *refusal) {
 		if rf != nil {
-			resp := proto.Err(proto.CutAt(rf.reason, maxReason)).Add("id", j.id)
-			for i := 0; i+1 < len(rf.kv); i += 2 {
-				resp.Add(rf.kv[i], proto.CutAt(rf.kv[i+1], maxReason))
-			}
-			d.forgetPending(j, pr, resp)
+			d.forgetPending(j, pr, rf.withID(j.id).resp())
 			return
 		}
 		d.debugf("job %s: started after %v pending", j.id, time.Since(pr.queued).Round(time.Millisecond))

@@ -396,12 +396,21 @@ const maxReason = 2 * proto.MaxEcho
 // response is the refusal as an err response. Bounded: a reason or value
 // quoting a huge request value (a limit's, argv[0] in a spawn detail) is
 // cut; proto.Cut has bounded the rest where they are made.
-func (rf *refusal) response() []byte {
+func (rf *refusal) response() []byte { return rf.resp().Bytes() }
+
+// resp is the refusal as an err response under construction.
+func (rf *refusal) resp() *proto.Response {
 	resp := proto.Err(proto.CutAt(rf.reason, maxReason))
 	for i := 0; i+1 < len(rf.kv); i += 2 {
 		resp.Add(rf.kv[i], proto.CutAt(rf.kv[i+1], maxReason))
 	}
-	return resp.Bytes()
+	return resp
+}
+
+// withID puts the job's id first among the refusal's keys.
+func (rf *refusal) withID(id string) *refusal {
+	rf.kv = append([]string{"id", id}, rf.kv...)
+	return rf
 }
 
 func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
@@ -421,26 +430,22 @@ func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
 	if rf != nil {
 		return nil, rf
 	}
-	withID := func(rf *refusal) *refusal {
-		rf.kv = append([]string{"id", spec.ID}, rf.kv...)
-		return rf
-	}
 	if rf := d.checkUserJobs(c); rf != nil {
-		return nil, withID(rf)
+		return nil, rf.withID(spec.ID)
 	}
 	if len(spec.Settings) > 0 {
 		enabled, err := d.root.SubtreeControl()
 		if err != nil {
-			return nil, withID(refuse("cannot read controllers of root", "detail", err.Error()))
+			return nil, refuse("cannot read controllers of root", "detail", err.Error()).withID(spec.ID)
 		}
 		if rf := checkControllers(spec.Settings, enabled, string(d.root)); rf != nil {
-			return nil, withID(rf)
+			return nil, rf.withID(spec.ID)
 		}
 	}
 	b := d.admit()
 	if b != nil && spec.QueueTimeout == 0 {
 		d.emitAdmissionReject(b, spec.ID)
-		return nil, withID(refuse(b.Reason))
+		return nil, refuse(b.Reason).withID(spec.ID)
 	}
 	// The executable is looked up with the caller's rights too.
 	var path string
@@ -449,10 +454,10 @@ func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
 		err = cerr
 	}
 	if err != nil {
-		return nil, withID(refuse("spawn failed", "detail", err.Error()))
+		return nil, refuse("spawn failed", "detail", err.Error()).withID(spec.ID)
 	}
 	if rf := d.checkFDs(spec); rf != nil {
-		return nil, withID(rf)
+		return nil, rf.withID(spec.ID)
 	}
 	j := &job{
 		id: spec.ID, uid: c.cred.Uid, gid: c.cred.Gid, cg: d.root.Child(spec.ID), priority: spec.Priority,
@@ -470,7 +475,7 @@ func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
 	}
 	d.spawnJob(j, spec, path, setCred, groups, func(rf *refusal) {
 		if rf != nil {
-			d.reply(c, withID(rf).response())
+			d.reply(c, rf.withID(spec.ID).response())
 			return
 		}
 		d.reply(c, runOK(j))
