@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sort"
+	"strings"
 
 	"cgroupd/applets/bench"
 	"cgroupd/applets/ctl"
@@ -61,6 +62,10 @@ func names() []string {
 }
 
 func main() {
+	// The daemon reports its version across an upgrade: VERSION+COMMIT.
+	if f := strings.Fields(versionLine()); len(f) >= 4 {
+		daemon.Version = f[1] + "+" + f[3]
+	}
 	os.Exit(dispatch(os.Args, os.Stdin, os.Stdout, os.Stderr))
 }
 

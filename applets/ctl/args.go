@@ -52,13 +52,16 @@ func init() {
 		"thaw":    {"THAW", "usage: cgroupctl thaw ID\n", parseID},
 		"kill": {"KILL", "usage: cgroupctl kill ID [signal N | --signal N]\n" +
 			"  N is a number or a name (TERM, SIGTERM); default: the daemon's (9)\n", parseKill},
-		"wait": {"WAIT", "usage: cgroupctl wait ID\n  exit status: the job's, or 128+N when signal N ended it\n", parseID},
+		"wait": {"WAIT", "usage: cgroupctl wait ID\n  exit status: the job's, or 128+N when signal N ended it, or 255 when it is unknown\n" +
+			"  (the job ended while no daemon was its parent: exit_known 0)\n", parseID},
 		"logs": {"LOGS", "usage: cgroupctl logs ID [--follow|-f]\n  --follow: keep printing until the job has ended\n", parseLogs},
 		"events": {"EVENTS", "usage: cgroupctl events [--follow|-f] [--id ID] [--type TYPE[,TYPE...]]\n" +
 			"  the daemon's recent events (EVENT lines), then with --follow each new one\n", parseEvents},
 		"remove": {"REMOVE", "usage: cgroupctl remove ID\n", parseID},
 		"ping":   {"PING", "usage: cgroupctl ping\n", parseNoArgs},
 		"quit":   {"QUIT", "usage: cgroupctl quit\n", parseNoArgs},
+		"upgrade": {"UPGRADE", "usage: cgroupctl upgrade\n" +
+			"  re-execute the daemon's binary from its path, keeping its pid, jobs and connections\n", parseNoArgs},
 		"metrics": {"METRICS", "usage: cgroupctl metrics\n" +
 			"  print the daemon's Prometheus text exposition (format 0.0.4), without a STATUS block\n", parseStream},
 	}

@@ -101,6 +101,14 @@ func exchange(inv invocation, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if inv.mode == modeWait {
+		if v, _ := last.Get("exit_known"); v == "0" {
+			// The job ended while no daemon was its parent: nobody knows
+			// how. Never reported as a success (README: Restarts).
+			id, _ := last.Get("id")
+			why, _ := last.Get("exit_reason")
+			fail("job %s: exit status unknown (%s)", id, why)
+			return ExitUnknown
+		}
 		code, err := waitStatus(last)
 		if err != nil {
 			return fail("%s: %v", inv.socket, err)
@@ -136,6 +144,10 @@ func eventsJSON(inv invocation, br *bufio.Reader, stdout io.Writer, fail func(st
 		}
 	}
 }
+
+// ExitUnknown is wait's exit status for a job whose status the daemon
+// could not know (exit_known: 0).
+const ExitUnknown = 255
 
 // waitStatus is the exit status of a WAIT: the job's exit status, or
 // 128+N when signal N ended it.

@@ -17,6 +17,7 @@
 //	  remove ID                   remove an ended job and its cgroup
 //	  ping                        health check
 //	  quit                        ask the daemon to shut down
+//	  upgrade                     re-execute the daemon's binary in place (keeps jobs)
 //	  metrics                     the daemon's Prometheus metrics (text format 0.0.4)
 //	run options:
 //	  --id ID  --priority N  --cwd DIR  --env K=V (repeatable)
@@ -38,7 +39,8 @@
 //	bytes that follow the STATUS block, with --json too (an error is JSON).
 //	Exit status: 0 for STATUS: ok, 1 for STATUS: err or no connection, 2 for a
 //	usage error (nothing is sent: a bad option, run without a command, a value
-//	with CR or LF); wait: the job's exit status, or 128+N when signal N ended it.
+//	with CR or LF); wait: the job's exit status, or 128+N when signal N ended it,
+//	or 255 when the daemon could not know it (exit_known: 0).
 package ctl
 
 import (
@@ -65,6 +67,7 @@ const usage = `usage: cgroupctl [--socket PATH] [--json | -o json] <subcommand> 
   remove ID                   remove an ended job and its cgroup
   ping                        health check
   quit                        ask the daemon to shut down
+  upgrade                     re-execute the daemon's binary in place (keeps jobs)
   metrics                     the daemon's Prometheus metrics (text format 0.0.4)
 run options:
 ` + runOptions + `global options:
@@ -80,7 +83,8 @@ lines; every block for list). logs, events and metrics print only the raw
 bytes that follow the STATUS block, with --json too (an error is JSON).
 Exit status: 0 for STATUS: ok, 1 for STATUS: err or no connection, 2 for a
 usage error (nothing is sent: a bad option, run without a command, a value
-with CR or LF); wait: the job's exit status, or 128+N when signal N ended it.
+with CR or LF); wait: the job's exit status, or 128+N when signal N ended it,
+or 255 when the daemon could not know it (exit_known: 0).
 `
 
 const runOptions = `  --id ID  --priority N  --cwd DIR  --env K=V (repeatable)

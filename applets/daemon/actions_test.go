@@ -73,7 +73,7 @@ func TestActions(t *testing.T) {
 		{name: "demote", kind: actThrottle, reason: "pressure_cpu", weight: 50, file: "cpu.weight", content: "50",
 			event: "type=job.throttle id=job resource=cpu cpu_weight=50 reason=pressure_cpu cgroup="},
 		{name: "ended job", kind: actKill, reason: "pressure_memory",
-			prep: func(d *daemon, j *job) { j.mainDone = true }, wantError: true},
+			prep: func(d *daemon, j *job) { j.phase = phaseStopping }, wantError: true},
 		{name: "unknown", kind: "explode", reason: "x", wantError: true},
 	}
 	for _, tc := range tests {
@@ -121,15 +121,15 @@ func TestEventsDriveState(t *testing.T) {
 		t.Fatalf("got state %s frozen %d running %d, want running", j.state, d.nFrozen, d.nRunning)
 	}
 	// Main ended; the cgroup still has services: no finish yet.
-	j.mainDone, j.status, j.startUnix, j.exitUnix = true, spawn.Status{Exit: 3}, 10, 20
+	j.phase, j.status, j.startUnix, j.exitUnix = phaseStopping, spawn.Status{Exit: 3}, 10, 20
 	d.checkEvents(j)
-	if j.ended {
+	if j.isEnded() {
 		t.Fatalf("job finished while still populated")
 	}
 	setEvents(t, j, 0, 0)
 	d.checkEvents(j)
-	if !j.ended || j.state != stateFailed || len(d.liveJobs) != 0 || d.nRunning != 0 {
-		t.Fatalf("got ended %v state %s live %d running %d, want ended failed", j.ended, j.state, len(d.liveJobs), d.nRunning)
+	if !j.isEnded() || j.state != stateFailed || len(d.liveJobs) != 0 || d.nRunning != 0 {
+		t.Fatalf("got ended %v state %s live %d running %d, want ended failed", j.isEnded(), j.state, len(d.liveJobs), d.nRunning)
 	}
 	want := "EVENT schema=cgroupd.v1 ts_unix_ms=1000 type=job.exit id=job state=failed exit=3 signal=0 oom_killed=0 cgroup=" +
 		string(j.cg) + " start_unix_ms=10 exit_unix_ms=20 uid=1000\n"
@@ -164,7 +164,7 @@ func TestMemEventsOOM(t *testing.T) {
 		t.Errorf("got %q, want %q", ev.String(), want)
 	}
 	// The job then ends by SIGKILL: killed, oom_killed 1.
-	j.mainDone, j.status = true, spawn.Status{Signal: 9}
+	j.phase, j.status = phaseStopping, spawn.Status{Signal: 9}
 	setEvents(t, j, 0, 0)
 	d.checkEvents(j)
 	if j.state != stateKilled || !strings.Contains(ev.String(), "state=killed exit=0 signal=9 oom_killed=1") {
@@ -197,7 +197,7 @@ func TestOOMBeforeExitWhenExitSeenFirst(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(string(j.cg), "memory.events"), []byte(s), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	j.mainDone, j.status = true, spawn.Status{Signal: 9}
+	j.phase, j.status = phaseStopping, spawn.Status{Signal: 9}
 	setEvents(t, j, 0, 0)
 	d.checkEvents(j) // the exit path: finish before any checkMemEvents
 	d.checkMemEvents(j, false)
@@ -231,7 +231,7 @@ func TestOOMGroupKillOneEvent(t *testing.T) {
 	d.checkMemEvents(j, false)
 	write("3", "1") // the rest of the group
 	d.checkMemEvents(j, false)
-	j.mainDone, j.status = true, spawn.Status{Signal: 9}
+	j.phase, j.status = phaseStopping, spawn.Status{Signal: 9}
 	setEvents(t, j, 0, 0)
 	d.checkEvents(j)
 	got := ev.String()
@@ -245,7 +245,7 @@ func TestOOMGroupKillOneEvent(t *testing.T) {
 	j.oomGroup = true
 	write("1", "0")
 	d.checkMemEvents(j, false)
-	j.mainDone, j.status = true, spawn.Status{Signal: 9}
+	j.phase, j.status = phaseStopping, spawn.Status{Signal: 9}
 	setEvents(t, j, 0, 0)
 	d.checkEvents(j)
 	got = ev.String()

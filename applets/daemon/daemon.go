@@ -46,6 +46,9 @@
 //	      --max-user-priority N       highest priority a non-root caller may request (default 30: its jobs
 //	                                  stay pressure candidates); above it RUN is refused
 //	      --max-user-jobs N           most live + pending jobs per non-root uid (default 256)
+//	      --state-dir PATH            job records that outlive the daemon: a restart adopts the jobs
+//	                                  (default /run/cgroupd/<root> for root, else under $XDG_RUNTIME_DIR
+//	                                  or /tmp/cgroupd-<uid>; none: keep no records)
 //	  -h, --help                      this help
 //	A negative threshold turns that rule off. The ladder's thresholds (-k, --mem-freeze-some-avg10,
 //	--cpu-demote-some-avg10, --io-freeze-full-avg10) are percentages of time stalled over

@@ -263,7 +263,7 @@ func (d *daemon) carryOut(a pressure.Action) {
 	}
 	for _, id := range a.Targets {
 		j := d.jobs[id]
-		if j == nil || j.pend != nil {
+		if j == nil || j.isPending() {
 			d.debugf("pressure: %s %s: no such live job", a.Kind, id)
 			continue
 		}
@@ -296,7 +296,7 @@ func (d *daemon) carryOut(a pressure.Action) {
 func (d *daemon) candidates(maxPriority int) []*job {
 	var out []*job
 	for j := range d.liveJobs {
-		if !j.mainDone && j.priority <= maxPriority {
+		if !j.mainGone() && j.priority <= maxPriority {
 			out = append(out, j)
 		}
 	}
@@ -308,7 +308,7 @@ func (d *daemon) candidates(maxPriority int) []*job {
 // for actThrottle. A client freeze is never undone by the engine: thaw
 // with pressure_receded only touches jobs frozen by a pressure_* reason.
 func (d *daemon) act(kind string, j *job, reason string, weight int) error {
-	if j.ended || j.mainDone || j.pend != nil {
+	if j.isEnded() || j.mainGone() || j.isPending() {
 		return fmt.Errorf("job %s is not running", j.id)
 	}
 	switch kind {
@@ -355,7 +355,7 @@ func (e engineJobs) Candidates(maxPriority int) []pressure.Job {
 // reaped, or its cgroup still populated) and its memory.current.
 func (e engineJobs) Alive(id string) (uint64, bool) {
 	j := e.d.jobs[id]
-	if j == nil || j.ended || j.pend != nil {
+	if j == nil || j.isEnded() || j.isPending() {
 		return 0, false
 	}
 	return j.cg.MemoryCurrent(), true

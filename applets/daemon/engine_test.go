@@ -267,11 +267,11 @@ func TestPressureJobEnded(t *testing.T) {
 	if !d.engine.FrozenByEngine("job") {
 		t.Fatalf("engine did not freeze the job: %q", ev.String())
 	}
-	j.mainDone = true
+	j.phase = phaseStopping
 	setEvents(t, j, 0, 0)
 	d.checkEvents(j)
-	if !j.ended || d.engine.FrozenByEngine("job") {
-		t.Fatalf("ended %v, engine still owns its freeze %v; want ended and forgotten", j.ended, d.engine.FrozenByEngine("job"))
+	if !j.isEnded() || d.engine.FrozenByEngine("job") {
+		t.Fatalf("ended %v, engine still owns its freeze %v; want ended and forgotten", j.isEnded(), d.engine.FrozenByEngine("job"))
 	}
 	ev.Reset()
 	f.run(40, 0, 0, 0, 0)
@@ -306,7 +306,7 @@ func TestPendingVerbs(t *testing.T) {
 		t.Fatalf("KILL: got %q", out)
 	}
 	p1 := d.jobs["p1"]
-	if p1 == nil || p1.state != stateKilled || p1.status.Signal != 9 || !p1.ended || d.queue.Len() != 1 {
+	if p1 == nil || p1.state != stateKilled || p1.status.Signal != 9 || !p1.isEnded() || d.queue.Len() != 1 {
 		t.Fatalf("after KILL: got %+v, queue %d; want killed, signal 9, one left pending", p1, d.queue.Len())
 	}
 	if out := string(d.doRemove(c, req("REMOVE", "id", "p2"))); !strings.HasPrefix(out, "STATUS: ok\n") {

@@ -59,6 +59,9 @@ const usage = `usage: cgroupd [options]
       --max-user-priority N       highest priority a non-root caller may request (default 30: its jobs
                                   stay pressure candidates); above it RUN is refused
       --max-user-jobs N           most live + pending jobs per non-root uid (default 256)
+      --state-dir PATH            job records that outlive the daemon: a restart adopts the jobs
+                                  (default /run/cgroupd/<root> for root, else under $XDG_RUNTIME_DIR
+                                  or /tmp/cgroupd-<uid>; none: keep no records)
   -h, --help                      this help
 A negative threshold turns that rule off. The ladder's thresholds (-k, --mem-freeze-some-avg10,
 --cpu-demote-some-avg10, --io-freeze-full-avg10) are percentages of time stalled over
@@ -102,6 +105,8 @@ type config struct {
 	MetricsInterval time.Duration
 	// Ceilings for non-root callers (users.go).
 	MaxUserPriority, MaxUserJobs int
+	// StateDir holds the job records (journal.go); "none": no records.
+	StateDir string
 }
 
 // defaultConfig is the command line with no flags.
@@ -197,6 +202,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.DurationVar(&c.MetricsInterval, "metrics-interval", c.MetricsInterval, "")
 	fs.IntVar(&c.MaxUserPriority, "max-user-priority", c.MaxUserPriority, "")
 	fs.IntVar(&c.MaxUserJobs, "max-user-jobs", c.MaxUserJobs, "")
+	str(&c.StateDir, "", "state-dir")
 	var help bool
 	boolean(&help, "", "help")
 	if err := fs.Parse(args); err != nil {
@@ -236,7 +242,7 @@ func parseFlags(args []string) (*config, error) {
 	var bad error
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "r", "root", "s", "socket", "L", "log-dir", "socket-group", "host-pressure", "host-meminfo", "metrics-file":
+		case "r", "root", "s", "socket", "L", "log-dir", "socket-group", "host-pressure", "host-meminfo", "metrics-file", "state-dir":
 			if f.Value.String() == "" && bad == nil {
 				bad = usageErrorf("-%s: empty value", f.Name)
 			}

@@ -307,6 +307,7 @@ func startDaemonCmd(t *testing.T, root, sock string, prep func(*exec.Cmd), args 
 			t.Logf("daemon stderr:\n%s", strings.Join(all, "\n"))
 		}
 		removeTree(t, root)
+		os.RemoveAll(filepath.Join("/run/cgroupd", filepath.Base(root))) // default --state-dir
 	})
 	return d
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"cgroupd/core/cgroup"
+	"cgroupd/core/limits"
 	"cgroupd/core/proto"
 	"cgroupd/core/spawn"
 
@@ -48,9 +49,12 @@ type job struct {
 	priority int
 	state    string
 
-	pid   int
-	pidfd int // -1 once reaped
+	pid      int
+	pidStart string // start time of pid (/proc/<pid>/stat): names the process in records
+	pidfd    int    // -1 once reaped
 
+	argv         []string         // the command (records, INSPECT)
+	settings     []limits.Setting // the limits it was started with (records)
 	services     []*service
 	serviceCount int
 	requireCount int
@@ -61,11 +65,13 @@ type job struct {
 	startUnix, startMono int64 // ms
 	exitUnix, exitMono   int64 // ms, 0 until the job ended
 
-	mainDone      bool         // main pid reaped
+	phase         phase        // where the job is in its lifecycle (lifecycle.go)
 	status        spawn.Status // how main ended
-	stopDeadline  time.Time    // while mainDone && !ended: retry the kill then
+	exitUnknown   string       // why status is not known ("": it is the kernel's)
+	killSent      bool         // the daemon SIGKILLed the job (how an adopted job's end is known)
+	adopted       bool         // not the daemon's child: taken over after a restart (adopt.go)
+	stopDeadline  time.Time    // while stopping: retry the kill then
 	stopTries     int          // kills sent after main ended
-	ended         bool         // finalised: job.exit emitted
 	oomKillCount  uint64       // memory.events oom_kill at the last job.oom
 	oomGroup      bool         // memory.oom.group is 1: OOM kills take the whole job
 	oomGroupCount uint64       // memory.events oom_group_kill at the last job.oom
@@ -162,6 +168,7 @@ func (d *daemon) freezeJob(j *job, reason string) error {
 		return err
 	}
 	j.frozenBy = reason
+	d.record(j)
 	d.emitJob("job.freeze", j, "id", j.id, "reason", reason, "cgroup", string(j.cg))
 	d.checkEvents(j)
 	return nil
@@ -173,6 +180,7 @@ func (d *daemon) thawJob(j *job, reason string) error {
 		return err
 	}
 	j.frozenBy = ""
+	d.record(j)
 	d.emitJob("job.thaw", j, "id", j.id, "reason", reason, "cgroup", string(j.cg))
 	d.checkEvents(j)
 	return nil
@@ -184,6 +192,7 @@ func (d *daemon) killJob(j *job, sig int, reason string) error {
 	var err error
 	if sig == int(unix.SIGKILL) {
 		err = d.killCgroup(j.cg)
+		j.killSent = err == nil
 	} else {
 		err = j.cg.Signal(sig)
 	}
@@ -225,20 +234,20 @@ func (d *daemon) killCgroup(cg cgroup.Dir) error {
 
 // onMainExit runs when the main pid's pidfd is readable.
 func (d *daemon) onMainExit(j *job) {
-	if j.mainDone {
+	if j.mainGone() {
 		return
 	}
 	st, ok, err := spawn.Reap(j.pidfd)
 	if err != nil {
-		d.logf("job %s: reap pid %d: %v", j.id, j.pid, err)
-		// The process is gone from our view (ECHILD): treat as killed.
-		st = spawn.Status{Signal: int(unix.SIGKILL)}
+		// Not our child (adopted after a restart: ECHILD), so the kernel
+		// tells us nothing of how it ended. Known only when we killed it.
+		st = d.unknownEnd(j, err)
 	} else if !ok {
 		return // spurious wake-up
 	}
 	d.closePidFD(&j.pidfd)
-	j.mainDone = true
 	j.status = st
+	d.advance(j, phaseStopping)
 	j.exitUnix = time.Now().UnixMilli()
 	j.exitMono = monoMs()
 	d.debugf("job %s: main pid %d ended: exit %d signal %d", j.id, j.pid, st.Exit, st.Signal)
@@ -262,13 +271,37 @@ func (d *daemon) stopRest(j *job) {
 	// The populated 0 notification may already have come and gone.
 	if ev, err := j.cg.Events(); err == nil && !ev.Populated {
 		d.finish(j)
+		return
 	}
+	d.record(j) // the status, while the rest is being killed
+}
+
+// unknownEnd is the status of a job whose main process ended where the
+// kernel tells us nothing (not our child: adopted after a restart; or
+// gone while no daemon ran): SIGKILL when we killed it ourselves, else
+// unknown (exit and signal 0, exit_known 0 with reason).
+func (d *daemon) unknownEnd(j *job, err error) spawn.Status {
+	if j.killSent {
+		return spawn.Status{Signal: int(unix.SIGKILL)}
+	}
+	d.debugf("job %s: pid %d ended, status unknown: %v", j.id, j.pid, err)
+	j.exitUnknown = "not_child"
+	return spawn.Status{}
+}
+
+// unknownKeys are the extension keys of an end whose status is unknown:
+// exit_known 0 and exit_reason (v1's exit and signal stay numbers, 0).
+func (j *job) unknownKeys() []string {
+	if j.exitUnknown == "" {
+		return nil
+	}
+	return []string{"exit_known", "0", "exit_reason", j.exitUnknown}
 }
 
 // checkEvents reads cgroup.events of a job and acts on it: frozen state,
 // deferred FREEZE/THAW replies, end of a job whose main pid is gone.
 func (d *daemon) checkEvents(j *job) {
-	if j.ended {
+	if j.isEnded() {
 		return
 	}
 	ev, err := j.cg.Events()
@@ -276,7 +309,7 @@ func (d *daemon) checkEvents(j *job) {
 		d.debugf("job %s: read events: %v", j.id, err)
 		return
 	}
-	if !j.mainDone {
+	if !j.mainGone() {
 		if ev.Frozen && j.state == stateRunning {
 			d.setState(j, stateFrozen)
 		} else if !ev.Frozen && j.state == stateFrozen {
@@ -284,7 +317,7 @@ func (d *daemon) checkEvents(j *job) {
 		}
 	}
 	d.resolveFreezeOps(j, ev.Frozen)
-	if j.mainDone && !ev.Populated {
+	if j.mainGone() && !ev.Populated {
 		d.finish(j)
 	}
 }
@@ -316,7 +349,7 @@ func (d *daemon) checkMemEvents(j *job, final bool) {
 // finish finalises an ended job: state, OOM figures, one job.exit, WAIT
 // replies, watches and LOGS followers.
 func (d *daemon) finish(j *job) {
-	if j.ended {
+	if j.isEnded() {
 		return
 	}
 	// The kernel raises oom_kill before it sends the SIGKILL, so this read
@@ -324,26 +357,29 @@ func (d *daemon) finish(j *job) {
 	// the memory.events notification (which is dropped with the watch
 	// below): job.oom always precedes job.exit.
 	d.checkMemEvents(j, true)
-	j.ended = true
+	d.advance(j, phaseEnded)
 	delete(d.stopping, j)
 	delete(d.liveJobs, j)
 	if d.engine != nil {
 		d.engine.JobEnded(j.id)
 	}
-	d.setState(j, endState(j.status))
+	d.setState(j, endStateName(j))
 	oom := "0"
 	if j.oomKillCount > 0 {
 		oom = "1"
 	}
-	d.emitJob("job.exit", j, "id", j.id, "state", j.state, "exit", strconv.Itoa(j.status.Exit),
+	kv := []string{"id", j.id, "state", j.state, "exit", strconv.Itoa(j.status.Exit),
 		"signal", strconv.Itoa(j.status.Signal), "oom_killed", oom, "cgroup", string(j.cg),
-		"start_unix_ms", strconv.FormatInt(j.startUnix, 10), "exit_unix_ms", strconv.FormatInt(j.exitUnix, 10))
+		"start_unix_ms", strconv.FormatInt(j.startUnix, 10), "exit_unix_ms", strconv.FormatInt(j.exitUnix, 10)}
+	d.emitJob("job.exit", j, append(kv, j.unknownKeys()...)...)
 	d.unwatch(j, &j.wdEvents)
 	d.unwatch(j, &j.wdMem)
 	d.resolveFreezeOps(j, false)
+	// WAITs are answered once the end is on record: a status a client
+	// was told is never lost by a crash.
 	for c := range j.waiters {
 		c.waitJob = nil
-		d.reply(c, d.waitResponse(j))
+		d.replyRecorded(c, j)
 	}
 	j.waiters = nil
 	for c := range j.followers {
@@ -352,14 +388,22 @@ func (d *daemon) finish(j *job) {
 	d.logEnded(j)
 }
 
+// replyRecorded answers c's WAIT on ended job j once its end is written
+// (journal.go); c stays busy until then.
+func (d *daemon) replyRecorded(c *conn, j *job) {
+	d.afterJournal(func() { d.reply(c, d.waitResponse(j)) })
+}
+
 // waitResponse is WAIT's answer for an ended job.
 func (d *daemon) waitResponse(j *job) []byte {
 	oom := "0"
 	if j.oomKillCount > 0 {
 		oom = "1"
 	}
-	return proto.OK().Add("id", j.id).Add("state", j.state).Add("exit", strconv.Itoa(j.status.Exit)).
-		Add("signal", strconv.Itoa(j.status.Signal)).Add("oom_killed", oom).Bytes()
+	r := proto.OK().Add("id", j.id).Add("state", j.state).Add("exit", strconv.Itoa(j.status.Exit)).
+		Add("signal", strconv.Itoa(j.status.Signal)).Add("oom_killed", oom)
+	addKV(r, j.unknownKeys())
+	return r.Bytes()
 }
 
 // closePidFD unregisters and closes a pidfd.

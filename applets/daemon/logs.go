@@ -57,7 +57,7 @@ func (d *daemon) doLogs(c *conn, r *proto.Request) []byte {
 	if v, ok := r.Get("follow"); ok && v != "" && v != "0" {
 		follow = true
 	}
-	ls := &logStream{f: f, job: j, follow: follow && !j.ended}
+	ls := &logStream{f: f, job: j, follow: follow && !j.isEnded()}
 	if ls.follow {
 		// Watch before the first read: a write after it always notifies.
 		// The trimmer's watch (logtrim.go) serves followers too.
@@ -104,7 +104,7 @@ func (d *daemon) fillLog(c *conn) bool {
 		d.closeConn(c)
 		return false
 	}
-	if ls.follow && !ls.job.ended {
+	if ls.follow && !ls.job.isEnded() {
 		d.setMask(c, 0) // idle; EPOLLHUP still reports a client that left
 		return false
 	}
@@ -129,7 +129,7 @@ func (d *daemon) closeLog(c *conn) {
 	if _, ok := j.followers[c]; ok {
 		delete(j.followers, c)
 		// The trimmer keeps the watch while the job runs.
-		if len(j.followers) == 0 && (j.ended || d.cfg.LogMaxSize <= 0) {
+		if len(j.followers) == 0 && (j.isEnded() || d.cfg.LogMaxSize <= 0) {
 			d.unwatch(j, &j.wdLog)
 		}
 	}

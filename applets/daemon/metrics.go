@@ -192,7 +192,7 @@ func (d *daemon) refreshSamples(budget time.Duration) (read int) {
 			}
 			m.cycleStart = now
 			for j := range m.samples {
-				if j.ended {
+				if j.isEnded() {
 					delete(m.samples, j)
 				}
 			}
@@ -208,7 +208,7 @@ func (d *daemon) refreshSamples(budget time.Duration) (read int) {
 		j := m.cycle[m.cursor]
 		m.cycle[m.cursor] = nil
 		m.cursor++
-		if j.ended || j.pend != nil || j.mainDone {
+		if j.isEnded() || j.isPending() || j.mainGone() {
 			delete(m.samples, j)
 			continue
 		}
@@ -349,7 +349,7 @@ func (d *daemon) appendMetrics(b []byte, now time.Time) []byte {
 	// Per-job figures from the cache, live jobs in start order.
 	live := make([]*job, 0, len(m.samples))
 	for j := range m.samples {
-		if !j.ended {
+		if !j.isEnded() {
 			live = append(live, j)
 		}
 	}

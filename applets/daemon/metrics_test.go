@@ -428,7 +428,7 @@ func TestRefreshSamples(t *testing.T) {
 		t.Error("cgroupd_job_figures_cycle_seconds before a whole pass: present, want absent")
 	}
 	// j1 ends; the next pass drops it and times the previous one.
-	jobs[1].ended = true
+	jobs[1].phase = phaseEnded
 	delete(d.liveJobs, jobs[1])
 	if n := d.refreshSamples(time.Hour); n != 4 {
 		t.Errorf("second call read %d jobs, want 4", n)

@@ -65,6 +65,7 @@ func (d *daemon) enqueue(c *conn, j *job, pr *pendingRun) {
 	now := time.Now()
 	pr.conn, pr.queued = c, now
 	j.pend = pr
+	d.advance(j, phasePending)
 	j.queuedUnix = now.UnixMilli()
 	d.seq++
 	j.seq = d.seq
@@ -86,18 +87,18 @@ func (d *daemon) checkQueue(now time.Time) {
 	start, expired := d.queue.Admit(now, b != nil, 0)
 	if b != nil {
 		for _, p := range d.queue.Items() {
-			if j := d.jobs[p.ID]; j != nil && j.pend != nil {
+			if j := d.jobs[p.ID]; j != nil && j.isPending() {
 				j.pend.block = b
 			}
 		}
 	}
 	for _, p := range expired {
-		if j := d.jobs[p.ID]; j != nil && j.pend != nil {
+		if j := d.jobs[p.ID]; j != nil && j.isPending() {
 			d.expirePending(j, b)
 		}
 	}
 	for _, p := range start {
-		if j := d.jobs[p.ID]; j != nil && j.pend != nil {
+		if j := d.jobs[p.ID]; j != nil && j.isPending() {
 			d.startPending(j)
 		}
 	}
@@ -108,6 +109,7 @@ func (d *daemon) checkQueue(now time.Time) {
 func (d *daemon) startPending(j *job) {
 	pr := j.pend
 	j.pend = nil
+	d.advance(j, phaseStarting)
 	if pr.conn != nil {
 		pr.conn.pendJob = nil
 	}
@@ -171,7 +173,7 @@ func (d *daemon) killPending(j *job) {
 		pr.conn.pendJob = nil
 		d.reply(pr.conn, proto.Err("killed while pending").Add("id", j.id).Bytes())
 	}
-	j.mainDone, j.ended = true, true
+	d.advance(j, phaseEnded)
 	j.status = spawn.Status{Signal: 9}
 	j.exitUnix, j.exitMono = time.Now().UnixMilli(), monoMs()
 	d.setState(j, stateKilled)
@@ -191,7 +193,7 @@ func (d *daemon) removePending(j *job) {
 // cancelAllPending answers every pending RUN with reason (shutdown).
 func (d *daemon) cancelAllPending(reason string) {
 	for _, p := range d.queue.Items() {
-		if j := d.jobs[p.ID]; j != nil && j.pend != nil {
+		if j := d.jobs[p.ID]; j != nil && j.isPending() {
 			d.dropPending(j, proto.Err(reason).Add("id", j.id))
 		}
 	}

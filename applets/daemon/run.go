@@ -423,7 +423,7 @@ func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
 	}
 	spec, rf := parseRun(r, runEnv{
 		Env: d.env, Cwd: d.cwd, NextID: &d.nextID,
-		Taken:    func(id string) bool { return d.jobs[id] != nil || d.starting[id] != nil },
+		Taken:    func(id string) bool { return d.jobs[id] != nil || d.starting[id] != nil || d.strays[id] },
 		AsCaller: func(fn func()) error { return d.asCaller(c, fn) },
 		Capped:   !d.privileged(c), Ceiling: d.priorityCeiling(c),
 	})
@@ -461,6 +461,7 @@ func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
 	}
 	j := &job{
 		id: spec.ID, uid: c.cred.Uid, gid: c.cred.Gid, cg: d.root.Child(spec.ID), priority: spec.Priority,
+		argv: spec.Argv, settings: spec.Settings,
 		pidfd: -1, serviceCount: len(spec.Services), requireCount: len(spec.RequirePaths),
 		ioMaxCount: spec.IOMaxCount, wdEvents: -1, wdMem: -1, wdLog: -1,
 	}
@@ -621,8 +622,10 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 		}
 		logf.Close() // nil-safe: the processes hold their own copies
 		unix.Close(cgfd)
+		j.pidStart = r.mainStart
 		d.started(j, r.procs)
-		done(nil)
+		// Answered once the job is on record (journal.go).
+		d.afterJournal(func() { done(nil) })
 		if d.quitting {
 			// Started while the daemon shuts down: it goes with the rest.
 			if err := d.killJob(j, int(unix.SIGKILL), reasonShutdown); err != nil {
@@ -656,6 +659,7 @@ func (d *daemon) started(j *job, procs []spawn.Proc) {
 	d.jobs[j.id] = j
 	d.liveJobs[j] = struct{}{}
 	d.setState(j, stateRunning)
+	d.advance(j, phaseRunning)
 	d.emitJob("job.start", j, "id", j.id, "pid", strconv.Itoa(j.pid), "priority", strconv.Itoa(j.priority), "cgroup", string(j.cg))
 }
 

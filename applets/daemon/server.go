@@ -60,6 +60,8 @@ type conn struct {
 	log     *logStream // LOGS in progress
 	pendJob *job       // RUN waiting in the admission queue
 	events  bool       // EVENTS --follow in progress (d.events.subs)
+	raw     []byte     // the request as received (an upgrade asks it again)
+	held    bool       // complete request held while an upgrade quiesces
 }
 
 // daemon is all state; only the loop goroutine touches it.
@@ -134,6 +136,14 @@ type daemon struct {
 	fbKills map[cgroup.Dir]*fallbackKill // kill fallback rounds in progress (killfb.go)
 	fbFD    int                          // their round timer (-1: none yet)
 	oomAdj  *hostmem.OOMScoreAdj         // the daemon's own, while it can restore it
+
+	journal  *journal // job records (journal.go); nil with --state-dir none
+	stateDir string   // where they are ("" without)
+	bootID   string
+	lockFDs  []int           // flocked: the root and the state dir (adopt.go)
+	strays   map[string]bool // cgroups under the root no job is known for
+	up       upgrade         // UPGRADE in progress (upgrade.go)
+	upFrom   string          // the version this image was upgraded from ("": not upgraded)
 }
 
 // Run is the applet entry point.
@@ -176,7 +186,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		d.closeAll()
 		return 1
 	}
-	err = d.lp.Run(func() bool { return d.done })
+	err = d.lp.Run(func() bool { d.maybeUpgrade(); return d.done })
 	d.shutdownFinal()
 	sink.Close(sinkFlush)
 	if err != nil {
@@ -218,9 +228,17 @@ func (d *daemon) start() error {
 	if d.sockPath == "" {
 		d.sockPath = defaultSocket(d.euid, os.Getenv, isDir)
 	}
-	// The socket is checked before the root so a second daemon on the same
-	// socket changes nothing.
-	if err := checkStaleSocket(d.sockPath); err != nil {
+	// An upgrading daemon left its listener, locks, pidfds and
+	// connections to this image (upgrade.go).
+	h, err := readHandoff()
+	if err != nil {
+		return fmt.Errorf("upgrade: %w", err)
+	}
+	if h != nil {
+		d.upFrom = h.from
+	} else if err := checkStaleSocket(d.sockPath); err != nil {
+		// The socket is checked before the root so a second daemon on
+		// the same socket changes nothing.
 		return err
 	}
 	rs, err := setupRoot(d.cfg.Root, d.debugf)
@@ -228,6 +246,9 @@ func (d *daemon) start() error {
 		return err
 	}
 	d.mount, d.root = rs.Mount, rs.Root
+	if err := d.openState(h); err != nil {
+		return err
+	}
 	d.protectSelf(rs.Delegated)
 	d.logf("using cgroup root: %s", d.root)
 	d.debugf("controllers in root subtree_control: %v", rs.Enabled)
@@ -235,7 +256,7 @@ func (d *daemon) start() error {
 	if d.lp, err = loop.New(); err != nil {
 		return fmt.Errorf("epoll: %w", err)
 	}
-	sig, err := loop.NewSignals(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	sig, err := loop.NewSignals(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2)
 	if err != nil {
 		return fmt.Errorf("signals: %w", err)
 	}
@@ -267,7 +288,24 @@ func (d *daemon) start() error {
 	if err := d.lp.Add(d.spawner.efd, unix.EPOLLIN, func(uint32) { d.spawner.onReady() }); err != nil {
 		return fmt.Errorf("epoll add spawner: %w", err)
 	}
-	if err := d.listen(); err != nil {
+	if d.journal != nil {
+		if err := d.lp.Add(d.journal.efd, unix.EPOLLIN, func(uint32) { d.journal.onReady() }); err != nil {
+			return fmt.Errorf("epoll add journal: %w", err)
+		}
+	}
+	var handed map[string]*handedJob
+	if h != nil {
+		handed = h.jobs
+	}
+	d.adopt(handed)
+	if h != nil {
+		if err := d.takeListener(h); err != nil {
+			return err
+		}
+		d.logf("upgraded from %s to %s", h.from, Version)
+		d.emit("daemon.upgrade", "pid", strconv.Itoa(os.Getpid()), "from", h.from, "to", Version)
+		d.takeConns(h)
+	} else if err := d.listen(); err != nil {
 		return err
 	}
 	if err := d.startMetricsFile(); err != nil {
@@ -485,8 +523,12 @@ func (d *daemon) readRequest(c *conn) {
 func (d *daemon) handle(c *conn) {
 	c.state = connBusy
 	d.setMask(c, 0)
+	if d.up.ready {
+		c.held = true // the new image answers it (upgrade.go)
+		return
+	}
 	req, err := proto.Parse(c.rbuf)
-	c.rbuf = nil
+	c.raw, c.rbuf = c.rbuf, nil
 	if err != nil {
 		if errors.Is(err, proto.ErrEmptyKey) {
 			d.reply(c, proto.Err("malformed headers").Add("detail", "empty key").Bytes())
@@ -509,6 +551,7 @@ func (d *daemon) reply(c *conn, b []byte) {
 		return
 	}
 	c.state = connWriting
+	c.raw = nil
 	c.wbuf = append(c.wbuf, b...)
 	d.flush(c)
 }
@@ -710,6 +753,10 @@ func (d *daemon) onSignals(sigs []os.Signal) {
 			d.beginShutdown()
 		case syscall.SIGHUP:
 			d.logf("SIGHUP ignored")
+		case syscall.SIGUSR2:
+			if err := d.beginUpgrade(nil); err != nil {
+				d.logf("SIGUSR2: upgrade: %v", err)
+			}
 		}
 	}
 	d.maybeDone()

@@ -30,7 +30,7 @@ func (d *daemon) beginShutdown() {
 		}
 	}
 	for _, j := range d.sortedJobs() {
-		if !j.ended && !j.mainDone {
+		if !j.isEnded() && !j.mainGone() {
 			if err := d.killJob(j, int(unix.SIGKILL), reasonShutdown); err != nil {
 				d.logf("shutdown: kill job %s: %v", j.id, err)
 			}
@@ -54,16 +54,17 @@ func (d *daemon) maybeDone() {
 func (d *daemon) shutdownFinal() {
 	d.closeListener()
 	for _, j := range d.sortedJobs() {
-		if j.ended {
+		if j.isEnded() {
 			continue
 		}
-		if !j.mainDone {
+		if !j.mainGone() {
 			st, ok, err := spawn.Reap(j.pidfd)
 			if err != nil || !ok {
 				st = spawn.Status{Signal: int(unix.SIGKILL)}
 			}
 			d.closePidFD(&j.pidfd)
-			j.mainDone, j.status = true, st
+			j.status = st
+			d.advance(j, phaseStopping)
 			j.exitUnix, j.exitMono = time.Now().UnixMilli(), monoMs()
 		}
 		d.finish(j)
@@ -84,6 +85,9 @@ func (d *daemon) shutdownFinal() {
 		d.forget(j, "removed")
 	}
 	d.retryGraves()
+	if d.journal != nil {
+		d.journal.close() // the records of the removed jobs are deleted
+	}
 	d.closeAll()
 }
 
@@ -141,6 +145,10 @@ func (d *daemon) closeAll() {
 		d.wakeFD = -1
 	}
 	d.sdClose()
+	for _, fd := range d.lockFDs {
+		unix.Close(fd)
+	}
+	d.lockFDs = nil
 	if d.lp != nil {
 		d.lp.Close()
 	}

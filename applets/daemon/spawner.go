@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"strconv"
 	"sync"
 
 	"cgroupd/core/hostmem"
@@ -32,8 +33,9 @@ type spawnReq struct {
 
 	// Set by the spawner: the processes started (in cmds order) and the
 	// error that stopped it, if any.
-	procs []spawn.Proc
-	err   error
+	procs     []spawn.Proc
+	err       error
+	mainStart string // start time of the main process, for its record
 
 	done func(*spawnReq) // run on the loop
 }
@@ -101,6 +103,11 @@ func (s *spawner) run() {
 			}
 		}
 
+		if r.err == nil && len(r.procs) > 0 {
+			if st, err := pidStart(r.procs[len(r.procs)-1].Pid); err == nil {
+				r.mainStart = strconv.FormatUint(st, 10)
+			}
+		}
 		s.mu.Lock()
 		if len(s.queue) == 0 && s.oomAdj != nil {
 			s.oomAdj.Set(daemonOOMScoreAdj)

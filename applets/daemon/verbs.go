@@ -52,6 +52,8 @@ func (d *daemon) dispatch(c *conn, r *proto.Request) []byte {
 		return d.doEvents(c, r)
 	case "QUIT":
 		return d.doQuit(c)
+	case "UPGRADE":
+		return d.doUpgrade(c)
 	case "METRICS":
 		return d.doMetrics()
 	}
@@ -92,7 +94,7 @@ func (d *daemon) doList(c *conn) []byte {
 	var out []byte
 	for _, j := range list {
 		var mem, pids uint64
-		if !j.ended && j.pend == nil {
+		if !j.isEnded() && !j.isPending() {
 			// Only live jobs use memory and pids worth reading.
 			mem = j.cg.MemoryCurrent()
 			pids = j.cg.Uint(cgroup.FilePidsCurrent)
@@ -103,6 +105,7 @@ func (d *daemon) doList(c *conn) []byte {
 			Add("pids_current", u64(pids)).Add("age_ms", strconv.FormatInt(j.ageMs(now), 10)).
 			Add("start_unix_ms", strconv.FormatInt(j.startUnix, 10)).Add("exit_unix_ms", strconv.FormatInt(j.exitUnix, 10)).
 			Add("cgroup", string(j.cg))
+		addKV(b, j.unknownKeys())
 		out = append(out, b.Bytes()...)
 	}
 	return append(out, proto.OK().Add("count", strconv.Itoa(len(list))).Bytes()...)
@@ -115,7 +118,7 @@ func (d *daemon) doInspect(c *conn, r *proto.Request) []byte {
 	}
 	st, _ := j.cg.Stat() // missing files read as 0; an ended job's cgroup may be gone
 	var pids []int
-	if !j.ended && j.pend == nil {
+	if !j.isEnded() && !j.isPending() {
 		pids, _ = j.cg.Procs()
 	}
 	ps := make([]string, len(pids))
@@ -133,7 +136,7 @@ func (d *daemon) doInspect(c *conn, r *proto.Request) []byte {
 	mem := readPSI(filepath.Join(string(j.cg), "memory.pressure"))
 	cpu := readPSI(filepath.Join(string(j.cg), "cpu.pressure"))
 	io := readPSI(filepath.Join(string(j.cg), "io.pressure"))
-	return proto.OK().Add("id", j.id).Add("state", j.state).Add("pid", strconv.Itoa(j.pid)).
+	resp := proto.OK().Add("id", j.id).Add("state", j.state).Add("pid", strconv.Itoa(j.pid)).
 		Add("priority", strconv.Itoa(j.priority)).Add("exit", strconv.Itoa(j.status.Exit)).
 		Add("signal", strconv.Itoa(j.status.Signal)).Add("oom_killed", oom).
 		Add("service_count", strconv.Itoa(j.serviceCount)).Add("require_path_count", strconv.Itoa(j.requireCount)).
@@ -150,8 +153,17 @@ func (d *daemon) doInspect(c *conn, r *proto.Request) []byte {
 		Add("psi_mem_some_avg10", pct(mem.Some.Avg10)).Add("psi_mem_full_avg10", pct(mem.Full.Avg10)).
 		Add("psi_cpu_some_avg10", pct(cpu.Some.Avg10)).
 		Add("psi_io_some_avg10", pct(io.Some.Avg10)).Add("psi_io_full_avg10", pct(io.Full.Avg10)).
-		Add("psi_available", boolStr(d.psiRoot)).
-		Bytes()
+		Add("psi_available", boolStr(d.psiRoot))
+	resp.Add("uid", u64(uint64(j.uid))).Add("adopted", boolStr(j.adopted))
+	addKV(resp, j.unknownKeys())
+	return resp.Bytes()
+}
+
+// addKV appends key, value pairs to a response.
+func addKV(r *proto.Response, kv []string) {
+	for i := 0; i+1 < len(kv); i += 2 {
+		r.Add(kv[i], kv[i+1])
+	}
 }
 
 // doStats answers STATS: the spec keys (host avg10 from --host-pressure),
@@ -225,7 +237,7 @@ func (d *daemon) doFreeze(c *conn, r *proto.Request, freeze bool) []byte {
 	if j == nil {
 		return e
 	}
-	if j.ended || j.mainDone || j.pend != nil {
+	if j.isEnded() || j.mainGone() || j.isPending() {
 		return proto.Err("job not running").Add("id", j.id).Add("state", j.state).Bytes()
 	}
 	var err error
@@ -262,7 +274,7 @@ func (d *daemon) resolveFreezeOps(j *job, frozen bool) {
 		case op.conn.closed:
 		case op.job != j:
 			kept = append(kept, op)
-		case j.ended || j.mainDone:
+		case j.isEnded() || j.mainGone():
 			d.reply(op.conn, proto.Err("job not running").Add("id", j.id).Add("state", j.state).Bytes())
 		case frozen == op.want:
 			d.reply(op.conn, proto.OK().Add("id", j.id).Add("state", j.state).Bytes())
@@ -318,10 +330,10 @@ func (d *daemon) doKill(c *conn, r *proto.Request) []byte {
 	if err != nil {
 		return proto.Err(err.Error()).Add("id", j.id).Bytes()
 	}
-	if j.ended {
+	if j.isEnded() {
 		return proto.Err("job not running").Add("id", j.id).Add("state", j.state).Bytes()
 	}
-	if j.pend != nil {
+	if j.isPending() {
 		d.killPending(j)
 		return proto.OK().Add("id", j.id).Add("signal", strconv.Itoa(sig)).Bytes()
 	}
@@ -336,8 +348,9 @@ func (d *daemon) doWait(c *conn, r *proto.Request) []byte {
 	if j == nil {
 		return e
 	}
-	if j.ended {
-		return d.waitResponse(j)
+	if j.isEnded() {
+		d.replyRecorded(c, j)
+		return nil
 	}
 	if j.waiters == nil {
 		j.waiters = map[*conn]struct{}{}
@@ -352,11 +365,11 @@ func (d *daemon) doRemove(c *conn, r *proto.Request) []byte {
 	if j == nil {
 		return e
 	}
-	if j.pend != nil {
+	if j.isPending() {
 		d.removePending(j)
 		return proto.OK().Add("id", j.id).Bytes()
 	}
-	if !j.ended {
+	if !j.isEnded() {
 		return proto.Err("still running").Add("id", j.id).Add("state", j.state).Bytes()
 	}
 	if err := j.cg.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -366,7 +379,9 @@ func (d *daemon) doRemove(c *conn, r *proto.Request) []byte {
 		return proto.Err("remove failed").Add("id", j.id).Add("detail", err.Error()).Bytes()
 	}
 	d.forget(j, "removed")
-	return proto.OK().Add("id", j.id).Bytes()
+	// Answered once the record is gone: a removed job never comes back.
+	d.afterJournal(func() { d.reply(c, proto.OK().Add("id", j.id).Bytes()) })
+	return nil
 }
 
 // forget drops an ended job whose cgroup is gone and emits job.cleanup.
@@ -374,6 +389,7 @@ func (d *daemon) doRemove(c *conn, r *proto.Request) []byte {
 func (d *daemon) forget(j *job, result string) {
 	d.emitJob("job.cleanup", j, "id", j.id, "result", result, "cgroup", string(j.cg))
 	d.logForgotten(j)
+	d.unrecord(j)
 	d.setState(j, "")
 	delete(d.jobs, j.id)
 }

@@ -33,6 +33,8 @@ type Sink struct {
 	events   uint64 // dropped in the gap
 	logLines uint64
 	closing  bool
+	writing  bool          // the writer holds a batch
+	flushed  chan struct{} // closed when the buffer is written out (Flush)
 	done     chan struct{}
 
 	total atomic.Uint64 // events dropped since the start
@@ -109,12 +111,39 @@ func (s *Sink) run() {
 		out, s.buf = s.buf, out[:0]
 		ev, ll := s.events, s.logLines
 		s.gap, s.events, s.logLines = false, 0, 0
+		s.writing = true
 		s.mu.Unlock()
 		s.w.Write(out)
 		if ev > 0 || ll > 0 {
 			s.w.Write([]byte(Format(s.now().UnixMilli(), "events.dropped",
 				"count", strconv.FormatUint(ev, 10), "log_lines", strconv.FormatUint(ll, 10))))
 		}
+		s.mu.Lock()
+		s.writing = false
+		if len(s.buf) == 0 && !s.gap && s.flushed != nil {
+			close(s.flushed)
+			s.flushed = nil
+		}
+		s.mu.Unlock()
+	}
+}
+
+// Flush waits at most wait for what is buffered to be written (before
+// the process re-executes itself); the sink stays open.
+func (s *Sink) Flush(wait time.Duration) {
+	s.mu.Lock()
+	if len(s.buf) == 0 && !s.gap && !s.writing {
+		s.mu.Unlock()
+		return
+	}
+	if s.flushed == nil {
+		s.flushed = make(chan struct{})
+	}
+	ch := s.flushed
+	s.mu.Unlock()
+	select {
+	case <-ch:
+	case <-time.After(wait):
 	}
 }
 

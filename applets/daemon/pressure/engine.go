@@ -288,6 +288,13 @@ func (e *Engine) JobEnded(id string) {
 	}
 }
 
+// FrozenBefore hands the engine a job it froze before the daemon
+// restarted (reason pressure_<res>, from the job's record): it is the
+// engine's again, thawed once res has been calm for the hysteresis.
+func (e *Engine) FrozenBefore(id, res string, priority int, now time.Time) {
+	e.frozen[id] = frozenJob{res: res, priority: priority, at: now, hold: e.cfg.Hysteresis}
+}
+
 // ClientFroze tells the engine a client froze the job: if the engine had
 // frozen it, the freeze is now the client's and the engine will not thaw it.
 func (e *Engine) ClientFroze(id string) { delete(e.frozen, id) }

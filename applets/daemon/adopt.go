@@ -1,0 +1,395 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"cgroupd/core/cgroup"
+	"cgroupd/core/limits"
+	"cgroupd/core/spawn"
+
+	"golang.org/x/sys/unix"
+)
+
+// Adoption: a daemon that starts where another one died (SIGKILL, a crash,
+// the OOM killer) or re-executed itself (UPGRADE) replays the job records
+// of the journal and reconciles them with the cgroup tree:
+//
+//   - a record of an ended job is the job, as it ended;
+//   - a running job whose main process is still there (the same pid, the
+//     same start time, still in the job's cgroup) is adopted: a pidfd on it,
+//     watches, the engine's candidate again. After a crash it is not our
+//     child, so how it ends is known only if we kill it (killed, signal 9);
+//     otherwise it ends with exit_known 0. After an upgrade it still is our
+//     child and its pidfd was handed over: its status is exact;
+//   - a running job whose main process is gone ended while no daemon
+//     watched: it ends now with exit_known 0, exit_reason ended_while_down
+//     (or reboot), after what is left in its cgroup is killed;
+//   - a cgroup under the root that no record names is reported (event
+//     cgroup.unknown and a log line) and left alone;
+//   - a record that cannot be read is reported (event state.corrupt) and
+//     skipped.
+
+// defaultStateDir: /run/cgroupd/<root> for root; $XDG_RUNTIME_DIR/cgroupd
+// or /tmp/cgroupd-<uid> for others. <root> is the root below the cgroup2
+// mount with "/" as "-".
+func defaultStateDir(euid int, mount string, root cgroup.Dir, getenv func(string) string) string {
+	rel, err := filepath.Rel(mount, string(root))
+	if err != nil || rel == "." {
+		rel = "root"
+	}
+	name := strings.ReplaceAll(rel, "/", "-")
+	if euid == 0 {
+		return filepath.Join("/run/cgroupd", name)
+	}
+	if x := getenv("XDG_RUNTIME_DIR"); x != "" {
+		return filepath.Join(x, "cgroupd", name)
+	}
+	return filepath.Join(fmt.Sprintf("/tmp/cgroupd-%d", euid), name)
+}
+
+// lockDir takes an exclusive flock on dir, refusing a second daemon.
+func lockDir(dir, what string) (int, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		unix.Close(fd)
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return -1, fmt.Errorf("%s %s is in use by another cgroupd (locked)", what, dir)
+		}
+		return -1, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return fd, nil
+}
+
+// openState locks the root and the state dir and opens the journal. An
+// upgraded daemon inherits the locked fds (h non-nil).
+func (d *daemon) openState(h *handoff) error {
+	if h != nil {
+		d.lockFDs = h.locks
+	} else {
+		fd, err := lockDir(string(d.root), "cgroup root")
+		if err != nil {
+			return err
+		}
+		d.lockFDs = append(d.lockFDs, fd)
+	}
+	d.bootID = readBootID()
+	dir := d.cfg.StateDir
+	if dir == "none" {
+		return nil
+	}
+	if dir == "" {
+		dir = defaultStateDir(d.euid, d.mount, d.root, os.Getenv)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	if h == nil {
+		fd, err := lockDir(dir, "state dir")
+		if err != nil {
+			return err
+		}
+		d.lockFDs = append(d.lockFDs, fd)
+	}
+	jn, err := openJournal(dir)
+	if err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	d.journal, d.stateDir = jn, dir
+	return nil
+}
+
+// adopt replays the records and reconciles them with the cgroup tree
+// (before the daemon accepts clients). handed are the pidfds an upgrading
+// daemon passed on, by job id.
+func (d *daemon) adopt(handed map[string]*handedJob) {
+	if d.journal == nil {
+		d.reportStrays()
+		return
+	}
+	t0 := time.Now()
+	ents, err := os.ReadDir(d.journal.dir)
+	if err != nil {
+		d.logf("state dir: %v", err)
+	}
+	type loaded struct {
+		j   *job
+		rec record
+	}
+	var jobs []loaded
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") {
+			os.Remove(filepath.Join(d.journal.dir, name)) // a temp file a crash left
+			continue
+		}
+		j, rec, err := d.loadRecord(name)
+		if err != nil {
+			d.logf("state: record %s skipped: %v", filepath.Join(d.journal.dir, name), err)
+			d.emit("state.corrupt", "file", filepath.Join(d.journal.dir, name), "detail", err.Error())
+			continue
+		}
+		jobs = append(jobs, loaded{j, rec})
+	}
+	sort.Slice(jobs, func(a, b int) bool { return jobs[a].j.seq < jobs[b].j.seq })
+	var adopted, ended, gone int
+	for _, l := range jobs {
+		switch d.restore(l.j, l.rec, handed[l.j.id]) {
+		case phaseRunning:
+			adopted++
+		case phaseEnded:
+			ended++
+		default:
+			gone++
+		}
+	}
+	d.reportStrays()
+	if len(jobs) > 0 {
+		d.logf("state: %d jobs from %s in %v: %d running adopted, %d ended, %d ended while no daemon ran",
+			len(jobs), d.stateDir, time.Since(t0).Round(time.Millisecond), adopted, ended, gone)
+	}
+}
+
+// loadRecord reads and parses the record of job id.
+func (d *daemon) loadRecord(id string) (*job, record, error) {
+	if err := limits.ValidID(id); err != nil {
+		return nil, nil, err
+	}
+	data, err := os.ReadFile(filepath.Join(d.journal.dir, id))
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, err := parseRecord(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rec.get("id") != id {
+		return nil, nil, fmt.Errorf("id %q in the file of %s", rec.get("id"), id)
+	}
+	j := &job{id: id, cg: d.root.Child(id), pidfd: -1, wdEvents: -1, wdMem: -1, wdLog: -1}
+	if rec.get("cgroup") != string(j.cg) {
+		return nil, nil, fmt.Errorf("cgroup %s is not %s (another root's record?)", rec.get("cgroup"), j.cg)
+	}
+	var errs []error
+	num := func(k string) int64 {
+		n, err := rec.int(k)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return n
+	}
+	opt := func(k string) int64 { n, _ := rec.int(k); return n }
+	j.seq = uint64(num("seq"))
+	j.uid, j.gid = uint32(num("uid")), uint32(num("gid"))
+	j.priority = int(num("priority"))
+	j.pid = int(num("pid"))
+	j.startUnix, j.startMono = opt("start_unix_ms"), opt("start_mono_ms")
+	j.serviceCount, j.requireCount, j.ioMaxCount = int(opt("service_count")), int(opt("require_path_count")), int(opt("io_max_rule_count"))
+	j.logPath = rec.get("log")
+	j.oomGroup = rec.get("oom_group") == "1"
+	j.oomKillCount, j.oomGroupCount = uint64(opt("oom_kill_count")), uint64(opt("oom_group_count"))
+	j.frozenBy = rec.get("frozen_by")
+	j.pidStart = rec.get("pid_start")
+	j.argv = rec["arg"]
+	for _, l := range rec["limit"] {
+		k, v, _ := strings.Cut(l, "=")
+		j.settings = append(j.settings, limits.Setting{Key: k, Value: v})
+	}
+	switch rec.get("phase") {
+	case "running":
+	case "stopping", "ended":
+		j.status = spawn.Status{Exit: int(num("exit")), Signal: int(num("signal"))}
+		j.exitUnknown = rec.get("exit_unknown")
+		j.exitUnix, j.exitMono = opt("exit_unix_ms"), opt("exit_mono_ms")
+	default:
+		return nil, nil, fmt.Errorf("phase %q", rec.get("phase"))
+	}
+	if len(errs) > 0 {
+		return nil, nil, errs[0]
+	}
+	return j, rec, nil
+}
+
+// restore puts a loaded job back: ended as recorded, running adopted, or
+// ended now with an unknown status. It returns the phase it is in after.
+func (d *daemon) restore(j *job, rec record, h *handedJob) phase {
+	d.jobs[j.id] = j
+	d.seq = max(d.seq, j.seq)
+	if j.logPath != "" {
+		delete(d.logs.retained, j.logPath)
+	}
+	if rec.get("phase") == "ended" {
+		j.phase = phaseEnded
+		d.setState(j, endStateName(j))
+		return phaseEnded
+	}
+	pidfd, why := -1, ""
+	switch {
+	case h != nil:
+		pidfd = h.pidfd // our child still: its status will be exact
+	case rec.get("boot_id") != d.bootID:
+		why = "reboot"
+	default:
+		pidfd, why = verifyPid(j)
+	}
+	if rec.get("phase") == "stopping" {
+		// The main process had ended (status known); the rest was being
+		// killed. Carry on.
+		if pidfd >= 0 && h == nil {
+			unix.Close(pidfd)
+		}
+		d.resume(j, phaseStopping)
+		return phaseStopping
+	}
+	if pidfd < 0 {
+		j.exitUnknown = why
+		j.status = spawn.Status{}
+		d.resume(j, phaseStopping)
+		return phaseStopping
+	}
+	j.pidfd = pidfd
+	j.adopted = h == nil
+	d.pidfds++
+	if err := d.lp.Add(pidfd, unix.EPOLLIN, func(uint32) { d.onMainExit(j); d.maybeDone() }); err != nil {
+		d.logf("job %s: epoll add pidfd: %v", j.id, err)
+	}
+	if h != nil {
+		for _, fd := range h.services {
+			s := &service{pidfd: fd}
+			j.services = append(j.services, s)
+			d.pidfds++
+			if err := d.lp.Add(fd, unix.EPOLLIN, func(uint32) { d.onServiceExit(j, s) }); err != nil {
+				d.logf("job %s: epoll add service: %v", j.id, err)
+			}
+		}
+	}
+	d.resume(j, phaseRunning)
+	return phaseRunning
+}
+
+// resume makes a restored job live again in phase p: watches, state,
+// engine; a stopping job has the rest of its cgroup killed.
+func (d *daemon) resume(j *job, p phase) {
+	j.phase = p
+	d.setState(j, stateRunning)
+	d.liveJobs[j] = struct{}{}
+	_, err := os.Stat(string(j.cg))
+	if err != nil && p != phaseRunning {
+		d.finish(j) // nothing left to kill
+		return
+	}
+	if err == nil {
+		if err := d.watchFile(j, filepath.Join(string(j.cg), cgroup.FileEvents), watchEvents, &j.wdEvents); err != nil {
+			d.logf("job %s: watch cgroup.events: %v", j.id, err)
+		}
+		if _, err := os.Stat(filepath.Join(string(j.cg), cgroup.FileMemoryEvents)); err == nil {
+			if err := d.watchFile(j, filepath.Join(string(j.cg), cgroup.FileMemoryEvents), watchMemEvents, &j.wdMem); err != nil {
+				d.logf("job %s: watch memory.events: %v", j.id, err)
+			}
+		}
+	}
+	if j.logPath != "" {
+		if err := d.logStarted(j); err != nil {
+			d.logf("job %s: watch log: %v", j.id, err)
+		}
+	}
+	if p != phaseRunning {
+		d.stopRest(j)
+		return
+	}
+	if ev, err := j.cg.Events(); err == nil && ev.Frozen {
+		d.setState(j, stateFrozen)
+		if res, ok := strings.CutPrefix(j.frozenBy, "pressure_"); ok && d.engine != nil {
+			d.engine.FrozenBefore(j.id, res, j.priority, time.Now())
+		}
+	}
+	kv := []string{"id", j.id, "pid", strconv.Itoa(j.pid), "priority", strconv.Itoa(j.priority), "cgroup", string(j.cg)}
+	if j.adopted {
+		kv = append(kv, "exit_known", "0")
+	}
+	d.emitJob("job.adopt", j, kv...)
+	d.checkMemEvents(j, false) // OOM kills while no daemon watched
+}
+
+// verifyPid opens a pidfd on the recorded main process and checks it is
+// still that process (start time) in the job's cgroup; -1 and the reason
+// when it is not.
+func verifyPid(j *job) (int, string) {
+	const gone = "ended_while_down"
+	if j.pid <= 0 {
+		return -1, gone
+	}
+	fd, err := unix.PidfdOpen(j.pid, 0)
+	if err != nil {
+		return -1, gone
+	}
+	ok := true
+	if j.pidStart != "" {
+		st, err := pidStart(j.pid)
+		ok = err == nil && strconv.FormatUint(st, 10) == j.pidStart
+	}
+	if ok {
+		ok = inCgroup(j.pid, j.cg)
+	}
+	if ok {
+		// Checked after the pidfd was opened: if the process is still
+		// alive now, the checks were about the process the pidfd holds.
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, _ := unix.Poll(pfd, 0)
+		ok = n == 0
+	}
+	if !ok {
+		unix.Close(fd)
+		return -1, gone
+	}
+	return fd, ""
+}
+
+// inCgroup tells whether pid's cgroup v2 path ends with cg's path below
+// the mount (/proc/<pid>/cgroup "0::/path").
+func inCgroup(pid int, cg cgroup.Dir) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			return p != "/" && strings.HasSuffix(string(cg), p)
+		}
+	}
+	return false
+}
+
+// reportStrays reports the cgroups under the root no job is known for.
+func (d *daemon) reportStrays() {
+	ents, err := os.ReadDir(string(d.root))
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if !e.IsDir() || name == daemonLeaf || d.jobs[name] != nil {
+			continue
+		}
+		cg := d.root.Child(name)
+		populated := "0"
+		if ev, err := cg.Events(); err == nil && ev.Populated {
+			populated = "1"
+		}
+		if d.strays == nil {
+			d.strays = map[string]bool{}
+		}
+		d.strays[name] = true
+		d.logf("unknown cgroup %s: no job record; left alone (populated %s)", cg, populated)
+		d.emit("cgroup.unknown", "cgroup", string(cg), "populated", populated)
+	}
+}

@@ -1,0 +1,375 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// The journal keeps one small record per job in <state-dir>/jobs/<id>, so
+// that a daemon started after a crash (or an upgrade) knows every job the
+// old one knew (adopt.go). A record is written when the job starts running
+// (with its pid), when its main process ends while the cgroup empties,
+// when it ends (with its status), and on a freeze or thaw (who froze it);
+// it is deleted by REMOVE. That is two writes for most lifecycles, one
+// when the start and the end are queued together (the newest record of a
+// job replaces an unwritten older one), and an unlink.
+//
+// Writing never holds up the loop: records are built on the loop and
+// written by a goroutine of their own (temp file, fsync unless the state
+// dir is on tmpfs, rename), so a kill under memory pressure never waits on
+// a disk that thrashes. What a client is told waits instead: a RUN reply,
+// a WAIT reply and a REMOVE reply are sent once the record they depend on
+// is written (afterJournal), so a job a client has heard of is never lost
+// by a crash right after.
+
+const (
+	recordMagic  = "cgroupd-job: 1"
+	recordEnd    = "end: 1"
+	stateJobsDir = "jobs"
+)
+
+// journalOp is one record to write (data) or delete (data nil).
+type journalOp struct {
+	id   string
+	data []byte
+}
+
+type journal struct {
+	dir    string // <state-dir>/jobs
+	dirFD  int
+	sync   bool // fsync files and the directory (not on tmpfs)
+	efd    int  // eventfd: ops written
+	mu     sync.Mutex
+	cond   *sync.Cond
+	order  []string              // ids with an op waiting, oldest first
+	ops    map[string]*journalOp // the newest op of each id
+	closed bool
+
+	posted  uint64        // ops handed over (loop only)
+	done    atomic.Uint64 // ops written or dropped as superseded
+	writes  atomic.Uint64 // files written (STATS state_writes)
+	errs    atomic.Uint64 // writes that failed (STATS state_errors)
+	lastErr atomic.Value  // string
+
+	waiters []journalWaiter // loop only
+}
+
+type journalWaiter struct {
+	seq uint64
+	fn  func()
+}
+
+// openJournal opens (creating) <stateDir>/jobs.
+func openJournal(stateDir string) (*journal, error) {
+	dir := filepath.Join(stateDir, stateJobsDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	var sfs unix.Statfs_t
+	durable := true
+	if unix.Fstatfs(fd, &sfs) == nil && (sfs.Type == unix.TMPFS_MAGIC || sfs.Type == unix.RAMFS_MAGIC) {
+		durable = false // nothing to make durable: fsync would only cost
+	}
+	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	j := &journal{dir: dir, dirFD: fd, sync: durable, efd: efd, ops: map[string]*journalOp{}}
+	j.cond = sync.NewCond(&j.mu)
+	go j.run()
+	return j, nil
+}
+
+// post queues op; a newer op of the same id replaces one not yet written.
+func (jn *journal) post(op *journalOp) {
+	jn.posted++
+	jn.mu.Lock()
+	if _, ok := jn.ops[op.id]; ok {
+		jn.done.Add(1) // the older op is superseded: counted as done
+	} else {
+		jn.order = append(jn.order, op.id)
+	}
+	jn.ops[op.id] = op
+	jn.cond.Signal()
+	jn.mu.Unlock()
+}
+
+func (jn *journal) run() {
+	for {
+		jn.mu.Lock()
+		for len(jn.order) == 0 && !jn.closed {
+			jn.cond.Wait()
+		}
+		if len(jn.order) == 0 {
+			jn.mu.Unlock()
+			return
+		}
+		batch := make([]*journalOp, 0, len(jn.order))
+		for _, id := range jn.order {
+			batch = append(batch, jn.ops[id])
+			delete(jn.ops, id)
+		}
+		jn.order = jn.order[:0]
+		jn.mu.Unlock()
+
+		for _, op := range batch {
+			if err := jn.apply(op); err != nil {
+				jn.errs.Add(1)
+				jn.lastErr.Store(err.Error())
+			}
+		}
+		if jn.sync {
+			unix.Fsync(jn.dirFD) // the renames and unlinks
+		}
+		jn.done.Add(uint64(len(batch)))
+		unix.Write(jn.efd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	}
+}
+
+// apply writes or deletes one record.
+func (jn *journal) apply(op *journalOp) error {
+	name := filepath.Join(jn.dir, op.id)
+	if op.data == nil {
+		if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	data := op.data
+	tmp := filepath.Join(jn.dir, "."+op.id+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil && jn.sync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, name)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	jn.writes.Add(1)
+	return nil
+}
+
+// onReady runs the callbacks whose records are written (on the loop).
+func (jn *journal) onReady() {
+	var b [8]byte
+	unix.Read(jn.efd, b[:])
+	jn.runWaiters()
+}
+
+func (jn *journal) runWaiters() {
+	done := jn.done.Load()
+	n := 0
+	for n < len(jn.waiters) && jn.waiters[n].seq <= done {
+		n++
+	}
+	ready := jn.waiters[:n]
+	jn.waiters = append([]journalWaiter(nil), jn.waiters[n:]...)
+	for _, w := range ready {
+		w.fn()
+	}
+}
+
+// close writes what is queued and stops the goroutine; it waits for it
+// (shutdown and upgrade only, after the loop).
+func (jn *journal) close() {
+	jn.mu.Lock()
+	jn.closed = true
+	jn.cond.Signal()
+	jn.mu.Unlock()
+	for jn.done.Load() < jn.posted {
+		var b [8]byte
+		var pfd = []unix.PollFd{{Fd: int32(jn.efd), Events: unix.POLLIN}}
+		unix.Poll(pfd, 1000)
+		unix.Read(jn.efd, b[:])
+	}
+	unix.Close(jn.efd)
+	unix.Close(jn.dirFD)
+}
+
+// afterJournal runs fn on the loop once every record queued so far is
+// written: at once when there is no journal or nothing is outstanding.
+func (d *daemon) afterJournal(fn func()) {
+	jn := d.journal
+	if jn == nil || jn.done.Load() >= jn.posted {
+		fn()
+		return
+	}
+	jn.waiters = append(jn.waiters, journalWaiter{seq: jn.posted, fn: fn})
+}
+
+// record queues j's record (no-op without a journal).
+func (d *daemon) record(j *job) {
+	if d.journal == nil || j.phase < phaseRunning {
+		return
+	}
+	d.journal.post(&journalOp{id: j.id, data: encodeRecord(j, d.bootID)})
+}
+
+// unrecord queues the deletion of j's record.
+func (d *daemon) unrecord(j *job) {
+	if d.journal != nil {
+		d.journal.post(&journalOp{id: j.id})
+	}
+}
+
+// encodeRecord is j's record: "key: value" lines between a magic first
+// line and an end line (a truncated record lacks it).
+func encodeRecord(j *job, bootID string) []byte {
+	var b strings.Builder
+	kv := func(k, v string) { b.WriteString(k); b.WriteString(": "); b.WriteString(v); b.WriteByte('\n') }
+	i64 := func(k string, v int64) { kv(k, strconv.FormatInt(v, 10)) }
+	b.WriteString(recordMagic + "\n")
+	kv("id", j.id)
+	kv("phase", j.phase.String())
+	kv("boot_id", bootID)
+	i64("seq", int64(j.seq))
+	i64("uid", int64(j.uid))
+	i64("gid", int64(j.gid))
+	i64("priority", int64(j.priority))
+	kv("cgroup", string(j.cg))
+	if j.logPath != "" {
+		kv("log", j.logPath)
+	}
+	i64("pid", int64(j.pid))
+	if j.pidStart != "" {
+		kv("pid_start", j.pidStart)
+	}
+	i64("start_unix_ms", j.startUnix)
+	i64("start_mono_ms", j.startMono)
+	i64("service_count", int64(j.serviceCount))
+	i64("require_path_count", int64(j.requireCount))
+	i64("io_max_rule_count", int64(j.ioMaxCount))
+	kv("oom_group", boolStr(j.oomGroup))
+	kv("oom_kill_count", u64(j.oomKillCount))
+	kv("oom_group_count", u64(j.oomGroupCount))
+	if j.frozenBy != "" {
+		kv("frozen_by", j.frozenBy)
+	}
+	for _, a := range j.argv {
+		kv("arg", a)
+	}
+	for _, s := range j.settings {
+		kv("limit", s.Key+"="+s.Value)
+	}
+	if j.phase >= phaseStopping {
+		kv("state", endStateName(j))
+		i64("exit", int64(j.status.Exit))
+		i64("signal", int64(j.status.Signal))
+		if j.exitUnknown != "" {
+			kv("exit_unknown", j.exitUnknown)
+		}
+		i64("exit_unix_ms", j.exitUnix)
+		i64("exit_mono_ms", j.exitMono)
+	}
+	b.WriteString(recordEnd + "\n")
+	return []byte(b.String())
+}
+
+// endStateName is the state j ends in (stopping: will end in). An
+// unknown status is failed: never an invented success.
+func endStateName(j *job) string {
+	if j.exitUnknown != "" {
+		return stateFailed
+	}
+	return endState(j.status)
+}
+
+// record is a parsed job record.
+type record map[string][]string
+
+func (r record) get(k string) string {
+	if v := r[k]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func (r record) int(k string) (int64, error) {
+	v := r.get(k)
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a number", k, v)
+	}
+	return n, nil
+}
+
+// parseRecord checks the framing of a record and splits its lines.
+func parseRecord(data []byte) (record, error) {
+	s := string(data)
+	if !strings.HasPrefix(s, recordMagic+"\n") {
+		return nil, errors.New("not a cgroupd job record")
+	}
+	if !strings.HasSuffix(s, "\n"+recordEnd+"\n") {
+		return nil, errors.New("truncated (no end line)")
+	}
+	body := strings.TrimSuffix(strings.TrimPrefix(s, recordMagic+"\n"), recordEnd+"\n")
+	r := record{}
+	for _, line := range strings.Split(strings.TrimSuffix(body, "\n"), "\n") {
+		k, v, ok := strings.Cut(line, ": ")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("malformed line %q", line)
+		}
+		r[k] = append(r[k], v)
+	}
+	for _, k := range []string{"id", "phase", "cgroup", "pid", "seq", "uid", "gid", "priority"} {
+		if len(r[k]) == 0 {
+			return nil, fmt.Errorf("missing %s", k)
+		}
+	}
+	return r, nil
+}
+
+// pidStart is the start time of pid (clock ticks after boot, field 22
+// of /proc/<pid>/stat): with the pid it names one process for the boot.
+func pidStart(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// comm (field 2) may hold spaces and parentheses: count from the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("malformed stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state); field 22 is f[19].
+	if len(f) < 20 {
+		return 0, errors.New("malformed stat")
+	}
+	return strconv.ParseUint(f[19], 10, 64)
+}
+
+// readBootID names this boot: a record from another boot has no live
+// processes.
+func readBootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
