@@ -24,8 +24,10 @@
 # stderr nobody reads while 8 clients RUN (and what it dropped); the C tool
 # built from ../shared/baseline-c and its RUN rates with 1 and 8 clients,
 # side by side; RSS with 4 000; with 10 000 live jobs: CPU use over 60 s
-# idle, RSS, LIST (all jobs listed?), INSPECT and PING latency; the time
-# QUIT takes to kill and remove them all. About 3 minutes.
+# idle, RSS, LIST (all jobs listed?), INSPECT and PING latency; the disk
+# writes of the job records per job lifecycle; SIGKILL of the daemon and
+# the time a new one takes to adopt them all and be ready; the time QUIT
+# takes to kill and remove them all. About 4 minutes.
 #
 # Environment (defaults in brackets), for quicker partial runs:
 #   BENCH_JOBS        live jobs for the scale figures [10000]
@@ -198,6 +200,18 @@ sleep 1
 say "RSS idle"
 cb proc -pid "$dpid" -tag idle
 
+# stat_key KEY: KEY of the daemon's STATS.
+stat_key() { "$build/cgroupctl" --socket "$sock" stats | sed -n "s/^$1: //p"; }
+
+say "job records: disk writes per job lifecycle (RUN, WAIT, REMOVE of /bin/true)"
+w0=$(stat_key state_writes)
+u0=$(stat_key state_unlinks)
+cb run -socket "$sock" -name life -clients 1 -count 500 -warmup 0 -argv /bin/true
+w1=$(stat_key state_writes)
+u1=$(stat_key state_unlinks)
+echo "state_writes_per_job=$(awk -v a="$w0" -v b="$w1" 'BEGIN { if (a != "" && b != "") printf "%.2f", (b - a) / 500 }')" >>"$figs"
+echo "state_unlinks_per_job=$(awk -v a="$u0" -v b="$u1" 'BEGIN { if (a != "" && b != "") printf "%.2f", (b - a) / 500 }')" >>"$figs"
+
 say "PING with 50 silent connections"
 cb ping -socket "$sock" -silent 50 -count 2000
 
@@ -298,6 +312,27 @@ cb req -socket "$sock" -verb INSPECT -id j10-0 -count 2000 -tag "j$jobs"
 cb ping -socket "$sock" -silent 50 -count 1000 -tag "s50_j$jobs"
 daemon_alive
 
+say "restart: SIGKILL the daemon with $jobs live jobs, start it again, adopt them"
+kill -KILL "$dpid"
+wait_gone "$dpid" 30
+wait "$dpid" 2>/dev/null
+t0=$("$box" cgroupbench now | sed -n 's/^now_unix_ms=//p')
+"$build/cgroupd" -r "$root" -s "$sock" </dev/null >"$tmp/daemon.out" 2>"$tmp/daemon2.err" &
+dpid=$!
+n=0
+until grep -q 'cgroupd ready' "$tmp/daemon2.err" 2>/dev/null; do
+	alive "$dpid" || die "restarted cgroupd exited before 'cgroupd ready': $(tail -n 5 "$tmp/daemon2.err" | tr '\n' '|')"
+	[ $n -lt 12000 ] || die "restarted cgroupd printed no 'cgroupd ready' within 120 s"
+	sleep 0.01
+	n=$((n + 1))
+done
+t1=$("$box" cgroupbench now | sed -n 's/^now_unix_ms=//p')
+echo "restart_ready_ms_j$jobs=$((t1 - t0))" >>"$figs"
+echo "restart_adopt_ms_j$jobs=$(sed -n 's/^state: .* in \([0-9.]*\)\(m*s\):.*/\1 \2/p' "$tmp/daemon2.err" | awk '{ print ($2 == "s") ? $1 * 1000 : $1 }')" >>"$figs"
+echo "restart_adopted_j$jobs=$(grep -c ' type=job.adopt ' "$tmp/daemon2.err")" >>"$figs"
+cb req -socket "$sock" -verb LIST -count 3 -warmup 0 -tag "restart_j$jobs"
+cb proc -pid "$dpid" -tag "restart_j$jobs"
+
 say "QUIT with $jobs live jobs"
 t0=$("$box" cgroupbench now | sed -n 's/^now_unix_ms=//p')
 "$build/cgroupctl" --socket "$sock" quit >/dev/null || {
@@ -391,6 +426,13 @@ fi
 row "daemon RSS, $jobs jobs" "$(mb "daemon_rss_kb_j$jobs")" MiB "VmRSS with $jobs live sleep jobs (after the idle window)" "" "<=" 40
 row "daemon fds, $jobs jobs" "$(get "daemon_fds_j$jobs")" fds "entries in /proc/<pid>/fd" "" "" ""
 row "daemon CPU idle, $jobs jobs" "$(get "daemon_cpu_pct_j$jobs")" "% core" "utime+stime, /proc/<pid>/stat, over ${idle_secs}s with no requests" "" "<" 1
+row "job record writes per lifecycle" "$(get state_writes_per_job)" files "STATS state_writes over 500 RUN+WAIT+REMOVE of /bin/true (each: temp file + rename)" "" "" ""
+row "job record unlinks per lifecycle" "$(get state_unlinks_per_job)" files "STATS state_unlinks over the same" "" "" ""
+row "restart to ready, $jobs jobs" "$(get "restart_ready_ms_j$jobs")" ms "SIGKILL, start again: until 'cgroupd ready' (10 ms polls)" "" "" ""
+row "  of which replay+adopt" "$(get "restart_adopt_ms_j$jobs")" ms "the daemon's own 'state: ... in' log line" "" "" ""
+row "jobs adopted after restart" "$(get "restart_adopted_j$jobs")" jobs "job.adopt events of the new daemon" "" ">=" "$jobs"
+row "jobs in LIST after restart" "$(get "list_count_restart_j$jobs")" jobs "STATUS count of LIST" "" ">=" "$jobs"
+row "daemon RSS after restart, $jobs jobs" "$(mb "daemon_rss_kb_restart_j$jobs")" MiB "VmRSS of the new daemon" "" "<=" 40
 row "QUIT with $jobs jobs" "$(get "quit_ms_j$jobs")" ms "cgroupctl quit until the daemon exited (kills, removes all)" "" "" ""
 row "binary size" "$(get binary_bytes | awk 'NF { printf "%.2f", $1 / 1048576 }')" MiB "build/cgroupbox, static, stripped" "" "<=" 3.5
 

@@ -58,6 +58,7 @@ type journal struct {
 	posted  uint64        // ops handed over (loop only)
 	done    atomic.Uint64 // ops written or dropped as superseded
 	writes  atomic.Uint64 // files written (STATS state_writes)
+	unlinks atomic.Uint64 // records deleted (STATS state_unlinks)
 	errs    atomic.Uint64 // writes that failed (STATS state_errors)
 	lastErr atomic.Value  // string
 
@@ -148,6 +149,7 @@ func (jn *journal) apply(op *journalOp) error {
 		if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
+		jn.unlinks.Add(1)
 		return nil
 	}
 	data := op.data

@@ -174,7 +174,8 @@ func addKV(r *proto.Response, kv []string) {
 // engine's current measurement of the root over its window,
 // pressure_window_ms (0 until two samples are in) and
 // pressure_<mem|cpu|io>_<some|full>_pct (absent without PSI in the tree);
-// last the caller's own: user_jobs (its live and pending jobs) and, for a
+// state_writes, state_unlinks and state_errors (the journal's files
+// written, deleted, failed: journal.go); last the caller's own: user_jobs (its live and pending jobs) and, for a
 // caller the ceilings apply to, user_jobs_max and user_priority_max.
 func (d *daemon) doStats(c *conn) []byte {
 	psiOf := func(res string) psi.PSI { p, _ := d.hostPSI(res); return p }
@@ -199,6 +200,10 @@ func (d *daemon) doStats(c *conn) []byte {
 			Add("pressure_mem_some_pct", pct(m.Memory.Some)).Add("pressure_mem_full_pct", pct(m.Memory.Full)).
 			Add("pressure_cpu_some_pct", pct(m.CPU.Some)).Add("pressure_cpu_full_pct", pct(m.CPU.Full)).
 			Add("pressure_io_some_pct", pct(m.IO.Some)).Add("pressure_io_full_pct", pct(m.IO.Full))
+	}
+	if jn := d.journal; jn != nil {
+		r.Add("state_writes", u64(jn.writes.Load())).Add("state_unlinks", u64(jn.unlinks.Load())).
+			Add("state_errors", u64(jn.errs.Load()))
 	}
 	r.Add("user_jobs", strconv.Itoa(d.userCount(c.cred.Uid)))
 	if !d.privileged(c) {
