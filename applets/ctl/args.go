@@ -19,6 +19,8 @@ const (
 	modePlain  mode = iota // print the response; exit by STATUS
 	modeWait               // … exit with the job's status
 	modeStream             // print the raw bytes after an ok header block (LOGS, METRICS)
+	modeAttach             // run --attach: stream the job's log, exit as wait (attach.go)
+	modeRunWait            // run --wait: exit as wait (attach.go)
 )
 
 // invocation is a parsed command line.
@@ -44,7 +46,7 @@ var subcommands map[string]subcommand
 
 func init() {
 	subcommands = map[string]subcommand{
-		"run":     {"RUN", "usage: cgroupctl run [opts] [--] argv...\n" + runOptions, parseRun},
+		"run":     {"RUN", "usage: cgroupctl run [opts] [--] argv...\n" + runOptions + attachOptions, parseRun},
 		"list":    {"LIST", "usage: cgroupctl list\n", parseNoArgs},
 		"inspect": {"INSPECT", "usage: cgroupctl inspect ID\n", parseID},
 		"stats":   {"STATS", "usage: cgroupctl stats\n", parseNoArgs},
@@ -409,6 +411,8 @@ func parseRun(sc subcommand, args []string, out *bool) (proto.Request, mode, err
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	outputFlags(fs, out)
+	var opts runOpts // attach.go: --attach --wait --rm --timeout ...
+	opts.flags(fs)
 	single := map[string]*string{}
 	lists := map[string]*listFlag{}
 	for _, rk := range runKeys {
@@ -458,8 +462,12 @@ func parseRun(sc subcommand, args []string, out *bool) (proto.Request, mode, err
 	if fs.NArg() == 0 {
 		return proto.Request{}, 0, usagef("missing command (want: run [opts] -- argv...)")
 	}
+	m, err := opts.apply(&req, set)
+	if err != nil {
+		return proto.Request{}, 0, err
+	}
 	for _, a := range fs.Args() {
 		req.Add("arg", a)
 	}
-	return req, modePlain, nil
+	return req, m, nil
 }

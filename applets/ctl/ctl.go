@@ -25,6 +25,14 @@
 //	  --memory-swap-max SZ  --io-weight N  --io-max RULE (repeatable)
 //	  --pids-max N  --require-path PATH (repeatable)  --service CMD (repeatable)
 //	  --queue-timeout DURATION (new; Go syntax, e.g. 30s)
+//	  --attach, -a                stream the job's output (its -L log) to stdout, then exit
+//	                              with its status as wait does; Ctrl-C and SIGTERM go to
+//	                              the job (a second Ctrl-C kills it)
+//	  --wait                      wait for the job's end (no output); exit as wait does
+//	  --kill-on-detach            with --attach/--wait: stop the job if this client goes away
+//	  --rm                        remove the job once it ended and was waited for
+//	  --timeout D                 stop the job D after its start: SIGTERM, then SIGKILL
+//	  --timeout-grace D           time between that SIGTERM and SIGKILL (default 10s)
 //	global options:
 //	  -s, --socket PATH           daemon socket (default: $CGROUPD_SOCKET, else
 //	                              /run/cgroupd.sock for root, else
@@ -89,7 +97,7 @@ const runOptions = `  --id ID  --priority N  --cwd DIR  --env K=V (repeatable)
   --memory-swap-max SZ  --io-weight N  --io-max RULE (repeatable)
   --pids-max N  --require-path PATH (repeatable)  --service CMD (repeatable)
   --queue-timeout DURATION (new; Go syntax, e.g. 30s)
-`
+` + attachOptions
 
 // usageError is a bad command line: its text goes to stderr, exit 2.
 type usageError struct{ msg string }

@@ -78,6 +78,8 @@ type job struct {
 
 	pend       *pendingRun // while pending: the RUN waiting for admission
 	queuedUnix int64       // ms, when it was queued (0: never pending)
+
+	x jobOpts // rm, wait, timeout, end figures (runopts.go)
 }
 
 // ageMs is the job's age at now (ms): since it started, or since it was
@@ -162,6 +164,7 @@ func (d *daemon) freezeJob(j *job, reason string) error {
 		return err
 	}
 	j.frozenBy = reason
+	j.x.frozenBy(reason, time.Now()) // runopts.go: engine freezes do not count for timeout
 	d.emitJob("job.freeze", j, "id", j.id, "reason", reason, "cgroup", string(j.cg))
 	d.checkEvents(j)
 	return nil
@@ -173,6 +176,7 @@ func (d *daemon) thawJob(j *job, reason string) error {
 		return err
 	}
 	j.frozenBy = ""
+	j.x.frozenBy("", time.Now())
 	d.emitJob("job.thaw", j, "id", j.id, "reason", reason, "cgroup", string(j.cg))
 	d.checkEvents(j)
 	return nil
@@ -335,9 +339,11 @@ func (d *daemon) finish(j *job) {
 	if j.oomKillCount > 0 {
 		oom = "1"
 	}
-	d.emitJob("job.exit", j, "id", j.id, "state", j.state, "exit", strconv.Itoa(j.status.Exit),
+	d.figures(j) // runopts.go: run_ms cpu_usec memory_peak oom_kills, appended
+	d.emitJob("job.exit", j, append([]string{"id", j.id, "state", j.state, "exit", strconv.Itoa(j.status.Exit),
 		"signal", strconv.Itoa(j.status.Signal), "oom_killed", oom, "cgroup", string(j.cg),
-		"start_unix_ms", strconv.FormatInt(j.startUnix, 10), "exit_unix_ms", strconv.FormatInt(j.exitUnix, 10))
+		"start_unix_ms", strconv.FormatInt(j.startUnix, 10), "exit_unix_ms", strconv.FormatInt(j.exitUnix, 10)},
+		j.figureKV()...)...)
 	d.unwatch(j, &j.wdEvents)
 	d.unwatch(j, &j.wdMem)
 	d.resolveFreezeOps(j, false)
@@ -350,6 +356,7 @@ func (d *daemon) finish(j *job) {
 		d.pumpLog(c)
 	}
 	d.logEnded(j)
+	d.jobEnded(j) // runopts.go: wait: 1 end blocks, rm
 }
 
 // waitResponse is WAIT's answer for an ended job.
@@ -358,8 +365,8 @@ func (d *daemon) waitResponse(j *job) []byte {
 	if j.oomKillCount > 0 {
 		oom = "1"
 	}
-	return proto.OK().Add("id", j.id).Add("state", j.state).Add("exit", strconv.Itoa(j.status.Exit)).
-		Add("signal", strconv.Itoa(j.status.Signal)).Add("oom_killed", oom).Bytes()
+	return addFigures(proto.OK().Add("id", j.id).Add("state", j.state).Add("exit", strconv.Itoa(j.status.Exit)).
+		Add("signal", strconv.Itoa(j.status.Signal)).Add("oom_killed", oom), j).Bytes()
 }
 
 // closePidFD unregisters and closes a pidfd.

@@ -44,6 +44,7 @@ type runSpec struct {
 	RequirePaths []string
 	IOMaxCount   int
 	QueueTimeout time.Duration
+	Opts         runOpts // rm, wait, kill_on_detach, timeout (runopts.go)
 }
 
 // runEnv is what validation needs from the daemon (so it is testable).
@@ -112,6 +113,9 @@ func parseRun(r *proto.Request, e runEnv) (*runSpec, *refusal) {
 		if s.QueueTimeout <= 0 || s.QueueTimeout > maxQueueTimeout {
 			return nil, refuse(fmt.Sprintf("queue_timeout: %v: want more than 0 and at most %v", s.QueueTimeout, maxQueueTimeout), "id", s.ID)
 		}
+	}
+	if rf := parseRunOpts(r, s); rf != nil {
+		return nil, rf
 	}
 	s.Env = append([]string(nil), e.Env...)
 	for _, kv := range r.All("env") {
@@ -463,6 +467,7 @@ func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
 		id: spec.ID, uid: c.cred.Uid, gid: c.cred.Gid, cg: d.root.Child(spec.ID), priority: spec.Priority,
 		pidfd: -1, serviceCount: len(spec.Services), requireCount: len(spec.RequirePaths),
 		ioMaxCount: spec.IOMaxCount, wdEvents: -1, wdMem: -1, wdLog: -1,
+		x: jobOpts{runOpts: spec.Opts},
 	}
 	if spec.QueueTimeout > 0 && (b != nil || d.queue.Len() > 0) {
 		// Blocked, or others are waiting already: queue it (queue.go).
@@ -478,7 +483,7 @@ func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
 			d.reply(c, rf.withID(spec.ID).response())
 			return
 		}
-		d.reply(c, runOK(j))
+		d.replyRun(c, j) // runopts.go: wait: 1 keeps c for the end block
 	})
 	return nil, nil
 }
@@ -657,6 +662,7 @@ func (d *daemon) started(j *job, procs []spawn.Proc) {
 	d.liveJobs[j] = struct{}{}
 	d.setState(j, stateRunning)
 	d.emitJob("job.start", j, "id", j.id, "pid", strconv.Itoa(j.pid), "priority", strconv.Itoa(j.priority), "cgroup", string(j.cg))
+	d.jobStarted(j, now) // runopts.go: timeout
 }
 
 // abandon undoes a RUN that failed after mkdir: kill what started, rmdir.
