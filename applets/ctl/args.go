@@ -16,11 +16,11 @@ import (
 type mode int
 
 const (
-	modePlain  mode = iota // print the response; exit by STATUS
-	modeWait               // … exit with the job's status
-	modeStream             // print the raw bytes after an ok header block (LOGS, METRICS)
-	modeAttach             // run --attach: stream the job's log, exit as wait (attach.go)
-	modeRunWait            // run --wait: exit as wait (attach.go)
+	modePlain   mode = iota // print the response; exit by STATUS
+	modeWait                // … exit with the job's status
+	modeStream              // print the raw bytes after an ok header block (LOGS, METRICS)
+	modeAttach              // run --attach: stream the job's log, exit as wait (attach.go)
+	modeRunWait             // run --wait: exit as wait (attach.go)
 )
 
 // invocation is a parsed command line.
