@@ -21,6 +21,7 @@ const (
 	modeStream              // print the raw bytes after an ok header block (LOGS, METRICS)
 	modeAttach              // run --attach: stream the job's log, exit as wait (attach.go)
 	modeRunWait             // run --wait: exit as wait (attach.go)
+	modeTop                 // top: its own loop of TOP requests (top.go)
 )
 
 // invocation is a parsed command line.
@@ -31,6 +32,7 @@ type invocation struct {
 	wire   []byte // req encoded
 	mode   mode
 	json   bool // --json, -o json: the response as one JSON object (json.go)
+	top    topInv
 }
 
 // subcommand describes one subcommand.
@@ -63,6 +65,7 @@ func init() {
 		"quit":   {"QUIT", "usage: cgroupctl quit\n", parseNoArgs},
 		"metrics": {"METRICS", "usage: cgroupctl metrics\n" +
 			"  print the daemon's Prometheus text exposition (format 0.0.4), without a STATUS block\n", parseStream},
+		"top": {"TOP", topUsage, nil}, // top.go
 	}
 }
 
@@ -99,6 +102,12 @@ func parseArgs(args []string) (invocation, error) {
 	sc, ok := subcommands[inv.sub]
 	if !ok {
 		return inv, usagef("unknown subcommand %q (see cgroupctl -h)", oneLine(inv.sub))
+	}
+	if sc.parse == nil { // top: options of its own (top.go)
+		var err error
+		inv.top, err = parseTop(rest[1:])
+		inv.mode, inv.req.Verb = modeTop, sc.verb
+		return inv, err
 	}
 	req, m, err := sc.parse(sc, rest[1:], &inv.json)
 	if err != nil {

@@ -18,6 +18,7 @@
 //	  ping                        health check
 //	  quit                        ask the daemon to shut down
 //	  metrics                     the daemon's Prometheus metrics (text format 0.0.4)
+//	  top [-d D] [-b] [-n N] [-s KEY]  live view of jobs, pressure, engine decisions
 //	run options:
 //	  --id ID  --priority N  --cwd DIR  --env K=V (repeatable)
 //	  --cpu-max Q/P  --cpu-weight N  --cpuset-cpus CPUS  --cpuset-mems MEMS
@@ -74,6 +75,7 @@ const usage = `usage: cgroupctl [--socket PATH] [--json | -o json] <subcommand> 
   ping                        health check
   quit                        ask the daemon to shut down
   metrics                     the daemon's Prometheus metrics (text format 0.0.4)
+  top [-d D] [-b] [-n N] [-s KEY]  live view of jobs, pressure, engine decisions
 run options:
 ` + runOptions + `global options:
   -s, --socket PATH           daemon socket (default: $CGROUPD_SOCKET, else
@@ -138,6 +140,13 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if inv.socket == "" {
 		inv.socket = defaultSocket()
+	}
+	if inv.mode == modeTop {
+		in, ok := stdin.(*os.File)
+		if !ok {
+			in = os.Stdin
+		}
+		return runTop(inv.socket, inv.top, in, stdout, stderr) // top.go
 	}
 	return exchange(inv, stdout, stderr)
 }

@@ -116,6 +116,7 @@ type daemon struct {
 
 	metrics metrics   // metrics.go
 	opts    optsState // rm, wait, timeouts (runopts.go)
+	top     topState  // TOP and its sampler (top.go)
 
 	quitting     bool
 	quitDeadline time.Time
