@@ -295,8 +295,11 @@ func renderTop(s topSnap, sortKey string, rows, cols int, now time.Time, name fu
 			add("")
 		}
 	}
-	add("sort: %s   keys: m memory  c cpu  p pressure  r priority  q quit   figures %sms old",
-		sortKey, h("sample_age_ms"))
+	age := "figures not read yet"
+	if v, ok := s.head.Get("sample_age_ms"); ok {
+		age = "figures " + v + "ms old"
+	}
+	add("sort: %s   keys: m memory  c cpu  p pressure  r priority  q quit   %s", sortKey, age)
 	add("%-20s %-8s %3s %-7s %6s %8s %8s %5s %6s %6s %6s", "ID", "OWNER", "PRI", "STATE", "CPU%", "MEM", "MEMMAX", "PIDS", "PSImem", "PSIcpu", "PSIio")
 	for _, j := range s.jobs {
 		g := func(k string) string {

@@ -176,7 +176,7 @@ func (d *daemon) doTop(c *conn, r *proto.Request) []byte {
 			}
 		}
 	}
-	if !d.top.passStart.IsZero() && d.top.samples != nil && !d.top.inFlight {
+	if !d.top.passStart.IsZero() && d.top.samples != nil {
 		tail.Add("sample_age_ms", strconv.FormatInt(now.Sub(d.top.passStart).Milliseconds(), 10))
 	}
 	if d.top.cycle > 0 {
@@ -275,9 +275,14 @@ func (d *daemon) topPass(now time.Time) {
 // topDone takes a finished pass on the loop: cpu_pct from the last pass's
 // usage, and the jobs that ended since are dropped. Then the next pass.
 func (d *daemon) topDone() {
-	t := &d.top
 	var buf [8]byte
-	unix.Read(t.efd, buf[:])
+	unix.Read(d.top.efd, buf[:])
+	d.topMerge()
+}
+
+// topMerge takes the sampler's finished pass (topDone).
+func (d *daemon) topMerge() {
+	t := &d.top
 	t.mu.Lock()
 	res := t.done
 	t.done = nil
