@@ -1,6 +1,7 @@
 #!/bin/sh
-# demo.sh - start cgroupd from build/, run one job through cgroupctl, show
-# its status, output and events, and shut the daemon down.
+# demo.sh - start cgroupd from build/, run a job in the foreground
+# (run --attach --rm), show top, run one the long way (run, wait, logs,
+# remove), show the events, and shut the daemon down.
 #
 # usage: sh scripts/demo.sh        (as root; make all first)
 #
@@ -30,6 +31,10 @@ until grep -q '^cgroupd ready' "$dir/daemon.err"; do
 	sleep 0.05
 done
 
+echo '$ cgroupctl run --attach --rm --timeout 1m -- /bin/sh -c "echo hello from a job; echo to stderr >&2; exit 3"'
+"$bin/cgroupctl" run --attach --rm --timeout 1m -- /bin/sh -c 'echo hello from a job; echo to stderr >&2; exit 3' || echo "(exit status $?)"
+echo '$ cgroupctl top -b -n 1'
+"$bin/cgroupctl" top -b -n 1
 echo '$ cgroupctl run --id demo --priority 20 -- /bin/sh -c "echo hello from a job; exit 3"'
 "$bin/cgroupctl" run --id demo --priority 20 -- /bin/sh -c 'echo hello from a job; exit 3'
 echo '$ cgroupctl wait demo'

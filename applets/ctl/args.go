@@ -16,9 +16,12 @@ import (
 type mode int
 
 const (
-	modePlain  mode = iota // print the response; exit by STATUS
-	modeWait               // … exit with the job's status
-	modeStream             // print the raw bytes after an ok header block (LOGS, METRICS)
+	modePlain   mode = iota // print the response; exit by STATUS
+	modeWait                // … exit with the job's status
+	modeStream              // print the raw bytes after an ok header block (LOGS, METRICS)
+	modeAttach              // run --attach: stream the job's log, exit as wait (attach.go)
+	modeRunWait             // run --wait: exit as wait (attach.go)
+	modeTop                 // top: its own loop of TOP requests (top.go)
 )
 
 // invocation is a parsed command line.
@@ -29,6 +32,7 @@ type invocation struct {
 	wire   []byte // req encoded
 	mode   mode
 	json   bool // --json, -o json: the response as one JSON object (json.go)
+	top    topInv
 }
 
 // subcommand describes one subcommand.
@@ -44,7 +48,7 @@ var subcommands map[string]subcommand
 
 func init() {
 	subcommands = map[string]subcommand{
-		"run":     {"RUN", "usage: cgroupctl run [opts] [--] argv...\n" + runOptions, parseRun},
+		"run":     {"RUN", "usage: cgroupctl run [opts] [--] argv...\n" + runOptions + attachOptions, parseRun},
 		"list":    {"LIST", "usage: cgroupctl list\n", parseNoArgs},
 		"inspect": {"INSPECT", "usage: cgroupctl inspect ID\n", parseID},
 		"stats":   {"STATS", "usage: cgroupctl stats\n", parseNoArgs},
@@ -64,6 +68,7 @@ func init() {
 			"  re-execute the daemon's binary from its path, keeping its pid, jobs and connections\n", parseNoArgs},
 		"metrics": {"METRICS", "usage: cgroupctl metrics\n" +
 			"  print the daemon's Prometheus text exposition (format 0.0.4), without a STATUS block\n", parseStream},
+		"top": {"TOP", topUsage, nil}, // top.go
 	}
 }
 
@@ -100,6 +105,12 @@ func parseArgs(args []string) (invocation, error) {
 	sc, ok := subcommands[inv.sub]
 	if !ok {
 		return inv, usagef("unknown subcommand %q (see cgroupctl -h)", oneLine(inv.sub))
+	}
+	if sc.parse == nil { // top: options of its own (top.go)
+		var err error
+		inv.top, err = parseTop(rest[1:])
+		inv.mode, inv.req.Verb = modeTop, sc.verb
+		return inv, err
 	}
 	req, m, err := sc.parse(sc, rest[1:], &inv.json)
 	if err != nil {
@@ -412,6 +423,8 @@ func parseRun(sc subcommand, args []string, out *bool) (proto.Request, mode, err
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	outputFlags(fs, out)
+	var opts runOpts // attach.go: --attach --wait --rm --timeout ...
+	opts.flags(fs)
 	single := map[string]*string{}
 	lists := map[string]*listFlag{}
 	for _, rk := range runKeys {
@@ -461,8 +474,12 @@ func parseRun(sc subcommand, args []string, out *bool) (proto.Request, mode, err
 	if fs.NArg() == 0 {
 		return proto.Request{}, 0, usagef("missing command (want: run [opts] -- argv...)")
 	}
+	m, err := opts.apply(&req, set)
+	if err != nil {
+		return proto.Request{}, 0, err
+	}
 	for _, a := range fs.Args() {
 		req.Add("arg", a)
 	}
-	return req, modePlain, nil
+	return req, m, nil
 }

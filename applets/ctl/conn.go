@@ -31,6 +31,9 @@ func exchange(inv invocation, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "cgroupctl: "+format+"\n", a...)
 		return 1
 	}
+	if inv.mode == modeAttach || inv.mode == modeRunWait {
+		return runAttached(inv, stdout, stderr) // attach.go
+	}
 	conn, err := dial(inv.socket)
 	if err != nil {
 		return fail("%v", err)

@@ -19,6 +19,7 @@
 //	  quit                        ask the daemon to shut down
 //	  upgrade                     re-execute the daemon's binary in place (keeps jobs)
 //	  metrics                     the daemon's Prometheus metrics (text format 0.0.4)
+//	  top [-d D] [-b] [-n N] [-s KEY]  live view of jobs, pressure, engine decisions
 //	run options:
 //	  --id ID  --priority N  --cwd DIR  --env K=V (repeatable)
 //	  --cpu-max Q/P  --cpu-weight N  --cpuset-cpus CPUS  --cpuset-mems MEMS
@@ -26,6 +27,14 @@
 //	  --memory-swap-max SZ  --io-weight N  --io-max RULE (repeatable)
 //	  --pids-max N  --require-path PATH (repeatable)  --service CMD (repeatable)
 //	  --queue-timeout DURATION (new; Go syntax, e.g. 30s)
+//	  --attach, -a                stream the job's output (its -L log) to stdout, then exit
+//	                              with its status as wait does; Ctrl-C and SIGTERM go to
+//	                              the job (a second Ctrl-C kills it)
+//	  --wait                      wait for the job's end (no output); exit as wait does
+//	  --kill-on-detach            with --attach/--wait: stop the job if this client goes away
+//	  --rm                        remove the job once it ended and was waited for
+//	  --timeout D                 stop the job D after its start: SIGTERM, then SIGKILL
+//	  --timeout-grace D           time between that SIGTERM and SIGKILL (default 10s)
 //	global options:
 //	  -s, --socket PATH           daemon socket (default: $CGROUPD_SOCKET, else
 //	                              /run/cgroupd.sock for root, else
@@ -69,6 +78,7 @@ const usage = `usage: cgroupctl [--socket PATH] [--json | -o json] <subcommand> 
   quit                        ask the daemon to shut down
   upgrade                     re-execute the daemon's binary in place (keeps jobs)
   metrics                     the daemon's Prometheus metrics (text format 0.0.4)
+  top [-d D] [-b] [-n N] [-s KEY]  live view of jobs, pressure, engine decisions
 run options:
 ` + runOptions + `global options:
   -s, --socket PATH           daemon socket (default: $CGROUPD_SOCKET, else
@@ -93,7 +103,7 @@ const runOptions = `  --id ID  --priority N  --cwd DIR  --env K=V (repeatable)
   --memory-swap-max SZ  --io-weight N  --io-max RULE (repeatable)
   --pids-max N  --require-path PATH (repeatable)  --service CMD (repeatable)
   --queue-timeout DURATION (new; Go syntax, e.g. 30s)
-`
+` + attachOptions
 
 // usageError is a bad command line: its text goes to stderr, exit 2.
 type usageError struct{ msg string }
@@ -134,6 +144,13 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if inv.socket == "" {
 		inv.socket = defaultSocket()
+	}
+	if inv.mode == modeTop {
+		in, ok := stdin.(*os.File)
+		if !ok {
+			in = os.Stdin
+		}
+		return runTop(inv.socket, inv.top, in, stdout, stderr) // top.go
 	}
 	return exchange(inv, stdout, stderr)
 }

@@ -132,7 +132,7 @@ func TestEventsDriveState(t *testing.T) {
 		t.Fatalf("got ended %v state %s live %d running %d, want ended failed", j.isEnded(), j.state, len(d.liveJobs), d.nRunning)
 	}
 	want := "EVENT schema=cgroupd.v1 ts_unix_ms=1000 type=job.exit id=job state=failed exit=3 signal=0 oom_killed=0 cgroup=" +
-		string(j.cg) + " start_unix_ms=10 exit_unix_ms=20 uid=1000\n"
+		string(j.cg) + " start_unix_ms=10 exit_unix_ms=20 oom_kills=0 uid=1000\n"
 	if ev.String() != want {
 		t.Errorf("got %q, want %q", ev.String(), want)
 	}

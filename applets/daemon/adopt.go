@@ -199,6 +199,9 @@ func (d *daemon) loadRecord(id string) (*job, record, error) {
 	j.oomKillCount, j.oomGroupCount = uint64(opt("oom_kill_count")), uint64(opt("oom_group_count"))
 	j.frozenBy = rec.get("frozen_by")
 	j.pidStart = rec.get("pid_start")
+	j.x.rm = rec.get("rm") == "1"
+	j.x.timeout = time.Duration(opt("timeout_ms")) * time.Millisecond
+	j.x.grace = time.Duration(opt("timeout_grace_ms")) * time.Millisecond
 	j.argv = rec["arg"]
 	for _, l := range rec["limit"] {
 		k, v, _ := strings.Cut(l, "=")
@@ -230,6 +233,7 @@ func (d *daemon) restore(j *job, rec record, h *handedJob) phase {
 	if rec.get("phase") == "ended" {
 		j.phase = phaseEnded
 		d.setState(j, endStateName(j))
+		d.maybeRemove(j) // --rm: the old daemon died before it could
 		return phaseEnded
 	}
 	pidfd, why := -1, ""
@@ -312,6 +316,9 @@ func (d *daemon) resume(j *job, p phase) {
 			d.engine.FrozenBefore(j.id, res, j.priority, time.Now())
 		}
 	}
+	// --timeout counts from the start, as recorded (the time the engine
+	// kept it frozen before the restart is not known any more: counted).
+	d.jobStarted(j, time.UnixMilli(j.startUnix))
 	kv := []string{"id", j.id, "pid", strconv.Itoa(j.pid), "priority", strconv.Itoa(j.priority), "cgroup", string(j.cg)}
 	if j.adopted {
 		kv = append(kv, "exit_known", "0")

@@ -84,6 +84,8 @@ type job struct {
 
 	pend       *pendingRun // while pending: the RUN waiting for admission
 	queuedUnix int64       // ms, when it was queued (0: never pending)
+
+	x jobOpts // rm, wait, timeout, end figures (runopts.go)
 }
 
 // ageMs is the job's age at now (ms): since it started, or since it was
@@ -168,6 +170,7 @@ func (d *daemon) freezeJob(j *job, reason string) error {
 		return err
 	}
 	j.frozenBy = reason
+	j.x.frozenBy(reason, time.Now()) // runopts.go: engine freezes do not count for timeout
 	d.record(j)
 	d.emitJob("job.freeze", j, "id", j.id, "reason", reason, "cgroup", string(j.cg))
 	d.checkEvents(j)
@@ -180,6 +183,7 @@ func (d *daemon) thawJob(j *job, reason string) error {
 		return err
 	}
 	j.frozenBy = ""
+	j.x.frozenBy("", time.Now())
 	d.record(j)
 	d.emitJob("job.thaw", j, "id", j.id, "reason", reason, "cgroup", string(j.cg))
 	d.checkEvents(j)
@@ -368,10 +372,11 @@ func (d *daemon) finish(j *job) {
 	if j.oomKillCount > 0 {
 		oom = "1"
 	}
+	d.figures(j) // runopts.go: run_ms cpu_usec memory_peak oom_kills, appended
 	kv := []string{"id", j.id, "state", j.state, "exit", strconv.Itoa(j.status.Exit),
 		"signal", strconv.Itoa(j.status.Signal), "oom_killed", oom, "cgroup", string(j.cg),
 		"start_unix_ms", strconv.FormatInt(j.startUnix, 10), "exit_unix_ms", strconv.FormatInt(j.exitUnix, 10)}
-	d.emitJob("job.exit", j, append(kv, j.unknownKeys()...)...)
+	d.emitJob("job.exit", j, append(append(kv, j.figureKV()...), j.unknownKeys()...)...)
 	d.unwatch(j, &j.wdEvents)
 	d.unwatch(j, &j.wdMem)
 	d.resolveFreezeOps(j, false)
@@ -386,12 +391,14 @@ func (d *daemon) finish(j *job) {
 		d.pumpLog(c)
 	}
 	d.logEnded(j)
+	d.jobEnded(j) // runopts.go: wait: 1 end blocks, rm
 }
 
 // replyRecorded answers c's WAIT on ended job j once its end is written
 // (journal.go); c stays busy until then.
 func (d *daemon) replyRecorded(c *conn, j *job) {
-	d.afterJournal(func() { d.reply(c, d.waitResponse(j)) })
+	resp := d.waitResponse(j) // final: an rm job may be forgotten by then
+	d.afterJournal(func() { d.reply(c, resp) })
 }
 
 // waitResponse is WAIT's answer for an ended job.
@@ -400,8 +407,8 @@ func (d *daemon) waitResponse(j *job) []byte {
 	if j.oomKillCount > 0 {
 		oom = "1"
 	}
-	r := proto.OK().Add("id", j.id).Add("state", j.state).Add("exit", strconv.Itoa(j.status.Exit)).
-		Add("signal", strconv.Itoa(j.status.Signal)).Add("oom_killed", oom)
+	r := addFigures(proto.OK().Add("id", j.id).Add("state", j.state).Add("exit", strconv.Itoa(j.status.Exit)).
+		Add("signal", strconv.Itoa(j.status.Signal)).Add("oom_killed", oom), j)
 	addKV(r, j.unknownKeys())
 	return r.Bytes()
 }

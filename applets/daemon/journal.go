@@ -272,6 +272,13 @@ func encodeRecord(j *job, bootID string) []byte {
 	if j.frozenBy != "" {
 		kv("frozen_by", j.frozenBy)
 	}
+	if j.x.rm {
+		kv("rm", "1")
+	}
+	if j.x.timeout > 0 {
+		i64("timeout_ms", j.x.timeout.Milliseconds())
+		i64("timeout_grace_ms", j.x.grace.Milliseconds())
+	}
 	for _, a := range j.argv {
 		kv("arg", a)
 	}

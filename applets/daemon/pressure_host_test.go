@@ -43,7 +43,7 @@ func TestEngineHost(t *testing.T) {
 	hasKeys(t, "STATS", st.KV, statsKeys)
 	ext := []string{"pending", "dry_run", "psi_available", "events_dropped", "host_mem_total_bytes", "host_mem_available_bytes",
 		"pressure_window_ms", "pressure_mem_some_pct", "pressure_mem_full_pct",
-		"pressure_cpu_some_pct", "pressure_cpu_full_pct", "pressure_io_some_pct", "pressure_io_full_pct", "user_jobs"}
+		"pressure_cpu_some_pct", "pressure_cpu_full_pct", "pressure_io_some_pct", "pressure_io_full_pct", "state_writes", "state_unlinks", "state_errors", "user_jobs"}
 	hasKeys(t, "STATS", st.KV, ext)
 	// Spec keys first, extensions after, in this order.
 	var order []string

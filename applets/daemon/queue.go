@@ -120,7 +120,7 @@ func (d *daemon) startPending(j *job) {
 		}
 		d.debugf("job %s: started after %v pending", j.id, time.Since(pr.queued).Round(time.Millisecond))
 		if pr.conn != nil {
-			d.reply(pr.conn, runOK(j))
+			d.replyRun(pr.conn, j)
 		}
 	})
 }

@@ -44,6 +44,7 @@ type runSpec struct {
 	RequirePaths []string
 	IOMaxCount   int
 	QueueTimeout time.Duration
+	Opts         runOpts // rm, wait, kill_on_detach, timeout (runopts.go)
 }
 
 // runEnv is what validation needs from the daemon (so it is testable).
@@ -112,6 +113,9 @@ func parseRun(r *proto.Request, e runEnv) (*runSpec, *refusal) {
 		if s.QueueTimeout <= 0 || s.QueueTimeout > maxQueueTimeout {
 			return nil, refuse(fmt.Sprintf("queue_timeout: %v: want more than 0 and at most %v", s.QueueTimeout, maxQueueTimeout), "id", s.ID)
 		}
+	}
+	if rf := parseRunOpts(r, s); rf != nil {
+		return nil, rf
 	}
 	s.Env = append([]string(nil), e.Env...)
 	for _, kv := range r.All("env") {
@@ -464,6 +468,7 @@ func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
 		argv: spec.Argv, settings: spec.Settings,
 		pidfd: -1, serviceCount: len(spec.Services), requireCount: len(spec.RequirePaths),
 		ioMaxCount: spec.IOMaxCount, wdEvents: -1, wdMem: -1, wdLog: -1,
+		x: jobOpts{runOpts: spec.Opts},
 	}
 	if spec.QueueTimeout > 0 && (b != nil || d.queue.Len() > 0) {
 		// Blocked, or others are waiting already: queue it (queue.go).
@@ -479,7 +484,7 @@ func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
 			d.reply(c, rf.withID(spec.ID).response())
 			return
 		}
-		d.reply(c, runOK(j))
+		d.replyRun(c, j) // runopts.go: wait: 1 keeps c for the end block
 	})
 	return nil, nil
 }
@@ -624,8 +629,7 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 		unix.Close(cgfd)
 		j.pidStart = r.mainStart
 		d.started(j, r.procs)
-		// Answered once the job is on record (journal.go).
-		d.afterJournal(func() { done(nil) })
+		done(nil) // replyRun answers once the job is on record (journal.go)
 		if d.quitting {
 			// Started while the daemon shuts down: it goes with the rest.
 			if err := d.killJob(j, int(unix.SIGKILL), reasonShutdown); err != nil {
@@ -661,6 +665,7 @@ func (d *daemon) started(j *job, procs []spawn.Proc) {
 	d.setState(j, stateRunning)
 	d.advance(j, phaseRunning)
 	d.emitJob("job.start", j, "id", j.id, "pid", strconv.Itoa(j.pid), "priority", strconv.Itoa(j.priority), "cgroup", string(j.cg))
+	d.jobStarted(j, now) // runopts.go: timeout
 }
 
 // abandon undoes a RUN that failed after mkdir: kill what started, rmdir.

@@ -116,7 +116,9 @@ type daemon struct {
 	sd   sdState  // systemd notification (sdnotify.go)
 	logs logState // log trimming and retention (logtrim.go)
 
-	metrics metrics // metrics.go
+	metrics metrics   // metrics.go
+	opts    optsState // rm, wait, timeouts (runopts.go)
+	top     topState  // TOP and its sampler (top.go)
 
 	quitting     bool
 	quitDeadline time.Time
@@ -643,6 +645,7 @@ func (d *daemon) closeConn(c *conn) {
 		d.dropPending(j, proto.Err("client went away").Add("id", j.id))
 	}
 	c.rbuf, c.wbuf = nil, nil
+	d.connClosed(c) // runopts.go: wait: 1 holds, rm
 	d.pauseAccept(false)
 }
 

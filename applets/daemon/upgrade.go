@@ -31,7 +31,7 @@ import (
 //     kill fallback round is in flight and every record is written;
 //  3. hand-off: the listening socket, the locks, every job's pidfds and
 //     every open connection (with what it was doing: a held or partial
-//     request, a reply being sent, WAIT, LOGS --follow at its offset,
+//     request, a reply being sent, WAIT, RUN wait: 1, LOGS --follow at its offset,
 //     EVENTS --follow with its filters, a queued RUN) are described in a
 //     memfd whose number is in $CGROUPD_UPGRADE_FD, their close-on-exec
 //     flag cleared, and execve runs the file;
@@ -274,6 +274,8 @@ func (d *daemon) connHandoff(c *conn) (kind string, args []string, data []byte) 
 		return "read", nil, c.rbuf
 	case c.pendJob != nil:
 		return "read", nil, c.raw // the queued RUN is asked again
+	case d.opts.held[c] != nil: // RUN wait: 1 (runopts.go)
+		return "held", []string{d.opts.held[c].id}, unsent
 	case c.waitJob != nil:
 		return "wait", []string{c.waitJob.id}, nil
 	case c.log != nil:
@@ -434,6 +436,21 @@ func (d *daemon) takeConn(c *conn, hc handedConn) {
 			j.waiters[c] = struct{}{}
 			c.waitJob = j
 			d.setMask(c, 0)
+		}
+	case "held":
+		j := d.jobs[arg(0)]
+		if j == nil {
+			d.reply(c, hc.data)
+			return
+		}
+		if d.opts.held == nil {
+			d.opts.held = map[*conn]*job{}
+		}
+		d.opts.held[c] = j
+		j.x.holds++
+		d.send(c, hc.data)
+		if j.isEnded() {
+			d.send(c, d.waitResponse(j))
 		}
 	case "logs":
 		j := d.jobs[arg(0)]

@@ -56,6 +56,8 @@ func (d *daemon) dispatch(c *conn, r *proto.Request) []byte {
 		return d.doUpgrade(c)
 	case "METRICS":
 		return d.doMetrics()
+	case "TOP":
+		return d.doTop(c, r) // top.go
 	}
 	return proto.Err("unknown verb").Add("verb", proto.Cut(r.Verb)).Bytes()
 }

@@ -26,6 +26,8 @@ const (
 	FilePidsCurrent       = "pids.current"
 	FileCPUStat           = "cpu.stat"
 	FileIOStat            = "io.stat"
+	FileMemoryMax         = "memory.max"
+	FileMemoryPeak        = "memory.peak" // since Linux 5.19
 )
 
 // ErrNoKill: the kernel has no cgroup.kill (< 5.14).
