@@ -384,7 +384,9 @@ func (d *daemon) reportStrays() {
 	}
 	for _, e := range ents {
 		name := e.Name()
-		if !e.IsDir() || name == daemonLeaf || d.jobs[name] != nil {
+		// .control: systemd's cgroup for ExecReload= and the like in a
+		// delegated unit.
+		if !e.IsDir() || name == daemonLeaf || d.jobs[name] != nil || strings.HasPrefix(name, ".") {
 			continue
 		}
 		cg := d.root.Child(name)

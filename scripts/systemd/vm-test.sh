@@ -6,8 +6,8 @@
 # disk (this script's directory) and checks what the unit promises: start
 # returns only after READY=1 (Type=notify) and STATUS= shows the job counts;
 # the daemon moved itself into <service cgroup>/_daemon and enabled the
-# controllers for its jobs; limits apply; the watchdog is fed; reload is
-# refused (no ExecReload); a job's log stays within --log-max-size;
+# controllers for its jobs; limits apply; the watchdog is fed; reload
+# upgrades in place (same MainPID, jobs kept); a job's log stays within --log-max-size;
 # restart and stop end the running jobs (job.kill
 # reason=shutdown) and stop leaves no job cgroup; a job stalled on its
 # memory.high is killed by the pressure engine. Prints one `ok`/`FAIL`
@@ -132,11 +132,14 @@ w1=$(prop WatchdogTimestampMonotonic)
 wait_for '[ "$(prop WatchdogTimestampMonotonic)" != "$w1" ]' 10 "a second WATCHDOG=1 keep-alive"
 pass "watchdog fed ($w0 -> $w1 -> $(prop WatchdogTimestampMonotonic))"
 
-# ---- reload: no ExecReload until the in-place upgrade exists ----------------
-if systemctl reload cgroupd 2>/dev/null; then fail "systemctl reload succeeded; the unit has no ExecReload"; fi
+# ---- reload: ExecReload=cgroupctl upgrade, an in-place upgrade --------------
+timeout 60 systemctl reload cgroupd || fail "systemctl reload exited $?"
+wait_for 'has_event daemon.upgrade pid=$mpid' 30 "daemon.upgrade in the journal"
 [ "$(prop MainPID)" = "$mpid" ] || fail "reload changed MainPID"
 alive "$lpid" || fail "reload ended job lim"
-pass "reload refused (no ExecReload), daemon and job untouched"
+[ "$(cgroupctl inspect lim | sed -n 's/^state: //p')" = running ] || fail "job lim not running after the reload"
+[ "$(prop ActiveState)" = active ] || fail "ActiveState $(prop ActiveState) after the reload"
+pass "reload: upgraded in place (daemon.upgrade), MainPID $mpid and job lim kept"
 
 # ---- restart: the running jobs end (no adoption across restarts yet) --------
 timeout 90 systemctl restart cgroupd || fail "systemctl restart exited $?"
