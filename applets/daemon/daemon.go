@@ -89,14 +89,21 @@
 //
 // Verbs: RUN LIST INSPECT STATS FREEZE THAW KILL WAIT REMOVE PING QUIT, and
 // the extensions LOGS (id, optional follow: 1) which streams the job's log,
-// and METRICS (metrics.go) which answers the Prometheus text exposition
-// after its STATUS block; --metrics-file writes the same text to a file.
+// EVENTS (events.go), TOP (top.go), UPGRADE (upgrade.go) and METRICS
+// (metrics.go) which answers the Prometheus text exposition after its
+// STATUS block; --metrics-file writes the same text to a file.
+//
+// Jobs outlive the daemon (lifecycle.go, journal.go, adopt.go): each job
+// has a record in --state-dir; a daemon started on the root after a crash
+// adopts the running jobs and knows the ended ones. UPGRADE and SIGUSR2
+// re-execute the binary in place, handing over jobs and connections.
+//
 // A job's end (its main process) stops everything else in its cgroup; its
 // state is exited (exit 0), failed (other exit or signal) or killed
 // (SIGKILL). SIGTERM, SIGINT or QUIT kill the remaining jobs (job.kill
-// with reason=shutdown, an extension), remove every job cgroup and the
-// socket, and exit 0. SIGHUP is ignored. REMOVE deletes a job's cgroup but
-// keeps its log file. LIST reports memory_current and pids_current of
+// with reason=shutdown, an extension), remove every job cgroup, record and
+// the socket, and exit 0. SIGHUP is ignored; SIGUSR2 upgrades. REMOVE
+// deletes a job's cgroup and record but keeps its log file. LIST reports memory_current and pids_current of
 // ended jobs as 0 without reading their cgroup.
 //
 // Under systemd (Type=notify, sdnotify.go) it sends READY=1 once it accepts
