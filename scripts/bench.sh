@@ -182,17 +182,24 @@ daemon_alive() {
 
 # ---- start ------------------------------------------------------------------
 
+# start_daemon ERRFILE: start the daemon on $root and $sock with stderr in
+# ERRFILE; $dpid once it printed "cgroupd ready" (polled every 10 ms, at
+# most 120 s: a restart adopting every job takes a while).
+start_daemon() {
+	"$build/cgroupd" -r "$root" -s "$sock" </dev/null >"$tmp/daemon.out" 2>"$1" &
+	dpid=$!
+	n=0
+	until grep -q 'cgroupd ready' "$1" 2>/dev/null; do
+		alive "$dpid" || die "cgroupd exited before 'cgroupd ready': $(tail -n 5 "$1" | tr '\n' '|')"
+		[ $n -lt 12000 ] || die "cgroupd printed no 'cgroupd ready' within 120 s"
+		sleep 0.01
+		n=$((n + 1))
+	done
+}
+
 mkdir "$root" || die "mkdir $root"
 say "daemon: $build/cgroupd -r $root -s $sock"
-"$build/cgroupd" -r "$root" -s "$sock" </dev/null >"$tmp/daemon.out" 2>"$tmp/daemon.err" &
-dpid=$!
-n=0
-until grep -q 'cgroupd ready' "$tmp/daemon.err" 2>/dev/null; do
-	alive "$dpid" || die "cgroupd exited before 'cgroupd ready': $(tail -n 5 "$tmp/daemon.err" | tr '\n' '|')"
-	[ $n -lt 300 ] || die "cgroupd printed no 'cgroupd ready' within 30 s"
-	sleep 0.1
-	n=$((n + 1))
-done
+start_daemon "$tmp/daemon.err"
 
 echo "binary_bytes=$(wc -c <"$box" | tr -d ' ')" >>"$figs"
 load0=$(cut -d' ' -f1 /proc/loadavg)
@@ -317,15 +324,7 @@ kill -KILL "$dpid"
 wait_gone "$dpid" 30
 wait "$dpid" 2>/dev/null
 t0=$("$box" cgroupbench now | sed -n 's/^now_unix_ms=//p')
-"$build/cgroupd" -r "$root" -s "$sock" </dev/null >"$tmp/daemon.out" 2>"$tmp/daemon2.err" &
-dpid=$!
-n=0
-until grep -q 'cgroupd ready' "$tmp/daemon2.err" 2>/dev/null; do
-	alive "$dpid" || die "restarted cgroupd exited before 'cgroupd ready': $(tail -n 5 "$tmp/daemon2.err" | tr '\n' '|')"
-	[ $n -lt 12000 ] || die "restarted cgroupd printed no 'cgroupd ready' within 120 s"
-	sleep 0.01
-	n=$((n + 1))
-done
+start_daemon "$tmp/daemon2.err"
 t1=$("$box" cgroupbench now | sed -n 's/^now_unix_ms=//p')
 echo "restart_ready_ms_j$jobs=$((t1 - t0))" >>"$figs"
 echo "restart_adopt_ms_j$jobs=$(sed -n 's/^state: .* in \([0-9.]*\)\(m*s\):.*/\1 \2/p' "$tmp/daemon2.err" | awk '{ print ($2 == "s") ? $1 * 1000 : $1 }')" >>"$figs"

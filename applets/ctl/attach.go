@@ -107,15 +107,11 @@ func runAttached(inv invocation, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
 	defer signal.Stop(sigs)
 
-	conn, err := dial(inv.socket)
+	conn, werr, err := send(inv)
 	if err != nil {
 		return fail("%v", err)
 	}
 	defer conn.Close()
-	_, werr := conn.Write(inv.wire)
-	if werr == nil {
-		werr = conn.CloseWrite()
-	}
 	br := bufio.NewReader(conn)
 	first, err := proto.ReadBlock(br)
 	switch {

@@ -24,6 +24,19 @@ func dial(path string) (*sock.Conn, error) {
 	return c, err
 }
 
+// send dials the daemon, writes inv's request and half-closes. A write
+// error (the daemon refused and closed early) is returned as werr, to be
+// reported only if no response follows it: the response says more.
+func send(inv invocation) (conn *sock.Conn, werr, err error) {
+	if conn, err = dial(inv.socket); err != nil {
+		return nil, nil, err
+	}
+	if _, werr = conn.Write(inv.wire); werr == nil {
+		werr = conn.CloseWrite()
+	}
+	return conn, werr, nil
+}
+
 // exchange sends inv's request, half-closes, and handles the response by
 // mode. It returns the exit status.
 func exchange(inv invocation, stdout, stderr io.Writer) int {
@@ -34,18 +47,11 @@ func exchange(inv invocation, stdout, stderr io.Writer) int {
 	if inv.mode == modeAttach || inv.mode == modeRunWait {
 		return runAttached(inv, stdout, stderr) // attach.go
 	}
-	conn, err := dial(inv.socket)
+	conn, werr, err := send(inv)
 	if err != nil {
 		return fail("%v", err)
 	}
 	defer conn.Close()
-
-	// A write error (the daemon refused and closed early) is reported only
-	// if no response follows it: the response says more.
-	_, werr := conn.Write(inv.wire)
-	if werr == nil {
-		werr = conn.CloseWrite()
-	}
 	br := bufio.NewReaderSize(conn, 64<<10)
 
 	if inv.mode == modeStream {
