@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -153,6 +154,11 @@ func (d *daemon) adopt(handed map[string]*handedJob) {
 		}
 	}
 	d.reportStrays()
+	if len(jobs) > 1000 {
+		// Reading thousands of records left garbage the heap would keep
+		// for minutes: give it back now (once, at start).
+		debug.FreeOSMemory()
+	}
 	if len(jobs) > 0 {
 		d.logf("state: %d jobs from %s in %v: %d running adopted, %d ended, %d ended while no daemon ran",
 			len(jobs), d.stateDir, time.Since(t0).Round(time.Millisecond), adopted, ended, gone)

@@ -194,6 +194,7 @@ type Engine struct {
 	kill, memFreeze, ioFreeze, demote rule
 	hostPSI, headroom                 rule // host rules: full stall, MemAvailable
 	hostMem                           *hostmem.Info
+	prevMem                           memSample // the headroom rule's last sample
 
 	pending *victim
 	killed  map[string]bool // killed, not ended yet: never picked again
@@ -245,13 +246,21 @@ func (e *Engine) FastTick() bool { return e.fast }
 // otherwise (the housekeeping tick is enough).
 //
 // Near the host headroom threshold it also asks for samples often enough
-// to see memory fill up, as earlyoom does: the time the headroom left
-// above the threshold takes to fill at headroomFillRate, between half a
-// FastTick (50 ms; earlyoom's floor is 100 ms) and headroomMaxInterval.
+// to see memory fill up, as earlyoom does, fast tick or not: the time the
+// headroom left above the threshold takes to fill at headroomFillRate,
+// between headroomMinInterval (20 ms; earlyoom's floor is 100 ms) and
+// headroomMaxInterval.
 func (e *Engine) NextObserve() time.Duration {
-	if e.fast {
+	hd := e.headroomInterval()
+	if e.fast && (hd == 0 || hd > e.cfg.FastTick) {
 		return e.cfg.FastTick
 	}
+	return hd
+}
+
+// headroomInterval is the headroom rule's sampling interval; 0: the
+// housekeeping tick is soon enough (or the rule is off).
+func (e *Engine) headroomInterval() time.Duration {
 	if e.hostMem == nil || e.headroom.thr < 0 || e.hostMem.Total == 0 {
 		return 0
 	}
@@ -262,9 +271,9 @@ func (e *Engine) NextObserve() time.Duration {
 	}
 	d := time.Duration(left / headroomFillRate * float64(time.Second))
 	if d >= headroomMaxInterval {
-		return 0 // the housekeeping tick is soon enough
+		return 0
 	}
-	return max(d, e.cfg.FastTick/2)
+	return max(d, headroomMinInterval)
 }
 
 // headroomFillRate is the fastest the engine assumes memory can fill
@@ -273,7 +282,15 @@ func (e *Engine) NextObserve() time.Duration {
 const (
 	headroomFillRate    = 6000 << 20
 	headroomMaxInterval = time.Second
+	headroomMinInterval = 20 * time.Millisecond
 )
+
+// memSample is one MemAvailable reading of the headroom rule.
+type memSample struct {
+	avail uint64
+	at    time.Time
+	set   bool
+}
 
 // JobEnded tells the engine a job is gone: it forgets it, and a kill
 // victim that ended counts as released.
@@ -593,7 +610,18 @@ func (e *Engine) stepHeadroom(now time.Time, c **candidates) (Action, bool) {
 		return Action{}, false
 	}
 	avail := m.AvailablePct()
-	low := avail < r.thr && (m.SwapTotal == 0 || m.SwapFreePct() < e.cfg.HostSwapKill)
+	// Falling at the rate since the last sample, MemAvailable would be
+	// below the threshold before the next sample: that counts as below
+	// already (the kill lands one sample earlier, before the stall).
+	predicted, falling := avail, false
+	if p := e.prevMem; p.set && p.avail > m.Available && now.After(p.at) {
+		rate := float64(p.avail-m.Available) / now.Sub(p.at).Seconds()
+		next := max(e.headroomInterval(), headroomMinInterval).Seconds()
+		predicted = 100 * (float64(m.Available) - rate*next) / float64(m.Total)
+		falling = true
+	}
+	e.prevMem = memSample{avail: m.Available, at: now, set: true}
+	low := (avail < r.thr || falling && predicted < r.thr) && (m.SwapTotal == 0 || m.SwapFreePct() < e.cfg.HostSwapKill)
 	if !low {
 		r.on = stamp{}
 		return Action{}, false
@@ -613,6 +641,9 @@ func (e *Engine) stepHeadroom(now time.Time, c **candidates) (Action, bool) {
 			"mem_total_bytes=" + strconv.FormatUint(m.Total, 10),
 			"mem_available_pct=" + pct2(avail),
 			"threshold=" + pct2(r.thr),
+		}
+		if avail >= r.thr {
+			a.Explain = append(a.Explain, "predicted_pct="+pct2(max(predicted, 0)))
 		}
 		if m.SwapTotal > 0 {
 			a.Explain = append(a.Explain, "swap_free_pct="+pct2(m.SwapFreePct()),

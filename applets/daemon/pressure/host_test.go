@@ -39,10 +39,12 @@ func TestHostHeadroomKill(t *testing.T) {
 		t.Fatalf("no kill; actions:%s", s.dump())
 	}
 	// 10 % of 1 GiB is left when low has grown by 471.6 MiB: 1.18 s at
-	// 400 MiB/s. The engine samples every half FastTick that close to the
-	// threshold, so it acts within 50 ms of the crossing.
-	if d := k.at - onset; d < 1179*ms || d > 1179*ms+s.e.Config().FastTick/2 {
-		t.Errorf("kill %v after onset, want 1.18 s + at most half a fast tick;%s", d, s.dump())
+	// 400 MiB/s. The engine samples every 20 ms that close to the
+	// threshold and acts on the sample before the crossing when the rate
+	// of decline says it comes before the next one: within 20 ms of it,
+	// either side.
+	if d := k.at - onset; d < 1179*ms-headroomMinInterval || d > 1179*ms+headroomMinInterval {
+		t.Errorf("kill %v after onset, want 1.18 s ± 20 ms;%s", d, s.dump())
 	}
 	if k.a.Targets[0] != "low" || k.a.Reason != ReasonHostMemory {
 		t.Errorf("got %v, want kill low reason %s", k, ReasonHostMemory)
@@ -78,12 +80,50 @@ func TestHostHeadroomSampling(t *testing.T) {
 	if d := obs(4 << 30); d <= 50*ms || d >= sec {
 		t.Errorf("4 of 16 GiB free: NextObserve %v, want between the fast tick and 1 s", d)
 	}
-	if d := obs(1 << 30); d != 50*ms {
-		t.Errorf("1 of 16 GiB free: NextObserve %v, want half the fast tick", d)
+	if d := obs(1 << 30); d != headroomMinInterval {
+		t.Errorf("1 of 16 GiB free: NextObserve %v, want %v", d, headroomMinInterval)
 	}
 	e.Observe(at.Add(sec), Sample{})
 	if d := e.NextObserve(); d != 0 {
 		t.Errorf("meminfo unknown: NextObserve %v, want 0", d)
+	}
+}
+
+// Just above the threshold, a steady MemAvailable kills nothing; the same
+// level reached falling fast enough to cross it before the next sample
+// kills now, saying so (predicted_pct).
+func TestHostHeadroomPredicts(t *testing.T) {
+	const total = 16 << 30
+	pct := func(p float64) uint64 { return uint64(p / 100 * total) }
+	for _, tc := range []struct {
+		name  string
+		from  float64 // % available 100 ms before
+		kills bool
+	}{
+		{"steady", 10.05, false},
+		{"slow fall", 10.10, false}, // 0.5 %/s: 0.01 % in 20 ms
+		{"fast fall", 11.05, true},  // 10 %/s: 0.2 % in 20 ms
+	} {
+		e, err := New(Defaults(), lowMidHigh())
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := time.Unix(100, 0)
+		e.Observe(at, Sample{HostMem: &hostmem.Info{Total: total, Available: pct(tc.from)}})
+		acts := e.Observe(at.Add(100*ms), Sample{HostMem: &hostmem.Info{Total: total, Available: pct(10.05)}})
+		var kill *Action
+		for i := range acts {
+			if acts[i].Kind == Kill {
+				kill = &acts[i]
+			}
+		}
+		if (kill != nil) != tc.kills {
+			t.Errorf("%s: kill %v, want %v (actions %v)", tc.name, kill != nil, tc.kills, acts)
+			continue
+		}
+		if kill != nil && !strings.Contains(strings.Join(kill.Explain, " "), "predicted_pct=") {
+			t.Errorf("%s: explain %q lacks predicted_pct", tc.name, kill.Explain)
+		}
 	}
 }
 
