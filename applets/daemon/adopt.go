@@ -156,8 +156,9 @@ func (d *daemon) adopt(handed map[string]*handedJob) {
 	d.reportStrays()
 	if len(jobs) > 1000 {
 		// Reading thousands of records left garbage the heap would keep
-		// for minutes: give it back now (once, at start).
-		debug.FreeOSMemory()
+		// for minutes: give it back now (once, at start; the records
+		// themselves are dropped when this returns).
+		defer debug.FreeOSMemory()
 	}
 	if len(jobs) > 0 {
 		d.logf("state: %d jobs from %s in %v: %d running adopted, %d ended, %d ended while no daemon ran",
