@@ -262,9 +262,21 @@ func (jn *journal) close() {
 
 // afterJournal runs fn on the loop once every record queued so far is
 // written: at once when there is no journal or nothing is outstanding.
+//
+// Callbacks run in the order they were queued: one connection's blocks
+// (a RUN's ok block, then its end block) never overtake each other, even
+// when the writer has already written the later record but the loop has
+// not yet heard of the earlier one.
 func (d *daemon) afterJournal(fn func()) {
 	jn := d.journal
-	if jn == nil || jn.done.Load() >= jn.posted {
+	if jn == nil {
+		fn()
+		return
+	}
+	if len(jn.waiters) > 0 {
+		jn.runWaiters() // those whose records are written go first
+	}
+	if len(jn.waiters) == 0 && jn.done.Load() >= jn.posted {
 		fn()
 		return
 	}
