@@ -90,7 +90,7 @@ func openJournal(stateDir string) (*journal, error) {
 	}
 	var sfs unix.Statfs_t
 	durable := true
-	if unix.Fstatfs(fd, &sfs) == nil && (sfs.Type == unix.TMPFS_MAGIC || sfs.Type == unix.RAMFS_MAGIC) {
+	if unix.Fstatfs(fd, &sfs) == nil && (uint32(sfs.Type) == unix.TMPFS_MAGIC || uint32(sfs.Type) == unix.RAMFS_MAGIC) {
 		durable = false // nothing to make durable: fsync would only cost
 	}
 	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
