@@ -23,15 +23,11 @@ func fakeDaemon(t *testing.T) (*daemon, *job, *bytes.Buffer) {
 	}
 	var ev bytes.Buffer
 	d := &daemon{
-		cfg:      &config{},
-		stderr:   &bytes.Buffer{},
-		ev:       &event.Emitter{W: &ev, Now: func() time.Time { return time.UnixMilli(1000) }},
-		root:     cgroup.Dir(root),
-		jobs:     map[string]*job{},
-		stopping: map[*job]struct{}{},
-		liveJobs: map[*job]struct{}{},
-		watches:  map[int]watch{},
-		fbFD:     -1,
+		cfg:        &config{},
+		stderr:     &bytes.Buffer{},
+		ev:         &event.Emitter{W: &ev, Now: func() time.Time { return time.UnixMilli(1000) }},
+		root:       cgroup.Dir(root),
+		supervisor: newSupervisor(),
 	}
 	j := &job{id: "job", uid: 1000, cg: d.root.Child("job"), priority: 10, pidfd: -1, wdEvents: -1, wdMem: -1, wdLog: -1}
 	d.jobs[j.id] = j

@@ -10,7 +10,7 @@ import (
 // up but before the loop heard of it (a RUN's ok block, then its end block).
 func TestAfterJournalKeepsOrder(t *testing.T) {
 	jn := &journal{}
-	d := &daemon{journal: jn}
+	d := &daemon{supervisor: supervisor{journal: jn}}
 	var got []string
 	jn.posted = 2
 	jn.done.Store(1)

@@ -110,7 +110,7 @@ func TestMetricsEventCounts(t *testing.T) {
 	} {
 		m.event(e.typ, e.kv)
 	}
-	d := &daemon{cfg: defaultConfig(), jobs: map[string]*job{}, metrics: m}
+	d := &daemon{cfg: defaultConfig(), supervisor: newSupervisor(), metrics: m}
 	s := series(t, string(d.appendMetrics(nil, time.Now())))
 	for k, want := range map[string]float64{
 		`cgroupd_jobs_started_total`:                                           2,
@@ -366,7 +366,7 @@ func TestJSONRealDaemon(t *testing.T) {
 // cached figures: the part of METRICS and of a --metrics-file write that
 // does not depend on the kernel.
 func BenchmarkAppendMetrics(b *testing.B) {
-	d := &daemon{cfg: defaultConfig(), jobs: map[string]*job{}, liveJobs: map[*job]struct{}{}}
+	d := &daemon{cfg: defaultConfig(), supervisor: newSupervisor()}
 	d.metrics.samples = map[*job]jobSample{}
 	for i := 0; i < 10000; i++ {
 		j := &job{id: "job-" + strconv.Itoa(i), seq: uint64(i), priority: 50, uid: 1000, state: stateRunning}
@@ -386,7 +386,7 @@ func BenchmarkAppendMetrics(b *testing.B) {
 // a job that ended drops out, and the pass duration appears after a pass.
 func TestRefreshSamples(t *testing.T) {
 	root := t.TempDir()
-	d := &daemon{cfg: defaultConfig(), jobs: map[string]*job{}, liveJobs: map[*job]struct{}{}}
+	d := &daemon{cfg: defaultConfig(), supervisor: newSupervisor()}
 	var jobs []*job
 	for i := 0; i < 5; i++ {
 		id := "j" + strconv.Itoa(i)

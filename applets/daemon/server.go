@@ -64,7 +64,19 @@ type conn struct {
 	held    bool       // complete request held while an upgrade quiesces
 }
 
-// daemon is all state; only the loop goroutine touches it.
+// daemon is all state; only the loop goroutine touches it. It is made of
+// two parts with one concern each, plus what both use (config, loop,
+// events, the pressure engine):
+//
+//   - server: the socket and the connections, the line protocol, requests
+//     and replies (server.go), and the hand-over of both in an upgrade;
+//   - supervisor: the jobs and their lifecycle (lifecycle.go), the kernel
+//     objects that follow them (pidfds, watches, cgroups being emptied),
+//     the spawner and the job records (journal.go, adopt.go).
+//
+// The verbs (verbs.go, run.go) are where the two meet: a request from the
+// server becomes a step of the supervisor, and the supervisor answers a
+// connection when a job gets there (WAIT, FREEZE, RUN).
 type daemon struct {
 	cfg    *config
 	stderr io.Writer
@@ -78,33 +90,8 @@ type daemon struct {
 	env   []string
 	cwd   string
 
-	sockPath     string
-	lfd          int
-	acceptPaused bool
-	nofile       uint64
-
-	conns map[int]*conn
-	readQ []*conn // connections in connReading, in deadline order
-
-	jobs     map[string]*job
-	seq      uint64
-	nextID   int
-	nRunning int
-	nFrozen  int
-	pidfds   int
-
-	watcher  *notify.Watcher
-	watches  map[int]watch
-	freezeQ  []*freezeOp
-	stopping map[*job]struct{}
-	graves   []cgroup.Dir // cgroups of refused RUNs still emptying
-	unreaped []int        // pidfds of refused RUNs' processes to reap (reapLater)
-
-	spawner     *spawner        // fork/exec off the loop (spawner.go)
-	starting    map[string]*job // RUNs whose processes the spawner is starting
-	startingFDs int             // the pidfds they will hold
-
-	liveJobs map[*job]struct{} // jobs not ended: the engine's candidates
+	server
+	supervisor
 
 	engine      *pressure.Engine
 	triggers    []*trigger
@@ -124,8 +111,7 @@ type daemon struct {
 	quitDeadline time.Time
 	done         bool
 	userCache    map[uint32][]uint32
-	userJobs     map[uint32]int // live and pending jobs per uid (users.go)
-	logDirFD     int            // -L, opened at start (logdir.go); -1 without
+	logDirFD     int // -L, opened at start (logdir.go); -1 without
 
 	meminfo *hostmem.Reader // host headroom (nil: rule off)
 	// psiHost and psiRoot: the kernel measures pressure on the host and
@@ -135,17 +121,62 @@ type daemon struct {
 	sink   *event.Sink // stderr, never blocking (nil in unit tests)
 	events eventHub    // EVENTS: recent events and followers
 
+	oomAdj *hostmem.OOMScoreAdj // the daemon's own, while it can restore it
+}
+
+// server is the daemon's socket side.
+type server struct {
+	sockPath     string
+	lfd          int
+	acceptPaused bool
+	nofile       uint64
+
+	conns map[int]*conn
+	readQ []*conn // connections in connReading, in deadline order
+
+	up     upgrade // UPGRADE in progress (upgrade.go)
+	upFrom string  // the version this image was upgraded from ("": not upgraded)
+}
+
+// supervisor is the daemon's job side.
+type supervisor struct {
+	jobs     map[string]*job
+	seq      uint64
+	nextID   int
+	nRunning int
+	nFrozen  int
+	pidfds   int
+	userJobs map[uint32]int // live and pending jobs per uid (users.go)
+
+	watcher  *notify.Watcher
+	watches  map[int]watch
+	freezeQ  []*freezeOp
+	stopping map[*job]struct{}
+	graves   []cgroup.Dir // cgroups of refused RUNs still emptying
+	unreaped []int        // pidfds of refused RUNs' processes to reap (reapLater)
+
+	spawner     *spawner        // fork/exec off the loop (spawner.go)
+	starting    map[string]*job // RUNs whose processes the spawner is starting
+	startingFDs int             // the pidfds they will hold
+
+	liveJobs map[*job]struct{} // jobs not ended: the engine's candidates
+
 	fbKills map[cgroup.Dir]*fallbackKill // kill fallback rounds in progress (killfb.go)
 	fbFD    int                          // their round timer (-1: none yet)
-	oomAdj  *hostmem.OOMScoreAdj         // the daemon's own, while it can restore it
 
 	journal  *journal // job records (journal.go); nil with --state-dir none
 	stateDir string   // where they are ("" without)
 	bootID   string
 	lockFDs  []int           // flocked: the root and the state dir (adopt.go)
 	strays   map[string]bool // cgroups under the root no job is known for
-	up       upgrade         // UPGRADE in progress (upgrade.go)
-	upFrom   string          // the version this image was upgraded from ("": not upgraded)
+}
+
+// newSupervisor is an empty job side.
+func newSupervisor() supervisor {
+	return supervisor{
+		jobs: map[string]*job{}, nextID: 1, watches: map[int]watch{}, stopping: map[*job]struct{}{},
+		liveJobs: map[*job]struct{}{}, starting: map[string]*job{}, fbFD: -1,
+	}
 }
 
 // Run is the applet entry point.
@@ -164,23 +195,16 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// stopped reading): events and log lines go through a bounded sink.
 	sink := event.NewSink(stderr, stderrMax, nil)
 	d := &daemon{
-		cfg:       cfg,
-		stderr:    sink,
-		ev:        &event.Emitter{W: sink.Events()},
-		sink:      sink,
-		euid:      os.Geteuid(),
-		lfd:       -1,
-		wakeFD:    -1,
-		logDirFD:  -1,
-		fbFD:      -1,
-		conns:     map[int]*conn{},
-		jobs:      map[string]*job{},
-		nextID:    1,
-		watches:   map[int]watch{},
-		stopping:  map[*job]struct{}{},
-		liveJobs:  map[*job]struct{}{},
-		starting:  map[string]*job{},
-		userCache: map[uint32][]uint32{},
+		cfg:        cfg,
+		stderr:     sink,
+		ev:         &event.Emitter{W: sink.Events()},
+		sink:       sink,
+		euid:       os.Geteuid(),
+		wakeFD:     -1,
+		logDirFD:   -1,
+		userCache:  map[uint32][]uint32{},
+		server:     server{lfd: -1, conns: map[int]*conn{}},
+		supervisor: newSupervisor(),
 	}
 	if err := d.start(); err != nil {
 		sink.Close(sinkFlush)

@@ -23,7 +23,7 @@ import (
 // (taking its results).
 
 func topBenchDaemon(n int) *daemon {
-	d := &daemon{cfg: defaultConfig(), jobs: map[string]*job{}, liveJobs: map[*job]struct{}{}}
+	d := &daemon{cfg: defaultConfig(), supervisor: newSupervisor()}
 	d.top.samples = map[*job]topSample{}
 	d.top.inFlight = true // as if the sampler were busy: no pass starts here
 	for i := 0; i < n; i++ {
