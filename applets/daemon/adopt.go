@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"sort"
 	"strconv"
@@ -133,6 +134,11 @@ func (d *daemon) adopt(handed map[string]*handedJob) {
 			os.Remove(filepath.Join(d.journal.dir, name)) // a temp file a crash left
 			continue
 		}
+		if len(jobs)%1000 == 999 {
+			// The daemon's memory is locked (protect.go): a heap peak
+			// stays resident. Collect the files read so far as we go.
+			runtime.GC()
+		}
 		j, rec, err := d.loadRecord(name)
 		if err != nil {
 			d.logf("state: record %s skipped: %v", filepath.Join(d.journal.dir, name), err)
@@ -201,24 +207,27 @@ func (d *daemon) loadRecord(id string) (*job, record, error) {
 	j.pid = int(num("pid"))
 	j.startUnix, j.startMono = opt("start_unix_ms"), opt("start_mono_ms")
 	j.serviceCount, j.requireCount, j.ioMaxCount = int(opt("service_count")), int(opt("require_path_count")), int(opt("io_max_rule_count"))
-	j.logPath = rec.get("log")
+	// Copies: a substring would keep the whole file alive.
+	j.logPath = strings.Clone(rec.get("log"))
 	j.oomGroup = rec.get("oom_group") == "1"
 	j.oomKillCount, j.oomGroupCount = uint64(opt("oom_kill_count")), uint64(opt("oom_group_count"))
-	j.frozenBy = rec.get("frozen_by")
-	j.pidStart = rec.get("pid_start")
+	j.frozenBy = strings.Clone(rec.get("frozen_by"))
+	j.pidStart = strings.Clone(rec.get("pid_start"))
 	j.x.rm = rec.get("rm") == "1"
 	j.x.timeout = time.Duration(opt("timeout_ms")) * time.Millisecond
 	j.x.grace = time.Duration(opt("timeout_grace_ms")) * time.Millisecond
-	j.argv = rec["arg"]
+	for _, a := range rec["arg"] {
+		j.argv = append(j.argv, strings.Clone(a))
+	}
 	for _, l := range rec["limit"] {
-		k, v, _ := strings.Cut(l, "=")
+		k, v, _ := strings.Cut(strings.Clone(l), "=")
 		j.settings = append(j.settings, limits.Setting{Key: k, Value: v})
 	}
 	switch rec.get("phase") {
 	case "running":
 	case "stopping", "ended":
 		j.status = spawn.Status{Exit: int(num("exit")), Signal: int(num("signal"))}
-		j.exitUnknown = rec.get("exit_unknown")
+		j.exitUnknown = strings.Clone(rec.get("exit_unknown"))
 		j.exitUnix, j.exitMono = opt("exit_unix_ms"), opt("exit_mono_ms")
 	default:
 		return nil, nil, fmt.Errorf("phase %q", rec.get("phase"))
