@@ -8,7 +8,6 @@ import (
 
 	"cgroupd/applets/daemon/pressure"
 	"cgroupd/core/cgroup"
-	"cgroupd/core/loop"
 	"cgroupd/core/psi"
 
 	"golang.org/x/sys/unix"
@@ -93,16 +92,7 @@ func (d *daemon) startEngine() error {
 		}
 		d.debugf("pressure: trigger on %s: %s %v per %v", path, kind, stall, win)
 	}
-	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
-	if err != nil {
-		return fmt.Errorf("timerfd_create: %w", err)
-	}
-	d.wakeFD = fd
-	if err := d.lp.Add(fd, unix.EPOLLIN, func(uint32) {
-		loop.DrainTimer(fd)
-		d.wakeAt = time.Time{}
-		d.onWake(time.Now())
-	}); err != nil {
+	if d.wake, err = d.lp.NewAlarm(d.onWake); err != nil {
 		return err
 	}
 	// A baseline sample now: an overload that begins before the first
@@ -176,7 +166,7 @@ func (d *daemon) onWake(now time.Time) {
 // rearm sets the wake timer to the next fast sample or queue deadline,
 // whichever comes first, or disarms it.
 func (d *daemon) rearm(now time.Time) {
-	if d.wakeFD < 0 || d.engine == nil {
+	if d.wake == nil || d.engine == nil {
 		return
 	}
 	var next time.Time
@@ -186,18 +176,9 @@ func (d *daemon) rearm(now time.Time) {
 	if dl, ok := d.queue.NextDeadline(); ok && (next.IsZero() || dl.Before(next)) {
 		next = dl
 	}
-	if next.Equal(d.wakeAt) {
-		return
-	}
-	var its unix.ItimerSpec // zero: disarm
-	if !next.IsZero() {
-		its.Value = unix.NsecToTimespec(max(next.Sub(now), time.Millisecond).Nanoseconds())
-	}
-	if err := unix.TimerfdSettime(d.wakeFD, 0, &its, nil); err != nil {
+	if err := d.wake.Set(next, now); err != nil {
 		d.logf("pressure: arm wake timer: %v", err)
-		return
 	}
-	d.wakeAt = next
 }
 
 // rootSample reads the root cgroup's memory, cpu and io pressure; a

@@ -22,7 +22,7 @@ func withEngine(t *testing.T, d *daemon, cfg pressure.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.engine, d.wakeFD = eng, -1
+	d.engine = eng
 }
 
 // only returns the default policy with every rule off but the ones set.

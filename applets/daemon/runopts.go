@@ -81,9 +81,7 @@ type jobOpts struct {
 
 // optsState is the daemon's share (the daemon field opts).
 type optsState struct {
-	tfd     int // one-shot timerfd for the deadlines (-1 until first use)
-	tfdOK   bool
-	armed   time.Time
+	alarm   *loop.Alarm // the earliest deadline (nil until first use)
 	due     deadlines
 	held    map[*conn]*job    // wait: 1 connections and their job
 	rmAfter map[*job]struct{} // rm jobs waiting for their readers
@@ -396,10 +394,7 @@ func (d *daemon) schedule(j *job, at time.Time) {
 }
 
 // onDeadlineTimer serves every deadline that has come.
-func (d *daemon) onDeadlineTimer() {
-	loop.DrainTimer(d.opts.tfd)
-	d.opts.armed = time.Time{}
-	now := time.Now()
+func (d *daemon) onDeadlineTimer(now time.Time) {
 	for d.opts.due.Len() > 0 && !d.opts.due[0].at.After(now) {
 		dl := heap.Pop(&d.opts.due).(deadline)
 		d.onDeadline(dl.job, now)
@@ -407,7 +402,7 @@ func (d *daemon) onDeadlineTimer() {
 	d.rearmDeadlines(now)
 }
 
-// rearmDeadlines sets the timerfd to the earliest deadline of a job that
+// rearmDeadlines sets the alarm to the earliest deadline of a job that
 // is still running (ended jobs' deadlines are dropped here).
 func (d *daemon) rearmDeadlines(now time.Time) {
 	h := &d.opts.due
@@ -418,32 +413,18 @@ func (d *daemon) rearmDeadlines(now time.Time) {
 	if h.Len() > 0 {
 		next = (*h)[0].at
 	}
-	if next.Equal(d.opts.armed) {
-		return
-	}
-	if !d.opts.tfdOK {
+	if d.opts.alarm == nil {
 		if next.IsZero() {
 			return
 		}
-		fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+		a, err := d.lp.NewAlarm(d.onDeadlineTimer)
 		if err != nil {
-			d.logf("timeouts: timerfd_create: %v", err)
+			d.logf("timeouts: %v", err)
 			return
 		}
-		if err := d.lp.Add(fd, unix.EPOLLIN, func(uint32) { d.onDeadlineTimer() }); err != nil {
-			unix.Close(fd)
-			d.logf("timeouts: epoll add: %v", err)
-			return
-		}
-		d.opts.tfd, d.opts.tfdOK = fd, true
+		d.opts.alarm = a
 	}
-	var its unix.ItimerSpec // zero: disarm
-	if !next.IsZero() {
-		its.Value = unix.NsecToTimespec(max(next.Sub(now), time.Millisecond).Nanoseconds())
-	}
-	if err := unix.TimerfdSettime(d.opts.tfd, 0, &its, nil); err != nil {
+	if err := d.opts.alarm.Set(next, now); err != nil {
 		d.logf("timeouts: arm timer: %v", err)
-		return
 	}
-	d.opts.armed = next
 }

@@ -95,8 +95,7 @@ type daemon struct {
 
 	engine      *pressure.Engine
 	triggers    []*trigger
-	wakeFD      int       // one-shot timer: fast samples, queue deadlines
-	wakeAt      time.Time // when wakeFD is armed to expire (zero: disarmed)
+	wake        *loop.Alarm // fast samples, queue deadlines (nil: no engine)
 	lastObserve time.Time
 	queue       pressure.Queue // pending RUNs (queue.go)
 
@@ -200,7 +199,6 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		ev:         &event.Emitter{W: sink.Events()},
 		sink:       sink,
 		euid:       os.Geteuid(),
-		wakeFD:     -1,
 		logDirFD:   -1,
 		userCache:  map[uint32][]uint32{},
 		server:     server{lfd: -1, conns: map[int]*conn{}},

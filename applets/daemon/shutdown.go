@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"cgroupd/core/loop"
 	"cgroupd/core/spawn"
 
 	"golang.org/x/sys/unix"
@@ -140,9 +141,11 @@ func (d *daemon) closeAll() {
 		unix.Close(d.fbFD)
 		d.fbFD = -1
 	}
-	if d.wakeFD >= 0 {
-		unix.Close(d.wakeFD)
-		d.wakeFD = -1
+	for _, a := range []**loop.Alarm{&d.wake, &d.opts.alarm, &d.top.alarm} {
+		if *a != nil {
+			(*a).Close()
+			*a = nil
+		}
 	}
 	d.sdClose()
 	for _, fd := range d.lockFDs {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"cgroupd/core/cgroup"
+	"cgroupd/core/loop"
 	"cgroupd/core/proto"
 	"cgroupd/core/psi"
 
@@ -38,8 +39,8 @@ import (
 // per job), pids.current, cpu.stat and the three pressure files of each,
 // and hands the figures back through an eventfd; cpu_pct is usage_usec's
 // growth between two passes. A pass starts at most every topEvery, and no
-// sooner than topPace times the last pass's length after it (the sampler
-// then sleeps, off the loop), so reading 10 000 jobs' files takes at most
+// sooner than topPace times the last pass's length after it (the loop
+// hands out the next pass on an alarm then), so reading 10 000 jobs' files takes at most
 // about a quarter of a core; the sampler runs only while TOP is in use
 // (one in the last topIdle). A figure not read yet, or whose file the
 // kernel does not have, is absent: unknown, never 0.
@@ -84,11 +85,16 @@ type topState struct {
 	passStart time.Time
 	cycle     time.Duration
 	started   bool
+	due       time.Time   // the next pass may start then (pacing)
+	alarm     *loop.Alarm // wakes the loop at due
 
 	efd  int
 	work chan []topTarget
 	mu   sync.Mutex
 	done []topResult // a finished pass, waiting for the loop
+	// when it started and how long it took, for the pacing
+	doneStart time.Time
+	doneLen   time.Duration
 }
 
 // doTop answers TOP.
@@ -258,8 +264,19 @@ func (d *daemon) topPass(now time.Time) {
 			d.logf("top: epoll add: %v", err)
 			return
 		}
-		t.efd, t.work, t.started = fd, make(chan []topTarget, 1), true
+		a, err := d.lp.NewAlarm(d.topPass)
+		if err != nil {
+			d.logf("top: %v", err)
+			return
+		}
+		t.efd, t.work, t.alarm, t.started = fd, make(chan []topTarget, 1), a, true
 		go t.sampler()
+	}
+	if now.Before(t.due) {
+		if err := t.alarm.Set(t.due, now); err != nil {
+			d.logf("top: arm timer: %v", err)
+		}
+		return
 	}
 	targets := make([]topTarget, 0, len(d.liveJobs))
 	for j := range d.liveJobs {
@@ -286,6 +303,7 @@ func (d *daemon) topMerge() {
 	t.mu.Lock()
 	res := t.done
 	t.done = nil
+	t.due = t.doneStart.Add(max(topEvery, topPace*t.doneLen))
 	t.mu.Unlock()
 	if res == nil {
 		return
@@ -320,27 +338,20 @@ func (d *daemon) topMerge() {
 	d.topPass(time.Now())
 }
 
-// sampler runs off the loop: one pass per work list, paced.
+// sampler runs off the loop: one pass per work list; the loop paces them.
 func (t *topState) sampler() {
 	buf := make([]byte, 4096)
-	var lastStart time.Time
-	var lastLen time.Duration
 	for targets := range t.work {
-		if !lastStart.IsZero() {
-			// Off the loop: the sleep is the sampler's own pacing.
-			time.Sleep(time.Until(lastStart.Add(max(topEvery, topPace*lastLen))))
-		}
-		lastStart = time.Now()
+		start := time.Now()
 		res := make([]topResult, len(targets))
 		for i, tg := range targets {
 			res[i] = topResult{j: tg.j, s: sampleTop(tg, buf)}
 		}
-		lastLen = time.Since(lastStart)
 		if len(res) == 0 {
 			res = []topResult{} // non-nil: the loop takes an empty pass
 		}
 		t.mu.Lock()
-		t.done = res
+		t.done, t.doneStart, t.doneLen = res, start, time.Since(start)
 		t.mu.Unlock()
 		one := [8]byte{1}
 		unix.Write(t.efd, one[:])
