@@ -308,13 +308,8 @@ func (d *daemon) resume(j *job, p phase) {
 		return
 	}
 	if err == nil {
-		if err := d.watchFile(j, filepath.Join(string(j.cg), cgroup.FileEvents), watchEvents, &j.wdEvents); err != nil {
-			d.logf("job %s: watch cgroup.events: %v", j.id, err)
-		}
-		if _, err := os.Stat(filepath.Join(string(j.cg), cgroup.FileMemoryEvents)); err == nil {
-			if err := d.watchFile(j, filepath.Join(string(j.cg), cgroup.FileMemoryEvents), watchMemEvents, &j.wdMem); err != nil {
-				d.logf("job %s: watch memory.events: %v", j.id, err)
-			}
+		if err := d.watchCgroup(j); err != nil {
+			d.logf("job %s: %v", j.id, err)
 		}
 	}
 	if j.logPath != "" {

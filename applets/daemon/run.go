@@ -549,15 +549,9 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 	} else {
 		j.oomGroup = ok
 	}
-	if err := d.watchFile(j, filepath.Join(string(cg), cgroup.FileEvents), watchEvents, &j.wdEvents); err != nil {
-		undo(refuse("too many jobs", "detail", "watch cgroup.events: "+err.Error()), nil)
+	if err := d.watchCgroup(j); err != nil {
+		undo(refuse("too many jobs", "detail", err.Error()), nil)
 		return
-	}
-	if _, err := os.Stat(filepath.Join(string(cg), cgroup.FileMemoryEvents)); err == nil {
-		if err := d.watchFile(j, filepath.Join(string(cg), cgroup.FileMemoryEvents), watchMemEvents, &j.wdMem); err != nil {
-			undo(refuse("too many jobs", "detail", "watch memory.events: "+err.Error()), nil)
-			return
-		}
 	}
 	if d.cfg.LogDir != "" {
 		var p string
@@ -638,6 +632,21 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 		}
 	}
 	d.spawner.submit(req)
+}
+
+// watchCgroup watches j's cgroup.events and, where the memory controller
+// has it, memory.events; the error names the file it could not watch.
+func (d *daemon) watchCgroup(j *job) error {
+	if err := d.watchFile(j, filepath.Join(string(j.cg), cgroup.FileEvents), watchEvents, &j.wdEvents); err != nil {
+		return fmt.Errorf("watch cgroup.events: %w", err)
+	}
+	mem := filepath.Join(string(j.cg), cgroup.FileMemoryEvents)
+	if _, err := os.Stat(mem); err == nil {
+		if err := d.watchFile(j, mem, watchMemEvents, &j.wdMem); err != nil {
+			return fmt.Errorf("watch memory.events: %w", err)
+		}
+	}
+	return nil
 }
 
 // started makes j a running job with its processes (services first, main
