@@ -1,11 +1,9 @@
 package cgroup
 
 import (
-	"bufio"
+	"bytes"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 )
 
 // Events is cgroup.events.
@@ -14,9 +12,17 @@ type Events struct{ Populated, Frozen bool }
 // ParseEvents parses cgroup.events ("populated 0|1", "frozen 0|1").
 // Unknown keys and blank or short lines are skipped.
 func ParseEvents(r io.Reader) (Events, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return Events{}, err
+	}
+	return parseEvents(b)
+}
+
+func parseEvents(b []byte) (Events, error) {
 	var ev Events
-	err := parseKeyed(r, func(key string, v uint64) {
-		switch key {
+	err := parseKeyed(b, func(key []byte, v uint64) {
+		switch string(key) {
 		case "populated":
 			ev.Populated = v != 0
 		case "frozen":
@@ -28,8 +34,8 @@ func ParseEvents(r io.Reader) (Events, error) {
 
 // Events reads d's cgroup.events.
 func (d Dir) Events() (ev Events, err error) {
-	err = d.readFile(FileEvents, func(r io.Reader) (err error) {
-		ev, err = ParseEvents(r)
+	err = d.readBytes(FileEvents, func(b []byte) (err error) {
+		ev, err = parseEvents(b)
 		return err
 	})
 	return ev, err
@@ -41,9 +47,17 @@ type MemoryEvents struct{ Low, High, Max, OOM, OOMKill, OOMGroupKill uint64 }
 // ParseMemoryEvents parses memory.events. Unknown keys (sock_throttled on
 // new kernels) and blank or short lines are skipped.
 func ParseMemoryEvents(r io.Reader) (MemoryEvents, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return MemoryEvents{}, err
+	}
+	return parseMemoryEvents(b)
+}
+
+func parseMemoryEvents(b []byte) (MemoryEvents, error) {
 	var ev MemoryEvents
-	err := parseKeyed(r, func(key string, v uint64) {
-		switch key {
+	err := parseKeyed(b, func(key []byte, v uint64) {
+		switch string(key) {
 		case "low":
 			ev.Low = v
 		case "high":
@@ -63,8 +77,8 @@ func ParseMemoryEvents(r io.Reader) (MemoryEvents, error) {
 
 // MemoryEvents reads d's memory.events.
 func (d Dir) MemoryEvents() (ev MemoryEvents, err error) {
-	err = d.readFile(FileMemoryEvents, func(r io.Reader) (err error) {
-		ev, err = ParseMemoryEvents(r)
+	err = d.readBytes(FileMemoryEvents, func(b []byte) (err error) {
+		ev, err = parseMemoryEvents(b)
 		return err
 	})
 	return ev, err
@@ -72,19 +86,58 @@ func (d Dir) MemoryEvents() (ev MemoryEvents, err error) {
 
 // parseKeyed calls set for every "key value" line of a flat keyed file
 // (cgroup-v2.rst "Flat Keyed"). Lines with fewer than two fields are
-// skipped; a value that is not a number is an error.
-func parseKeyed(r io.Reader, set func(key string, v uint64)) error {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 2 {
+// skipped; a value that is not a number is an error. It allocates
+// nothing: the daemon parses cgroup.events and memory.events at every
+// job's end.
+func parseKeyed(b []byte, set func(key []byte, v uint64)) error {
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		key, rest := nextField(line)
+		val, _ := nextField(rest)
+		if len(val) == 0 {
 			continue
 		}
-		v, err := strconv.ParseUint(f[1], 10, 64)
-		if err != nil {
-			return fmt.Errorf("key %q: bad value %q", f[0], f[1])
+		v, ok := atou(val)
+		if !ok {
+			return fmt.Errorf("key %q: bad value %q", key, val)
 		}
-		set(f[0], v)
+		set(key, v)
 	}
-	return sc.Err()
+	return nil
+}
+
+// nextField splits the first space-separated field off b.
+func nextField(b []byte) (field, rest []byte) {
+	i := 0
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	j := i
+	for j < len(b) && !isSpace(b[j]) {
+		j++
+	}
+	return b[i:j], b[j:]
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' }
+
+// atou parses a decimal uint64 (no sign, no overflow).
+func atou(b []byte) (uint64, bool) {
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if v > (1<<64-1-d)/10 {
+			return 0, false
+		}
+		v = v*10 + d
+	}
+	return v, true
 }

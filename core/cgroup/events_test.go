@@ -47,6 +47,8 @@ func TestParseMemoryEvents(t *testing.T) {
 		{"empty", "", cgroup.MemoryEvents{}, false},
 		{"short lines", "oom\n \noom_kill 2\n", cgroup.MemoryEvents{OOMKill: 2}, false},
 		{"negative", "oom -1\n", cgroup.MemoryEvents{}, true},
+		{"largest", "oom_kill 18446744073709551615\n", cgroup.MemoryEvents{OOMKill: 1<<64 - 1}, false},
+		{"overflow", "oom_kill 18446744073709551616\n", cgroup.MemoryEvents{}, true},
 		{"garbage", "low x\n", cgroup.MemoryEvents{}, true},
 	}
 	for _, tc := range tests {

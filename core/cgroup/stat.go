@@ -98,11 +98,17 @@ func (d Dir) parseFile(file string, parse func(io.Reader) error) error {
 // readFile reads file and hands its contents to parse; a parse error
 // names the file.
 func (d Dir) readFile(file string, parse func(io.Reader) error) error {
+	return d.readBytes(file, func(b []byte) error { return parse(bytes.NewReader(b)) })
+}
+
+// readBytes reads file and hands its contents to parse; a parse error
+// names the file.
+func (d Dir) readBytes(file string, parse func([]byte) error) error {
 	b, err := kfile.Read(d.path(file))
 	if err != nil {
 		return err
 	}
-	if err := parse(bytes.NewReader(b)); err != nil {
+	if err := parse(b); err != nil {
 		return fmt.Errorf("%s: %w", d.path(file), err)
 	}
 	return nil
@@ -110,9 +116,13 @@ func (d Dir) readFile(file string, parse func(io.Reader) error) error {
 
 // ParseCPUUsage returns usage_usec of a cpu.stat stream (0 when absent).
 func ParseCPUUsage(r io.Reader) (uint64, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return 0, err
+	}
 	var usage uint64
-	err := parseKeyed(r, func(key string, v uint64) {
-		if key == "usage_usec" {
+	err = parseKeyed(b, func(key []byte, v uint64) {
+		if string(key) == "usage_usec" {
 			usage = v
 		}
 	})
