@@ -74,6 +74,8 @@ type job struct {
 	stopTries     int          // kills sent after main ended
 	oomKillCount  uint64       // memory.events oom_kill at the last job.oom
 	oomGroup      bool         // memory.oom.group is 1: OOM kills take the whole job
+	noMemory      bool         // no memory controller in the cgroup: no memory file to read
+	emptied       bool         // cgroup.events said populated 0 (all its processes gone)
 	oomGroupCount uint64       // memory.events oom_group_kill at the last job.oom
 	frozenBy      string       // reason of the freeze in force ("" when thawed)
 	cpuWeight     int          // weight the engine set (0: untouched)
@@ -261,6 +263,10 @@ func (d *daemon) onMainExit(j *job) {
 // stopRest kills what is left in the job's cgroup (services, children) and
 // finalises the job once cgroup.events says populated 0.
 func (d *daemon) stopRest(j *job) {
+	if j.emptied {
+		d.finish(j)
+		return
+	}
 	ev, err := j.cg.Events()
 	if err == nil && !ev.Populated {
 		d.finish(j)
@@ -321,7 +327,11 @@ func (d *daemon) checkEvents(j *job) {
 		}
 	}
 	d.resolveFreezeOps(j, ev.Frozen)
-	if j.mainGone() && !ev.Populated {
+	// Seen before main's exit is: no process is left, and none can come
+	// back (only the daemon moves processes into a job), so stopRest
+	// need not read it again.
+	j.emptied = !ev.Populated
+	if j.mainGone() && j.emptied {
 		d.finish(j)
 	}
 }
@@ -335,10 +345,15 @@ func (d *daemon) checkEvents(j *job) {
 // is oom_kill as read then. At the job's end (final) an oom_kill increase
 // with no group kill recorded yet is reported too: the main process can be
 // reaped before the kernel has counted the group kill.
-func (d *daemon) checkMemEvents(j *job, final bool) {
+//
+// It returns what it read (ok false: unreadable, or no memory controller).
+func (d *daemon) checkMemEvents(j *job, final bool) (me cgroup.MemoryEvents, ok bool) {
+	if j.noMemory {
+		return me, false
+	}
 	me, err := j.cg.MemoryEvents()
 	if err != nil {
-		return
+		return me, false
 	}
 	report := me.OOMKill > j.oomKillCount
 	if j.oomGroup {
@@ -348,6 +363,7 @@ func (d *daemon) checkMemEvents(j *job, final bool) {
 		j.oomKillCount, j.oomGroupCount = me.OOMKill, me.OOMGroupKill
 		d.emitJob("job.oom", j, "id", j.id, "cgroup", string(j.cg), "oom_kill_count", strconv.FormatUint(me.OOMKill, 10))
 	}
+	return me, true
 }
 
 // finish finalises an ended job: state, OOM figures, one job.exit, WAIT
@@ -360,7 +376,7 @@ func (d *daemon) finish(j *job) {
 	// sees every OOM kill of the job, even when the exit is handled before
 	// the memory.events notification (which is dropped with the watch
 	// below): job.oom always precedes job.exit.
-	d.checkMemEvents(j, true)
+	me, meOK := d.checkMemEvents(j, true)
 	d.advance(j, phaseEnded)
 	delete(d.stopping, j)
 	delete(d.liveJobs, j)
@@ -372,7 +388,7 @@ func (d *daemon) finish(j *job) {
 	if j.oomKillCount > 0 {
 		oom = "1"
 	}
-	d.figures(j) // runopts.go: run_ms cpu_usec memory_peak oom_kills, appended
+	d.figures(j, me, meOK) // runopts.go: run_ms cpu_usec memory_peak oom_kills, appended
 	kv := []string{"id", j.id, "state", j.state, "exit", strconv.Itoa(j.status.Exit),
 		"signal", strconv.Itoa(j.status.Signal), "oom_killed", oom, "cgroup", string(j.cg),
 		"start_unix_ms", strconv.FormatInt(j.startUnix, 10), "exit_unix_ms", strconv.FormatInt(j.exitUnix, 10)}
@@ -418,8 +434,7 @@ func (d *daemon) closePidFD(fd *int) {
 	if *fd < 0 {
 		return
 	}
-	d.lp.Remove(*fd)
-	unix.Close(*fd)
+	d.lp.CloseFD(*fd)
 	*fd = -1
 	d.pidfds--
 }

@@ -314,8 +314,9 @@ func (d *daemon) onDeadline(j *job, now time.Time) {
 	}
 }
 
-// figures reads a job's end figures once (finish, before job.exit).
-func (d *daemon) figures(j *job) {
+// figures reads a job's end figures once (finish, before job.exit); me is
+// memory.events as finish read it (meOK false: not read).
+func (d *daemon) figures(j *job, me cgroup.MemoryEvents, meOK bool) {
 	x := &j.x
 	if x.figured {
 		return
@@ -325,11 +326,14 @@ func (d *daemon) figures(j *job) {
 		x.cpuUsec, err = cgroup.ParseCPUUsage(strings.NewReader(v))
 		x.cpuOK = err == nil
 	}
+	if j.noMemory {
+		return
+	}
 	if v, err := j.cg.Read(cgroup.FileMemoryPeak); err == nil {
 		x.memPeak, err = strconv.ParseUint(strings.TrimSpace(v), 10, 64)
 		x.peakOK = err == nil
 	}
-	if me, err := j.cg.MemoryEvents(); err == nil {
+	if meOK {
 		x.oomKills, x.oomOK = max(me.OOMKill, j.oomKillCount), true
 	}
 }

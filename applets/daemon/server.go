@@ -112,7 +112,8 @@ type daemon struct {
 	userCache    map[uint32][]uint32
 	logDirFD     int // -L, opened at start (logdir.go); -1 without
 
-	meminfo *hostmem.Reader // host headroom (nil: rule off)
+	meminfo  *hostmem.Reader // host headroom (nil: rule off)
+	admitted admitMemo       // admission's verdict for the loop's current batch
 	// psiHost and psiRoot: the kernel measures pressure on the host and
 	// in the job tree (checkPSI); without, PSI figures are unknown.
 	psiHost, psiRoot bool
@@ -647,8 +648,7 @@ func (d *daemon) closeConn(c *conn) {
 		return
 	}
 	c.closed = true
-	d.lp.Remove(c.fd)
-	unix.Close(c.fd)
+	d.lp.CloseFD(c.fd)
 	delete(d.conns, c.fd)
 	if c.waitJob != nil {
 		delete(c.waitJob.waiters, c)

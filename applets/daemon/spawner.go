@@ -92,9 +92,12 @@ func (s *spawner) run() {
 				r.err = err
 			}
 		}
+		var t0, t1 int64 // around the main process's spawn
 		if r.err == nil {
 			for _, c := range r.cmds {
+				t0 = bootNs()
 				p, err := spawn.Start(c)
+				t1 = bootNs()
 				if err != nil {
 					r.err = err
 					break
@@ -104,7 +107,13 @@ func (s *spawner) run() {
 		}
 
 		if r.err == nil && len(r.procs) > 0 {
-			if st, err := pidStart(r.procs[len(r.procs)-1].Pid); err == nil {
+			st, ok := startBetween(t0, t1)
+			if !ok {
+				var err error
+				st, err = pidStart(r.procs[len(r.procs)-1].Pid)
+				ok = err == nil
+			}
+			if ok {
 				r.mainStart = strconv.FormatUint(st, 10)
 			}
 		}

@@ -3,10 +3,22 @@
 //
 // loop.go is the epoll dispatcher, signals.go delivers os signals through
 // an eventfd, timer.go wraps timerfd.
+//
+// The loop never sleeps in epoll_wait itself: it asks for ready events
+// without waiting and, when there are none, parks on the epoll fd in Go's
+// poller (an epoll fd is readable while it has events). A goroutine
+// blocked in a raw epoll_wait holds its thread and scheduler slot, and
+// the Go runtime answers with a monitor that wakes every 20 µs and hands
+// the slot to other threads; on a 2-CPU host that churn (a dozen context
+// switches per job) cost more CPU than the daemon's own work.
 package loop
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,10 +28,14 @@ type Handler func(events uint32)
 
 // Loop owns an epoll instance.
 type Loop struct {
+	epf      *os.File        // epfd, registered with Go's poller
+	rc       syscall.RawConn // waits on epfd without holding a thread
+	deadline bool            // a read deadline is set on epf
 	epfd     int
 	handlers map[int]*entry
 	gen      int32 // last generation handed out
 	events   []unix.EpollEvent
+	wakes    uint64 // epoll_waits that returned events
 }
 
 // entry is one registration. gen is stored in the event's user data next
@@ -40,7 +56,17 @@ func New() (*Loop, error) {
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
 	}
-	return &Loop{epfd: fd, handlers: make(map[int]*entry), events: make([]unix.EpollEvent, batch)}, nil
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("epoll fd: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "epoll")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("epoll fd: %w", err)
+	}
+	return &Loop{epf: f, rc: rc, epfd: fd, handlers: make(map[int]*entry), events: make([]unix.EpollEvent, batch)}, nil
 }
 
 // Len returns the number of registered fds.
@@ -97,6 +123,20 @@ func (l *Loop) Remove(fd int) error {
 	return nil
 }
 
+// CloseFD closes fd and unregisters it if it is registered: one syscall,
+// not two. Closing the last descriptor of a file drops it from the epoll
+// set; should a dup of fd live on elsewhere, its events carry fd's old
+// generation and are dropped (RunOnce).
+func (l *Loop) CloseFD(fd int) error {
+	delete(l.handlers, fd)
+	return unix.Close(fd)
+}
+
+// Wakes counts the batches dispatched so far. Handlers of one batch see
+// the same count: what they read from the kernel for the batch's first
+// event holds for the rest of it, as if handled at the same instant.
+func (l *Loop) Wakes() uint64 { return l.wakes }
+
 // Run dispatches events until stop returns true (checked after each batch)
 // or an unrecoverable epoll error. EINTR is retried.
 //
@@ -114,12 +154,12 @@ func (l *Loop) Run(stop func() bool) error {
 // RunOnce waits up to timeoutMs (-1: forever) for one batch of events and
 // dispatches it. A timeout or EINTR dispatches nothing and is no error.
 func (l *Loop) RunOnce(timeoutMs int) error {
-	n, err := unix.EpollWait(l.epfd, l.events, timeoutMs)
-	if err == unix.EINTR {
-		return nil
-	}
+	n, err := l.wait(timeoutMs)
 	if err != nil {
 		return fmt.Errorf("epoll_wait: %w", err)
+	}
+	if n > 0 {
+		l.wakes++
 	}
 	for i := 0; i < n; i++ {
 		ev := l.events[i]
@@ -135,8 +175,41 @@ func (l *Loop) RunOnce(timeoutMs int) error {
 	return nil
 }
 
+// wait returns the next batch of events, waiting up to timeoutMs (-1:
+// forever) for one, parked in Go's poller.
+func (l *Loop) wait(timeoutMs int) (int, error) {
+	n, err := unix.EpollWait(l.epfd, l.events, 0)
+	if err == unix.EINTR {
+		n, err = 0, nil
+	}
+	if n > 0 || err != nil || timeoutMs == 0 {
+		return n, err
+	}
+	if timeoutMs > 0 {
+		l.epf.SetReadDeadline(time.Now().Add(time.Duration(timeoutMs) * time.Millisecond))
+		l.deadline = true
+	} else if l.deadline {
+		l.epf.SetReadDeadline(time.Time{})
+		l.deadline = false
+	}
+	rerr := l.rc.Read(func(fd uintptr) bool {
+		n, err = unix.EpollWait(int(fd), l.events, 0)
+		if err == unix.EINTR {
+			n, err = 0, nil
+		}
+		return n > 0 || err != nil
+	})
+	if errors.Is(rerr, os.ErrDeadlineExceeded) {
+		return 0, nil
+	}
+	if rerr != nil {
+		return 0, rerr
+	}
+	return n, err
+}
+
 // Close closes the epoll fd.
 func (l *Loop) Close() error {
 	l.handlers = nil
-	return unix.Close(l.epfd)
+	return l.epf.Close()
 }

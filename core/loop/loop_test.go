@@ -192,3 +192,89 @@ func TestErrors(t *testing.T) {
 		t.Errorf("Remove of closed fd = %v, want nil", err)
 	}
 }
+
+// CloseFD drops the registration with the fd, even when a dup keeps the
+// file (and its epoll registration) alive: events from the old file never
+// reach the handler of a new fd on the same number.
+func TestCloseFDWithDupAlive(t *testing.T) {
+	l := newLoop(t)
+	r1, w1 := pipe(t)
+	keep, err := unix.Dup(r1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(keep) })
+	old := 0
+	if err := l.Add(r1, unix.EPOLLIN, func(uint32) { old++ }); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.CloseFD(r1); err != nil {
+		t.Fatal(err)
+	}
+	r3, w3 := rawPipe(t) // the lowest free number: r1's, most likely
+	t.Cleanup(func() { unix.Close(r3); unix.Close(w3) })
+	got := 0
+	if err := l.Add(r3, unix.EPOLLIN, func(uint32) {
+		got++
+		var b [16]byte
+		unix.Read(r3, b[:])
+	}); err != nil {
+		t.Fatal(err)
+	}
+	unix.Write(w1, []byte("x")) // the old file, still open through keep
+	w0 := l.Wakes()
+	if err := l.RunOnce(50); err != nil {
+		t.Fatal(err)
+	}
+	if old != 0 || got != 0 {
+		t.Fatalf("an event of the closed fd reached a handler: old %d, new %d", old, got)
+	}
+	unix.Write(w3, []byte("y"))
+	for got == 0 {
+		if err := l.RunOnce(5000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l.Wakes() <= w0 {
+		t.Fatalf("Wakes %d after a dispatched batch, was %d", l.Wakes(), w0)
+	}
+	if l.Len() != 1 {
+		t.Fatalf("Len %d, want 1", l.Len())
+	}
+}
+
+// A loop with nothing ready parks in Go's poller and wakes for an event
+// that comes later, from another goroutine; a timeout with nothing ready
+// dispatches nothing and is no error.
+func TestParkedWait(t *testing.T) {
+	l := newLoop(t)
+	r, w := pipe(t)
+	got := 0
+	if err := l.Add(r, unix.EPOLLIN, func(uint32) {
+		got++
+		var b [16]byte
+		unix.Read(r, b[:])
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.RunOnce(20); err != nil || got != 0 {
+		t.Fatalf("RunOnce(20) with nothing ready: err %v, %d dispatched", err, got)
+	}
+	written := make(chan struct{})
+	go func() {
+		<-written
+		unix.Write(w, []byte("x"))
+	}()
+	close(written)
+	// The deadline of the timed wait above does not cut this untimed one.
+	if err := l.RunOnce(-1); err != nil {
+		t.Fatal(err)
+	}
+	if got != 1 {
+		t.Fatalf("%d dispatched after a write, want 1", got)
+	}
+	go func() { unix.Write(w, []byte("y")) }()
+	if err := l.RunOnce(-1); err != nil || got != 2 {
+		t.Fatalf("second wait: err %v, %d dispatched", err, got)
+	}
+}
