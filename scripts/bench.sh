@@ -19,11 +19,12 @@
 # from Go: when it is far above ~0.1 ms the machine is busy and every
 # figure below is inflated); `cgroupctl run` end to end; daemon-side RUN rate
 # and latency with 1 and with 8 concurrent clients (/bin/true jobs, WAITed
-# and REMOVEd afterwards, untimed); LIST and INSPECT latency with 10 live
+# and REMOVEd afterwards, untimed) and the daemon's CPU per job over those
+# runs; LIST and INSPECT latency with 10 live
 # `sleep` jobs; PING while 8 clients RUN; PING on a second daemon whose
 # stderr nobody reads while 8 clients RUN (and what it dropped); the C tool
-# built from ../shared/baseline-c and its RUN rates with 1 and 8 clients,
-# side by side; RSS with 4 000; with 10 000 live jobs: CPU use over 60 s
+# built from ../shared/baseline-c and its RUN rates and CPU per job with 1
+# and 8 clients, side by side; RSS with 4 000; with 10 000 live jobs: CPU use over 60 s
 # idle, RSS, LIST (all jobs listed?), INSPECT and PING latency; the disk
 # writes of the job records per job lifecycle; SIGKILL of the daemon and
 # the time a new one takes to adopt them all and be ready; the time QUIT
@@ -246,9 +247,22 @@ cb exec -name ctl_run -count "$e2e_count" -warmup 10 -- \
 	"$build/cgroupctl" --socket "$sock" run --id "e2e-$$-{}" -- /bin/true
 cb cleanup -socket "$sock" -match "e2e-$$-" -tag e2e
 
+# cpu_ticks PID: user+system CPU of PID so far, in clock ticks.
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
+# cpu_per_job NAME PID T0: the CPU PID spent since T0 per job of a
+# cgroupbench run (its warm-up, timed RUNs, WAITs and REMOVEs), in µs.
+cpu_per_job() {
+	echo "$1=$(awk -v a="$3" -v b="$(cpu_ticks "$2")" -v n="$((run_count + 100))" -v hz="$hz" \
+		'BEGIN { printf "%.0f", (b - a) * 1000000 / hz / n }')" >>"$figs"
+}
+
 for c in 1 8; do
 	say "RUN with $c client(s) ($run_count requests)"
+	t0=$(cpu_ticks "$dpid")
 	cb run -socket "$sock" -clients "$c" -count "$run_count" -warmup 100 -argv /bin/true
+	cpu_per_job "run_cpu_us_per_job_c$c" "$dpid" "$t0"
 	daemon_alive
 done
 
@@ -312,7 +326,9 @@ if command -v gcc >/dev/null 2>&1 && [ -d "$repo/../shared/baseline-c" ] &&
 	wait_sock "$csock" "$cpid" "the C tool's daemon"
 	for c in 1 8; do
 		say "C tool: RUN with $c client(s)"
+		t0=$(cpu_ticks "$cpid")
 		cb run -socket "$csock" -name crun -clients "$c" -count "$run_count" -warmup 100 -argv /bin/true
+		cpu_per_job "crun_cpu_us_per_job_c$c" "$cpid" "$t0"
 	done
 	kill -TERM "$cpid" 2>/dev/null
 	wait_gone "$cpid" 30 || kill -KILL "$cpid" 2>/dev/null
@@ -434,6 +450,8 @@ row "RUN p99, 1 client" "$(ms run_p99_us_c1)" ms "same" "" "" ""
 row "RUN rate, 8 clients" "$r8" "req/s" "cgroupbench run: $run_count RUNs of /bin/true, 8 concurrent connections" "$c_rate8" ">=" "$((3 * c_rate8))"
 row "RUN p50, 8 clients" "$(ms run_p50_us_c8)" ms "same" "9.6" "" ""
 row "RUN p99, 8 clients" "$(ms run_p99_us_c8)" ms "same" "" "" ""
+row "daemon CPU per job, 1 client" "$(get run_cpu_us_per_job_c1)" "µs" "the daemon's user+system CPU over those runs (RUN, WAIT, REMOVE) per job" "$(get crun_cpu_us_per_job_c1)" "" ""
+row "daemon CPU per job, 8 clients" "$(get run_cpu_us_per_job_c8)" "µs" "same, 8 clients" "$(get crun_cpu_us_per_job_c8)" "" ""
 row "RUN rate 8 clients / 1 client" "$(ratio "$r8" "$r1")" x "the two rates above" "$(ratio "$cr8" "$cr1")" ">=" 1.5
 row "PING p99, 8 clients RUNning" "$(ms ping_p99_us_run8)" ms "cgroupbench ping: 1000 PINGs while 8 clients RUN flat out" "" "<" 5
 row "PING p99, stderr blocked" "$(ms ping_p99_us_blocked)" ms "a daemon whose stderr is a FIFO nobody reads, 8 clients RUNning" "" "<" 5

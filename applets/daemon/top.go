@@ -88,10 +88,12 @@ type topState struct {
 	due       time.Time   // the next pass may start then (pacing)
 	alarm     *loop.Alarm // wakes the loop at due
 
-	efd  int
-	work chan []topTarget
-	mu   sync.Mutex
-	done []topResult // a finished pass, waiting for the loop
+	efd    int // eventfd: a pass is done
+	yfd    int // eventfd: the sampler stepped aside for the loop
+	resume chan struct{}
+	work   chan []topTarget
+	mu     sync.Mutex
+	done   []topResult // a finished pass, waiting for the loop
 	// when it started and how long it took, for the pacing
 	doneStart time.Time
 	doneLen   time.Duration
@@ -264,12 +266,23 @@ func (d *daemon) topPass(now time.Time) {
 			d.logf("top: epoll add: %v", err)
 			return
 		}
+		yfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+		if err != nil {
+			d.logf("top: eventfd: %v", err)
+			return
+		}
+		if err := d.lp.Add(yfd, unix.EPOLLIN, func(uint32) { d.topResume() }); err != nil {
+			unix.Close(yfd)
+			d.logf("top: epoll add: %v", err)
+			return
+		}
 		a, err := d.lp.NewAlarm(d.topPass)
 		if err != nil {
 			d.logf("top: %v", err)
 			return
 		}
-		t.efd, t.work, t.alarm, t.started = fd, make(chan []topTarget, 1), a, true
+		t.efd, t.yfd, t.work, t.alarm, t.started = fd, yfd, make(chan []topTarget, 1), a, true
+		t.resume = make(chan struct{}, 1)
 		go t.sampler()
 	}
 	if now.Before(t.due) {
@@ -338,13 +351,36 @@ func (d *daemon) topMerge() {
 	d.topPass(time.Now())
 }
 
+// topResume lets the sampler go on after it stepped aside (topChunk).
+func (d *daemon) topResume() {
+	var buf [8]byte
+	unix.Read(d.top.yfd, buf[:])
+	select {
+	case d.top.resume <- struct{}{}:
+	default:
+	}
+}
+
+// topChunk is how many jobs the sampler reads (about 1 ms of work) before
+// it steps aside for the loop: the daemon's Go code runs on one scheduler
+// slot (server.go, oneProc), and a goroutine that only makes short
+// syscalls would otherwise keep it for up to the runtime's 10 ms
+// preemption slice while the loop waits to be polled. The loop wakes for
+// the sampler's eventfd after what was ready before it, and lets it go on.
+const topChunk = 16
+
 // sampler runs off the loop: one pass per work list; the loop paces them.
 func (t *topState) sampler() {
 	buf := make([]byte, 4096)
+	one := [8]byte{1}
 	for targets := range t.work {
 		start := time.Now()
 		res := make([]topResult, len(targets))
 		for i, tg := range targets {
+			if i > 0 && i%topChunk == 0 {
+				unix.Write(t.yfd, one[:])
+				<-t.resume
+			}
 			res[i] = topResult{j: tg.j, s: sampleTop(tg, buf)}
 		}
 		if len(res) == 0 {
@@ -353,7 +389,6 @@ func (t *topState) sampler() {
 		t.mu.Lock()
 		t.done, t.doneStart, t.doneLen = res, start, time.Since(start)
 		t.mu.Unlock()
-		one := [8]byte{1}
 		unix.Write(t.efd, one[:])
 	}
 }
