@@ -10,7 +10,6 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -180,21 +179,6 @@ func newSupervisor() supervisor {
 	}
 }
 
-// oneProc runs the daemon's Go code on one scheduler slot (GOMAXPROCS 1)
-// unless $GOMAXPROCS says otherwise. The daemon is one loop goroutine
-// plus helpers that mostly wait in the kernel (the spawner in vfork, the
-// record and stderr writers in write), and the kernel runs those waits
-// on every CPU anyway. With a slot per CPU, each hand-off between them
-// woke an idle thread that spun looking for work: measured side by side
-// on 2 CPUs, 8 clients RUNning, 743 µs of daemon CPU and 11 context
-// switches per job against 480 µs and 3 with one slot, and a higher RUN
-// rate with 1 and with 8 clients.
-func oneProc() {
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(1)
-	}
-}
-
 // Run is the applet entry point.
 func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cfg, err := parseFlags(args)
@@ -207,7 +191,6 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	oneProc()
 	// Nothing the daemon writes to stderr may block it (a reader that
 	// stopped reading): events and log lines go through a bounded sink.
 	sink := event.NewSink(stderr, stderrMax, nil)

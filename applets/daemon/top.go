@@ -362,11 +362,12 @@ func (d *daemon) topResume() {
 }
 
 // topChunk is how many jobs the sampler reads (about 1 ms of work) before
-// it steps aside for the loop: the daemon's Go code runs on one scheduler
-// slot (server.go, oneProc), and a goroutine that only makes short
-// syscalls would otherwise keep it for up to the runtime's 10 ms
-// preemption slice while the loop waits to be polled. The loop wakes for
-// the sampler's eventfd after what was ready before it, and lets it go on.
+// it steps aside for the loop: a goroutine that only makes short syscalls
+// keeps its scheduler slot for up to the runtime's 10 ms preemption
+// slice, and when the other slot is held too (the spawner's vfork holds
+// its slot until the child has exec'd), the loop waits that long to be
+// polled. The loop wakes for the sampler's eventfd after what was ready
+// before it, and lets it go on.
 const topChunk = 16
 
 // sampler runs off the loop: one pass per work list; the loop paces them.
