@@ -73,6 +73,8 @@ type journal struct {
 	lastErr atomic.Value  // string
 
 	waiters []journalWaiter // loop only
+	held    bool            // loop only: wake the writer at release (a batch of the loop)
+	kick    bool            // loop only: ops posted while held
 }
 
 type journalWaiter struct {
@@ -116,8 +118,27 @@ func (jn *journal) post(op *journalOp) {
 		jn.order = append(jn.order, op.id)
 	}
 	jn.ops[op.id] = op
-	jn.cond.Signal()
+	if jn.held {
+		jn.kick = true
+	} else {
+		jn.cond.Signal()
+	}
 	jn.mu.Unlock()
+}
+
+// hold defers waking the writer until release: the records of one batch
+// of the loop are written in one wake-up.
+func (jn *journal) hold() { jn.held = true }
+
+// release ends hold and wakes the writer if records came meanwhile.
+func (jn *journal) release() {
+	jn.held = false
+	if jn.kick {
+		jn.kick = false
+		jn.mu.Lock()
+		jn.cond.Signal()
+		jn.mu.Unlock()
+	}
 }
 
 func (jn *journal) run() {

@@ -281,6 +281,23 @@ func (d *daemon) start() error {
 	if d.lp, err = loop.New(); err != nil {
 		return fmt.Errorf("epoll: %w", err)
 	}
+	// The event lines and job records of one batch of the loop reach
+	// their writers in one wake-up each.
+	d.lp.OnBatch(func() {
+		if d.sink != nil {
+			d.sink.Hold()
+		}
+		if d.journal != nil {
+			d.journal.hold()
+		}
+	}, func() {
+		if d.sink != nil {
+			d.sink.Release()
+		}
+		if d.journal != nil {
+			d.journal.release()
+		}
+	})
 	sig, err := loop.NewSignals(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2)
 	if err != nil {
 		return fmt.Errorf("signals: %w", err)

@@ -33,6 +33,8 @@ type Sink struct {
 	events   uint64 // dropped in the gap
 	logLines uint64
 	closing  bool
+	held     bool          // Hold: the writer is woken at Release
+	kick     bool          // lines came while held
 	writing  bool          // the writer holds a batch
 	flushed  chan struct{} // closed when the buffer is written out (Flush)
 	done     chan struct{}
@@ -83,7 +85,7 @@ func (s *Sink) put(p []byte, isEvent bool) {
 	}
 	if s.gap || len(s.buf)+len(p) > s.max {
 		s.gap = true
-		s.cond.Signal()
+		s.wake()
 		if isEvent {
 			s.events++
 			s.total.Add(1)
@@ -93,7 +95,37 @@ func (s *Sink) put(p []byte, isEvent bool) {
 		return
 	}
 	s.buf = append(s.buf, p...)
+	s.wake()
+}
+
+// wake wakes the writer, or at Release while held (under mu).
+func (s *Sink) wake() {
+	if s.held {
+		s.kick = true
+		return
+	}
 	s.cond.Signal()
+}
+
+// Hold defers waking the writer until Release: the lines of one batch of
+// the caller's work go out in one wake-up (and one write) instead of one
+// each. Lines are still queued (and dropped when the buffer is full) as
+// they come.
+func (s *Sink) Hold() {
+	s.mu.Lock()
+	s.held = true
+	s.mu.Unlock()
+}
+
+// Release ends Hold and wakes the writer if lines came meanwhile.
+func (s *Sink) Release() {
+	s.mu.Lock()
+	s.held = false
+	if s.kick {
+		s.kick = false
+		s.cond.Signal()
+	}
+	s.mu.Unlock()
 }
 
 func (s *Sink) run() {
@@ -140,6 +172,7 @@ func (s *Sink) Flush(wait time.Duration) {
 		s.flushed = make(chan struct{})
 	}
 	ch := s.flushed
+	s.cond.Signal() // even while held
 	s.mu.Unlock()
 	select {
 	case <-ch:

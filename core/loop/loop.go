@@ -36,6 +36,8 @@ type Loop struct {
 	gen      int32 // last generation handed out
 	events   []unix.EpollEvent
 	wakes    uint64 // epoll_waits that returned events
+	begin    []func()
+	end      []func()
 }
 
 // entry is one registration. gen is stored in the event's user data next
@@ -132,6 +134,18 @@ func (l *Loop) CloseFD(fd int) error {
 	return unix.Close(fd)
 }
 
+// OnBatch adds functions called before and after the handlers of each
+// batch (either may be nil): work the handlers hand to other goroutines
+// can be handed over once per batch instead of once per event.
+func (l *Loop) OnBatch(begin, end func()) {
+	if begin != nil {
+		l.begin = append(l.begin, begin)
+	}
+	if end != nil {
+		l.end = append(l.end, end)
+	}
+}
+
 // Wakes counts the batches dispatched so far. Handlers of one batch see
 // the same count: what they read from the kernel for the batch's first
 // event holds for the rest of it, as if handled at the same instant.
@@ -158,8 +172,12 @@ func (l *Loop) RunOnce(timeoutMs int) error {
 	if err != nil {
 		return fmt.Errorf("epoll_wait: %w", err)
 	}
-	if n > 0 {
-		l.wakes++
+	if n == 0 {
+		return nil
+	}
+	l.wakes++
+	for _, f := range l.begin {
+		f()
 	}
 	for i := 0; i < n; i++ {
 		ev := l.events[i]
@@ -171,6 +189,9 @@ func (l *Loop) RunOnce(timeoutMs int) error {
 			continue
 		}
 		e.h(ev.Events)
+	}
+	for _, f := range l.end {
+		f()
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package loop
 import (
 	"errors"
 	"os"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -276,5 +277,35 @@ func TestParkedWait(t *testing.T) {
 	go func() { unix.Write(w, []byte("y")) }()
 	if err := l.RunOnce(-1); err != nil || got != 2 {
 		t.Fatalf("second wait: err %v, %d dispatched", err, got)
+	}
+}
+
+// OnBatch's functions run once around the handlers of each batch, and not
+// for a wait that dispatched nothing.
+func TestOnBatch(t *testing.T) {
+	l := newLoop(t)
+	r1, w1 := pipe(t)
+	r2, w2 := pipe(t)
+	var trace []string
+	l.OnBatch(func() { trace = append(trace, "begin") }, func() { trace = append(trace, "end") })
+	for _, fd := range []int{r1, r2} {
+		if err := l.Add(fd, unix.EPOLLIN, func(uint32) {
+			trace = append(trace, "h")
+			var b [16]byte
+			unix.Read(fd, b[:])
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.RunOnce(0); err != nil || len(trace) != 0 {
+		t.Fatalf("empty wait: err %v, trace %v", err, trace)
+	}
+	unix.Write(w1, []byte("x"))
+	unix.Write(w2, []byte("y"))
+	if err := l.RunOnce(5000); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(trace, " "); got != "begin h h end" {
+		t.Fatalf("trace %q, want \"begin h h end\"", got)
 	}
 }
