@@ -357,8 +357,17 @@ func headroomBlock(t thresholds, mi *hostmem.Reader, read func(resource string) 
 
 // hostPSI reads the host's pressure file of resource (memory, cpu, io)
 // from --host-pressure (/proc/pressure).
+// (kept open on procfs: psi.Reader).
 func (d *daemon) hostPSI(resource string) (psi.PSI, error) {
-	return psi.ReadFile(filepath.Join(d.cfg.HostPressure, resource))
+	r := d.hostPSIFiles[resource]
+	if r == nil {
+		if d.hostPSIFiles == nil {
+			d.hostPSIFiles = map[string]*psi.Reader{}
+		}
+		r = psi.NewReader(filepath.Join(d.cfg.HostPressure, resource))
+		d.hostPSIFiles[resource] = r
+	}
+	return r.Read()
 }
 
 // credFor decides the identity a caller's job runs as. A root daemon runs

@@ -21,6 +21,7 @@ import (
 	"cgroupd/core/loop"
 	"cgroupd/core/notify"
 	"cgroupd/core/proto"
+	"cgroupd/core/psi"
 	"cgroupd/core/sock"
 
 	"golang.org/x/sys/unix"
@@ -112,8 +113,9 @@ type daemon struct {
 	userCache    map[uint32][]uint32
 	logDirFD     int // -L, opened at start (logdir.go); -1 without
 
-	meminfo  *hostmem.Reader // host headroom (nil: rule off)
-	admitted admitMemo       // admission's verdict for the loop's current batch
+	meminfo      *hostmem.Reader        // host headroom (nil: rule off)
+	admitted     admitMemo              // admission's verdict for the loop's current batch
+	hostPSIFiles map[string]*psi.Reader // the host\'s pressure files by resource (hostPSI)
 	// psiHost and psiRoot: the kernel measures pressure on the host and
 	// in the job tree (checkPSI); without, PSI figures are unknown.
 	psiHost, psiRoot bool
