@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"fmt"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -256,24 +257,14 @@ func (d *daemon) topPass(now time.Time) {
 		return
 	}
 	if !t.started {
-		fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+		fd, err := d.eventFD(d.topDone)
 		if err != nil {
-			d.logf("top: eventfd: %v", err)
+			d.logf("top: %v", err)
 			return
 		}
-		if err := d.lp.Add(fd, unix.EPOLLIN, func(uint32) { d.topDone() }); err != nil {
-			unix.Close(fd)
-			d.logf("top: epoll add: %v", err)
-			return
-		}
-		yfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+		yfd, err := d.eventFD(d.topResume)
 		if err != nil {
-			d.logf("top: eventfd: %v", err)
-			return
-		}
-		if err := d.lp.Add(yfd, unix.EPOLLIN, func(uint32) { d.topResume() }); err != nil {
-			unix.Close(yfd)
-			d.logf("top: epoll add: %v", err)
+			d.logf("top: %v", err)
 			return
 		}
 		a, err := d.lp.NewAlarm(d.topPass)
@@ -349,6 +340,19 @@ func (d *daemon) topMerge() {
 	}
 	t.samples, t.inFlight = next, false
 	d.topPass(time.Now())
+}
+
+// eventFD is a non-blocking eventfd whose readiness runs fn on the loop.
+func (d *daemon) eventFD(fn func()) (int, error) {
+	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("eventfd: %w", err)
+	}
+	if err := d.lp.Add(fd, unix.EPOLLIN, func(uint32) { fn() }); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
 }
 
 // topResume lets the sampler go on after it stepped aside (topChunk).
