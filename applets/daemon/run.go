@@ -296,30 +296,11 @@ func admission(t thresholds, read func(resource string) (psi.PSI, error)) *admis
 // is below the kill threshold of the headroom rule (a job started then
 // would only feed the overload the engine is resolving), or while a host
 // PSI avg10 is at its admission threshold.
-//
-// The verdict is read once per batch of the loop: the RUNs of one batch
-// are handled at the same instant as far as the host is concerned, and
-// under load a batch holds several (four host files read per RUN were 3 %
-// of both CPUs at 8 clients). A request that arrives after a change is in
-// a later batch, so a changed pressure file counts at once.
 func (d *daemon) admit() *admissionBlock {
-	wake := d.lp.Wakes()
-	if d.admitted.ok && d.admitted.wake == wake {
-		return d.admitted.block
+	if b := headroomBlock(d.cfg.Th, d.meminfo, d.hostPSI); b != nil {
+		return b
 	}
-	b := headroomBlock(d.cfg.Th, d.meminfo, d.hostPSI)
-	if b == nil {
-		b = admission(d.cfg.Th, d.hostPSI)
-	}
-	d.admitted = admitMemo{ok: true, wake: wake, block: b}
-	return b
-}
-
-// admitMemo is admit's verdict for one batch of the loop.
-type admitMemo struct {
-	ok    bool
-	wake  uint64 // loop.Wakes when it was read
-	block *admissionBlock
+	return admission(d.cfg.Th, d.hostPSI)
 }
 
 // emitAdmissionReject reports a refused (or expired) RUN of job id. Its
@@ -356,8 +337,7 @@ func headroomBlock(t thresholds, mi *hostmem.Reader, read func(resource string) 
 }
 
 // hostPSI reads the host's pressure file of resource (memory, cpu, io)
-// from --host-pressure (/proc/pressure).
-// (kept open on procfs: psi.Reader).
+// from --host-pressure (/proc/pressure), kept open on procfs (psi.Reader).
 func (d *daemon) hostPSI(resource string) (psi.PSI, error) {
 	r := d.hostPSIFiles[resource]
 	if r == nil {

@@ -114,8 +114,7 @@ type daemon struct {
 	logDirFD     int // -L, opened at start (logdir.go); -1 without
 
 	meminfo      *hostmem.Reader        // host headroom (nil: rule off)
-	admitted     admitMemo              // admission's verdict for the loop's current batch
-	hostPSIFiles map[string]*psi.Reader // the host\'s pressure files by resource (hostPSI)
+	hostPSIFiles map[string]*psi.Reader // the host's pressure files by resource (hostPSI)
 	// psiHost and psiRoot: the kernel measures pressure on the host and
 	// in the job tree (checkPSI); without, PSI figures are unknown.
 	psiHost, psiRoot bool

@@ -35,7 +35,6 @@ type Loop struct {
 	handlers map[int]*entry
 	gen      int32 // last generation handed out
 	events   []unix.EpollEvent
-	wakes    uint64 // epoll_waits that returned events
 	begin    []func()
 	end      []func()
 }
@@ -146,11 +145,6 @@ func (l *Loop) OnBatch(begin, end func()) {
 	}
 }
 
-// Wakes counts the batches dispatched so far. Handlers of one batch see
-// the same count: what they read from the kernel for the batch's first
-// event holds for the rest of it, as if handled at the same instant.
-func (l *Loop) Wakes() uint64 { return l.wakes }
-
 // Run dispatches events until stop returns true (checked after each batch)
 // or an unrecoverable epoll error. EINTR is retried.
 //
@@ -175,7 +169,6 @@ func (l *Loop) RunOnce(timeoutMs int) error {
 	if n == 0 {
 		return nil
 	}
-	l.wakes++
 	for _, f := range l.begin {
 		f()
 	}
