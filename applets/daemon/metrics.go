@@ -231,10 +231,7 @@ func sampleJob(cg cgroup.Dir) jobSample {
 	}
 	s.mem, s.memOK = readUint(cgroup.FileMemoryCurrent)
 	s.pids, s.pidsOK = readUint(cgroup.FilePidsCurrent)
-	if v, err := cg.Read(cgroup.FileCPUStat); err == nil {
-		u, err := cgroup.ParseCPUUsage(strings.NewReader(v))
-		s.cpuUsec, s.cpuOK = u, err == nil && strings.Contains(v, "usage_usec")
-	}
+	s.cpuUsec, s.cpuOK = cg.CPUUsage()
 	return s
 }
 

@@ -322,10 +322,7 @@ func (d *daemon) figures(j *job, me cgroup.MemoryEvents, meOK bool) {
 		return
 	}
 	x.figured = true
-	if v, err := j.cg.Read(cgroup.FileCPUStat); err == nil && strings.Contains(v, "usage_usec") {
-		x.cpuUsec, err = cgroup.ParseCPUUsage(strings.NewReader(v))
-		x.cpuOK = err == nil
-	}
+	x.cpuUsec, x.cpuOK = j.cg.CPUUsage()
 	if j.noMemory {
 		return
 	}

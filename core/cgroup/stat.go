@@ -120,13 +120,28 @@ func ParseCPUUsage(r io.Reader) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var usage uint64
+	usage, _, err := cpuUsage(b)
+	return usage, err
+}
+
+// CPUUsage is d's cpu.stat usage_usec; ok is false when the file cannot
+// be read or parsed or has no usage_usec (unknown, never 0).
+func (d Dir) CPUUsage() (usec uint64, ok bool) {
+	err := d.readBytes(FileCPUStat, func(b []byte) (err error) {
+		usec, ok, err = cpuUsage(b)
+		return err
+	})
+	return usec, ok && err == nil
+}
+
+// cpuUsage is usage_usec of cpu.stat's contents; found says it was there.
+func cpuUsage(b []byte) (usage uint64, found bool, err error) {
 	err = parseKeyed(b, func(key []byte, v uint64) {
 		if string(key) == "usage_usec" {
-			usage = v
+			usage, found = v, true
 		}
 	})
-	return usage, err
+	return usage, found, err
 }
 
 // ParseIOBytes sums rbytes= and wbytes= over the device lines of io.stat

@@ -128,3 +128,31 @@ func TestUint(t *testing.T) {
 		})
 	}
 }
+
+// CPUUsage knows usage_usec only when cpu.stat has it: a missing file, a
+// file without the key or a bad value is unknown, not 0.
+func TestCPUUsageFake(t *testing.T) {
+	noKey := cgroup.Dir(t.TempDir())
+	if err := os.WriteFile(filepath.Join(string(noKey), cgroup.FileCPUStat), []byte("nr_periods 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		d    cgroup.Dir
+		want uint64
+		ok   bool
+	}{
+		{"full", fakeTree(t, "full").Child("job1"), 1234567, true},
+		{"hybrid", fakeTree(t, "hybrid").Child("job1"), 42, true},
+		{"no file", cgroup.Dir(t.TempDir()), 0, false},
+		{"no usage_usec", noKey, 0, false},
+		{"garbage", fakeTree(t, "garbage").Child("job1"), 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := tc.d.CPUUsage()
+			if ok != tc.ok || (ok && got != tc.want) {
+				t.Errorf("CPUUsage() = %d, %v; want %d, %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
