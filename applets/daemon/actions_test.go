@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"cgroupd/applets/daemon/job"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/event"
 	"cgroupd/core/spawn"
@@ -15,7 +16,7 @@ import (
 
 // fakeDaemon is a daemon over a copy of testdata/daemon/cgroupfs/root, with
 // events captured; no loop, no socket.
-func fakeDaemon(t *testing.T) (*daemon, *job, *bytes.Buffer) {
+func fakeDaemon(t *testing.T) (*daemon, *entry, *bytes.Buffer) {
 	t.Helper()
 	root := filepath.Join(t.TempDir(), "root")
 	if err := os.CopyFS(root, os.DirFS("../../testdata/daemon/cgroupfs/root")); err != nil {
@@ -29,17 +30,15 @@ func fakeDaemon(t *testing.T) (*daemon, *job, *bytes.Buffer) {
 		root:       cgroup.Dir(root),
 		supervisor: newSupervisor(),
 	}
-	j := &job{id: "job", uid: 1000, cg: d.root.Child("job"), priority: 10, pidfd: -1, wdEvents: -1, wdMem: -1, wdLog: -1}
-	d.jobs[j.id] = j
-	d.liveJobs[j] = struct{}{}
-	d.setState(j, stateRunning)
+	j := testEntry("job", 1000, d.root.Child("job"), 10)
+	testStart(d, j)
 	return d, j, &ev
 }
 
-func setEvents(t *testing.T, j *job, populated, frozen int) {
+func setEvents(t *testing.T, j *entry, populated, frozen int) {
 	t.Helper()
 	s := []byte("populated " + string(rune('0'+populated)) + "\nfrozen " + string(rune('0'+frozen)) + "\n")
-	if err := os.WriteFile(filepath.Join(string(j.cg), "cgroup.events"), s, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(string(j.Cgroup()), "cgroup.events"), s, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -50,7 +49,7 @@ func TestActions(t *testing.T) {
 		kind      string
 		reason    string
 		weight    int
-		prep      func(d *daemon, j *job)
+		prep      func(d *daemon, j *entry)
 		file      string // file written, and its content
 		content   string
 		event     string // expected event suffix after ts
@@ -59,17 +58,17 @@ func TestActions(t *testing.T) {
 		{name: "freeze by pressure", kind: actFreeze, reason: "pressure_memory", file: "cgroup.freeze", content: "1",
 			event: "type=job.freeze id=job reason=pressure_memory cgroup="},
 		{name: "thaw what the engine froze", kind: actThaw, reason: "pressure_receded",
-			prep: func(d *daemon, j *job) { j.frozenBy = "pressure_memory" },
+			prep: func(d *daemon, j *entry) { j.FreezeFor("pressure_memory", time.Now()) },
 			file: "cgroup.freeze", content: "0", event: "type=job.thaw id=job reason=pressure_receded cgroup="},
 		{name: "never thaw a client freeze", kind: actThaw, reason: "pressure_receded",
-			prep:      func(d *daemon, j *job) { j.frozenBy = reasonClient },
+			prep:      func(d *daemon, j *entry) { j.FreezeFor(job.ReasonClient, time.Now()) },
 			wantError: true},
 		{name: "kill", kind: actKill, reason: "pressure_memory", file: "cgroup.kill", content: "1",
 			event: "type=job.kill id=job signal=9 reason=pressure_memory cgroup="},
 		{name: "demote", kind: actThrottle, reason: "pressure_cpu", weight: 50, file: "cpu.weight", content: "50",
 			event: "type=job.throttle id=job resource=cpu cpu_weight=50 reason=pressure_cpu cgroup="},
 		{name: "ended job", kind: actKill, reason: "pressure_memory",
-			prep: func(d *daemon, j *job) { j.phase = phaseStopping }, wantError: true},
+			prep: func(d *daemon, j *entry) { testExit(d, j, spawn.Status{}) }, wantError: true},
 		{name: "unknown", kind: "explode", reason: "x", wantError: true},
 	}
 	for _, tc := range tests {
@@ -91,10 +90,10 @@ func TestActions(t *testing.T) {
 			if err != nil {
 				t.Fatalf("got error %v", err)
 			}
-			if got := readFile(t, filepath.Join(string(j.cg), tc.file)); got != tc.content {
+			if got := readFile(t, filepath.Join(string(j.Cgroup()), tc.file)); got != tc.content {
 				t.Errorf("got %s %q, want %q", tc.file, got, tc.content)
 			}
-			want := "EVENT schema=cgroupd.v1 ts_unix_ms=1000 " + tc.event + string(j.cg) + " uid=1000\n"
+			want := "EVENT schema=cgroupd.v1 ts_unix_ms=1000 " + tc.event + string(j.Cgroup()) + " uid=1000\n"
 			if ev.String() != want {
 				t.Errorf("got events %q, want %q", ev.String(), want)
 			}
@@ -108,27 +107,27 @@ func TestEventsDriveState(t *testing.T) {
 	d, j, ev := fakeDaemon(t)
 	setEvents(t, j, 1, 1)
 	d.checkEvents(j)
-	if j.state != stateFrozen || d.nFrozen != 1 || d.nRunning != 0 {
-		t.Fatalf("got state %s frozen %d running %d, want frozen 1 running 0", j.state, d.nFrozen, d.nRunning)
+	if j.State() != job.StateFrozen || d.nFrozen != 1 || d.nRunning != 0 {
+		t.Fatalf("got state %s frozen %d running %d, want frozen 1 running 0", j.State(), d.nFrozen, d.nRunning)
 	}
 	setEvents(t, j, 1, 0)
 	d.checkEvents(j)
-	if j.state != stateRunning || d.nFrozen != 0 || d.nRunning != 1 {
-		t.Fatalf("got state %s frozen %d running %d, want running", j.state, d.nFrozen, d.nRunning)
+	if j.State() != job.StateRunning || d.nFrozen != 0 || d.nRunning != 1 {
+		t.Fatalf("got state %s frozen %d running %d, want running", j.State(), d.nFrozen, d.nRunning)
 	}
 	// Main ended; the cgroup still has services: no finish yet.
-	j.phase, j.status, j.startUnix, j.exitUnix = phaseStopping, spawn.Status{Exit: 3}, 10, 20
+	testExit(d, j, spawn.Status{Exit: 3})
 	d.checkEvents(j)
-	if j.isEnded() {
+	if j.IsEnded() {
 		t.Fatalf("job finished while still populated")
 	}
 	setEvents(t, j, 0, 0)
 	d.checkEvents(j)
-	if !j.isEnded() || j.state != stateFailed || len(d.liveJobs) != 0 || d.nRunning != 0 {
-		t.Fatalf("got ended %v state %s live %d running %d, want ended failed", j.isEnded(), j.state, len(d.liveJobs), d.nRunning)
+	if !j.IsEnded() || j.State() != job.StateFailed || len(d.liveJobs) != 0 || d.nRunning != 0 {
+		t.Fatalf("got ended %v state %s live %d running %d, want ended failed", j.IsEnded(), j.State(), len(d.liveJobs), d.nRunning)
 	}
 	want := "EVENT schema=cgroupd.v1 ts_unix_ms=1000 type=job.exit id=job state=failed exit=3 signal=0 oom_killed=0 cgroup=" +
-		string(j.cg) + " start_unix_ms=10 exit_unix_ms=20 oom_kills=0 uid=1000\n"
+		string(j.Cgroup()) + " start_unix_ms=10 exit_unix_ms=20 oom_kills=0 uid=1000\n"
 	if ev.String() != want {
 		t.Errorf("got %q, want %q", ev.String(), want)
 	}
@@ -144,7 +143,7 @@ func TestMemEventsOOM(t *testing.T) {
 	d, j, ev := fakeDaemon(t)
 	write := func(n string) {
 		s := "low 0\nhigh 0\nmax 3\noom 1\noom_kill " + n + "\noom_group_kill 0\n"
-		if err := os.WriteFile(filepath.Join(string(j.cg), "memory.events"), []byte(s), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(string(j.Cgroup()), "memory.events"), []byte(s), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -154,17 +153,17 @@ func TestMemEventsOOM(t *testing.T) {
 	d.checkMemEvents(j, false) // unchanged: no second event
 	write("3")
 	d.checkMemEvents(j, false)
-	want := "EVENT schema=cgroupd.v1 ts_unix_ms=1000 type=job.oom id=job cgroup=" + string(j.cg) + " oom_kill_count=1 uid=1000\n" +
-		"EVENT schema=cgroupd.v1 ts_unix_ms=1000 type=job.oom id=job cgroup=" + string(j.cg) + " oom_kill_count=3 uid=1000\n"
+	want := "EVENT schema=cgroupd.v1 ts_unix_ms=1000 type=job.oom id=job cgroup=" + string(j.Cgroup()) + " oom_kill_count=1 uid=1000\n" +
+		"EVENT schema=cgroupd.v1 ts_unix_ms=1000 type=job.oom id=job cgroup=" + string(j.Cgroup()) + " oom_kill_count=3 uid=1000\n"
 	if ev.String() != want {
 		t.Errorf("got %q, want %q", ev.String(), want)
 	}
 	// The job then ends by SIGKILL: killed, oom_killed 1.
-	j.phase, j.status = phaseStopping, spawn.Status{Signal: 9}
+	testExit(d, j, spawn.Status{Signal: 9})
 	setEvents(t, j, 0, 0)
 	d.checkEvents(j)
-	if j.state != stateKilled || !strings.Contains(ev.String(), "state=killed exit=0 signal=9 oom_killed=1") {
-		t.Errorf("got state %s, events %q, want killed with oom_killed=1", j.state, ev.String())
+	if j.State() != job.StateKilled || !strings.Contains(ev.String(), "state=killed exit=0 signal=9 oom_killed=1") {
+		t.Errorf("got state %s, events %q, want killed with oom_killed=1", j.State(), ev.String())
 	}
 	if r := string(d.waitResponse(j)); !strings.Contains(r, "oom_killed: 1\n") {
 		t.Errorf("got WAIT %q, want oom_killed: 1", r)
@@ -177,7 +176,7 @@ func TestRootSample(t *testing.T) {
 	if mem.Some.Avg10 != 3 || cpu.Some.Avg10 != 0 || io.Some.Avg10 != 0 {
 		t.Errorf("got memory %v cpu %v io %v, want memory some 3.00 and zeros for missing files", mem, cpu, io)
 	}
-	if c := d.candidates(30); len(c) != 1 || c[0].id != "job" {
+	if c := d.candidates(30); len(c) != 1 || c[0].ID() != "job" {
 		t.Errorf("got candidates %v, want [job]", c)
 	}
 	if c := d.candidates(5); len(c) != 0 {
@@ -190,10 +189,10 @@ func TestRootSample(t *testing.T) {
 func TestOOMBeforeExitWhenExitSeenFirst(t *testing.T) {
 	d, j, ev := fakeDaemon(t)
 	s := "low 0\nhigh 0\nmax 1\noom 1\noom_kill 1\noom_group_kill 0\n"
-	if err := os.WriteFile(filepath.Join(string(j.cg), "memory.events"), []byte(s), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(string(j.Cgroup()), "memory.events"), []byte(s), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	j.phase, j.status = phaseStopping, spawn.Status{Signal: 9}
+	testExit(d, j, spawn.Status{Signal: 9})
 	setEvents(t, j, 0, 0)
 	d.checkEvents(j) // the exit path: finish before any checkMemEvents
 	d.checkMemEvents(j, false)
@@ -214,10 +213,10 @@ func TestOOMBeforeExitWhenExitSeenFirst(t *testing.T) {
 // the notification can show it half way: one job.oom per group kill.
 func TestOOMGroupKillOneEvent(t *testing.T) {
 	d, j, ev := fakeDaemon(t)
-	j.oomGroup = true
+	j.SetOOMGroup(true)
 	write := func(kill, group string) {
 		s := "low 0\nhigh 0\nmax 1\noom 1\noom_kill " + kill + "\noom_group_kill " + group + "\n"
-		if err := os.WriteFile(filepath.Join(string(j.cg), "memory.events"), []byte(s), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(string(j.Cgroup()), "memory.events"), []byte(s), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -227,7 +226,7 @@ func TestOOMGroupKillOneEvent(t *testing.T) {
 	d.checkMemEvents(j, false)
 	write("3", "1") // the rest of the group
 	d.checkMemEvents(j, false)
-	j.phase, j.status = phaseStopping, spawn.Status{Signal: 9}
+	testExit(d, j, spawn.Status{Signal: 9})
 	setEvents(t, j, 0, 0)
 	d.checkEvents(j)
 	got := ev.String()
@@ -238,10 +237,10 @@ func TestOOMGroupKillOneEvent(t *testing.T) {
 	// The main process reaped before the group kill was counted: the end
 	// reports it.
 	d, j, ev = fakeDaemon(t)
-	j.oomGroup = true
+	j.SetOOMGroup(true)
 	write("1", "0")
 	d.checkMemEvents(j, false)
-	j.phase, j.status = phaseStopping, spawn.Status{Signal: 9}
+	testExit(d, j, spawn.Status{Signal: 9})
 	setEvents(t, j, 0, 0)
 	d.checkEvents(j)
 	got = ev.String()

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"cgroupd/applets/daemon/job"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/limits"
-	"cgroupd/core/spawn"
 
 	"golang.org/x/sys/unix"
 )
@@ -124,8 +124,8 @@ func (d *daemon) adopt(handed map[string]*handedJob) {
 		d.logf("state dir: %v", err)
 	}
 	type loaded struct {
-		j   *job
-		rec record
+		j    *entry
+		meta job.Meta
 	}
 	var jobs []loaded
 	for _, e := range ents {
@@ -139,21 +139,21 @@ func (d *daemon) adopt(handed map[string]*handedJob) {
 			// stays resident. Collect the files read so far as we go.
 			runtime.GC()
 		}
-		j, rec, err := d.loadRecord(name)
+		j, meta, err := d.loadRecord(name)
 		if err != nil {
 			d.logf("state: record %s skipped: %v", filepath.Join(d.journal.dir, name), err)
 			d.emit("state.corrupt", "file", filepath.Join(d.journal.dir, name), "detail", err.Error())
 			continue
 		}
-		jobs = append(jobs, loaded{j, rec})
+		jobs = append(jobs, loaded{j, meta})
 	}
-	sort.Slice(jobs, func(a, b int) bool { return jobs[a].j.seq < jobs[b].j.seq })
+	sort.Slice(jobs, func(a, b int) bool { return jobs[a].j.Seq() < jobs[b].j.Seq() })
 	var adopted, ended, gone int
 	for _, l := range jobs {
-		switch d.restore(l.j, l.rec, handed[l.j.id]) {
-		case phaseRunning:
+		switch d.restore(l.j, l.meta, handed[l.j.ID()]) {
+		case job.Running:
 			adopted++
-		case phaseEnded:
+		case job.Ended:
 			ended++
 		default:
 			gone++
@@ -172,115 +172,61 @@ func (d *daemon) adopt(handed map[string]*handedJob) {
 	}
 }
 
-// loadRecord reads and parses the record of job id.
-func (d *daemon) loadRecord(id string) (*job, record, error) {
+// loadRecord reads and decodes the record of job id (job.Decode).
+func (d *daemon) loadRecord(id string) (*entry, job.Meta, error) {
 	if err := limits.ValidID(id); err != nil {
-		return nil, nil, err
+		return nil, job.Meta{}, err
 	}
 	data, err := os.ReadFile(filepath.Join(d.journal.dir, id))
 	if err != nil {
-		return nil, nil, err
+		return nil, job.Meta{}, err
 	}
-	rec, err := parseRecord(data)
+	m, meta, err := job.Decode(data, id, d.root)
 	if err != nil {
-		return nil, nil, err
+		return nil, meta, err
 	}
-	if rec.get("id") != id {
-		return nil, nil, fmt.Errorf("id %q in the file of %s", rec.get("id"), id)
-	}
-	j := &job{id: id, cg: d.root.Child(id), pidfd: -1, wdEvents: -1, wdMem: -1, wdLog: -1}
-	if rec.get("cgroup") != string(j.cg) {
-		return nil, nil, fmt.Errorf("cgroup %s is not %s (another root's record?)", rec.get("cgroup"), j.cg)
-	}
-	var errs []error
-	num := func(k string) int64 {
-		n, err := rec.int(k)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		return n
-	}
-	opt := func(k string) int64 { n, _ := rec.int(k); return n }
-	j.seq = uint64(num("seq"))
-	j.uid, j.gid = uint32(num("uid")), uint32(num("gid"))
-	j.priority = int(num("priority"))
-	j.pid = int(num("pid"))
-	j.startUnix, j.startMono = opt("start_unix_ms"), opt("start_mono_ms")
-	j.serviceCount, j.requireCount, j.ioMaxCount = int(opt("service_count")), int(opt("require_path_count")), int(opt("io_max_rule_count"))
-	// Copies: a substring would keep the whole file alive.
-	j.logPath = strings.Clone(rec.get("log"))
-	j.oomGroup = rec.get("oom_group") == "1"
-	j.oomKillCount, j.oomGroupCount = uint64(opt("oom_kill_count")), uint64(opt("oom_group_count"))
-	j.frozenBy = strings.Clone(rec.get("frozen_by"))
-	j.pidStart = strings.Clone(rec.get("pid_start"))
-	j.x.rm = rec.get("rm") == "1"
-	j.x.timeout = time.Duration(opt("timeout_ms")) * time.Millisecond
-	j.x.grace = time.Duration(opt("timeout_grace_ms")) * time.Millisecond
-	for _, a := range rec["arg"] {
-		j.argv = append(j.argv, strings.Clone(a))
-	}
-	for _, l := range rec["limit"] {
-		k, v, _ := strings.Cut(strings.Clone(l), "=")
-		j.settings = append(j.settings, limits.Setting{Key: k, Value: v})
-	}
-	switch rec.get("phase") {
-	case "running":
-	case "stopping", "ended":
-		j.status = spawn.Status{Exit: int(num("exit")), Signal: int(num("signal"))}
-		j.exitUnknown = strings.Clone(rec.get("exit_unknown"))
-		j.exitUnix, j.exitMono = opt("exit_unix_ms"), opt("exit_mono_ms")
-	default:
-		return nil, nil, fmt.Errorf("phase %q", rec.get("phase"))
-	}
-	if len(errs) > 0 {
-		return nil, nil, errs[0]
-	}
-	return j, rec, nil
+	return newEntry(m), meta, nil
 }
 
 // restore puts a loaded job back: ended as recorded, running adopted, or
 // ended now with an unknown status. It returns the phase it is in after.
-func (d *daemon) restore(j *job, rec record, h *handedJob) phase {
-	d.jobs[j.id] = j
-	d.seq = max(d.seq, j.seq)
-	if j.logPath != "" {
-		delete(d.logs.retained, j.logPath)
+func (d *daemon) restore(j *entry, meta job.Meta, h *handedJob) job.Phase {
+	d.jobs[j.ID()] = j
+	d.seq = max(d.seq, j.Seq())
+	if j.Log() != "" {
+		delete(d.logs.retained, j.Log())
 	}
-	if rec.get("phase") == "ended" {
-		j.phase = phaseEnded
-		d.setState(j, endStateName(j))
-		d.maybeRemove(j) // --rm: the old daemon died before it could
-		return phaseEnded
+	if meta.Phase == job.Ended {
+		d.apply(j, func(m *job.Job) error { return m.Restore(job.Ended, false, "") }) // as recorded
+		d.maybeRemove(j)                                                              // --rm: the old daemon died before it could
+		return job.Ended
 	}
 	pidfd, why := -1, ""
 	switch {
 	case h != nil:
 		pidfd = h.pidfd // our child still: its status will be exact
-	case rec.get("boot_id") != d.bootID:
+	case meta.BootID != d.bootID:
 		why = "reboot"
 	default:
 		pidfd, why = verifyPid(j)
 	}
-	if rec.get("phase") == "stopping" {
+	if meta.Phase == job.Stopping {
 		// The main process had ended (status known); the rest was being
 		// killed. Carry on.
 		if pidfd >= 0 && h == nil {
 			unix.Close(pidfd)
 		}
-		d.resume(j, phaseStopping)
-		return phaseStopping
+		d.resume(j, job.Stopping, false, "")
+		return job.Stopping
 	}
 	if pidfd < 0 {
-		j.exitUnknown = why
-		j.status = spawn.Status{}
-		d.resume(j, phaseStopping)
-		return phaseStopping
+		d.resume(j, job.Stopping, false, why)
+		return job.Stopping
 	}
 	j.pidfd = pidfd
-	j.adopted = h == nil
 	d.pidfds++
 	if err := d.lp.Add(pidfd, unix.EPOLLIN, func(uint32) { d.onMainExit(j); d.maybeDone() }); err != nil {
-		d.logf("job %s: epoll add pidfd: %v", j.id, err)
+		d.logf("job %s: epoll add pidfd: %v", j.ID(), err)
 	}
 	if h != nil {
 		for _, fd := range h.services {
@@ -288,50 +234,53 @@ func (d *daemon) restore(j *job, rec record, h *handedJob) phase {
 			j.services = append(j.services, s)
 			d.pidfds++
 			if err := d.lp.Add(fd, unix.EPOLLIN, func(uint32) { d.onServiceExit(j, s) }); err != nil {
-				d.logf("job %s: epoll add service: %v", j.id, err)
+				d.logf("job %s: epoll add service: %v", j.ID(), err)
 			}
 		}
 	}
-	d.resume(j, phaseRunning)
-	return phaseRunning
+	d.resume(j, job.Running, h == nil, "")
+	return job.Running
 }
 
-// resume makes a restored job live again in phase p: watches, state,
+// resume makes a restored job live again in phase p (notChild: adopted
+// after a crash; unknown: why its status is not known): watches, state,
 // engine; a stopping job has the rest of its cgroup killed.
-func (d *daemon) resume(j *job, p phase) {
-	j.phase = p
-	d.setState(j, stateRunning)
+func (d *daemon) resume(j *entry, p job.Phase, notChild bool, unknown string) {
 	d.liveJobs[j] = struct{}{}
-	_, err := os.Stat(string(j.cg))
-	if err != nil && p != phaseRunning {
+	d.apply(j, func(m *job.Job) error { return m.Restore(p, notChild, unknown) }) // as recorded; what follows records
+	_, err := os.Stat(string(j.Cgroup()))
+	if err != nil && p != job.Running {
 		d.finish(j) // nothing left to kill
 		return
 	}
 	if err == nil {
 		if err := d.watchCgroup(j); err != nil {
-			d.logf("job %s: %v", j.id, err)
+			d.logf("job %s: %v", j.ID(), err)
 		}
 	}
-	if j.logPath != "" {
+	if j.Log() != "" {
 		if err := d.logStarted(j); err != nil {
-			d.logf("job %s: watch log: %v", j.id, err)
+			d.logf("job %s: watch log: %v", j.ID(), err)
 		}
 	}
-	if p != phaseRunning {
+	if p != job.Running {
 		d.stopRest(j)
 		return
 	}
-	if ev, err := j.cg.Events(); err == nil && ev.Frozen {
-		d.setState(j, stateFrozen)
-		if res, ok := strings.CutPrefix(j.frozenBy, "pressure_"); ok && d.engine != nil {
-			d.engine.FrozenBefore(j.id, res, j.priority, time.Now())
+	if ev, err := j.Cgroup().Events(); err == nil && ev.Frozen {
+		old := j.State()
+		j.SetFrozen(true)
+		d.recount(j, old, j.State())
+		if res, ok := strings.CutPrefix(j.FrozenBy(), "pressure_"); ok && d.engine != nil {
+			d.engine.FrozenBefore(j.ID(), res, j.Spec().Priority, time.Now())
 		}
 	}
 	// --timeout counts from the start, as recorded (the time the engine
 	// kept it frozen before the restart is not known any more: counted).
-	d.jobStarted(j, time.UnixMilli(j.startUnix))
-	kv := []string{"id", j.id, "pid", strconv.Itoa(j.pid), "priority", strconv.Itoa(j.priority), "cgroup", string(j.cg)}
-	if j.adopted {
+	startUnix, _, _, _ := j.Times()
+	d.jobStarted(j, time.UnixMilli(startUnix))
+	kv := []string{"id", j.ID(), "pid", strconv.Itoa(j.Pid()), "priority", strconv.Itoa(j.Spec().Priority), "cgroup", string(j.Cgroup())}
+	if j.Adopted() {
 		kv = append(kv, "exit_known", "0")
 	}
 	d.emitJob("job.adopt", j, kv...)
@@ -341,22 +290,22 @@ func (d *daemon) resume(j *job, p phase) {
 // verifyPid opens a pidfd on the recorded main process and checks it is
 // still that process (start time) in the job's cgroup; -1 and the reason
 // when it is not.
-func verifyPid(j *job) (int, string) {
+func verifyPid(j *entry) (int, string) {
 	const gone = "ended_while_down"
-	if j.pid <= 0 {
+	if j.Pid() <= 0 {
 		return -1, gone
 	}
-	fd, err := unix.PidfdOpen(j.pid, 0)
+	fd, err := unix.PidfdOpen(j.Pid(), 0)
 	if err != nil {
 		return -1, gone
 	}
 	ok := true
-	if j.pidStart != "" {
-		st, err := pidStart(j.pid)
-		ok = err == nil && strconv.FormatUint(st, 10) == j.pidStart
+	if j.PidStart() != "" {
+		st, err := pidStart(j.Pid())
+		ok = err == nil && strconv.FormatUint(st, 10) == j.PidStart()
 	}
 	if ok {
-		ok = inCgroup(j.pid, j.cg)
+		ok = inCgroup(j.Pid(), j.Cgroup())
 	}
 	if ok {
 		// Checked after the pidfd was opened: if the process is still

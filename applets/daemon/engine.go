@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"cgroupd/applets/daemon/job"
 	"cgroupd/applets/daemon/pressure"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/psi"
@@ -244,7 +245,7 @@ func (d *daemon) carryOut(a pressure.Action) {
 	}
 	for _, id := range a.Targets {
 		j := d.jobs[id]
-		if j == nil || j.isPending() {
+		if j == nil || j.IsPending() {
 			d.debugf("pressure: %s %s: no such live job", a.Kind, id)
 			continue
 		}
@@ -263,7 +264,7 @@ func (d *daemon) carryOut(a pressure.Action) {
 			err = d.act(actThrottle, j, a.Reason, a.CPUWeight[id])
 		case pressure.Restore:
 			if err = d.act(actThrottle, j, a.Reason, a.CPUWeight[id]); err == nil {
-				j.cpuWeight = 0 // back to the job's own weight
+				j.SetCPUWeight(0) // back to the job's own weight
 			}
 		}
 		if err != nil {
@@ -274,10 +275,10 @@ func (d *daemon) carryOut(a pressure.Action) {
 
 // candidates returns the live jobs with priority <= maxPriority: the only
 // jobs the engine may act on. It walks the live index, not every job.
-func (d *daemon) candidates(maxPriority int) []*job {
-	var out []*job
+func (d *daemon) candidates(maxPriority int) []*entry {
+	var out []*entry
 	for j := range d.liveJobs {
-		if !j.mainGone() && j.priority <= maxPriority {
+		if !j.MainGone() && j.Spec().Priority <= maxPriority {
 			out = append(out, j)
 		}
 	}
@@ -288,16 +289,16 @@ func (d *daemon) candidates(maxPriority int) []*job {
 // pressure_io, pressure_cpu or pressure_receded; weight is the cpu.weight
 // for actThrottle. A client freeze is never undone by the engine: thaw
 // with pressure_receded only touches jobs frozen by a pressure_* reason.
-func (d *daemon) act(kind string, j *job, reason string, weight int) error {
-	if j.isEnded() || j.mainGone() || j.isPending() {
-		return fmt.Errorf("job %s is not running", j.id)
+func (d *daemon) act(kind string, j *entry, reason string, weight int) error {
+	if j.IsEnded() || j.MainGone() || j.IsPending() {
+		return fmt.Errorf("job %s is not running", j.ID())
 	}
 	switch kind {
 	case actFreeze:
 		return d.freezeJob(j, reason)
 	case actThaw:
-		if j.frozenBy == reasonClient {
-			return fmt.Errorf("job %s was frozen by a client", j.id)
+		if j.FrozenBy() == job.ReasonClient {
+			return fmt.Errorf("job %s was frozen by a client", j.ID())
 		}
 		return d.thawJob(j, reason)
 	case actKill:
@@ -320,13 +321,13 @@ func (e engineJobs) Candidates(maxPriority int) []pressure.Job {
 	out := make([]pressure.Job, 0, len(cs))
 	for _, j := range cs {
 		out = append(out, pressure.Job{
-			ID:            j.id,
-			Priority:      j.priority,
-			Frozen:        j.frozenBy != "" || j.state == stateFrozen,
-			MemoryCurrent: j.cg.MemoryCurrent(),
-			MemoryLow:     j.cg.Uint("memory.low"),
-			IOBytes:       ioBytes(j.cg),
-			CPUWeight:     int(min(j.cg.Uint("cpu.weight"), 10000)),
+			ID:            j.ID(),
+			Priority:      j.Spec().Priority,
+			Frozen:        j.FrozenBy() != "" || j.State() == job.StateFrozen,
+			MemoryCurrent: j.Cgroup().MemoryCurrent(),
+			MemoryLow:     j.Cgroup().Uint("memory.low"),
+			IOBytes:       ioBytes(j.Cgroup()),
+			CPUWeight:     int(min(j.Cgroup().Uint("cpu.weight"), 10000)),
 		})
 	}
 	return out
@@ -336,10 +337,10 @@ func (e engineJobs) Candidates(maxPriority int) []pressure.Job {
 // reaped, or its cgroup still populated) and its memory.current.
 func (e engineJobs) Alive(id string) (uint64, bool) {
 	j := e.d.jobs[id]
-	if j == nil || j.isEnded() || j.isPending() {
+	if j == nil || j.IsEnded() || j.IsPending() {
 		return 0, false
 	}
-	return j.cg.MemoryCurrent(), true
+	return j.Cgroup().MemoryCurrent(), true
 }
 
 // ioBytes is read+written bytes of io.stat, summed over devices (0 when

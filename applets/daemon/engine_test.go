@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"cgroupd/applets/daemon/job"
 	"cgroupd/applets/daemon/pressure"
 	"cgroupd/core/psi"
+	"cgroupd/core/spawn"
 )
 
 // Unit tests of the engine's wiring: pressureStep is fed made-up samples
@@ -64,9 +66,9 @@ func (f *feeder) run(n int, memSome, memFull, cpuSome, ioFull float64) {
 	}
 }
 
-func writeCg(t *testing.T, j *job, file, v string) {
+func writeCg(t *testing.T, j *entry, file, v string) {
 	t.Helper()
-	if err := os.WriteFile(filepath.Join(string(j.cg), file), []byte(v), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(string(j.Cgroup()), file), []byte(v), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -111,7 +113,7 @@ func TestPressureKill(t *testing.T) {
 					t.Errorf("pressure event %q lacks %q", got[0], k)
 				}
 			}
-			kill := readFile(t, filepath.Join(string(j.cg), "cgroup.kill"))
+			kill := readFile(t, filepath.Join(string(j.Cgroup()), "cgroup.kill"))
 			if dry {
 				if !strings.HasSuffix(got[0], " dry_run=1") {
 					t.Errorf("got %q, want dry_run=1 at the end", got[0])
@@ -130,7 +132,7 @@ func TestPressureKill(t *testing.T) {
 				}
 				return
 			}
-			if len(got) != 2 || got[1] != "type=job.kill id=job signal=9 reason=pressure_memory cgroup="+string(j.cg)+" uid=1000" {
+			if len(got) != 2 || got[1] != "type=job.kill id=job signal=9 reason=pressure_memory cgroup="+string(j.Cgroup())+" uid=1000" {
 				t.Fatalf("got events %q, want pressure then job.kill", got)
 			}
 			if kill != "1" {
@@ -154,16 +156,16 @@ func TestPressureFreezeThaw(t *testing.T) {
 	f.run(10, 50, 0, 0, 0)
 	got := eventLines(ev.String())
 	if len(got) != 2 || !strings.HasPrefix(got[0], "type=pressure resource=memory some_avg10=12.50 full_avg10=7.25 action=freeze target=job ") ||
-		got[1] != "type=job.freeze id=job reason=pressure_memory cgroup="+string(j.cg)+" uid=1000" {
+		got[1] != "type=job.freeze id=job reason=pressure_memory cgroup="+string(j.Cgroup())+" uid=1000" {
 		t.Fatalf("got %q, want a pressure freeze then job.freeze", got)
 	}
-	if v := readFile(t, filepath.Join(string(j.cg), "cgroup.freeze")); v != "1" || j.frozenBy != pressure.ReasonMemory {
-		t.Fatalf("got cgroup.freeze %q frozenBy %q, want 1 and pressure_memory", v, j.frozenBy)
+	if v := readFile(t, filepath.Join(string(j.Cgroup()), "cgroup.freeze")); v != "1" || j.FrozenBy() != pressure.ReasonMemory {
+		t.Fatalf("got cgroup.freeze %q frozenBy %q, want 1 and pressure_memory", v, j.FrozenBy())
 	}
 	setEvents(t, j, 1, 1)
 	d.checkEvents(j)
-	if j.state != stateFrozen || d.nFrozen != 1 {
-		t.Fatalf("got state %s, frozen count %d, want frozen 1", j.state, d.nFrozen)
+	if j.State() != job.StateFrozen || d.nFrozen != 1 {
+		t.Fatalf("got state %s, frozen count %d, want frozen 1", j.State(), d.nFrozen)
 	}
 	ev.Reset()
 	f.run(10, 0, 0, 0, 0) // 1 s calm: less than Hysteresis (2 s)
@@ -172,11 +174,11 @@ func TestPressureFreezeThaw(t *testing.T) {
 	}
 	f.run(25, 0, 0, 0, 0)
 	got = eventLines(ev.String())
-	if len(got) != 1 || got[0] != "type=job.thaw id=job reason=pressure_receded cgroup="+string(j.cg)+" uid=1000" {
+	if len(got) != 1 || got[0] != "type=job.thaw id=job reason=pressure_receded cgroup="+string(j.Cgroup())+" uid=1000" {
 		t.Fatalf("got %q, want one job.thaw reason=pressure_receded", got)
 	}
-	if v := readFile(t, filepath.Join(string(j.cg), "cgroup.freeze")); v != "0" || j.frozenBy != "" {
-		t.Errorf("got cgroup.freeze %q frozenBy %q, want 0 and none", v, j.frozenBy)
+	if v := readFile(t, filepath.Join(string(j.Cgroup()), "cgroup.freeze")); v != "0" || j.FrozenBy() != "" {
+		t.Errorf("got cgroup.freeze %q frozenBy %q, want 0 and none", v, j.FrozenBy())
 	}
 }
 
@@ -196,12 +198,12 @@ func TestPressureClientFreezeWins(t *testing.T) {
 	if out := string(d.doFreeze(c, req("FREEZE", "id", "job"), true)); !strings.HasPrefix(out, "STATUS: ok\n") {
 		t.Fatalf("client FREEZE: got %q", out)
 	}
-	if d.engine.FrozenByEngine("job") || j.frozenBy != reasonClient {
-		t.Fatalf("after a client FREEZE: engine owns %v, frozenBy %q; want the client's", d.engine.FrozenByEngine("job"), j.frozenBy)
+	if d.engine.FrozenByEngine("job") || j.FrozenBy() != job.ReasonClient {
+		t.Fatalf("after a client FREEZE: engine owns %v, frozenBy %q; want the client's", d.engine.FrozenByEngine("job"), j.FrozenBy())
 	}
 	ev.Reset()
 	f.run(60, 0, 0, 0, 0)
-	if strings.Contains(ev.String(), "job.thaw") || readFile(t, filepath.Join(string(j.cg), "cgroup.freeze")) != "1" {
+	if strings.Contains(ev.String(), "job.thaw") || readFile(t, filepath.Join(string(j.Cgroup()), "cgroup.freeze")) != "1" {
 		t.Errorf("the engine thawed a client freeze: %q", ev.String())
 	}
 	// A job a client froze is never picked to freeze either.
@@ -219,23 +221,23 @@ func TestPressureDemoteRestore(t *testing.T) {
 	f.run(10, 0, 0, 80, 0)
 	got := eventLines(ev.String())
 	if len(got) != 2 || !strings.HasPrefix(got[0], "type=pressure resource=cpu some_avg10=33.00 full_avg10=0.00 action=demote window_ms=500 ") ||
-		got[1] != "type=job.throttle id=job resource=cpu cpu_weight=150 reason=pressure_cpu cgroup="+string(j.cg)+" uid=1000" {
+		got[1] != "type=job.throttle id=job resource=cpu cpu_weight=150 reason=pressure_cpu cgroup="+string(j.Cgroup())+" uid=1000" {
 		t.Fatalf("got %q, want a pressure demote (no target) then job.throttle 150", got)
 	}
 	if strings.Contains(got[0], " target=") {
 		t.Errorf("demote event %q has a target", got[0])
 	}
-	if w := readFile(t, filepath.Join(string(j.cg), "cpu.weight")); w != "150" || j.cpuWeight != 150 {
-		t.Fatalf("got cpu.weight %q, job.cpuWeight %d, want 150", w, j.cpuWeight)
+	if w := readFile(t, filepath.Join(string(j.Cgroup()), "cpu.weight")); w != "150" || j.CPUWeight() != 150 {
+		t.Fatalf("got cpu.weight %q, job.cpuWeight %d, want 150", w, j.CPUWeight())
 	}
 	ev.Reset()
 	f.run(30, 0, 0, 0, 0)
 	got = eventLines(ev.String())
-	if len(got) != 1 || got[0] != "type=job.throttle id=job resource=cpu cpu_weight=300 reason=pressure_receded cgroup="+string(j.cg)+" uid=1000" {
+	if len(got) != 1 || got[0] != "type=job.throttle id=job resource=cpu cpu_weight=300 reason=pressure_receded cgroup="+string(j.Cgroup())+" uid=1000" {
 		t.Fatalf("got %q, want one restore to 300", got)
 	}
-	if w := readFile(t, filepath.Join(string(j.cg), "cpu.weight")); w != "300" || j.cpuWeight != 0 {
-		t.Errorf("got cpu.weight %q, job.cpuWeight %d, want 300 and 0", w, j.cpuWeight)
+	if w := readFile(t, filepath.Join(string(j.Cgroup()), "cpu.weight")); w != "300" || j.CPUWeight() != 0 {
+		t.Errorf("got cpu.weight %q, job.cpuWeight %d, want 300 and 0", w, j.CPUWeight())
 	}
 }
 
@@ -243,7 +245,9 @@ func TestPressureDemoteRestore(t *testing.T) {
 // reported with an empty target.
 func TestPressureNoVictim(t *testing.T) {
 	d, j, ev := fakeDaemon(t)
-	j.priority = 90
+	j = testEntry("job", 1000, d.root.Child("job"), 90)
+	d.jobs["job"], d.liveJobs = j, map[*entry]struct{}{}
+	testStart(d, j)
 	withEngine(t, d, only(func(c *pressure.Config) { c.MemKill = 5 }))
 	f := &feeder{d: d, now: time.Unix(1000, 0)}
 	f.run(20, 100, 100, 0, 0)
@@ -252,7 +256,7 @@ func TestPressureNoVictim(t *testing.T) {
 		!strings.Contains(got[0], " candidates=0 victim=none") {
 		t.Fatalf("got %q, want one report with an empty target and victim=none", got)
 	}
-	if kill := readFile(t, filepath.Join(string(j.cg), "cgroup.kill")); kill != "" {
+	if kill := readFile(t, filepath.Join(string(j.Cgroup()), "cgroup.kill")); kill != "" {
 		t.Errorf("cgroup.kill = %q, want untouched", kill)
 	}
 }
@@ -267,11 +271,11 @@ func TestPressureJobEnded(t *testing.T) {
 	if !d.engine.FrozenByEngine("job") {
 		t.Fatalf("engine did not freeze the job: %q", ev.String())
 	}
-	j.phase = phaseStopping
+	testExit(d, j, spawn.Status{})
 	setEvents(t, j, 0, 0)
 	d.checkEvents(j)
-	if !j.isEnded() || d.engine.FrozenByEngine("job") {
-		t.Fatalf("ended %v, engine still owns its freeze %v; want ended and forgotten", j.isEnded(), d.engine.FrozenByEngine("job"))
+	if !j.IsEnded() || d.engine.FrozenByEngine("job") {
+		t.Fatalf("ended %v, engine still owns its freeze %v; want ended and forgotten", j.IsEnded(), d.engine.FrozenByEngine("job"))
 	}
 	ev.Reset()
 	f.run(40, 0, 0, 0, 0)
@@ -288,7 +292,7 @@ func TestPendingVerbs(t *testing.T) {
 	d.cfg.HostPressure = t.TempDir() // no files: admission never blocks
 	c := &conn{fd: -1, closed: true}
 	for _, id := range []string{"p1", "p2"} {
-		j := &job{id: id, uid: 1000, cg: d.root.Child(id), priority: 40, pidfd: -1, wdEvents: -1, wdMem: -1, wdLog: -1}
+		j := testEntry(id, 1000, d.root.Child(id), 40)
 		d.enqueue(c, j, &pendingRun{spec: &runSpec{ID: id, QueueTimeout: time.Hour}, block: &admissionBlock{Reason: "admission blocked: x"}})
 	}
 	list := string(d.doList(c))
@@ -306,7 +310,7 @@ func TestPendingVerbs(t *testing.T) {
 		t.Fatalf("KILL: got %q", out)
 	}
 	p1 := d.jobs["p1"]
-	if p1 == nil || p1.state != stateKilled || p1.status.Signal != 9 || !p1.isEnded() || d.queue.Len() != 1 {
+	if p1 == nil || p1.State() != job.StateKilled || p1.Status().Signal != 9 || !p1.IsEnded() || d.queue.Len() != 1 {
 		t.Fatalf("after KILL: got %+v, queue %d; want killed, signal 9, one left pending", p1, d.queue.Len())
 	}
 	if out := string(d.doRemove(c, req("REMOVE", "id", "p2"))); !strings.HasPrefix(out, "STATUS: ok\n") {

@@ -67,7 +67,7 @@ func (d *daemon) emit(typ string, kv ...string) {
 		}
 	}
 	if j := d.jobs[e.id]; j != nil {
-		e.owner = int64(j.uid)
+		e.owner = int64(j.Spec().UID)
 	}
 	h := &d.events
 	if len(h.ring) < eventRingSize {

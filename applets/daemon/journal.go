@@ -3,7 +3,6 @@ package daemon
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"cgroupd/applets/daemon/job"
 	"cgroupd/core/kfile"
 
 	"golang.org/x/sys/unix"
@@ -39,11 +39,7 @@ import (
 // sees few flushes and a power cut loses at most the last second (a
 // record cut short is reported and skipped on the next start).
 
-const (
-	recordMagic  = "cgroupd-job: 1"
-	recordEnd    = "end: 1"
-	stateJobsDir = "jobs"
-)
+const stateJobsDir = "jobs"
 
 // journalOp is one record to write (data) or delete (data nil).
 type journalOp struct {
@@ -327,132 +323,18 @@ func (d *daemon) afterJournal(fn func()) {
 }
 
 // record queues j's record (no-op without a journal).
-func (d *daemon) record(j *job) {
-	if d.journal == nil || j.phase < phaseRunning {
+func (d *daemon) record(j *entry) {
+	if d.journal == nil || j.Phase() < job.Running {
 		return
 	}
-	d.journal.post(&journalOp{id: j.id, data: encodeRecord(j, d.bootID)})
+	d.journal.post(&journalOp{id: j.ID(), data: job.Encode(j.Job, d.bootID)})
 }
 
 // unrecord queues the deletion of j's record.
-func (d *daemon) unrecord(j *job) {
+func (d *daemon) unrecord(j *entry) {
 	if d.journal != nil {
-		d.journal.post(&journalOp{id: j.id})
+		d.journal.post(&journalOp{id: j.ID()})
 	}
-}
-
-// encodeRecord is j's record: "key: value" lines between a magic first
-// line and an end line (a truncated record lacks it).
-func encodeRecord(j *job, bootID string) []byte {
-	var b strings.Builder
-	kv := func(k, v string) { b.WriteString(k); b.WriteString(": "); b.WriteString(v); b.WriteByte('\n') }
-	i64 := func(k string, v int64) { kv(k, strconv.FormatInt(v, 10)) }
-	b.WriteString(recordMagic + "\n")
-	kv("id", j.id)
-	kv("phase", j.phase.String())
-	kv("boot_id", bootID)
-	i64("seq", int64(j.seq))
-	i64("uid", int64(j.uid))
-	i64("gid", int64(j.gid))
-	i64("priority", int64(j.priority))
-	kv("cgroup", string(j.cg))
-	if j.logPath != "" {
-		kv("log", j.logPath)
-	}
-	i64("pid", int64(j.pid))
-	if j.pidStart != "" {
-		kv("pid_start", j.pidStart)
-	}
-	i64("start_unix_ms", j.startUnix)
-	i64("start_mono_ms", j.startMono)
-	i64("service_count", int64(j.serviceCount))
-	i64("require_path_count", int64(j.requireCount))
-	i64("io_max_rule_count", int64(j.ioMaxCount))
-	kv("oom_group", boolStr(j.oomGroup))
-	kv("oom_kill_count", u64(j.oomKillCount))
-	kv("oom_group_count", u64(j.oomGroupCount))
-	if j.frozenBy != "" {
-		kv("frozen_by", j.frozenBy)
-	}
-	if j.x.rm {
-		kv("rm", "1")
-	}
-	if j.x.timeout > 0 {
-		i64("timeout_ms", j.x.timeout.Milliseconds())
-		i64("timeout_grace_ms", j.x.grace.Milliseconds())
-	}
-	for _, a := range j.argv {
-		kv("arg", a)
-	}
-	for _, s := range j.settings {
-		kv("limit", s.Key+"="+s.Value)
-	}
-	if j.phase >= phaseStopping {
-		kv("state", endStateName(j))
-		i64("exit", int64(j.status.Exit))
-		i64("signal", int64(j.status.Signal))
-		if j.exitUnknown != "" {
-			kv("exit_unknown", j.exitUnknown)
-		}
-		i64("exit_unix_ms", j.exitUnix)
-		i64("exit_mono_ms", j.exitMono)
-	}
-	b.WriteString(recordEnd + "\n")
-	return []byte(b.String())
-}
-
-// endStateName is the state j ends in (stopping: will end in). An
-// unknown status is failed: never an invented success.
-func endStateName(j *job) string {
-	if j.exitUnknown != "" {
-		return stateFailed
-	}
-	return endState(j.status)
-}
-
-// record is a parsed job record.
-type record map[string][]string
-
-func (r record) get(k string) string {
-	if v := r[k]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
-func (r record) int(k string) (int64, error) {
-	v := r.get(k)
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %q is not a number", k, v)
-	}
-	return n, nil
-}
-
-// parseRecord checks the framing of a record and splits its lines.
-func parseRecord(data []byte) (record, error) {
-	s := string(data)
-	if !strings.HasPrefix(s, recordMagic+"\n") {
-		return nil, errors.New("not a cgroupd job record")
-	}
-	if !strings.HasSuffix(s, "\n"+recordEnd+"\n") {
-		return nil, errors.New("truncated (no end line)")
-	}
-	body := strings.TrimSuffix(strings.TrimPrefix(s, recordMagic+"\n"), recordEnd+"\n")
-	r := record{}
-	for _, line := range strings.Split(strings.TrimSuffix(body, "\n"), "\n") {
-		k, v, ok := strings.Cut(line, ": ")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("malformed line %q", line)
-		}
-		r[k] = append(r[k], v)
-	}
-	for _, k := range []string{"id", "phase", "cgroup", "pid", "seq", "uid", "gid", "priority"} {
-		if len(r[k]) == 0 {
-			return nil, fmt.Errorf("missing %s", k)
-		}
-	}
-	return r, nil
 }
 
 // pidStart is the start time of pid (clock ticks after boot, field 22

@@ -33,29 +33,6 @@ func TestAfterJournalKeepsOrder(t *testing.T) {
 	}
 }
 
-// A record round-trips, and a record cut short or with a missing key is
-// refused with a reason.
-func TestRecordFormat(t *testing.T) {
-	j := &job{id: "a", phase: phaseEnded, cg: "/sys/fs/cgroup/r/a", seq: 4, uid: 1000, gid: 100, priority: 20,
-		pid: 42, pidStart: "777", startUnix: 10, argv: []string{"sh", "-c", "exit 3"}, exitUnix: 20}
-	j.status.Exit = 3
-	data := encodeRecord(j, "boot")
-	rec, err := parseRecord(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rec.get("state") != stateFailed || rec.get("exit") != "3" || rec.get("pid_start") != "777" ||
-		!slices.Equal(rec["arg"], j.argv) || rec.get("boot_id") != "boot" {
-		t.Errorf("record %v does not hold the job", rec)
-	}
-	if _, err := parseRecord(data[:len(data)-3]); err == nil {
-		t.Error("a record cut short was accepted")
-	}
-	if _, err := parseRecord([]byte(recordMagic + "\nid: a\n" + recordEnd + "\n")); err == nil {
-		t.Error("a record without its keys was accepted")
-	}
-}
-
 // A process's start time taken from two clock readings around its spawn
 // is the one /proc shows, and readings that straddle a tick give none.
 func TestStartBetween(t *testing.T) {

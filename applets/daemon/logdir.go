@@ -65,23 +65,23 @@ func (d *daemon) createLog(id string) (*os.File, string, error) {
 
 // openLog opens job j's log for reading (LOGS): relative to the log dir,
 // never through a link, a regular file only.
-func (d *daemon) openLog(j *job) (*os.File, error) {
-	name := filepath.Base(j.logPath)
+func (d *daemon) openLog(j *entry) (*os.File, error) {
+	name := filepath.Base(j.Log())
 	fd, err := unix.Openat(d.logDirFD, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", j.logPath, err)
+		return nil, fmt.Errorf("%s: %w", j.Log(), err)
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		unix.Close(fd)
-		return nil, fmt.Errorf("%s: not a regular file", j.logPath)
+		return nil, fmt.Errorf("%s: not a regular file", j.Log())
 	}
-	return os.NewFile(uintptr(fd), j.logPath), nil
+	return os.NewFile(uintptr(fd), j.Log()), nil
 }
 
 // removeLog removes job j's log (a refused RUN leaves nothing behind).
-func (d *daemon) removeLog(j *job) {
-	if err := unix.Unlinkat(d.logDirFD, filepath.Base(j.logPath), 0); err != nil && !errors.Is(err, unix.ENOENT) {
-		d.debugf("job %s: remove log: %v", j.id, err)
+func (d *daemon) removeLog(j *entry) {
+	if err := unix.Unlinkat(d.logDirFD, filepath.Base(j.Log()), 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		d.debugf("job %s: remove log: %v", j.ID(), err)
 	}
 }

@@ -26,7 +26,7 @@ import (
 // logStream is a LOGS reply in progress.
 type logStream struct {
 	f      *os.File
-	job    *job
+	job    *entry
 	follow bool
 	pos    int64 // next file offset to send
 	midLn  bool  // the last byte sent was not a newline
@@ -46,25 +46,25 @@ func (d *daemon) doLogs(c *conn, r *proto.Request) []byte {
 	if j == nil {
 		return e
 	}
-	if d.cfg.LogDir == "" || j.logPath == "" {
-		return proto.Err("no log").Add("id", j.id).Bytes()
+	if d.cfg.LogDir == "" || j.Log() == "" {
+		return proto.Err("no log").Add("id", j.ID()).Bytes()
 	}
 	f, err := d.openLog(j)
 	if err != nil {
-		return proto.Err("no log").Add("id", j.id).Add("detail", err.Error()).Bytes()
+		return proto.Err("no log").Add("id", j.ID()).Add("detail", err.Error()).Bytes()
 	}
 	follow := false
 	if v, ok := r.Get("follow"); ok && v != "" && v != "0" {
 		follow = true
 	}
-	ls := &logStream{f: f, job: j, follow: follow && !j.isEnded()}
+	ls := &logStream{f: f, job: j, follow: follow && !j.IsEnded()}
 	if ls.follow {
 		// Watch before the first read: a write after it always notifies.
 		// The trimmer's watch (logtrim.go) serves followers too.
 		if j.wdLog < 0 {
-			if err := d.watchFile(j, j.logPath, watchLog, &j.wdLog); err != nil {
+			if err := d.watchFile(j, j.Log(), watchLog, &j.wdLog); err != nil {
 				f.Close()
-				return proto.Err("no log").Add("id", j.id).Add("detail", "watch: "+err.Error()).Bytes()
+				return proto.Err("no log").Add("id", j.ID()).Add("detail", "watch: "+err.Error()).Bytes()
 			}
 		}
 		if j.followers == nil {
@@ -73,7 +73,7 @@ func (d *daemon) doLogs(c *conn, r *proto.Request) []byte {
 		j.followers[c] = struct{}{}
 	}
 	c.log = ls
-	d.send(c, proto.OK().Add("id", j.id).Bytes())
+	d.send(c, proto.OK().Add("id", j.ID()).Bytes())
 	return nil
 }
 
@@ -100,11 +100,11 @@ func (d *daemon) fillLog(c *conn) bool {
 	}
 	c.wbuf = c.wbuf[:0]
 	if err != nil && !errors.Is(err, io.EOF) {
-		d.debugf("logs %s: %v", ls.job.id, err)
+		d.debugf("logs %s: %v", ls.job.ID(), err)
 		d.closeConn(c)
 		return false
 	}
-	if ls.follow && !ls.job.isEnded() {
+	if ls.follow && !ls.job.IsEnded() {
 		d.setMask(c, 0) // idle; EPOLLHUP still reports a client that left
 		return false
 	}
@@ -129,7 +129,7 @@ func (d *daemon) closeLog(c *conn) {
 	if _, ok := j.followers[c]; ok {
 		delete(j.followers, c)
 		// The trimmer keeps the watch while the job runs.
-		if len(j.followers) == 0 && (j.isEnded() || d.cfg.LogMaxSize <= 0) {
+		if len(j.followers) == 0 && (j.IsEnded() || d.cfg.LogMaxSize <= 0) {
 			d.unwatch(j, &j.wdLog)
 		}
 	}

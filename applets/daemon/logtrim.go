@@ -44,22 +44,22 @@ type retainedLog struct {
 
 // logStarted registers the log of a job that starts: it is no longer a
 // removed job's log, and it is watched for growth when a cap is set.
-func (d *daemon) logStarted(j *job) error {
-	delete(d.logs.retained, j.logPath)
+func (d *daemon) logStarted(j *entry) error {
+	delete(d.logs.retained, j.Log())
 	j.logTrim = 0
 	if d.cfg.LogMaxSize <= 0 {
 		return nil
 	}
-	return d.watchFile(j, j.logPath, watchLog, &j.wdLog)
+	return d.watchFile(j, j.Log(), watchLog, &j.wdLog)
 }
 
 // logGrew checks a growing log against the cap (inotify IN_MODIFY).
-func (d *daemon) logGrew(j *job) {
-	if d.cfg.LogMaxSize <= 0 || j.logPath == "" {
+func (d *daemon) logGrew(j *entry) {
+	if d.cfg.LogMaxSize <= 0 || j.Log() == "" {
 		return
 	}
 	var st unix.Stat_t
-	if err := unix.Stat(j.logPath, &st); err != nil {
+	if err := unix.Stat(j.Log(), &st); err != nil {
 		return
 	}
 	if st.Size < j.logTrim {
@@ -77,7 +77,7 @@ func (d *daemon) logGrew(j *job) {
 	if to <= 0 {
 		return
 	}
-	fd, err := unix.Open(j.logPath, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(j.Log(), unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err == nil {
 		// From 0, not from the last trim: blocks a job wrote below its
 		// append offset (pwrite) are freed too.
@@ -87,7 +87,7 @@ func (d *daemon) logGrew(j *job) {
 	if err != nil {
 		if !d.logs.warned {
 			d.logs.warned = true
-			d.logf("job %s: cannot trim %s (--log-max-size): %v (further failures are not logged)", j.id, j.logPath, err)
+			d.logf("job %s: cannot trim %s (--log-max-size): %v (further failures are not logged)", j.ID(), j.Log(), err)
 		}
 		return
 	}
@@ -98,8 +98,8 @@ func (d *daemon) logGrew(j *job) {
 
 // logEnded: the job's processes are gone; a last check, and the watch is
 // dropped unless LOGS --follow readers still use it.
-func (d *daemon) logEnded(j *job) {
-	if j.logPath == "" {
+func (d *daemon) logEnded(j *entry) {
+	if j.Log() == "" {
 		return
 	}
 	d.logGrew(j)
@@ -109,12 +109,12 @@ func (d *daemon) logEnded(j *job) {
 }
 
 // logForgotten keeps the log of a removed job, within --log-retain.
-func (d *daemon) logForgotten(j *job) {
-	if j.logPath == "" {
+func (d *daemon) logForgotten(j *entry) {
+	if j.Log() == "" {
 		return
 	}
 	d.unwatch(j, &j.wdLog)
-	d.retainLog(j.logPath)
+	d.retainLog(j.Log())
 	d.pruneLogs()
 }
 

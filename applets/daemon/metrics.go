@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"cgroupd/applets/daemon/job"
 	"cgroupd/applets/daemon/pressure"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/proto"
@@ -58,9 +59,9 @@ var actionKinds = map[string]string{
 // actionLabels are the kind/reason pairs the daemon can produce: they are
 // exported from the start at 0. A pair seen later is added when it occurs.
 var actionLabels = [][2]string{
-	{actFreeze, reasonClient}, {actFreeze, pressure.ReasonMemory}, {actFreeze, pressure.ReasonIO},
-	{actThaw, reasonClient}, {actThaw, pressure.ReasonReceded},
-	{actKill, reasonClient}, {actKill, reasonShutdown}, {actKill, pressure.ReasonMemory},
+	{actFreeze, job.ReasonClient}, {actFreeze, pressure.ReasonMemory}, {actFreeze, pressure.ReasonIO},
+	{actThaw, job.ReasonClient}, {actThaw, pressure.ReasonReceded},
+	{actKill, job.ReasonClient}, {actKill, reasonShutdown}, {actKill, pressure.ReasonMemory},
 	{actKill, pressure.ReasonHostMemory}, {actKill, pressure.ReasonHostPSI},
 	{actThrottle, pressure.ReasonCPU}, {actThrottle, pressure.ReasonReceded},
 }
@@ -71,7 +72,7 @@ var actionLabels = [][2]string{
 var admissionResources = []string{"memory", "cpu", "io", "queue"}
 
 // jobStates are every state of PROTOCOL.md, for cgroupd_jobs.
-var jobStates = []string{statePending, stateRunning, stateFrozen, stateExited, stateFailed, stateKilled}
+var jobStates = []string{job.StatePending, job.StateRunning, job.StateFrozen, job.StateExited, job.StateFailed, job.StateKilled}
 
 // jobSample is the cached per-job figures; a figure not read (or not
 // readable) has its ok flag false.
@@ -88,8 +89,8 @@ type metrics struct {
 	ended      map[string]uint64 // end state
 	ooms       uint64
 
-	samples    map[*job]jobSample
-	cycle      []*job        // live jobs of the current refresh cycle
+	samples    map[*entry]jobSample
+	cycle      []*entry      // live jobs of the current refresh cycle
 	cursor     int           // next index in cycle
 	cycleStart time.Time     // when the current cycle began
 	cycleTime  time.Duration // how long the last whole cycle took (0: none yet)
@@ -177,7 +178,7 @@ func (d *daemon) metricsTick(now time.Time) {
 func (d *daemon) refreshSamples(budget time.Duration) (read int) {
 	m := &d.metrics
 	if m.samples == nil {
-		m.samples = map[*job]jobSample{}
+		m.samples = map[*entry]jobSample{}
 	}
 	start := time.Now()
 	for restarted := false; time.Since(start) < budget; {
@@ -192,7 +193,7 @@ func (d *daemon) refreshSamples(budget time.Duration) (read int) {
 			}
 			m.cycleStart = now
 			for j := range m.samples {
-				if j.isEnded() {
+				if j.IsEnded() {
 					delete(m.samples, j)
 				}
 			}
@@ -208,11 +209,11 @@ func (d *daemon) refreshSamples(budget time.Duration) (read int) {
 		j := m.cycle[m.cursor]
 		m.cycle[m.cursor] = nil
 		m.cursor++
-		if j.isEnded() || j.isPending() || j.mainGone() {
+		if j.IsEnded() || j.IsPending() || j.MainGone() {
 			delete(m.samples, j)
 			continue
 		}
-		m.samples[j] = sampleJob(j.cg)
+		m.samples[j] = sampleJob(j.Cgroup())
 		read++
 	}
 	return read
@@ -282,7 +283,7 @@ func (d *daemon) appendMetrics(b []byte, now time.Time) []byte {
 
 	byState := map[string]int{}
 	for _, j := range d.jobs {
-		byState[j.state]++
+		byState[j.State()]++
 	}
 	w.family("cgroupd_jobs", "gauge", "Jobs the daemon knows (not yet removed), by state.")
 	for _, s := range jobStates {
@@ -294,7 +295,7 @@ func (d *daemon) appendMetrics(b []byte, now time.Time) []byte {
 	w.family("cgroupd_jobs_started_total", "counter", "Jobs started (job.start events).")
 	w.sample("cgroupd_jobs_started_total", float64(m.started))
 	w.family("cgroupd_jobs_ended_total", "counter", "Jobs ended (job.exit events), by end state.")
-	for _, s := range []string{stateExited, stateFailed, stateKilled} {
+	for _, s := range []string{job.StateExited, job.StateFailed, job.StateKilled} {
 		w.sample("cgroupd_jobs_ended_total", float64(m.ended[s]), "state", s)
 	}
 	w.family("cgroupd_job_oom_events_total", "counter", "Increases of a job's memory.events oom_kill seen (job.oom events).")
@@ -344,13 +345,13 @@ func (d *daemon) appendMetrics(b []byte, now time.Time) []byte {
 	}
 
 	// Per-job figures from the cache, live jobs in start order.
-	live := make([]*job, 0, len(m.samples))
+	live := make([]*entry, 0, len(m.samples))
 	for j := range m.samples {
-		if !j.isEnded() {
+		if !j.IsEnded() {
 			live = append(live, j)
 		}
 	}
-	sort.Slice(live, func(a, b int) bool { return live[a].seq < live[b].seq })
+	sort.Slice(live, func(a, b int) bool { return live[a].Seq() < live[b].Seq() })
 	// Each job's label set is formatted once for the three families.
 	// Ids are [A-Za-z0-9._-] (limits.ValidID): no escaping needed, but
 	// appendLabelValue costs little and keeps the format safe regardless.
@@ -358,11 +359,11 @@ func (d *daemon) appendMetrics(b []byte, now time.Time) []byte {
 	ends := make([]int, len(live))
 	for i, j := range live {
 		all = append(all, `{id="`...)
-		all = appendLabelValue(all, j.id)
+		all = appendLabelValue(all, j.ID())
 		all = append(all, `",priority="`...)
-		all = strconv.AppendInt(all, int64(j.priority), 10)
+		all = strconv.AppendInt(all, int64(j.Spec().Priority), 10)
 		all = append(all, `",uid="`...)
-		all = strconv.AppendUint(all, uint64(j.uid), 10)
+		all = strconv.AppendUint(all, uint64(j.Spec().UID), 10)
 		all = append(all, `"}`...)
 		ends[i] = len(all)
 	}

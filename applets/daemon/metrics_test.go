@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"cgroupd/applets/daemon/job"
 	"cgroupd/core/cgroup"
+	"cgroupd/core/spawn"
 )
 
 // promtool runs `promtool check metrics` on text. promtool comes with the
@@ -367,10 +369,10 @@ func TestJSONRealDaemon(t *testing.T) {
 // does not depend on the kernel.
 func BenchmarkAppendMetrics(b *testing.B) {
 	d := &daemon{cfg: defaultConfig(), supervisor: newSupervisor()}
-	d.metrics.samples = map[*job]jobSample{}
+	d.metrics.samples = map[*entry]jobSample{}
 	for i := 0; i < 10000; i++ {
-		j := &job{id: "job-" + strconv.Itoa(i), seq: uint64(i), priority: 50, uid: 1000, state: stateRunning}
-		d.jobs[j.id], d.liveJobs[j] = j, struct{}{}
+		j := testEntry("job-"+strconv.Itoa(i), 1000, "", 50)
+		testStart(d, j)
 		d.metrics.samples[j] = jobSample{mem: 1 << 20, pids: 3, cpuUsec: 123456, memOK: true, pidsOK: true, cpuOK: true}
 	}
 	b.ReportAllocs()
@@ -387,7 +389,7 @@ func BenchmarkAppendMetrics(b *testing.B) {
 func TestRefreshSamples(t *testing.T) {
 	root := t.TempDir()
 	d := &daemon{cfg: defaultConfig(), supervisor: newSupervisor()}
-	var jobs []*job
+	var jobs []*entry
 	for i := 0; i < 5; i++ {
 		id := "j" + strconv.Itoa(i)
 		cg := cgroup.Dir(filepath.Join(root, id))
@@ -403,8 +405,8 @@ func TestRefreshSamples(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		j := &job{id: id, seq: uint64(i), cg: cg, priority: 10 * i, uid: 1000, state: stateRunning}
-		d.jobs[id], d.liveJobs[j] = j, struct{}{}
+		j := testEntry(id, 1000, cg, 10*i)
+		testStart(d, j)
 		jobs = append(jobs, j)
 	}
 	if n := d.refreshSamples(time.Hour); n != 5 {
@@ -428,7 +430,8 @@ func TestRefreshSamples(t *testing.T) {
 		t.Error("cgroupd_job_figures_cycle_seconds before a whole pass: present, want absent")
 	}
 	// j1 ends; the next pass drops it and times the previous one.
-	jobs[1].phase = phaseEnded
+	testExit(d, jobs[1], spawn.Status{})
+	d.apply(jobs[1], func(m *job.Job) error { return m.End(job.Figures{}) })
 	delete(d.liveJobs, jobs[1])
 	if n := d.refreshSamples(time.Hour); n != 4 {
 		t.Errorf("second call read %d jobs, want 4", n)

@@ -4,9 +4,9 @@ import (
 	"strconv"
 	"time"
 
+	"cgroupd/applets/daemon/job"
 	"cgroupd/applets/daemon/pressure"
 	"cgroupd/core/proto"
-	"cgroupd/core/spawn"
 )
 
 // Queued admission (extension). A RUN with `queue_timeout: <duration>`
@@ -61,19 +61,16 @@ type pendingRun struct {
 
 // enqueue makes j (validated, not yet created) a pending job that waits
 // for admission; c gets its reply when it starts or fails.
-func (d *daemon) enqueue(c *conn, j *job, pr *pendingRun) {
+func (d *daemon) enqueue(c *conn, j *entry, pr *pendingRun) {
 	now := time.Now()
 	pr.conn, pr.queued = c, now
 	j.pend = pr
-	d.advance(j, phasePending)
-	j.queuedUnix = now.UnixMilli()
 	d.seq++
-	j.seq = d.seq
-	d.jobs[j.id] = j
-	d.setState(j, statePending)
+	d.jobs[j.ID()] = j
+	d.advance(j, func(m *job.Job) error { return m.Queue(d.seq, now) })
 	c.pendJob = j
-	d.queue.Push(pressure.Pending{ID: j.id, Priority: j.priority, Deadline: now.Add(pr.spec.QueueTimeout)})
-	d.debugf("job %s pending for at most %v: %s", j.id, pr.spec.QueueTimeout, pr.block.Reason)
+	d.queue.Push(pressure.Pending{ID: j.ID(), Priority: j.Spec().Priority, Deadline: now.Add(pr.spec.QueueTimeout)})
+	d.debugf("job %s pending for at most %v: %s", j.ID(), pr.spec.QueueTimeout, pr.block.Reason)
 	d.rearm(now)
 }
 
@@ -87,18 +84,18 @@ func (d *daemon) checkQueue(now time.Time) {
 	start, expired := d.queue.Admit(now, b != nil, 0)
 	if b != nil {
 		for _, p := range d.queue.Items() {
-			if j := d.jobs[p.ID]; j != nil && j.isPending() {
+			if j := d.jobs[p.ID]; j != nil && j.IsPending() {
 				j.pend.block = b
 			}
 		}
 	}
 	for _, p := range expired {
-		if j := d.jobs[p.ID]; j != nil && j.isPending() {
+		if j := d.jobs[p.ID]; j != nil && j.IsPending() {
 			d.expirePending(j, b)
 		}
 	}
 	for _, p := range start {
-		if j := d.jobs[p.ID]; j != nil && j.isPending() {
+		if j := d.jobs[p.ID]; j != nil && j.IsPending() {
 			d.startPending(j)
 		}
 	}
@@ -106,19 +103,19 @@ func (d *daemon) checkQueue(now time.Time) {
 }
 
 // startPending starts a pending job that admission now allows.
-func (d *daemon) startPending(j *job) {
+func (d *daemon) startPending(j *entry) {
 	pr := j.pend
 	j.pend = nil
-	d.advance(j, phaseStarting)
+	d.advance(j, (*job.Job).Begin)
 	if pr.conn != nil {
 		pr.conn.pendJob = nil
 	}
 	d.spawnJob(j, pr.spec, pr.path, pr.setCred, pr.groups, func(rf *refusal) {
 		if rf != nil {
-			d.forgetPending(j, pr, rf.withID(j.id).resp())
+			d.forgetPending(j, pr, rf.withID(j.ID()).resp())
 			return
 		}
-		d.debugf("job %s: started after %v pending", j.id, time.Since(pr.queued).Round(time.Millisecond))
+		d.debugf("job %s: started after %v pending", j.ID(), time.Since(pr.queued).Round(time.Millisecond))
 		if pr.conn != nil {
 			d.replyRun(pr.conn, j)
 		}
@@ -127,26 +124,26 @@ func (d *daemon) startPending(j *job) {
 
 // expirePending fails a pending job whose queue_timeout passed with the
 // admission reason, as a RUN refused at once.
-func (d *daemon) expirePending(j *job, b *admissionBlock) {
+func (d *daemon) expirePending(j *entry, b *admissionBlock) {
 	pr := j.pend
 	if b == nil {
 		b = pr.block
 	}
-	d.emitAdmissionReject(b, j.id)
-	d.dropPending(j, proto.Err(b.Reason).Add("id", j.id))
+	d.emitAdmissionReject(b, j.ID())
+	d.dropPending(j, proto.Err(b.Reason).Add("id", j.ID()))
 }
 
 // dropPending takes a pending job out of the queue and forgets it: the
 // RUN (if its client is still there) and any WAIT get resp.
-func (d *daemon) dropPending(j *job, resp *proto.Response) {
+func (d *daemon) dropPending(j *entry, resp *proto.Response) {
 	pr := j.pend
 	j.pend = nil
-	d.queue.Remove(j.id)
+	d.queue.Remove(j.ID())
 	d.forgetPending(j, pr, resp)
 }
 
 // forgetPending forgets a job that never started.
-func (d *daemon) forgetPending(j *job, pr *pendingRun, resp *proto.Response) {
+func (d *daemon) forgetPending(j *entry, pr *pendingRun, resp *proto.Response) {
 	out := resp.Bytes()
 	if pr.conn != nil {
 		pr.conn.pendJob = nil
@@ -157,26 +154,25 @@ func (d *daemon) forgetPending(j *job, pr *pendingRun, resp *proto.Response) {
 		d.reply(c, out)
 	}
 	j.waiters = nil
-	d.setState(j, "")
-	if d.jobs[j.id] == j {
-		delete(d.jobs, j.id)
+	d.recount(j, j.State(), "")
+	if d.jobs[j.ID()] == j {
+		delete(d.jobs, j.ID())
 	}
 }
 
 // killPending cancels a pending job on KILL: it ends as killed, signal 9,
 // without ever starting.
-func (d *daemon) killPending(j *job) {
+func (d *daemon) killPending(j *entry) {
 	pr := j.pend
 	j.pend = nil
-	d.queue.Remove(j.id)
+	d.queue.Remove(j.ID())
 	if pr.conn != nil {
 		pr.conn.pendJob = nil
-		d.reply(pr.conn, proto.Err("killed while pending").Add("id", j.id).Bytes())
+		d.reply(pr.conn, proto.Err("killed while pending").Add("id", j.ID()).Bytes())
 	}
-	d.advance(j, phaseEnded)
-	j.status = spawn.Status{Signal: 9}
-	j.exitUnix, j.exitMono = time.Now().UnixMilli(), monoMs()
-	d.setState(j, stateKilled)
+	// Recorded once the kill is written into the model: after a crash
+	// the job comes back killed, signal 9, never exited.
+	d.advance(j, func(m *job.Job) error { return m.Cancel(time.Now(), monoMs()) })
 	for c := range j.waiters {
 		c.waitJob = nil
 		d.reply(c, d.waitResponse(j))
@@ -185,21 +181,21 @@ func (d *daemon) killPending(j *job) {
 }
 
 // removePending cancels and forgets a pending job on REMOVE.
-func (d *daemon) removePending(j *job) {
-	d.dropPending(j, proto.Err("removed while pending").Add("id", j.id))
-	d.emitJob("job.cleanup", j, "id", j.id, "result", "removed", "cgroup", string(j.cg))
+func (d *daemon) removePending(j *entry) {
+	d.dropPending(j, proto.Err("removed while pending").Add("id", j.ID()))
+	d.emitJob("job.cleanup", j, "id", j.ID(), "result", "removed", "cgroup", string(j.Cgroup()))
 }
 
 // cancelAllPending answers every pending RUN with reason (shutdown).
 func (d *daemon) cancelAllPending(reason string) {
 	for _, p := range d.queue.Items() {
-		if j := d.jobs[p.ID]; j != nil && j.isPending() {
-			d.dropPending(j, proto.Err(reason).Add("id", j.id))
+		if j := d.jobs[p.ID]; j != nil && j.IsPending() {
+			d.dropPending(j, proto.Err(reason).Add("id", j.ID()))
 		}
 	}
 }
 
 // runOK is RUN's ok reply.
-func runOK(j *job) []byte {
-	return proto.OK().Add("id", j.id).Add("pid", strconv.Itoa(j.pid)).Add("cgroup", string(j.cg)).Bytes()
+func runOK(j *entry) []byte {
+	return proto.OK().Add("id", j.ID()).Add("pid", strconv.Itoa(j.Pid())).Add("cgroup", string(j.Cgroup())).Bytes()
 }

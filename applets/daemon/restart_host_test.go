@@ -339,3 +339,33 @@ func TestUpgradeKeepsJobsAndConnections(t *testing.T) {
 		t.Errorf("wait k: %v", w.KV)
 	}
 }
+
+// TestKilledPendingSurvivesCrash: a pending job a client killed is on
+// record as killed, signal 9; after a crash it comes back that way, and
+// `cgroupctl wait` exits 137, never 0.
+func TestKilledPendingSurvivesCrash(t *testing.T) {
+	h := newHostPressure(t)
+	args := []string{"--host-pressure", h.dir, "--mem-admit-some-avg10", "10"}
+	d := startDaemon(t, args...)
+	h.set(50)
+	ch := d.asyncRun("pk", []string{"sleep", "300"}, "queue_timeout", "60s")
+	d.waitPending(t, "pk")
+	mustOK(t, d.do("KILL", "id", "pk"))
+	if r := recv(t, ch, 5*time.Second, "RUN pk"); r.KV["reason"] != "killed while pending" {
+		t.Fatalf("got RUN %q, want killed while pending", r.Raw)
+	}
+	d.do("PING") // a reply after the kill: its record is queued before this
+	pollUntil(t, 5*time.Second, "the record of pk", func() bool {
+		b, err := os.ReadFile(filepath.Join(stateDirOf(d.root), "jobs", "pk"))
+		return err == nil && strings.Contains(string(b), "\nphase: ended\n")
+	})
+	d.crash()
+	n := d.restart(args...)
+	in := mustOK(t, n.do("INSPECT", "id", "pk"))
+	if in.KV["state"] != "killed" || in.KV["signal"] != "9" || in.KV["exit"] != "0" {
+		t.Fatalf("after the crash: INSPECT %v, want killed, signal 9", in.KV)
+	}
+	if _, _, code := n.ctl("wait", "pk"); code != 137 {
+		t.Errorf("cgroupctl wait pk exited %d, want 137", code)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"cgroupd/applets/daemon/job"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/hostmem"
 	"cgroupd/core/limits"
@@ -44,7 +45,7 @@ type runSpec struct {
 	RequirePaths []string
 	IOMaxCount   int
 	QueueTimeout time.Duration
-	Opts         runOpts // rm, wait, kill_on_detach, timeout (runopts.go)
+	Opts         job.Opts // rm, wait, kill_on_detach, timeout (runopts.go)
 }
 
 // runEnv is what validation needs from the daemon (so it is testable).
@@ -471,13 +472,11 @@ func (d *daemon) run(c *conn, r *proto.Request) ([]byte, *refusal) {
 	if rf := d.checkFDs(spec); rf != nil {
 		return nil, rf.withID(spec.ID)
 	}
-	j := &job{
-		id: spec.ID, uid: c.cred.Uid, gid: c.cred.Gid, cg: d.root.Child(spec.ID), priority: spec.Priority,
-		argv: spec.Argv, settings: spec.Settings,
-		pidfd: -1, serviceCount: len(spec.Services), requireCount: len(spec.RequirePaths),
-		ioMaxCount: spec.IOMaxCount, wdEvents: -1, wdMem: -1, wdLog: -1,
-		x: jobOpts{runOpts: spec.Opts},
-	}
+	j := newEntry(job.Make(job.Spec{
+		ID: spec.ID, UID: c.cred.Uid, GID: c.cred.Gid, Cgroup: d.root.Child(spec.ID), Priority: spec.Priority,
+		Argv: spec.Argv, Settings: spec.Settings, ServiceCount: len(spec.Services), RequireCount: len(spec.RequirePaths),
+		IOMaxCount: spec.IOMaxCount, Opts: spec.Opts,
+	}))
 	if spec.QueueTimeout > 0 && (b != nil || d.queue.Len() > 0) {
 		// Blocked, or others are waiting already: queue it (queue.go).
 		if b == nil {
@@ -511,12 +510,12 @@ func (d *daemon) checkFDs(spec *runSpec) *refusal {
 // loop); done runs on the loop with nil once j is a running job
 // (job.start), or with the refusal (without the id key) after everything
 // was undone. j is new, or a pending job whose turn came.
-func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, groups []uint32, done func(*refusal)) {
+func (d *daemon) spawnJob(j *entry, spec *runSpec, path string, setCred bool, groups []uint32, done func(*refusal)) {
 	if rf := d.checkFDs(spec); rf != nil {
 		done(rf)
 		return
 	}
-	cg := j.cg
+	cg := j.Cgroup()
 	if err := cg.Create(); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			done(refuse("id exists", "detail", "cgroup "+string(cg)+" exists"))
@@ -534,10 +533,10 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 		if cgfd >= 0 {
 			unix.Close(cgfd)
 		}
-		if j.logPath != "" {
+		if j.Log() != "" {
 			// A refused RUN leaves nothing behind, not even a log.
 			d.removeLog(j)
-			j.logPath = ""
+			j.SetLog("")
 		}
 		d.unwatch(j, &j.wdEvents)
 		d.unwatch(j, &j.wdMem)
@@ -558,9 +557,9 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 	}
 	if !j.noMemory {
 		if ok, err := setOOMGroup(cg); err != nil {
-			d.debugf("job %s: %v", j.id, err)
+			d.debugf("job %s: %v", j.ID(), err)
 		} else {
-			j.oomGroup = ok
+			j.SetOOMGroup(ok)
 		}
 	}
 	if d.cfg.LogDir != "" {
@@ -572,9 +571,9 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 			undo(refuse("spawn failed", "detail", "log: "+err.Error()), nil)
 			return
 		}
-		j.logPath = p
+		j.SetLog(p)
 		if setCred {
-			if err := logf.Chown(int(j.uid), int(j.gid)); err != nil {
+			if err := logf.Chown(int(j.Spec().UID), int(j.Spec().GID)); err != nil {
 				undo(refuse("spawn failed", "detail", "log: "+err.Error()), nil)
 				return
 			}
@@ -593,21 +592,21 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 	mk := func(path string, argv []string) *spawn.Cmd {
 		return &spawn.Cmd{
 			Path: path, Argv: argv, Env: spec.Env, Dir: spec.Cwd,
-			SetCred: setCred, Uid: j.uid, Gid: j.gid, Groups: groups,
+			SetCred: setCred, Uid: j.Spec().UID, Gid: j.Spec().GID, Groups: groups,
 			Stdout: logf, Stderr: logf,
 			CgroupFD: cgfd, CgroupPath: string(cg), Fallback: d.cfg.SpawnFallback, Self: d.self,
 		}
 	}
-	req := &spawnReq{adj: jobOOMScoreAdj(j.priority, j.uid == 0)}
+	req := &spawnReq{adj: jobOOMScoreAdj(j.Spec().Priority, j.Spec().UID == 0)}
 	for _, svc := range spec.Services {
 		req.cmds = append(req.cmds, mk("/bin/sh", []string{"/bin/sh", "-c", svc}))
 	}
 	req.cmds = append(req.cmds, mk(path, spec.Argv))
 	nfd := len(req.cmds)
-	d.starting[j.id] = j
+	d.starting[j.ID()] = j
 	d.startingFDs += nfd
 	req.done = func(r *spawnReq) {
-		delete(d.starting, j.id)
+		delete(d.starting, j.ID())
 		d.startingFDs -= nfd
 		var started []int
 		for _, p := range r.procs {
@@ -631,13 +630,12 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 		}
 		logf.Close() // nil-safe: the processes hold their own copies
 		unix.Close(cgfd)
-		j.pidStart = r.mainStart
-		d.started(j, r.procs)
+		d.started(j, r.procs, r.mainStart)
 		done(nil) // replyRun answers once the job is on record (journal.go)
 		if d.quitting {
 			// Started while the daemon shuts down: it goes with the rest.
 			if err := d.killJob(j, int(unix.SIGKILL), reasonShutdown); err != nil {
-				d.logf("shutdown: kill job %s: %v", j.id, err)
+				d.logf("shutdown: kill job %s: %v", j.ID(), err)
 			}
 		}
 	}
@@ -647,11 +645,11 @@ func (d *daemon) spawnJob(j *job, spec *runSpec, path string, setCred bool, grou
 // watchCgroup watches j's cgroup.events and, where the memory controller
 // has it, memory.events (j.noMemory where it has not); the error names the
 // file it could not watch.
-func (d *daemon) watchCgroup(j *job) error {
-	if err := d.watchFile(j, filepath.Join(string(j.cg), cgroup.FileEvents), watchEvents, &j.wdEvents); err != nil {
+func (d *daemon) watchCgroup(j *entry) error {
+	if err := d.watchFile(j, filepath.Join(string(j.Cgroup()), cgroup.FileEvents), watchEvents, &j.wdEvents); err != nil {
 		return fmt.Errorf("watch cgroup.events: %w", err)
 	}
-	err := d.watchFile(j, filepath.Join(string(j.cg), cgroup.FileMemoryEvents), watchMemEvents, &j.wdMem)
+	err := d.watchFile(j, filepath.Join(string(j.Cgroup()), cgroup.FileMemoryEvents), watchMemEvents, &j.wdMem)
 	j.noMemory = errors.Is(err, unix.ENOENT)
 	if err != nil && !j.noMemory {
 		return fmt.Errorf("watch memory.events: %w", err)
@@ -661,29 +659,26 @@ func (d *daemon) watchCgroup(j *job) error {
 
 // started makes j a running job with its processes (services first, main
 // last, whose pidfd the loop already watches): job table, job.start.
-func (d *daemon) started(j *job, procs []spawn.Proc) {
+func (d *daemon) started(j *entry, procs []spawn.Proc, mainStart string) {
 	main := procs[len(procs)-1]
 	for _, sp := range procs[:len(procs)-1] {
 		s := &service{pid: sp.Pid, pidfd: sp.PidFD}
 		j.services = append(j.services, s)
 		d.pidfds++
 		if err := d.lp.Add(s.pidfd, unix.EPOLLIN, func(uint32) { d.onServiceExit(j, s) }); err != nil {
-			d.logf("job %s: epoll add service: %v", j.id, err)
+			d.logf("job %s: epoll add service: %v", j.ID(), err)
 		}
 	}
-	j.pid, j.pidfd = main.Pid, main.PidFD
+	j.pidfd = main.PidFD
 	d.pidfds++
 	now := time.Now()
-	j.startUnix, j.startMono = now.UnixMilli(), monoMs()
-	if j.seq == 0 {
+	if j.Seq() == 0 {
 		d.seq++
-		j.seq = d.seq
 	}
-	d.jobs[j.id] = j
+	d.jobs[j.ID()] = j
 	d.liveJobs[j] = struct{}{}
-	d.setState(j, stateRunning)
-	d.advance(j, phaseRunning)
-	d.emitJob("job.start", j, "id", j.id, "pid", strconv.Itoa(j.pid), "priority", strconv.Itoa(j.priority), "cgroup", string(j.cg))
+	d.advance(j, func(m *job.Job) error { return m.Start(main.Pid, mainStart, now, monoMs(), d.seq) })
+	d.emitJob("job.start", j, "id", j.ID(), "pid", strconv.Itoa(j.Pid()), "priority", strconv.Itoa(j.Spec().Priority), "cgroup", string(j.Cgroup()))
 	d.jobStarted(j, now) // runopts.go: timeout
 }
 

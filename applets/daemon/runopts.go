@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"cgroupd/applets/daemon/job"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/loop"
 	"cgroupd/core/proto"
@@ -57,34 +58,19 @@ const (
 	reasonDetach        = "detach"  // extension: job.kill of --kill-on-detach
 )
 
-// runOpts are the extension keys of one RUN.
-type runOpts struct {
-	rm, wait, killOnDetach bool
-	timeout, grace         time.Duration
-}
-
-// jobOpts is a job's share of the extensions (the job field x).
+// jobOpts is a job's share of the extensions (the entry field x).
 type jobOpts struct {
-	runOpts
-	startT    time.Time     // when it started (its timeout counts from here)
-	engSince  time.Time     // frozen by the pressure engine since (zero: not)
-	engFrozen time.Duration // total time frozen by the engine before engSince
-	stopStage int           // 0; 1: SIGTERM sent; 2: SIGKILL sent
-	stopWhy   string        // reason of the stop in progress
-	holds     int           // wait: 1 connections still open
-
-	// End figures (figures); the ok flags say which are known.
-	cpuUsec, memPeak, oomKills uint64
-	cpuOK, peakOK, oomOK       bool
-	figured                    bool
+	stopStage int    // 0; 1: SIGTERM sent; 2: SIGKILL sent
+	stopWhy   string // reason of the stop in progress
+	holds     int    // wait: 1 connections still open
 }
 
 // optsState is the daemon's share (the daemon field opts).
 type optsState struct {
 	alarm   *loop.Alarm // the earliest deadline (nil until first use)
 	due     deadlines
-	held    map[*conn]*job    // wait: 1 connections and their job
-	rmAfter map[*job]struct{} // rm jobs waiting for their readers
+	held    map[*conn]*entry    // wait: 1 connections and their job
+	rmAfter map[*entry]struct{} // rm jobs waiting for their readers
 }
 
 // parseRunOpts reads the extension keys into s (parseRun calls it).
@@ -101,16 +87,16 @@ func parseRunOpts(r *proto.Request, s *runSpec) *refusal {
 	}
 	o := &s.Opts
 	var rf *refusal
-	if o.rm, rf = flag("rm"); rf != nil {
+	if o.RM, rf = flag("rm"); rf != nil {
 		return rf
 	}
-	if o.wait, rf = flag("wait"); rf != nil {
+	if o.Wait, rf = flag("wait"); rf != nil {
 		return rf
 	}
-	if o.killOnDetach, rf = flag("kill_on_detach"); rf != nil {
+	if o.KillOnDetach, rf = flag("kill_on_detach"); rf != nil {
 		return rf
 	}
-	if o.killOnDetach && !o.wait {
+	if o.KillOnDetach && !o.Wait {
 		return refuse("kill_on_detach: needs wait: 1 (a connection to detach from)", "id", s.ID)
 	}
 	dur := func(key string, min time.Duration) (time.Duration, bool, *refusal) {
@@ -128,16 +114,16 @@ func parseRunOpts(r *proto.Request, s *runSpec) *refusal {
 		return d, true, nil
 	}
 	var err *refusal
-	if o.timeout, _, err = dur("timeout", time.Millisecond); err != nil {
+	if o.Timeout, _, err = dur("timeout", time.Millisecond); err != nil {
 		return err
 	}
 	g, set, err := dur("timeout_grace", 0)
 	if err != nil {
 		return err
 	}
-	o.grace = defaultTimeoutGrace
+	o.Grace = defaultTimeoutGrace
 	if set {
-		o.grace = g
+		o.Grace = g
 	}
 	return nil
 }
@@ -147,17 +133,17 @@ func parseRunOpts(r *proto.Request, s *runSpec) *refusal {
 // crash), and with wait: 1 the connection stays open for the end block
 // (run and the queue call it). The hold counts from now: an rm job that
 // ends before the reply is out still waits for its client.
-func (d *daemon) replyRun(c *conn, j *job) {
+func (d *daemon) replyRun(c *conn, j *entry) {
 	ok := runOK(j)
-	if !j.x.wait || c.closed {
+	if !j.Spec().Opts.Wait || c.closed {
 		d.afterJournal(func() { d.reply(c, ok) })
-		if j.x.wait {
+		if j.Spec().Opts.Wait {
 			d.detached(j) // gone before its reply
 		}
 		return
 	}
 	if d.opts.held == nil {
-		d.opts.held = map[*conn]*job{}
+		d.opts.held = map[*conn]*entry{}
 	}
 	d.opts.held[c] = j
 	j.x.holds++
@@ -169,39 +155,15 @@ func (d *daemon) replyRun(c *conn, j *job) {
 }
 
 // jobStarted arms the timeout of a job that just started.
-func (d *daemon) jobStarted(j *job, now time.Time) {
-	j.x.startT = now
-	if j.x.timeout > 0 {
-		d.schedule(j, now.Add(j.x.timeout))
+func (d *daemon) jobStarted(j *entry, now time.Time) {
+	if j.Spec().Opts.Timeout > 0 {
+		d.schedule(j, now.Add(j.Spec().Opts.Timeout))
 	}
-}
-
-// frozenBy keeps the time a job spends frozen by the engine (freezeJob
-// and thawJob call it with the reason in force, "" once thawed).
-func (x *jobOpts) frozenBy(reason string, now time.Time) {
-	engine := reason != "" && reason != reasonClient
-	switch {
-	case engine && x.engSince.IsZero():
-		x.engSince = now
-	case !engine && !x.engSince.IsZero():
-		x.engFrozen += now.Sub(x.engSince)
-		x.engSince = time.Time{}
-	}
-}
-
-// ran is how long the job has run for its timeout: since its start, less
-// the time the engine kept it frozen.
-func (x *jobOpts) ran(now time.Time) time.Duration {
-	t := now.Sub(x.startT) - x.engFrozen
-	if !x.engSince.IsZero() {
-		t -= now.Sub(x.engSince)
-	}
-	return t
 }
 
 // jobEnded runs at the end of finish: it answers the wait: 1
 // connections (end block), then removes an rm job if nothing holds it.
-func (d *daemon) jobEnded(j *job) {
+func (d *daemon) jobEnded(j *entry) {
 	for c, hj := range d.opts.held {
 		if hj != j {
 			continue
@@ -230,7 +192,7 @@ func (d *daemon) connClosed(c *conn) {
 	if j := d.opts.held[c]; j != nil {
 		delete(d.opts.held, c)
 		j.x.holds--
-		if !j.isEnded() {
+		if !j.IsEnded() {
 			d.detached(j)
 		}
 	}
@@ -240,69 +202,69 @@ func (d *daemon) connClosed(c *conn) {
 }
 
 // detached: the client that held j went away before it ended.
-func (d *daemon) detached(j *job) {
-	if j.x.killOnDetach && j.x.holds == 0 && !j.isEnded() {
+func (d *daemon) detached(j *entry) {
+	if j.Spec().Opts.KillOnDetach && j.x.holds == 0 && !j.IsEnded() {
 		d.stopJob(j, reasonDetach, time.Now())
 	}
 }
 
 // maybeRemove removes an ended rm job once no one reads it any more.
-func (d *daemon) maybeRemove(j *job) {
-	if !j.x.rm || !j.isEnded() || d.jobs[j.id] != j {
+func (d *daemon) maybeRemove(j *entry) {
+	if !j.Spec().Opts.RM || !j.IsEnded() || d.jobs[j.ID()] != j {
 		delete(d.opts.rmAfter, j)
 		return
 	}
 	if len(j.waiters) > 0 || len(j.followers) > 0 || j.x.holds > 0 {
 		if d.opts.rmAfter == nil {
-			d.opts.rmAfter = map[*job]struct{}{}
+			d.opts.rmAfter = map[*entry]struct{}{}
 		}
 		d.opts.rmAfter[j] = struct{}{}
 		return
 	}
 	delete(d.opts.rmAfter, j)
-	if err := j.cg.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := j.Cgroup().Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		// Left as an ended job: REMOVE can take it later.
-		d.logf("job %s: rm: %v", j.id, err)
+		d.logf("job %s: rm: %v", j.ID(), err)
 		return
 	}
 	d.forget(j, "removed")
 }
 
 // stopJob stops a running job: SIGTERM, then SIGKILL after its grace.
-func (d *daemon) stopJob(j *job, why string, now time.Time) {
-	if j.isEnded() || j.mainGone() || j.x.stopStage > 0 {
+func (d *daemon) stopJob(j *entry, why string, now time.Time) {
+	if j.IsEnded() || j.MainGone() || j.x.stopStage > 0 {
 		return
 	}
 	j.x.stopWhy = why
-	if j.x.grace == 0 {
+	if j.Spec().Opts.Grace == 0 {
 		d.stopKill(j)
 		return
 	}
 	j.x.stopStage = 1
 	if err := d.killJob(j, int(unix.SIGTERM), why); err != nil {
-		d.logf("job %s: %s: SIGTERM: %v", j.id, why, err)
+		d.logf("job %s: %s: SIGTERM: %v", j.ID(), why, err)
 	}
-	d.schedule(j, now.Add(j.x.grace))
+	d.schedule(j, now.Add(j.Spec().Opts.Grace))
 }
 
-func (d *daemon) stopKill(j *job) {
+func (d *daemon) stopKill(j *entry) {
 	j.x.stopStage = 2
 	if err := d.killJob(j, int(unix.SIGKILL), j.x.stopWhy); err != nil {
-		d.logf("job %s: %s: SIGKILL: %v", j.id, j.x.stopWhy, err)
+		d.logf("job %s: %s: SIGKILL: %v", j.ID(), j.x.stopWhy, err)
 	}
 }
 
 // onDeadline runs for a job whose deadline came: its timeout (if the
 // engine froze it meanwhile, the deadline moves by that time) or the end
 // of its grace.
-func (d *daemon) onDeadline(j *job, now time.Time) {
-	if j.isEnded() || j.mainGone() {
+func (d *daemon) onDeadline(j *entry, now time.Time) {
+	if j.IsEnded() || j.MainGone() {
 		return
 	}
 	switch j.x.stopStage {
 	case 0:
-		if left := j.x.timeout - j.x.ran(now); left > 0 {
-			if !j.x.engSince.IsZero() {
+		if left := j.Spec().Opts.Timeout - j.Ran(now); left > 0 {
+			if j.EngineFrozen() {
 				left = max(left, time.Second) // re-checked while frozen
 			}
 			d.schedule(j, now.Add(left))
@@ -314,64 +276,31 @@ func (d *daemon) onDeadline(j *job, now time.Time) {
 	}
 }
 
-// figures reads a job's end figures once (finish, before job.exit); me is
-// memory.events as finish read it (meOK false: not read).
-func (d *daemon) figures(j *job, me cgroup.MemoryEvents, meOK bool) {
-	x := &j.x
-	if x.figured {
-		return
-	}
-	x.figured = true
-	x.cpuUsec, x.cpuOK = j.cg.CPUUsage()
+// figures reads a job's end figures (finish, before job.exit); me is
+// memory.events as finish read it (meOK false: not read). A figure whose
+// file cannot be read is unknown, never 0.
+func (d *daemon) figures(j *entry, me cgroup.MemoryEvents, meOK bool) job.Figures {
+	var f job.Figures
+	f.CPUUsec, f.CPUOK = j.Cgroup().CPUUsage()
 	if j.noMemory {
-		return
+		return f
 	}
-	if v, err := j.cg.Read(cgroup.FileMemoryPeak); err == nil {
-		x.memPeak, err = strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-		x.peakOK = err == nil
+	if v, err := j.Cgroup().Read(cgroup.FileMemoryPeak); err == nil {
+		f.MemPeak, err = strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		f.PeakOK = err == nil
 	}
 	if meOK {
-		x.oomKills, x.oomOK = max(me.OOMKill, j.oomKillCount), true
+		_, kills, _ := j.OOM()
+		f.OOMKills, f.OOMOK = max(me.OOMKill, kills), true
 	}
-}
-
-// figureKV is the end figures as key, value pairs (job.exit, WAIT); only
-// those known.
-func (j *job) figureKV() []string {
-	x := &j.x
-	if !x.figured {
-		return nil
-	}
-	var kv []string
-	if j.startMono > 0 && j.exitMono >= j.startMono {
-		kv = append(kv, "run_ms", strconv.FormatInt(j.exitMono-j.startMono, 10))
-	}
-	if x.cpuOK {
-		kv = append(kv, "cpu_usec", u64(x.cpuUsec))
-	}
-	if x.peakOK {
-		kv = append(kv, "memory_peak", u64(x.memPeak))
-	}
-	if x.oomOK {
-		kv = append(kv, "oom_kills", u64(x.oomKills))
-	}
-	return kv
-}
-
-// addFigures appends j's end figures to a response.
-func addFigures(r *proto.Response, j *job) *proto.Response {
-	kv := j.figureKV()
-	for i := 0; i+1 < len(kv); i += 2 {
-		r.Add(kv[i], kv[i+1])
-	}
-	return r
+	return f
 }
 
 // ---- deadlines ----
 
 type deadline struct {
 	at  time.Time
-	job *job
+	job *entry
 }
 
 type deadlines []deadline
@@ -389,7 +318,7 @@ func (h *deadlines) Pop() any {
 }
 
 // schedule adds a deadline for j (onDeadline runs then) and rearms.
-func (d *daemon) schedule(j *job, at time.Time) {
+func (d *daemon) schedule(j *entry, at time.Time) {
 	heap.Push(&d.opts.due, deadline{at: at, job: j})
 	d.rearmDeadlines(time.Now())
 }
@@ -407,7 +336,7 @@ func (d *daemon) onDeadlineTimer(now time.Time) {
 // is still running (ended jobs' deadlines are dropped here).
 func (d *daemon) rearmDeadlines(now time.Time) {
 	h := &d.opts.due
-	for h.Len() > 0 && ((*h)[0].job.isEnded() || (*h)[0].job.mainGone()) {
+	for h.Len() > 0 && ((*h)[0].job.IsEnded() || (*h)[0].job.MainGone()) {
 		heap.Pop(h)
 	}
 	var next time.Time

@@ -57,9 +57,9 @@ type conn struct {
 	closed   bool
 	mask     uint32
 
-	waitJob *job       // WAIT in progress
+	waitJob *entry     // WAIT in progress
 	log     *logStream // LOGS in progress
-	pendJob *job       // RUN waiting in the admission queue
+	pendJob *entry     // RUN waiting in the admission queue
 	events  bool       // EVENTS --follow in progress (d.events.subs)
 	raw     []byte     // the request as received (an upgrade asks it again)
 	held    bool       // complete request held while an upgrade quiesces
@@ -141,7 +141,7 @@ type server struct {
 
 // supervisor is the daemon's job side.
 type supervisor struct {
-	jobs     map[string]*job
+	jobs     map[string]*entry
 	seq      uint64
 	nextID   int
 	nRunning int
@@ -152,15 +152,15 @@ type supervisor struct {
 	watcher  *notify.Watcher
 	watches  map[int]watch
 	freezeQ  []*freezeOp
-	stopping map[*job]struct{}
+	stopping map[*entry]struct{}
 	graves   []cgroup.Dir // cgroups of refused RUNs still emptying
 	unreaped []int        // pidfds of refused RUNs' processes to reap (reapLater)
 
-	spawner     *spawner        // fork/exec off the loop (spawner.go)
-	starting    map[string]*job // RUNs whose processes the spawner is starting
-	startingFDs int             // the pidfds they will hold
+	spawner     *spawner          // fork/exec off the loop (spawner.go)
+	starting    map[string]*entry // RUNs whose processes the spawner is starting
+	startingFDs int               // the pidfds they will hold
 
-	liveJobs map[*job]struct{} // jobs not ended: the engine's candidates
+	liveJobs map[*entry]struct{} // jobs not ended: the engine's candidates
 
 	fbKills map[cgroup.Dir]*fallbackKill // kill fallback rounds in progress (killfb.go)
 	fbFD    int                          // their round timer (-1: none yet)
@@ -175,8 +175,8 @@ type supervisor struct {
 // newSupervisor is an empty job side.
 func newSupervisor() supervisor {
 	return supervisor{
-		jobs: map[string]*job{}, nextID: 1, watches: map[int]watch{}, stopping: map[*job]struct{}{},
-		liveJobs: map[*job]struct{}{}, starting: map[string]*job{}, fbFD: -1,
+		jobs: map[string]*entry{}, nextID: 1, watches: map[int]watch{}, stopping: map[*entry]struct{}{},
+		liveJobs: map[*entry]struct{}{}, starting: map[string]*entry{}, fbFD: -1,
 	}
 }
 
@@ -682,7 +682,7 @@ func (d *daemon) closeConn(c *conn) {
 		// The client gave up on its queued RUN: cancel it.
 		c.pendJob = nil
 		j.pend.conn = nil
-		d.dropPending(j, proto.Err("client went away").Add("id", j.id))
+		d.dropPending(j, proto.Err("client went away").Add("id", j.ID()))
 	}
 	c.rbuf, c.wbuf = nil, nil
 	d.connClosed(c) // runopts.go: wait: 1 holds, rm
@@ -765,7 +765,7 @@ func (d *daemon) onNotify() {
 }
 
 // watchFile adds a notify watch on file of j; *wd gets the descriptor.
-func (d *daemon) watchFile(j *job, path string, kind int, wd *int) error {
+func (d *daemon) watchFile(j *entry, path string, kind int, wd *int) error {
 	w, err := d.watcher.Add(path)
 	if err != nil {
 		return err
@@ -775,7 +775,7 @@ func (d *daemon) watchFile(j *job, path string, kind int, wd *int) error {
 	return nil
 }
 
-func (d *daemon) unwatch(j *job, wd *int) {
+func (d *daemon) unwatch(j *entry, wd *int) {
 	if *wd < 0 {
 		return
 	}

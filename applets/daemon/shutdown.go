@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"cgroupd/applets/daemon/job"
 	"cgroupd/core/loop"
 	"cgroupd/core/spawn"
 
@@ -31,9 +32,9 @@ func (d *daemon) beginShutdown() {
 		}
 	}
 	for _, j := range d.sortedJobs() {
-		if !j.isEnded() && !j.mainGone() {
+		if !j.IsEnded() && !j.MainGone() {
 			if err := d.killJob(j, int(unix.SIGKILL), reasonShutdown); err != nil {
-				d.logf("shutdown: kill job %s: %v", j.id, err)
+				d.logf("shutdown: kill job %s: %v", j.ID(), err)
 			}
 		}
 	}
@@ -55,18 +56,16 @@ func (d *daemon) maybeDone() {
 func (d *daemon) shutdownFinal() {
 	d.closeListener()
 	for _, j := range d.sortedJobs() {
-		if j.isEnded() {
+		if j.IsEnded() {
 			continue
 		}
-		if !j.mainGone() {
+		if !j.MainGone() {
 			st, ok, err := spawn.Reap(j.pidfd)
 			if err != nil || !ok {
 				st = spawn.Status{Signal: int(unix.SIGKILL)}
 			}
 			d.closePidFD(&j.pidfd)
-			j.status = st
-			d.advance(j, phaseStopping)
-			j.exitUnix, j.exitMono = time.Now().UnixMilli(), monoMs()
+			d.advance(j, func(m *job.Job) error { return m.MainExited(st, "", time.Now(), monoMs()) })
 		}
 		d.finish(j)
 	}
@@ -77,10 +76,10 @@ func (d *daemon) shutdownFinal() {
 				d.closePidFD(&s.pidfd)
 			}
 		}
-		err := j.cg.Remove()
+		err := j.Cgroup().Remove()
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			d.logf("shutdown: remove %s: %v", j.cg, err)
-			d.emitJob("job.cleanup", j, "id", j.id, "result", "failed", "cgroup", string(j.cg))
+			d.logf("shutdown: remove %s: %v", j.Cgroup(), err)
+			d.emitJob("job.cleanup", j, "id", j.ID(), "result", "failed", "cgroup", string(j.Cgroup()))
 			continue
 		}
 		d.forget(j, "removed")
@@ -93,12 +92,12 @@ func (d *daemon) shutdownFinal() {
 }
 
 // sortedJobs returns every job in start order.
-func (d *daemon) sortedJobs() []*job {
-	out := make([]*job, 0, len(d.jobs))
+func (d *daemon) sortedJobs() []*entry {
+	out := make([]*entry, 0, len(d.jobs))
 	for _, j := range d.jobs {
 		out = append(out, j)
 	}
-	sort.Slice(out, func(a, b int) bool { return out[a].seq < out[b].seq })
+	sort.Slice(out, func(a, b int) bool { return out[a].Seq() < out[b].Seq() })
 	return out
 }
 

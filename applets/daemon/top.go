@@ -68,20 +68,20 @@ type topSample struct {
 // topTarget is one job of a pass: the job is only carried back, never
 // touched off the loop.
 type topTarget struct {
-	j       *job
+	j       *entry
 	dir     string
 	needMax bool
 }
 
 type topResult struct {
-	j *job
+	j *entry
 	s topSample
 }
 
 // topState is the daemon's share (field top).
 type topState struct {
 	lastUsed  time.Time
-	samples   map[*job]topSample
+	samples   map[*entry]topSample
 	inFlight  bool
 	passStart time.Time
 	cycle     time.Duration
@@ -122,7 +122,7 @@ func (d *daemon) doTop(c *conn, r *proto.Request) []byte {
 		limit = n
 	}
 	type row struct {
-		j *job
+		j *entry
 		s topSample
 	}
 	rows := make([]row, 0, len(d.jobs))
@@ -135,7 +135,7 @@ func (d *daemon) doTop(c *conn, r *proto.Request) []byte {
 		if c := less(rows[a].j, rows[b].j, &rows[a].s, &rows[b].s); c != 0 {
 			return c < 0
 		}
-		return rows[a].j.seq < rows[b].j.seq
+		return rows[a].j.Seq() < rows[b].j.Seq()
 	})
 	total := len(rows)
 	if limit > 0 && len(rows) > limit {
@@ -145,10 +145,10 @@ func (d *daemon) doTop(c *conn, r *proto.Request) []byte {
 	out := make([]byte, 0, len(rows)*200)
 	for _, rw := range rows {
 		j, s := rw.j, rw.s
-		b := proto.Block().Add("id", j.id).Add("uid", strconv.FormatUint(uint64(j.uid), 10)).
-			Add("priority", strconv.Itoa(j.priority)).Add("state", j.state).
-			Add("age_ms", strconv.FormatInt(j.ageMs(nowMs), 10))
-		if !j.isEnded() && !j.isPending() && !s.at.IsZero() {
+		b := proto.Block().Add("id", j.ID()).Add("uid", strconv.FormatUint(uint64(j.Spec().UID), 10)).
+			Add("priority", strconv.Itoa(j.Spec().Priority)).Add("state", j.State()).
+			Add("age_ms", strconv.FormatInt(j.AgeMs(nowMs), 10))
+		if !j.IsEnded() && !j.IsPending() && !s.at.IsZero() {
 			if s.cpuPctOK {
 				b.Add("cpu_pct", pct(s.cpuPct))
 			}
@@ -200,15 +200,15 @@ func (d *daemon) doTop(c *conn, r *proto.Request) []byte {
 
 // topOrders compare two jobs for each sort key: biggest first (lowest
 // priority first, the engine's order); unknown figures last.
-var topOrders = map[string]func(a, b *job, sa, sb *topSample) int{
-	"memory": func(a, b *job, sa, sb *topSample) int { return desc(sa.mem, sa.memOK, sb.mem, sb.memOK) },
-	"cpu":    func(a, b *job, sa, sb *topSample) int { return desc(sa.cpuPct, sa.cpuPctOK, sb.cpuPct, sb.cpuPctOK) },
-	"pressure": func(a, b *job, sa, sb *topSample) int {
+var topOrders = map[string]func(a, b *entry, sa, sb *topSample) int{
+	"memory": func(a, b *entry, sa, sb *topSample) int { return desc(sa.mem, sa.memOK, sb.mem, sb.memOK) },
+	"cpu":    func(a, b *entry, sa, sb *topSample) int { return desc(sa.cpuPct, sa.cpuPctOK, sb.cpuPct, sb.cpuPctOK) },
+	"pressure": func(a, b *entry, sa, sb *topSample) int {
 		return desc(max(sa.psiMem, sa.psiCPU, sa.psiIO), sa.psiOK, max(sb.psiMem, sb.psiCPU, sb.psiIO), sb.psiOK)
 	},
-	"priority": func(a, b *job, sa, sb *topSample) int {
-		if a.priority != b.priority {
-			return a.priority - b.priority
+	"priority": func(a, b *entry, sa, sb *topSample) int {
+		if a.Spec().Priority != b.Spec().Priority {
+			return a.Spec().Priority - b.Spec().Priority
 		}
 		return desc(sa.mem, sa.memOK, sb.mem, sb.memOK)
 	},
@@ -284,9 +284,9 @@ func (d *daemon) topPass(now time.Time) {
 	}
 	targets := make([]topTarget, 0, len(d.liveJobs))
 	for j := range d.liveJobs {
-		if !j.isPending() && !j.mainGone() {
+		if !j.IsPending() && !j.MainGone() {
 			_, had := t.samples[j]
-			targets = append(targets, topTarget{j: j, dir: string(j.cg), needMax: !had || !t.samples[j].maxOK})
+			targets = append(targets, topTarget{j: j, dir: string(j.Cgroup()), needMax: !had || !t.samples[j].maxOK})
 		}
 	}
 	t.inFlight = true
@@ -312,13 +312,13 @@ func (d *daemon) topMerge() {
 	if res == nil {
 		return
 	}
-	next := make(map[*job]topSample, len(res))
+	next := make(map[*entry]topSample, len(res))
 	first := time.Time{}
 	for _, r := range res {
 		if first.IsZero() || r.s.at.Before(first) {
 			first = r.s.at
 		}
-		if r.j.isEnded() {
+		if r.j.IsEnded() {
 			continue
 		}
 		s := r.s

@@ -24,12 +24,11 @@ import (
 
 func topBenchDaemon(n int) *daemon {
 	d := &daemon{cfg: defaultConfig(), supervisor: newSupervisor()}
-	d.top.samples = map[*job]topSample{}
+	d.top.samples = map[*entry]topSample{}
 	d.top.inFlight = true // as if the sampler were busy: no pass starts here
 	for i := 0; i < n; i++ {
-		j := &job{id: "job-" + strconv.Itoa(i), seq: uint64(i), priority: i % 100, uid: 1000, state: stateRunning,
-			cg: cgroup.Dir("/nonexistent/job-" + strconv.Itoa(i))}
-		d.jobs[j.id], d.liveJobs[j] = j, struct{}{}
+		j := testEntry("job-"+strconv.Itoa(i), 1000, cgroup.Dir("/nonexistent/job-"+strconv.Itoa(i)), i%100)
+		testStart(d, j)
 		d.top.samples[j] = topSample{at: time.Now(), mem: uint64(i) << 20, memOK: true, memMax: maxUnlimited, maxOK: true,
 			pids: 3, pidsOK: true, cpu: 1, cpuOK: true, cpuPct: float64(i%300) / 3, cpuPctOK: true, psiOK: true, psiMem: 1.5}
 	}

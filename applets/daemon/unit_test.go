@@ -16,7 +16,6 @@ import (
 	"cgroupd/core/limits"
 	"cgroupd/core/proto"
 	"cgroupd/core/psi"
-	"cgroupd/core/spawn"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -203,25 +202,6 @@ func TestGenID(t *testing.T) {
 	}
 	if next != 7 {
 		t.Errorf("got next %d, want 7", next)
-	}
-}
-
-func TestEndState(t *testing.T) {
-	tests := []struct {
-		st   spawn.Status
-		want string
-	}{
-		{spawn.Status{}, stateExited},
-		{spawn.Status{Exit: 7}, stateFailed},
-		{spawn.Status{Exit: 42}, stateFailed},
-		{spawn.Status{Signal: 9}, stateKilled},
-		{spawn.Status{Signal: 15}, stateFailed},
-		{spawn.Status{Signal: 6}, stateFailed},
-	}
-	for _, tc := range tests {
-		if got := endState(tc.st); got != tc.want {
-			t.Errorf("endState(%+v): got %s, want %s", tc.st, got, tc.want)
-		}
 	}
 }
 

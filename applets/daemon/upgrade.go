@@ -212,7 +212,7 @@ func (d *daemon) execNew() error {
 		if j.pidfd < 0 {
 			continue
 		}
-		f := []string{"job", j.id, strconv.Itoa(j.pidfd)}
+		f := []string{"job", j.ID(), strconv.Itoa(j.pidfd)}
 		keep = append(keep, j.pidfd)
 		for _, s := range j.services {
 			if s.pidfd >= 0 {
@@ -275,12 +275,12 @@ func (d *daemon) connHandoff(c *conn) (kind string, args []string, data []byte) 
 	case c.pendJob != nil:
 		return "read", nil, c.raw // the queued RUN is asked again
 	case d.opts.held[c] != nil: // RUN wait: 1 (runopts.go)
-		return "held", []string{d.opts.held[c].id}, unsent
+		return "held", []string{d.opts.held[c].ID()}, unsent
 	case c.waitJob != nil:
-		return "wait", []string{c.waitJob.id}, nil
+		return "wait", []string{c.waitJob.ID()}, nil
 	case c.log != nil:
 		ls := c.log
-		return "logs", []string{ls.job.id, strconv.FormatInt(ls.pos, 10), boolStr(ls.midLn), boolStr(ls.follow)}, unsent
+		return "logs", []string{ls.job.ID(), strconv.FormatInt(ls.pos, 10), boolStr(ls.midLn), boolStr(ls.follow)}, unsent
 	case c.events:
 		s := d.events.subs[c]
 		types := make([]string, 0, len(s.types))
@@ -427,7 +427,7 @@ func (d *daemon) takeConn(c *conn, hc handedConn) {
 		switch {
 		case j == nil:
 			d.reply(c, proto.Err("no such job").Add("id", arg(0)).Bytes())
-		case j.isEnded():
+		case j.IsEnded():
 			d.replyRecorded(c, j)
 		default:
 			if j.waiters == nil {
@@ -444,17 +444,17 @@ func (d *daemon) takeConn(c *conn, hc handedConn) {
 			return
 		}
 		if d.opts.held == nil {
-			d.opts.held = map[*conn]*job{}
+			d.opts.held = map[*conn]*entry{}
 		}
 		d.opts.held[c] = j
 		j.x.holds++
 		d.send(c, hc.data)
-		if j.isEnded() {
+		if j.IsEnded() {
 			d.send(c, d.waitResponse(j))
 		}
 	case "logs":
 		j := d.jobs[arg(0)]
-		if j == nil || j.logPath == "" {
+		if j == nil || j.Log() == "" {
 			d.reply(c, hc.data)
 			return
 		}
@@ -464,10 +464,10 @@ func (d *daemon) takeConn(c *conn, hc handedConn) {
 			return
 		}
 		pos, _ := strconv.ParseInt(arg(1), 10, 64)
-		ls := &logStream{f: f, job: j, pos: pos, midLn: arg(2) == "1", follow: arg(3) == "1" && !j.isEnded()}
+		ls := &logStream{f: f, job: j, pos: pos, midLn: arg(2) == "1", follow: arg(3) == "1" && !j.IsEnded()}
 		if ls.follow {
 			if j.wdLog < 0 {
-				d.watchFile(j, j.logPath, watchLog, &j.wdLog)
+				d.watchFile(j, j.Log(), watchLog, &j.wdLog)
 			}
 			if j.followers == nil {
 				j.followers = map[*conn]struct{}{}

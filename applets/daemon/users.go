@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"cgroupd/applets/daemon/job"
 	"cgroupd/core/fsid"
 )
 
@@ -69,7 +70,7 @@ func (d *daemon) checkUserJobs(c *conn) *refusal {
 func (d *daemon) userCount(uid uint32) int {
 	n := d.userJobs[uid]
 	for _, j := range d.starting {
-		if j.uid == uid && !isLive(j.state) {
+		if j.Spec().UID == uid && !isLive(j.State()) {
 			n++
 		}
 	}
@@ -78,27 +79,27 @@ func (d *daemon) userCount(uid uint32) int {
 
 // isLive: the states a job counts against its owner's --max-user-jobs in.
 func isLive(state string) bool {
-	return state == statePending || state == stateRunning || state == stateFrozen
+	return state == job.StatePending || state == job.StateRunning || state == job.StateFrozen
 }
 
 // countUser keeps userJobs right as j goes from state old to new.
-func (d *daemon) countUser(j *job, old, new string) {
+func (d *daemon) countUser(j *entry, old, new string) {
 	switch {
 	case isLive(old) == isLive(new):
 	case isLive(new):
 		if d.userJobs == nil {
 			d.userJobs = map[uint32]int{}
 		}
-		d.userJobs[j.uid]++
+		d.userJobs[j.Spec().UID]++
 	default:
-		if d.userJobs[j.uid]--; d.userJobs[j.uid] <= 0 {
-			delete(d.userJobs, j.uid)
+		if d.userJobs[j.Spec().UID]--; d.userJobs[j.Spec().UID] <= 0 {
+			delete(d.userJobs, j.Spec().UID)
 		}
 	}
 }
 
 // emitJob emits a job.* event of j: the spec keys kv, then uid, the job's
 // owner (appended: EVENTS.md allows new keys at the end only).
-func (d *daemon) emitJob(typ string, j *job, kv ...string) {
-	d.emit(typ, append(kv, "uid", strconv.FormatUint(uint64(j.uid), 10))...)
+func (d *daemon) emitJob(typ string, j *entry, kv ...string) {
+	d.emit(typ, append(kv, "uid", strconv.FormatUint(uint64(j.Spec().UID), 10))...)
 }

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cgroupd/applets/daemon/job"
 	"strings"
 	"testing"
 )
@@ -52,17 +53,19 @@ func TestParseRunCeiling(t *testing.T) {
 // and forgotten ones do not.
 func TestUserCounts(t *testing.T) {
 	d := &daemon{}
-	j := &job{uid: 1000}
-	k := &job{uid: 1000}
+	j := testEntry("j", 1000, "", 50)
+	k := testEntry("k", 1000, "", 50)
+	was := map[*entry]string{}
 	for _, step := range []struct {
-		j     *job
+		j     *entry
 		state string
 		want  int
 	}{
-		{j, statePending, 1}, {j, stateRunning, 1}, {k, stateRunning, 2}, {j, stateFrozen, 2},
-		{j, stateKilled, 1}, {j, "", 1}, {k, stateExited, 0},
+		{j, job.StatePending, 1}, {j, job.StateRunning, 1}, {k, job.StateRunning, 2}, {j, job.StateFrozen, 2},
+		{j, job.StateKilled, 1}, {j, "", 1}, {k, job.StateExited, 0},
 	} {
-		d.setState(step.j, step.state)
+		d.recount(step.j, was[step.j], step.state)
+		was[step.j] = step.state
 		if got := d.userJobs[1000]; got != step.want {
 			t.Errorf("after %s: got %d jobs of uid 1000, want %d", step.state, got, step.want)
 		}

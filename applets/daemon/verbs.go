@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"cgroupd/applets/daemon/job"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/proto"
 	"cgroupd/core/psi"
@@ -63,16 +64,16 @@ func (d *daemon) dispatch(c *conn, r *proto.Request) []byte {
 }
 
 // visible: root sees every job, anyone else only their own.
-func visible(c *conn, j *job) bool { return c.cred.Uid == 0 || c.cred.Uid == j.uid }
+func visible(c *conn, j *entry) bool { return c.cred.Uid == 0 || c.cred.Uid == j.Spec().UID }
 
 // lookup finds the job named by the request's id, as the caller may see it.
 // A job of another user answers `no such job`, as a missing one does, and
 // is logged (audit): who tried what on whose job.
-func (d *daemon) lookup(c *conn, r *proto.Request) (*job, []byte) {
+func (d *daemon) lookup(c *conn, r *proto.Request) (*entry, []byte) {
 	id, _ := r.Get("id")
 	j := d.jobs[id]
 	if j != nil && !visible(c, j) {
-		d.logf("access refused: uid %d (pid %d) %s job %s of uid %d", c.cred.Uid, c.cred.Pid, r.Verb, j.id, j.uid)
+		d.logf("access refused: uid %d (pid %d) %s job %s of uid %d", c.cred.Uid, c.cred.Pid, r.Verb, j.ID(), j.Spec().UID)
 	}
 	if j == nil || !visible(c, j) {
 		resp := proto.Err("no such job")
@@ -85,29 +86,30 @@ func (d *daemon) lookup(c *conn, r *proto.Request) (*job, []byte) {
 }
 
 func (d *daemon) doList(c *conn) []byte {
-	list := make([]*job, 0, len(d.jobs))
+	list := make([]*entry, 0, len(d.jobs))
 	for _, j := range d.jobs {
 		if visible(c, j) {
 			list = append(list, j)
 		}
 	}
-	sort.Slice(list, func(a, b int) bool { return list[a].seq < list[b].seq })
+	sort.Slice(list, func(a, b int) bool { return list[a].Seq() < list[b].Seq() })
 	now := time.Now().UnixMilli()
 	var out []byte
 	for _, j := range list {
+		startUnix, _, exitUnix, _ := j.Times()
 		var mem, pids uint64
-		if !j.isEnded() && !j.isPending() {
+		if !j.IsEnded() && !j.IsPending() {
 			// Only live jobs use memory and pids worth reading.
-			mem = j.cg.MemoryCurrent()
-			pids = j.cg.Uint(cgroup.FilePidsCurrent)
+			mem = j.Cgroup().MemoryCurrent()
+			pids = j.Cgroup().Uint(cgroup.FilePidsCurrent)
 		}
-		b := proto.Block().Add("id", j.id).Add("state", j.state).Add("pid", strconv.Itoa(j.pid)).
-			Add("priority", strconv.Itoa(j.priority)).Add("exit", strconv.Itoa(j.status.Exit)).
-			Add("signal", strconv.Itoa(j.status.Signal)).Add("memory_current", u64(mem)).
-			Add("pids_current", u64(pids)).Add("age_ms", strconv.FormatInt(j.ageMs(now), 10)).
-			Add("start_unix_ms", strconv.FormatInt(j.startUnix, 10)).Add("exit_unix_ms", strconv.FormatInt(j.exitUnix, 10)).
-			Add("cgroup", string(j.cg))
-		addKV(b, j.unknownKeys())
+		b := proto.Block().Add("id", j.ID()).Add("state", j.State()).Add("pid", strconv.Itoa(j.Pid())).
+			Add("priority", strconv.Itoa(j.Spec().Priority)).Add("exit", strconv.Itoa(j.Status().Exit)).
+			Add("signal", strconv.Itoa(j.Status().Signal)).Add("memory_current", u64(mem)).
+			Add("pids_current", u64(pids)).Add("age_ms", strconv.FormatInt(j.AgeMs(now), 10)).
+			Add("start_unix_ms", strconv.FormatInt(startUnix, 10)).Add("exit_unix_ms", strconv.FormatInt(exitUnix, 10)).
+			Add("cgroup", string(j.Cgroup()))
+		addKV(b, job.UnknownKeys(j.Job))
 		out = append(out, b.Bytes()...)
 	}
 	return append(out, proto.OK().Add("count", strconv.Itoa(len(list))).Bytes()...)
@@ -118,46 +120,47 @@ func (d *daemon) doInspect(c *conn, r *proto.Request) []byte {
 	if j == nil {
 		return e
 	}
-	st, _ := j.cg.Stat() // missing files read as 0; an ended job's cgroup may be gone
+	startUnix, startMono, exitUnix, exitMono := j.Times()
+	st, _ := j.Cgroup().Stat() // missing files read as 0; an ended job's cgroup may be gone
 	var pids []int
-	if !j.isEnded() && !j.isPending() {
-		pids, _ = j.cg.Procs()
+	if !j.IsEnded() && !j.IsPending() {
+		pids, _ = j.Cgroup().Procs()
 	}
 	ps := make([]string, len(pids))
 	for i, p := range pids {
 		ps[i] = strconv.Itoa(p)
 	}
-	oomKills := j.oomKillCount
-	if me, err := j.cg.MemoryEvents(); err == nil && me.OOMKill > oomKills {
+	_, oomKills, _ := j.OOM()
+	if me, err := j.Cgroup().MemoryEvents(); err == nil && me.OOMKill > oomKills {
 		oomKills = me.OOMKill
 	}
 	oom := "0"
 	if oomKills > 0 {
 		oom = "1"
 	}
-	mem := readPSI(filepath.Join(string(j.cg), "memory.pressure"))
-	cpu := readPSI(filepath.Join(string(j.cg), "cpu.pressure"))
-	io := readPSI(filepath.Join(string(j.cg), "io.pressure"))
-	resp := proto.OK().Add("id", j.id).Add("state", j.state).Add("pid", strconv.Itoa(j.pid)).
-		Add("priority", strconv.Itoa(j.priority)).Add("exit", strconv.Itoa(j.status.Exit)).
-		Add("signal", strconv.Itoa(j.status.Signal)).Add("oom_killed", oom).
-		Add("service_count", strconv.Itoa(j.serviceCount)).Add("require_path_count", strconv.Itoa(j.requireCount)).
-		Add("io_max_rule_count", strconv.Itoa(j.ioMaxCount)).
+	mem := readPSI(filepath.Join(string(j.Cgroup()), "memory.pressure"))
+	cpu := readPSI(filepath.Join(string(j.Cgroup()), "cpu.pressure"))
+	io := readPSI(filepath.Join(string(j.Cgroup()), "io.pressure"))
+	resp := proto.OK().Add("id", j.ID()).Add("state", j.State()).Add("pid", strconv.Itoa(j.Pid())).
+		Add("priority", strconv.Itoa(j.Spec().Priority)).Add("exit", strconv.Itoa(j.Status().Exit)).
+		Add("signal", strconv.Itoa(j.Status().Signal)).Add("oom_killed", oom).
+		Add("service_count", strconv.Itoa(j.Spec().ServiceCount)).Add("require_path_count", strconv.Itoa(j.Spec().RequireCount)).
+		Add("io_max_rule_count", strconv.Itoa(j.Spec().IOMaxCount)).
 		Add("memory_current", u64(st.MemoryCurrent)).Add("memory_swap_current", u64(st.MemorySwapCurrent)).
 		Add("pids_current", u64(st.PidsCurrent)).Add("cpu_usage_usec", u64(st.CPUUsageUsec)).
 		Add("io_rbytes", u64(st.IORBytes)).Add("io_wbytes", u64(st.IOWBytes)).
 		Add("oom_kill_count", u64(oomKills)).
-		Add("age_ms", strconv.FormatInt(j.ageMs(time.Now().UnixMilli()), 10)).
-		Add("start_mono_ms", strconv.FormatInt(j.startMono, 10)).Add("exit_mono_ms", strconv.FormatInt(j.exitMono, 10)).
-		Add("start_unix_ms", strconv.FormatInt(j.startUnix, 10)).Add("exit_unix_ms", strconv.FormatInt(j.exitUnix, 10)).
+		Add("age_ms", strconv.FormatInt(j.AgeMs(time.Now().UnixMilli()), 10)).
+		Add("start_mono_ms", strconv.FormatInt(startMono, 10)).Add("exit_mono_ms", strconv.FormatInt(exitMono, 10)).
+		Add("start_unix_ms", strconv.FormatInt(startUnix, 10)).Add("exit_unix_ms", strconv.FormatInt(exitUnix, 10)).
 		Add("pid_count", strconv.Itoa(len(pids))).Add("pids", strings.Join(ps, ",")).
-		Add("cgroup", string(j.cg)).Add("log", j.logPath).
+		Add("cgroup", string(j.Cgroup())).Add("log", j.Log()).
 		Add("psi_mem_some_avg10", pct(mem.Some.Avg10)).Add("psi_mem_full_avg10", pct(mem.Full.Avg10)).
 		Add("psi_cpu_some_avg10", pct(cpu.Some.Avg10)).
 		Add("psi_io_some_avg10", pct(io.Some.Avg10)).Add("psi_io_full_avg10", pct(io.Full.Avg10)).
 		Add("psi_available", boolStr(d.psiRoot))
-	resp.Add("uid", u64(uint64(j.uid))).Add("adopted", boolStr(j.adopted))
-	addKV(resp, j.unknownKeys())
+	resp.Add("uid", u64(uint64(j.Spec().UID))).Add("adopted", boolStr(j.Adopted()))
+	addKV(resp, job.UnknownKeys(j.Job))
 	return resp.Bytes()
 }
 
@@ -233,7 +236,7 @@ func boolStr(b bool) string {
 
 // freezeOp is a FREEZE or THAW waiting for cgroup.events to confirm.
 type freezeOp struct {
-	job      *job
+	job      *entry
 	conn     *conn
 	want     bool // frozen 1 (FREEZE) or 0 (THAW)
 	deadline time.Time
@@ -244,29 +247,29 @@ func (d *daemon) doFreeze(c *conn, r *proto.Request, freeze bool) []byte {
 	if j == nil {
 		return e
 	}
-	if j.isEnded() || j.mainGone() || j.isPending() {
-		return proto.Err("job not running").Add("id", j.id).Add("state", j.state).Bytes()
+	if j.IsEnded() || j.MainGone() || j.IsPending() {
+		return proto.Err("job not running").Add("id", j.ID()).Add("state", j.State()).Bytes()
 	}
 	var err error
 	if freeze {
-		err = d.freezeJob(j, reasonClient)
+		err = d.freezeJob(j, job.ReasonClient)
 	} else {
-		err = d.thawJob(j, reasonClient)
+		err = d.thawJob(j, job.ReasonClient)
 	}
 	if err != nil {
-		return proto.Err(err.Error()).Add("id", j.id).Add("state", j.state).Bytes()
+		return proto.Err(err.Error()).Add("id", j.ID()).Add("state", j.State()).Bytes()
 	}
 	// The freeze is now the client's: the engine neither thaws it nor
 	// counts it as its own.
 	switch {
 	case d.engine == nil:
 	case freeze:
-		d.engine.ClientFroze(j.id)
+		d.engine.ClientFroze(j.ID())
 	default:
-		d.engine.ClientThawed(j.id)
+		d.engine.ClientThawed(j.ID())
 	}
-	if (j.state == stateFrozen) == freeze {
-		return proto.OK().Add("id", j.id).Add("state", j.state).Bytes()
+	if (j.State() == job.StateFrozen) == freeze {
+		return proto.OK().Add("id", j.ID()).Add("state", j.State()).Bytes()
 	}
 	d.freezeQ = append(d.freezeQ, &freezeOp{job: j, conn: c, want: freeze, deadline: time.Now().Add(freezeWait)})
 	return nil
@@ -274,17 +277,17 @@ func (d *daemon) doFreeze(c *conn, r *proto.Request, freeze bool) []byte {
 
 // resolveFreezeOps answers the FREEZE/THAW requests of j that cgroup.events
 // now confirms (or that can no longer be confirmed: the job ended).
-func (d *daemon) resolveFreezeOps(j *job, frozen bool) {
+func (d *daemon) resolveFreezeOps(j *entry, frozen bool) {
 	kept := d.freezeQ[:0]
 	for _, op := range d.freezeQ {
 		switch {
 		case op.conn.closed:
 		case op.job != j:
 			kept = append(kept, op)
-		case j.isEnded() || j.mainGone():
-			d.reply(op.conn, proto.Err("job not running").Add("id", j.id).Add("state", j.state).Bytes())
+		case j.IsEnded() || j.MainGone():
+			d.reply(op.conn, proto.Err("job not running").Add("id", j.ID()).Add("state", j.State()).Bytes())
 		case frozen == op.want:
-			d.reply(op.conn, proto.OK().Add("id", j.id).Add("state", j.state).Bytes())
+			d.reply(op.conn, proto.OK().Add("id", j.ID()).Add("state", j.State()).Bytes())
 		default:
 			kept = append(kept, op)
 		}
@@ -307,7 +310,7 @@ func (d *daemon) expireFreezeOps(now time.Time) {
 			if !op.want {
 				want = "frozen 0"
 			}
-			d.reply(op.conn, proto.Err("timed out waiting for "+want).Add("id", op.job.id).Add("state", op.job.state).Bytes())
+			d.reply(op.conn, proto.Err("timed out waiting for "+want).Add("id", op.job.ID()).Add("state", op.job.State()).Bytes())
 		default:
 			kept = append(kept, op)
 		}
@@ -335,19 +338,19 @@ func (d *daemon) doKill(c *conn, r *proto.Request) []byte {
 	}
 	sig, err := parseSignal(r.Get("signal"))
 	if err != nil {
-		return proto.Err(err.Error()).Add("id", j.id).Bytes()
+		return proto.Err(err.Error()).Add("id", j.ID()).Bytes()
 	}
-	if j.isEnded() {
-		return proto.Err("job not running").Add("id", j.id).Add("state", j.state).Bytes()
+	if j.IsEnded() {
+		return proto.Err("job not running").Add("id", j.ID()).Add("state", j.State()).Bytes()
 	}
-	if j.isPending() {
+	if j.IsPending() {
 		d.killPending(j)
-		return proto.OK().Add("id", j.id).Add("signal", strconv.Itoa(sig)).Bytes()
+		return proto.OK().Add("id", j.ID()).Add("signal", strconv.Itoa(sig)).Bytes()
 	}
-	if err := d.killJob(j, sig, reasonClient); err != nil {
-		return proto.Err("kill failed").Add("id", j.id).Add("detail", err.Error()).Bytes()
+	if err := d.killJob(j, sig, job.ReasonClient); err != nil {
+		return proto.Err("kill failed").Add("id", j.ID()).Add("detail", err.Error()).Bytes()
 	}
-	return proto.OK().Add("id", j.id).Add("signal", strconv.Itoa(sig)).Bytes()
+	return proto.OK().Add("id", j.ID()).Add("signal", strconv.Itoa(sig)).Bytes()
 }
 
 func (d *daemon) doWait(c *conn, r *proto.Request) []byte {
@@ -355,7 +358,7 @@ func (d *daemon) doWait(c *conn, r *proto.Request) []byte {
 	if j == nil {
 		return e
 	}
-	if j.isEnded() {
+	if j.IsEnded() {
 		d.replyRecorded(c, j)
 		return nil
 	}
@@ -372,33 +375,33 @@ func (d *daemon) doRemove(c *conn, r *proto.Request) []byte {
 	if j == nil {
 		return e
 	}
-	if j.isPending() {
+	if j.IsPending() {
 		d.removePending(j)
-		return proto.OK().Add("id", j.id).Bytes()
+		return proto.OK().Add("id", j.ID()).Bytes()
 	}
-	if !j.isEnded() {
-		return proto.Err("still running").Add("id", j.id).Add("state", j.state).Bytes()
+	if !j.IsEnded() {
+		return proto.Err("still running").Add("id", j.ID()).Add("state", j.State()).Bytes()
 	}
-	if err := j.cg.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := j.Cgroup().Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		if errors.Is(err, unix.EBUSY) {
-			return proto.Err("cgroup still populated").Add("id", j.id).Bytes()
+			return proto.Err("cgroup still populated").Add("id", j.ID()).Bytes()
 		}
-		return proto.Err("remove failed").Add("id", j.id).Add("detail", err.Error()).Bytes()
+		return proto.Err("remove failed").Add("id", j.ID()).Add("detail", err.Error()).Bytes()
 	}
 	d.forget(j, "removed")
 	// Answered once the record is gone: a removed job never comes back.
-	d.afterJournal(func() { d.reply(c, proto.OK().Add("id", j.id).Bytes()) })
+	d.afterJournal(func() { d.reply(c, proto.OK().Add("id", j.ID()).Bytes()) })
 	return nil
 }
 
 // forget drops an ended job whose cgroup is gone and emits job.cleanup.
 // The log file is kept: its owner may still want it.
-func (d *daemon) forget(j *job, result string) {
-	d.emitJob("job.cleanup", j, "id", j.id, "result", result, "cgroup", string(j.cg))
+func (d *daemon) forget(j *entry, result string) {
+	d.emitJob("job.cleanup", j, "id", j.ID(), "result", result, "cgroup", string(j.Cgroup()))
 	d.logForgotten(j)
 	d.unrecord(j)
-	d.setState(j, "")
-	delete(d.jobs, j.id)
+	d.recount(j, j.State(), "")
+	delete(d.jobs, j.ID())
 }
 
 func (d *daemon) doQuit(c *conn) []byte {

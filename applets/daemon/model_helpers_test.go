@@ -1,0 +1,27 @@
+package daemon
+
+import (
+	"time"
+
+	"cgroupd/applets/daemon/job"
+	"cgroupd/core/cgroup"
+	"cgroupd/core/spawn"
+)
+
+// testEntry is a job of the table in phase new.
+func testEntry(id string, uid uint32, cg cgroup.Dir, priority int) *entry {
+	return newEntry(job.Make(job.Spec{ID: id, UID: uid, GID: uid, Cgroup: cg, Priority: priority}))
+}
+
+// testStart makes j a running job of d's table, started at Unix ms 10.
+func testStart(d *daemon, j *entry) {
+	d.jobs[j.ID()] = j
+	d.liveJobs[j] = struct{}{}
+	d.seq++
+	d.advance(j, func(m *job.Job) error { return m.Start(42, "", time.UnixMilli(10), 0, d.seq) })
+}
+
+// testExit ends j's main process with st at Unix ms 20.
+func testExit(d *daemon, j *entry, st spawn.Status) {
+	d.advance(j, func(m *job.Job) error { return m.MainExited(st, "", time.UnixMilli(20), 0) })
+}
