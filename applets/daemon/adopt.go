@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"cgroupd/applets/daemon/job"
+	"cgroupd/applets/daemon/journal"
 	"cgroupd/core/cgroup"
-	"cgroupd/core/limits"
 
 	"golang.org/x/sys/unix"
 )
@@ -102,7 +102,7 @@ func (d *daemon) openState(h *handoff) error {
 		}
 		d.lockFDs = append(d.lockFDs, fd)
 	}
-	jn, err := openJournal(dir)
+	jn, err := journal.Open(dir)
 	if err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
@@ -119,33 +119,32 @@ func (d *daemon) adopt(handed map[string]*handedJob) {
 		return
 	}
 	t0 := time.Now()
-	ents, err := os.ReadDir(d.journal.dir)
-	if err != nil {
-		d.logf("state dir: %v", err)
-	}
 	type loaded struct {
 		j    *entry
 		meta job.Meta
 	}
 	var jobs []loaded
-	for _, e := range ents {
-		name := e.Name()
-		if strings.HasPrefix(name, ".") {
-			os.Remove(filepath.Join(d.journal.dir, name)) // a temp file a crash left
-			continue
-		}
+	err := d.journal.Replay(func(r journal.Record) {
 		if len(jobs)%1000 == 999 {
 			// The daemon's memory is locked (protect.go): a heap peak
 			// stays resident. Collect the files read so far as we go.
 			runtime.GC()
 		}
-		j, meta, err := d.loadRecord(name)
-		if err != nil {
-			d.logf("state: record %s skipped: %v", filepath.Join(d.journal.dir, name), err)
-			d.emit("state.corrupt", "file", filepath.Join(d.journal.dir, name), "detail", err.Error())
-			continue
+		err := r.Err
+		var m *job.Job
+		var meta job.Meta
+		if err == nil {
+			m, meta, err = job.Decode(r.Data, r.ID, d.root)
 		}
-		jobs = append(jobs, loaded{j, meta})
+		if err != nil {
+			d.logf("state: record %s skipped: %v", r.Path, err)
+			d.emit("state.corrupt", "file", r.Path, "detail", err.Error())
+			return
+		}
+		jobs = append(jobs, loaded{newEntry(m), meta})
+	})
+	if err != nil {
+		d.logf("state dir: %v", err)
 	}
 	sort.Slice(jobs, func(a, b int) bool { return jobs[a].j.Seq() < jobs[b].j.Seq() })
 	var adopted, ended, gone int
@@ -170,22 +169,6 @@ func (d *daemon) adopt(handed map[string]*handedJob) {
 		d.logf("state: %d jobs from %s in %v: %d running adopted, %d ended, %d ended while no daemon ran",
 			len(jobs), d.stateDir, time.Since(t0).Round(time.Millisecond), adopted, ended, gone)
 	}
-}
-
-// loadRecord reads and decodes the record of job id (job.Decode).
-func (d *daemon) loadRecord(id string) (*entry, job.Meta, error) {
-	if err := limits.ValidID(id); err != nil {
-		return nil, job.Meta{}, err
-	}
-	data, err := os.ReadFile(filepath.Join(d.journal.dir, id))
-	if err != nil {
-		return nil, job.Meta{}, err
-	}
-	m, meta, err := job.Decode(data, id, d.root)
-	if err != nil {
-		return nil, meta, err
-	}
-	return newEntry(m), meta, nil
 }
 
 // restore puts a loaded job back: ended as recorded, running adopted, or

@@ -353,7 +353,7 @@ func (d *daemon) finish(j *entry) {
 // (journal.go); c stays busy until then.
 func (d *daemon) replyRecorded(c *conn, j *entry) {
 	resp := d.waitResponse(j) // final: an rm job may be forgotten by then
-	d.afterJournal(func() { d.reply(c, resp) })
+	d.journal.After(func() { d.reply(c, resp) })
 }
 
 // waitResponse is WAIT's answer for an ended job.

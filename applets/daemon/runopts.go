@@ -136,7 +136,7 @@ func parseRunOpts(r *proto.Request, s *runSpec) *refusal {
 func (d *daemon) replyRun(c *conn, j *entry) {
 	ok := runOK(j)
 	if !j.Spec().Opts.Wait || c.closed {
-		d.afterJournal(func() { d.reply(c, ok) })
+		d.journal.After(func() { d.reply(c, ok) })
 		if j.Spec().Opts.Wait {
 			d.detached(j) // gone before its reply
 		}
@@ -147,7 +147,7 @@ func (d *daemon) replyRun(c *conn, j *entry) {
 	}
 	d.opts.held[c] = j
 	j.x.holds++
-	d.afterJournal(func() {
+	d.journal.After(func() {
 		if !c.closed {
 			d.send(c, ok)
 		}
@@ -177,7 +177,7 @@ func (d *daemon) jobEnded(j *entry) {
 		}
 		// Sent once the end is on record, as WAIT's answer (journal.go).
 		end := d.waitResponse(j)
-		d.afterJournal(func() {
+		d.journal.After(func() {
 			if !c.closed {
 				d.send(c, end)
 			}

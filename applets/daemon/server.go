@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"cgroupd/applets/daemon/journal"
 	"cgroupd/applets/daemon/pressure"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/event"
@@ -165,8 +166,8 @@ type supervisor struct {
 	fbKills map[cgroup.Dir]*fallbackKill // kill fallback rounds in progress (killfb.go)
 	fbFD    int                          // their round timer (-1: none yet)
 
-	journal  *journal // job records (journal.go); nil with --state-dir none
-	stateDir string   // where they are ("" without)
+	journal  *journal.Journal // job records; nil with --state-dir none
+	stateDir string           // where they are ("" without)
 	bootID   string
 	lockFDs  []int           // flocked: the root and the state dir (adopt.go)
 	strays   map[string]bool // cgroups under the root no job is known for
@@ -288,16 +289,12 @@ func (d *daemon) start() error {
 		if d.sink != nil {
 			d.sink.Hold()
 		}
-		if d.journal != nil {
-			d.journal.hold()
-		}
+		d.journal.Hold()
 	}, func() {
 		if d.sink != nil {
 			d.sink.Release()
 		}
-		if d.journal != nil {
-			d.journal.release()
-		}
+		d.journal.Release()
 	})
 	sig, err := loop.NewSignals(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2)
 	if err != nil {
@@ -332,7 +329,7 @@ func (d *daemon) start() error {
 		return fmt.Errorf("epoll add spawner: %w", err)
 	}
 	if d.journal != nil {
-		if err := d.lp.Add(d.journal.efd, unix.EPOLLIN, func(uint32) { d.journal.onReady() }); err != nil {
+		if err := d.lp.Add(d.journal.FD(), unix.EPOLLIN, func(uint32) { d.journal.OnReady() }); err != nil {
 			return fmt.Errorf("epoll add journal: %w", err)
 		}
 	}

@@ -85,9 +85,7 @@ func (d *daemon) shutdownFinal() {
 		d.forget(j, "removed")
 	}
 	d.retryGraves()
-	if d.journal != nil {
-		d.journal.close() // the records of the removed jobs are deleted
-	}
+	d.journal.Close() // the records of the removed jobs are deleted
 	d.closeAll()
 }
 

@@ -181,16 +181,14 @@ func (d *daemon) maybeUpgrade() {
 		return
 	}
 	busy := len(d.starting) > 0 || len(d.freezeQ) > 0 || len(d.fbKills) > 0 ||
-		(d.journal != nil && d.journal.done.Load() < d.journal.posted)
+		!d.journal.Idle()
 	if busy {
 		if time.Now().After(d.up.deadline) {
 			d.failUpgrade(errors.New("still busy (spawns, freezes or kills in flight) after " + upgradeQuiesce.String()))
 		}
 		return
 	}
-	if d.journal != nil {
-		d.journal.runWaiters() // replies that waited on the last records
-	}
+	d.journal.RunWaiters() // replies that waited on the last records
 	err := d.execNew()
 	d.failUpgrade(fmt.Errorf("exec %s: %w", d.self, err))
 }

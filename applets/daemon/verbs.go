@@ -206,9 +206,9 @@ func (d *daemon) doStats(c *conn) []byte {
 			Add("pressure_cpu_some_pct", pct(m.CPU.Some)).Add("pressure_cpu_full_pct", pct(m.CPU.Full)).
 			Add("pressure_io_some_pct", pct(m.IO.Some)).Add("pressure_io_full_pct", pct(m.IO.Full))
 	}
-	if jn := d.journal; jn != nil {
-		r.Add("state_writes", u64(jn.writes.Load())).Add("state_unlinks", u64(jn.unlinks.Load())).
-			Add("state_errors", u64(jn.errs.Load()))
+	if d.journal != nil {
+		st := d.journal.Stats()
+		r.Add("state_writes", u64(st.Writes)).Add("state_unlinks", u64(st.Unlinks)).Add("state_errors", u64(st.Errors))
 	}
 	r.Add("user_jobs", strconv.Itoa(d.userCount(c.cred.Uid)))
 	if !d.privileged(c) {
@@ -390,7 +390,7 @@ func (d *daemon) doRemove(c *conn, r *proto.Request) []byte {
 	}
 	d.forget(j, "removed")
 	// Answered once the record is gone: a removed job never comes back.
-	d.afterJournal(func() { d.reply(c, proto.OK().Add("id", j.ID()).Bytes()) })
+	d.journal.After(func() { d.reply(c, proto.OK().Add("id", j.ID()).Bytes()) })
 	return nil
 }
 

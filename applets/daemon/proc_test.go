@@ -2,36 +2,8 @@ package daemon
 
 import (
 	"os/exec"
-	"slices"
 	"testing"
 )
-
-// Replies that wait for records keep their order: a callback queued while
-// its record was unwritten runs before one queued after the writer caught
-// up but before the loop heard of it (a RUN's ok block, then its end block).
-func TestAfterJournalKeepsOrder(t *testing.T) {
-	jn := &journal{}
-	d := &daemon{supervisor: supervisor{journal: jn}}
-	var got []string
-	jn.posted = 2
-	jn.done.Store(1)
-	d.afterJournal(func() { got = append(got, "ok block") })
-	jn.done.Store(2) // written; onReady has not run yet
-	d.afterJournal(func() { got = append(got, "end block") })
-	if want := []string{"ok block", "end block"}; !slices.Equal(got, want) {
-		t.Fatalf("ran %q, want %q", got, want)
-	}
-	jn.posted = 3
-	d.afterJournal(func() { got = append(got, "later") })
-	if len(got) != 2 {
-		t.Fatalf("ran %q before its record was written", got[2:])
-	}
-	jn.done.Store(3)
-	jn.runWaiters()
-	if len(got) != 3 {
-		t.Fatalf("ran %q after the write, want the third callback too", got)
-	}
-}
 
 // A process's start time taken from two clock readings around its spawn
 // is the one /proc shows, and readings that straddle a tick give none.
