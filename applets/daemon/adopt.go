@@ -176,9 +176,7 @@ func (d *daemon) adopt(handed map[string]*handedJob) {
 func (d *daemon) restore(j *entry, meta job.Meta, h *handedJob) job.Phase {
 	d.jobs[j.ID()] = j
 	d.seq = max(d.seq, j.Seq())
-	if j.Log() != "" {
-		delete(d.logs.retained, j.Log())
-	}
+	d.logs.Started(j.Log()) // not a removed job's log: never pruned
 	if meta.Phase == job.Ended {
 		d.apply(j, func(m *job.Job) error { return m.Restore(job.Ended, false, "") }) // as recorded
 		d.maybeRemove(j)                                                              // --rm: the old daemon died before it could

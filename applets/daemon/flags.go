@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"cgroupd/applets/daemon/logstore"
 	"cgroupd/applets/daemon/pressure"
 	"cgroupd/core/limits"
 	"cgroupd/core/proto"
@@ -228,7 +229,7 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if n, err := limits.ParseSize(logMax); err != nil {
 		return nil, usageErrorf("--log-max-size: %v", err)
-	} else if n >= 0 && n < logMinSize {
+	} else if n >= 0 && n < logstore.MinSize {
 		return nil, usageErrorf("--log-max-size: %s is below the least size 64K", logMax)
 	} else {
 		c.LogMaxSize = n

@@ -38,7 +38,6 @@ type entry struct {
 
 	pidfd        int // -1 once reaped
 	services     []*service
-	logTrim      int64     // head of the log punched out up to here (logtrim.go)
 	stopDeadline time.Time // while stopping: retry the kill then
 	stopTries    int       // kills sent after main ended
 	noMemory     bool      // no memory controller in the cgroup: no memory file to read

@@ -2,10 +2,10 @@ package daemon
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"os"
 
+	"cgroupd/applets/daemon/logstore"
 	"cgroupd/core/proto"
 )
 
@@ -32,24 +32,15 @@ type logStream struct {
 	midLn  bool  // the last byte sent was not a newline
 }
 
-// logMarker stands for n bytes a trim dropped before they were sent.
-func logMarker(n int64, midLine bool) string {
-	m := fmt.Sprintf("[cgroupd: %d bytes of log dropped (--log-max-size)]\n", n)
-	if midLine {
-		return "\n" + m
-	}
-	return m
-}
-
 func (d *daemon) doLogs(c *conn, r *proto.Request) []byte {
 	j, e := d.lookup(c, r)
 	if j == nil {
 		return e
 	}
-	if d.cfg.LogDir == "" || j.Log() == "" {
+	if d.logs == nil || j.Log() == "" {
 		return proto.Err("no log").Add("id", j.ID()).Bytes()
 	}
-	f, err := d.openLog(j)
+	f, err := d.logs.Open(j.Log())
 	if err != nil {
 		return proto.Err("no log").Add("id", j.ID()).Add("detail", err.Error()).Bytes()
 	}
@@ -86,8 +77,8 @@ func (d *daemon) fillLog(c *conn) bool {
 	if cap(c.wbuf) < readChunk {
 		c.wbuf = make([]byte, 0, readChunk)
 	}
-	if t := ls.job.logTrim; ls.pos < t {
-		c.wbuf = append(c.wbuf[:0], logMarker(t-ls.pos, ls.midLn)...)
+	if t := d.logs.Trimmed(ls.job.Log()); ls.pos < t {
+		c.wbuf = append(c.wbuf[:0], logstore.Marker(t-ls.pos, ls.midLn)...)
 		ls.pos, ls.midLn = t, false
 		return true
 	}
@@ -129,7 +120,7 @@ func (d *daemon) closeLog(c *conn) {
 	if _, ok := j.followers[c]; ok {
 		delete(j.followers, c)
 		// The trimmer keeps the watch while the job runs.
-		if len(j.followers) == 0 && (j.IsEnded() || d.cfg.LogMaxSize <= 0) {
+		if len(j.followers) == 0 && (j.IsEnded() || !d.logs.Capped()) {
 			d.unwatch(j, &j.wdLog)
 		}
 	}

@@ -38,12 +38,3 @@ func TestLogFlags(t *testing.T) {
 		}
 	}
 }
-
-func TestLogMarker(t *testing.T) {
-	if got, want := logMarker(42, false), "[cgroupd: 42 bytes of log dropped (--log-max-size)]\n"; got != want {
-		t.Errorf("got %q, want %q", got, want)
-	}
-	if got := logMarker(42, true); !strings.HasPrefix(got, "\n[cgroupd: 42 ") {
-		t.Errorf("mid-line marker %q does not start on a new line", got)
-	}
-}

@@ -535,7 +535,9 @@ func (d *daemon) spawnJob(j *entry, spec *runSpec, path string, setCred bool, gr
 		}
 		if j.Log() != "" {
 			// A refused RUN leaves nothing behind, not even a log.
-			d.removeLog(j)
+			if err := d.logs.Remove(j.Log()); err != nil {
+				d.debugf("job %s: %v", j.ID(), err)
+			}
 			j.SetLog("")
 		}
 		d.unwatch(j, &j.wdEvents)
@@ -562,10 +564,10 @@ func (d *daemon) spawnJob(j *entry, spec *runSpec, path string, setCred bool, gr
 			j.SetOOMGroup(ok)
 		}
 	}
-	if d.cfg.LogDir != "" {
+	if d.logs != nil {
 		var p string
 		var err error
-		logf, p, err = d.createLog(spec.ID)
+		logf, p, err = d.logs.Create(spec.ID)
 		if err != nil {
 			logf = nil
 			undo(refuse("spawn failed", "detail", "log: "+err.Error()), nil)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"cgroupd/applets/daemon/journal"
+	"cgroupd/applets/daemon/logstore"
 	"cgroupd/applets/daemon/pressure"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/event"
@@ -101,8 +102,7 @@ type daemon struct {
 	lastObserve time.Time
 	queue       pressure.Queue // pending RUNs (queue.go)
 
-	sd   sdState  // systemd notification (sdnotify.go)
-	logs logState // log trimming and retention (logtrim.go)
+	sd sdState // systemd notification (sdnotify.go)
 
 	metrics metrics   // metrics.go
 	opts    optsState // rm, wait, timeouts (runopts.go)
@@ -112,7 +112,7 @@ type daemon struct {
 	quitDeadline time.Time
 	done         bool
 	userCache    map[uint32][]uint32
-	logDirFD     int // -L, opened at start (logdir.go); -1 without
+	logs         *logstore.Store // -L (nil without)
 
 	meminfo      *hostmem.Reader        // host headroom (nil: rule off)
 	hostPSIFiles map[string]*psi.Reader // the host's pressure files by resource (hostPSI)
@@ -202,7 +202,6 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		ev:         &event.Emitter{W: sink.Events()},
 		sink:       sink,
 		euid:       os.Geteuid(),
-		logDirFD:   -1,
 		userCache:  map[uint32][]uint32{},
 		server:     server{lfd: -1, conns: map[int]*conn{}},
 		supervisor: newSupervisor(),
@@ -241,13 +240,7 @@ func (d *daemon) start() error {
 		if d.cfg.LogDir, err = filepath.Abs(d.cfg.LogDir); err != nil {
 			return fmt.Errorf("log dir: %w", err)
 		}
-		if err := os.MkdirAll(d.cfg.LogDir, 0o755); err != nil {
-			return fmt.Errorf("log dir: %w", err)
-		}
-		if err := d.scanLogs(); err != nil {
-			return fmt.Errorf("log dir: %w", err)
-		}
-		if err := d.openLogDir(); err != nil {
+		if d.logs, err = logstore.Open(d.cfg.LogDir, d.cfg.LogMaxSize, d.cfg.LogRetain, d.euid, d.logf); err != nil {
 			return err
 		}
 	}
@@ -752,7 +745,7 @@ func (d *daemon) onNotify() {
 		case watchMemEvents:
 			d.checkMemEvents(w.job, false)
 		case watchLog:
-			d.logGrew(w.job)
+			d.logs.Grew(w.job.Log())
 			for c := range w.job.followers {
 				d.pumpLog(c)
 			}

@@ -145,6 +145,7 @@ func (d *daemon) closeAll() {
 		}
 	}
 	d.sdClose()
+	d.logs.Close()
 	for _, fd := range d.lockFDs {
 		unix.Close(fd)
 	}

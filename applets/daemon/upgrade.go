@@ -456,7 +456,7 @@ func (d *daemon) takeConn(c *conn, hc handedConn) {
 			d.reply(c, hc.data)
 			return
 		}
-		f, err := d.openLog(j)
+		f, err := d.logs.Open(j.Log())
 		if err != nil {
 			d.reply(c, hc.data)
 			return

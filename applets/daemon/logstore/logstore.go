@@ -1,0 +1,302 @@
+// Package logstore is the daemon's job log directory (-L): creating a
+// job's log, opening it for LOGS, bounding it (--log-max-size) and keeping
+// the logs of removed jobs (--log-retain).
+//
+// A job writes its output straight into DIR/<id>.log (its fd 1 and 2 are
+// the file, opened O_APPEND), so it never blocks on the daemon and outlives
+// a daemon crash. The directory is opened once and every log is opened
+// relative to that descriptor (openat), by a name made of a valid id (no
+// '/', never "." or ".."), with O_NOFOLLOW: nothing under the log dir is
+// ever followed. A new log replaces whatever has its name by a fresh file
+// (unlink, then O_CREAT|O_EXCL), so no one else can hold it open or have
+// linked it elsewhere.
+//
+// The store bounds a file from outside: the supervisor's inotify watch on
+// the log tells it the file grew (Grew); when the space the file takes on
+// disk (st_blocks*512) exceeds --log-max-size it punches a hole over the
+// head (fallocate PUNCH_HOLE|KEEP_SIZE, block-aligned), keeping the newest
+// half of the cap. The file's size, and the job's append offset, keep
+// growing; only the blocks are freed. LOGS readers skip the hole
+// (Trimmed) and are told how much was dropped (Marker).
+//
+// --log-retain N bounds the directory: the logs of removed jobs (and any
+// *.log found there at start) are kept, newest N, the older ones deleted.
+package logstore
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// MinSize is the least --log-max-size: the cap must hold a few blocks.
+const MinSize = 64 << 10
+
+// Store is one log directory. Only the loop touches it. A nil *Store (no
+// -L) has no logs.
+type Store struct {
+	dir     string
+	fd      int
+	maxSize int64 // <= 0: unbounded
+	retain  int
+	logf    func(format string, args ...any)
+
+	trims    map[string]int64  // log path -> head punched out up to here
+	retained map[string]uint64 // log path of a removed job -> its entry's generation
+	queue    []retainedLog     // oldest first; entries whose generation is stale are skipped
+	gen      uint64
+	warned   bool // a failed trim was logged
+}
+
+type retainedLog struct {
+	path string
+	gen  uint64
+}
+
+// Open makes (if missing) and opens the log directory dir (absolute),
+// takes the *.log files already there as removed jobs' logs and prunes
+// them to retain. owner is the daemon's uid: a directory on the path that
+// anyone else could change is reported through logf, once.
+func Open(dir string, maxSize int64, retain, owner int, logf func(string, ...any)) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("log dir: %w", err)
+	}
+	s := &Store{dir: dir, fd: -1, maxSize: maxSize, retain: retain, logf: logf,
+		trims: map[string]int64{}, retained: map[string]uint64{}}
+	if err := s.scan(); err != nil {
+		return nil, fmt.Errorf("log dir: %w", err)
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("log dir: open %s: %w", dir, err)
+	}
+	s.fd = fd
+	for p := dir; ; p = filepath.Dir(p) {
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err == nil && !trustedDir(st, owner) {
+			logf("log dir: %s (mode %04o, uid %d) can be changed by others; keep job logs where only root can write", p, st.Mode&0o7777, st.Uid)
+			break
+		}
+		if p == "/" {
+			break
+		}
+	}
+	return s, nil
+}
+
+// Close releases the directory.
+func (s *Store) Close() {
+	if s != nil && s.fd >= 0 {
+		unix.Close(s.fd)
+		s.fd = -1
+	}
+}
+
+// Capped reports whether logs are bounded (and so watched as they grow).
+func (s *Store) Capped() bool { return s != nil && s.maxSize > 0 }
+
+// trustedDir: only root or owner may add, rename or remove its entries
+// (owned by one of them, and group/other-writable only with the sticky
+// bit, as /tmp).
+func trustedDir(st unix.Stat_t, owner int) bool {
+	if st.Uid != 0 && int(st.Uid) != owner {
+		return false
+	}
+	return st.Mode&0o022 == 0 || st.Mode&unix.S_ISVTX != 0
+}
+
+// Create makes a new, empty log file for job id, owned by the daemon
+// (chowned by the caller when the job runs as another user), and returns
+// it with its path.
+func (s *Store) Create(id string) (*os.File, string, error) {
+	name := id + ".log"
+	path := filepath.Join(s.dir, name)
+	if err := unix.Unlinkat(s.fd, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		return nil, "", fmt.Errorf("unlink %s: %w", path, err)
+	}
+	fd, err := unix.Openat(s.fd, name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_APPEND|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o640)
+	if err != nil {
+		return nil, "", fmt.Errorf("create %s: %w", path, err)
+	}
+	return os.NewFile(uintptr(fd), path), path, nil
+}
+
+// Open opens the log at path for reading (LOGS): relative to the log dir,
+// never through a link, a regular file only.
+func (s *Store) Open(path string) (*os.File, error) {
+	if s == nil {
+		return nil, errors.New("no log directory")
+	}
+	fd, err := unix.Openat(s.fd, filepath.Base(path), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// Remove deletes the log at path (a refused RUN leaves nothing behind).
+func (s *Store) Remove(path string) error {
+	if s == nil {
+		return nil
+	}
+	delete(s.trims, path)
+	if err := unix.Unlinkat(s.fd, filepath.Base(path), 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("remove log %s: %w", path, err)
+	}
+	return nil
+}
+
+// Started registers the log of a job that starts (or is adopted): it is
+// no longer a removed job's log, and nothing of it is trimmed yet.
+func (s *Store) Started(path string) {
+	if s == nil {
+		return
+	}
+	delete(s.retained, path)
+	delete(s.trims, path)
+}
+
+// Trimmed is how far the head of the log at path was punched out.
+func (s *Store) Trimmed(path string) int64 {
+	if s == nil {
+		return 0
+	}
+	return s.trims[path]
+}
+
+// Grew checks a growing log against the cap (inotify IN_MODIFY, and a
+// last time when its job ended).
+func (s *Store) Grew(path string) {
+	if !s.Capped() || path == "" {
+		return
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return
+	}
+	trim := s.trims[path]
+	if st.Size < trim {
+		// Truncated by the job itself: nothing before its new end is a hole.
+		trim = 0
+		delete(s.trims, path)
+	}
+	if st.Blocks*512 <= s.maxSize {
+		return
+	}
+	blk := int64(st.Blksize)
+	if blk <= 0 {
+		blk = 4096
+	}
+	to := (st.Size - s.maxSize/2) / blk * blk
+	if to <= 0 {
+		return
+	}
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err == nil {
+		// From 0, not from the last trim: blocks a job wrote below its
+		// append offset (pwrite) are freed too.
+		err = unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 0, to)
+		unix.Close(fd)
+	}
+	if err != nil {
+		if !s.warned {
+			s.warned = true
+			s.logf("cannot trim %s (--log-max-size): %v (further failures are not logged)", path, err)
+		}
+		return
+	}
+	if to > trim {
+		s.trims[path] = to
+	}
+}
+
+// Forgotten keeps the log of a removed job, within --log-retain.
+func (s *Store) Forgotten(path string) {
+	if s == nil || path == "" {
+		return
+	}
+	delete(s.trims, path)
+	s.keep(path)
+	s.prune()
+}
+
+func (s *Store) keep(path string) {
+	s.gen++
+	s.retained[path] = s.gen
+	s.queue = append(s.queue, retainedLog{path, s.gen})
+}
+
+// prune deletes the oldest retained logs beyond --log-retain.
+func (s *Store) prune() {
+	for len(s.retained) > s.retain && len(s.queue) > 0 {
+		e := s.queue[0]
+		s.queue[0] = retainedLog{}
+		s.queue = s.queue[1:]
+		if g, ok := s.retained[e.path]; !ok || g != e.gen {
+			continue // its job started again, or a newer entry stands for it
+		}
+		delete(s.retained, e.path)
+		if err := os.Remove(e.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.logf("--log-retain: remove %s: %v", e.path, err)
+		}
+	}
+	// Let the slice's array go once most of it was consumed.
+	if cap(s.queue) > 64 && len(s.queue) < cap(s.queue)/4 {
+		s.queue = append([]retainedLog(nil), s.queue...)
+	}
+}
+
+// scan adopts the *.log files already in the directory (left by an
+// earlier daemon) as removed jobs' logs, oldest first, and prunes them.
+func (s *Store) scan() error {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return err
+	}
+	type found struct {
+		path  string
+		mtime int64
+	}
+	var logs []found
+	for _, e := range ents {
+		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".log") {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue // removed meanwhile
+		}
+		logs = append(logs, found{filepath.Join(s.dir, e.Name()), fi.ModTime().UnixNano()})
+	}
+	sort.Slice(logs, func(a, b int) bool {
+		if logs[a].mtime != logs[b].mtime {
+			return logs[a].mtime < logs[b].mtime
+		}
+		return logs[a].path < logs[b].path
+	})
+	for _, l := range logs {
+		s.keep(l.path)
+	}
+	s.prune()
+	return nil
+}
+
+// Marker stands for n bytes a trim dropped before they were sent.
+func Marker(n int64, midLine bool) string {
+	m := fmt.Sprintf("[cgroupd: %d bytes of log dropped (--log-max-size)]\n", n)
+	if midLine {
+		return "\n" + m
+	}
+	return m
+}

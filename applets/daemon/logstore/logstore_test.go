@@ -1,0 +1,75 @@
+package logstore
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLogMarker(t *testing.T) {
+	if got, want := Marker(42, false), "[cgroupd: 42 bytes of log dropped (--log-max-size)]\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got := Marker(42, true); !strings.HasPrefix(got, "\n[cgroupd: 42 ") {
+		t.Errorf("mid-line marker %q does not start on a new line", got)
+	}
+}
+
+// A log is created fresh (whatever had its name is replaced), opened for
+// reading as a regular file only, and removed logs are kept newest-first
+// within the retain bound, counting the logs found at Open.
+func TestCreateOpenRetain(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "old.log"), []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/passwd", filepath.Join(dir, "link.log")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(dir, 0, 2, os.Geteuid(), t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Open(filepath.Join(dir, "link.log")); err == nil {
+		t.Error("opened a log through a symlink")
+	}
+	var paths []string
+	for _, id := range []string{"a", "b", "c"} {
+		f, p, err := s.Create(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString(id)
+		f.Close()
+		paths = append(paths, p)
+		s.Started(p)
+	}
+	r, err := s.Open(paths[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 8)
+	n, _ := r.Read(b)
+	r.Close()
+	if string(b[:n]) != "a" {
+		t.Errorf("read %q, want a", b[:n])
+	}
+	for _, p := range paths {
+		s.Forgotten(p)
+	}
+	// retain 2: old.log (found at start) and a.log go, b and c stay.
+	for name, want := range map[string]bool{"old.log": false, "a.log": false, "b.log": true, "c.log": true} {
+		_, err := os.Stat(filepath.Join(dir, name))
+		if got := err == nil; got != want {
+			t.Errorf("%s present %v, want %v", name, got, want)
+		}
+	}
+	if err := s.Remove(paths[2]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(paths[2]); err == nil {
+		t.Error("removed log still there")
+	}
+}
