@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/job"
 	"cgroupd/core/cgroup"
-	"cgroupd/core/event"
 	"cgroupd/core/spawn"
 )
 
@@ -26,7 +26,7 @@ func fakeDaemon(t *testing.T) (*daemon, *entry, *bytes.Buffer) {
 	d := &daemon{
 		cfg:        &config{},
 		stderr:     &bytes.Buffer{},
-		ev:         &event.Emitter{W: &ev, Now: func() time.Time { return time.UnixMilli(1000) }},
+		events:     hub.New(&ev, func() time.Time { return time.UnixMilli(1000) }),
 		root:       cgroup.Dir(root),
 		supervisor: newSupervisor(),
 	}

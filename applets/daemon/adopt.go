@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/job"
 	"cgroupd/applets/daemon/journal"
 	"cgroupd/core/cgroup"
@@ -138,7 +139,7 @@ func (d *daemon) adopt(handed map[string]*handedJob) {
 		}
 		if err != nil {
 			d.logf("state: record %s skipped: %v", r.Path, err)
-			d.emit("state.corrupt", "file", r.Path, "detail", err.Error())
+			d.emit(&hub.Event{Type: "state.corrupt"}, "file", r.Path, "detail", err.Error())
 			return
 		}
 		jobs = append(jobs, loaded{newEntry(m), meta})
@@ -264,7 +265,7 @@ func (d *daemon) resume(j *entry, p job.Phase, notChild bool, unknown string) {
 	if j.Adopted() {
 		kv = append(kv, "exit_known", "0")
 	}
-	d.emitJob("job.adopt", j, kv...)
+	d.emitJob(&hub.Event{Type: "job.adopt"}, j, kv...)
 	d.checkMemEvents(j, false) // OOM kills while no daemon watched
 }
 
@@ -340,6 +341,6 @@ func (d *daemon) reportStrays() {
 		}
 		d.strays[name] = true
 		d.logf("unknown cgroup %s: no job record; left alone (populated %s)", cg, populated)
-		d.emit("cgroup.unknown", "cgroup", string(cg), "populated", populated)
+		d.emit(&hub.Event{Type: "cgroup.unknown"}, "cgroup", string(cg), "populated", populated)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/job"
 	"cgroupd/applets/daemon/pressure"
 	"cgroupd/core/cgroup"
@@ -238,7 +239,11 @@ func (d *daemon) carryOut(a pressure.Action) {
 		if a.Reason == pressure.ReasonHostMemory && !d.psiHost {
 			kv = append(kv, "psi_available", "0") // some_avg10, full_avg10: not measured
 		}
-		d.emit("pressure", kv...)
+		e := &hub.Event{Type: "pressure", Action: a.Kind.String(), Resource: a.Resource}
+		if len(a.Targets) == 1 {
+			e.Job = a.Targets[0]
+		}
+		d.emit(e, kv...)
 	}
 	if a.DryRun {
 		return

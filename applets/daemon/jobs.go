@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/job"
 	"strconv"
 	"time"
@@ -134,7 +135,7 @@ func (d *daemon) freezeJob(j *entry, reason string) error {
 	}
 	j.FreezeFor(reason, time.Now()) // engine freezes do not count for --timeout
 	d.record(j)
-	d.emitJob("job.freeze", j, "id", j.ID(), "reason", reason, "cgroup", string(j.Cgroup()))
+	d.emitJob(&hub.Event{Type: "job.freeze", Reason: reason}, j, "id", j.ID(), "reason", reason, "cgroup", string(j.Cgroup()))
 	d.checkEvents(j)
 	return nil
 }
@@ -146,7 +147,7 @@ func (d *daemon) thawJob(j *entry, reason string) error {
 	}
 	j.FreezeFor("", time.Now())
 	d.record(j)
-	d.emitJob("job.thaw", j, "id", j.ID(), "reason", reason, "cgroup", string(j.Cgroup()))
+	d.emitJob(&hub.Event{Type: "job.thaw", Reason: reason}, j, "id", j.ID(), "reason", reason, "cgroup", string(j.Cgroup()))
 	d.checkEvents(j)
 	return nil
 }
@@ -166,7 +167,7 @@ func (d *daemon) killJob(j *entry, sig int, reason string) error {
 	if err != nil {
 		return err
 	}
-	d.emitJob("job.kill", j, "id", j.ID(), "signal", strconv.Itoa(sig), "reason", reason, "cgroup", string(j.Cgroup()))
+	d.emitJob(&hub.Event{Type: "job.kill", Reason: reason}, j, "id", j.ID(), "signal", strconv.Itoa(sig), "reason", reason, "cgroup", string(j.Cgroup()))
 	return nil
 }
 
@@ -176,7 +177,7 @@ func (d *daemon) throttleJob(j *entry, weight int, reason string) error {
 		return err
 	}
 	j.SetCPUWeight(weight)
-	d.emitJob("job.throttle", j, "id", j.ID(), "resource", "cpu", "cpu_weight", strconv.Itoa(weight), "reason", reason, "cgroup", string(j.Cgroup()))
+	d.emitJob(&hub.Event{Type: "job.throttle", Reason: reason}, j, "id", j.ID(), "resource", "cpu", "cpu_weight", strconv.Itoa(weight), "reason", reason, "cgroup", string(j.Cgroup()))
 	return nil
 }
 
@@ -307,7 +308,7 @@ func (d *daemon) checkMemEvents(j *entry, final bool) (me cgroup.MemoryEvents, o
 	}
 	if report {
 		j.SawOOM(me.OOMKill, me.OOMGroupKill)
-		d.emitJob("job.oom", j, "id", j.ID(), "cgroup", string(j.Cgroup()), "oom_kill_count", strconv.FormatUint(me.OOMKill, 10))
+		d.emitJob(&hub.Event{Type: "job.oom"}, j, "id", j.ID(), "cgroup", string(j.Cgroup()), "oom_kill_count", strconv.FormatUint(me.OOMKill, 10))
 	}
 	return me, true
 }
@@ -330,7 +331,7 @@ func (d *daemon) finish(j *entry) {
 	if d.engine != nil {
 		d.engine.JobEnded(j.ID())
 	}
-	d.emitJob("job.exit", j, job.ExitKV(j.Job)...)
+	d.emitJob(&hub.Event{Type: "job.exit", State: j.State()}, j, job.ExitKV(j.Job)...)
 	d.unwatch(j, &j.wdEvents)
 	d.unwatch(j, &j.wdMem)
 	d.resolveFreezeOps(j, false)

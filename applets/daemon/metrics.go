@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/job"
 	"cgroupd/applets/daemon/pressure"
 	"cgroupd/core/cgroup"
@@ -100,37 +101,29 @@ type metrics struct {
 	writeErr  string    // last write error logged ("" after a success)
 }
 
-// event counts one emitted event (called by emit for every event).
-func (m *metrics) event(typ string, kv []string) {
-	get := func(key string) string {
-		for i := 0; i+1 < len(kv); i += 2 {
-			if kv[i] == key {
-				return kv[i+1]
-			}
-		}
-		return ""
-	}
+// observe counts one published event (a hub observer).
+func (m *metrics) observe(e *hub.Event) {
 	if m.actions == nil {
 		m.actions, m.admissions, m.ended = map[[2]string]uint64{}, map[string]uint64{}, map[string]uint64{}
 	}
-	switch typ {
+	switch e.Type {
 	case "job.start":
 		m.started++
 	case "job.exit":
-		m.ended[get("state")]++
+		m.ended[e.State]++
 	case "job.oom":
 		m.ooms++
 	case "pressure":
-		if get("action") == "admission_reject" {
-			res := get("resource")
+		if e.Action == "admission_reject" {
+			res := e.Resource
 			if res == "" {
 				res = "queue"
 			}
 			m.admissions[res]++
 		}
 	default:
-		if kind, ok := actionKinds[typ]; ok {
-			m.actions[[2]string{kind, get("reason")}]++
+		if kind, ok := actionKinds[e.Type]; ok {
+			m.actions[[2]string{kind, e.Reason}]++
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/job"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/spawn"
@@ -92,27 +93,24 @@ func TestExpoEscapes(t *testing.T) {
 
 func TestMetricsEventCounts(t *testing.T) {
 	var m metrics
-	for _, e := range []struct {
-		typ string
-		kv  []string
-	}{
-		{"job.start", []string{"id", "a"}},
-		{"job.start", []string{"id", "b"}},
-		{"job.freeze", []string{"id", "a", "reason", "client", "cgroup", "/x"}},
-		{"job.freeze", []string{"id", "a", "reason", "pressure_memory", "cgroup", "/x"}},
-		{"job.kill", []string{"id", "a", "signal", "9", "reason", "pressure_memory", "cgroup", "/x"}},
-		{"job.throttle", []string{"id", "a", "resource", "cpu", "cpu_weight", "50", "reason", "pressure_cpu"}},
-		{"job.kill", []string{"id", "a", "signal", "15", "reason", "new_reason"}},
-		{"pressure", []string{"resource", "io", "action", "admission_reject", "target", "c"}},
-		{"pressure", []string{"resource", "", "action", "admission_reject", "target", "d"}},
-		{"pressure", []string{"resource", "memory", "action", "kill", "target", "a"}},
-		{"job.oom", []string{"id", "a", "oom_kill_count", "1"}},
-		{"job.exit", []string{"id", "a", "state", "killed"}},
-		{"job.cleanup", []string{"id", "a"}},
+	for _, e := range []hub.Event{
+		{Type: "job.start", Job: "a"},
+		{Type: "job.start", Job: "b"},
+		{Type: "job.freeze", Job: "a", Reason: "client"},
+		{Type: "job.freeze", Job: "a", Reason: "pressure_memory"},
+		{Type: "job.kill", Job: "a", Reason: "pressure_memory"},
+		{Type: "job.throttle", Job: "a", Reason: "pressure_cpu"},
+		{Type: "job.kill", Job: "a", Reason: "new_reason"},
+		{Type: "pressure", Job: "c", Action: "admission_reject", Resource: "io"},
+		{Type: "pressure", Job: "d", Action: "admission_reject"},
+		{Type: "pressure", Job: "a", Action: "kill", Resource: "memory"},
+		{Type: "job.oom", Job: "a"},
+		{Type: "job.exit", Job: "a", State: "killed"},
+		{Type: "job.cleanup", Job: "a"},
 	} {
-		m.event(e.typ, e.kv)
+		m.observe(&e)
 	}
-	d := &daemon{cfg: defaultConfig(), supervisor: newSupervisor(), metrics: m}
+	d := &daemon{cfg: defaultConfig(), supervisor: newSupervisor(), metrics: m, events: hub.New(nil, nil)}
 	s := series(t, string(d.appendMetrics(nil, time.Now())))
 	for k, want := range map[string]float64{
 		`cgroupd_jobs_started_total`:                                           2,
@@ -368,7 +366,7 @@ func TestJSONRealDaemon(t *testing.T) {
 // cached figures: the part of METRICS and of a --metrics-file write that
 // does not depend on the kernel.
 func BenchmarkAppendMetrics(b *testing.B) {
-	d := &daemon{cfg: defaultConfig(), supervisor: newSupervisor()}
+	d := &daemon{cfg: defaultConfig(), supervisor: newSupervisor(), events: hub.New(nil, nil)}
 	d.metrics.samples = map[*entry]jobSample{}
 	for i := 0; i < 10000; i++ {
 		j := testEntry("job-"+strconv.Itoa(i), 1000, "", 50)
@@ -388,7 +386,7 @@ func BenchmarkAppendMetrics(b *testing.B) {
 // a job that ended drops out, and the pass duration appears after a pass.
 func TestRefreshSamples(t *testing.T) {
 	root := t.TempDir()
-	d := &daemon{cfg: defaultConfig(), supervisor: newSupervisor()}
+	d := &daemon{cfg: defaultConfig(), supervisor: newSupervisor(), events: hub.New(nil, nil)}
 	var jobs []*entry
 	for i := 0; i < 5; i++ {
 		id := "j" + strconv.Itoa(i)

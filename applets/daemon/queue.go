@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/job"
 	"cgroupd/applets/daemon/pressure"
 	"cgroupd/core/proto"
@@ -183,7 +184,7 @@ func (d *daemon) killPending(j *entry) {
 // removePending cancels and forgets a pending job on REMOVE.
 func (d *daemon) removePending(j *entry) {
 	d.dropPending(j, proto.Err("removed while pending").Add("id", j.ID()))
-	d.emitJob("job.cleanup", j, "id", j.ID(), "result", "removed", "cgroup", string(j.Cgroup()))
+	d.emitJob(&hub.Event{Type: "job.cleanup"}, j, "id", j.ID(), "result", "removed", "cgroup", string(j.Cgroup()))
 }
 
 // cancelAllPending answers every pending RUN with reason (shutdown).

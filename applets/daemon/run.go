@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/job"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/hostmem"
@@ -313,7 +314,7 @@ func (d *daemon) emitAdmissionReject(b *admissionBlock, id string) {
 	if !d.psiHost {
 		kv = append(kv, "psi_available", "0")
 	}
-	d.emit("pressure", kv...)
+	d.emit(&hub.Event{Type: "pressure", Job: id, Action: "admission_reject", Resource: b.Resource}, kv...)
 }
 
 // headroomBlock refuses admission while MemAvailable is below
@@ -680,7 +681,7 @@ func (d *daemon) started(j *entry, procs []spawn.Proc, mainStart string) {
 	d.jobs[j.ID()] = j
 	d.liveJobs[j] = struct{}{}
 	d.advance(j, func(m *job.Job) error { return m.Start(main.Pid, mainStart, now, monoMs(), d.seq) })
-	d.emitJob("job.start", j, "id", j.ID(), "pid", strconv.Itoa(j.Pid()), "priority", strconv.Itoa(j.Spec().Priority), "cgroup", string(j.Cgroup()))
+	d.emitJob(&hub.Event{Type: "job.start"}, j, "id", j.ID(), "pid", strconv.Itoa(j.Pid()), "priority", strconv.Itoa(j.Spec().Priority), "cgroup", string(j.Cgroup()))
 	d.jobStarted(j, now) // runopts.go: timeout
 }
 

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/journal"
 	"cgroupd/applets/daemon/logstore"
 	"cgroupd/applets/daemon/pressure"
@@ -62,9 +63,11 @@ type conn struct {
 	waitJob *entry     // WAIT in progress
 	log     *logStream // LOGS in progress
 	pendJob *entry     // RUN waiting in the admission queue
-	events  bool       // EVENTS --follow in progress (d.events.subs)
-	raw     []byte     // the request as received (an upgrade asks it again)
-	held    bool       // complete request held while an upgrade quiesces
+	sub     *hub.Sub   // EVENTS --follow in progress
+	queued  bool       // in srv.dirty: the hub queued lines to write out
+	srv     *server
+	raw     []byte // the request as received (an upgrade asks it again)
+	held    bool   // complete request held while an upgrade quiesces
 }
 
 // daemon is all state; only the loop goroutine touches it. It is made of
@@ -83,7 +86,6 @@ type conn struct {
 type daemon struct {
 	cfg    *config
 	stderr io.Writer
-	ev     *event.Emitter
 	lp     *loop.Loop
 
 	mount string
@@ -121,7 +123,7 @@ type daemon struct {
 	psiHost, psiRoot bool
 
 	sink   *event.Sink // stderr, never blocking (nil in unit tests)
-	events eventHub    // EVENTS: recent events and followers
+	events *hub.Hub    // every event: stderr, EVENTS history and followers, metrics
 
 	oomAdj *hostmem.OOMScoreAdj // the daemon's own, while it can restore it
 }
@@ -134,6 +136,7 @@ type server struct {
 	nofile       uint64
 
 	conns map[int]*conn
+	dirty []*conn // followers the hub queued lines for during this batch
 	readQ []*conn // connections in connReading, in deadline order
 
 	up     upgrade // UPGRADE in progress (upgrade.go)
@@ -199,7 +202,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	d := &daemon{
 		cfg:        cfg,
 		stderr:     sink,
-		ev:         &event.Emitter{W: sink.Events()},
+		events:     hub.New(sink.Events(), nil),
 		sink:       sink,
 		euid:       os.Geteuid(),
 		userCache:  map[uint32][]uint32{},
@@ -278,12 +281,14 @@ func (d *daemon) start() error {
 	}
 	// The event lines and job records of one batch of the loop reach
 	// their writers in one wake-up each.
+	d.events.Observe(d.metrics.observe)
 	d.lp.OnBatch(func() {
 		if d.sink != nil {
 			d.sink.Hold()
 		}
 		d.journal.Hold()
 	}, func() {
+		d.flushQueued() // what the hub queued for EVENTS followers
 		if d.sink != nil {
 			d.sink.Release()
 		}
@@ -336,7 +341,7 @@ func (d *daemon) start() error {
 			return err
 		}
 		d.logf("upgraded from %s to %s", h.from, Version)
-		d.emit("daemon.upgrade", "pid", strconv.Itoa(os.Getpid()), "from", h.from, "to", Version)
+		d.emit(&hub.Event{Type: "daemon.upgrade"}, "pid", strconv.Itoa(os.Getpid()), "from", h.from, "to", Version)
 		d.takeConns(h)
 	} else if err := d.listen(); err != nil {
 		return err
@@ -463,7 +468,7 @@ func (d *daemon) onAccept() {
 			unix.Close(nfd)
 			continue
 		}
-		c := &conn{fd: nfd, cred: *cred, state: connReading, deadline: time.Now().Add(d.cfg.ReqTimeout), mask: unix.EPOLLIN}
+		c := &conn{fd: nfd, cred: *cred, state: connReading, deadline: time.Now().Add(d.cfg.ReqTimeout), mask: unix.EPOLLIN, srv: &d.server}
 		if err := d.lp.Add(nfd, c.mask, func(ev uint32) { d.onConn(c, ev) }); err != nil {
 			d.logf("epoll add conn: %v", err)
 			unix.Close(nfd)
@@ -615,7 +620,7 @@ func (d *daemon) flush(c *conn) {
 			c.wpos += n
 		}
 		c.wbuf, c.wpos = c.wbuf[:0], 0
-		if c.events && d.markGap(c) {
+		if c.sub != nil && d.markGap(c) {
 			continue // an EVENTS follower caught up: its gap mark
 		}
 		if c.log != nil {
@@ -665,8 +670,9 @@ func (d *daemon) closeConn(c *conn) {
 	if c.log != nil {
 		d.closeLog(c)
 	}
-	if c.events {
-		delete(d.events.subs, c)
+	if c.sub != nil {
+		d.events.Unsubscribe(c.sub)
+		c.sub = nil
 	}
 	if j := c.pendJob; j != nil {
 		// The client gave up on its queued RUN: cancel it.

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/job"
 	"cgroupd/core/loop"
 	"cgroupd/core/spawn"
@@ -79,7 +80,7 @@ func (d *daemon) shutdownFinal() {
 		err := j.Cgroup().Remove()
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			d.logf("shutdown: remove %s: %v", j.Cgroup(), err)
-			d.emitJob("job.cleanup", j, "id", j.ID(), "result", "failed", "cgroup", string(j.Cgroup()))
+			d.emitJob(&hub.Event{Type: "job.cleanup"}, j, "id", j.ID(), "result", "failed", "cgroup", string(j.Cgroup()))
 			continue
 		}
 		d.forget(j, "removed")

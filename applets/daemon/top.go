@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"cgroupd/applets/daemon/hub"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/loop"
 	"cgroupd/core/proto"
@@ -231,21 +232,14 @@ func desc[T uint64 | float64](a T, aok bool, b T, bok bool) int {
 // recentDecisions are the latest pressure events c may see, oldest first,
 // without their "EVENT ... type=pressure " head.
 func (d *daemon) recentDecisions(c *conn, n int) []string {
-	h := &d.events
-	var out []string
-	for i := len(h.ring) - 1; i >= 0 && len(out) < n; i-- {
-		e := h.ring[(h.next+i)%len(h.ring)]
-		if e.typ != "pressure" || !(c.cred.Uid == 0 || int64(c.cred.Uid) == e.owner) {
-			continue
-		}
-		line := bytes.TrimRight(e.line, "\n")
+	lines := d.events.Latest(hub.Filter{Types: map[string]bool{"pressure": true}, UID: c.cred.Uid, Root: c.cred.Uid == 0}, n)
+	out := make([]string, 0, len(lines))
+	for _, line := range lines {
+		line = bytes.TrimRight(line, "\n")
 		if k := bytes.Index(line, []byte(" type=pressure ")); k >= 0 {
 			line = line[k+len(" type=pressure "):]
 		}
 		out = append(out, string(line))
-	}
-	for a, b := 0, len(out)-1; a < b; a, b = a+1, b-1 {
-		out[a], out[b] = out[b], out[a]
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"cgroupd/applets/daemon/hub"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/proto"
 )
@@ -23,7 +24,7 @@ import (
 // (taking its results).
 
 func topBenchDaemon(n int) *daemon {
-	d := &daemon{cfg: defaultConfig(), supervisor: newSupervisor()}
+	d := &daemon{cfg: defaultConfig(), supervisor: newSupervisor(), events: hub.New(nil, nil)}
 	d.top.samples = map[*entry]topSample{}
 	d.top.inFlight = true // as if the sampler were busy: no pass starts here
 	for i := 0; i < n; i++ {

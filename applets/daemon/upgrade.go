@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"cgroupd/applets/daemon/hub"
 	"cgroupd/core/proto"
 
 	"golang.org/x/sys/unix"
@@ -279,13 +280,12 @@ func (d *daemon) connHandoff(c *conn) (kind string, args []string, data []byte) 
 	case c.log != nil:
 		ls := c.log
 		return "logs", []string{ls.job.ID(), strconv.FormatInt(ls.pos, 10), boolStr(ls.midLn), boolStr(ls.follow)}, unsent
-	case c.events:
-		s := d.events.subs[c]
-		types := make([]string, 0, len(s.types))
-		for t := range s.types {
+	case c.sub != nil:
+		types := make([]string, 0, len(c.sub.Types))
+		for t := range c.sub.Types {
 			types = append(types, t)
 		}
-		return "events", []string{"id=" + s.id, "type=" + strings.Join(types, ",")}, unsent
+		return "events", []string{"id=" + c.sub.ID, "type=" + strings.Join(types, ",")}, unsent
 	case c.state == connWriting:
 		return "write", nil, unsent
 	}
@@ -391,7 +391,7 @@ func (d *daemon) takeConns(h *handoff) {
 	}
 	for _, hc := range h.conns {
 		c := &conn{fd: hc.fd, cred: unix.Ucred{Pid: hc.pid, Uid: hc.uid, Gid: hc.gid}, state: connBusy,
-			deadline: time.Now().Add(d.cfg.ReqTimeout), mask: unix.EPOLLIN}
+			deadline: time.Now().Add(d.cfg.ReqTimeout), mask: unix.EPOLLIN, srv: &d.server}
 		if err := d.lp.Add(c.fd, c.mask, func(ev uint32) { d.onConn(c, ev) }); err != nil {
 			d.logf("upgrade: connection %d: %v", c.fd, err)
 			unix.Close(c.fd)
@@ -475,18 +475,14 @@ func (d *daemon) takeConn(c *conn, hc handedConn) {
 		c.log = ls
 		d.send(c, hc.data)
 	case "events":
-		s := &subscription{id: strings.TrimPrefix(arg(0), "id=")}
+		f := hub.Filter{ID: strings.TrimPrefix(arg(0), "id="), UID: c.cred.Uid, Root: c.cred.Uid == 0}
 		if t := strings.TrimPrefix(arg(1), "type="); t != "" {
-			s.types = map[string]bool{}
+			f.Types = map[string]bool{}
 			for _, x := range strings.Split(t, ",") {
-				s.types[x] = true
+				f.Types[x] = true
 			}
 		}
-		if d.events.subs == nil {
-			d.events.subs = map[*conn]*subscription{}
-		}
-		d.events.subs[c] = s
-		c.events = true
+		c.sub = d.events.Subscribe(f, c)
 		d.send(c, hc.data)
 	default:
 		d.closeConn(c)

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"fmt"
-	"strconv"
 
 	"cgroupd/applets/daemon/job"
 	"cgroupd/core/fsid"
@@ -96,10 +95,4 @@ func (d *daemon) countUser(j *entry, old, new string) {
 			delete(d.userJobs, j.Spec().UID)
 		}
 	}
-}
-
-// emitJob emits a job.* event of j: the spec keys kv, then uid, the job's
-// owner (appended: EVENTS.md allows new keys at the end only).
-func (d *daemon) emitJob(typ string, j *entry, kv ...string) {
-	d.emit(typ, append(kv, "uid", strconv.FormatUint(uint64(j.Spec().UID), 10))...)
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/job"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/proto"
@@ -220,7 +221,7 @@ func (d *daemon) doStats(c *conn) []byte {
 // eventsDropped counts the event lines dropped for a consumer that fell
 // behind: stderr and EVENTS followers.
 func (d *daemon) eventsDropped() uint64 {
-	n := d.events.dropped
+	n := d.events.Dropped()
 	if d.sink != nil {
 		n += d.sink.Dropped()
 	}
@@ -397,7 +398,7 @@ func (d *daemon) doRemove(c *conn, r *proto.Request) []byte {
 // forget drops an ended job whose cgroup is gone and emits job.cleanup.
 // The log file is kept: its owner may still want it.
 func (d *daemon) forget(j *entry, result string) {
-	d.emitJob("job.cleanup", j, "id", j.ID(), "result", result, "cgroup", string(j.Cgroup()))
+	d.emitJob(&hub.Event{Type: "job.cleanup"}, j, "id", j.ID(), "result", result, "cgroup", string(j.Cgroup()))
 	d.logForgotten(j)
 	d.unrecord(j)
 	d.recount(j, j.State(), "")

@@ -1,0 +1,58 @@
+package hub
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+type sink struct {
+	b    []byte
+	sent int
+}
+
+func (s *sink) Queue(line []byte) { s.b = append(s.b, line...) }
+func (s *sink) Backlog() int      { return len(s.b) - s.sent }
+
+// Publish writes the line, keeps it, tells the observers and queues it for
+// the followers that may see it; a follower too far behind has lines
+// dropped and counted, and gets one gap mark.
+func TestPublish(t *testing.T) {
+	var stderr bytes.Buffer
+	h := New(&stderr, func() time.Time { return time.UnixMilli(1000) })
+	var seen []string
+	h.Observe(func(e *Event) { seen = append(seen, e.Type+":"+e.Reason) })
+	mine, all, slow := &sink{}, &sink{}, &sink{}
+	h.Subscribe(Filter{UID: 1000}, mine)
+	h.Subscribe(Filter{Root: true, Types: map[string]bool{"job.kill": true}}, all)
+	s := h.Subscribe(Filter{Root: true}, slow)
+	h.Publish(&Event{Type: "job.kill", Job: "a", Owner: 1000, Reason: "client", KV: []string{"id", "a", "signal", "9"}})
+	h.Publish(&Event{Type: "job.start", Job: "b", Owner: 0, KV: []string{"id", "b"}})
+	want := "EVENT schema=cgroupd.v1 ts_unix_ms=1000 type=job.kill id=a signal=9\n"
+	if !strings.HasPrefix(stderr.String(), want) || strings.Count(stderr.String(), "\n") != 2 {
+		t.Errorf("stderr %q, want both lines, the first %q", stderr.String(), want)
+	}
+	if string(mine.b) != want || string(all.b) != want {
+		t.Errorf("uid 1000 got %q, the job.kill filter got %q; want only the kill", mine.b, all.b)
+	}
+	if strings.Join(seen, " ") != "job.kill:client job.start:" {
+		t.Errorf("observers saw %v", seen)
+	}
+	if hist, n := h.History(Filter{Root: true, ID: "b"}); n != 1 || !strings.Contains(string(hist), "type=job.start") {
+		t.Errorf("history of b: %d %q", n, hist)
+	}
+	if l := h.Latest(Filter{Root: true}, 1); len(l) != 1 || !strings.Contains(string(l[0]), "job.start") {
+		t.Errorf("latest: %q", l)
+	}
+	for range SubscriberMax / len(want) {
+		h.Publish(&Event{Type: "job.kill", Job: "a", Owner: 1000, KV: []string{"id", "a", "signal", "9"}})
+	}
+	if h.Dropped() == 0 || slow.Backlog() > SubscriberMax {
+		t.Fatalf("dropped %d, backlog %d: want drops and a bounded backlog", h.Dropped(), slow.Backlog())
+	}
+	g := string(s.Gap(time.UnixMilli(2000)))
+	if !strings.Contains(g, "type=events.dropped count=") || s.Gap(time.UnixMilli(2000)) != nil {
+		t.Errorf("gap %q, then a second one: want one events.dropped line", g)
+	}
+}
