@@ -32,7 +32,7 @@ VERSION ?= $(shell git describe --tags --dirty 2>/dev/null || echo unknown)
 COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build install test test-unit test-vm test-systemd test-cross cross bench bench-vm check clean help FORCE
+.PHONY: all build install deps test test-unit test-vm test-systemd test-cross cross bench bench-vm check clean help FORCE
 
 all: build ## build build/cgroupbox (static, stripped) and its applet links
 
@@ -58,9 +58,12 @@ install: build ## install the binary and links into $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/cgroupbox
 	@for a in $(APPLETS); do ln -sf cgroupbox $(DESTDIR)$(PREFIX)/bin/$$a; done
 
-test: build test-unit test-systemd test-vm ## unit + host integration tests, the systemd VM scenario, then the VM suite
+deps: ## install the tools the tests use (tmux, promtool, qemu, ...; root, apt-get); CI=true: a missing one fails
+	sh scripts/deps.sh test
 
-test-unit: build ## go tests: unit tests and host integration tests (real cgroup2)
+test: deps build test-unit test-systemd test-vm ## deps, unit + host integration tests, the systemd VM scenario, then the VM suite
+
+test-unit: deps build ## go tests: unit tests and host integration tests (real cgroup2)
 	$(GO) test -count=1 ./...
 
 test-vm: build $(if $(filter-out amd64,$(ARCH)),cross-$(ARCH)) ## boot a VM with every cgroup v2 controller and run scripts/suite there (ARCH=amd64|arm64)

@@ -1,18 +1,23 @@
 // Command cgroupbox is the cgroupd multicall binary.
 //
-//	cgroupbox APPLET [args]     run an applet by name
-//	APPLET [args]               (when started through a link named APPLET)
-//	cgroupbox --install DIR     make a symlink per applet in DIR
-//	cgroupbox --version | -V    print version, commit and os/arch
+//	usage: cgroupbox APPLET [args]     run an applet by name
+//	       APPLET [args]               (when started through a link named APPLET)
+//	       cgroupbox --install DIR     make a relative symlink per applet in DIR
+//	       cgroupbox --version | -V    print version, commit and os/arch
+//	       cgroupbox -h | --help       this text and the applets
 //
 // The applet is chosen by the name the binary was started under
-// (basename of argv[0], never resolving symlinks), else by argv[1]. With no
-// match it prints the sorted applet list on stderr and exits 2.
+// (basename of argv[0], never resolving symlinks), else by argv[1]
+// (aliases: daemon for cgroupd, ctl for cgroupctl). Every applet also
+// answers --version and -V as its first argument. With no match it prints
+// one line naming the sorted applets on stderr and exits 2.
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -63,48 +68,78 @@ func names() []string {
 
 func main() {
 	// The daemon reports its version across an upgrade: VERSION+COMMIT.
-	if f := strings.Fields(versionLine()); len(f) >= 4 {
+	if f := strings.Fields(versionLine("cgroupbox")); len(f) >= 4 {
 		daemon.Version = f[1] + "+" + f[3]
 	}
 	os.Exit(dispatch(os.Args, os.Stdin, os.Stdout, os.Stderr))
 }
 
+// usage is the dispatcher's -h text (the doc comment shows it verbatim);
+// -h appends the applet list.
+const usage = `usage: cgroupbox APPLET [args]     run an applet by name
+       APPLET [args]               (when started through a link named APPLET)
+       cgroupbox --install DIR     make a relative symlink per applet in DIR
+       cgroupbox --version | -V    print version, commit and os/arch
+       cgroupbox -h | --help       this text and the applets
+`
+
 func dispatch(argv []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(argv) > 0 {
-		if a, ok := applets[filepath.Base(argv[0])]; ok {
-			return a.run(argv[1:], stdin, stdout, stderr)
-		}
-	}
-	if len(argv) > 1 {
-		name := argv[1]
-		if full, ok := aliases[name]; ok {
-			name = full
-		}
+		name := filepath.Base(argv[0])
 		if a, ok := applets[name]; ok {
-			return a.run(argv[2:], stdin, stdout, stderr)
-		}
-		if name == "--version" || name == "-V" {
-			fmt.Fprintln(stdout, versionLine())
-			return 0
-		}
-		if name == "--install" {
-			if len(argv) != 3 {
-				fmt.Fprintln(stderr, "usage: cgroupbox --install DIR")
-				return 2
-			}
-			if err := install(argv[2]); err != nil {
-				fmt.Fprintf(stderr, "cgroupbox: %v\n", err)
-				return 1
-			}
-			return 0
+			return runApplet(name, a, argv[1:], stdin, stdout, stderr)
 		}
 	}
-	fmt.Fprintln(stderr, "usage: cgroupbox APPLET [args] | cgroupbox --install DIR | cgroupbox --version")
-	fmt.Fprintln(stderr, "applets:")
-	for _, n := range names() {
-		fmt.Fprintf(stderr, "  %s\n", n)
+	if len(argv) < 2 {
+		return usageError(stderr, "no applet given; applets: "+strings.Join(names(), " "))
 	}
+	name := argv[1]
+	if full, ok := aliases[name]; ok {
+		name = full
+	}
+	if a, ok := applets[name]; ok {
+		return runApplet(name, a, argv[2:], stdin, stdout, stderr)
+	}
+	switch name {
+	case "--version", "-V":
+		fmt.Fprintln(stdout, versionLine("cgroupbox"))
+		return 0
+	case "-h", "--help", "-help":
+		io.WriteString(stdout, usage)
+		fmt.Fprintf(stdout, "applets: %s (aliases: ctl, daemon)\n", strings.Join(names(), " "))
+		return 0
+	case "--install":
+		if len(argv) != 3 {
+			return usageError(stderr, "--install: want one directory")
+		}
+		if err := install(argv[2], stdout); err != nil {
+			fmt.Fprintf(stderr, "cgroupbox: --install: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	what := "applet"
+	if strings.HasPrefix(name, "-") {
+		what = "option"
+	}
+	return usageError(stderr, fmt.Sprintf("unknown %s %q; applets: %s", what, name, strings.Join(names(), " ")))
+}
+
+// usageError prints one line, the message and the pointer to -h, and
+// returns the usage exit status.
+func usageError(stderr io.Writer, msg string) int {
+	fmt.Fprintf(stderr, "cgroupbox: %s (see cgroupbox -h)\n", msg)
 	return 2
+}
+
+// runApplet runs a; a visible applet answers --version or -V as its first
+// argument with the version line under its own name.
+func runApplet(name string, a applet, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if !a.hidden && len(args) > 0 && (args[0] == "--version" || args[0] == "-V") {
+		fmt.Fprintln(stdout, versionLine(name))
+		return 0
+	}
+	return a.run(args, stdin, stdout, stderr)
 }
 
 // version and commit are set at link time by make
@@ -112,9 +147,9 @@ func dispatch(argv []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // leaves them empty and versionLine falls back to the build info.
 var version, commit string
 
-// versionLine is `cgroupbox VERSION commit COMMIT linux/ARCH GOVERSION`;
+// versionLine is `PROG VERSION commit COMMIT linux/ARCH GOVERSION`;
 // what neither the linker flags nor the build info know is "unknown".
-func versionLine() string {
+func versionLine(prog string) string {
 	v, c := version, commit
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
@@ -147,7 +182,7 @@ func versionLine() string {
 			arch += "v" + goarm
 		}
 	}
-	return fmt.Sprintf("cgroupbox %s commit %s %s/%s %s", v, c, runtime.GOOS, arch, runtime.Version())
+	return fmt.Sprintf("%s %s commit %s %s/%s %s", prog, v, c, runtime.GOOS, arch, runtime.Version())
 }
 
 // buildSetting returns the build info setting key ("" when unknown).
@@ -162,25 +197,68 @@ func buildSetting(key string) string {
 	return ""
 }
 
-// install makes a symlink per visible applet in dir, pointing at this
-// binary. An existing link is replaced; any other file is left alone.
-func install(dir string) error {
-	self, err := os.Executable()
+// install makes a symlink per visible applet in dir pointing at this
+// binary, relative (`cgroupd -> cgroupbox` beside it, else the path from
+// dir's real location), and prints one line per link on out. An existing
+// symlink is replaced; any other file stops it before a link is made.
+func install(dir string, out io.Writer) error {
+	self, err := os.Executable() // /proc/self/exe: symlinks resolved
 	if err != nil {
 		return err
 	}
+	real, err := filepath.Abs(dir)
+	if err == nil {
+		real, err = filepath.EvalSymlinks(real)
+	}
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s: not a directory", dir)
+	}
+	target, err := filepath.Rel(real, self)
+	if err != nil {
+		return err
+	}
+	old := map[string]string{}
 	for _, n := range names() {
 		p := filepath.Join(dir, n)
-		if fi, err := os.Lstat(p); err == nil {
-			if fi.Mode()&os.ModeSymlink == 0 {
-				return fmt.Errorf("%s exists and is not a symlink", p)
-			}
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			return fmt.Errorf("%s exists and is not a symlink; nothing linked", p)
+		}
+		if old[n], err = os.Readlink(p); err != nil {
+			return err
+		}
+	}
+	for _, n := range names() {
+		p := filepath.Join(dir, n)
+		was, replaced := old[n]
+		if replaced {
 			if err := os.Remove(p); err != nil {
 				return err
 			}
 		}
-		if err := os.Symlink(self, p); err != nil {
+		if err := os.Symlink(target, p); err != nil {
 			return err
+		}
+		switch {
+		case !replaced:
+			fmt.Fprintf(out, "%s -> %s\n", p, target)
+		case was == target:
+			fmt.Fprintf(out, "%s -> %s (was already)\n", p, target)
+		default:
+			fmt.Fprintf(out, "%s -> %s (was -> %s)\n", p, target, was)
 		}
 	}
 	return nil

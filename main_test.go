@@ -9,23 +9,35 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"cgroupd/applets/usagedoc"
 )
 
 func TestDispatchUnknownListsApplets(t *testing.T) {
-	for _, argv := range [][]string{
-		{"cgroupbox"},
-		{"cgroupbox", "nope"},
-		{"/usr/bin/whatever", "frob", "x"},
+	// No match: one line on stderr with the sorted visible applets and the
+	// pointer to -h, exit 2.
+	for _, tc := range []struct {
+		argv []string
+		want string
+	}{
+		{[]string{"cgroupbox"}, "cgroupbox: no applet given; "},
+		{[]string{"cgroupbox", "nope"}, `cgroupbox: unknown applet "nope"; `},
+		{[]string{"/usr/bin/whatever", "frob", "x"}, `cgroupbox: unknown applet "frob"; `},
+		{[]string{"cgroupbox", "--frob"}, `cgroupbox: unknown option "--frob"; `},
+		{[]string{"cgroupbox", "a\nb"}, `cgroupbox: unknown applet "a\nb"; `},
 	} {
-		t.Run(strings.Join(argv, " "), func(t *testing.T) {
-			var stderr bytes.Buffer
-			code := dispatch(argv, strings.NewReader(""), io.Discard, &stderr)
+		t.Run(strings.Join(tc.argv, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := dispatch(tc.argv, strings.NewReader(""), &stdout, &stderr)
 			if code != 2 {
 				t.Errorf("exit = %d, want 2", code)
 			}
-			want := "  cgroupctl\n  cgroupd\n  cpuhog\n  memhog\n"
-			if !strings.Contains(stderr.String(), want) {
-				t.Errorf("stderr = %q, want sorted applet list %q", stderr.String(), want)
+			want := tc.want + "applets: cgroupctl cgroupd cpuhog memhog (see cgroupbox -h)\n"
+			if got := stderr.String(); got != want {
+				t.Errorf("stderr = %q, want %q", got, want)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout = %q, want nothing", stdout.String())
 			}
 			for n, a := range applets {
 				if a.hidden && strings.Contains(stderr.String(), n) {
@@ -36,14 +48,34 @@ func TestDispatchUnknownListsApplets(t *testing.T) {
 	}
 }
 
+func TestDispatchUsageErrorsOneLine(t *testing.T) {
+	for _, argv := range [][]string{
+		{"cgroupbox", "--install"},
+		{"cgroupbox", "--install", "a", "b"},
+		{"memhog"}, {"memhog", "x"}, {"memhog", "-x"}, {"cpuhog", "1", "1", "1"},
+		{"cgroupbox", "memhog", "x"}, {"cgroupbox", "cpuhog", "zero"},
+	} {
+		t.Run(strings.Join(argv, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := dispatch(argv, strings.NewReader(""), &stdout, &stderr)
+			e := stderr.String()
+			if code != 2 || strings.Count(e, "\n") != 1 || !strings.Contains(e, " -h)\n") {
+				t.Errorf("exit %d, stderr %q; want 2 and one line ending in (see ... -h)", code, e)
+			}
+		})
+	}
+}
+
 func TestDispatchHelp(t *testing.T) {
-	// Every visible applet answers -h with usage and exit 0, whether chosen
-	// by argv[0] or by argv[1] (full name or alias).
+	// Every visible applet, and the dispatcher itself, answers -h with
+	// usage and exit 0, whether chosen by argv[0] or by argv[1] (full name
+	// or alias).
 	cases := [][]string{
 		{"cgroupd", "-h"}, {"cgroupctl", "-h"}, {"memhog", "-h"}, {"cpuhog", "-h"},
 		{"/x/y/cgroupd", "-h"},
 		{"cgroupbox", "cgroupd", "-h"}, {"cgroupbox", "daemon", "-h"},
 		{"cgroupbox", "ctl", "-h"}, {"cgroupbox", "memhog", "-h"},
+		{"cgroupbox", "-h"}, {"cgroupbox", "--help"}, {"/x/cgroupbox", "-h"},
 	}
 	for _, argv := range cases {
 		t.Run(strings.Join(argv, " "), func(t *testing.T) {
@@ -60,28 +92,122 @@ func TestDispatchHelp(t *testing.T) {
 }
 
 func TestInstall(t *testing.T) {
-	dir := t.TempDir()
-	if err := install(dir); err != nil {
+	self, err := os.Executable()
+	if err != nil {
 		t.Fatal(err)
 	}
-	self, _ := os.Executable()
-	for _, n := range names() {
-		got, err := os.Readlink(filepath.Join(dir, n))
-		if err != nil {
-			t.Fatalf("%s: %v", n, err)
-		}
-		if got != self {
-			t.Errorf("%s -> %s, want %s", n, got, self)
-		}
+	selfDir := filepath.Dir(self)
+	// Beside the binary the links are its bare name; elsewhere they are
+	// the relative path from the directory's real location.
+	beside := selfDir
+	other := t.TempDir()
+	// A directory reached through a symlink one level deeper than other:
+	// the relative path is the same, computed from the real location.
+	third := t.TempDir()
+	viaLink := filepath.Join(t.TempDir(), "x", "link")
+	os.Mkdir(filepath.Dir(viaLink), 0o755)
+	if err := os.Symlink(third, viaLink); err != nil {
+		t.Fatal(err)
 	}
-	// A second install replaces the links; a regular file is not clobbered.
-	if err := install(dir); err != nil {
+	realOther, _ := filepath.EvalSymlinks(other)
+	rel, err := filepath.Rel(realOther, self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, dir, want string
+	}{
+		{"beside the binary", beside, filepath.Base(self)},
+		{"another directory", other, rel},
+		{"through a symlinked directory", viaLink, rel},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.dir == beside {
+				// Linking into the test binary's directory (go's build
+				// cache dir for this test) leaves links behind: remove them.
+				for _, n := range names() {
+					p := filepath.Join(beside, n)
+					if _, err := os.Lstat(p); err == nil {
+						t.Skipf("%s exists", p)
+					}
+					t.Cleanup(func() { os.Remove(p) })
+				}
+			}
+			var out bytes.Buffer
+			if err := install(tc.dir, &out); err != nil {
+				t.Fatal(err)
+			}
+			var want strings.Builder
+			for _, n := range names() {
+				p := filepath.Join(tc.dir, n)
+				got, err := os.Readlink(p)
+				if err != nil {
+					t.Fatalf("%s: %v", n, err)
+				}
+				if got != tc.want {
+					t.Errorf("%s -> %s, want %s", n, got, tc.want)
+				}
+				if filepath.IsAbs(got) {
+					t.Errorf("%s -> %s: absolute", n, got)
+				}
+				// The link resolves to this binary.
+				if r, err := filepath.EvalSymlinks(p); err != nil || r != self {
+					t.Errorf("%s resolves to %q (%v), want %s", n, r, err, self)
+				}
+				want.WriteString(p + " -> " + tc.want + "\n")
+			}
+			if out.String() != want.String() {
+				t.Errorf("output:\n%s\nwant:\n%s", out.String(), want.String())
+			}
+		})
+	}
+
+	// A second install replaces the links and says so; a link to elsewhere
+	// is replaced with its old target named.
+	memhog := filepath.Join(other, "memhog")
+	os.Remove(memhog)
+	os.Symlink("/somewhere/else", memhog)
+	var out bytes.Buffer
+	if err := install(other, &out); err != nil {
 		t.Errorf("second install: %v", err)
 	}
-	os.Remove(filepath.Join(dir, "memhog"))
-	os.WriteFile(filepath.Join(dir, "memhog"), []byte("x"), 0o644)
-	if err := install(dir); err == nil {
+	for _, w := range []string{
+		filepath.Join(other, "cgroupd") + " -> " + rel + " (was already)\n",
+		memhog + " -> " + rel + " (was -> /somewhere/else)\n",
+	} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("second install printed %q, want a line %q", out.String(), w)
+		}
+	}
+
+	// A regular file is not clobbered, and nothing is linked then.
+	fresh := t.TempDir()
+	os.WriteFile(filepath.Join(fresh, "memhog"), []byte("x"), 0o644)
+	out.Reset()
+	if err := install(fresh, &out); err == nil {
 		t.Errorf("install over a regular file: got nil error")
+	}
+	if _, err := os.Lstat(filepath.Join(fresh, "cgroupctl")); err == nil || out.Len() != 0 {
+		t.Errorf("install over a regular file linked something (output %q)", out.String())
+	}
+	if err := install(filepath.Join(fresh, "memhog"), io.Discard); err == nil {
+		t.Errorf("install into a file: got nil error")
+	}
+}
+
+func TestInstallCommand(t *testing.T) {
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	if code := dispatch([]string{"cgroupbox", "--install", dir}, strings.NewReader(""), &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr.String())
+	}
+	if n := strings.Count(stdout.String(), "\n"); n != len(names()) {
+		t.Errorf("stdout %q: %d lines, want one per applet (%d)", stdout.String(), n, len(names()))
+	}
+	stderr.Reset()
+	if code := dispatch([]string{"cgroupbox", "--install", filepath.Join(dir, "no", "such")}, strings.NewReader(""), io.Discard, &stderr); code != 1 ||
+		!strings.HasPrefix(stderr.String(), "cgroupbox: --install: ") || strings.Count(stderr.String(), "\n") != 1 {
+		t.Errorf("missing dir: exit %d, stderr %q; want 1 and one cgroupbox: --install: line", code, stderr.String())
 	}
 }
 
@@ -101,20 +227,48 @@ func TestDependencies(t *testing.T) {
 }
 
 func TestDispatchVersion(t *testing.T) {
-	for _, flag := range []string{"--version", "-V"} {
-		var out, errb bytes.Buffer
-		code := dispatch([]string{"cgroupbox", flag}, strings.NewReader(""), &out, &errb)
-		if code != 0 || errb.Len() != 0 {
-			t.Fatalf("%s: exit %d, stderr %q", flag, code, errb.String())
-		}
-		f := strings.Fields(out.String())
-		// cgroupbox VERSION commit COMMIT linux/ARCH GOVERSION
-		if len(f) != 6 || f[0] != "cgroupbox" || f[2] != "commit" ||
-			!strings.HasPrefix(f[4], "linux/"+runtime.GOARCH) || f[5] != runtime.Version() {
-			t.Errorf("%s: got %q", flag, out.String())
-		}
-		if f[1] == "" || f[3] == "" {
-			t.Errorf("%s: empty version or commit in %q", flag, out.String())
-		}
+	// The dispatcher and every visible applet, by argv[0] or argv[1]:
+	// PROG VERSION commit COMMIT linux/ARCH GOVERSION, exit 0.
+	cases := []struct {
+		argv []string
+		prog string
+	}{
+		{[]string{"cgroupbox", "--version"}, "cgroupbox"},
+		{[]string{"cgroupbox", "-V"}, "cgroupbox"},
+		{[]string{"cgroupbox", "ctl", "-V"}, "cgroupctl"},
+		{[]string{"cgroupbox", "daemon", "--version"}, "cgroupd"},
 	}
+	for _, n := range names() {
+		cases = append(cases,
+			struct {
+				argv []string
+				prog string
+			}{[]string{"/usr/local/bin/" + n, "--version"}, n},
+			struct {
+				argv []string
+				prog string
+			}{[]string{n, "-V"}, n})
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.argv, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := dispatch(tc.argv, strings.NewReader(""), &out, &errb)
+			if code != 0 || errb.Len() != 0 {
+				t.Fatalf("exit %d, stderr %q", code, errb.String())
+			}
+			f := strings.Fields(out.String())
+			if len(f) != 6 || f[0] != tc.prog || f[2] != "commit" ||
+				!strings.HasPrefix(f[4], "linux/"+runtime.GOARCH) || f[5] != runtime.Version() {
+				t.Errorf("got %q", out.String())
+			}
+			if len(f) > 3 && (f[1] == "" || f[3] == "") {
+				t.Errorf("empty version or commit in %q", out.String())
+			}
+		})
+	}
+}
+
+// TestDocMatchesUsage: the doc comment shows the -h text verbatim.
+func TestDocMatchesUsage(t *testing.T) {
+	usagedoc.Check(t, "main.go", usage)
 }

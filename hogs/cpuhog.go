@@ -2,17 +2,18 @@
 //
 //	usage: cpuhog [threads] [seconds]
 //	  spin [threads] (default 1) for [seconds] (default 5), exit 0
+//	  cpuhog -V | --version   print the version
 //
 // Spins [threads] OS threads (default 1) for [seconds] (default 5;
 // fractions allowed), then exits 0. Each spinner is a goroutine locked to
 // its own thread, and GOMAXPROCS is raised so that all of them run at once
 // (the Go runtime would otherwise cap them at the CPU count or the
-// cgroup's cpu.max). It prints nothing but errors; usage errors exit 2.
+// cgroup's cpu.max). It prints nothing but errors; a usage error is one
+// line and exits 2.
 
 package hogs
 
 import (
-	"fmt"
 	"io"
 	"runtime"
 	"sync"
@@ -22,6 +23,7 @@ import (
 
 const cpuhogUsage = `usage: cpuhog [threads] [seconds]
   spin [threads] (default 1) for [seconds] (default 5), exit 0
+  cpuhog -V | --version   print the version
 `
 
 // maxThreads bounds cpuhog's threads (Go's default thread limit is 10000).
@@ -43,8 +45,7 @@ func Cpuhog(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		spin, err = parseSeconds(pos[1])
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "cpuhog: %v\n%s", err, cpuhogUsage)
-		return 2
+		return usageErr(stderr, "cpuhog", err.Error())
 	}
 	burn(int(threads), spin)
 	return 0

@@ -4,11 +4,15 @@
 //
 //	usage: memhog <megabytes> [seconds]
 //	  allocate and touch <megabytes> MiB, hold for [seconds] (default 10), exit 0
+//	  memhog -V | --version   print the version
 //
 //	usage: cpuhog [threads] [seconds]
 //	  spin [threads] (default 1) for [seconds] (default 5), exit 0
+//	  cpuhog -V | --version   print the version
 //
-// Both print nothing but errors: usage errors exit 2, failures exit 1.
+// Both print nothing but errors: a usage error is one line on stderr
+// (`memhog: invalid seconds "x" (want a number >= 0) (see memhog -h)`) and
+// exits 2, a failure exits 1.
 package hogs
 
 import (
@@ -25,7 +29,8 @@ type usageError struct{ msg string }
 func (e *usageError) Error() string { return e.msg }
 
 // parseArgs handles -h and counts: it returns ok=false after printing help
-// or a usage error, with the exit status.
+// or a usage error, with the exit status. (--version and -V as the first
+// argument are answered by main.)
 func parseArgs(name, usage string, args []string, max int, stdout, stderr io.Writer) (pos []string, code int, ok bool) {
 	for _, a := range args {
 		switch {
@@ -35,16 +40,21 @@ func parseArgs(name, usage string, args []string, max int, stdout, stderr io.Wri
 		case a == "--":
 			continue
 		case len(a) > 1 && a[0] == '-' && (a[1] < '0' || a[1] > '9'):
-			fmt.Fprintf(stderr, "%s: unknown option %q\n%s", name, a, usage)
-			return nil, 2, false
+			return nil, usageErr(stderr, name, fmt.Sprintf("unknown option %q", a)), false
 		}
 		pos = append(pos, a)
 	}
 	if len(pos) > max {
-		fmt.Fprintf(stderr, "%s: too many arguments\n%s", name, usage)
-		return nil, 2, false
+		return nil, usageErr(stderr, name, "too many arguments"), false
 	}
 	return pos, 0, true
+}
+
+// usageErr prints a usage error as one line, with the pointer to -h, and
+// returns the usage exit status.
+func usageErr(stderr io.Writer, name, msg string) int {
+	fmt.Fprintf(stderr, "%s: %s (see %s -h)\n", name, msg, name)
+	return 2
 }
 
 // parseSeconds parses a non-negative, finite number of seconds ("10",

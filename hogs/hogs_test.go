@@ -166,6 +166,13 @@ func TestArgs(t *testing.T) {
 			if !strings.Contains(stderr.String(), c.wantStderr) || (c.wantStderr == "" && stderr.Len() != 0) {
 				t.Errorf("stderr: got %q, want %q", stderr.String(), c.wantStderr)
 			}
+			// A usage error is one line that points at -h, not the help text.
+			if c.code == 2 {
+				name := map[bool]string{true: "memhog", false: "cpuhog"}[c.memhog]
+				if e := stderr.String(); strings.Count(e, "\n") != 1 || !strings.HasSuffix(e, " (see "+name+" -h)\n") {
+					t.Errorf("stderr: got %q, want one line ending in (see %s -h)", e, name)
+				}
+			}
 		})
 	}
 }

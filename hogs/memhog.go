@@ -2,13 +2,15 @@
 //
 //	usage: memhog <megabytes> [seconds]
 //	  allocate and touch <megabytes> MiB, hold for [seconds] (default 10), exit 0
+//	  memhog -V | --version   print the version
 //
 // Allocates <megabytes> MiB of anonymous memory in 64 MiB chunks, writing
 // one byte to every page of each chunk as it goes (so the resident set
 // grows steadily and the memory is really charged to the cgroup), then
 // holds it for [seconds] (default 10; fractions allowed) and exits 0. It
-// prints nothing but errors. Usage errors exit 2; an allocation the kernel
-// refuses exits 1 (an OOM kill ends it with SIGKILL, as intended).
+// prints nothing but errors. A usage error is one line and exits 2; an
+// allocation the kernel refuses exits 1 (an OOM kill ends it with SIGKILL,
+// as intended).
 
 package hogs
 
@@ -23,6 +25,7 @@ import (
 
 const memhogUsage = `usage: memhog <megabytes> [seconds]
   allocate and touch <megabytes> MiB, hold for [seconds] (default 10), exit 0
+  memhog -V | --version   print the version
 `
 
 // memChunk is how much memhog maps at a time.
@@ -35,8 +38,7 @@ func Memhog(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return code
 	}
 	if len(pos) < 1 {
-		fmt.Fprintf(stderr, "memhog: missing <megabytes>\n%s", memhogUsage)
-		return 2
+		return usageErr(stderr, "memhog", "missing <megabytes>")
 	}
 	mb, err := parseCount("megabytes", pos[0], 0, 1<<30)
 	hold := 10 * time.Second
@@ -44,8 +46,7 @@ func Memhog(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		hold, err = parseSeconds(pos[1])
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "memhog: %v\n%s", err, memhogUsage)
-		return 2
+		return usageErr(stderr, "memhog", err.Error())
 	}
 	chunks, err := hog(mb<<20, os.Getpagesize())
 	defer func() {
