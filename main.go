@@ -36,7 +36,7 @@ type applet struct {
 }
 
 var applets = map[string]applet{
-	"cgroupd":   {run: daemon.Run},
+	"cgroupd":   {run: runDaemon},
 	"cgroupctl": {run: ctl.Run},
 	"memhog":    {run: hogs.Memhog},
 	"cpuhog":    {run: hogs.Cpuhog},
@@ -62,11 +62,18 @@ func names() []string {
 }
 
 func main() {
-	// The daemon reports its version across an upgrade: VERSION+COMMIT.
+	os.Exit(dispatch(os.Args, os.Stdin, os.Stdout, os.Stderr))
+}
+
+// runDaemon is the cgroupd applet. The daemon reports its version across
+// an upgrade: VERSION+COMMIT. Worked out here, not in main: reading the
+// build info costs every short-lived applet (cgroupctl) page faults and
+// allocations for a string only the daemon uses.
+func runDaemon(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if f := strings.Fields(versionLine()); len(f) >= 4 {
 		daemon.Version = f[1] + "+" + f[3]
 	}
-	os.Exit(dispatch(os.Args, os.Stdin, os.Stdout, os.Stderr))
+	return daemon.Run(args, stdin, stdout, stderr)
 }
 
 func dispatch(argv []string, stdin io.Reader, stdout, stderr io.Writer) int {
