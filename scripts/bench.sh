@@ -547,14 +547,14 @@ spread() {
 }
 cm=$(get c_ctl_run_p50_us | awk 'NF { printf "%.3f", $1 / 1000 }')
 [ -n "$cm" ] && c_e2e_ms=$cm
-sr="median of $(get shell_rounds) rounds alternating with the C tool's"
-row "shell loop of cgroupctl run" "$(get shloop_rate)" "jobs/s" "$sr: sh while loop of $(get shloop_jobs) x cgroupctl run --id tput-N -- /bin/true, timed as a whole, each with its own daemon (ours $(spread shloop_rate), C $(spread c_shloop_rate))" "$(get c_shloop_rate)" "" ""
-row "  shell loop rate, ours / C tool" "$(get shloop_ratio)" x "the rounds' ratios, median ($(spread shloop_ratio 1 %.2f))" "" ">=" 1.10
-row "cgroupctl run from the shell p50" "$(ms ctl_run_p50_us)" ms "$sr: $((e2e_count / shell_rounds)) x cgroupctl run -- /bin/true a round, fork to exit (ours $(spread ctl_run_p50_us 1000 %.2f), C $(spread c_ctl_run_p50_us 1000 %.2f))" "$c_e2e_ms" "<=" "$c_e2e_ms"
+sr="$(get shell_rounds) rounds alternating with the C tool, median"
+row "shell loop of cgroupctl run" "$(get shloop_rate)" "jobs/s" "sh loop: $(get shloop_jobs) x cgroupctl run -- /bin/true, as a whole; $sr (ours $(spread shloop_rate), C $(spread c_shloop_rate))" "$(get c_shloop_rate)" "" ""
+row "  shell loop rate, ours / C tool" "$(get shloop_ratio)" x "ratio per round, median ($(spread shloop_ratio 1 %.2f))" "" ">=" 1.10
+row "cgroupctl run from the shell p50" "$(ms ctl_run_p50_us)" ms "$((e2e_count / shell_rounds)) a round, fork to exit; $sr (ours $(spread ctl_run_p50_us 1000 %.2f), C $(spread c_ctl_run_p50_us 1000 %.2f))" "$c_e2e_ms" "<=" "$c_e2e_ms"
 row "cgroupctl run from the shell p90" "$(ms ctl_run_p90_us)" ms "same runs" "" "" ""
-row "  single run p50, ours / C tool" "$(get ctl_run_ratio)" x "the rounds' ratios, median ($(spread ctl_run_ratio 1 %.2f))" "" "" ""
-row "cgroupctl ping, whole process p50" "$(ms ctl_ping_p50_us)" ms "$sr: $ping_count x cgroupctl ping a round, fork to exit, both clients against our daemon (ours $(spread ctl_ping_p50_us 1000 %.2f), C $(spread c_ctl_ping_p50_us 1000 %.2f))" "$(ms c_ctl_ping_p50_us)" "" ""
-row "  ping, ours / C client" "$(get ctl_ping_ratio)" x "the rounds' ratios, median ($(spread ctl_ping_ratio 1 %.2f))" "" "<=" 1.10
+row "  single run p50, ours / C tool" "$(get ctl_run_ratio)" x "ratio per round, median ($(spread ctl_run_ratio 1 %.2f))" "" "" ""
+row "cgroupctl ping, whole process p50" "$(ms ctl_ping_p50_us)" ms "$ping_count a round, fork to exit, both to our daemon; $sr (ours $(spread ctl_ping_p50_us 1000 %.2f), C $(spread c_ctl_ping_p50_us 1000 %.2f))" "$(ms c_ctl_ping_p50_us)" "" ""
+row "  ping, ours / C client" "$(get ctl_ping_ratio)" x "ratio per round, median ($(spread ctl_ping_ratio 1 %.2f))" "" "<=" 1.10
 row "RUN rate, 1 client" "$r1" "req/s" "cgroupbench run: $run_count RUNs of /bin/true, 1 connection at a time" "$c_rate1" ">=" "$((3 * c_rate1))"
 row "RUN p50, 1 client" "$(ms run_p50_us_c1)" ms "same; connect to EOF per request" "1.51" "" ""
 row "RUN p99, 1 client" "$(ms run_p99_us_c1)" ms "same" "" "" ""
