@@ -41,7 +41,7 @@ type applet struct {
 }
 
 var applets = map[string]applet{
-	"cgroupd":   {run: daemon.Run},
+	"cgroupd":   {run: runDaemon},
 	"cgroupctl": {run: ctl.Run},
 	"memhog":    {run: hogs.Memhog},
 	"cpuhog":    {run: hogs.Cpuhog},
@@ -67,11 +67,18 @@ func names() []string {
 }
 
 func main() {
-	// The daemon reports its version across an upgrade: VERSION+COMMIT.
-	if f := strings.Fields(versionLine("cgroupbox")); len(f) >= 4 {
+	os.Exit(dispatch(os.Args, os.Stdin, os.Stdout, os.Stderr))
+}
+
+// runDaemon is the cgroupd applet. The daemon reports its version across
+// an upgrade: VERSION+COMMIT. Worked out here, not in main: reading the
+// build info costs every short-lived applet (cgroupctl) page faults and
+// allocations for a string only the daemon uses.
+func runDaemon(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if f := strings.Fields(versionLine("cgroupd")); len(f) >= 4 {
 		daemon.Version = f[1] + "+" + f[3]
 	}
-	os.Exit(dispatch(os.Args, os.Stdin, os.Stdout, os.Stderr))
+	return daemon.Run(args, stdin, stdout, stderr)
 }
 
 // usage is the dispatcher's -h text (the doc comment shows it verbatim);

@@ -16,25 +16,34 @@
 #
 # Measured, in this order: binary size; daemon RSS idle; PING latency while
 # 50 connections sit silent; the spawn floor (fork+exec+wait of /bin/true
-# from Go: when it is far above ~0.1 ms the machine is busy and every
-# figure below is inflated); `cgroupctl run` end to end; daemon-side RUN rate
-# and latency with 1 and with 8 concurrent clients (/bin/true jobs, WAITed
-# and REMOVEd afterwards, untimed) and the daemon's CPU per job over those
-# runs; LIST and INSPECT latency with 10 live
-# `sleep` jobs; PING while 8 clients RUN; PING on a second daemon whose
-# stderr nobody reads while 8 clients RUN (and what it dropped); the C tool
-# built from ../shared/baseline-c and its RUN rates and CPU per job with 1
-# and 8 clients, side by side; RSS with 4 000; with 10 000 live jobs: CPU use over 60 s
-# idle, RSS, LIST (all jobs listed?), INSPECT and PING latency; the disk
-# writes of the job records per job lifecycle; SIGKILL of the daemon and
-# the time a new one takes to adopt them all and be ready; the time QUIT
-# takes to kill and remove them all. About 4 minutes.
+# from Go: when it is far above ~0.1 ms the machine is busy and every figure
+# below is inflated); daemon-side RUN rate and latency with 1 and with 8
+# concurrent clients (/bin/true jobs, WAITed and REMOVEd afterwards,
+# untimed) and the daemon's CPU per job over those runs; LIST and INSPECT
+# latency with 10 live `sleep` jobs; PING while 8 clients RUN; PING on a
+# second daemon whose stderr nobody reads while 8 clients RUN (and what it
+# dropped); the C tool built from ../shared/baseline-c and its RUN rates and
+# CPU per job with 1 and 8 clients, side by side; then, from the shell, in
+# rounds that alternate ours and the C tool's (the median of the rounds is
+# the figure, min and max show the noise): a loop of cgroupctl run processes
+# (a sh while loop of `cgroupctl run --id tput-N -- /bin/true`, timed as a
+# whole: jobs/s, each client with its own daemon), single `cgroupctl run`s
+# (fork to exit, each with its own daemon) and whole-process `cgroupctl
+# ping`s (both clients against our daemon: the client's cost alone); RSS
+# with 4 000; with 10 000 live jobs: CPU use over 60 s idle, RSS, LIST (all
+# jobs listed?), INSPECT and PING latency; the disk writes of the job
+# records per job lifecycle; SIGKILL of the daemon and the time a new one
+# takes to adopt them all and be ready; the time QUIT takes to kill and
+# remove them all. About 5 minutes.
 #
 # Environment (defaults in brackets), for quicker partial runs:
 #   BENCH_JOBS        live jobs for the scale figures [10000]
 #   BENCH_IDLE_SECS   idle CPU window [60]
 #   BENCH_RUN_COUNT   timed RUNs per client count [3000]
-#   BENCH_E2E_COUNT   timed cgroupctl runs [200]
+#   BENCH_E2E_COUNT   timed single cgroupctl runs, over all rounds [200]
+#   BENCH_SHELL_ROUNDS  alternating rounds of the shell figures [5]
+#   BENCH_SHELL_JOBS  cgroupctl runs in one shell loop [300]
+#   BENCH_PING_COUNT  whole-process cgroupctl pings per round [50]
 #   BENCH_OUT         figures file [build/bench.txt]
 #
 # Exit status: 0 when every measurement ran (a missed target is a "NO" in
@@ -49,10 +58,14 @@ jobs=${BENCH_JOBS:-10000}
 idle_secs=${BENCH_IDLE_SECS:-60}
 run_count=${BENCH_RUN_COUNT:-3000}
 e2e_count=${BENCH_E2E_COUNT:-200}
+shell_rounds=${BENCH_SHELL_ROUNDS:-5}
+shell_jobs=${BENCH_SHELL_JOBS:-300}
+ping_count=${BENCH_PING_COUNT:-50}
 out=${BENCH_OUT:-$build/bench.txt}
 
 # The C tool's figures of issue 5, used only when this run cannot build the
-# C tool (../shared/baseline-c) and measure it side by side.
+# C tool (../shared/baseline-c) and measure it side by side (c_e2e_ms: the
+# single cgroupctl run).
 c_rate1=599
 c_rate8=802
 c_e2e_ms=2.17
@@ -242,11 +255,6 @@ cb ping -socket "$sock" -silent 50 -count 2000
 say "process start-up floor: /bin/true, fork to exit"
 cb exec -name exec_true -count 200 -warmup 10 -- /bin/true
 
-say "cgroupctl run end to end ($e2e_count runs)"
-cb exec -name ctl_run -count "$e2e_count" -warmup 10 -- \
-	"$build/cgroupctl" --socket "$sock" run --id "e2e-$$-{}" -- /bin/true
-cb cleanup -socket "$sock" -match "e2e-$$-" -tag e2e
-
 # cpu_ticks PID: user+system CPU of PID so far, in clock ticks.
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
@@ -313,6 +321,94 @@ cb run -socket "$dsock" -name diskrun -clients 1 -count 1000 -warmup 50 -argv /b
 wait_gone "$dkpid" 60 || kill -KILL "$dkpid" 2>/dev/null
 find "$droot" -depth -type d -exec rmdir {} + 2>/dev/null
 
+# ---- from the shell: rounds that alternate ours and the C tool ---------------
+
+# xb NAME ARGS...: one cgroupbench exec, its figures into $tmp/xb.out only
+# (a round's figure is not a figure of the run); fails as cgroupbench does.
+xb() {
+	name=$1
+	shift
+	"$box" cgroupbench exec -name "$name" "$@" >"$tmp/xb.out" || {
+		failures=$((failures + 1))
+		say "FAILED: cgroupbench exec -name $name $*"
+	}
+}
+
+# xbget METRIC: that figure of the last xb.
+xbget() { sed -n "s/^[a-z_]*_$1=//p" "$tmp/xb.out" | tail -n 1; }
+
+# mmm FILE: "median min max" of the numbers in FILE, one a line.
+mmm() { sort -g "$1" | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)], v[1], v[NR] }'; }
+
+# figs_mmm KEY FILE: KEY (the median), KEY_min and KEY_max into the figures.
+figs_mmm() {
+	set -- "$1" "$(mmm "$2")"
+	[ -n "$2" ] || return 0
+	# shellcheck disable=SC2086 # three numbers
+	set -- "$1" $2
+	printf '%s=%s\n%s_min=%s\n%s_max=%s\n' "$1" "$2" "$1" "$3" "$1" "$4" >>"$figs"
+}
+
+# A sh while loop of $shell_jobs `cgroupctl run`s, as a script drives the
+# tool (the C tool's own benchmark): $1 socket, $2 client, $3 id prefix.
+shell_loop='i=0; while [ "$i" -lt "$4" ]; do "$2" --socket "$1" run --id "$3$i" -- /bin/true || exit 1; i=$((i + 1)); done'
+
+# shell_figures CCTL CSOCK: the shell loop, single runs and whole-process
+# pings, $shell_rounds rounds of ours then the C tool's (CCTL against its
+# daemon on CSOCK; "" when there is no C tool: ours alone). Ids are unique
+# per round; each round's jobs are removed afterwards, untimed.
+shell_figures() {
+	per=$((e2e_count / shell_rounds))
+	[ "$per" -gt 0 ] || per=1
+	sh_dir=$tmp/shell
+	mkdir -p "$sh_dir"
+	say "from the shell, $shell_rounds rounds: a loop of $shell_jobs cgroupctl run, $per single runs, $ping_count whole-process pings${1:+ (ours, then the C tool)}"
+	r=1
+	while [ "$r" -le "$shell_rounds" ]; do
+		for who in ours c; do
+			if [ "$who" = ours ]; then
+				cl=$build/cgroupctl s=$sock
+			else
+				[ -n "$1" ] || continue
+				cl=$1 s=$2
+			fi
+			xb shloop -count 1 -warmup 0 -- sh -c "$shell_loop" sh "$s" "$cl" "tput-$$-$r-" "$shell_jobs"
+			awk -v n="$shell_jobs" -v us="$(xbget p50_us)" 'BEGIN { if (us > 0) printf "%.1f\n", n * 1e6 / us }' >>"$sh_dir/$who.shloop"
+			xb run -count "$per" -warmup 2 -- "$cl" --socket "$s" run --id "e2e-$$-$r-{}" -- /bin/true
+			xbget p50_us >>"$sh_dir/$who.run50"
+			xbget p90_us >>"$sh_dir/$who.run90"
+			# Both clients PING our daemon: the client's cost alone.
+			xb ping -count "$ping_count" -warmup 2 -- "$cl" --socket "$sock" ping
+			xbget p50_us >>"$sh_dir/$who.ping"
+			"$box" cgroupbench cleanup -socket "$s" -match "tput-$$-$r-" >/dev/null &&
+				"$box" cgroupbench cleanup -socket "$s" -match "e2e-$$-$r-" >/dev/null || {
+				failures=$((failures + 1))
+				say "FAILED: cgroupbench cleanup on $s"
+			}
+		done
+		say "  round $r: loop $(tail -n 1 "$sh_dir/ours.shloop") jobs/s${1:+ (C $(tail -n 1 "$sh_dir/c.shloop"))}, run p50 $(tail -n 1 "$sh_dir/ours.run50") us${1:+ (C $(tail -n 1 "$sh_dir/c.run50"))}, ping p50 $(tail -n 1 "$sh_dir/ours.ping") us${1:+ (C $(tail -n 1 "$sh_dir/c.ping"))}"
+		r=$((r + 1))
+	done
+	echo "shell_rounds=$shell_rounds" >>"$figs"
+	echo "shloop_jobs=$shell_jobs" >>"$figs"
+	figs_mmm shloop_rate "$sh_dir/ours.shloop"
+	figs_mmm ctl_run_p50_us "$sh_dir/ours.run50"
+	figs_mmm ctl_run_p90_us "$sh_dir/ours.run90"
+	figs_mmm ctl_ping_p50_us "$sh_dir/ours.ping"
+	[ -n "$1" ] || return 0
+	figs_mmm c_shloop_rate "$sh_dir/c.shloop"
+	figs_mmm c_ctl_run_p50_us "$sh_dir/c.run50"
+	figs_mmm c_ctl_ping_p50_us "$sh_dir/c.ping"
+	# Ratios pair by pair (a round's ours / its C), then the median: a
+	# machine whose speed drifts moves both halves of a pair.
+	paste -d ' ' "$sh_dir/ours.shloop" "$sh_dir/c.shloop" | awk '$2 > 0 { printf "%.3f\n", $1 / $2 }' >"$sh_dir/r.shloop"
+	paste -d ' ' "$sh_dir/ours.run50" "$sh_dir/c.run50" | awk '$2 > 0 { printf "%.3f\n", $1 / $2 }' >"$sh_dir/r.run50"
+	paste -d ' ' "$sh_dir/ours.ping" "$sh_dir/c.ping" | awk '$2 > 0 { printf "%.3f\n", $1 / $2 }' >"$sh_dir/r.ping"
+	figs_mmm shloop_ratio "$sh_dir/r.shloop"
+	figs_mmm ctl_run_ratio "$sh_dir/r.run50"
+	figs_mmm ctl_ping_ratio "$sh_dir/r.ping"
+}
+
 # The C tool, side by side in this run: same machine, same load generator.
 cdir=$tmp/ctool
 if command -v gcc >/dev/null 2>&1 && [ -d "$repo/../shared/baseline-c" ] &&
@@ -330,12 +426,14 @@ if command -v gcc >/dev/null 2>&1 && [ -d "$repo/../shared/baseline-c" ] &&
 		cb run -socket "$csock" -name crun -clients "$c" -count "$run_count" -warmup 100 -argv /bin/true
 		cpu_per_job "crun_cpu_us_per_job_c$c" "$cpid" "$t0"
 	done
+	shell_figures "$cdir/build/cgroupctl" "$csock"
 	kill -TERM "$cpid" 2>/dev/null
 	wait_gone "$cpid" 30 || kill -KILL "$cpid" 2>/dev/null
 	echo 1 >"$croot/cgroup.kill" 2>/dev/null
 	find "$croot" -depth -type d -exec rmdir {} + 2>/dev/null
 else
 	say "no C tool to compare with (needs gcc and ../shared/baseline-c): $(tail -n 3 "$tmp/cbuild.log" 2>/dev/null | tr '\n' ' ')"
+	shell_figures "" ""
 fi
 
 say "10 live jobs: LIST, INSPECT"
@@ -442,8 +540,21 @@ cr8=$(get crun_rate_c8)
 [ -n "$cr1" ] && c_rate1=${cr1%.*}
 [ -n "$cr8" ] && c_rate8=${cr8%.*}
 row "spawn floor: /bin/true p50" "$(ms exec_true_p50_us)" ms "200 x fork+exec+wait of /bin/true from Go (machine load check)" "" "" ""
-row "cgroupctl run end to end p50" "$(ms ctl_run_p50_us)" ms "$e2e_count x build/cgroupctl run -- /bin/true, fork to exit" "$c_e2e_ms" "<=" "$c_e2e_ms"
-row "cgroupctl run end to end p90" "$(ms ctl_run_p90_us)" ms "same runs" "" "" ""
+# spread KEY [SCALE]: "min-max" of a median-of-rounds figure (SCALE 1000: µs as ms).
+spread() {
+	awk -v a="$(get "$1_min")" -v b="$(get "$1_max")" -v s="${2:-1}" -v f="${3:-%.0f}" \
+		'BEGIN { if (a != "" && b != "") printf f "-" f, a / s, b / s }'
+}
+cm=$(get c_ctl_run_p50_us | awk 'NF { printf "%.3f", $1 / 1000 }')
+[ -n "$cm" ] && c_e2e_ms=$cm
+sr="$(get shell_rounds) rounds alternating with the C tool, median"
+row "shell loop of cgroupctl run" "$(get shloop_rate)" "jobs/s" "sh loop: $(get shloop_jobs) x cgroupctl run -- /bin/true, as a whole; $sr (ours $(spread shloop_rate), C $(spread c_shloop_rate))" "$(get c_shloop_rate)" "" ""
+row "  shell loop rate, ours / C tool" "$(get shloop_ratio)" x "ratio per round, median ($(spread shloop_ratio 1 %.2f))" "" ">=" 1.10
+row "cgroupctl run from the shell p50" "$(ms ctl_run_p50_us)" ms "$((e2e_count / shell_rounds)) a round, fork to exit; $sr (ours $(spread ctl_run_p50_us 1000 %.2f), C $(spread c_ctl_run_p50_us 1000 %.2f))" "$c_e2e_ms" "<=" "$c_e2e_ms"
+row "cgroupctl run from the shell p90" "$(ms ctl_run_p90_us)" ms "same runs" "" "" ""
+row "  single run p50, ours / C tool" "$(get ctl_run_ratio)" x "ratio per round, median ($(spread ctl_run_ratio 1 %.2f))" "" "" ""
+row "cgroupctl ping, whole process p50" "$(ms ctl_ping_p50_us)" ms "$ping_count a round, fork to exit, both to our daemon; $sr (ours $(spread ctl_ping_p50_us 1000 %.2f), C $(spread c_ctl_ping_p50_us 1000 %.2f))" "$(ms c_ctl_ping_p50_us)" "" ""
+row "  ping, ours / C client" "$(get ctl_ping_ratio)" x "ratio per round, median ($(spread ctl_ping_ratio 1 %.2f))" "" "<=" 1.10
 row "RUN rate, 1 client" "$r1" "req/s" "cgroupbench run: $run_count RUNs of /bin/true, 1 connection at a time" "$c_rate1" ">=" "$((3 * c_rate1))"
 row "RUN p50, 1 client" "$(ms run_p50_us_c1)" ms "same; connect to EOF per request" "1.51" "" ""
 row "RUN p99, 1 client" "$(ms run_p99_us_c1)" ms "same" "" "" ""

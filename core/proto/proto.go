@@ -21,7 +21,14 @@ var ErrMalformed = errors.New("malformed headers")
 
 // ErrEmptyKey is returned by Parse for a header line with nothing before
 // its ':'. It wraps ErrMalformed: the reason is the same.
-var ErrEmptyKey = fmt.Errorf("%w: empty key", ErrMalformed)
+var ErrEmptyKey error = emptyKeyError{}
+
+// emptyKeyError is ErrEmptyKey: a type rather than fmt.Errorf, which would
+// run fmt at start-up in every applet of the binary.
+type emptyKeyError struct{}
+
+func (emptyKeyError) Error() string { return ErrMalformed.Error() + ": empty key" }
+func (emptyKeyError) Unwrap() error { return ErrMalformed }
 
 // ErrEmptyVerb is returned by Parse when the verb line is blank, and by
 // Encode for a request without a verb.
