@@ -48,7 +48,7 @@ var subcommands map[string]subcommand
 
 func init() {
 	subcommands = map[string]subcommand{
-		"run":     {"RUN", "usage: cgroupctl run [opts] [--] argv...\n" + runOptions + attachOptions, parseRun},
+		"run":     {"RUN", "usage: cgroupctl run [opts] [--] argv...\n" + runOptions, parseRun},
 		"list":    {"LIST", "usage: cgroupctl list\n", parseNoArgs},
 		"inspect": {"INSPECT", "usage: cgroupctl inspect ID\n", parseID},
 		"stats":   {"STATS", "usage: cgroupctl stats\n", parseNoArgs},
@@ -82,12 +82,18 @@ func parseArgs(args []string) (invocation, error) {
 	fs.Usage = func() {}
 	fs.StringVar(&inv.socket, "socket", "", "")
 	fs.StringVar(&inv.socket, "s", "", "")
+	var version bool
+	fs.BoolVar(&version, "version", false, "")
+	fs.BoolVar(&version, "V", false, "")
 	outputFlags(fs, &inv.json)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return inv, &helpRequest{usage}
 		}
-		return inv, usagef("%s (see cgroupctl -h)", oneLine(err.Error()))
+		return inv, usagef("%s", oneLine(err.Error()))
+	}
+	if version {
+		return inv, &helpRequest{versionLine() + "\n"}
 	}
 	socketSet := false
 	fs.Visit(func(f *flag.Flag) { socketSet = socketSet || f.Name == "socket" || f.Name == "s" })
@@ -96,7 +102,7 @@ func parseArgs(args []string) (invocation, error) {
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
-		return inv, usagef("missing subcommand (see cgroupctl -h)")
+		return inv, usagef("missing subcommand")
 	}
 	inv.sub = rest[0]
 	if inv.sub == "help" {
@@ -104,25 +110,37 @@ func parseArgs(args []string) (invocation, error) {
 	}
 	sc, ok := subcommands[inv.sub]
 	if !ok {
-		return inv, usagef("unknown subcommand %q (see cgroupctl -h)", oneLine(inv.sub))
+		return inv, usagef("unknown subcommand %q", oneLine(inv.sub))
 	}
+	var req proto.Request
+	var m mode
+	var err error
 	if sc.parse == nil { // top: options of its own (top.go)
-		var err error
 		inv.top, err = parseTop(rest[1:])
-		inv.mode, inv.req.Verb = modeTop, sc.verb
-		return inv, err
+		m = modeTop
+	} else {
+		req, m, err = sc.parse(sc, rest[1:], &inv.json)
 	}
-	req, m, err := sc.parse(sc, rest[1:], &inv.json)
 	if err != nil {
 		var uerr *usageError
 		if errors.As(err, &uerr) {
-			uerr.msg = inv.sub + ": " + uerr.msg
+			uerr.sub = inv.sub
 		}
 		return inv, err
 	}
 	req.Verb = sc.verb
 	inv.req, inv.mode = req, m
 	return inv, nil
+}
+
+// checkID refuses an id that starts with '-': it is an option that lost
+// its way (`--id -h`, `--id -- cmd`), and an id nobody could name on a
+// command line afterwards.
+func checkID(what, id string) error {
+	if strings.HasPrefix(id, "-") {
+		return usagef("%s: %q is not an id (an id cannot start with '-')", what, oneLine(id))
+	}
+	return nil
 }
 
 // outputFlags registers --json, -o and --output (json or text) on fs.
@@ -249,6 +267,9 @@ func parseID(sc subcommand, args []string, out *bool) (proto.Request, mode, erro
 	if len(pos) != 1 {
 		return proto.Request{}, 0, usagef("want exactly one ID, got %d arguments", len(pos))
 	}
+	if err := checkID("ID", pos[0]); err != nil {
+		return proto.Request{}, 0, err
+	}
 	m := modePlain
 	if sc.verb == "WAIT" {
 		m = modeWait
@@ -271,6 +292,9 @@ func parseLogs(sc subcommand, args []string, out *bool) (proto.Request, mode, er
 	}
 	if len(pos) != 1 {
 		return proto.Request{}, 0, usagef("want exactly one ID, got %d arguments", len(pos))
+	}
+	if err := checkID("ID", pos[0]); err != nil {
+		return proto.Request{}, 0, err
 	}
 	var req proto.Request
 	req.Add("id", pos[0])
@@ -307,6 +331,11 @@ func parseEvents(sc subcommand, args []string, out *bool) (proto.Request, mode, 
 				return 0, usagef("%s given twice", a[0])
 			}
 			seen[key] = true
+			if key == "id" {
+				if err := checkID(a[0], a[1]); err != nil {
+					return 0, err
+				}
+			}
 			req.Add(key, a[1])
 			return 2, nil
 		}
@@ -361,6 +390,9 @@ func parseKill(sc subcommand, args []string, out *bool) (proto.Request, mode, er
 		return proto.Request{}, 0, usagef("signal needs a value")
 	case len(pos) != 1:
 		return proto.Request{}, 0, usagef("want ID [signal N]")
+	}
+	if err := checkID("ID", pos[0]); err != nil {
+		return proto.Request{}, 0, err
 	}
 	var req proto.Request
 	req.Add("id", pos[0])
@@ -443,6 +475,11 @@ func parseRun(sc subcommand, args []string, out *bool) (proto.Request, mode, err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["id"] {
+		if err := checkID("--id", *single["id"]); err != nil {
+			return proto.Request{}, 0, err
+		}
+	}
 
 	if set["queue-timeout"] {
 		v := *single["queue-timeout"]

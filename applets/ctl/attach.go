@@ -98,10 +98,7 @@ func (o *runOpts) apply(req *proto.Request, set map[string]bool) (mode, error) {
 // runAttached runs a RUN with wait: 1 (and with --attach its log) to the
 // end; it returns the exit status.
 func runAttached(inv invocation, stdout, stderr io.Writer) int {
-	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "cgroupctl: "+format+"\n", a...)
-		return 1
-	}
+	fail := failer(inv, stderr)
 	// Before the RUN: a signal that comes while it is sent is not lost.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
@@ -147,7 +144,7 @@ func runAttached(inv invocation, stdout, stderr io.Writer) int {
 
 	if inv.mode == modeAttach {
 		if msg := followLog(inv, id, stdout); msg != "" {
-			fmt.Fprintf(stderr, "cgroupctl: %s\n", msg)
+			fmt.Fprintf(stderr, "cgroupctl: %s: %s\n", inv.sub, msg)
 		}
 	}
 	end, err := proto.ReadBlock(br)
@@ -239,7 +236,7 @@ func printBlock(inv invocation, w io.Writer, rep proto.Reply) {
 func summary(end proto.Reply) string {
 	get := func(k string) string { v, _ := end.Get(k); return v }
 	var b strings.Builder
-	fmt.Fprintf(&b, "cgroupctl: job %s %s", get("id"), get("state"))
+	fmt.Fprintf(&b, "cgroupctl: run: job %s %s", get("id"), get("state"))
 	if s := get("signal"); s != "" && s != "0" {
 		n, _ := strconv.Atoi(s)
 		name := unix.SignalName(unix.Signal(n))

@@ -37,13 +37,19 @@ func send(inv invocation) (conn *sock.Conn, werr, err error) {
 	return conn, werr, nil
 }
 
+// failer returns a function that prints one error line for inv on stderr,
+// `cgroupctl: SUB: MESSAGE`, and returns exit status 1.
+func failer(inv invocation, stderr io.Writer) func(format string, a ...any) int {
+	return func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "cgroupctl: %s: %s\n", inv.sub, fmt.Sprintf(format, a...))
+		return 1
+	}
+}
+
 // exchange sends inv's request, half-closes, and handles the response by
 // mode. It returns the exit status.
 func exchange(inv invocation, stdout, stderr io.Writer) int {
-	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "cgroupctl: "+format+"\n", a...)
-		return 1
-	}
+	fail := failer(inv, stderr)
 	if inv.mode == modeAttach || inv.mode == modeRunWait {
 		return runAttached(inv, stdout, stderr) // attach.go
 	}

@@ -43,9 +43,11 @@
 //	  --json, -o json             print each response as one JSON object; may
 //	                              also follow the subcommand (-o text: default)
 //	  -h, --help                  this text; `cgroupctl SUBCOMMAND -h` for one
+//	  -V, --version               print the version line and exit
 //	Output: the daemon's response as received (STATUS: ok, then key: value
-//	lines; every block for list). logs, events and metrics print only the raw
-//	bytes that follow the STATUS block, with --json too (an error is JSON).
+//	lines; every block for list). logs and metrics print only the raw bytes
+//	that follow the STATUS block, with --json too (an error is JSON); events
+//	prints the EVENT lines, with --json as NDJSON (one JSON object per line).
 //	Exit status: 0 for STATUS: ok, 1 for STATUS: err or no connection, 2 for a
 //	usage error (nothing is sent: a bad option, run without a command, a value
 //	with CR or LF); wait: the job's exit status, or 128+N when signal N ended it,
@@ -88,9 +90,11 @@ run options:
   --json, -o json             print each response as one JSON object; may
                               also follow the subcommand (-o text: default)
   -h, --help                  this text; ` + "`cgroupctl SUBCOMMAND -h`" + ` for one
+  -V, --version               print the version line and exit
 Output: the daemon's response as received (STATUS: ok, then key: value
-lines; every block for list). logs, events and metrics print only the raw
-bytes that follow the STATUS block, with --json too (an error is JSON).
+lines; every block for list). logs and metrics print only the raw bytes
+that follow the STATUS block, with --json too (an error is JSON); events
+prints the EVENT lines, with --json as NDJSON (one JSON object per line).
 Exit status: 0 for STATUS: ok, 1 for STATUS: err or no connection, 2 for a
 usage error (nothing is sent: a bad option, run without a command, a value
 with CR or LF); wait: the job's exit status, or 128+N when signal N ended it,
@@ -105,13 +109,23 @@ const runOptions = `  --id ID  --priority N  --cwd DIR  --env K=V (repeatable)
   --queue-timeout DURATION (new; Go syntax, e.g. 30s)
 ` + attachOptions
 
-// usageError is a bad command line: its text goes to stderr, exit 2.
-type usageError struct{ msg string }
+// usageError is a bad command line: one line on stderr, exit 2. sub is
+// the subcommand it is about ("" for the global options).
+type usageError struct{ sub, msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
+// line is the message as printed: `cgroupctl: SUB: MSG (see 'cgroupctl
+// SUB -h')`.
+func (e *usageError) line() string {
+	if e.sub == "" {
+		return "cgroupctl: " + e.msg + " (see 'cgroupctl -h')"
+	}
+	return "cgroupctl: " + e.sub + ": " + e.msg + " (see 'cgroupctl " + e.sub + " -h')"
+}
+
 func usagef(format string, a ...any) error {
-	return &usageError{fmt.Sprintf(format, a...)}
+	return &usageError{msg: fmt.Sprintf(format, a...)}
 }
 
 // helpRequest asks for a usage text on stdout, exit 0.
@@ -126,7 +140,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		// Refuse CR/LF (and any other unsendable request) before connecting.
 		inv.wire, err = inv.req.Encode()
 		if err != nil {
-			err = &usageError{err.Error()}
+			err = &usageError{sub: inv.sub, msg: err.Error()}
 		}
 	}
 	var help *helpRequest
@@ -136,7 +150,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		io.WriteString(stdout, help.text)
 		return 0
 	case errors.As(err, &uerr):
-		fmt.Fprintf(stderr, "cgroupctl: %s\n", uerr.msg)
+		fmt.Fprintln(stderr, uerr.line())
 		return 2
 	case err != nil:
 		fmt.Fprintf(stderr, "cgroupctl: %v\n", err)
