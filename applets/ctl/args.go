@@ -54,8 +54,8 @@ func init() {
 		"stats":   {"STATS", "usage: cgroupctl stats\n", parseNoArgs},
 		"freeze":  {"FREEZE", "usage: cgroupctl freeze ID\n", parseID},
 		"thaw":    {"THAW", "usage: cgroupctl thaw ID\n", parseID},
-		"kill": {"KILL", "usage: cgroupctl kill ID [signal N | --signal N]\n" +
-			"  N is a number or a name (TERM, SIGTERM); default: the daemon's (9)\n", parseKill},
+		"kill": {"KILL", "usage: cgroupctl kill ID [N | signal N | --signal N | -s N], cgroupctl kill -s N ID\n" +
+			"  N is a number or a name (HUP, TERM, SIGTERM); default: the daemon's (9)\n", parseKill},
 		"wait": {"WAIT", "usage: cgroupctl wait ID\n  exit status: the job's, or 128+N when signal N ended it, or 255 when it is unknown\n" +
 			"  (the job ended while no daemon was its parent: exit_known 0)\n", parseID},
 		"logs": {"LOGS", "usage: cgroupctl logs ID [--follow|-f]\n  --follow: keep printing until the job has ended\n", parseLogs},
@@ -366,7 +366,7 @@ func parseKill(sc subcommand, args []string, out *bool) (proto.Request, mode, er
 	}
 	pos, err := positional(sc, args, out, func(a []string) (int, error) {
 		name, val, hasVal := strings.Cut(a[0], "=")
-		if name != "--signal" && name != "-signal" {
+		if name != "--signal" && name != "-signal" && name != "-s" {
 			return -1, nil
 		}
 		if hasVal {
@@ -380,7 +380,7 @@ func parseKill(sc subcommand, args []string, out *bool) (proto.Request, mode, er
 	if err != nil {
 		return proto.Request{}, 0, err
 	}
-	// Positional form: ID [signal N].
+	// Positional forms: ID [signal N], ID SIG.
 	switch {
 	case len(pos) == 3 && pos[1] == "signal":
 		if err := setSig(pos[2]); err != nil {
@@ -388,8 +388,12 @@ func parseKill(sc subcommand, args []string, out *bool) (proto.Request, mode, er
 		}
 	case len(pos) == 2 && pos[1] == "signal":
 		return proto.Request{}, 0, usagef("signal needs a value")
+	case len(pos) == 2:
+		if err := setSig(pos[1]); err != nil {
+			return proto.Request{}, 0, err
+		}
 	case len(pos) != 1:
-		return proto.Request{}, 0, usagef("want ID [signal N]")
+		return proto.Request{}, 0, usagef("want ID [SIGNAL]")
 	}
 	if err := checkID("ID", pos[0]); err != nil {
 		return proto.Request{}, 0, err
@@ -457,6 +461,7 @@ func parseRun(sc subcommand, args []string, out *bool) (proto.Request, mode, err
 	outputFlags(fs, out)
 	var opts runOpts // attach.go: --attach --wait --rm --timeout ...
 	opts.flags(fs)
+	cpus := fs.String("cpus", "", "")
 	single := map[string]*string{}
 	lists := map[string]*listFlag{}
 	for _, rk := range runKeys {
@@ -481,6 +486,25 @@ func parseRun(sc subcommand, args []string, out *bool) (proto.Request, mode, err
 		}
 	}
 
+	if set["cpus"] {
+		if set["cpu-max"] {
+			return proto.Request{}, 0, usagef("--cpus and --cpu-max: give one")
+		}
+		v, err := cpusValue(*cpus)
+		if err != nil {
+			return proto.Request{}, 0, err
+		}
+		*single["cpu-max"], set["cpu-max"] = v, true
+	}
+	for _, f := range sizeFlags {
+		if set[f] {
+			v, err := sizeValue(f, *single[f])
+			if err != nil {
+				return proto.Request{}, 0, err
+			}
+			*single[f] = v
+		}
+	}
 	if set["queue-timeout"] {
 		v := *single["queue-timeout"]
 		if d, err := time.ParseDuration(v); err != nil || d < 0 {

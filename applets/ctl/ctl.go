@@ -9,7 +9,8 @@
 //	  inspect ID                  per-job stats and pressure
 //	  stats                       host pressure summary
 //	  freeze ID | thaw ID         freeze or thaw a job's cgroup
-//	  kill ID [signal N]          send a signal (default SIGKILL); `--signal N` too
+//	  kill ID [SIG]               send a signal (default SIGKILL): a number or a name
+//	                              (HUP, SIGHUP); also signal SIG, --signal SIG, -s SIG
 //	  wait ID                     block until the job ends
 //	  logs ID [--follow|-f]       print the captured stdout/stderr
 //	  events [-f] [--id ID] [--type T,...]  the daemon's recent EVENT lines;
@@ -27,6 +28,8 @@
 //	  --memory-swap-max SZ  --io-weight N  --io-max RULE (repeatable)
 //	  --pids-max N  --require-path PATH (repeatable)  --service CMD (repeatable)
 //	  --queue-timeout DURATION (new; Go syntax, e.g. 30s)
+//	  --cpus N                    CPUs (fractional: 1.5), sent as --cpu-max N*100000/100000
+//	  SZ: bytes, or with a unit of 1024: 512k, 64M, 64MiB, 1.5G, 2GiB; or max
 //	  --attach, -a                stream the job's output (its -L log) to stdout, then exit
 //	                              with its status as wait does; Ctrl-C and SIGTERM go to
 //	                              the job (a second Ctrl-C kills it)
@@ -70,7 +73,8 @@ const usage = `usage: cgroupctl [--socket PATH] [--json | -o json] <subcommand> 
   inspect ID                  per-job stats and pressure
   stats                       host pressure summary
   freeze ID | thaw ID         freeze or thaw a job's cgroup
-  kill ID [signal N]          send a signal (default SIGKILL); ` + "`--signal N`" + ` too
+  kill ID [SIG]               send a signal (default SIGKILL): a number or a name
+                              (HUP, SIGHUP); also signal SIG, --signal SIG, -s SIG
   wait ID                     block until the job ends
   logs ID [--follow|-f]       print the captured stdout/stderr
   events [-f] [--id ID] [--type T,...]  the daemon's recent EVENT lines;
@@ -107,6 +111,8 @@ const runOptions = `  --id ID  --priority N  --cwd DIR  --env K=V (repeatable)
   --memory-swap-max SZ  --io-weight N  --io-max RULE (repeatable)
   --pids-max N  --require-path PATH (repeatable)  --service CMD (repeatable)
   --queue-timeout DURATION (new; Go syntax, e.g. 30s)
+  --cpus N                    CPUs (fractional: 1.5), sent as --cpu-max N*100000/100000
+  SZ: bytes, or with a unit of 1024: 512k, 64M, 64MiB, 1.5G, 2GiB; or max
 ` + attachOptions
 
 // usageError is a bad command line: one line on stderr, exit 2. sub is
