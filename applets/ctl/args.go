@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,7 +61,11 @@ func init() {
 			"  (the job ended while no daemon was its parent: exit_known 0)\n", parseID},
 		"logs": {"LOGS", "usage: cgroupctl logs ID [--follow|-f]\n  --follow: keep printing until the job has ended\n", parseLogs},
 		"events": {"EVENTS", "usage: cgroupctl events [--follow|-f] [--id ID] [--type TYPE[,TYPE...]]\n" +
-			"  the daemon's recent events (EVENT lines), then with --follow each new one\n", parseEvents},
+			"  the daemon's recent events (EVENT lines), then with --follow each new one;\n" +
+			"  with --json one JSON object per event line (NDJSON)\n" +
+			"  --type: job.start job.freeze job.thaw job.kill job.oom job.throttle job.exit\n" +
+			"  job.cleanup job.adopt pressure daemon.upgrade cgroup.unknown state.corrupt\n" +
+			"  events.dropped (another type is refused: no daemon emits it)\n", parseEvents},
 		"remove": {"REMOVE", "usage: cgroupctl remove ID\n", parseID},
 		"ping":   {"PING", "usage: cgroupctl ping\n", parseNoArgs},
 		"quit":   {"QUIT", "usage: cgroupctl quit\n", parseNoArgs},
@@ -116,7 +121,13 @@ func parseArgs(args []string) (invocation, error) {
 	var m mode
 	var err error
 	if sc.parse == nil { // top: options of its own (top.go)
-		inv.top, err = parseTop(rest[1:])
+		var targs []string
+		if targs, err = stripOutput(rest[1:], &inv.json); err == nil {
+			inv.top, err = parseTop(targs)
+		}
+		if err == nil && inv.json {
+			err = usagef("--json is not supported: top draws a screen or tables (list --json and stats --json give its figures)")
+		}
 		m = modeTop
 	} else {
 		req, m, err = sc.parse(sc, rest[1:], &inv.json)
@@ -331,10 +342,14 @@ func parseEvents(sc subcommand, args []string, out *bool) (proto.Request, mode, 
 				return 0, usagef("%s given twice", a[0])
 			}
 			seen[key] = true
+			var err error
 			if key == "id" {
-				if err := checkID(a[0], a[1]); err != nil {
-					return 0, err
-				}
+				err = checkID(a[0], a[1])
+			} else {
+				err = checkEventTypes(a[0], a[1])
+			}
+			if err != nil {
+				return 0, err
 			}
 			req.Add(key, a[1])
 			return 2, nil
@@ -348,6 +363,27 @@ func parseEvents(sc subcommand, args []string, out *bool) (proto.Request, mode, 
 		return proto.Request{}, 0, usagef("unexpected argument %q", pos[0])
 	}
 	return req, modeStream, nil
+}
+
+// eventTypes are the event types the daemon emits: spec/EVENTS.md's and the
+// extensions (README "Events", "Restarts and upgrades").
+// TestDaemonKeysTyped checks them against the daemon's source.
+var eventTypes = []string{
+	"job.start", "job.freeze", "job.thaw", "job.kill", "job.oom", "job.throttle", "job.exit", "job.cleanup", "pressure",
+	"job.adopt", "daemon.upgrade", "cgroup.unknown", "state.corrupt", "events.dropped",
+}
+
+// checkEventTypes refuses an events --type list with a type no daemon
+// emits: a filter that matches nothing would wait silently forever.
+func checkEventTypes(opt, list string) error {
+	for _, typ := range strings.Split(list, ",") {
+		if !slices.Contains(eventTypes, typ) {
+			known := slices.Clone(eventTypes)
+			slices.Sort(known)
+			return usagef("%s: unknown event type %q (known: %s)", opt, oneLine(typ), strings.Join(known, ", "))
+		}
+	}
+	return nil
 }
 
 func parseKill(sc subcommand, args []string, out *bool) (proto.Request, mode, error) {

@@ -187,6 +187,11 @@ func TestUsageErrors(t *testing.T) {
 		{"kill id after --", []string{"kill", "--", "-9"}, `cgroupctl: kill: ID: "-9" is not an id (an id cannot start with '-') (see 'cgroupctl kill -h')`},
 		{"logs id after --", []string{"logs", "--", "-f"}, `cgroupctl: logs: ID: "-f" is not an id (an id cannot start with '-') (see 'cgroupctl logs -h')`},
 		{"events id that is an option", []string{"events", "--id", "-f"}, `cgroupctl: events: --id: "-f" is not an id (an id cannot start with '-') (see 'cgroupctl events -h')`},
+		{"events unknown type", []string{"events", "--type", "job.exit,bogus"}, `cgroupctl: events: --type: unknown event type "bogus" (known: cgroup.unknown, daemon.upgrade, events.dropped, job.adopt, job.cleanup, job.exit, job.freeze, job.kill, job.oom, job.start, job.thaw, job.throttle, pressure, state.corrupt) (see 'cgroupctl events -h')`},
+		{"events empty type in list", []string{"events", "--type", "job.exit,"}, `cgroupctl: events: --type: unknown event type "" (known: cgroup.unknown, daemon.upgrade, events.dropped, job.adopt, job.cleanup, job.exit, job.freeze, job.kill, job.oom, job.start, job.thaw, job.throttle, pressure, state.corrupt) (see 'cgroupctl events -h')`},
+		{"top --json", []string{"top", "-b", "--json"}, "cgroupctl: top: --json is not supported: top draws a screen or tables (list --json and stats --json give its figures) (see 'cgroupctl top -h')"},
+		{"--json top", []string{"--json", "top", "-b"}, "cgroupctl: top: --json is not supported: top draws a screen or tables (list --json and stats --json give its figures) (see 'cgroupctl top -h')"},
+		{"top -o json", []string{"top", "-o", "json"}, "cgroupctl: top: --json is not supported: top draws a screen or tables (list --json and stats --json give its figures) (see 'cgroupctl top -h')"},
 		{"top bad option", []string{"top", "-n", "0"}, `cgroupctl: top: -n: want a number >= 1, got "0" (see 'cgroupctl top -h')`},
 	}
 	for _, tc := range tests {
