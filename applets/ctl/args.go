@@ -32,9 +32,26 @@ type invocation struct {
 	req    proto.Request
 	wire   []byte // req encoded
 	mode   mode
+	out    output
 	json   bool // --json, -o json: the response as one JSON object (json.go)
-	top    topInv
+	// table: output for people (human.go), -o table or a terminal on
+	// stdout; cols is the terminal's width (0: unknown), proc the procfs
+	// root list reads a live job's owner and command from.
+	table bool
+	cols  int
+	proc  string
+	top   topInv
 }
+
+// output is the format the command line asks for.
+type output int
+
+const (
+	outAuto  output = iota // table when stdout is a terminal, else text
+	outText                // the daemon's response as received (v1)
+	outTable               // for people (human.go)
+	outJSON                // one JSON object per response (json.go)
+)
 
 // subcommand describes one subcommand.
 type subcommand struct {
@@ -42,7 +59,7 @@ type subcommand struct {
 	usage string
 	// parse parses the subcommand's arguments; out is the output format
 	// (--json, -o), which may also follow the subcommand.
-	parse func(sc subcommand, args []string, out *bool) (proto.Request, mode, error)
+	parse func(sc subcommand, args []string, out *output) (proto.Request, mode, error)
 }
 
 var subcommands map[string]subcommand
@@ -90,7 +107,7 @@ func parseArgs(args []string) (invocation, error) {
 	var version bool
 	fs.BoolVar(&version, "version", false, "")
 	fs.BoolVar(&version, "V", false, "")
-	outputFlags(fs, &inv.json)
+	outputFlags(fs, &inv.out)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return inv, &helpRequest{usage}
@@ -122,16 +139,17 @@ func parseArgs(args []string) (invocation, error) {
 	var err error
 	if sc.parse == nil { // top: options of its own (top.go)
 		var targs []string
-		if targs, err = stripOutput(rest[1:], &inv.json); err == nil {
+		if targs, err = stripOutput(rest[1:], &inv.out); err == nil {
 			inv.top, err = parseTop(targs)
 		}
-		if err == nil && inv.json {
+		if err == nil && inv.out == outJSON {
 			err = usagef("--json is not supported: top draws a screen or tables (list --json and stats --json give its figures)")
 		}
 		m = modeTop
 	} else {
-		req, m, err = sc.parse(sc, rest[1:], &inv.json)
+		req, m, err = sc.parse(sc, rest[1:], &inv.out)
 	}
+	inv.json = inv.out == outJSON
 	if err != nil {
 		var uerr *usageError
 		if errors.As(err, &uerr) {
@@ -154,23 +172,43 @@ func checkID(what, id string) error {
 	return nil
 }
 
-// outputFlags registers --json, -o and --output (json or text) on fs.
-func outputFlags(fs *flag.FlagSet, json *bool) {
-	fs.BoolVar(json, "json", *json, "")
-	set := func(v string) error { return setOutput(v, json) }
+// outputFlags registers --json, -o and --output (table, text or json) on fs.
+func outputFlags(fs *flag.FlagSet, out *output) {
+	fs.Var(jsonFlag{out}, "json", "")
+	set := func(v string) error { return setOutput(v, out) }
 	fs.Func("o", "", set)
 	fs.Func("output", "", set)
 }
 
-// setOutput sets *json from an output format name.
-func setOutput(v string, json *bool) error {
+// jsonFlag is --json: -o json as a boolean flag.
+type jsonFlag struct{ out *output }
+
+func (f jsonFlag) IsBoolFlag() bool { return true }
+func (f jsonFlag) String() string   { return "" }
+func (f jsonFlag) Set(v string) error {
+	b, err := strconv.ParseBool(v)
+	switch {
+	case err != nil:
+		return err
+	case b:
+		*f.out = outJSON
+	case *f.out == outJSON:
+		*f.out = outAuto
+	}
+	return nil
+}
+
+// setOutput sets *out from an output format name.
+func setOutput(v string, out *output) error {
 	switch v {
 	case "json":
-		*json = true
+		*out = outJSON
 	case "text":
-		*json = false
+		*out = outText
+	case "table":
+		*out = outTable
 	default:
-		return errors.New("want json or text")
+		return errors.New("want table, text or json")
 	}
 	return nil
 }
@@ -178,14 +216,14 @@ func setOutput(v string, json *bool) error {
 // outputOption consumes an output option at a[0] (see outputFlags) for the
 // subcommands that take options after their name; it returns how many
 // arguments it used, -1 when a[0] is no output option.
-func outputOption(a []string, json *bool) (int, error) {
+func outputOption(a []string, out *output) (int, error) {
 	name, val, hasVal := strings.Cut(a[0], "=")
 	switch name {
 	case "--json", "-json":
 		if hasVal {
 			return 0, usagef("%s takes no value", name)
 		}
-		*json = true
+		*out = outJSON
 		return 1, nil
 	case "-o", "--o", "-output", "--output":
 	default:
@@ -194,18 +232,18 @@ func outputOption(a []string, json *bool) (int, error) {
 	n := 1
 	if !hasVal {
 		if len(a) < 2 {
-			return 0, usagef("%s needs a value (json or text)", name)
+			return 0, usagef("%s needs a value (table, text or json)", name)
 		}
 		val, n = a[1], 2
 	}
-	if err := setOutput(val, json); err != nil {
-		return 0, usagef("%s: invalid output %q (want json or text)", name, oneLine(val))
+	if err := setOutput(val, out); err != nil {
+		return 0, usagef("%s: invalid output %q (want table, text or json)", name, oneLine(val))
 	}
 	return n, nil
 }
 
 // stripOutput removes the output options from args.
-func stripOutput(args []string, out *bool) ([]string, error) {
+func stripOutput(args []string, out *output) ([]string, error) {
 	var rest []string
 	for i := 0; i < len(args); i++ {
 		n, err := outputOption(args[i:], out)
@@ -221,7 +259,7 @@ func stripOutput(args []string, out *bool) ([]string, error) {
 	return rest, nil
 }
 
-func parseNoArgs(sc subcommand, args []string, out *bool) (proto.Request, mode, error) {
+func parseNoArgs(sc subcommand, args []string, out *output) (proto.Request, mode, error) {
 	args, err := stripOutput(args, out)
 	if err != nil {
 		return proto.Request{}, 0, err
@@ -240,7 +278,7 @@ func parseNoArgs(sc subcommand, args []string, out *bool) (proto.Request, mode, 
 // positional splits args into positionals and options: "-h"/"--help"
 // anywhere asks for help, "--" ends options, and opt reports how many
 // arguments an option consumes (-1: unknown option).
-func positional(sc subcommand, args []string, out *bool, opt func(args []string) (int, error)) ([]string, error) {
+func positional(sc subcommand, args []string, out *output, opt func(args []string) (int, error)) ([]string, error) {
 	var pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -270,7 +308,7 @@ func positional(sc subcommand, args []string, out *bool, opt func(args []string)
 
 func noOptions([]string) (int, error) { return -1, nil }
 
-func parseID(sc subcommand, args []string, out *bool) (proto.Request, mode, error) {
+func parseID(sc subcommand, args []string, out *output) (proto.Request, mode, error) {
 	pos, err := positional(sc, args, out, noOptions)
 	if err != nil {
 		return proto.Request{}, 0, err
@@ -289,7 +327,7 @@ func parseID(sc subcommand, args []string, out *bool) (proto.Request, mode, erro
 	return *req.Add("id", pos[0]), m, nil
 }
 
-func parseLogs(sc subcommand, args []string, out *bool) (proto.Request, mode, error) {
+func parseLogs(sc subcommand, args []string, out *output) (proto.Request, mode, error) {
 	follow := false
 	pos, err := positional(sc, args, out, func(a []string) (int, error) {
 		if a[0] == "--follow" || a[0] == "-f" || a[0] == "-follow" {
@@ -317,12 +355,12 @@ func parseLogs(sc subcommand, args []string, out *bool) (proto.Request, mode, er
 
 // parseStream is a subcommand without arguments whose answer is raw bytes
 // after its STATUS block (METRICS).
-func parseStream(sc subcommand, args []string, out *bool) (proto.Request, mode, error) {
+func parseStream(sc subcommand, args []string, out *output) (proto.Request, mode, error) {
 	req, _, err := parseNoArgs(sc, args, out)
 	return req, modeStream, err
 }
 
-func parseEvents(sc subcommand, args []string, out *bool) (proto.Request, mode, error) {
+func parseEvents(sc subcommand, args []string, out *output) (proto.Request, mode, error) {
 	var req proto.Request
 	seen := map[string]bool{}
 	pos, err := positional(sc, args, out, func(a []string) (int, error) {
@@ -386,7 +424,7 @@ func checkEventTypes(opt, list string) error {
 	return nil
 }
 
-func parseKill(sc subcommand, args []string, out *bool) (proto.Request, mode, error) {
+func parseKill(sc subcommand, args []string, out *output) (proto.Request, mode, error) {
 	var sig string
 	sigSet := false
 	setSig := func(v string) error {
@@ -490,7 +528,7 @@ var runKeys = []struct{ flag, key string }{
 
 var repeatable = map[string]bool{"io-max": true, "require-path": true, "service": true, "env": true}
 
-func parseRun(sc subcommand, args []string, out *bool) (proto.Request, mode, error) {
+func parseRun(sc subcommand, args []string, out *output) (proto.Request, mode, error) {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}

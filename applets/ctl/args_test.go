@@ -217,7 +217,7 @@ func TestHelp(t *testing.T) {
 		args []string
 		want string // a line the help must contain
 	}{
-		{[]string{"-h"}, "usage: cgroupctl [--socket PATH] [--json | -o json] <subcommand> [args]"},
+		{[]string{"-h"}, "usage: cgroupctl [--socket PATH] [-o table|text|json | --json] <subcommand> [args]"},
 		{[]string{"metrics", "-h"}, "usage: cgroupctl metrics"},
 		{[]string{"--help"}, "  run [opts] -- argv...       submit a job"},
 		{[]string{"help"}, "run options:"},

@@ -117,7 +117,7 @@ func runAttached(inv invocation, stdout, stderr io.Writer) int {
 	case err != nil && !errors.Is(err, io.ErrUnexpectedEOF) || first.Status == "":
 		return fail("%s: connection closed before the response was complete", inv.socket)
 	case !first.IsOK():
-		printBlock(inv, stdout, first)
+		printBlock(inv, stdout, stderr, first)
 		return 1
 	}
 	id, _ := first.Get("id")
@@ -150,13 +150,13 @@ func runAttached(inv invocation, stdout, stderr io.Writer) int {
 	end, err := proto.ReadBlock(br)
 	if err != nil || !end.IsOK() {
 		if end.Status != "" {
-			printBlock(inv, stdout, end)
+			printBlock(inv, stdout, stderr, end)
 			return 1
 		}
 		return fail("%s: connection closed before the job's end was reported", inv.socket)
 	}
 	if inv.json {
-		printBlock(inv, stdout, end)
+		printBlock(inv, stdout, stderr, end)
 	}
 	fmt.Fprintln(stderr, summary(end))
 	code, err := waitStatus(end)
@@ -221,13 +221,19 @@ func sendKill(socket, id string, sig int) {
 	io.Copy(io.Discard, c)
 }
 
-// printBlock prints a response block as received, or as JSON.
-func printBlock(inv invocation, w io.Writer, rep proto.Reply) {
-	if inv.json {
+// printBlock prints a response block as received, or as JSON, or (for
+// people) an err block as one line on stderr.
+func printBlock(inv invocation, w, stderr io.Writer, rep proto.Reply) {
+	switch {
+	case inv.json:
 		w.Write(append(appendJSONObject(nil, rep, nil), '\n'))
-		return
+	case inv.table && !rep.IsOK():
+		fmt.Fprintln(stderr, refusalLine(inv.sub, rep))
+	case inv.table:
+		io.WriteString(w, renderAligned(rep, uidName))
+	default:
+		w.Write(rep.Raw)
 	}
-	w.Write(rep.Raw)
 }
 
 // summary is the one line printed at the end, as systemd-run --wait's:

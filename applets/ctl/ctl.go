@@ -1,9 +1,10 @@
 // Cgroupctl is the cgroupd client. Each subcommand sends one request of
 // spec/PROTOCOL.md, half-closes the connection and prints the daemon's
-// response; with --json as one JSON object (json.go, README "JSON"). Its
+// response: as received when stdout is no terminal (the v1 text), for
+// people at a terminal (human.go), as JSON with --json (json.go). Its
 // -h text, the const usage below, is its synopsis:
 //
-//	usage: cgroupctl [--socket PATH] [--json | -o json] <subcommand> [args]
+//	usage: cgroupctl [--socket PATH] [-o table|text|json | --json] <subcommand> [args]
 //	  run [opts] -- argv...       submit a job
 //	  list                        list jobs
 //	  inspect ID                  per-job stats and pressure
@@ -43,12 +44,18 @@
 //	                              /run/cgroupd.sock for root, else
 //	                              /run/user/UID/cgroupd.sock if /run/user/UID
 //	                              exists, else /tmp/cgroupd-UID.sock)
-//	  --json, -o json             print each response as one JSON object; may
-//	                              also follow the subcommand (-o text: default)
+//	  -o table|text|json          table: for people, the default when stdout is a
+//	                              terminal (list as a table, inspect and stats aligned
+//	                              in human units, unknown figures left out, a refusal
+//	                              as one line on stderr); text: the daemon's response
+//	                              as received, the default otherwise; json: each
+//	                              response as one JSON object. May also follow the
+//	                              subcommand.
+//	  --json                      -o json
 //	  -h, --help                  this text; `cgroupctl SUBCOMMAND -h` for one
 //	  -V, --version               print the version line and exit
-//	Output: the daemon's response as received (STATUS: ok, then key: value
-//	lines; every block for list). logs and metrics print only the raw bytes
+//	Output (-o text): the daemon's response as received (STATUS: ok, then
+//	key: value lines; every block for list). logs and metrics print only the raw bytes
 //	that follow the STATUS block, with --json too (an error is JSON); events
 //	prints the EVENT lines, with --json as NDJSON (one JSON object per line).
 //	Exit status: 0 for STATUS: ok, 1 for STATUS: err or no connection, 2 for a
@@ -67,7 +74,7 @@ import (
 	"cgroupd/core/proto"
 )
 
-const usage = `usage: cgroupctl [--socket PATH] [--json | -o json] <subcommand> [args]
+const usage = `usage: cgroupctl [--socket PATH] [-o table|text|json | --json] <subcommand> [args]
   run [opts] -- argv...       submit a job
   list                        list jobs
   inspect ID                  per-job stats and pressure
@@ -91,12 +98,18 @@ run options:
                               /run/cgroupd.sock for root, else
                               /run/user/UID/cgroupd.sock if /run/user/UID
                               exists, else /tmp/cgroupd-UID.sock)
-  --json, -o json             print each response as one JSON object; may
-                              also follow the subcommand (-o text: default)
+  -o table|text|json          table: for people, the default when stdout is a
+                              terminal (list as a table, inspect and stats aligned
+                              in human units, unknown figures left out, a refusal
+                              as one line on stderr); text: the daemon's response
+                              as received, the default otherwise; json: each
+                              response as one JSON object. May also follow the
+                              subcommand.
+  --json                      -o json
   -h, --help                  this text; ` + "`cgroupctl SUBCOMMAND -h`" + ` for one
   -V, --version               print the version line and exit
-Output: the daemon's response as received (STATUS: ok, then key: value
-lines; every block for list). logs and metrics print only the raw bytes
+Output (-o text): the daemon's response as received (STATUS: ok, then
+key: value lines; every block for list). logs and metrics print only the raw bytes
 that follow the STATUS block, with --json too (an error is JSON); events
 prints the EVENT lines, with --json as NDJSON (one JSON object per line).
 Exit status: 0 for STATUS: ok, 1 for STATUS: err or no connection, 2 for a
@@ -164,6 +177,16 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if inv.socket == "" {
 		inv.socket = defaultSocket()
+	}
+	switch inv.out {
+	case outTable:
+		inv.table = true
+	case outAuto:
+		f, ok := stdout.(*os.File)
+		inv.table = ok && isTerminal(int(f.Fd()))
+	}
+	if inv.table {
+		inv.cols, inv.proc = terminalWidth(stdout), "/proc"
 	}
 	if inv.mode == modeTop {
 		in, ok := stdin.(*os.File)

@@ -16,9 +16,11 @@ import (
 // decimal text, verbatim), the 0/1 flags as booleans, pids as an array of
 // numbers, everything else (ids, states, reasons, paths, keys this client
 // does not know) as a string. A typed value that does not parse as its
-// type stays a string: nothing the daemon sent is lost. A key the block
-// does not carry is absent from the object; a key that repeats becomes an
-// array. LIST is {"jobs": [one object per job block], then the keys of
+// type stays a string. A key the block does not carry is absent from the
+// object, and so is a figure the block has as a stand-in for "not known"
+// (unknownKeys in human.go: a live job's exit, a 0 time stamp, a 0
+// memory_current, the psi figures of a kernel without PSI); a key that
+// repeats becomes an array. LIST is {"jobs": [one object per job block], then the keys of
 // its STATUS block}.
 
 // jsonType is how a key's value is written.
@@ -108,9 +110,10 @@ func appendJSONObject(b []byte, rep proto.Reply, pre func([]byte) []byte) []byte
 		b = appendJSONString(b, rep.Status)
 	}
 	hs := rep.Headers
+	unknown := unknownKeys(rep) // human.go: left out, never 0
 	done := make([]bool, len(hs))
 	for i, h := range hs {
-		if done[i] {
+		if done[i] || unknown[h.Key] {
 			continue
 		}
 		member(h.Key)

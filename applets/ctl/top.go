@@ -193,11 +193,6 @@ func topScreen(socket string, ti topInv, stdin, out *os.File, stderr io.Writer) 
 	return 0
 }
 
-func isTerminal(fd int) bool {
-	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	return err == nil
-}
-
 // topSnap is one TOP answer: the job blocks and the STATUS block.
 type topSnap struct {
 	jobs []proto.Reply
