@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,9 +32,26 @@ type invocation struct {
 	req    proto.Request
 	wire   []byte // req encoded
 	mode   mode
+	out    output
 	json   bool // --json, -o json: the response as one JSON object (json.go)
-	top    topInv
+	// table: output for people (human.go), -o table or a terminal on
+	// stdout; cols is the terminal's width (0: unknown), proc the procfs
+	// root list reads a live job's owner and command from.
+	table bool
+	cols  int
+	proc  string
+	top   topInv
 }
+
+// output is the format the command line asks for.
+type output int
+
+const (
+	outAuto  output = iota // table when stdout is a terminal, else text
+	outText                // the daemon's response as received (v1)
+	outTable               // for people (human.go)
+	outJSON                // one JSON object per response (json.go)
+)
 
 // subcommand describes one subcommand.
 type subcommand struct {
@@ -41,26 +59,30 @@ type subcommand struct {
 	usage string
 	// parse parses the subcommand's arguments; out is the output format
 	// (--json, -o), which may also follow the subcommand.
-	parse func(sc subcommand, args []string, out *bool) (proto.Request, mode, error)
+	parse func(sc subcommand, args []string, out *output) (proto.Request, mode, error)
 }
 
 var subcommands map[string]subcommand
 
 func init() {
 	subcommands = map[string]subcommand{
-		"run":     {"RUN", "usage: cgroupctl run [opts] [--] argv...\n" + runOptions + attachOptions, parseRun},
+		"run":     {"RUN", "usage: cgroupctl run [opts] [--] argv...\n" + runOptions, parseRun},
 		"list":    {"LIST", "usage: cgroupctl list\n", parseNoArgs},
 		"inspect": {"INSPECT", "usage: cgroupctl inspect ID\n", parseID},
 		"stats":   {"STATS", "usage: cgroupctl stats\n", parseNoArgs},
 		"freeze":  {"FREEZE", "usage: cgroupctl freeze ID\n", parseID},
 		"thaw":    {"THAW", "usage: cgroupctl thaw ID\n", parseID},
-		"kill": {"KILL", "usage: cgroupctl kill ID [signal N | --signal N]\n" +
-			"  N is a number or a name (TERM, SIGTERM); default: the daemon's (9)\n", parseKill},
+		"kill": {"KILL", "usage: cgroupctl kill ID [N | signal N | --signal N | -s N], cgroupctl kill -s N ID\n" +
+			"  N is a number or a name (HUP, TERM, SIGTERM); default: the daemon's (9)\n", parseKill},
 		"wait": {"WAIT", "usage: cgroupctl wait ID\n  exit status: the job's, or 128+N when signal N ended it, or 255 when it is unknown\n" +
 			"  (the job ended while no daemon was its parent: exit_known 0)\n", parseID},
 		"logs": {"LOGS", "usage: cgroupctl logs ID [--follow|-f]\n  --follow: keep printing until the job has ended\n", parseLogs},
 		"events": {"EVENTS", "usage: cgroupctl events [--follow|-f] [--id ID] [--type TYPE[,TYPE...]]\n" +
-			"  the daemon's recent events (EVENT lines), then with --follow each new one\n", parseEvents},
+			"  the daemon's recent events (EVENT lines), then with --follow each new one;\n" +
+			"  with --json one JSON object per event line (NDJSON)\n" +
+			"  --type: job.start job.freeze job.thaw job.kill job.oom job.throttle job.exit\n" +
+			"  job.cleanup job.adopt pressure daemon.upgrade cgroup.unknown state.corrupt\n" +
+			"  events.dropped (another type is refused: no daemon emits it)\n", parseEvents},
 		"remove": {"REMOVE", "usage: cgroupctl remove ID\n", parseID},
 		"ping":   {"PING", "usage: cgroupctl ping\n", parseNoArgs},
 		"quit":   {"QUIT", "usage: cgroupctl quit\n", parseNoArgs},
@@ -82,12 +104,18 @@ func parseArgs(args []string) (invocation, error) {
 	fs.Usage = func() {}
 	fs.StringVar(&inv.socket, "socket", "", "")
 	fs.StringVar(&inv.socket, "s", "", "")
-	outputFlags(fs, &inv.json)
+	var version bool
+	fs.BoolVar(&version, "version", false, "")
+	fs.BoolVar(&version, "V", false, "")
+	outputFlags(fs, &inv.out)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return inv, &helpRequest{usage}
 		}
-		return inv, usagef("%s (see cgroupctl -h)", oneLine(err.Error()))
+		return inv, usagef("%s", oneLine(err.Error()))
+	}
+	if version {
+		return inv, &helpRequest{versionLine() + "\n"}
 	}
 	socketSet := false
 	fs.Visit(func(f *flag.Flag) { socketSet = socketSet || f.Name == "socket" || f.Name == "s" })
@@ -96,7 +124,7 @@ func parseArgs(args []string) (invocation, error) {
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
-		return inv, usagef("missing subcommand (see cgroupctl -h)")
+		return inv, usagef("missing subcommand")
 	}
 	inv.sub = rest[0]
 	if inv.sub == "help" {
@@ -104,19 +132,28 @@ func parseArgs(args []string) (invocation, error) {
 	}
 	sc, ok := subcommands[inv.sub]
 	if !ok {
-		return inv, usagef("unknown subcommand %q (see cgroupctl -h)", oneLine(inv.sub))
+		return inv, usagef("unknown subcommand %q", oneLine(inv.sub))
 	}
+	var req proto.Request
+	var m mode
+	var err error
 	if sc.parse == nil { // top: options of its own (top.go)
-		var err error
-		inv.top, err = parseTop(rest[1:])
-		inv.mode, inv.req.Verb = modeTop, sc.verb
-		return inv, err
+		var targs []string
+		if targs, err = stripOutput(rest[1:], &inv.out); err == nil {
+			inv.top, err = parseTop(targs)
+		}
+		if err == nil && inv.out == outJSON {
+			err = usagef("--json is not supported: top draws a screen or tables (list --json and stats --json give its figures)")
+		}
+		m = modeTop
+	} else {
+		req, m, err = sc.parse(sc, rest[1:], &inv.out)
 	}
-	req, m, err := sc.parse(sc, rest[1:], &inv.json)
+	inv.json = inv.out == outJSON
 	if err != nil {
 		var uerr *usageError
 		if errors.As(err, &uerr) {
-			uerr.msg = inv.sub + ": " + uerr.msg
+			uerr.sub = inv.sub
 		}
 		return inv, err
 	}
@@ -125,23 +162,53 @@ func parseArgs(args []string) (invocation, error) {
 	return inv, nil
 }
 
-// outputFlags registers --json, -o and --output (json or text) on fs.
-func outputFlags(fs *flag.FlagSet, json *bool) {
-	fs.BoolVar(json, "json", *json, "")
-	set := func(v string) error { return setOutput(v, json) }
+// checkID refuses an id that starts with '-': it is an option that lost
+// its way (`--id -h`, `--id -- cmd`), and an id nobody could name on a
+// command line afterwards.
+func checkID(what, id string) error {
+	if strings.HasPrefix(id, "-") {
+		return usagef("%s: %q is not an id (an id cannot start with '-')", what, oneLine(id))
+	}
+	return nil
+}
+
+// outputFlags registers --json, -o and --output (table, text or json) on fs.
+func outputFlags(fs *flag.FlagSet, out *output) {
+	fs.Var(jsonFlag{out}, "json", "")
+	set := func(v string) error { return setOutput(v, out) }
 	fs.Func("o", "", set)
 	fs.Func("output", "", set)
 }
 
-// setOutput sets *json from an output format name.
-func setOutput(v string, json *bool) error {
+// jsonFlag is --json: -o json as a boolean flag.
+type jsonFlag struct{ out *output }
+
+func (f jsonFlag) IsBoolFlag() bool { return true }
+func (f jsonFlag) String() string   { return "" }
+func (f jsonFlag) Set(v string) error {
+	b, err := strconv.ParseBool(v)
+	switch {
+	case err != nil:
+		return err
+	case b:
+		*f.out = outJSON
+	case *f.out == outJSON:
+		*f.out = outAuto
+	}
+	return nil
+}
+
+// setOutput sets *out from an output format name.
+func setOutput(v string, out *output) error {
 	switch v {
 	case "json":
-		*json = true
+		*out = outJSON
 	case "text":
-		*json = false
+		*out = outText
+	case "table":
+		*out = outTable
 	default:
-		return errors.New("want json or text")
+		return errors.New("want table, text or json")
 	}
 	return nil
 }
@@ -149,14 +216,14 @@ func setOutput(v string, json *bool) error {
 // outputOption consumes an output option at a[0] (see outputFlags) for the
 // subcommands that take options after their name; it returns how many
 // arguments it used, -1 when a[0] is no output option.
-func outputOption(a []string, json *bool) (int, error) {
+func outputOption(a []string, out *output) (int, error) {
 	name, val, hasVal := strings.Cut(a[0], "=")
 	switch name {
 	case "--json", "-json":
 		if hasVal {
 			return 0, usagef("%s takes no value", name)
 		}
-		*json = true
+		*out = outJSON
 		return 1, nil
 	case "-o", "--o", "-output", "--output":
 	default:
@@ -165,18 +232,18 @@ func outputOption(a []string, json *bool) (int, error) {
 	n := 1
 	if !hasVal {
 		if len(a) < 2 {
-			return 0, usagef("%s needs a value (json or text)", name)
+			return 0, usagef("%s needs a value (table, text or json)", name)
 		}
 		val, n = a[1], 2
 	}
-	if err := setOutput(val, json); err != nil {
-		return 0, usagef("%s: invalid output %q (want json or text)", name, oneLine(val))
+	if err := setOutput(val, out); err != nil {
+		return 0, usagef("%s: invalid output %q (want table, text or json)", name, oneLine(val))
 	}
 	return n, nil
 }
 
 // stripOutput removes the output options from args.
-func stripOutput(args []string, out *bool) ([]string, error) {
+func stripOutput(args []string, out *output) ([]string, error) {
 	var rest []string
 	for i := 0; i < len(args); i++ {
 		n, err := outputOption(args[i:], out)
@@ -192,7 +259,7 @@ func stripOutput(args []string, out *bool) ([]string, error) {
 	return rest, nil
 }
 
-func parseNoArgs(sc subcommand, args []string, out *bool) (proto.Request, mode, error) {
+func parseNoArgs(sc subcommand, args []string, out *output) (proto.Request, mode, error) {
 	args, err := stripOutput(args, out)
 	if err != nil {
 		return proto.Request{}, 0, err
@@ -211,7 +278,7 @@ func parseNoArgs(sc subcommand, args []string, out *bool) (proto.Request, mode, 
 // positional splits args into positionals and options: "-h"/"--help"
 // anywhere asks for help, "--" ends options, and opt reports how many
 // arguments an option consumes (-1: unknown option).
-func positional(sc subcommand, args []string, out *bool, opt func(args []string) (int, error)) ([]string, error) {
+func positional(sc subcommand, args []string, out *output, opt func(args []string) (int, error)) ([]string, error) {
 	var pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -241,13 +308,16 @@ func positional(sc subcommand, args []string, out *bool, opt func(args []string)
 
 func noOptions([]string) (int, error) { return -1, nil }
 
-func parseID(sc subcommand, args []string, out *bool) (proto.Request, mode, error) {
+func parseID(sc subcommand, args []string, out *output) (proto.Request, mode, error) {
 	pos, err := positional(sc, args, out, noOptions)
 	if err != nil {
 		return proto.Request{}, 0, err
 	}
 	if len(pos) != 1 {
 		return proto.Request{}, 0, usagef("want exactly one ID, got %d arguments", len(pos))
+	}
+	if err := checkID("ID", pos[0]); err != nil {
+		return proto.Request{}, 0, err
 	}
 	m := modePlain
 	if sc.verb == "WAIT" {
@@ -257,7 +327,7 @@ func parseID(sc subcommand, args []string, out *bool) (proto.Request, mode, erro
 	return *req.Add("id", pos[0]), m, nil
 }
 
-func parseLogs(sc subcommand, args []string, out *bool) (proto.Request, mode, error) {
+func parseLogs(sc subcommand, args []string, out *output) (proto.Request, mode, error) {
 	follow := false
 	pos, err := positional(sc, args, out, func(a []string) (int, error) {
 		if a[0] == "--follow" || a[0] == "-f" || a[0] == "-follow" {
@@ -272,6 +342,9 @@ func parseLogs(sc subcommand, args []string, out *bool) (proto.Request, mode, er
 	if len(pos) != 1 {
 		return proto.Request{}, 0, usagef("want exactly one ID, got %d arguments", len(pos))
 	}
+	if err := checkID("ID", pos[0]); err != nil {
+		return proto.Request{}, 0, err
+	}
 	var req proto.Request
 	req.Add("id", pos[0])
 	if follow {
@@ -282,12 +355,12 @@ func parseLogs(sc subcommand, args []string, out *bool) (proto.Request, mode, er
 
 // parseStream is a subcommand without arguments whose answer is raw bytes
 // after its STATUS block (METRICS).
-func parseStream(sc subcommand, args []string, out *bool) (proto.Request, mode, error) {
+func parseStream(sc subcommand, args []string, out *output) (proto.Request, mode, error) {
 	req, _, err := parseNoArgs(sc, args, out)
 	return req, modeStream, err
 }
 
-func parseEvents(sc subcommand, args []string, out *bool) (proto.Request, mode, error) {
+func parseEvents(sc subcommand, args []string, out *output) (proto.Request, mode, error) {
 	var req proto.Request
 	seen := map[string]bool{}
 	pos, err := positional(sc, args, out, func(a []string) (int, error) {
@@ -307,6 +380,15 @@ func parseEvents(sc subcommand, args []string, out *bool) (proto.Request, mode, 
 				return 0, usagef("%s given twice", a[0])
 			}
 			seen[key] = true
+			var err error
+			if key == "id" {
+				err = checkID(a[0], a[1])
+			} else {
+				err = checkEventTypes(a[0], a[1])
+			}
+			if err != nil {
+				return 0, err
+			}
 			req.Add(key, a[1])
 			return 2, nil
 		}
@@ -321,7 +403,28 @@ func parseEvents(sc subcommand, args []string, out *bool) (proto.Request, mode, 
 	return req, modeStream, nil
 }
 
-func parseKill(sc subcommand, args []string, out *bool) (proto.Request, mode, error) {
+// eventTypes are the event types the daemon emits: spec/EVENTS.md's and the
+// extensions (README "Events", "Restarts and upgrades").
+// TestDaemonKeysTyped checks them against the daemon's source.
+var eventTypes = []string{
+	"job.start", "job.freeze", "job.thaw", "job.kill", "job.oom", "job.throttle", "job.exit", "job.cleanup", "pressure",
+	"job.adopt", "daemon.upgrade", "cgroup.unknown", "state.corrupt", "events.dropped",
+}
+
+// checkEventTypes refuses an events --type list with a type no daemon
+// emits: a filter that matches nothing would wait silently forever.
+func checkEventTypes(opt, list string) error {
+	for _, typ := range strings.Split(list, ",") {
+		if !slices.Contains(eventTypes, typ) {
+			known := slices.Clone(eventTypes)
+			slices.Sort(known)
+			return usagef("%s: unknown event type %q (known: %s)", opt, oneLine(typ), strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
+
+func parseKill(sc subcommand, args []string, out *output) (proto.Request, mode, error) {
 	var sig string
 	sigSet := false
 	setSig := func(v string) error {
@@ -337,7 +440,7 @@ func parseKill(sc subcommand, args []string, out *bool) (proto.Request, mode, er
 	}
 	pos, err := positional(sc, args, out, func(a []string) (int, error) {
 		name, val, hasVal := strings.Cut(a[0], "=")
-		if name != "--signal" && name != "-signal" {
+		if name != "--signal" && name != "-signal" && name != "-s" {
 			return -1, nil
 		}
 		if hasVal {
@@ -351,7 +454,7 @@ func parseKill(sc subcommand, args []string, out *bool) (proto.Request, mode, er
 	if err != nil {
 		return proto.Request{}, 0, err
 	}
-	// Positional form: ID [signal N].
+	// Positional forms: ID [signal N], ID SIG.
 	switch {
 	case len(pos) == 3 && pos[1] == "signal":
 		if err := setSig(pos[2]); err != nil {
@@ -359,8 +462,15 @@ func parseKill(sc subcommand, args []string, out *bool) (proto.Request, mode, er
 		}
 	case len(pos) == 2 && pos[1] == "signal":
 		return proto.Request{}, 0, usagef("signal needs a value")
+	case len(pos) == 2:
+		if err := setSig(pos[1]); err != nil {
+			return proto.Request{}, 0, err
+		}
 	case len(pos) != 1:
-		return proto.Request{}, 0, usagef("want ID [signal N]")
+		return proto.Request{}, 0, usagef("want ID [SIGNAL]")
+	}
+	if err := checkID("ID", pos[0]); err != nil {
+		return proto.Request{}, 0, err
 	}
 	var req proto.Request
 	req.Add("id", pos[0])
@@ -418,13 +528,14 @@ var runKeys = []struct{ flag, key string }{
 
 var repeatable = map[string]bool{"io-max": true, "require-path": true, "service": true, "env": true}
 
-func parseRun(sc subcommand, args []string, out *bool) (proto.Request, mode, error) {
+func parseRun(sc subcommand, args []string, out *output) (proto.Request, mode, error) {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	outputFlags(fs, out)
 	var opts runOpts // attach.go: --attach --wait --rm --timeout ...
 	opts.flags(fs)
+	cpus := fs.String("cpus", "", "")
 	single := map[string]*string{}
 	lists := map[string]*listFlag{}
 	for _, rk := range runKeys {
@@ -443,7 +554,31 @@ func parseRun(sc subcommand, args []string, out *bool) (proto.Request, mode, err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["id"] {
+		if err := checkID("--id", *single["id"]); err != nil {
+			return proto.Request{}, 0, err
+		}
+	}
 
+	if set["cpus"] {
+		if set["cpu-max"] {
+			return proto.Request{}, 0, usagef("--cpus and --cpu-max: give one")
+		}
+		v, err := cpusValue(*cpus)
+		if err != nil {
+			return proto.Request{}, 0, err
+		}
+		*single["cpu-max"], set["cpu-max"] = v, true
+	}
+	for _, f := range sizeFlags {
+		if set[f] {
+			v, err := sizeValue(f, *single[f])
+			if err != nil {
+				return proto.Request{}, 0, err
+			}
+			*single[f] = v
+		}
+	}
 	if set["queue-timeout"] {
 		v := *single["queue-timeout"]
 		if d, err := time.ParseDuration(v); err != nil || d < 0 {

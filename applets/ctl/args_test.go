@@ -144,44 +144,55 @@ func TestUsageErrors(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{"no subcommand", nil, "cgroupctl: missing subcommand (see cgroupctl -h)"},
-		{"unknown subcommand", []string{"frob"}, `cgroupctl: unknown subcommand "frob" (see cgroupctl -h)`},
-		{"unknown global flag", []string{"--frob", "ping"}, "cgroupctl: flag provided but not defined: -frob (see cgroupctl -h)"},
-		{"socket without value", []string{"--socket"}, "cgroupctl: flag needs an argument: -socket (see cgroupctl -h)"},
-		{"empty socket", []string{"--socket=", "ping"}, "cgroupctl: --socket: empty path"},
-		{"ping extra", []string{"ping", "x"}, `cgroupctl: ping: unexpected argument "x"`},
-		{"list extra", []string{"list", "-a"}, `cgroupctl: list: unexpected argument "-a"`},
-		{"inspect no id", []string{"inspect"}, "cgroupctl: inspect: want exactly one ID, got 0 arguments"},
-		{"inspect two ids", []string{"inspect", "a", "b"}, "cgroupctl: inspect: want exactly one ID, got 2 arguments"},
-		{"wait unknown option", []string{"wait", "--x", "a"}, `cgroupctl: wait: unknown option "--x"`},
-		{"kill no id", []string{"kill"}, "cgroupctl: kill: want ID [signal N]"},
-		{"kill bare number", []string{"kill", "a", "15"}, "cgroupctl: kill: want ID [signal N]"},
-		{"kill signal no value", []string{"kill", "a", "signal"}, "cgroupctl: kill: signal needs a value"},
-		{"kill --signal no value", []string{"kill", "a", "--signal"}, "cgroupctl: kill: --signal needs a signal"},
-		{"kill bad signal", []string{"kill", "a", "signal", "NOPE"}, `cgroupctl: kill: invalid signal "NOPE"`},
-		{"kill negative signal", []string{"kill", "a", "--signal", "-1"}, `cgroupctl: kill: invalid signal "-1"`},
-		{"kill signal twice", []string{"kill", "a", "--signal", "9", "signal", "15"}, "cgroupctl: kill: signal given twice"},
-		{"logs no id", []string{"logs", "-f"}, "cgroupctl: logs: want exactly one ID, got 0 arguments"},
-		{"logs unknown option", []string{"logs", "a", "--tail"}, `cgroupctl: logs: unknown option "--tail"`},
-		{"events id twice", []string{"events", "--id", "a", "--id", "b"}, "cgroupctl: events: --id given twice"},
-		{"events no type", []string{"events", "--type"}, "cgroupctl: events: --type needs a value"},
-		{"events argument", []string{"events", "a"}, `cgroupctl: events: unexpected argument "a"`},
-		{"run unknown option", []string{"run", "--memory", "1G", "--", "true"}, "cgroupctl: run: flag provided but not defined: -memory"},
-		{"run missing value", []string{"run", "--id"}, "cgroupctl: run: flag needs an argument: -id"},
-		{"run no command", []string{"run", "--id", "a"}, "cgroupctl: run: missing command (want: run [opts] -- argv...)"},
-		{"run nothing after --", []string{"run", "--id", "a", "--"}, "cgroupctl: run: missing command (want: run [opts] -- argv...)"},
-		{"run nothing at all", []string{"run"}, "cgroupctl: run: missing command (want: run [opts] -- argv...)"},
-		{"run bad queue timeout", []string{"run", "--queue-timeout", "30", "--", "true"}, `cgroupctl: run: --queue-timeout: invalid duration "30" (want e.g. 30s, 2m)`},
-		{"run negative queue timeout", []string{"run", "--queue-timeout", "-1s", "--", "true"}, `cgroupctl: run: --queue-timeout: invalid duration "-1s" (want e.g. 30s, 2m)`},
-		{"run env without =", []string{"run", "--env", "A", "--", "true"}, `cgroupctl: run: --env: want K=V, got "A"`},
-		{"run env empty key", []string{"run", "--env", "=1", "--", "true"}, `cgroupctl: run: --env: want K=V, got "=1"`},
-		{"LF in arg", []string{"run", "--", "echo", "a\nb"}, "cgroupctl: arg must not contain CR or LF"},
-		{"CR in env", []string{"run", "--env", "A=1\r", "--", "true"}, "cgroupctl: env must not contain CR or LF"},
-		{"LF in service", []string{"run", "--service", "a\nb", "--", "true"}, "cgroupctl: service must not contain CR or LF"},
-		{"LF in cwd", []string{"run", "--cwd", "/tmp\n", "--", "true"}, "cgroupctl: cwd must not contain CR or LF"},
-		{"LF in memory_max", []string{"run", "--memory-max", "1G\nmemory_max: max", "--", "true"}, "cgroupctl: memory_max must not contain CR or LF"},
-		{"LF in id", []string{"inspect", "a\nb"}, "cgroupctl: id must not contain CR or LF"},
-		{"LF in unknown subcommand stays one line", []string{"a\nb"}, `cgroupctl: unknown subcommand "a\\nb" (see cgroupctl -h)`},
+		{"no subcommand", nil, "cgroupctl: missing subcommand (see 'cgroupctl -h')"},
+		{"unknown subcommand", []string{"frob"}, `cgroupctl: unknown subcommand "frob" (see 'cgroupctl -h')`},
+		{"unknown global flag", []string{"--frob", "ping"}, "cgroupctl: flag provided but not defined: -frob (see 'cgroupctl -h')"},
+		{"socket without value", []string{"--socket"}, "cgroupctl: flag needs an argument: -socket (see 'cgroupctl -h')"},
+		{"empty socket", []string{"--socket=", "ping"}, "cgroupctl: --socket: empty path (see 'cgroupctl -h')"},
+		{"ping extra", []string{"ping", "x"}, `cgroupctl: ping: unexpected argument "x" (see 'cgroupctl ping -h')`},
+		{"list extra", []string{"list", "-a"}, `cgroupctl: list: unexpected argument "-a" (see 'cgroupctl list -h')`},
+		{"inspect no id", []string{"inspect"}, "cgroupctl: inspect: want exactly one ID, got 0 arguments (see 'cgroupctl inspect -h')"},
+		{"inspect two ids", []string{"inspect", "a", "b"}, "cgroupctl: inspect: want exactly one ID, got 2 arguments (see 'cgroupctl inspect -h')"},
+		{"wait unknown option", []string{"wait", "--x", "a"}, `cgroupctl: wait: unknown option "--x" (see 'cgroupctl wait -h')`},
+		{"kill no id", []string{"kill"}, "cgroupctl: kill: want ID [SIGNAL] (see 'cgroupctl kill -h')"},
+		{"kill signal no value", []string{"kill", "a", "signal"}, "cgroupctl: kill: signal needs a value (see 'cgroupctl kill -h')"},
+		{"kill --signal no value", []string{"kill", "a", "--signal"}, "cgroupctl: kill: --signal needs a signal (see 'cgroupctl kill -h')"},
+		{"kill bad signal", []string{"kill", "a", "signal", "NOPE"}, `cgroupctl: kill: invalid signal "NOPE" (see 'cgroupctl kill -h')`},
+		{"kill negative signal", []string{"kill", "a", "--signal", "-1"}, `cgroupctl: kill: invalid signal "-1" (see 'cgroupctl kill -h')`},
+		{"kill signal twice", []string{"kill", "a", "--signal", "9", "signal", "15"}, "cgroupctl: kill: signal given twice (see 'cgroupctl kill -h')"},
+		{"logs no id", []string{"logs", "-f"}, "cgroupctl: logs: want exactly one ID, got 0 arguments (see 'cgroupctl logs -h')"},
+		{"logs unknown option", []string{"logs", "a", "--tail"}, `cgroupctl: logs: unknown option "--tail" (see 'cgroupctl logs -h')`},
+		{"events id twice", []string{"events", "--id", "a", "--id", "b"}, "cgroupctl: events: --id given twice (see 'cgroupctl events -h')"},
+		{"events no type", []string{"events", "--type"}, "cgroupctl: events: --type needs a value (see 'cgroupctl events -h')"},
+		{"events argument", []string{"events", "a"}, `cgroupctl: events: unexpected argument "a" (see 'cgroupctl events -h')`},
+		{"run unknown option", []string{"run", "--memory", "1G", "--", "true"}, "cgroupctl: run: flag provided but not defined: -memory (see 'cgroupctl run -h')"},
+		{"run missing value", []string{"run", "--id"}, "cgroupctl: run: flag needs an argument: -id (see 'cgroupctl run -h')"},
+		{"run no command", []string{"run", "--id", "a"}, "cgroupctl: run: missing command (want: run [opts] -- argv...) (see 'cgroupctl run -h')"},
+		{"run nothing after --", []string{"run", "--id", "a", "--"}, "cgroupctl: run: missing command (want: run [opts] -- argv...) (see 'cgroupctl run -h')"},
+		{"run nothing at all", []string{"run"}, "cgroupctl: run: missing command (want: run [opts] -- argv...) (see 'cgroupctl run -h')"},
+		{"run bad queue timeout", []string{"run", "--queue-timeout", "30", "--", "true"}, `cgroupctl: run: --queue-timeout: invalid duration "30" (want e.g. 30s, 2m) (see 'cgroupctl run -h')`},
+		{"run negative queue timeout", []string{"run", "--queue-timeout", "-1s", "--", "true"}, `cgroupctl: run: --queue-timeout: invalid duration "-1s" (want e.g. 30s, 2m) (see 'cgroupctl run -h')`},
+		{"run env without =", []string{"run", "--env", "A", "--", "true"}, `cgroupctl: run: --env: want K=V, got "A" (see 'cgroupctl run -h')`},
+		{"run env empty key", []string{"run", "--env", "=1", "--", "true"}, `cgroupctl: run: --env: want K=V, got "=1" (see 'cgroupctl run -h')`},
+		{"LF in arg", []string{"run", "--", "echo", "a\nb"}, "cgroupctl: run: arg must not contain CR or LF (see 'cgroupctl run -h')"},
+		{"CR in env", []string{"run", "--env", "A=1\r", "--", "true"}, "cgroupctl: run: env must not contain CR or LF (see 'cgroupctl run -h')"},
+		{"LF in service", []string{"run", "--service", "a\nb", "--", "true"}, "cgroupctl: run: service must not contain CR or LF (see 'cgroupctl run -h')"},
+		{"LF in cwd", []string{"run", "--cwd", "/tmp\n", "--", "true"}, "cgroupctl: run: cwd must not contain CR or LF (see 'cgroupctl run -h')"},
+		{"LF in memory_max", []string{"run", "--memory-max", "1G\nmemory_max: max", "--", "true"}, "cgroupctl: run: memory_max must not contain CR or LF (see 'cgroupctl run -h')"},
+		{"LF in id", []string{"inspect", "a\nb"}, "cgroupctl: inspect: id must not contain CR or LF (see 'cgroupctl inspect -h')"},
+		{"LF in unknown subcommand stays one line", []string{"a\nb"}, `cgroupctl: unknown subcommand "a\\nb" (see 'cgroupctl -h')`},
+		{"run id that is an option", []string{"run", "--id", "-h", "--", "true"}, `cgroupctl: run: --id: "-h" is not an id (an id cannot start with '-') (see 'cgroupctl run -h')`},
+		{"run id that is --", []string{"run", "--id", "--", "sleep", "1"}, `cgroupctl: run: --id: "--" is not an id (an id cannot start with '-') (see 'cgroupctl run -h')`},
+		{"inspect id after --", []string{"inspect", "--", "-x"}, `cgroupctl: inspect: ID: "-x" is not an id (an id cannot start with '-') (see 'cgroupctl inspect -h')`},
+		{"kill id after --", []string{"kill", "--", "-9"}, `cgroupctl: kill: ID: "-9" is not an id (an id cannot start with '-') (see 'cgroupctl kill -h')`},
+		{"logs id after --", []string{"logs", "--", "-f"}, `cgroupctl: logs: ID: "-f" is not an id (an id cannot start with '-') (see 'cgroupctl logs -h')`},
+		{"events id that is an option", []string{"events", "--id", "-f"}, `cgroupctl: events: --id: "-f" is not an id (an id cannot start with '-') (see 'cgroupctl events -h')`},
+		{"events unknown type", []string{"events", "--type", "job.exit,bogus"}, `cgroupctl: events: --type: unknown event type "bogus" (known: cgroup.unknown, daemon.upgrade, events.dropped, job.adopt, job.cleanup, job.exit, job.freeze, job.kill, job.oom, job.start, job.thaw, job.throttle, pressure, state.corrupt) (see 'cgroupctl events -h')`},
+		{"events empty type in list", []string{"events", "--type", "job.exit,"}, `cgroupctl: events: --type: unknown event type "" (known: cgroup.unknown, daemon.upgrade, events.dropped, job.adopt, job.cleanup, job.exit, job.freeze, job.kill, job.oom, job.start, job.thaw, job.throttle, pressure, state.corrupt) (see 'cgroupctl events -h')`},
+		{"top --json", []string{"top", "-b", "--json"}, "cgroupctl: top: --json is not supported: top draws a screen or tables (list --json and stats --json give its figures) (see 'cgroupctl top -h')"},
+		{"--json top", []string{"--json", "top", "-b"}, "cgroupctl: top: --json is not supported: top draws a screen or tables (list --json and stats --json give its figures) (see 'cgroupctl top -h')"},
+		{"top -o json", []string{"top", "-o", "json"}, "cgroupctl: top: --json is not supported: top draws a screen or tables (list --json and stats --json give its figures) (see 'cgroupctl top -h')"},
+		{"top bad option", []string{"top", "-n", "0"}, `cgroupctl: top: -n: want a number >= 1, got "0" (see 'cgroupctl top -h')`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -206,14 +217,14 @@ func TestHelp(t *testing.T) {
 		args []string
 		want string // a line the help must contain
 	}{
-		{[]string{"-h"}, "usage: cgroupctl [--socket PATH] [--json | -o json] <subcommand> [args]"},
+		{[]string{"-h"}, "usage: cgroupctl [--socket PATH] [-o table|text|json | --json] <subcommand> [args]"},
 		{[]string{"metrics", "-h"}, "usage: cgroupctl metrics"},
 		{[]string{"--help"}, "  run [opts] -- argv...       submit a job"},
 		{[]string{"help"}, "run options:"},
 		{[]string{"-s", "/x", "-h"}, "usage: cgroupctl"},
 		{[]string{"run", "-h"}, "--memory-swap-max SZ"},
 		{[]string{"run", "--help"}, "usage: cgroupctl run"},
-		{[]string{"kill", "-h"}, "usage: cgroupctl kill ID [signal N | --signal N]"},
+		{[]string{"kill", "-h"}, "usage: cgroupctl kill ID [N | signal N | --signal N | -s N]"},
 		{[]string{"kill", "a", "--help"}, "usage: cgroupctl kill"},
 		{[]string{"logs", "-h"}, "usage: cgroupctl logs ID [--follow|-f]"},
 		{[]string{"wait", "-h"}, "128+N"},
@@ -225,6 +236,10 @@ func TestHelp(t *testing.T) {
 		{[]string{"thaw", "-h"}, "usage: cgroupctl thaw ID"},
 		{[]string{"remove", "-h"}, "usage: cgroupctl remove ID"},
 		{[]string{"quit", "-h"}, "usage: cgroupctl quit"},
+		{[]string{"top", "-h"}, "usage: cgroupctl top"},
+		{[]string{"events", "-h"}, "usage: cgroupctl events"},
+		{[]string{"-V"}, "cgroupctl "},
+		{[]string{"--version"}, " commit "},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -239,6 +254,33 @@ func TestHelp(t *testing.T) {
 				t.Errorf("stderr: got %q, want nothing", stderr.String())
 			}
 		})
+	}
+}
+
+// TestRunHelpOnce: run -h shows each option once.
+func TestRunHelpOnce(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := Run([]string{"run", "-h"}, nil, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d, want 0", code)
+	}
+	for _, opt := range []string{"--attach, -a", "--timeout-grace D", "--memory-max SZ", "--queue-timeout DURATION"} {
+		if n := strings.Count(stdout.String(), opt); n != 1 {
+			t.Errorf("run -h shows %s %d times, want once:\n%s", opt, n, stdout.String())
+		}
+	}
+}
+
+// TestVersion: -V and --version print one line on stdout, exit 0.
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"-V"}, {"--version"}, {"-s", "/x", "-V", "ping"}} {
+		var stdout, stderr bytes.Buffer
+		if code := Run(args, nil, &stdout, &stderr); code != 0 || stderr.Len() != 0 {
+			t.Errorf("%q: exit %d, stderr %q; want 0 and nothing", args, code, stderr.String())
+		}
+		out := stdout.String()
+		if !strings.HasPrefix(out, "cgroupctl ") || !strings.Contains(out, " commit ") || strings.Count(out, "\n") != 1 {
+			t.Errorf("%q: got %q, want one line `cgroupctl VERSION commit COMMIT OS/ARCH GO`", args, out)
+		}
 	}
 }
 

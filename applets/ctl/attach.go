@@ -98,10 +98,7 @@ func (o *runOpts) apply(req *proto.Request, set map[string]bool) (mode, error) {
 // runAttached runs a RUN with wait: 1 (and with --attach its log) to the
 // end; it returns the exit status.
 func runAttached(inv invocation, stdout, stderr io.Writer) int {
-	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "cgroupctl: "+format+"\n", a...)
-		return 1
-	}
+	fail := failer(inv, stderr)
 	// Before the RUN: a signal that comes while it is sent is not lost.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
@@ -120,7 +117,7 @@ func runAttached(inv invocation, stdout, stderr io.Writer) int {
 	case err != nil && !errors.Is(err, io.ErrUnexpectedEOF) || first.Status == "":
 		return fail("%s: connection closed before the response was complete", inv.socket)
 	case !first.IsOK():
-		printBlock(inv, stdout, first)
+		printBlock(inv, stdout, stderr, first)
 		return 1
 	}
 	id, _ := first.Get("id")
@@ -147,19 +144,19 @@ func runAttached(inv invocation, stdout, stderr io.Writer) int {
 
 	if inv.mode == modeAttach {
 		if msg := followLog(inv, id, stdout); msg != "" {
-			fmt.Fprintf(stderr, "cgroupctl: %s\n", msg)
+			fmt.Fprintf(stderr, "cgroupctl: %s: %s\n", inv.sub, msg)
 		}
 	}
 	end, err := proto.ReadBlock(br)
 	if err != nil || !end.IsOK() {
 		if end.Status != "" {
-			printBlock(inv, stdout, end)
+			printBlock(inv, stdout, stderr, end)
 			return 1
 		}
 		return fail("%s: connection closed before the job's end was reported", inv.socket)
 	}
 	if inv.json {
-		printBlock(inv, stdout, end)
+		printBlock(inv, stdout, stderr, end)
 	}
 	fmt.Fprintln(stderr, summary(end))
 	code, err := waitStatus(end)
@@ -224,13 +221,19 @@ func sendKill(socket, id string, sig int) {
 	io.Copy(io.Discard, c)
 }
 
-// printBlock prints a response block as received, or as JSON.
-func printBlock(inv invocation, w io.Writer, rep proto.Reply) {
-	if inv.json {
+// printBlock prints a response block as received, or as JSON, or (for
+// people) an err block as one line on stderr.
+func printBlock(inv invocation, w, stderr io.Writer, rep proto.Reply) {
+	switch {
+	case inv.json:
 		w.Write(append(appendJSONObject(nil, rep, nil), '\n'))
-		return
+	case inv.table && !rep.IsOK():
+		fmt.Fprintln(stderr, refusalLine(inv.sub, rep))
+	case inv.table:
+		io.WriteString(w, renderAligned(rep, uidName))
+	default:
+		w.Write(rep.Raw)
 	}
-	w.Write(rep.Raw)
 }
 
 // summary is the one line printed at the end, as systemd-run --wait's:
@@ -239,7 +242,7 @@ func printBlock(inv invocation, w io.Writer, rep proto.Reply) {
 func summary(end proto.Reply) string {
 	get := func(k string) string { v, _ := end.Get(k); return v }
 	var b strings.Builder
-	fmt.Fprintf(&b, "cgroupctl: job %s %s", get("id"), get("state"))
+	fmt.Fprintf(&b, "cgroupctl: run: job %s %s", get("id"), get("state"))
 	if s := get("signal"); s != "" && s != "0" {
 		n, _ := strconv.Atoi(s)
 		name := unix.SignalName(unix.Signal(n))

@@ -37,13 +37,19 @@ func send(inv invocation) (conn *sock.Conn, werr, err error) {
 	return conn, werr, nil
 }
 
+// failer returns a function that prints one error line for inv on stderr,
+// `cgroupctl: SUB: MESSAGE`, and returns exit status 1.
+func failer(inv invocation, stderr io.Writer) func(format string, a ...any) int {
+	return func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "cgroupctl: %s: %s\n", inv.sub, fmt.Sprintf(format, a...))
+		return 1
+	}
+}
+
 // exchange sends inv's request, half-closes, and handles the response by
 // mode. It returns the exit status.
 func exchange(inv invocation, stdout, stderr io.Writer) int {
-	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "cgroupctl: "+format+"\n", a...)
-		return 1
-	}
+	fail := failer(inv, stderr)
 	if inv.mode == modeAttach || inv.mode == modeRunWait {
 		return runAttached(inv, stdout, stderr) // attach.go
 	}
@@ -55,12 +61,13 @@ func exchange(inv invocation, stdout, stderr io.Writer) int {
 	br := bufio.NewReaderSize(conn, 64<<10)
 
 	if inv.mode == modeStream {
-		return readStream(inv, br, werr, stdout, fail)
+		return readStream(inv, br, werr, stdout, stderr, fail)
 	}
 
 	bw := bufio.NewWriterSize(stdout, 64<<10)
 	var outErr error
-	var jobs []byte // JSON: LIST's job blocks as objects, comma-separated
+	var jobs []byte          // JSON: LIST's job blocks as objects, comma-separated
+	var blocks []proto.Reply // table: LIST's job blocks
 	last, err := proto.ReadResponse(br, func(rep proto.Reply) error {
 		if inv.json {
 			// Held until the STATUS block: a response cut short prints
@@ -70,6 +77,12 @@ func exchange(inv invocation, stdout, stderr io.Writer) int {
 					jobs = append(jobs, ',')
 				}
 				jobs = appendJSONObject(jobs, rep, nil)
+			}
+			return nil
+		}
+		if inv.table {
+			if rep.Status == "" {
+				blocks = append(blocks, rep)
 			}
 			return nil
 		}
@@ -90,6 +103,8 @@ func exchange(inv invocation, stdout, stderr io.Writer) int {
 			}
 		}
 		_, outErr = bw.Write(append(appendJSONObject(nil, last, pre), '\n'))
+	case inv.table:
+		outErr = writeHuman(inv, bw, stderr, last, blocks)
 	default:
 		// Print as received: anything after the STATUS block too.
 		_, outErr = io.Copy(bw, br)
@@ -154,6 +169,23 @@ func eventsJSON(inv invocation, br *bufio.Reader, stdout io.Writer, fail func(st
 	}
 }
 
+// writeHuman prints a whole response for people (human.go): a refusal as
+// one line on stderr, list as a table, any other ok block aligned.
+func writeHuman(inv invocation, stdout *bufio.Writer, stderr io.Writer, last proto.Reply, jobs []proto.Reply) error {
+	if !last.IsOK() {
+		_, err := fmt.Fprintln(stderr, refusalLine(inv.sub, last))
+		return err
+	}
+	var out string
+	if inv.req.Verb == "LIST" {
+		out = renderList(jobs, inv.cols, inv.proc, uidName)
+	} else {
+		out = renderAligned(last, uidName)
+	}
+	_, err := stdout.WriteString(out)
+	return err
+}
+
 // ExitUnknown is wait's exit status for a job whose status the daemon
 // could not know (exit_known: 0).
 const ExitUnknown = 255
@@ -185,7 +217,7 @@ func waitStatus(rep proto.Reply) (int, error) {
 // readStream reads the header block of a LOGS or METRICS response; on ok
 // it streams the raw bytes that follow (the log, the exposition text) to
 // stdout as they arrive, else it prints the block (as JSON with --json).
-func readStream(inv invocation, br *bufio.Reader, werr error, stdout io.Writer, fail func(string, ...any) int) int {
+func readStream(inv invocation, br *bufio.Reader, werr error, stdout, stderr io.Writer, fail func(string, ...any) int) int {
 	rep, err := proto.ReadBlock(br)
 	switch {
 	case err == io.EOF && werr != nil:
@@ -197,6 +229,9 @@ func readStream(inv invocation, br *bufio.Reader, werr error, stdout io.Writer, 
 		return fail("%s: connection closed before the response was complete", inv.socket)
 	case err != nil && !errors.Is(err, io.ErrUnexpectedEOF):
 		return fail("read from %s: %v", inv.socket, err)
+	case !rep.IsOK() && inv.table:
+		fmt.Fprintln(stderr, refusalLine(inv.sub, rep))
+		return 1
 	case !rep.IsOK():
 		out := rep.Raw
 		if inv.json {

@@ -1,15 +1,17 @@
 // Cgroupctl is the cgroupd client. Each subcommand sends one request of
 // spec/PROTOCOL.md, half-closes the connection and prints the daemon's
-// response; with --json as one JSON object (json.go, README "JSON"). Its
+// response: as received when stdout is no terminal (the v1 text), for
+// people at a terminal (human.go), as JSON with --json (json.go). Its
 // -h text, the const usage below, is its synopsis:
 //
-//	usage: cgroupctl [--socket PATH] [--json | -o json] <subcommand> [args]
+//	usage: cgroupctl [--socket PATH] [-o table|text|json | --json] <subcommand> [args]
 //	  run [opts] -- argv...       submit a job
 //	  list                        list jobs
 //	  inspect ID                  per-job stats and pressure
 //	  stats                       host pressure summary
 //	  freeze ID | thaw ID         freeze or thaw a job's cgroup
-//	  kill ID [signal N]          send a signal (default SIGKILL); `--signal N` too
+//	  kill ID [SIG]               send a signal (default SIGKILL): a number or a name
+//	                              (HUP, SIGHUP); also signal SIG, --signal SIG, -s SIG
 //	  wait ID                     block until the job ends
 //	  logs ID [--follow|-f]       print the captured stdout/stderr
 //	  events [-f] [--id ID] [--type T,...]  the daemon's recent EVENT lines;
@@ -27,6 +29,8 @@
 //	  --memory-swap-max SZ  --io-weight N  --io-max RULE (repeatable)
 //	  --pids-max N  --require-path PATH (repeatable)  --service CMD (repeatable)
 //	  --queue-timeout DURATION (new; Go syntax, e.g. 30s)
+//	  --cpus N                    CPUs (fractional: 1.5), sent as --cpu-max N*100000/100000
+//	  SZ: bytes, or with a unit of 1024: 512k, 64M, 64MiB, 1.5G, 2GiB; or max
 //	  --attach, -a                stream the job's output (its -L log) to stdout, then exit
 //	                              with its status as wait does; Ctrl-C and SIGTERM go to
 //	                              the job (a second Ctrl-C kills it)
@@ -40,12 +44,20 @@
 //	                              /run/cgroupd.sock for root, else
 //	                              /run/user/UID/cgroupd.sock if /run/user/UID
 //	                              exists, else /tmp/cgroupd-UID.sock)
-//	  --json, -o json             print each response as one JSON object; may
-//	                              also follow the subcommand (-o text: default)
+//	  -o table|text|json          table: for people, the default when stdout is a
+//	                              terminal (list as a table, inspect and stats aligned
+//	                              in human units, unknown figures left out, a refusal
+//	                              as one line on stderr); text: the daemon's response
+//	                              as received, the default otherwise; json: each
+//	                              response as one JSON object. May also follow the
+//	                              subcommand.
+//	  --json                      -o json
 //	  -h, --help                  this text; `cgroupctl SUBCOMMAND -h` for one
-//	Output: the daemon's response as received (STATUS: ok, then key: value
-//	lines; every block for list). logs, events and metrics print only the raw
-//	bytes that follow the STATUS block, with --json too (an error is JSON).
+//	  -V, --version               print the version line and exit
+//	Output (-o text): the daemon's response as received (STATUS: ok, then
+//	key: value lines; every block for list). logs and metrics print only the raw bytes
+//	that follow the STATUS block, with --json too (an error is JSON); events
+//	prints the EVENT lines, with --json as NDJSON (one JSON object per line).
 //	Exit status: 0 for STATUS: ok, 1 for STATUS: err or no connection, 2 for a
 //	usage error (nothing is sent: a bad option, run without a command, a value
 //	with CR or LF); wait: the job's exit status, or 128+N when signal N ended it,
@@ -62,13 +74,14 @@ import (
 	"cgroupd/core/proto"
 )
 
-const usage = `usage: cgroupctl [--socket PATH] [--json | -o json] <subcommand> [args]
+const usage = `usage: cgroupctl [--socket PATH] [-o table|text|json | --json] <subcommand> [args]
   run [opts] -- argv...       submit a job
   list                        list jobs
   inspect ID                  per-job stats and pressure
   stats                       host pressure summary
   freeze ID | thaw ID         freeze or thaw a job's cgroup
-  kill ID [signal N]          send a signal (default SIGKILL); ` + "`--signal N`" + ` too
+  kill ID [SIG]               send a signal (default SIGKILL): a number or a name
+                              (HUP, SIGHUP); also signal SIG, --signal SIG, -s SIG
   wait ID                     block until the job ends
   logs ID [--follow|-f]       print the captured stdout/stderr
   events [-f] [--id ID] [--type T,...]  the daemon's recent EVENT lines;
@@ -85,12 +98,20 @@ run options:
                               /run/cgroupd.sock for root, else
                               /run/user/UID/cgroupd.sock if /run/user/UID
                               exists, else /tmp/cgroupd-UID.sock)
-  --json, -o json             print each response as one JSON object; may
-                              also follow the subcommand (-o text: default)
+  -o table|text|json          table: for people, the default when stdout is a
+                              terminal (list as a table, inspect and stats aligned
+                              in human units, unknown figures left out, a refusal
+                              as one line on stderr); text: the daemon's response
+                              as received, the default otherwise; json: each
+                              response as one JSON object. May also follow the
+                              subcommand.
+  --json                      -o json
   -h, --help                  this text; ` + "`cgroupctl SUBCOMMAND -h`" + ` for one
-Output: the daemon's response as received (STATUS: ok, then key: value
-lines; every block for list). logs, events and metrics print only the raw
-bytes that follow the STATUS block, with --json too (an error is JSON).
+  -V, --version               print the version line and exit
+Output (-o text): the daemon's response as received (STATUS: ok, then
+key: value lines; every block for list). logs and metrics print only the raw bytes
+that follow the STATUS block, with --json too (an error is JSON); events
+prints the EVENT lines, with --json as NDJSON (one JSON object per line).
 Exit status: 0 for STATUS: ok, 1 for STATUS: err or no connection, 2 for a
 usage error (nothing is sent: a bad option, run without a command, a value
 with CR or LF); wait: the job's exit status, or 128+N when signal N ended it,
@@ -103,15 +124,27 @@ const runOptions = `  --id ID  --priority N  --cwd DIR  --env K=V (repeatable)
   --memory-swap-max SZ  --io-weight N  --io-max RULE (repeatable)
   --pids-max N  --require-path PATH (repeatable)  --service CMD (repeatable)
   --queue-timeout DURATION (new; Go syntax, e.g. 30s)
+  --cpus N                    CPUs (fractional: 1.5), sent as --cpu-max N*100000/100000
+  SZ: bytes, or with a unit of 1024: 512k, 64M, 64MiB, 1.5G, 2GiB; or max
 ` + attachOptions
 
-// usageError is a bad command line: its text goes to stderr, exit 2.
-type usageError struct{ msg string }
+// usageError is a bad command line: one line on stderr, exit 2. sub is
+// the subcommand it is about ("" for the global options).
+type usageError struct{ sub, msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
+// line is the message as printed: `cgroupctl: SUB: MSG (see 'cgroupctl
+// SUB -h')`.
+func (e *usageError) line() string {
+	if e.sub == "" {
+		return "cgroupctl: " + e.msg + " (see 'cgroupctl -h')"
+	}
+	return "cgroupctl: " + e.sub + ": " + e.msg + " (see 'cgroupctl " + e.sub + " -h')"
+}
+
 func usagef(format string, a ...any) error {
-	return &usageError{fmt.Sprintf(format, a...)}
+	return &usageError{msg: fmt.Sprintf(format, a...)}
 }
 
 // helpRequest asks for a usage text on stdout, exit 0.
@@ -126,7 +159,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		// Refuse CR/LF (and any other unsendable request) before connecting.
 		inv.wire, err = inv.req.Encode()
 		if err != nil {
-			err = &usageError{err.Error()}
+			err = &usageError{sub: inv.sub, msg: err.Error()}
 		}
 	}
 	var help *helpRequest
@@ -136,7 +169,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		io.WriteString(stdout, help.text)
 		return 0
 	case errors.As(err, &uerr):
-		fmt.Fprintf(stderr, "cgroupctl: %s\n", uerr.msg)
+		fmt.Fprintln(stderr, uerr.line())
 		return 2
 	case err != nil:
 		fmt.Fprintf(stderr, "cgroupctl: %v\n", err)
@@ -144,6 +177,16 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if inv.socket == "" {
 		inv.socket = defaultSocket()
+	}
+	switch inv.out {
+	case outTable:
+		inv.table = true
+	case outAuto:
+		f, ok := stdout.(*os.File)
+		inv.table = ok && isTerminal(int(f.Fd()))
+	}
+	if inv.table {
+		inv.cols, inv.proc = terminalWidth(stdout), "/proc"
 	}
 	if inv.mode == modeTop {
 		in, ok := stdin.(*os.File)

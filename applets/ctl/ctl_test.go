@@ -174,7 +174,7 @@ func TestCRLFSendsNothing(t *testing.T) {
 	if code != 2 {
 		t.Errorf("exit: got %d, want 2", code)
 	}
-	if got, want := stderr.String(), "cgroupctl: env must not contain CR or LF\n"; got != want {
+	if got, want := stderr.String(), "cgroupctl: run: env must not contain CR or LF (see 'cgroupctl run -h')\n"; got != want {
 		t.Errorf("stderr: got %q, want %q", got, want)
 	}
 	// Any connection Run made is already queued on the listener: stop the
@@ -210,9 +210,9 @@ func TestConnectFailure(t *testing.T) {
 	tests := []struct {
 		name, path, want string
 	}{
-		{"missing", missing, "cgroupctl: connect " + missing + ": no such file or directory (is cgroupd running?)\n"},
-		{"stale", stale, "cgroupctl: connect " + stale + ": connection refused (is cgroupd running?)\n"},
-		{"not a socket", notSock, "cgroupctl: connect " + notSock + ": connection refused (is cgroupd running?)\n"},
+		{"missing", missing, "cgroupctl: ping: connect " + missing + ": no such file or directory (is cgroupd running?)\n"},
+		{"stale", stale, "cgroupctl: ping: connect " + stale + ": connection refused (is cgroupd running?)\n"},
+		{"not a socket", notSock, "cgroupctl: ping: connect " + notSock + ": connection refused (is cgroupd running?)\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -16,9 +16,11 @@ import (
 // decimal text, verbatim), the 0/1 flags as booleans, pids as an array of
 // numbers, everything else (ids, states, reasons, paths, keys this client
 // does not know) as a string. A typed value that does not parse as its
-// type stays a string: nothing the daemon sent is lost. A key the block
-// does not carry is absent from the object; a key that repeats becomes an
-// array. LIST is {"jobs": [one object per job block], then the keys of
+// type stays a string. A key the block does not carry is absent from the
+// object, and so is a figure the block has as a stand-in for "not known"
+// (unknownKeys in human.go: a live job's exit, a 0 time stamp, a 0
+// memory_current, the psi figures of a kernel without PSI); a key that
+// repeats becomes an array. LIST is {"jobs": [one object per job block], then the keys of
 // its STATUS block}.
 
 // jsonType is how a key's value is written.
@@ -31,9 +33,15 @@ const (
 	jsonNumbers          // comma-separated numbers → array ("" → [])
 )
 
-// jsonTypes maps the protocol's typed response keys (spec/PROTOCOL.md and
-// the extensions in README) to their JSON type; any other key is a string.
+// jsonTypes is the type of every key the daemon sends in a reply or an
+// event line (spec/PROTOCOL.md, spec/EVENTS.md and the extensions in
+// README): TestDaemonKeysTyped fails when the daemon's source has a key
+// this table lacks. A key it does not know (a newer daemon's) is a string.
 var jsonTypes = map[string]jsonType{
+	// Strings: ids, names, paths, reasons.
+	"id": jsonString, "state": jsonString, "cgroup": jsonString, "log": jsonString, "reason": jsonString,
+	"detail": jsonString, "verb": jsonString, "root": jsonString, "from": jsonString, "to": jsonString,
+	"exit_reason": jsonString, "decision": jsonString,
 	// RUN, LIST, INSPECT, WAIT, KILL
 	"pid": jsonNumber, "priority": jsonNumber, "exit": jsonNumber, "signal": jsonNumber,
 	"memory_current": jsonNumber, "pids_current": jsonNumber, "age_ms": jsonNumber,
@@ -44,7 +52,10 @@ var jsonTypes = map[string]jsonType{
 	"io_wbytes": jsonNumber, "oom_kill_count": jsonNumber, "pid_count": jsonNumber,
 	"psi_mem_some_avg10": jsonNumber, "psi_mem_full_avg10": jsonNumber,
 	"psi_cpu_some_avg10": jsonNumber, "psi_io_some_avg10": jsonNumber, "psi_io_full_avg10": jsonNumber,
-	"oom_killed": jsonBool, "pids": jsonNumbers,
+	"oom_killed": jsonBool, "pids": jsonNumbers, "uid": jsonNumber, "adopted": jsonBool,
+	// WAIT's and job.exit's end figures; exit_known 0: the status is not known.
+	"run_ms": jsonNumber, "cpu_usec": jsonNumber, "memory_peak": jsonNumber, "oom_kills": jsonNumber,
+	"exit_known": jsonBool,
 	// STATS
 	"jobs": jsonNumber, "running": jsonNumber, "frozen": jsonNumber, "memory_total": jsonNumber,
 	"pending": jsonNumber, "pressure_window_ms": jsonNumber,
@@ -53,14 +64,25 @@ var jsonTypes = map[string]jsonType{
 	"pressure_io_some_pct": jsonNumber, "pressure_io_full_pct": jsonNumber,
 	"dry_run": jsonBool, "psi_available": jsonBool, "events_dropped": jsonNumber,
 	"host_mem_total_bytes": jsonNumber, "host_mem_available_bytes": jsonNumber,
+	"state_writes": jsonNumber, "state_unlinks": jsonNumber, "state_errors": jsonNumber,
+	"user_jobs": jsonNumber, "user_jobs_max": jsonNumber, "user_priority_max": jsonNumber,
+	// TOP (memory_max is a number or max, which stays a string)
+	"cpu_pct": jsonNumber, "memory_max": jsonNumber, "total": jsonNumber,
+	"sample_age_ms": jsonNumber, "sample_cycle_ms": jsonNumber,
+	"threshold_mem_freeze_some_pct": jsonNumber, "threshold_mem_kill_full_pct": jsonNumber,
+	"threshold_cpu_demote_some_pct": jsonNumber, "threshold_io_freeze_full_pct": jsonNumber,
 	// EVENTS: the block, and the keys of event lines (events --json)
-	"history": jsonNumber, "ts_unix_ms": jsonNumber, "cpu_weight": jsonNumber, "log_lines": jsonNumber,
-	"uid": jsonNumber, "some_avg10": jsonNumber, "full_avg10": jsonNumber, "window_ms": jsonNumber,
+	"history": jsonNumber, "schema": jsonString, "ts_unix_ms": jsonNumber, "type": jsonString,
+	"cpu_weight": jsonNumber, "log_lines": jsonNumber, "resource": jsonString, "action": jsonString,
+	"target": jsonString, "result": jsonString, "file": jsonString, "populated": jsonBool,
+	"rule": jsonString, "victim": jsonString,
+	"some_avg10": jsonNumber, "full_avg10": jsonNumber, "window_ms": jsonNumber,
 	"some_pct": jsonNumber, "full_pct": jsonNumber, "pct": jsonNumber, "threshold": jsonNumber,
 	"held_ms": jsonNumber, "below_ms": jsonNumber, "hold_ms": jsonNumber, "candidates": jsonNumber,
 	"victim_priority": jsonNumber, "victim_memory": jsonNumber, "victim_memory_low": jsonNumber,
 	"victim_io_bytes": jsonNumber, "mem_available_bytes": jsonNumber, "mem_total_bytes": jsonNumber,
-	"mem_available_pct": jsonNumber, "swap_free_pct": jsonNumber, "swap_threshold": jsonNumber,
+	"mem_available_pct": jsonNumber, "predicted_pct": jsonNumber, "swap_free_pct": jsonNumber,
+	"swap_threshold": jsonNumber,
 	// PING, QUIT, errors
 	"pong": jsonBool, "shutting_down": jsonBool, "max_bytes": jsonNumber,
 }
@@ -88,9 +110,10 @@ func appendJSONObject(b []byte, rep proto.Reply, pre func([]byte) []byte) []byte
 		b = appendJSONString(b, rep.Status)
 	}
 	hs := rep.Headers
+	unknown := unknownKeys(rep) // human.go: left out, never 0
 	done := make([]bool, len(hs))
 	for i, h := range hs {
-		if done[i] {
+		if done[i] || unknown[h.Key] {
 			continue
 		}
 		member(h.Key)

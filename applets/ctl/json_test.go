@@ -134,11 +134,13 @@ func TestJSONShapes(t *testing.T) {
 				"id: b b\nstate: killed\npid: 11\npriority: 5\nexit: 0\nsignal: 9\nmemory_current: 0\npids_current: 0\nage_ms: 99\nstart_unix_ms: 1\nexit_unix_ms: 2\ncgroup: /c/b\n\n" +
 				"STATUS: ok\ncount: 2\n\n",
 			map[string]any{"status": "ok", "count": num("2"), "jobs": []any{
-				map[string]any{"id": "a", "state": "running", "pid": num("10"), "priority": num("50"), "exit": num("0"),
-					"signal": num("0"), "memory_current": num("4096"), "pids_current": num("1"), "age_ms": num("12"),
-					"start_unix_ms": num("1764251234567"), "exit_unix_ms": num("0"), "cgroup": "/c/a"},
+				// Running: exit, signal and exit_unix_ms are not known yet.
+				map[string]any{"id": "a", "state": "running", "pid": num("10"), "priority": num("50"),
+					"memory_current": num("4096"), "pids_current": num("1"), "age_ms": num("12"),
+					"start_unix_ms": num("1764251234567"), "cgroup": "/c/a"},
+				// Ended: LIST reads no memory or pids (0 for "not read").
 				map[string]any{"id": "b b", "state": "killed", "pid": num("11"), "priority": num("5"), "exit": num("0"),
-					"signal": num("9"), "memory_current": num("0"), "pids_current": num("0"), "age_ms": num("99"),
+					"signal": num("9"), "age_ms": num("99"),
 					"start_unix_ms": num("1"), "exit_unix_ms": num("2"), "cgroup": "/c/b"},
 			}}, 0},
 		{"list empty", []string{"list"}, "STATUS: ok\ncount: 0\n\n",
@@ -150,11 +152,11 @@ func TestJSONShapes(t *testing.T) {
 				"exit_mono_ms: 0\nstart_unix_ms: 1\nexit_unix_ms: 0\npid_count: 2\npids: 10,12\ncgroup: /c/a\nlog: \n" +
 				"psi_mem_some_avg10: 0.00\npsi_mem_full_avg10: 1.25\npsi_cpu_some_avg10: 100.00\npsi_io_some_avg10: 0.00\npsi_io_full_avg10: 0.00\n\n",
 			map[string]any{"status": "ok", "id": "a", "state": "frozen", "pid": num("10"), "priority": num("50"),
-				"exit": num("0"), "signal": num("0"), "oom_killed": true, "service_count": num("0"),
+				"oom_killed": true, "service_count": num("0"),
 				"require_path_count": num("0"), "io_max_rule_count": num("0"), "memory_current": num("8192"),
 				"memory_swap_current": num("0"), "pids_current": num("2"), "cpu_usage_usec": num("1234"),
 				"io_rbytes": num("0"), "io_wbytes": num("0"), "oom_kill_count": num("1"), "age_ms": num("5"),
-				"start_mono_ms": num("100"), "exit_mono_ms": num("0"), "start_unix_ms": num("1"), "exit_unix_ms": num("0"),
+				"start_mono_ms": num("100"), "start_unix_ms": num("1"),
 				"pid_count": num("2"), "pids": []any{num("10"), num("12")}, "cgroup": "/c/a", "log": "",
 				"psi_mem_some_avg10": num("0.00"), "psi_mem_full_avg10": num("1.25"), "psi_cpu_some_avg10": num("100.00"),
 				"psi_io_some_avg10": num("0.00"), "psi_io_full_avg10": num("0.00")}, 0},
@@ -169,7 +171,7 @@ func TestJSONShapes(t *testing.T) {
 				"pressure_mem_full_pct: 0.00\npressure_cpu_some_pct: 12.50\npressure_cpu_full_pct: 0.00\n" +
 				"pressure_io_some_pct: 0.00\npressure_io_full_pct: 0.00\n\n",
 			map[string]any{"status": "ok", "root": "/sys/fs/cgroup/cgroupd.slice", "jobs": num("3"), "running": num("2"),
-				"frozen": num("1"), "memory_total": num("0"), "psi_mem_some_avg10": num("0.00"),
+				"frozen": num("1"), "psi_mem_some_avg10": num("0.00"),
 				"psi_mem_full_avg10": num("0.00"), "psi_cpu_some_avg10": num("3.10"), "psi_io_some_avg10": num("0.00"),
 				"psi_io_full_avg10": num("0.00"), "pending": num("0"), "dry_run": false, "pressure_window_ms": num("500"),
 				"pressure_mem_some_pct": num("0.00"), "pressure_mem_full_pct": num("0.00"),

@@ -51,7 +51,7 @@ func parseTop(args []string) (topInv, error) {
 		}
 		val := func() (string, error) {
 			if i+1 >= len(args) {
-				return "", usagef("top: %s needs a value", a)
+				return "", usagef("%s needs a value", a)
 			}
 			i++
 			return args[i], nil
@@ -71,23 +71,23 @@ func parseTop(args []string) (topInv, error) {
 					d, err = time.Duration(n*float64(time.Second)), nil
 				}
 				if err != nil || d < 100*time.Millisecond {
-					return ti, usagef("top: -d: want a duration of at least 100ms, got %q", oneLine(v))
+					return ti, usagef("-d: want a duration of at least 100ms, got %q", oneLine(v))
 				}
 				ti.every = d
 			case "-n":
 				n, err := strconv.Atoi(v)
 				if err != nil || n < 1 {
-					return ti, usagef("top: -n: want a number >= 1, got %q", oneLine(v))
+					return ti, usagef("-n: want a number >= 1, got %q", oneLine(v))
 				}
 				ti.n = n
 			case "-s":
 				if v != "memory" && v != "cpu" && v != "pressure" && v != "priority" {
-					return ti, usagef("top: -s: want memory, cpu, pressure or priority, got %q", oneLine(v))
+					return ti, usagef("-s: want memory, cpu, pressure or priority, got %q", oneLine(v))
 				}
 				ti.sort = v
 			}
 		default:
-			return ti, usagef("top: unexpected argument %q", oneLine(a))
+			return ti, usagef("unexpected argument %q", oneLine(a))
 		}
 	}
 	return ti, nil
@@ -107,7 +107,7 @@ func runTop(socket string, ti topInv, stdin *os.File, stdout io.Writer, stderr i
 			}
 			snap, err := fetchTop(socket, ti.sort, 0)
 			if err != nil {
-				fmt.Fprintf(stderr, "cgroupctl: %v\n", err)
+				fmt.Fprintf(stderr, "cgroupctl: top: %v\n", err)
 				return 1
 			}
 			if _, err := io.WriteString(stdout, renderTop(snap, ti.sort, 0, 0, time.Now(), uidName)); err != nil {
@@ -163,7 +163,7 @@ func topScreen(socket string, ti topInv, stdin, out *os.File, stderr io.Writer) 
 		snap, err := fetchTop(socket, sortKey, max(rows-topHeaderRows, 1))
 		var screen string
 		if err != nil {
-			screen = "cgroupctl top: " + err.Error() + "\n"
+			screen = "cgroupctl: top: " + err.Error() + "\n"
 		} else {
 			screen = renderTop(snap, sortKey, rows, cols, time.Now(), uidName)
 		}
@@ -191,11 +191,6 @@ func topScreen(socket string, ti topInv, stdin, out *os.File, stderr io.Writer) 
 		}
 	}
 	return 0
-}
-
-func isTerminal(fd int) bool {
-	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	return err == nil
 }
 
 // topSnap is one TOP answer: the job blocks and the STATUS block.
