@@ -42,7 +42,7 @@ type applet struct {
 
 var applets = map[string]applet{
 	"cgroupd":   {run: runDaemon},
-	"cgroupctl": {run: ctl.Run},
+	"cgroupctl": {run: runCtl},
 	"memhog":    {run: hogs.Memhog},
 	"cpuhog":    {run: hogs.Cpuhog},
 	// The fork-and-attach spawn fallback re-executes this binary as this
@@ -79,6 +79,12 @@ func runDaemon(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		daemon.Version = f[1] + "+" + f[3]
 	}
 	return daemon.Run(args, stdin, stdout, stderr)
+}
+
+// runCtl is the cgroupctl applet; its --version is the binary's.
+func runCtl(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctl.VersionLine = func() string { return versionLine("cgroupctl") }
+	return ctl.Run(args, stdin, stdout, stderr)
 }
 
 // usage is the dispatcher's -h text (the doc comment shows it verbatim);

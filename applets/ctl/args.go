@@ -115,7 +115,7 @@ func parseArgs(args []string) (invocation, error) {
 		return inv, usagef("%s", oneLine(err.Error()))
 	}
 	if version {
-		return inv, &helpRequest{versionLine() + "\n"}
+		return inv, &helpRequest{VersionLine() + "\n"}
 	}
 	socketSet := false
 	fs.Visit(func(f *flag.Flag) { socketSet = socketSet || f.Name == "socket" || f.Name == "s" })

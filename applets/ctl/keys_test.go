@@ -4,6 +4,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -25,21 +26,20 @@ func daemonSource(t *testing.T) []*ast.File {
 	t.Helper()
 	var files []*ast.File
 	fset := token.NewFileSet()
-	for _, dir := range []string{"../daemon", "../daemon/pressure"} {
-		names, err := filepath.Glob(filepath.Join(dir, "*.go"))
-		if err != nil || len(names) == 0 {
-			t.Fatalf("no daemon source in %s: %v", dir, err)
+	// Every package of the daemon: keys live where their part is.
+	err := filepath.WalkDir("../daemon", func(name string, de fs.DirEntry, err error) error {
+		if err != nil || de.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			return err
 		}
-		for _, name := range names {
-			if strings.HasSuffix(name, "_test.go") {
-				continue
-			}
-			f, err := parser.ParseFile(fset, name, nil, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			files = append(files, f)
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			return err
 		}
+		files = append(files, f)
+		return nil
+	})
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no daemon source in ../daemon: %v", err)
 	}
 	return files
 }
@@ -67,8 +67,9 @@ func callName(c *ast.CallExpr) string {
 // events (with where one was seen), and the event types it emits. A key is
 // a string literal
 //   - as the first argument of Add or AddInt (proto.Response);
-//   - at a key position of a key, value list: the arguments after the type
-//     of emit, emitJob, Line and event.Format, after the reason of refuse,
+//   - at a key position of a key, value list: the arguments after the
+//     event of emit and emitJob (whose Type: "..." is an event type), after
+//     the type of Line and event.Format, after the reason of refuse,
 //     after kv in append(kv, ...), or in a []string{k, v, ...} literal
 //     (one with values that are not all literals: a kv list, not a table);
 //   - as "key=" of an event's key=value word (the pressure engine's
@@ -113,7 +114,7 @@ func daemonKeys(t *testing.T) (keys map[string]string, types []string) {
 					add(n.Args[0], where)
 				case name == "emit" || name == "Line" || name == "refuse":
 					if len(n.Args) > 0 {
-						if typ, ok := strLit(n.Args[0]); ok && name != "refuse" {
+						if typ, ok := strLit(n.Args[0]); ok && name == "Line" {
 							types = append(types, typ)
 						}
 						kvList(n.Args[1:], where)
@@ -131,6 +132,13 @@ func daemonKeys(t *testing.T) (keys map[string]string, types []string) {
 				case name == "append" && len(n.Args) > 1:
 					if id, ok := n.Args[0].(*ast.Ident); ok && id.Name == "kv" {
 						kvList(n.Args[1:], where)
+					}
+				}
+			case *ast.KeyValueExpr:
+				// hub.Event{Type: "job.start", ...}: an event type.
+				if k, ok := n.Key.(*ast.Ident); ok && k.Name == "Type" {
+					if typ, ok := strLit(n.Value); ok && (strings.Contains(typ, ".") || typ == "pressure") {
+						types = append(types, typ)
 					}
 				}
 			case *ast.CompositeLit:
