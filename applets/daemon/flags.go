@@ -12,6 +12,7 @@ import (
 
 	"cgroupd/applets/daemon/logstore"
 	"cgroupd/applets/daemon/pressure"
+	"cgroupd/applets/daemon/supervisor"
 	"cgroupd/core/limits"
 	"cgroupd/core/proto"
 )
@@ -71,15 +72,6 @@ kernel's avg10 of the host (a RUN with queue_timeout waits as a pending job inst
 Exit status: 0 after a clean shutdown, 1 when it cannot start, 2 for a usage error.
 `
 
-// thresholds are PSI avg10 percentages; a negative value disables a rule.
-type thresholds struct {
-	MemKill, MemFreezeSome, CPUDemoteSome, IOFreezeFull   float64
-	MemAdmitSome, MemAdmitFull, CPUAdmitSome, IOAdmitFull float64
-	// The host rules: headroom (percent of MemTotal / SwapTotal) and
-	// host memory full stall.
-	HostMemKill, HostSwapKill, HostPSIKill float64
-}
-
 // config is the parsed command line.
 type config struct {
 	Root          string
@@ -92,7 +84,7 @@ type config struct {
 	SpawnFallback bool
 	KillFallback  bool
 	ReqTimeout    time.Duration
-	Th            thresholds
+	Th            supervisor.Thresholds
 	// The pressure engine's timing (pressure.Config) and dry run.
 	Window, Sustain, Cooldown, Hysteresis time.Duration
 	DryRun                                bool
@@ -113,11 +105,7 @@ type config struct {
 // defaultConfig is the command line with no flags.
 func defaultConfig() *config {
 	p := pressure.Defaults()
-	return &config{ReqTimeout: 30 * time.Second, LogMaxSize: 8 << 20, LogRetain: 1000, Th: thresholds{
-		MemKill: p.MemKill, MemFreezeSome: p.MemFreeze, CPUDemoteSome: p.CPUDemote, IOFreezeFull: p.IOFreeze,
-		MemAdmitSome: 80, MemAdmitFull: 15, CPUAdmitSome: 95, IOAdmitFull: 80,
-		HostMemKill: p.HostMemKill, HostSwapKill: p.HostSwapKill, HostPSIKill: p.HostPSIKill,
-	}, Window: p.Window, Sustain: p.Sustain, Cooldown: p.Cooldown, Hysteresis: p.Hysteresis,
+	return &config{ReqTimeout: 30 * time.Second, LogMaxSize: 8 << 20, LogRetain: 1000, Th: supervisor.DefaultThresholds(), Window: p.Window, Sustain: p.Sustain, Cooldown: p.Cooldown, Hysteresis: p.Hysteresis,
 		HostPressure: "/proc/pressure", HostMeminfo: "/proc/meminfo",
 		MetricsInterval: 15 * time.Second, MaxUserPriority: 30, MaxUserJobs: 256}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"cgroupd/applets/daemon/supervisor"
 	"cgroupd/core/cgroup"
 )
 
@@ -18,7 +19,7 @@ var wantControllers = []string{"cpu", "cpuset", "io", "memory", "pids"}
 
 // daemonLeaf is the leaf the daemon moves itself into when its own cgroup
 // is the root it manages (no-internal-process rule).
-const daemonLeaf = "_daemon"
+const daemonLeaf = supervisor.DaemonLeaf
 
 // defaultRoot derives the root as CLI.md says. mount is the cgroup2 mount
 // point, self the daemon's cgroup relative to it ("/x/y").

@@ -94,9 +94,9 @@ func (d *daemon) sdStart(socket, wdUsec, wdPid string) {
 
 // sdStatusText is the STATUS= line: the job counts.
 func (d *daemon) sdStatusText() string {
-	pending := d.queue.Len()
-	ended := len(d.jobs) - d.nRunning - d.nFrozen - pending
-	return fmt.Sprintf("%d running, %d frozen, %d pending, %d ended", d.nRunning, d.nFrozen, pending, max(ended, 0))
+	running, frozen, pending := d.sup.Counts()
+	ended := d.sup.Count() - running - frozen - pending
+	return fmt.Sprintf("%d running, %d frozen, %d pending, %d ended", running, frozen, pending, max(ended, 0))
 }
 
 // sdTick sends STATUS= when the counts changed (housekeeping).

@@ -56,6 +56,10 @@ form memory.max 2097152 --memory-max 2MB
 form memory.max 8388608 --memory-max 8388608
 form memory.max max --memory-max max
 form memory.high 1099511627776 --memory-high 1T
+# cgroupctl's shorthands (IEC and fractional sizes, --cpus), sent as v1 values.
+form memory.max 67108864 --memory-max 64MiB
+form memory.max 1610612736 --memory-max 1.5G
+form cpu.max "150000 100000" --cpus 1.5
 form io.weight "default 1" --io-weight 1
 form io.max "8:0 rbps=max wbps=2097152 riops=1000 wiops=max" --io-max "8:0 wbps=2097152 riops=1000"
 form pids.max max --pids-max max
@@ -85,7 +89,7 @@ bad io_weight --io-weight 0
 bad io_weight --io-weight 10001
 bad memory_max --memory-max 12Q
 bad memory_max --memory-max -5
-bad memory_max --memory-max 1.5G
+bad memory_max --memory-max 1.5Q
 bad memory_high --memory-high lots
 bad memory_low --memory-low 9X
 bad memory_min --memory-min M

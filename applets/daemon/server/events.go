@@ -1,0 +1,69 @@
+package server
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"cgroupd/applets/daemon/hub"
+	"cgroupd/core/proto"
+)
+
+func (srv *Server) doEvents(c *conn, r *proto.Request) []byte {
+	f := hub.Filter{UID: c.cred.Uid, Root: c.cred.Uid == 0}
+	f.ID, _ = r.Get("id")
+	if t, ok := r.Get("type"); ok && t != "" {
+		f.Types = map[string]bool{}
+		for _, x := range strings.Split(t, ",") {
+			f.Types[x] = true
+		}
+	}
+	hist, n := srv.events.History(f)
+	head := proto.OK().Add("history", strconv.Itoa(n)).Bytes()
+	if v, _ := r.Get("follow"); v == "" || v == "0" {
+		return append(head, hist...)
+	}
+	c.sub = srv.events.Subscribe(f, c)
+	srv.send(c, append(head, hist...))
+	return nil
+}
+
+// Queue is the hub's way to a follower (hub.Sink): the line is queued
+// and written out after the loop's batch (FlushQueued), never from inside
+// the publishing.
+func (c *conn) Queue(line []byte) {
+	c.wbuf = append(c.wbuf, line...)
+	if !c.queued {
+		c.queued = true
+		c.srv.dirty = append(c.srv.dirty, c)
+	}
+}
+
+// Backlog is what the follower has not sent yet (hub.Sink).
+func (c *conn) Backlog() int { return len(c.wbuf) - c.wpos }
+
+// FlushQueued writes out what the hub queued during a batch of the loop.
+func (srv *Server) FlushQueued() {
+	for len(srv.dirty) > 0 {
+		q := srv.dirty
+		srv.dirty = nil
+		for _, c := range q {
+			c.queued = false
+			if !c.closed {
+				srv.flush(c)
+			}
+		}
+	}
+}
+
+// markGap queues the events.dropped line of a follower that had lines
+// dropped, once everything before its gap has been sent; it reports
+// whether it queued one.
+func (srv *Server) markGap(c *conn) bool {
+	g := c.sub.Gap(time.Now())
+	if g == nil {
+		return false
+	}
+	c.wbuf = append(c.wbuf, g...)
+	return true
+}

@@ -1,0 +1,65 @@
+package server
+
+import (
+	"fmt"
+
+	"cgroupd/applets/daemon/supervisor"
+	"cgroupd/core/fsid"
+)
+
+// Multi-user safety (README "Threat model"). Identity comes from the
+// socket (SO_PEERCRED). Root, and the daemon's own user when it does not
+// run as root, are privileged: they see every job and no ceiling applies.
+// Any other caller:
+//
+//   - sees and acts on its own jobs only; a try on another user's job
+//     answers `no such job` and is logged (lookup);
+//   - has every check the daemon makes on its behalf (cwd, require_path,
+//     the executable's PATH lookup) done with its own rights (asCaller),
+//     so a check tells it nothing `ls` would not;
+//   - may request a priority up to --max-user-priority (30: its jobs stay
+//     pressure candidates); above it RUN is refused, naming priority; a
+//     RUN without priority gets 50 capped at that ceiling;
+//   - may hold at most --max-user-jobs live and pending jobs.
+
+// privileged: root, or the user a non-root daemon runs as.
+func (srv *Server) privileged(c *conn) bool {
+	return c.cred.Uid == 0 || int(c.cred.Uid) == srv.cfg.EUID
+}
+
+// asCaller runs fn with the caller's filesystem rights: its uid, gid and
+// supplementary groups (the ones its job gets) on a locked thread
+// (core/fsid). Root callers, and every caller of a non-root daemon (which
+// only serves its own user), run fn as they are. The error is only for a
+// failure to take the identity; fn has not run then.
+func (srv *Server) asCaller(c *conn, fn func()) error {
+	if srv.cfg.EUID != 0 || c.cred.Uid == 0 {
+		fn()
+		return nil
+	}
+	if err := fsid.Do(c.cred.Uid, c.cred.Gid, srv.groupsOf(c.cred.Uid, c.cred.Gid), fn); err != nil {
+		return fmt.Errorf("checks as uid %d: %w", c.cred.Uid, err)
+	}
+	return nil
+}
+
+// priorityCeiling is the highest priority c may request.
+func (srv *Server) priorityCeiling(c *conn) int {
+	if srv.privileged(c) {
+		return 100
+	}
+	return srv.cfg.MaxUserPriority
+}
+
+// checkUserJobs refuses a RUN of a non-privileged caller that already has
+// --max-user-jobs live or pending jobs.
+func (srv *Server) checkUserJobs(c *conn) *supervisor.Refusal {
+	if srv.privileged(c) {
+		return nil
+	}
+	if n := srv.sup.UserCount(c.cred.Uid); n >= srv.cfg.MaxUserJobs {
+		return supervisor.Refuse("too many jobs", "detail",
+			fmt.Sprintf("uid %d has %d live or pending jobs, the most a non-root caller may have (--max-user-jobs %d)", c.cred.Uid, n, srv.cfg.MaxUserJobs))
+	}
+	return nil
+}

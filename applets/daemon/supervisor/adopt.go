@@ -1,0 +1,253 @@
+package supervisor
+
+import (
+	"os"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"cgroupd/applets/daemon/handoff"
+	"cgroupd/applets/daemon/hub"
+	"cgroupd/applets/daemon/job"
+	"cgroupd/applets/daemon/journal"
+	"cgroupd/core/cgroup"
+
+	"golang.org/x/sys/unix"
+)
+
+// adopt replays the records and reconciles them with the cgroup tree
+// (before the daemon accepts clients). handed are the pidfds an upgrading
+// daemon passed on, by job id.
+func (sv *Supervisor) adopt(handed map[string]*handoff.Job) {
+	if sv.journal == nil {
+		sv.reportStrays()
+		return
+	}
+	t0 := time.Now()
+	type loaded struct {
+		j    *Job
+		meta job.Meta
+	}
+	var jobs []loaded
+	err := sv.journal.Replay(func(r journal.Record) {
+		if len(jobs)%1000 == 999 {
+			// The daemon's memory is locked (protect.go): a heap peak
+			// stays resident. Collect the files read so far as we go.
+			runtime.GC()
+		}
+		err := r.Err
+		var m *job.Job
+		var meta job.Meta
+		if err == nil {
+			m, meta, err = job.Decode(r.Data, r.ID, sv.cfg.Root)
+		}
+		if err != nil {
+			sv.logf("state: record %s skipped: %v", r.Path, err)
+			sv.emit(&hub.Event{Type: "state.corrupt"}, "file", r.Path, "detail", err.Error())
+			return
+		}
+		jobs = append(jobs, loaded{newJob(m), meta})
+	})
+	if err != nil {
+		sv.logf("state dir: %v", err)
+	}
+	sort.Slice(jobs, func(a, b int) bool { return jobs[a].j.Seq() < jobs[b].j.Seq() })
+	var adopted, ended, gone int
+	for _, l := range jobs {
+		switch sv.restore(l.j, l.meta, handed[l.j.ID()]) {
+		case job.Running:
+			adopted++
+		case job.Ended:
+			ended++
+		default:
+			gone++
+		}
+	}
+	sv.reportStrays()
+	if len(jobs) > 1000 {
+		// Reading thousands of records left garbage the heap would keep
+		// for minutes: give it back now (once, at start; the records
+		// themselves are dropped when this returns).
+		defer debug.FreeOSMemory()
+	}
+	if len(jobs) > 0 {
+		sv.logf("state: %d jobs from %s in %v: %d running adopted, %d ended, %d ended while no daemon ran",
+			len(jobs), sv.journal.Dir(), time.Since(t0).Round(time.Millisecond), adopted, ended, gone)
+	}
+}
+
+// restore puts a loaded job back: ended as recorded, running adopted, or
+// ended now with an unknown status. It returns the phase it is in after.
+func (sv *Supervisor) restore(j *Job, meta job.Meta, h *handoff.Job) job.Phase {
+	sv.jobs[j.ID()] = j
+	sv.seq = max(sv.seq, j.Seq())
+	sv.logs.Started(j.Log()) // not a removed job's log: never pruned
+	if meta.Phase == job.Ended {
+		sv.apply(j, func(m *job.Job) error { return m.Restore(job.Ended, false, "") }) // as recorded
+		sv.maybeRemove(j)                                                              // --rm: the old daemon died before it could
+		return job.Ended
+	}
+	pidfd, why := -1, ""
+	switch {
+	case h != nil:
+		pidfd = h.PidFD // our child still: its status will be exact
+	case meta.BootID != sv.cfg.BootID:
+		why = "reboot"
+	default:
+		pidfd, why = verifyPid(j)
+	}
+	if meta.Phase == job.Stopping {
+		// The main process had ended (status known); the rest was being
+		// killed. Carry on.
+		if pidfd >= 0 && h == nil {
+			unix.Close(pidfd)
+		}
+		sv.resume(j, job.Stopping, false, "")
+		return job.Stopping
+	}
+	if pidfd < 0 {
+		sv.resume(j, job.Stopping, false, why)
+		return job.Stopping
+	}
+	j.pidfd = pidfd
+	sv.pidfds++
+	if err := sv.lp.Add(pidfd, unix.EPOLLIN, func(uint32) { sv.onMainExit(j) }); err != nil {
+		sv.logf("job %s: epoll add pidfd: %v", j.ID(), err)
+	}
+	if h != nil {
+		for _, fd := range h.Services {
+			s := &service{pidfd: fd}
+			j.services = append(j.services, s)
+			sv.pidfds++
+			if err := sv.lp.Add(fd, unix.EPOLLIN, func(uint32) { sv.onServiceExit(j, s) }); err != nil {
+				sv.logf("job %s: epoll add service: %v", j.ID(), err)
+			}
+		}
+	}
+	sv.resume(j, job.Running, h == nil, "")
+	return job.Running
+}
+
+// resume makes a restored job live again in phase p (notChild: adopted
+// after a crash; unknown: why its status is not known): watches, state,
+// engine; a stopping job has the rest of its cgroup killed.
+func (sv *Supervisor) resume(j *Job, p job.Phase, notChild bool, unknown string) {
+	sv.liveJobs[j] = struct{}{}
+	sv.apply(j, func(m *job.Job) error { return m.Restore(p, notChild, unknown) }) // as recorded; what follows records
+	_, err := os.Stat(string(j.Cgroup()))
+	if err != nil && p != job.Running {
+		sv.finish(j) // nothing left to kill
+		return
+	}
+	if err == nil {
+		if err := sv.watchCgroup(j); err != nil {
+			sv.logf("job %s: %v", j.ID(), err)
+		}
+	}
+	if j.Log() != "" {
+		if err := sv.logStarted(j); err != nil {
+			sv.logf("job %s: watch log: %v", j.ID(), err)
+		}
+	}
+	if p != job.Running {
+		sv.stopRest(j)
+		return
+	}
+	if ev, err := j.Cgroup().Events(); err == nil && ev.Frozen {
+		old := j.State()
+		j.SetFrozen(true)
+		sv.recount(j, old, j.State())
+		if res, ok := strings.CutPrefix(j.FrozenBy(), "pressure_"); ok && sv.engine != nil {
+			sv.engine.FrozenBefore(j.ID(), res, j.Spec().Priority, time.Now())
+		}
+	}
+	// --timeout counts from the start, as recorded (the time the engine
+	// kept it frozen before the restart is not known any more: counted).
+	startUnix, _, _, _ := j.Times()
+	sv.jobStarted(j, time.UnixMilli(startUnix))
+	kv := []string{"id", j.ID(), "pid", strconv.Itoa(j.Pid()), "priority", strconv.Itoa(j.Spec().Priority), "cgroup", string(j.Cgroup())}
+	if j.Adopted() {
+		kv = append(kv, "exit_known", "0")
+	}
+	sv.emitJob(&hub.Event{Type: "job.adopt"}, j, kv...)
+	sv.checkMemEvents(j, false) // OOM kills while no daemon watched
+}
+
+// verifyPid opens a pidfd on the recorded main process and checks it is
+// still that process (start time) in the job's cgroup; -1 and the reason
+// when it is not.
+func verifyPid(j *Job) (int, string) {
+	const gone = "ended_while_down"
+	if j.Pid() <= 0 {
+		return -1, gone
+	}
+	fd, err := unix.PidfdOpen(j.Pid(), 0)
+	if err != nil {
+		return -1, gone
+	}
+	ok := true
+	if j.PidStart() != "" {
+		st, err := pidStart(j.Pid())
+		ok = err == nil && strconv.FormatUint(st, 10) == j.PidStart()
+	}
+	if ok {
+		ok = inCgroup(j.Pid(), j.Cgroup())
+	}
+	if ok {
+		// Checked after the pidfd was opened: if the process is still
+		// alive now, the checks were about the process the pidfd holds.
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, _ := unix.Poll(pfd, 0)
+		ok = n == 0
+	}
+	if !ok {
+		unix.Close(fd)
+		return -1, gone
+	}
+	return fd, ""
+}
+
+// inCgroup tells whether pid's cgroup v2 path ends with cg's path below
+// the mount (/proc/<pid>/cgroup "0::/path").
+func inCgroup(pid int, cg cgroup.Dir) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			return p != "/" && strings.HasSuffix(string(cg), p)
+		}
+	}
+	return false
+}
+
+// reportStrays reports the cgroups under the root no job is known for.
+func (sv *Supervisor) reportStrays() {
+	ents, err := os.ReadDir(string(sv.cfg.Root))
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		name := e.Name()
+		// .control: systemd's cgroup for ExecReload= and the like in a
+		// delegated unit.
+		if !e.IsDir() || name == DaemonLeaf || sv.jobs[name] != nil || strings.HasPrefix(name, ".") {
+			continue
+		}
+		cg := sv.cfg.Root.Child(name)
+		populated := "0"
+		if ev, err := cg.Events(); err == nil && ev.Populated {
+			populated = "1"
+		}
+		if sv.strays == nil {
+			sv.strays = map[string]bool{}
+		}
+		sv.strays[name] = true
+		sv.logf("unknown cgroup %s: no job record; left alone (populated %s)", cg, populated)
+		sv.emit(&hub.Event{Type: "cgroup.unknown"}, "cgroup", string(cg), "populated", populated)
+	}
+}

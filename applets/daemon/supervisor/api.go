@@ -1,0 +1,352 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"cgroupd/applets/daemon/handoff"
+	"cgroupd/applets/daemon/hub"
+	"cgroupd/applets/daemon/job"
+	"cgroupd/applets/daemon/pressure"
+	"cgroupd/core/cgroup"
+	"cgroupd/core/hostmem"
+	"cgroupd/core/loop"
+	"cgroupd/core/notify"
+	"cgroupd/core/psi"
+	"cgroupd/core/spawn"
+
+	"golang.org/x/sys/unix"
+)
+
+// Open starts what the supervisor watches on its loop: the notify watcher
+// (cgroup.events, memory.events, logs), the pressure engine with its PSI
+// triggers, and the spawner.
+func (sv *Supervisor) Open() error {
+	var err error
+	if sv.watcher, err = notify.New(); err != nil {
+		return fmt.Errorf("inotify: %w", err)
+	}
+	if err := sv.lp.Add(sv.watcher.FD(), unix.EPOLLIN, func(uint32) { sv.onNotify() }); err != nil {
+		return fmt.Errorf("epoll add inotify: %w", err)
+	}
+	if err := sv.startEngine(); err != nil {
+		return fmt.Errorf("pressure engine: %w", err)
+	}
+	if sv.spawner, err = newSpawner(sv.cfg.OOMAdj); err != nil {
+		return fmt.Errorf("spawner: %w", err)
+	}
+	if err := sv.lp.Add(sv.spawner.efd, unix.EPOLLIN, func(uint32) { sv.spawner.onReady() }); err != nil {
+		return fmt.Errorf("epoll add spawner: %w", err)
+	}
+	return nil
+}
+
+// Adopt replays the records and reconciles them with the cgroup tree
+// (before the daemon accepts clients). h is an upgrading image's hand-over
+// (nil after a crash or at a first start): its jobs' pidfds and the
+// processes of refused RUNs still to reap.
+func (sv *Supervisor) Adopt(h *handoff.Handoff) {
+	var handed map[string]*handoff.Job
+	if h != nil {
+		handed = h.Jobs
+		for _, fd := range h.Reap {
+			sv.reapLater(fd)
+		}
+	}
+	sv.adopt(handed)
+}
+
+// Handoff adds what the supervisor passes to a new image: every job's
+// pidfds and the processes still to reap. It returns the fds and the job
+// ids in start order.
+func (sv *Supervisor) Handoff(h *handoff.Handoff) (fds []int, ids []string) {
+	for _, j := range sv.sortedJobs() {
+		if j.pidfd < 0 {
+			continue
+		}
+		hj := &handoff.Job{PidFD: j.pidfd}
+		fds = append(fds, j.pidfd)
+		for _, s := range j.services {
+			if s.pidfd >= 0 {
+				hj.Services = append(hj.Services, s.pidfd)
+				fds = append(fds, s.pidfd)
+			}
+		}
+		h.Jobs[j.ID()] = hj
+		ids = append(ids, j.ID())
+	}
+	h.Reap = append(h.Reap, sv.unreaped...)
+	fds = append(fds, sv.unreaped...)
+	return fds, ids
+}
+
+// Tick is the housekeeping tick (every second): stopping jobs whose
+// cgroup does not empty, refused RUNs' cgroups, the engine's slow sample
+// and the admission queue. It reads per-job files only of the few jobs in
+// a transition.
+func (sv *Supervisor) Tick(now time.Time) {
+	sv.housekeepStopping(now)
+	sv.retryGraves()
+	// While the engine samples at its fast tick, that timer feeds it.
+	if sv.engine != nil && (sv.engine.NextObserve() == 0 || now.Sub(sv.lastObserve) >= sv.engine.NextObserve()/2) {
+		sv.pressureTick(now)
+	}
+	sv.checkQueue(now)
+}
+
+// Busy reports what an upgrade must wait for: spawns and kill fallback
+// rounds in flight, records not written.
+func (sv *Supervisor) Busy() bool {
+	return len(sv.starting) > 0 || len(sv.fbKills) > 0 || !sv.journal.Idle()
+}
+
+// Idle: no job is live and none is being started (a shutdown is done
+// with the jobs).
+func (sv *Supervisor) Idle() bool { return len(sv.liveJobs) == 0 && len(sv.starting) == 0 }
+
+// Live counts the jobs that are not ended.
+func (sv *Supervisor) Live() int { return len(sv.liveJobs) }
+
+// LiveJobs are the jobs that are not ended, in no order.
+func (sv *Supervisor) LiveJobs() []*Job {
+	out := make([]*Job, 0, len(sv.liveJobs))
+	for j := range sv.liveJobs {
+		out = append(out, j)
+	}
+	return out
+}
+
+// Shutdown (SIGTERM, SIGINT, QUIT) cancels every pending RUN and SIGKILLs
+// every live job; it is done with the jobs once Idle. Jobs end as usual,
+// reaped by the loop.
+func (sv *Supervisor) Shutdown() {
+	if sv.quitting {
+		return
+	}
+	sv.cancelAllPending("shutting down")
+	sv.quitting = true
+	for _, j := range sv.sortedJobs() {
+		if !j.IsEnded() && !j.MainGone() {
+			if err := sv.killJob(j, int(unix.SIGKILL), ReasonShutdown); err != nil {
+				sv.logf("shutdown: kill job %s: %v", j.ID(), err)
+			}
+		}
+	}
+}
+
+// Final runs after the loop: every job gets its job.exit (forced for jobs
+// that would not die in time), every job cgroup is removed with a
+// job.cleanup, and the records are written out.
+func (sv *Supervisor) Final() {
+	for _, j := range sv.sortedJobs() {
+		if j.IsEnded() {
+			continue
+		}
+		if !j.MainGone() {
+			st, ok, err := spawn.Reap(j.pidfd)
+			if err != nil || !ok {
+				st = spawn.Status{Signal: int(unix.SIGKILL)}
+			}
+			sv.closePidFD(&j.pidfd)
+			sv.advance(j, func(m *job.Job) error { return m.MainExited(st, "", time.Now(), monoMs()) })
+		}
+		sv.finish(j)
+	}
+	for _, j := range sv.sortedJobs() {
+		for _, s := range j.services {
+			if s.pidfd >= 0 {
+				spawn.Reap(s.pidfd)
+				sv.closePidFD(&s.pidfd)
+			}
+		}
+		err := j.Cgroup().Remove()
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			sv.logf("shutdown: remove %s: %v", j.Cgroup(), err)
+			sv.emitJob(&hub.Event{Type: "job.cleanup"}, j, "id", j.ID(), "result", "failed", "cgroup", string(j.Cgroup()))
+			continue
+		}
+		sv.forget(j, "removed")
+	}
+	sv.retryGraves()
+	sv.journal.Close() // the records of the removed jobs are deleted
+}
+
+// Close releases every fd the supervisor holds (start failure or end of
+// shutdown).
+func (sv *Supervisor) Close() {
+	if sv.watcher != nil {
+		sv.watcher.Close()
+	}
+	for _, tr := range sv.triggers {
+		if tr.fd >= 0 {
+			unix.Close(tr.fd)
+			tr.fd = -1
+		}
+	}
+	if sv.spawner != nil {
+		sv.lp.Remove(sv.spawner.efd)
+		sv.spawner.close()
+		sv.spawner = nil
+	}
+	if sv.fbFD >= 0 {
+		unix.Close(sv.fbFD)
+		sv.fbFD = -1
+	}
+	for _, a := range []**loop.Alarm{&sv.wake, &sv.alarm} {
+		if *a != nil {
+			(*a).Close()
+			*a = nil
+		}
+	}
+}
+
+// Quitting reports whether a shutdown began.
+func (sv *Supervisor) Quitting() bool { return sv.quitting }
+
+// Get is job id (nil: none).
+func (sv *Supervisor) Get(id string) *Job { return sv.jobs[id] }
+
+// Jobs are every job of the table in start order.
+func (sv *Supervisor) Jobs() []*Job { return sv.sortedJobs() }
+
+// Count is every job of the table.
+func (sv *Supervisor) Count() int { return len(sv.jobs) }
+
+// ByState counts the jobs of the table by state.
+func (sv *Supervisor) ByState() map[string]int {
+	n := map[string]int{}
+	for _, j := range sv.jobs {
+		n[j.State()]++
+	}
+	return n
+}
+
+// Counts are the running and frozen jobs and the pending RUNs.
+func (sv *Supervisor) Counts() (running, frozen, pending int) {
+	return sv.nRunning, sv.nFrozen, sv.queue.Len()
+}
+
+// Taken reports whether id names a job, a RUN being started or a cgroup
+// under the root that no job is known for.
+func (sv *Supervisor) Taken(id string) bool {
+	return sv.jobs[id] != nil || sv.starting[id] != nil || sv.strays[id]
+}
+
+// NewID is the next free automatic id.
+func (sv *Supervisor) NewID() string { return genID(&sv.nextID, sv.Taken) }
+
+// UserCount is uid's live and pending jobs, and its new jobs the spawner
+// is starting (they have no state until they run).
+func (sv *Supervisor) UserCount(uid uint32) int { return sv.userCount(uid) }
+
+// Freeze freezes (or thaws) j for a client. The freeze is then the
+// client's: the engine neither thaws it nor counts it as its own. The
+// state follows when cgroup.events confirms it (Listener.Frozen).
+func (sv *Supervisor) Freeze(j *Job, freeze bool) error {
+	var err error
+	if freeze {
+		err = sv.freezeJob(j, job.ReasonClient)
+	} else {
+		err = sv.thawJob(j, job.ReasonClient)
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case sv.engine == nil:
+	case freeze:
+		sv.engine.ClientFroze(j.ID())
+	default:
+		sv.engine.ClientThawed(j.ID())
+	}
+	return nil
+}
+
+// Kill sends sig to j for a client; a pending job is cancelled: it ends
+// killed, signal 9, without ever starting.
+func (sv *Supervisor) Kill(j *Job, sig int) error {
+	if j.IsPending() {
+		sv.killPending(j)
+		return nil
+	}
+	return sv.killJob(j, sig, job.ReasonClient)
+}
+
+// Errors of Remove.
+var (
+	ErrStillRunning = errors.New("still running")
+	ErrPopulated    = errors.New("cgroup still populated")
+)
+
+// Remove removes j for a client: a pending job is cancelled and
+// forgotten; an ended one loses its cgroup and record (job.cleanup), and
+// keeps its log.
+func (sv *Supervisor) Remove(j *Job) error {
+	if j.IsPending() {
+		sv.removePending(j)
+		return nil
+	}
+	if !j.IsEnded() {
+		return ErrStillRunning
+	}
+	if err := j.Cgroup().Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, unix.EBUSY) {
+			return ErrPopulated
+		}
+		return err
+	}
+	sv.forget(j, "removed")
+	return nil
+}
+
+// CheckEvents reads j's cgroup.events again (after a notify overflow).
+func (sv *Supervisor) CheckEvents(j *Job) { sv.checkEvents(j) }
+
+// HostPSI is the host's pressure of resource (memory, cpu, io), from
+// --host-pressure.
+func (sv *Supervisor) HostPSI(resource string) (psi.PSI, error) { return sv.hostPSI(resource) }
+
+// PSI reports whether the kernel measures pressure on the host and in the
+// job tree: without, PSI figures are unknown.
+func (sv *Supervisor) PSI() (host, root bool) { return sv.psiHost, sv.psiRoot }
+
+// HostMem is the host's memory figures (ok false: not readable).
+func (sv *Supervisor) HostMem() (hostmem.Info, bool) {
+	if sv.cfg.Meminfo == nil {
+		return hostmem.Info{}, false
+	}
+	m, err := sv.cfg.Meminfo.Read()
+	return m, err == nil
+}
+
+// Pressure is the engine's current measurement of the root over its
+// window (ok false: no engine); without PSI in the job tree (PSI) it
+// means nothing.
+func (sv *Supervisor) Pressure() (pressure.Measurements, bool) {
+	if sv.engine == nil {
+		return pressure.Measurements{}, false
+	}
+	return sv.engine.Snapshot(), true
+}
+
+// EngineConfig is the pressure engine's policy in force (ok false: none).
+func (sv *Supervisor) EngineConfig() (pressure.Config, bool) {
+	if sv.engine == nil {
+		return pressure.Config{}, false
+	}
+	return sv.engine.Config(), true
+}
+
+// Root is the cgroup the supervisor owns.
+func (sv *Supervisor) Root() cgroup.Dir { return sv.cfg.Root }
+
+// Stats are the journal's figures (ok false: no records kept).
+func (sv *Supervisor) Stats() (writes, unlinks, errs uint64, ok bool) {
+	if sv.journal == nil {
+		return 0, 0, 0, false
+	}
+	st := sv.journal.Stats()
+	return st.Writes, st.Unlinks, st.Errors, true
+}

@@ -1,0 +1,61 @@
+package supervisor
+
+// A job's log in the log store (applets/daemon/logstore): the store owns
+// the directory, the trims and the retained logs; the supervisor watches
+// a log while its job runs (when logs are capped) or while LOGS followers
+// read it, and tells the store what happened to the job.
+
+// logStarted registers the log of a job that starts: it is no longer a
+// removed job's log, and it is watched for growth when a cap is set.
+func (sv *Supervisor) logStarted(j *Job) error {
+	sv.logs.Started(j.Log())
+	if !sv.logs.Capped() {
+		return nil
+	}
+	return sv.watchFile(j, j.Log(), watchLog, &j.wdLog)
+}
+
+// logEnded: the job's processes are gone; a last check, and the watch is
+// dropped unless LOGS --follow readers still use it.
+func (sv *Supervisor) logEnded(j *Job) {
+	if j.Log() == "" {
+		return
+	}
+	sv.logs.Grew(j.Log())
+	if j.logFollowers == 0 {
+		sv.unwatch(j, &j.wdLog)
+	}
+}
+
+// logForgotten keeps the log of a removed job, within --log-retain.
+func (sv *Supervisor) logForgotten(j *Job) {
+	if j.Log() == "" {
+		return
+	}
+	sv.unwatch(j, &j.wdLog)
+	sv.logs.Forgotten(j.Log())
+}
+
+// FollowLog registers a LOGS --follow stream of j: j's log is watched
+// (LogGrew) until the last one ends. Watched before the first read: a
+// write after it always notifies.
+func (sv *Supervisor) FollowLog(j *Job) error {
+	if j.wdLog < 0 {
+		if err := sv.watchFile(j, j.Log(), watchLog, &j.wdLog); err != nil {
+			return err
+		}
+	}
+	j.logFollowers++
+	return nil
+}
+
+// UnfollowLog ends a FollowLog. The trimmer keeps the watch while the
+// job runs.
+func (sv *Supervisor) UnfollowLog(j *Job) {
+	if j.logFollowers--; j.logFollowers <= 0 {
+		j.logFollowers = 0
+		if j.IsEnded() || !sv.logs.Capped() {
+			sv.unwatch(j, &j.wdLog)
+		}
+	}
+}

@@ -1,0 +1,178 @@
+package supervisor
+
+import (
+	"time"
+
+	"cgroupd/applets/daemon/hub"
+	"cgroupd/applets/daemon/job"
+	"cgroupd/applets/daemon/pressure"
+)
+
+// Queued admission (extension). A RUN with `queue_timeout: <duration>`
+// (Go syntax, or whole seconds; > 0 and at most maxQueueTimeout) that
+// admission control would refuse is validated completely (everything a
+// RUN checks before creating its cgroup, the executable included), then
+// waits as a `pending` job: it is in LIST (state pending, pid 0, the cgroup
+// path it will get, start_unix_ms 0, age_ms since it was queued) and
+// INSPECT, its id is taken, but it has no cgroup, no process and no log
+// file yet, and it is not the pressure engine's to touch. The connection
+// that sent the RUN stays open, without a reply:
+//
+//   - when admission allows (checked every second, on PSI trigger
+//     wake-ups and when a RUN arrives), the pending jobs start in priority
+//     order, higher priority first, first come first served within one
+//     priority; the RUN then gets its usual reply (id, pid, cgroup) and the
+//     job its job.start; a start that fails (spawn failed, a limit the
+//     kernel refuses) answers the RUN with that refusal and leaves nothing
+//     behind. A RUN with queue_timeout that arrives while others are
+//     pending queues behind them even if admission would allow it;
+//   - when queue_timeout passes first, the RUN gets `STATUS: err` with the
+//     admission reason (`admission blocked: <resource>.<some|full>.avg10 V
+//     >= T`, the latest one seen) and its id, a `pressure ...
+//     action=admission_reject target=<id>` event is emitted, and the job
+//     is forgotten (INSPECT: no such job), as for a RUN refused at once;
+//   - KILL (any signal) cancels it: the RUN gets `reason: killed while
+//     pending`; the job stays, ended, with state killed and signal 9, and
+//     REMOVE forgets it (job.cleanup);
+//   - REMOVE cancels and forgets it: the RUN gets `reason: removed while
+//     pending`, and job.cleanup is emitted, as for every removed job;
+//   - if the RUN's client closes its connection, or the daemon shuts down
+//     (`reason: shutting down`), it is cancelled and forgotten.
+//
+// A job that never started gets no job.start and no job.exit (nor
+// job.kill): EVENTS.md pairs those with a process. WAIT on a pending job
+// waits like on a running one; if the job is forgotten the WAIT gets the
+// RUN's error.
+
+// MaxQueueTimeout bounds queue_timeout: a pending RUN holds a connection.
+const MaxQueueTimeout = 24 * time.Hour
+
+// pendingRun is a validated RUN waiting for admission.
+type pendingRun struct {
+	start  *Start
+	done   Done            // told when it starts or is refused
+	block  *admissionBlock // the latest refusal: the reason at the timeout
+	queued time.Time
+}
+
+// enqueue makes j (validated, not yet created) a pending job that waits
+// for admission; pr.done is told when it starts or fails.
+func (sv *Supervisor) enqueue(j *Job, pr *pendingRun) {
+	now := time.Now()
+	pr.queued = now
+	j.pend = pr
+	sv.seq++
+	sv.jobs[j.ID()] = j
+	sv.advance(j, func(m *job.Job) error { return m.Queue(sv.seq, now) })
+	sv.queue.Push(pressure.Pending{ID: j.ID(), Priority: j.Spec().Priority, Deadline: now.Add(pr.start.QueueTimeout)})
+	sv.debugf("job %s pending for at most %v: %s", j.ID(), pr.start.QueueTimeout, pr.block.Reason)
+	sv.rearm(now)
+}
+
+// checkQueue starts the pending jobs admission now allows and fails those
+// whose queue_timeout has passed.
+func (sv *Supervisor) checkQueue(now time.Time) {
+	if sv.queue.Len() == 0 || sv.quitting {
+		return
+	}
+	b := sv.admit()
+	start, expired := sv.queue.Admit(now, b != nil, 0)
+	if b != nil {
+		for _, p := range sv.queue.Items() {
+			if j := sv.jobs[p.ID]; j != nil && j.IsPending() {
+				j.pend.block = b
+			}
+		}
+	}
+	for _, p := range expired {
+		if j := sv.jobs[p.ID]; j != nil && j.IsPending() {
+			sv.expirePending(j, b)
+		}
+	}
+	for _, p := range start {
+		if j := sv.jobs[p.ID]; j != nil && j.IsPending() {
+			sv.startPending(j)
+		}
+	}
+	sv.rearm(now)
+}
+
+// startPending starts a pending job that admission now allows.
+func (sv *Supervisor) startPending(j *Job) {
+	pr := j.pend
+	j.pend = nil
+	sv.advance(j, (*job.Job).Begin)
+	sv.spawnJob(j, pr.start, func(rf *Refusal) {
+		if rf != nil {
+			sv.forgetPending(j, pr, rf)
+			return
+		}
+		sv.debugf("job %s: started after %v pending", j.ID(), time.Since(pr.queued).Round(time.Millisecond))
+		pr.done(j, nil)
+	})
+}
+
+// expirePending fails a pending job whose queue_timeout passed with the
+// admission reason, as a RUN refused at once.
+func (sv *Supervisor) expirePending(j *Job, b *admissionBlock) {
+	pr := j.pend
+	if b == nil {
+		b = pr.block
+	}
+	sv.emitAdmissionReject(b, j.ID())
+	sv.dropPending(j, Refuse(b.Reason))
+}
+
+// dropPending takes a pending job out of the queue and forgets it: its
+// RUN and any WAIT get rf.
+func (sv *Supervisor) dropPending(j *Job, rf *Refusal) {
+	pr := j.pend
+	j.pend = nil
+	sv.queue.Remove(j.ID())
+	sv.forgetPending(j, pr, rf)
+}
+
+// forgetPending forgets a job that never started.
+func (sv *Supervisor) forgetPending(j *Job, pr *pendingRun, rf *Refusal) {
+	sv.recount(j, j.State(), "")
+	if sv.jobs[j.ID()] == j {
+		delete(sv.jobs, j.ID())
+	}
+	pr.done(j, rf)
+	sv.l.Dropped(j, rf)
+}
+
+// killPending cancels a pending job on KILL: it ends as killed, signal 9,
+// without ever starting.
+func (sv *Supervisor) killPending(j *Job) {
+	pr := j.pend
+	j.pend = nil
+	sv.queue.Remove(j.ID())
+	// Recorded once the kill is written into the model: after a crash
+	// the job comes back killed, signal 9, never exited.
+	sv.advance(j, func(m *job.Job) error { return m.Cancel(time.Now(), monoMs()) })
+	pr.done(j, Refuse("killed while pending"))
+	sv.l.Ended(j) // its WAITs
+}
+
+// removePending cancels and forgets a pending job on REMOVE.
+func (sv *Supervisor) removePending(j *Job) {
+	sv.dropPending(j, Refuse("removed while pending"))
+	sv.emitJob(&hub.Event{Type: "job.cleanup"}, j, "id", j.ID(), "result", "removed", "cgroup", string(j.Cgroup()))
+}
+
+// cancelAllPending answers every pending RUN with reason (shutdown).
+func (sv *Supervisor) cancelAllPending(reason string) {
+	for _, p := range sv.queue.Items() {
+		if j := sv.jobs[p.ID]; j != nil && j.IsPending() {
+			sv.dropPending(j, Refuse(reason))
+		}
+	}
+}
+
+// Cancel drops pending job j whose client went away.
+func (sv *Supervisor) Cancel(j *Job) {
+	if j.IsPending() && j.pend != nil {
+		sv.dropPending(j, Refuse("client went away"))
+	}
+}

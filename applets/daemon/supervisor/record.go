@@ -1,0 +1,14 @@
+package supervisor
+
+import "cgroupd/applets/daemon/job"
+
+// record queues j's record (no-op without a journal), made by the job
+// model after the transition that asked for it.
+func (sv *Supervisor) record(j *Job) {
+	if j.Phase() >= job.Running {
+		sv.journal.Put(j.ID(), job.Encode(j.Job, sv.cfg.BootID))
+	}
+}
+
+// unrecord queues the deletion of j's record.
+func (sv *Supervisor) unrecord(j *Job) { sv.journal.Delete(j.ID()) }

@@ -1,0 +1,343 @@
+package supervisor
+
+import (
+	"cgroupd/applets/daemon/hub"
+	"cgroupd/applets/daemon/job"
+	"cgroupd/core/cgroup"
+	"cgroupd/core/spawn"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// fdReserve is the fds kept free for connections and spawning.
+const fdReserve = 128
+
+// Start is a validated RUN: everything needed to start its job.
+type Start struct {
+	Spec         job.Spec
+	Env          []string
+	Cwd          string
+	Services     []string
+	QueueTimeout time.Duration // > 0: wait as a pending job while admission refuses
+	SetCred      bool          // run as Spec.UID/GID with Groups
+	Groups       []uint32
+	// Lookup finds the executable (with the caller's rights), once the
+	// checks before it passed.
+	Lookup func() (string, error)
+	path   string
+}
+
+// Done is told how a RUN ended: its job started (rf nil), or it was
+// refused with rf (without the id key) and left nothing behind.
+type Done func(j *Job, rf *Refusal)
+
+// Run starts the job of a validated RUN: the controllers its limits need,
+// admission (a refusal, or with QueueTimeout a pending job), the
+// executable, the fds, then the cgroup and the spawn. A refusal it can
+// give at once is returned; otherwise done is called on the loop once the
+// job started or failed, and Run returns the job (pending when queued).
+func (sv *Supervisor) Run(st *Start, done Done) (*Job, *Refusal) {
+	if sv.quitting {
+		return nil, Refuse("shutting down")
+	}
+	if len(st.Spec.Settings) > 0 {
+		enabled, err := sv.cfg.Root.SubtreeControl()
+		if err != nil {
+			return nil, Refuse("cannot read controllers of root", "detail", err.Error())
+		}
+		if rf := checkControllers(st.Spec.Settings, enabled, string(sv.cfg.Root)); rf != nil {
+			return nil, rf
+		}
+	}
+	b := sv.admit()
+	if b != nil && st.QueueTimeout == 0 {
+		sv.emitAdmissionReject(b, st.Spec.ID)
+		return nil, Refuse(b.Reason)
+	}
+	path, err := st.Lookup()
+	if err != nil {
+		return nil, Refuse("spawn failed", "detail", err.Error())
+	}
+	st.path = path
+	if rf := sv.checkFDs(st); rf != nil {
+		return nil, rf
+	}
+	j := newJob(job.Make(st.Spec))
+	if st.QueueTimeout > 0 && (b != nil || sv.queue.Len() > 0) {
+		// Blocked, or others are waiting already: queue it (queue.go).
+		if b == nil {
+			b = &admissionBlock{Reason: "admission blocked: queued behind pending jobs"}
+		}
+		sv.enqueue(j, &pendingRun{start: st, done: done, block: b})
+		sv.checkQueue(time.Now())
+		return j, nil
+	}
+	sv.spawnJob(j, st, func(rf *Refusal) { done(j, rf) })
+	return j, nil
+}
+
+// checkFDs refuses a job the open file limit has no room for: every job
+// holds a pidfd (and one per service) while it runs, and every client
+// connection an fd.
+func (sv *Supervisor) checkFDs(st *Start) *Refusal {
+	if uint64(sv.pidfds+sv.startingFDs+len(st.Services)+1+sv.cfg.Conns()+fdReserve) >= sv.cfg.NoFile {
+		return Refuse("too many jobs", "detail", fmt.Sprintf("open file limit %d reached", sv.cfg.NoFile))
+	}
+	return nil
+}
+
+// spawnJob creates j's cgroup, applies the limits and opens the log on the
+// loop, then has the spawner start the services and the main argv (off the
+// loop); done runs on the loop with nil once j is a running job
+// (job.start), or with the refusal (without the id key) after everything
+// was undone. j is new, or a pending job whose turn came.
+func (sv *Supervisor) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
+	path, setCred, groups := spec.path, spec.SetCred, spec.Groups
+	if rf := sv.checkFDs(spec); rf != nil {
+		done(rf)
+		return
+	}
+	cg := j.Cgroup()
+	if err := cg.Create(); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			done(Refuse("id exists", "detail", "cgroup "+string(cg)+" exists"))
+		} else {
+			done(Refuse("spawn failed", "detail", "mkdir: "+err.Error()))
+		}
+		return
+	}
+	var logf *os.File
+	cgfd := -1
+	undo := func(rf *Refusal, started []int) {
+		if logf != nil {
+			logf.Close()
+		}
+		if cgfd >= 0 {
+			unix.Close(cgfd)
+		}
+		if j.Log() != "" {
+			// A refused RUN leaves nothing behind, not even a log.
+			if err := sv.logs.Remove(j.Log()); err != nil {
+				sv.debugf("job %s: %v", j.ID(), err)
+			}
+			j.SetLog("")
+		}
+		sv.unwatch(j, &j.wdEvents)
+		sv.unwatch(j, &j.wdMem)
+		sv.unwatch(j, &j.wdLog)
+		j.services = nil
+		sv.abandon(cg, started)
+		done(rf)
+	}
+	for _, s := range spec.Spec.Settings {
+		if err := cg.Write(s.File, s.Value); err != nil {
+			undo(Refuse(fmt.Sprintf("%s: %v", s.Key, err)), nil)
+			return
+		}
+	}
+	if err := sv.watchCgroup(j); err != nil {
+		undo(Refuse("too many jobs", "detail", err.Error()), nil)
+		return
+	}
+	if !j.noMemory {
+		if ok, err := setOOMGroup(cg); err != nil {
+			sv.debugf("job %s: %v", j.ID(), err)
+		} else {
+			j.SetOOMGroup(ok)
+		}
+	}
+	if sv.logs != nil {
+		var p string
+		var err error
+		logf, p, err = sv.logs.Create(spec.Spec.ID)
+		if err != nil {
+			logf = nil
+			undo(Refuse("spawn failed", "detail", "log: "+err.Error()), nil)
+			return
+		}
+		j.SetLog(p)
+		if setCred {
+			if err := logf.Chown(int(j.Spec().UID), int(j.Spec().GID)); err != nil {
+				undo(Refuse("spawn failed", "detail", "log: "+err.Error()), nil)
+				return
+			}
+		}
+		if err := sv.logStarted(j); err != nil {
+			undo(Refuse("too many jobs", "detail", "watch log: "+err.Error()), nil)
+			return
+		}
+	}
+	var err error
+	if cgfd, err = cg.OpenDir(); err != nil {
+		cgfd = -1
+		undo(Refuse("spawn failed", "detail", "open cgroup: "+err.Error()), nil)
+		return
+	}
+	mk := func(path string, argv []string) *spawn.Cmd {
+		return &spawn.Cmd{
+			Path: path, Argv: argv, Env: spec.Env, Dir: spec.Cwd,
+			SetCred: setCred, Uid: j.Spec().UID, Gid: j.Spec().GID, Groups: groups,
+			Stdout: logf, Stderr: logf,
+			CgroupFD: cgfd, CgroupPath: string(cg), Fallback: sv.cfg.SpawnFallback, Self: sv.cfg.Self,
+		}
+	}
+	req := &spawnReq{adj: jobOOMScoreAdj(j.Spec().Priority, j.Spec().UID == 0)}
+	for _, svc := range spec.Services {
+		req.cmds = append(req.cmds, mk("/bin/sh", []string{"/bin/sh", "-c", svc}))
+	}
+	req.cmds = append(req.cmds, mk(path, spec.Spec.Argv))
+	nfd := len(req.cmds)
+	sv.starting[j.ID()] = j
+	sv.startingFDs += nfd
+	req.done = func(r *spawnReq) {
+		delete(sv.starting, j.ID())
+		sv.startingFDs -= nfd
+		var started []int
+		for _, p := range r.procs {
+			started = append(started, p.PidFD)
+		}
+		if r.err != nil {
+			what := "spawn failed"
+			detail := r.err.Error()
+			if len(r.procs) < len(spec.Services) {
+				detail = "service: " + detail
+			}
+			undo(Refuse(what, "detail", detail), started)
+			return
+		}
+		main := r.procs[len(r.procs)-1]
+		if err := sv.lp.Add(main.PidFD, unix.EPOLLIN, func(uint32) { sv.onMainExit(j) }); err != nil {
+			undo(Refuse("spawn failed", "detail", "epoll: "+err.Error()), started)
+			return
+		}
+		logf.Close() // nil-safe: the processes hold their own copies
+		unix.Close(cgfd)
+		sv.started(j, r.procs, r.mainStart)
+		done(nil) // replyRun answers once the job is on record (journal.go)
+		if sv.quitting {
+			// Started while the daemon shuts down: it goes with the rest.
+			if err := sv.killJob(j, int(unix.SIGKILL), ReasonShutdown); err != nil {
+				sv.logf("shutdown: kill job %s: %v", j.ID(), err)
+			}
+		}
+	}
+	sv.spawner.submit(req)
+}
+
+// watchCgroup watches j's cgroup.events and, where the memory controller
+// has it, memory.events (j.noMemory where it has not); the error names the
+// file it could not watch.
+func (sv *Supervisor) watchCgroup(j *Job) error {
+	if err := sv.watchFile(j, filepath.Join(string(j.Cgroup()), cgroup.FileEvents), watchEvents, &j.wdEvents); err != nil {
+		return fmt.Errorf("watch cgroup.events: %w", err)
+	}
+	err := sv.watchFile(j, filepath.Join(string(j.Cgroup()), cgroup.FileMemoryEvents), watchMemEvents, &j.wdMem)
+	j.noMemory = errors.Is(err, unix.ENOENT)
+	if err != nil && !j.noMemory {
+		return fmt.Errorf("watch memory.events: %w", err)
+	}
+	return nil
+}
+
+// started makes j a running job with its processes (services first, main
+// last, whose pidfd the loop already watches): job table, job.start.
+func (sv *Supervisor) started(j *Job, procs []spawn.Proc, mainStart string) {
+	main := procs[len(procs)-1]
+	for _, sp := range procs[:len(procs)-1] {
+		s := &service{pid: sp.Pid, pidfd: sp.PidFD}
+		j.services = append(j.services, s)
+		sv.pidfds++
+		if err := sv.lp.Add(s.pidfd, unix.EPOLLIN, func(uint32) { sv.onServiceExit(j, s) }); err != nil {
+			sv.logf("job %s: epoll add service: %v", j.ID(), err)
+		}
+	}
+	j.pidfd = main.PidFD
+	sv.pidfds++
+	now := time.Now()
+	if j.Seq() == 0 {
+		sv.seq++
+	}
+	sv.jobs[j.ID()] = j
+	sv.liveJobs[j] = struct{}{}
+	sv.advance(j, func(m *job.Job) error { return m.Start(main.Pid, mainStart, now, monoMs(), sv.seq) })
+	sv.emitJob(&hub.Event{Type: "job.start"}, j, "id", j.ID(), "pid", strconv.Itoa(j.Pid()), "priority", strconv.Itoa(j.Spec().Priority), "cgroup", string(j.Cgroup()))
+	sv.jobStarted(j, now) // runopts.go: timeout
+}
+
+// abandon undoes a RUN that failed after mkdir: kill what started, rmdir.
+// Nothing waits: each killed process is reaped when its pidfd says it
+// exited, and a cgroup that is not empty yet is removed then (or on the
+// housekeeping tick); it never becomes a job.
+func (sv *Supervisor) abandon(cg cgroup.Dir, pidfds []int) {
+	if len(pidfds) > 0 {
+		if err := sv.killCgroup(cg); err != nil {
+			sv.debugf("abandon %s: kill: %v", cg, err)
+		}
+		for _, fd := range pidfds {
+			sv.reapLater(fd)
+		}
+	}
+	if err := cg.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		sv.debugf("abandon %s: %v; retrying later", cg, err)
+		sv.graves = append(sv.graves, cg)
+	}
+}
+
+// reapLater reaps the child behind pidfd once it has exited, then retries
+// the cgroups of refused RUNs. A pidfd the loop cannot watch is reaped on
+// the housekeeping tick.
+func (sv *Supervisor) reapLater(fd int) {
+	done := func() bool {
+		if _, ok, err := spawn.Reap(fd); !ok && err == nil {
+			return false
+		}
+		unix.Close(fd)
+		return true
+	}
+	if done() {
+		return
+	}
+	err := sv.lp.Add(fd, unix.EPOLLIN, func(uint32) {
+		if _, ok, err := spawn.Reap(fd); !ok && err == nil {
+			return // spurious wake-up
+		}
+		sv.lp.Remove(fd)
+		unix.Close(fd)
+		sv.retryGraves()
+	})
+	if err != nil {
+		sv.unreaped = append(sv.unreaped, fd)
+	}
+}
+
+// retryGraves removes cgroups of refused RUNs that were still emptying,
+// and reaps what reapLater could not watch.
+func (sv *Supervisor) retryGraves() {
+	kept := sv.unreaped[:0]
+	for _, fd := range sv.unreaped {
+		if _, ok, err := spawn.Reap(fd); !ok && err == nil {
+			kept = append(kept, fd)
+			continue
+		}
+		unix.Close(fd)
+	}
+	sv.unreaped = kept
+	sv.removeGraves()
+}
+
+func (sv *Supervisor) removeGraves() {
+	kept := sv.graves[:0]
+	for _, cg := range sv.graves {
+		if err := cg.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			kept = append(kept, cg)
+		}
+	}
+	sv.graves = kept
+}

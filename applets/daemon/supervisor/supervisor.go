@@ -1,0 +1,211 @@
+package supervisor
+
+import (
+	"cgroupd/applets/daemon/hub"
+	"cgroupd/applets/daemon/job"
+	"cgroupd/applets/daemon/journal"
+	"cgroupd/applets/daemon/logstore"
+	"cgroupd/applets/daemon/pressure"
+	"cgroupd/core/cgroup"
+	"cgroupd/core/hostmem"
+	"cgroupd/core/loop"
+	"cgroupd/core/notify"
+	"cgroupd/core/psi"
+	"errors"
+	"time"
+)
+
+// Config is what the supervisor is started with.
+type Config struct {
+	Root          cgroup.Dir // the cgroup it owns (created and locked by the root package)
+	Self          string     // this binary, for the spawn fallback helper
+	BootID        string     // this boot: a record from another has no live processes
+	Thresholds    Thresholds
+	Engine        pressure.Config
+	HostPressure  string          // --host-pressure
+	Meminfo       *hostmem.Reader // host headroom (nil: rule off)
+	OOMAdj        *hostmem.OOMScoreAdj
+	SpawnFallback bool
+	KillFallback  bool
+	DryRun        bool
+	Debug         bool
+	NoFile        uint64     // the open file limit
+	Conns         func() int // open client connections (they need fds too)
+	Logf          func(format string, args ...any)
+}
+
+// Listener is told of the job changes clients wait for (the server). It
+// is called from inside the supervisor's steps: it must not call back into
+// a step of the same job, only queue replies and register what it needs.
+type Listener interface {
+	// Ended: j ended; job.exit is published and its end recorded.
+	Ended(j *Job)
+	// Frozen: j's cgroup.events was read while it runs: frozen or not.
+	Frozen(j *Job, frozen bool)
+	// Dropped: pending j was forgotten without starting, for rf.
+	Dropped(j *Job, rf *Refusal)
+	// LogGrew: j's log file grew (LOGS followers).
+	LogGrew(j *Job)
+	// Overflow: the notification queue overflowed; recheck what waits.
+	Overflow()
+}
+
+// Supervisor is the daemon's job side: the job table and every job's
+// lifecycle, the kernel objects that follow them (pidfds, watches,
+// cgroups being emptied), the spawner, kills, freezes, timeouts, the
+// admission queue, the pressure engine's view of the jobs, adoption and
+// the job records. It never writes to a socket: what clients wait for, it
+// publishes (events on the hub, job changes to the Listener).
+type Supervisor struct {
+	cfg     Config
+	lp      *loop.Loop
+	events  *hub.Hub
+	journal *journal.Journal // job records; nil with --state-dir none
+	logs    *logstore.Store  // -L; nil without
+	l       Listener
+
+	jobs     map[string]*Job
+	seq      uint64
+	nextID   int
+	nRunning int
+	nFrozen  int
+	pidfds   int
+	userJobs map[uint32]int // live and pending jobs per uid
+
+	watcher  *notify.Watcher
+	watches  map[int]watch
+	stopping map[*Job]struct{}
+	graves   []cgroup.Dir // cgroups of refused RUNs still emptying
+	unreaped []int        // pidfds of refused RUNs' processes to reap (reapLater)
+
+	spawner     *spawner        // fork/exec off the loop (spawner.go)
+	starting    map[string]*Job // RUNs whose processes the spawner is starting
+	startingFDs int             // the pidfds they will hold
+
+	liveJobs map[*Job]struct{} // jobs not ended: the engine's candidates
+
+	fbKills map[cgroup.Dir]*fallbackKill // kill fallback rounds in progress (killfb.go)
+	fbFD    int                          // their round timer (-1: none yet)
+
+	strays map[string]bool // cgroups under the root no job is known for
+
+	engine       *pressure.Engine
+	triggers     []*trigger
+	wake         *loop.Alarm // fast samples, queue deadlines (nil: no engine)
+	lastObserve  time.Time
+	queue        pressure.Queue         // pending RUNs (queue.go)
+	hostPSIFiles map[string]*psi.Reader // the host's pressure files by resource (hostPSI)
+	// psiHost and psiRoot: the kernel measures pressure on the host and
+	// in the job tree (checkPSI); without, PSI figures are unknown.
+	psiHost, psiRoot bool
+
+	alarm *loop.Alarm // the earliest timeout (nil until first use)
+	due   deadlines
+
+	quitting bool
+}
+
+// New is an empty job side on loop lp (nil in unit tests that feed it by
+// hand), publishing on events, recording in jn (nil: no records), logging
+// to logs (nil: no logs), telling l (nil: nobody) what clients wait for.
+func New(cfg Config, lp *loop.Loop, events *hub.Hub, jn *journal.Journal, logs *logstore.Store, l Listener) *Supervisor {
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	if cfg.Conns == nil {
+		cfg.Conns = func() int { return 0 }
+	}
+	if l == nil {
+		l = nobody{}
+	}
+	return &Supervisor{
+		cfg: cfg, lp: lp, events: events, journal: jn, logs: logs, l: l,
+		jobs: map[string]*Job{}, nextID: 1, watches: map[int]watch{}, stopping: map[*Job]struct{}{},
+		liveJobs: map[*Job]struct{}{}, starting: map[string]*Job{}, fbFD: -1,
+	}
+}
+
+// nobody is the Listener of a supervisor no server listens to.
+type nobody struct{}
+
+func (nobody) Ended(*Job)             {}
+func (nobody) Frozen(*Job, bool)      {}
+func (nobody) Dropped(*Job, *Refusal) {}
+func (nobody) LogGrew(*Job)           {}
+func (nobody) Overflow()              {}
+
+// DaemonLeaf is the daemon's own cgroup under a delegated root: not a job.
+const DaemonLeaf = "_daemon"
+
+// SetConns sets how the supervisor counts the open client connections
+// (they need fds too); the server is made after the supervisor.
+func (sv *Supervisor) SetConns(n func() int) { sv.cfg.Conns = n }
+
+// Listen sets the Listener (the server is made after the supervisor).
+func (sv *Supervisor) Listen(l Listener) { sv.l = l }
+
+func (sv *Supervisor) logf(format string, args ...any) { sv.cfg.Logf(format, args...) }
+
+func (sv *Supervisor) debugf(format string, args ...any) {
+	if sv.cfg.Debug {
+		sv.cfg.Logf("debug: "+format, args...)
+	}
+}
+
+func isNoKill(err error) bool { return errors.Is(err, cgroup.ErrNoKill) }
+
+// userCount is uid's live and pending jobs, and its new jobs the spawner
+// is starting (they have no state until they run).
+func (sv *Supervisor) userCount(uid uint32) int {
+	n := sv.userJobs[uid]
+	for _, j := range sv.starting {
+		if j.Spec().UID == uid && !isLive(j.State()) {
+			n++
+		}
+	}
+	return n
+}
+
+// isLive: the states a job counts against its owner's --max-user-jobs in.
+func isLive(state string) bool {
+	return state == job.StatePending || state == job.StateRunning || state == job.StateFrozen
+}
+
+// countUser keeps userJobs right as j goes from state old to new.
+func (sv *Supervisor) countUser(j *Job, old, new string) {
+	switch {
+	case isLive(old) == isLive(new):
+	case isLive(new):
+		if sv.userJobs == nil {
+			sv.userJobs = map[uint32]int{}
+		}
+		sv.userJobs[j.Spec().UID]++
+	default:
+		if sv.userJobs[j.Spec().UID]--; sv.userJobs[j.Spec().UID] <= 0 {
+			delete(sv.userJobs, j.Spec().UID)
+		}
+	}
+}
+
+// forget drops an ended job whose cgroup is gone and emits job.cleanup.
+// The log file is kept: its owner may still want it.
+func (sv *Supervisor) forget(j *Job, result string) {
+	sv.emitJob(&hub.Event{Type: "job.cleanup"}, j, "id", j.ID(), "result", result, "cgroup", string(j.Cgroup()))
+	sv.logForgotten(j)
+	sv.unrecord(j)
+	sv.recount(j, j.State(), "")
+	delete(sv.jobs, j.ID())
+}
+
+// Refusal is a RUN refused before anything was created (or with
+// everything undone): the protocol reason clients match on plus extra
+// key, value pairs (detail, ...).
+type Refusal struct {
+	Reason string
+	KV     []string
+}
+
+func (r *Refusal) Error() string { return r.Reason }
+
+// Refuse is a refusal for reason with the key, value pairs kv.
+func Refuse(reason string, kv ...string) *Refusal { return &Refusal{Reason: reason, KV: kv} }

@@ -1,0 +1,230 @@
+package supervisor
+
+import (
+	"container/heap"
+	"errors"
+	"io/fs"
+	"strconv"
+	"strings"
+	"time"
+
+	"cgroupd/applets/daemon/job"
+	"cgroupd/core/cgroup"
+
+	"golang.org/x/sys/unix"
+)
+
+// RUN keys of `cgroupctl run --rm/--timeout/--wait/--attach` (extensions;
+// a v1 peer never sends them):
+//
+//   - rm: 1 — the job is removed (cgroup and record, job.cleanup
+//     result=removed; the log follows --log-retain) as soon as it has ended,
+//     its WAIT waiters were answered, its LOGS followers have read to the
+//     end and no client holds it (wait: 1 below). Done by the daemon, so a
+//     client that dies leaves nothing behind either.
+//   - wait: 1 — the RUN's connection stays open after its ok block
+//     (id pid cgroup) and, when the job ends, gets a second block: WAIT's
+//     answer (with the figures below). The connection holds the job (for
+//     rm) until the client closes it, so an attached client can read the
+//     whole log first.
+//   - kill_on_detach: 1 (needs wait: 1) — if that connection closes before
+//     the job ended (the client was killed, its terminal went away), the
+//     job is stopped as a timeout is: SIGTERM, SIGKILL after timeout_grace;
+//     job.kill reason=detach.
+//   - timeout: D — a job still running D after its start (Go duration or
+//     whole seconds; at most maxRunTimeout) gets SIGTERM, then SIGKILL
+//     timeout_grace later (default 10s; 0: SIGKILL at once); its job.kill
+//     events carry reason=timeout, and it ends killed or failed as the
+//     signals decide. Time spent frozen by the pressure engine does not
+//     count (the engine froze it to save the host, not the job's owner);
+//     time frozen by a client does (the client chose to hold it).
+//
+// Deadlines live in a heap served by one timerfd of their own, rearmed to
+// the earliest; nothing waits on the loop.
+//
+// The end figures: job.exit gets, appended after its v1 keys, run_ms
+// (start to exit of the main process), cpu_usec (cpu.stat usage_usec),
+// memory_peak (memory.peak, Linux 5.19, memory controller) and oom_kills
+// (memory.events oom_kill). A figure the daemon cannot know is absent,
+// never 0. WAIT's answer carries the same keys.
+
+const (
+	reasonTimeout = "timeout" // extension: job.kill of a --timeout
+	reasonDetach  = "detach"  // extension: job.kill of --kill-on-detach
+)
+
+// jobStarted arms the timeout of a job that just started.
+func (sv *Supervisor) jobStarted(j *Job, now time.Time) {
+	if j.Spec().Opts.Timeout > 0 {
+		sv.schedule(j, now.Add(j.Spec().Opts.Timeout))
+	}
+}
+
+// Detach: the last client that held j (RUN wait: 1) went away before it
+// ended; with kill_on_detach the job is stopped as a timeout is.
+func (sv *Supervisor) Detach(j *Job) {
+	if j.Spec().Opts.KillOnDetach && !j.IsEnded() {
+		sv.stopJob(j, reasonDetach, time.Now())
+	}
+}
+
+// Hold counts a client that reads j's end or log (a WAIT, a RUN wait: 1,
+// a LOGS stream): an rm job is removed only once none is left.
+func (sv *Supervisor) Hold(j *Job) { j.readers++ }
+
+// Release ends a Hold; the last one lets an ended rm job go.
+func (sv *Supervisor) Release(j *Job) {
+	if j.readers--; j.readers <= 0 {
+		j.readers = 0
+		sv.maybeRemove(j)
+	}
+}
+
+// maybeRemove removes an ended rm job once no one reads it any more.
+func (sv *Supervisor) maybeRemove(j *Job) {
+	if !j.Spec().Opts.RM || !j.IsEnded() || sv.jobs[j.ID()] != j {
+		return
+	}
+	if j.readers > 0 {
+		return // Release comes back
+	}
+	if err := j.Cgroup().Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// Left as an ended job: REMOVE can take it later.
+		sv.logf("job %s: rm: %v", j.ID(), err)
+		return
+	}
+	sv.forget(j, "removed")
+}
+
+// stopJob stops a running job: SIGTERM, then SIGKILL after its grace.
+func (sv *Supervisor) stopJob(j *Job, why string, now time.Time) {
+	if j.IsEnded() || j.MainGone() || j.stopStage > 0 {
+		return
+	}
+	j.stopWhy = why
+	if j.Spec().Opts.Grace == 0 {
+		sv.stopKill(j)
+		return
+	}
+	j.stopStage = 1
+	if err := sv.killJob(j, int(unix.SIGTERM), why); err != nil {
+		sv.logf("job %s: %s: SIGTERM: %v", j.ID(), why, err)
+	}
+	sv.schedule(j, now.Add(j.Spec().Opts.Grace))
+}
+
+func (sv *Supervisor) stopKill(j *Job) {
+	j.stopStage = 2
+	if err := sv.killJob(j, int(unix.SIGKILL), j.stopWhy); err != nil {
+		sv.logf("job %s: %s: SIGKILL: %v", j.ID(), j.stopWhy, err)
+	}
+}
+
+// onDeadline runs for a job whose deadline came: its timeout (if the
+// engine froze it meanwhile, the deadline moves by that time) or the end
+// of its grace.
+func (sv *Supervisor) onDeadline(j *Job, now time.Time) {
+	if j.IsEnded() || j.MainGone() {
+		return
+	}
+	switch j.stopStage {
+	case 0:
+		if left := j.Spec().Opts.Timeout - j.Ran(now); left > 0 {
+			if j.EngineFrozen() {
+				left = max(left, time.Second) // re-checked while frozen
+			}
+			sv.schedule(j, now.Add(left))
+			return
+		}
+		sv.stopJob(j, reasonTimeout, now)
+	case 1:
+		sv.stopKill(j)
+	}
+}
+
+// figures reads a job's end figures (finish, before job.exit); me is
+// memory.events as finish read it (meOK false: not read). A figure whose
+// file cannot be read is unknown, never 0.
+func (sv *Supervisor) figures(j *Job, me cgroup.MemoryEvents, meOK bool) job.Figures {
+	var f job.Figures
+	f.CPUUsec, f.CPUOK = j.Cgroup().CPUUsage()
+	if j.noMemory {
+		return f
+	}
+	if v, err := j.Cgroup().Read(cgroup.FileMemoryPeak); err == nil {
+		f.MemPeak, err = strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		f.PeakOK = err == nil
+	}
+	if meOK {
+		_, kills, _ := j.OOM()
+		f.OOMKills, f.OOMOK = max(me.OOMKill, kills), true
+	}
+	return f
+}
+
+// ---- deadlines ----
+
+type deadline struct {
+	at  time.Time
+	job *Job
+}
+
+type deadlines []deadline
+
+func (h deadlines) Len() int { return len(h) }
+
+func (h deadlines) Less(a, b int) bool { return h[a].at.Before(h[b].at) }
+
+func (h deadlines) Swap(a, b int) { h[a], h[b] = h[b], h[a] }
+
+func (h *deadlines) Push(x any) { *h = append(*h, x.(deadline)) }
+
+func (h *deadlines) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	old[len(old)-1] = deadline{}
+	*h = old[:len(old)-1]
+	return x
+}
+
+// schedule adds a deadline for j (onDeadline runs then) and rearms.
+func (sv *Supervisor) schedule(j *Job, at time.Time) {
+	heap.Push(&sv.due, deadline{at: at, job: j})
+	sv.rearmDeadlines(time.Now())
+}
+
+// onDeadlineTimer serves every deadline that has come.
+func (sv *Supervisor) onDeadlineTimer(now time.Time) {
+	for sv.due.Len() > 0 && !sv.due[0].at.After(now) {
+		dl := heap.Pop(&sv.due).(deadline)
+		sv.onDeadline(dl.job, now)
+	}
+	sv.rearmDeadlines(now)
+}
+
+// rearmDeadlines sets the alarm to the earliest deadline of a job that
+// is still running (ended jobs' deadlines are dropped here).
+func (sv *Supervisor) rearmDeadlines(now time.Time) {
+	h := &sv.due
+	for h.Len() > 0 && ((*h)[0].job.IsEnded() || (*h)[0].job.MainGone()) {
+		heap.Pop(h)
+	}
+	var next time.Time
+	if h.Len() > 0 {
+		next = (*h)[0].at
+	}
+	if sv.alarm == nil {
+		if next.IsZero() {
+			return
+		}
+		a, err := sv.lp.NewAlarm(sv.onDeadlineTimer)
+		if err != nil {
+			sv.logf("timeouts: %v", err)
+			return
+		}
+		sv.alarm = a
+	}
+	if err := sv.alarm.Set(next, now); err != nil {
+		sv.logf("timeouts: arm timer: %v", err)
+	}
+}

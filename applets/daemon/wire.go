@@ -1,0 +1,374 @@
+package daemon
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"cgroupd/applets/daemon/hub"
+	"cgroupd/applets/daemon/journal"
+	"cgroupd/applets/daemon/logstore"
+	"cgroupd/applets/daemon/metrics"
+	"cgroupd/applets/daemon/server"
+	"cgroupd/applets/daemon/supervisor"
+	"cgroupd/applets/daemon/top"
+	"cgroupd/core/cgroup"
+	"cgroupd/core/event"
+	"cgroupd/core/hostmem"
+	"cgroupd/core/loop"
+
+	"golang.org/x/sys/unix"
+)
+
+// The root package wires the daemon's parts on one loop and sequences
+// start, shutdown and upgrade. The parts, lowest first (an import may
+// only point down this list; layers_test.go holds it):
+//
+//	job                      the job model and its record's encoding
+//	journal, logstore, hub,  the records, the log directory, the events,
+//	handoff                  an upgrade's hand-over format
+//	supervisor               the job table and every job's lifecycle
+//	metrics, top             figures fed by the supervisor and the hub
+//	server                   the socket, the verbs, every stream
+//	daemon (this package)    flags, the root cgroup, start, shutdown, upgrade
+//
+// A RUN: the server parses it and asks the supervisor (Run), which checks
+// admission, creates the cgroup and has the spawner start the processes;
+// when they run, the job moves to running (the job model's transition,
+// then its record), job.start is published on the hub, and the server's
+// Done answers the client once the record is written. A job's end: the
+// pidfd or cgroup.events wakes the supervisor, which ends the job in the
+// model (job.oom before job.exit, the end recorded) and tells the server
+// (Listener.Ended), which answers the WAITs after the record is written.
+
+const (
+	shutdownWait = 10 * time.Second // bound on waiting for jobs at shutdown
+	tick         = time.Second      // housekeeping
+	stderrMax    = 256 << 10        // bytes of events and log lines waiting for stderr
+	sinkFlush    = 2 * time.Second  // at exit, how long stderr may take the rest
+)
+
+// daemon is the root: what it wires and what it sequences. Only the loop
+// goroutine touches it.
+type daemon struct {
+	cfg    *config
+	stderr io.Writer
+	sink   *event.Sink // stderr, never blocking
+	lp     *loop.Loop
+
+	mount  string
+	root   cgroup.Dir
+	self   string // this binary, for the spawn fallback helper and upgrades
+	euid   int
+	nofile uint64
+
+	events  *hub.Hub
+	journal *journal.Journal
+	logs    *logstore.Store
+	sup     *supervisor.Supervisor
+	metrics *metrics.Metrics
+	top     *top.Sampler
+	srv     *server.Server
+
+	lockFDs []int                // flocked: the root and the state dir
+	oomAdj  *hostmem.OOMScoreAdj // the daemon's own, while it can restore it
+	meminfo *hostmem.Reader      // host headroom (nil: rule off)
+	sd      sdState              // systemd notification (sdnotify.go)
+	up      upgrade              // UPGRADE in progress (upgrade.go)
+
+	quitting     bool
+	quitDeadline time.Time
+	giveUp       bool // the shutdown stopped waiting for jobs
+}
+
+// Run is the applet entry point.
+func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "cgroupd: %v\n", err)
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	// Nothing the daemon writes to stderr may block it (a reader that
+	// stopped reading): events and log lines go through a bounded sink.
+	sink := event.NewSink(stderr, stderrMax, nil)
+	d := &daemon{cfg: cfg, stderr: sink, sink: sink, euid: os.Geteuid(), events: hub.New(sink.Events(), nil)}
+	if err := d.start(); err != nil {
+		sink.Close(sinkFlush)
+		fmt.Fprintf(stderr, "cgroupd: %v\n", err)
+		d.closeAll()
+		return 1
+	}
+	for {
+		err = d.lp.Run(d.stop)
+		if err == nil && d.up.due {
+			// Outside the loop: every part has handed over its state.
+			d.up.due = false
+			d.execUpgrade() // returns only when the exec failed
+			continue
+		}
+		break
+	}
+	d.shutdownFinal()
+	sink.Close(sinkFlush)
+	if err != nil {
+		fmt.Fprintf(stderr, "cgroupd: event loop: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// stop is the loop's stop predicate, checked after each batch: a shutdown
+// with nothing left to wait for, or an upgrade with nothing in flight.
+func (d *daemon) stop() bool {
+	if d.quitting && (d.giveUp || d.sup.Idle() && d.srv.Idle()) {
+		return true
+	}
+	return d.upgradeDue()
+}
+
+// start prepares everything up to "cgroupd ready".
+func (d *daemon) start() error {
+	d.raiseNofile()
+	// A SIGPIPE handler (not SIG_IGN, which jobs would inherit) keeps a
+	// closed stderr reader from killing the daemon: writes fail instead.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	var err error
+	if d.self, err = os.Executable(); err != nil {
+		return fmt.Errorf("own executable: %w", err)
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		cwd = "/"
+	}
+	if d.cfg.LogDir != "" {
+		if d.cfg.LogDir, err = filepath.Abs(d.cfg.LogDir); err != nil {
+			return fmt.Errorf("log dir: %w", err)
+		}
+		if d.logs, err = logstore.Open(d.cfg.LogDir, d.cfg.LogMaxSize, d.cfg.LogRetain, d.euid, d.logf); err != nil {
+			return err
+		}
+	}
+	if d.cfg.Socket == "" {
+		d.cfg.Socket = defaultSocket(d.euid, os.Getenv, isDir)
+	}
+	// An upgrading daemon left its listener, locks, pidfds and
+	// connections to this image (upgrade.go).
+	h, err := readHandoff()
+	if err != nil {
+		return fmt.Errorf("upgrade: %w", err)
+	}
+	// Jobs get the daemon's environment without its private variables:
+	// taken after readHandoff has unset the hand-over's.
+	env := withoutSdEnv(os.Environ())
+	if h == nil {
+		// The socket is checked before the root so a second daemon on
+		// the same socket changes nothing.
+		if err := server.CheckStaleSocket(d.cfg.Socket); err != nil {
+			return err
+		}
+	}
+	rs, err := setupRoot(d.cfg.Root, d.debugf)
+	if err != nil {
+		return err
+	}
+	d.mount, d.root = rs.Mount, rs.Root
+	if err := d.openState(h); err != nil {
+		return err
+	}
+	d.protectSelf(rs.Delegated)
+	d.logf("using cgroup root: %s", d.root)
+	d.debugf("controllers in root subtree_control: %v", rs.Enabled)
+
+	if d.lp, err = loop.New(); err != nil {
+		return fmt.Errorf("epoll: %w", err)
+	}
+	d.sup = supervisor.New(supervisor.Config{
+		Root: d.root, Self: d.self, BootID: readBootID(), Thresholds: d.cfg.Th, Engine: d.cfg.engineConfig(),
+		HostPressure: d.cfg.HostPressure, Meminfo: d.meminfo, OOMAdj: d.oomAdj,
+		SpawnFallback: d.cfg.SpawnFallback, KillFallback: d.cfg.KillFallback, DryRun: d.cfg.DryRun,
+		Debug: d.cfg.Debug, NoFile: d.nofile, Logf: d.logf,
+	}, d.lp, d.events, d.journal, d.logs, nil)
+	d.metrics = metrics.New(metrics.Config{File: d.cfg.MetricsFile, Interval: d.cfg.MetricsInterval,
+		Debug: d.cfg.Debug, Logf: d.logf, Dropped: func() uint64 { return d.srv.EventsDropped() }}, d.sup)
+	d.events.Observe(d.metrics.Observe)
+	d.top = top.New(d.lp, d.sup.LiveJobs, d.logf)
+	d.srv = server.New(server.Config{
+		Socket: d.cfg.Socket, SocketGroup: d.cfg.SocketGroup, ReqTimeout: d.cfg.ReqTimeout, EUID: d.euid,
+		Env: env, Cwd: cwd, MaxUserPriority: d.cfg.MaxUserPriority, MaxUserJobs: d.cfg.MaxUserJobs,
+		DryRun: d.cfg.DryRun, Thresholds: d.cfg.Th, NoFile: d.nofile, Version: Version, Debug: d.cfg.Debug,
+		Logf: d.logf, Quit: d.beginShutdown, Upgrade: func() error { return d.beginUpgrade(true) },
+		Metrics: d.metrics.Answer, Top: d.top, SinkDropped: d.sink.Dropped,
+	}, d.lp, d.sup, d.journal, d.logs, d.events)
+	d.sup.SetConns(d.srv.Conns)
+	// The event lines and job records of one batch of the loop reach
+	// their writers in one wake-up each, after the hub's queued lines
+	// are written to the EVENTS followers.
+	d.lp.OnBatch(func() {
+		d.sink.Hold()
+		d.journal.Hold()
+	}, func() {
+		d.srv.FlushQueued()
+		d.sink.Release()
+		d.journal.Release()
+	})
+	sig, err := loop.NewSignals(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2)
+	if err != nil {
+		return fmt.Errorf("signals: %w", err)
+	}
+	if err := d.lp.Add(sig.FD, unix.EPOLLIN, func(uint32) { d.onSignals(sig.Drain()) }); err != nil {
+		return fmt.Errorf("epoll add signals: %w", err)
+	}
+	tfd, err := loop.TimerFD(tick)
+	if err != nil {
+		return fmt.Errorf("timerfd: %w", err)
+	}
+	if err := d.lp.Add(tfd, unix.EPOLLIN, func(uint32) {
+		loop.DrainTimer(tfd)
+		d.housekeeping(time.Now())
+	}); err != nil {
+		return fmt.Errorf("epoll add timer: %w", err)
+	}
+	if err := d.sup.Open(); err != nil {
+		return err
+	}
+	if d.journal != nil {
+		if err := d.lp.Add(d.journal.FD(), unix.EPOLLIN, func(uint32) { d.journal.OnReady() }); err != nil {
+			return fmt.Errorf("epoll add journal: %w", err)
+		}
+	}
+	d.sup.Adopt(h)
+	if h != nil {
+		if err := d.srv.Take(h); err != nil {
+			return err
+		}
+		d.logf("upgraded from %s to %s", h.From, Version)
+		d.events.Publish(&hub.Event{Type: "daemon.upgrade", Owner: -1,
+			KV: []string{"pid", strconv.Itoa(os.Getpid()), "from", h.From, "to", Version}})
+	} else if err := d.srv.Listen(); err != nil {
+		return err
+	}
+	if err := d.metrics.Start(); err != nil {
+		return err
+	}
+	d.logf("cgroupd ready")
+	d.sdStart(os.Getenv("NOTIFY_SOCKET"), os.Getenv("WATCHDOG_USEC"), os.Getenv("WATCHDOG_PID"))
+	return nil
+}
+
+// raiseNofile lifts the soft RLIMIT_NOFILE to the hard limit: every
+// running job holds a pidfd.
+func (d *daemon) raiseNofile() {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		d.nofile = 1024
+		return
+	}
+	if rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+			unix.Getrlimit(unix.RLIMIT_NOFILE, &rl)
+		}
+	}
+	d.nofile = rl.Cur
+}
+
+// housekeeping runs every tick: each part's own, then the shutdown's
+// bound.
+func (d *daemon) housekeeping(now time.Time) {
+	d.srv.Tick(now)
+	d.sup.Tick(now)
+	d.metrics.Tick(now, d.quitting)
+	d.sdTick()
+	if d.quitting && now.After(d.quitDeadline) {
+		d.logf("shutdown: giving up waiting for %d jobs", d.sup.Live())
+		d.giveUp = true
+	}
+}
+
+// onSignals: TERM and INT shut down; HUP is logged and ignored; USR2
+// upgrades.
+func (d *daemon) onSignals(sigs []os.Signal) {
+	for _, s := range sigs {
+		switch s {
+		case syscall.SIGTERM, syscall.SIGINT:
+			d.logf("%s: shutting down", unix.SignalName(s.(syscall.Signal)))
+			d.beginShutdown()
+		case syscall.SIGHUP:
+			d.logf("SIGHUP ignored")
+		case syscall.SIGUSR2:
+			if err := d.beginUpgrade(false); err != nil {
+				d.logf("SIGUSR2: upgrade: %v", err)
+			}
+		}
+	}
+}
+
+// beginShutdown (SIGTERM, SIGINT, QUIT): the server stops accepting and
+// drops connections that have not sent a request, the supervisor cancels
+// pending RUNs and SIGKILLs every live job. The loop keeps running so
+// that jobs are reaped and WAITs answered as they end; it stops once no
+// job is live and every reply is sent, or after shutdownWait.
+func (d *daemon) beginShutdown() {
+	if d.quitting {
+		return
+	}
+	d.sdStopping()
+	d.quitting = true
+	d.srv.Shutdown()
+	d.sup.Shutdown()
+	// Counted from after the kills: thousands of cgroup.kill writes take
+	// seconds of their own.
+	d.quitDeadline = time.Now().Add(shutdownWait)
+}
+
+// shutdownFinal runs after the loop: every job gets its job.exit (forced
+// for jobs that would not die in time), every job cgroup is removed with a
+// job.cleanup, the socket is gone.
+func (d *daemon) shutdownFinal() {
+	d.srv.Shutdown()
+	d.sup.Final()
+	d.closeAll()
+}
+
+// closeAll releases every fd (start failure or end of shutdown).
+func (d *daemon) closeAll() {
+	if d.srv != nil {
+		d.srv.Close()
+	}
+	if d.sup != nil {
+		d.sup.Close()
+	}
+	d.top.Close()
+	d.sdClose()
+	d.logs.Close()
+	for _, fd := range d.lockFDs {
+		unix.Close(fd)
+	}
+	d.lockFDs = nil
+	if d.lp != nil {
+		d.lp.Close()
+	}
+}
+
+// logf writes a human log line (never starting with "EVENT ").
+func (d *daemon) logf(format string, args ...any) {
+	fmt.Fprintf(d.stderr, format+"\n", args...)
+}
+
+func (d *daemon) debugf(format string, args ...any) {
+	if d.cfg.Debug {
+		fmt.Fprintf(d.stderr, "debug: "+format+"\n", args...)
+	}
+}
