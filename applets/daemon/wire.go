@@ -292,7 +292,7 @@ func (d *daemon) housekeeping(now time.Time) {
 	d.metrics.Tick(now, d.quitting)
 	d.sdTick()
 	if d.quitting && now.After(d.quitDeadline) {
-		d.logf("shutdown: giving up waiting for %d jobs", d.sup.Live())
+		d.logf("shutdown: giving up waiting for %d jobs", len(d.sup.LiveJobs()))
 		d.giveUp = true
 	}
 }

@@ -71,7 +71,7 @@ func TestActions(t *testing.T) {
 			if tc.prep != nil {
 				tc.prep(d, j)
 			}
-			err := d.act(tc.kind, j, tc.reason, tc.weight)
+			err := d.g.act(tc.kind, j, tc.reason, tc.weight)
 			if tc.wantError {
 				if err == nil {
 					t.Fatalf("got nil error, want one")
@@ -166,14 +166,14 @@ func TestMemEventsOOM(t *testing.T) {
 
 func TestRootSample(t *testing.T) {
 	d, _, _ := fakeDaemon(t)
-	mem, cpu, io := d.rootSample()
+	mem, cpu, io := d.g.rootSample()
 	if mem.Some.Avg10 != 3 || cpu.Some.Avg10 != 0 || io.Some.Avg10 != 0 {
 		t.Errorf("got memory %v cpu %v io %v, want memory some 3.00 and zeros for missing files", mem, cpu, io)
 	}
-	if c := d.candidates(30); len(c) != 1 || c[0].ID() != "job" {
+	if c := d.g.candidates(30); len(c) != 1 || c[0].ID() != "job" {
 		t.Errorf("got candidates %v, want [job]", c)
 	}
-	if c := d.candidates(5); len(c) != 0 {
+	if c := d.g.candidates(5); len(c) != 0 {
 		t.Errorf("got candidates %v for priority <= 5, want none", c)
 	}
 }

@@ -108,23 +108,23 @@ func admission(t Thresholds, read func(resource string) (psi.PSI, error)) *admis
 // is below the kill threshold of the headroom rule (a job started then
 // would only feed the overload the engine is resolving), or while a host
 // PSI avg10 is at its admission threshold.
-func (sv *Supervisor) admit() *admissionBlock {
-	if b := headroomBlock(sv.cfg.Thresholds, sv.cfg.Meminfo, sv.hostPSI); b != nil {
+func (g *guard) admit() *admissionBlock {
+	if b := headroomBlock(g.sv.cfg.Thresholds, g.sv.cfg.Meminfo, g.hostPSI); b != nil {
 		return b
 	}
-	return admission(sv.cfg.Thresholds, sv.hostPSI)
+	return admission(g.sv.cfg.Thresholds, g.hostPSI)
 }
 
 // emitAdmissionReject reports a refused (or expired) RUN of job id. Its
 // some_avg10 and full_avg10 are the host's; psi_available=0 says they
 // were not measured (a kernel without PSI).
-func (sv *Supervisor) emitAdmissionReject(b *admissionBlock, id string) {
+func (g *guard) emitAdmissionReject(b *admissionBlock, id string) {
 	kv := []string{"resource", b.Resource, "some_avg10", fmtPct(b.Some), "full_avg10", fmtPct(b.Full),
 		"action", "admission_reject", "target", id}
-	if !sv.psiHost {
+	if !g.psiHost {
 		kv = append(kv, "psi_available", "0")
 	}
-	sv.emit(&hub.Event{Type: "pressure", Job: id, Action: "admission_reject", Resource: b.Resource}, kv...)
+	g.sv.emit(&hub.Event{Type: "pressure", Job: id, Action: "admission_reject", Resource: b.Resource}, kv...)
 }
 
 // headroomBlock refuses admission while MemAvailable is below
@@ -150,14 +150,14 @@ func headroomBlock(t Thresholds, mi *hostmem.Reader, read func(resource string) 
 
 // hostPSI reads the host's pressure file of resource (memory, cpu, io)
 // from --host-pressure (/proc/pressure), kept open on procfs (psi.Reader).
-func (sv *Supervisor) hostPSI(resource string) (psi.PSI, error) {
-	r := sv.hostPSIFiles[resource]
+func (g *guard) hostPSI(resource string) (psi.PSI, error) {
+	r := g.hostPSIFiles[resource]
 	if r == nil {
-		if sv.hostPSIFiles == nil {
-			sv.hostPSIFiles = map[string]*psi.Reader{}
+		if g.hostPSIFiles == nil {
+			g.hostPSIFiles = map[string]*psi.Reader{}
 		}
-		r = psi.NewReader(filepath.Join(sv.cfg.HostPressure, resource))
-		sv.hostPSIFiles[resource] = r
+		r = psi.NewReader(filepath.Join(g.sv.cfg.HostPressure, resource))
+		g.hostPSIFiles[resource] = r
 	}
 	return r.Read()
 }

@@ -21,9 +21,9 @@ import (
 // adopt replays the records and reconciles them with the cgroup tree
 // (before the daemon accepts clients). handed are the pidfds an upgrading
 // daemon passed on, by job id.
-func (sv *Supervisor) adopt(handed map[string]*handoff.Job) {
-	if sv.journal == nil {
-		sv.reportStrays()
+func (ad *adoption) adopt(handed map[string]*handoff.Job) {
+	if ad.sv.journal == nil {
+		ad.reportStrays()
 		return
 	}
 	t0 := time.Now()
@@ -32,7 +32,7 @@ func (sv *Supervisor) adopt(handed map[string]*handoff.Job) {
 		meta job.Meta
 	}
 	var jobs []loaded
-	err := sv.journal.Replay(func(r journal.Record) {
+	err := ad.sv.journal.Replay(func(r journal.Record) {
 		if len(jobs)%1000 == 999 {
 			// The daemon's memory is locked (protect.go): a heap peak
 			// stays resident. Collect the files read so far as we go.
@@ -42,22 +42,22 @@ func (sv *Supervisor) adopt(handed map[string]*handoff.Job) {
 		var m *job.Job
 		var meta job.Meta
 		if err == nil {
-			m, meta, err = job.Decode(r.Data, r.ID, sv.cfg.Root)
+			m, meta, err = job.Decode(r.Data, r.ID, ad.sv.cfg.Root)
 		}
 		if err != nil {
-			sv.logf("state: record %s skipped: %v", r.Path, err)
-			sv.emit(&hub.Event{Type: "state.corrupt"}, "file", r.Path, "detail", err.Error())
+			ad.sv.logf("state: record %s skipped: %v", r.Path, err)
+			ad.sv.emit(&hub.Event{Type: "state.corrupt"}, "file", r.Path, "detail", err.Error())
 			return
 		}
 		jobs = append(jobs, loaded{newJob(m), meta})
 	})
 	if err != nil {
-		sv.logf("state dir: %v", err)
+		ad.sv.logf("state dir: %v", err)
 	}
 	sort.Slice(jobs, func(a, b int) bool { return jobs[a].j.Seq() < jobs[b].j.Seq() })
 	var adopted, ended, gone int
 	for _, l := range jobs {
-		switch sv.restore(l.j, l.meta, handed[l.j.ID()]) {
+		switch ad.restore(l.j, l.meta, handed[l.j.ID()]) {
 		case job.Running:
 			adopted++
 		case job.Ended:
@@ -66,7 +66,7 @@ func (sv *Supervisor) adopt(handed map[string]*handoff.Job) {
 			gone++
 		}
 	}
-	sv.reportStrays()
+	ad.reportStrays()
 	if len(jobs) > 1000 {
 		// Reading thousands of records left garbage the heap would keep
 		// for minutes: give it back now (once, at start; the records
@@ -74,27 +74,27 @@ func (sv *Supervisor) adopt(handed map[string]*handoff.Job) {
 		defer debug.FreeOSMemory()
 	}
 	if len(jobs) > 0 {
-		sv.logf("state: %d jobs from %s in %v: %d running adopted, %d ended, %d ended while no daemon ran",
-			len(jobs), sv.journal.Dir(), time.Since(t0).Round(time.Millisecond), adopted, ended, gone)
+		ad.sv.logf("state: %d jobs from %s in %v: %d running adopted, %d ended, %d ended while no daemon ran",
+			len(jobs), ad.sv.journal.Dir(), time.Since(t0).Round(time.Millisecond), adopted, ended, gone)
 	}
 }
 
 // restore puts a loaded job back: ended as recorded, running adopted, or
 // ended now with an unknown status. It returns the phase it is in after.
-func (sv *Supervisor) restore(j *Job, meta job.Meta, h *handoff.Job) job.Phase {
-	sv.jobs[j.ID()] = j
-	sv.seq = max(sv.seq, j.Seq())
-	sv.logs.Started(j.Log()) // not a removed job's log: never pruned
+func (ad *adoption) restore(j *Job, meta job.Meta, h *handoff.Job) job.Phase {
+	ad.sv.jobs[j.ID()] = j
+	ad.sv.seq = max(ad.sv.seq, j.Seq())
+	ad.sv.logs.Started(j.Log()) // not a removed job's log: never pruned
 	if meta.Phase == job.Ended {
-		sv.apply(j, func(m *job.Job) error { return m.Restore(job.Ended, false, "") }) // as recorded
-		sv.maybeRemove(j)                                                              // --rm: the old daemon died before it could
+		ad.sv.apply(j, func(m *job.Job) error { return m.Restore(job.Ended, false, "") }) // as recorded
+		ad.sv.maybeRemove(j)                                                              // --rm: the old daemon died before it could
 		return job.Ended
 	}
 	pidfd, why := -1, ""
 	switch {
 	case h != nil:
 		pidfd = h.PidFD // our child still: its status will be exact
-	case meta.BootID != sv.cfg.BootID:
+	case meta.BootID != ad.sv.cfg.BootID:
 		why = "reboot"
 	default:
 		pidfd, why = verifyPid(j)
@@ -105,75 +105,75 @@ func (sv *Supervisor) restore(j *Job, meta job.Meta, h *handoff.Job) job.Phase {
 		if pidfd >= 0 && h == nil {
 			unix.Close(pidfd)
 		}
-		sv.resume(j, job.Stopping, false, "")
+		ad.resume(j, job.Stopping, false, "")
 		return job.Stopping
 	}
 	if pidfd < 0 {
-		sv.resume(j, job.Stopping, false, why)
+		ad.resume(j, job.Stopping, false, why)
 		return job.Stopping
 	}
 	j.pidfd = pidfd
-	sv.pidfds++
-	if err := sv.lp.Add(pidfd, unix.EPOLLIN, func(uint32) { sv.onMainExit(j) }); err != nil {
-		sv.logf("job %s: epoll add pidfd: %v", j.ID(), err)
+	ad.sv.pidfds++
+	if err := ad.sv.lp.Add(pidfd, unix.EPOLLIN, func(uint32) { ad.sv.onMainExit(j) }); err != nil {
+		ad.sv.logf("job %s: epoll add pidfd: %v", j.ID(), err)
 	}
 	if h != nil {
 		for _, fd := range h.Services {
 			s := &service{pidfd: fd}
 			j.services = append(j.services, s)
-			sv.pidfds++
-			if err := sv.lp.Add(fd, unix.EPOLLIN, func(uint32) { sv.onServiceExit(j, s) }); err != nil {
-				sv.logf("job %s: epoll add service: %v", j.ID(), err)
+			ad.sv.pidfds++
+			if err := ad.sv.lp.Add(fd, unix.EPOLLIN, func(uint32) { ad.sv.onServiceExit(j, s) }); err != nil {
+				ad.sv.logf("job %s: epoll add service: %v", j.ID(), err)
 			}
 		}
 	}
-	sv.resume(j, job.Running, h == nil, "")
+	ad.resume(j, job.Running, h == nil, "")
 	return job.Running
 }
 
 // resume makes a restored job live again in phase p (notChild: adopted
 // after a crash; unknown: why its status is not known): watches, state,
 // engine; a stopping job has the rest of its cgroup killed.
-func (sv *Supervisor) resume(j *Job, p job.Phase, notChild bool, unknown string) {
-	sv.liveJobs[j] = struct{}{}
-	sv.apply(j, func(m *job.Job) error { return m.Restore(p, notChild, unknown) }) // as recorded; what follows records
+func (ad *adoption) resume(j *Job, p job.Phase, notChild bool, unknown string) {
+	ad.sv.liveJobs[j] = struct{}{}
+	ad.sv.apply(j, func(m *job.Job) error { return m.Restore(p, notChild, unknown) }) // as recorded; what follows records
 	_, err := os.Stat(string(j.Cgroup()))
 	if err != nil && p != job.Running {
-		sv.finish(j) // nothing left to kill
+		ad.sv.finish(j) // nothing left to kill
 		return
 	}
 	if err == nil {
-		if err := sv.watchCgroup(j); err != nil {
-			sv.logf("job %s: %v", j.ID(), err)
+		if err := ad.sv.watchCgroup(j); err != nil {
+			ad.sv.logf("job %s: %v", j.ID(), err)
 		}
 	}
 	if j.Log() != "" {
-		if err := sv.logStarted(j); err != nil {
-			sv.logf("job %s: watch log: %v", j.ID(), err)
+		if err := ad.sv.logStarted(j); err != nil {
+			ad.sv.logf("job %s: watch log: %v", j.ID(), err)
 		}
 	}
 	if p != job.Running {
-		sv.stopRest(j)
+		ad.sv.stopRest(j)
 		return
 	}
 	if ev, err := j.Cgroup().Events(); err == nil && ev.Frozen {
 		old := j.State()
 		j.SetFrozen(true)
-		sv.recount(j, old, j.State())
-		if res, ok := strings.CutPrefix(j.FrozenBy(), "pressure_"); ok && sv.engine != nil {
-			sv.engine.FrozenBefore(j.ID(), res, j.Spec().Priority, time.Now())
+		ad.sv.recount(j, old, j.State())
+		if res, ok := strings.CutPrefix(j.FrozenBy(), "pressure_"); ok && ad.sv.g.engine != nil {
+			ad.sv.g.engine.FrozenBefore(j.ID(), res, j.Spec().Priority, time.Now())
 		}
 	}
 	// --timeout counts from the start, as recorded (the time the engine
 	// kept it frozen before the restart is not known any more: counted).
 	startUnix, _, _, _ := j.Times()
-	sv.jobStarted(j, time.UnixMilli(startUnix))
+	ad.sv.to.jobStarted(j, time.UnixMilli(startUnix))
 	kv := []string{"id", j.ID(), "pid", strconv.Itoa(j.Pid()), "priority", strconv.Itoa(j.Spec().Priority), "cgroup", string(j.Cgroup())}
 	if j.Adopted() {
 		kv = append(kv, "exit_known", "0")
 	}
-	sv.emitJob(&hub.Event{Type: "job.adopt"}, j, kv...)
-	sv.checkMemEvents(j, false) // OOM kills while no daemon watched
+	ad.sv.emitJob(&hub.Event{Type: "job.adopt"}, j, kv...)
+	ad.sv.checkMemEvents(j, false) // OOM kills while no daemon watched
 }
 
 // verifyPid opens a pidfd on the recorded main process and checks it is
@@ -226,8 +226,8 @@ func inCgroup(pid int, cg cgroup.Dir) bool {
 }
 
 // reportStrays reports the cgroups under the root no job is known for.
-func (sv *Supervisor) reportStrays() {
-	ents, err := os.ReadDir(string(sv.cfg.Root))
+func (ad *adoption) reportStrays() {
+	ents, err := os.ReadDir(string(ad.sv.cfg.Root))
 	if err != nil {
 		return
 	}
@@ -235,19 +235,19 @@ func (sv *Supervisor) reportStrays() {
 		name := e.Name()
 		// .control: systemd's cgroup for ExecReload= and the like in a
 		// delegated unit.
-		if !e.IsDir() || name == DaemonLeaf || sv.jobs[name] != nil || strings.HasPrefix(name, ".") {
+		if !e.IsDir() || name == DaemonLeaf || ad.sv.jobs[name] != nil || strings.HasPrefix(name, ".") {
 			continue
 		}
-		cg := sv.cfg.Root.Child(name)
+		cg := ad.sv.cfg.Root.Child(name)
 		populated := "0"
 		if ev, err := cg.Events(); err == nil && ev.Populated {
 			populated = "1"
 		}
-		if sv.strays == nil {
-			sv.strays = map[string]bool{}
+		if ad.strays == nil {
+			ad.strays = map[string]bool{}
 		}
-		sv.strays[name] = true
-		sv.logf("unknown cgroup %s: no job record; left alone (populated %s)", cg, populated)
-		sv.emit(&hub.Event{Type: "cgroup.unknown"}, "cgroup", string(cg), "populated", populated)
+		ad.strays[name] = true
+		ad.sv.logf("unknown cgroup %s: no job record; left alone (populated %s)", cg, populated)
+		ad.sv.emit(&hub.Event{Type: "cgroup.unknown"}, "cgroup", string(cg), "populated", populated)
 	}
 }

@@ -25,19 +25,19 @@ import (
 // triggers, and the spawner.
 func (sv *Supervisor) Open() error {
 	var err error
-	if sv.watcher, err = notify.New(); err != nil {
+	if sv.w.watcher, err = notify.New(); err != nil {
 		return fmt.Errorf("inotify: %w", err)
 	}
-	if err := sv.lp.Add(sv.watcher.FD(), unix.EPOLLIN, func(uint32) { sv.onNotify() }); err != nil {
+	if err := sv.lp.Add(sv.w.watcher.FD(), unix.EPOLLIN, func(uint32) { sv.w.onNotify() }); err != nil {
 		return fmt.Errorf("epoll add inotify: %w", err)
 	}
-	if err := sv.startEngine(); err != nil {
+	if err := sv.g.startEngine(); err != nil {
 		return fmt.Errorf("pressure engine: %w", err)
 	}
-	if sv.spawner, err = newSpawner(sv.cfg.OOMAdj); err != nil {
+	if sv.sp.spawner, err = newSpawner(sv.cfg.OOMAdj); err != nil {
 		return fmt.Errorf("spawner: %w", err)
 	}
-	if err := sv.lp.Add(sv.spawner.efd, unix.EPOLLIN, func(uint32) { sv.spawner.onReady() }); err != nil {
+	if err := sv.lp.Add(sv.sp.spawner.efd, unix.EPOLLIN, func(uint32) { sv.sp.spawner.onReady() }); err != nil {
 		return fmt.Errorf("epoll add spawner: %w", err)
 	}
 	return nil
@@ -52,10 +52,10 @@ func (sv *Supervisor) Adopt(h *handoff.Handoff) {
 	if h != nil {
 		handed = h.Jobs
 		for _, fd := range h.Reap {
-			sv.reapLater(fd)
+			sv.sp.reapLater(fd)
 		}
 	}
-	sv.adopt(handed)
+	sv.ad.adopt(handed)
 }
 
 // Handoff adds what the supervisor passes to a new image: every job's
@@ -77,8 +77,8 @@ func (sv *Supervisor) Handoff(h *handoff.Handoff) (fds []int, ids []string) {
 		h.Jobs[j.ID()] = hj
 		ids = append(ids, j.ID())
 	}
-	h.Reap = append(h.Reap, sv.unreaped...)
-	fds = append(fds, sv.unreaped...)
+	h.Reap = append(h.Reap, sv.sp.unreaped...)
+	fds = append(fds, sv.sp.unreaped...)
 	return fds, ids
 }
 
@@ -88,26 +88,23 @@ func (sv *Supervisor) Handoff(h *handoff.Handoff) (fds []int, ids []string) {
 // a transition.
 func (sv *Supervisor) Tick(now time.Time) {
 	sv.housekeepStopping(now)
-	sv.retryGraves()
+	sv.sp.retryGraves()
 	// While the engine samples at its fast tick, that timer feeds it.
-	if sv.engine != nil && (sv.engine.NextObserve() == 0 || now.Sub(sv.lastObserve) >= sv.engine.NextObserve()/2) {
-		sv.pressureTick(now)
+	if sv.g.engine != nil && (sv.g.engine.NextObserve() == 0 || now.Sub(sv.g.lastObserve) >= sv.g.engine.NextObserve()/2) {
+		sv.g.pressureTick(now)
 	}
-	sv.checkQueue(now)
+	sv.rq.checkQueue(now)
 }
 
 // Busy reports what an upgrade must wait for: spawns and kill fallback
 // rounds in flight, records not written.
 func (sv *Supervisor) Busy() bool {
-	return len(sv.starting) > 0 || len(sv.fbKills) > 0 || !sv.journal.Idle()
+	return len(sv.sp.starting) > 0 || len(sv.kf.fbKills) > 0 || !sv.journal.Idle()
 }
 
 // Idle: no job is live and none is being started (a shutdown is done
 // with the jobs).
-func (sv *Supervisor) Idle() bool { return len(sv.liveJobs) == 0 && len(sv.starting) == 0 }
-
-// Live counts the jobs that are not ended.
-func (sv *Supervisor) Live() int { return len(sv.liveJobs) }
+func (sv *Supervisor) Idle() bool { return len(sv.liveJobs) == 0 && len(sv.sp.starting) == 0 }
 
 // LiveJobs are the jobs that are not ended, in no order.
 func (sv *Supervisor) LiveJobs() []*Job {
@@ -125,7 +122,7 @@ func (sv *Supervisor) Shutdown() {
 	if sv.quitting {
 		return
 	}
-	sv.cancelAllPending("shutting down")
+	sv.rq.cancelAllPending("shutting down")
 	sv.quitting = true
 	for _, j := range sv.sortedJobs() {
 		if !j.IsEnded() && !j.MainGone() {
@@ -169,32 +166,32 @@ func (sv *Supervisor) Final() {
 		}
 		sv.forget(j, "removed")
 	}
-	sv.retryGraves()
+	sv.sp.retryGraves()
 	sv.journal.Close() // the records of the removed jobs are deleted
 }
 
 // Close releases every fd the supervisor holds (start failure or end of
 // shutdown).
 func (sv *Supervisor) Close() {
-	if sv.watcher != nil {
-		sv.watcher.Close()
+	if sv.w.watcher != nil {
+		sv.w.watcher.Close()
 	}
-	for _, tr := range sv.triggers {
+	for _, tr := range sv.g.triggers {
 		if tr.fd >= 0 {
 			unix.Close(tr.fd)
 			tr.fd = -1
 		}
 	}
-	if sv.spawner != nil {
-		sv.lp.Remove(sv.spawner.efd)
-		sv.spawner.close()
-		sv.spawner = nil
+	if sv.sp.spawner != nil {
+		sv.lp.Remove(sv.sp.spawner.efd)
+		sv.sp.spawner.close()
+		sv.sp.spawner = nil
 	}
-	if sv.fbFD >= 0 {
-		unix.Close(sv.fbFD)
-		sv.fbFD = -1
+	if sv.kf.fbFD >= 0 {
+		unix.Close(sv.kf.fbFD)
+		sv.kf.fbFD = -1
 	}
-	for _, a := range []**loop.Alarm{&sv.wake, &sv.alarm} {
+	for _, a := range []**loop.Alarm{&sv.g.wake, &sv.to.alarm} {
 		if *a != nil {
 			(*a).Close()
 			*a = nil
@@ -225,13 +222,13 @@ func (sv *Supervisor) ByState() map[string]int {
 
 // Counts are the running and frozen jobs and the pending RUNs.
 func (sv *Supervisor) Counts() (running, frozen, pending int) {
-	return sv.nRunning, sv.nFrozen, sv.queue.Len()
+	return sv.nRunning, sv.nFrozen, sv.rq.queue.Len()
 }
 
 // Taken reports whether id names a job, a RUN being started or a cgroup
 // under the root that no job is known for.
 func (sv *Supervisor) Taken(id string) bool {
-	return sv.jobs[id] != nil || sv.starting[id] != nil || sv.strays[id]
+	return sv.jobs[id] != nil || sv.sp.starting[id] != nil || sv.ad.strays[id]
 }
 
 // NewID is the next free automatic id.
@@ -255,11 +252,11 @@ func (sv *Supervisor) Freeze(j *Job, freeze bool) error {
 		return err
 	}
 	switch {
-	case sv.engine == nil:
+	case sv.g.engine == nil:
 	case freeze:
-		sv.engine.ClientFroze(j.ID())
+		sv.g.engine.ClientFroze(j.ID())
 	default:
-		sv.engine.ClientThawed(j.ID())
+		sv.g.engine.ClientThawed(j.ID())
 	}
 	return nil
 }
@@ -268,7 +265,7 @@ func (sv *Supervisor) Freeze(j *Job, freeze bool) error {
 // killed, signal 9, without ever starting.
 func (sv *Supervisor) Kill(j *Job, sig int) error {
 	if j.IsPending() {
-		sv.killPending(j)
+		sv.rq.killPending(j)
 		return nil
 	}
 	return sv.killJob(j, sig, job.ReasonClient)
@@ -285,7 +282,7 @@ var (
 // keeps its log.
 func (sv *Supervisor) Remove(j *Job) error {
 	if j.IsPending() {
-		sv.removePending(j)
+		sv.rq.removePending(j)
 		return nil
 	}
 	if !j.IsEnded() {
@@ -306,11 +303,11 @@ func (sv *Supervisor) CheckEvents(j *Job) { sv.checkEvents(j) }
 
 // HostPSI is the host's pressure of resource (memory, cpu, io), from
 // --host-pressure.
-func (sv *Supervisor) HostPSI(resource string) (psi.PSI, error) { return sv.hostPSI(resource) }
+func (sv *Supervisor) HostPSI(resource string) (psi.PSI, error) { return sv.g.hostPSI(resource) }
 
 // PSI reports whether the kernel measures pressure on the host and in the
 // job tree: without, PSI figures are unknown.
-func (sv *Supervisor) PSI() (host, root bool) { return sv.psiHost, sv.psiRoot }
+func (sv *Supervisor) PSI() (host, root bool) { return sv.g.psiHost, sv.g.psiRoot }
 
 // HostMem is the host's memory figures (ok false: not readable).
 func (sv *Supervisor) HostMem() (hostmem.Info, bool) {
@@ -325,18 +322,18 @@ func (sv *Supervisor) HostMem() (hostmem.Info, bool) {
 // window (ok false: no engine); without PSI in the job tree (PSI) it
 // means nothing.
 func (sv *Supervisor) Pressure() (pressure.Measurements, bool) {
-	if sv.engine == nil {
+	if sv.g.engine == nil {
 		return pressure.Measurements{}, false
 	}
-	return sv.engine.Snapshot(), true
+	return sv.g.engine.Snapshot(), true
 }
 
 // EngineConfig is the pressure engine's policy in force (ok false: none).
 func (sv *Supervisor) EngineConfig() (pressure.Config, bool) {
-	if sv.engine == nil {
+	if sv.g.engine == nil {
 		return pressure.Config{}, false
 	}
-	return sv.engine.Config(), true
+	return sv.g.engine.Config(), true
 }
 
 // Root is the cgroup the supervisor owns.

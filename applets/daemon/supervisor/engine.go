@@ -57,44 +57,44 @@ type trigger struct {
 // startEngine creates the engine, registers its PSI triggers and the wake
 // timer. A trigger the kernel refuses is logged: the engine then samples
 // on the ticks only.
-func (sv *Supervisor) startEngine() error {
-	cfg := sv.cfg.Engine
-	sv.checkPSI(&cfg)
-	eng, err := pressure.New(cfg, engineJobs{sv})
+func (g *guard) startEngine() error {
+	cfg := g.sv.cfg.Engine
+	g.checkPSI(&cfg)
+	eng, err := pressure.New(cfg, engineJobs{g.sv})
 	if err != nil {
 		return err
 	}
-	sv.engine = eng
+	g.engine = eng
 	for _, t := range eng.Config().Triggers() {
-		path := filepath.Join(string(sv.cfg.Root), t.Resource+".pressure")
+		path := filepath.Join(string(g.sv.cfg.Root), t.Resource+".pressure")
 		if t.Host {
-			path = filepath.Join(sv.cfg.HostPressure, t.Resource)
+			path = filepath.Join(g.sv.cfg.HostPressure, t.Resource)
 			var st unix.Statfs_t
 			if err := unix.Statfs(path, &st); err != nil || st.Type != unix.PROC_SUPER_MAGIC {
 				// --host-pressure names a copy (tests, containers):
 				// a trigger would only write into it.
-				sv.debugf("pressure: no trigger on %s: not procfs", path)
+				g.sv.debugf("pressure: no trigger on %s: not procfs", path)
 				continue
 			}
 		}
 		fd, stall, win, err := psi.OpenTriggerAdapt(path, t.Full, t.Stall, t.Window)
 		if err != nil {
-			sv.logf("pressure: no PSI trigger on %s (sampling every %v only): %v", path, time.Second, err)
+			g.sv.logf("pressure: no PSI trigger on %s (sampling every %v only): %v", path, time.Second, err)
 			continue
 		}
 		tr := &trigger{fd: fd, path: path, full: t.Full, stall: stall, window: win}
-		if err := sv.lp.Add(fd, unix.EPOLLPRI, func(ev uint32) { sv.onTrigger(tr, ev) }); err != nil {
+		if err := g.sv.lp.Add(fd, unix.EPOLLPRI, func(ev uint32) { g.onTrigger(tr, ev) }); err != nil {
 			unix.Close(fd)
 			return fmt.Errorf("epoll add psi trigger %s: %w", path, err)
 		}
-		sv.triggers = append(sv.triggers, tr)
+		g.triggers = append(g.triggers, tr)
 		kind := "some"
 		if t.Full {
 			kind = "full"
 		}
-		sv.debugf("pressure: trigger on %s: %s %v per %v", path, kind, stall, win)
+		g.sv.debugf("pressure: trigger on %s: %s %v per %v", path, kind, stall, win)
 	}
-	if sv.wake, err = sv.lp.NewAlarm(sv.onWake); err != nil {
+	if g.wake, err = g.sv.lp.NewAlarm(g.onWake); err != nil {
 		return err
 	}
 	// A baseline sample now: an overload that begins before the first
@@ -102,7 +102,7 @@ func (sv *Supervisor) startEngine() error {
 	// wake-up on, instead of the engine waiting for a whole window of
 	// samples (seen in the VM: a kill 850 ms after the onset instead of
 	// ~450 ms when the overload came within a second of the start).
-	sv.pressureTick(time.Now())
+	g.pressureTick(time.Now())
 	return nil
 }
 
@@ -112,81 +112,81 @@ func (sv *Supervisor) startEngine() error {
 // without PSI every stall would read as 0, an unknown taken for calm.
 // A kernel without CONFIG_PSI, or booted with psi=0, has neither;
 // cgroup.pressure 0 (Linux 6.2) turns off one cgroup's.
-func (sv *Supervisor) checkPSI(cfg *pressure.Config) {
-	_, herr := sv.hostPSI("memory")
-	_, rerr := psi.ReadFile(filepath.Join(string(sv.cfg.Root), "memory.pressure"))
-	sv.psiHost, sv.psiRoot = herr == nil, rerr == nil
+func (g *guard) checkPSI(cfg *pressure.Config) {
+	_, herr := g.hostPSI("memory")
+	_, rerr := psi.ReadFile(filepath.Join(string(g.sv.cfg.Root), "memory.pressure"))
+	g.psiHost, g.psiRoot = herr == nil, rerr == nil
 	headroom := "memory headroom rule on"
-	if sv.cfg.Meminfo == nil || cfg.HostMemKill < 0 {
+	if g.sv.cfg.Meminfo == nil || cfg.HostMemKill < 0 {
 		headroom = "memory headroom rule off"
 	}
 	switch {
-	case !sv.psiHost && !sv.psiRoot:
-		sv.logf("pressure: PSI unavailable (kernel without CONFIG_PSI, or booted with psi=0): PSI rules and PSI admission off; %s", headroom)
-	case !sv.psiRoot:
-		sv.logf("pressure: PSI unavailable in %s (%v): the job tree's PSI rules off; host PSI rule, PSI admission and %s", sv.cfg.Root, rerr, headroom)
-	case !sv.psiHost:
-		sv.logf("pressure: host PSI unavailable (%v): host PSI rule and PSI admission off; the job tree's PSI rules and %s", herr, headroom)
+	case !g.psiHost && !g.psiRoot:
+		g.sv.logf("pressure: PSI unavailable (kernel without CONFIG_PSI, or booted with psi=0): PSI rules and PSI admission off; %s", headroom)
+	case !g.psiRoot:
+		g.sv.logf("pressure: PSI unavailable in %s (%v): the job tree's PSI rules off; host PSI rule, PSI admission and %s", g.sv.cfg.Root, rerr, headroom)
+	case !g.psiHost:
+		g.sv.logf("pressure: host PSI unavailable (%v): host PSI rule and PSI admission off; the job tree's PSI rules and %s", herr, headroom)
 	}
-	if !sv.psiRoot {
+	if !g.psiRoot {
 		cfg.MemKill, cfg.MemFreeze, cfg.CPUDemote, cfg.IOFreeze = -1, -1, -1, -1
 	}
-	if !sv.psiHost {
+	if !g.psiHost {
 		cfg.HostPSIKill = -1
 	}
 }
 
 // onTrigger: a PSI trigger fired (EPOLLPRI) or its cgroup is gone
 // (EPOLLERR: close it, or epoll would report it forever).
-func (sv *Supervisor) onTrigger(tr *trigger, ev uint32) {
+func (g *guard) onTrigger(tr *trigger, ev uint32) {
 	if ev&(unix.EPOLLERR|unix.EPOLLHUP) != 0 && tr.fd >= 0 {
-		sv.logf("pressure: PSI trigger on %s failed; sampling on the ticks only", tr.path)
-		sv.lp.Remove(tr.fd)
+		g.sv.logf("pressure: PSI trigger on %s failed; sampling on the ticks only", tr.path)
+		g.sv.lp.Remove(tr.fd)
 		unix.Close(tr.fd)
 		tr.fd = -1
 	}
 	if ev&unix.EPOLLPRI != 0 {
 		now := time.Now()
-		sv.pressureTick(now)
-		sv.checkQueue(now)
+		g.pressureTick(now)
+		g.sv.rq.checkQueue(now)
 	}
 }
 
 // onWake: the wake timer expired: a fast sample is due, or a pending RUN's
 // deadline.
-func (sv *Supervisor) onWake(now time.Time) {
-	if sv.engine == nil {
+func (g *guard) onWake(now time.Time) {
+	if g.engine == nil {
 		return
 	}
-	if n := sv.engine.NextObserve(); n > 0 && now.Sub(sv.lastObserve) >= n/2 {
-		sv.pressureTick(now)
+	if n := g.engine.NextObserve(); n > 0 && now.Sub(g.lastObserve) >= n/2 {
+		g.pressureTick(now)
 	}
-	sv.checkQueue(now)
-	sv.rearm(now)
+	g.sv.rq.checkQueue(now)
+	g.rearm(now)
 }
 
 // rearm sets the wake timer to the next fast sample or queue deadline,
 // whichever comes first, or disarms it.
-func (sv *Supervisor) rearm(now time.Time) {
-	if sv.wake == nil || sv.engine == nil {
+func (g *guard) rearm(now time.Time) {
+	if g.wake == nil || g.engine == nil {
 		return
 	}
 	var next time.Time
-	if n := sv.engine.NextObserve(); n > 0 && !sv.quitting {
-		next = sv.lastObserve.Add(n)
+	if n := g.engine.NextObserve(); n > 0 && !g.sv.quitting {
+		next = g.lastObserve.Add(n)
 	}
-	if dl, ok := sv.queue.NextDeadline(); ok && (next.IsZero() || dl.Before(next)) {
+	if dl, ok := g.sv.rq.queue.NextDeadline(); ok && (next.IsZero() || dl.Before(next)) {
 		next = dl
 	}
-	if err := sv.wake.Set(next, now); err != nil {
-		sv.logf("pressure: arm wake timer: %v", err)
+	if err := g.wake.Set(next, now); err != nil {
+		g.sv.logf("pressure: arm wake timer: %v", err)
 	}
 }
 
 // rootSample reads the root cgroup's memory, cpu and io pressure; a
 // missing or unreadable file reads as zero.
-func (sv *Supervisor) rootSample() (mem, cpu, io psi.PSI) {
-	root := string(sv.cfg.Root)
+func (g *guard) rootSample() (mem, cpu, io psi.PSI) {
+	root := string(g.sv.cfg.Root)
 	mem, _ = psi.ReadFile(filepath.Join(root, "memory.pressure"))
 	cpu, _ = psi.ReadFile(filepath.Join(root, "cpu.pressure"))
 	io, _ = psi.ReadFile(filepath.Join(root, "io.pressure"))
@@ -195,40 +195,40 @@ func (sv *Supervisor) rootSample() (mem, cpu, io psi.PSI) {
 
 // pressureTick samples the root's pressure files, the host's memory
 // pressure and meminfo, and feeds the engine. It never reads per-job files.
-func (sv *Supervisor) pressureTick(now time.Time) {
-	if sv.engine == nil || sv.quitting {
+func (g *guard) pressureTick(now time.Time) {
+	if g.engine == nil || g.sv.quitting {
 		return
 	}
-	mem, cpu, io := sv.rootSample()
-	hp, _ := sv.hostPSI("memory") // unreadable: zero, no stall
+	mem, cpu, io := g.rootSample()
+	hp, _ := g.hostPSI("memory") // unreadable: zero, no stall
 	s := pressure.Sample{Memory: mem, CPU: cpu, IO: io, HostPSI: hp}
-	if sv.cfg.Meminfo != nil {
-		if i, err := sv.cfg.Meminfo.Read(); err == nil {
+	if g.sv.cfg.Meminfo != nil {
+		if i, err := g.sv.cfg.Meminfo.Read(); err == nil {
 			s.HostMem = &i
 		}
 	}
-	sv.pressureStep(now, s)
+	g.pressureStep(now, s)
 }
 
 // pressureStep feeds one sample to the engine and carries out what it
 // decides. Tests call it with made-up samples.
-func (sv *Supervisor) pressureStep(now time.Time, s pressure.Sample) {
-	sv.lastObserve = now
-	acts := sv.engine.Observe(now, s)
-	if sv.cfg.Debug {
-		m := sv.engine.Snapshot()
-		sv.debugf("pressure: sample at %d ms: window %v memory some %.1f%% full %.1f%%, cpu some %.1f%%, io full %.1f%% (memory totals some %d full %d µs)",
+func (g *guard) pressureStep(now time.Time, s pressure.Sample) {
+	g.lastObserve = now
+	acts := g.engine.Observe(now, s)
+	if g.sv.cfg.Debug {
+		m := g.engine.Snapshot()
+		g.sv.debugf("pressure: sample at %d ms: window %v memory some %.1f%% full %.1f%%, cpu some %.1f%%, io full %.1f%% (memory totals some %d full %d µs)",
 			now.UnixMilli(), m.Window, m.Memory.Some, m.Memory.Full, m.CPU.Some, m.IO.Full, s.Memory.Some.Total, s.Memory.Full.Total)
 	}
 	for _, a := range acts {
-		sv.carryOut(a)
+		g.carryOut(a)
 	}
-	sv.rearm(now)
+	g.rearm(now)
 }
 
 // carryOut reports one engine action and, unless it is a dry run, acts on
 // its targets.
-func (sv *Supervisor) carryOut(a pressure.Action) {
+func (g *guard) carryOut(a pressure.Action) {
 	switch a.Kind {
 	case pressure.Kill, pressure.Freeze, pressure.Demote:
 		kv := []string{"resource", a.Resource, "some_avg10", fmtPct(a.SomeAvg10), "full_avg10", fmtPct(a.FullAvg10),
@@ -237,53 +237,53 @@ func (sv *Supervisor) carryOut(a pressure.Action) {
 			kv = append(kv, "target", strings.Join(a.Targets, ","))
 		}
 		kv = append(kv, a.ExplainKV()...)
-		if a.Reason == pressure.ReasonHostMemory && !sv.psiHost {
+		if a.Reason == pressure.ReasonHostMemory && !g.psiHost {
 			kv = append(kv, "psi_available", "0") // some_avg10, full_avg10: not measured
 		}
 		e := &hub.Event{Type: "pressure", Action: a.Kind.String(), Resource: a.Resource}
 		if len(a.Targets) == 1 {
 			e.Job = a.Targets[0]
 		}
-		sv.emit(e, kv...)
+		g.sv.emit(e, kv...)
 	}
 	if a.DryRun {
 		return
 	}
 	for _, id := range a.Targets {
-		j := sv.jobs[id]
+		j := g.sv.jobs[id]
 		if j == nil || j.IsPending() {
-			sv.debugf("pressure: %s %s: no such live job", a.Kind, id)
+			g.sv.debugf("pressure: %s %s: no such live job", a.Kind, id)
 			continue
 		}
 		var err error
 		switch a.Kind {
 		case pressure.Kill:
-			err = sv.act(actKill, j, a.Reason, 0)
+			err = g.act(actKill, j, a.Reason, 0)
 		case pressure.Freeze:
-			if err = sv.act(actFreeze, j, a.Reason, 0); err != nil {
+			if err = g.act(actFreeze, j, a.Reason, 0); err != nil {
 				// Not frozen: the engine must not thaw it later.
-				sv.engine.ClientThawed(id)
+				g.engine.ClientThawed(id)
 			}
 		case pressure.Thaw:
-			err = sv.act(actThaw, j, a.Reason, 0)
+			err = g.act(actThaw, j, a.Reason, 0)
 		case pressure.Demote:
-			err = sv.act(actThrottle, j, a.Reason, a.CPUWeight[id])
+			err = g.act(actThrottle, j, a.Reason, a.CPUWeight[id])
 		case pressure.Restore:
-			if err = sv.act(actThrottle, j, a.Reason, a.CPUWeight[id]); err == nil {
+			if err = g.act(actThrottle, j, a.Reason, a.CPUWeight[id]); err == nil {
 				j.SetCPUWeight(0) // back to the job's own weight
 			}
 		}
 		if err != nil {
-			sv.logf("pressure: %s job %s: %v", a.Kind, id, err)
+			g.sv.logf("pressure: %s job %s: %v", a.Kind, id, err)
 		}
 	}
 }
 
 // candidates returns the live jobs with priority <= maxPriority: the only
 // jobs the engine may act on. It walks the live index, not every job.
-func (sv *Supervisor) candidates(maxPriority int) []*Job {
+func (g *guard) candidates(maxPriority int) []*Job {
 	var out []*Job
-	for j := range sv.liveJobs {
+	for j := range g.sv.liveJobs {
 		if !j.MainGone() && j.Spec().Priority <= maxPriority {
 			out = append(out, j)
 		}
@@ -295,22 +295,22 @@ func (sv *Supervisor) candidates(maxPriority int) []*Job {
 // pressure_io, pressure_cpu or pressure_receded; weight is the cpu.weight
 // for actThrottle. A client freeze is never undone by the engine: thaw
 // with pressure_receded only touches jobs frozen by a pressure_* reason.
-func (sv *Supervisor) act(kind string, j *Job, reason string, weight int) error {
+func (g *guard) act(kind string, j *Job, reason string, weight int) error {
 	if j.IsEnded() || j.MainGone() || j.IsPending() {
 		return fmt.Errorf("job %s is not running", j.ID())
 	}
 	switch kind {
 	case actFreeze:
-		return sv.freezeJob(j, reason)
+		return g.sv.freezeJob(j, reason)
 	case actThaw:
 		if j.FrozenBy() == job.ReasonClient {
 			return fmt.Errorf("job %s was frozen by a client", j.ID())
 		}
-		return sv.thawJob(j, reason)
+		return g.sv.thawJob(j, reason)
 	case actKill:
-		return sv.killJob(j, 9, reason)
+		return g.sv.killJob(j, 9, reason)
 	case actThrottle:
-		return sv.throttleJob(j, weight, reason)
+		return g.sv.throttleJob(j, weight, reason)
 	}
 	return fmt.Errorf("unknown action %q", kind)
 }
@@ -318,12 +318,12 @@ func (sv *Supervisor) act(kind string, j *Job, reason string, weight int) error 
 // engineJobs is the daemon as the engine's pressure.Jobs: per-job files
 // are read only here, only for the jobs asked about, only when the engine
 // has to pick a victim or follow a kill.
-type engineJobs struct{ d *Supervisor }
+type engineJobs struct{ d *core }
 
 // Candidates returns the live jobs with priority <= maxPriority with their
 // memory.current, memory.low, io.stat bytes and cpu.weight.
 func (e engineJobs) Candidates(maxPriority int) []pressure.Job {
-	cs := e.d.candidates(maxPriority)
+	cs := e.d.g.candidates(maxPriority)
 	out := make([]pressure.Job, 0, len(cs))
 	for _, j := range cs {
 		out = append(out, pressure.Job{

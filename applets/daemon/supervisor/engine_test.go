@@ -20,11 +20,11 @@ import (
 // withEngine gives a fakeDaemon an engine with cfg (no triggers, no timer).
 func withEngine(t *testing.T, d *Supervisor, cfg pressure.Config) {
 	t.Helper()
-	eng, err := pressure.New(cfg, engineJobs{d})
+	eng, err := pressure.New(cfg, engineJobs{d.core})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.engine = eng
+	d.g.engine = eng
 }
 
 // only returns the default policy with every rule off but the ones set.
@@ -56,7 +56,7 @@ func (f *feeder) step(dt time.Duration, memSome, memFull, cpuSome, ioFull float6
 		CPU:    psi.PSI{Some: line(2, 33), Full: line(3, 0), HasFull: true},
 		IO:     psi.PSI{Some: line(4, 1), Full: line(5, 0.5), HasFull: true},
 	}
-	f.d.pressureStep(f.now, s)
+	f.d.g.pressureStep(f.now, s)
 }
 
 // run feeds n samples FastTick apart.
@@ -189,7 +189,7 @@ func TestPressureClientFreezeWins(t *testing.T) {
 	withEngine(t, d, only(func(c *pressure.Config) { c.MemFreeze = 10 }))
 	f := &feeder{d: d, now: time.Unix(1000, 0)}
 	f.run(10, 50, 0, 0, 0)
-	if !d.engine.FrozenByEngine("job") {
+	if !d.g.engine.FrozenByEngine("job") {
 		t.Fatalf("engine did not freeze the job: %q", ev.String())
 	}
 	setEvents(t, j, 1, 1)
@@ -197,8 +197,8 @@ func TestPressureClientFreezeWins(t *testing.T) {
 	if err := d.Freeze(j, true); err != nil {
 		t.Fatalf("client FREEZE: %v", err)
 	}
-	if d.engine.FrozenByEngine("job") || j.FrozenBy() != job.ReasonClient {
-		t.Fatalf("after a client FREEZE: engine owns %v, frozenBy %q; want the client's", d.engine.FrozenByEngine("job"), j.FrozenBy())
+	if d.g.engine.FrozenByEngine("job") || j.FrozenBy() != job.ReasonClient {
+		t.Fatalf("after a client FREEZE: engine owns %v, frozenBy %q; want the client's", d.g.engine.FrozenByEngine("job"), j.FrozenBy())
 	}
 	ev.Reset()
 	f.run(60, 0, 0, 0, 0)
@@ -267,14 +267,14 @@ func TestPressureJobEnded(t *testing.T) {
 	withEngine(t, d, only(func(c *pressure.Config) { c.MemFreeze = 10 }))
 	f := &feeder{d: d, now: time.Unix(1000, 0)}
 	f.run(10, 50, 0, 0, 0)
-	if !d.engine.FrozenByEngine("job") {
+	if !d.g.engine.FrozenByEngine("job") {
 		t.Fatalf("engine did not freeze the job: %q", ev.String())
 	}
 	testExit(d, j, spawn.Status{})
 	setEvents(t, j, 0, 0)
 	d.checkEvents(j)
-	if !j.IsEnded() || d.engine.FrozenByEngine("job") {
-		t.Fatalf("ended %v, engine still owns its freeze %v; want ended and forgotten", j.IsEnded(), d.engine.FrozenByEngine("job"))
+	if !j.IsEnded() || d.g.engine.FrozenByEngine("job") {
+		t.Fatalf("ended %v, engine still owns its freeze %v; want ended and forgotten", j.IsEnded(), d.g.engine.FrozenByEngine("job"))
 	}
 	ev.Reset()
 	f.run(40, 0, 0, 0, 0)
@@ -293,7 +293,7 @@ func TestPendingVerbs(t *testing.T) {
 	var done []string
 	for _, id := range []string{"p1", "p2"} {
 		j := testEntry(id, 1000, d.cfg.Root.Child(id), 40)
-		d.enqueue(j, &pendingRun{start: &Start{Spec: j.Spec(), QueueTimeout: time.Hour},
+		d.rq.enqueue(j, &pendingRun{start: &Start{Spec: j.Spec(), QueueTimeout: time.Hour},
 			done:  func(j *Job, rf *Refusal) { done = append(done, j.ID()+": "+rf.Reason) },
 			block: &admissionBlock{Reason: "admission blocked: x"}})
 	}
@@ -314,14 +314,14 @@ func TestPendingVerbs(t *testing.T) {
 		t.Fatalf("KILL: %v", err)
 	}
 	p1 := d.Get("p1")
-	if p1 == nil || p1.State() != job.StateKilled || p1.Status().Signal != 9 || !p1.IsEnded() || d.queue.Len() != 1 {
-		t.Fatalf("after KILL: got %+v, queue %d; want killed, signal 9, one left pending", p1, d.queue.Len())
+	if p1 == nil || p1.State() != job.StateKilled || p1.Status().Signal != 9 || !p1.IsEnded() || d.rq.queue.Len() != 1 {
+		t.Fatalf("after KILL: got %+v, queue %d; want killed, signal 9, one left pending", p1, d.rq.queue.Len())
 	}
 	if err := d.Remove(d.Get("p2")); err != nil {
 		t.Fatalf("REMOVE: %v", err)
 	}
-	if d.Get("p2") != nil || d.queue.Len() != 0 {
-		t.Fatalf("after REMOVE: p2 still known or queued (%d)", d.queue.Len())
+	if d.Get("p2") != nil || d.rq.queue.Len() != 0 {
+		t.Fatalf("after REMOVE: p2 still known or queued (%d)", d.rq.queue.Len())
 	}
 	if strings.Join(done, "; ") != "p1: killed while pending; p2: removed while pending" {
 		t.Errorf("the RUNs were told %q", done)

@@ -30,7 +30,7 @@ type fallbackKill struct {
 
 // startFallbackKill runs the first round on cg and follows it with more
 // until the cgroup is empty.
-func (sv *Supervisor) startFallbackKill(cg cgroup.Dir) error {
+func (kl *killer) startFallbackKill(cg cgroup.Dir) error {
 	if err := cg.KillRound(); err != nil {
 		return err
 	}
@@ -38,67 +38,67 @@ func (sv *Supervisor) startFallbackKill(cg cgroup.Dir) error {
 		cg.ClearStaleFrozen()
 		return nil
 	}
-	if sv.fbKills == nil {
-		sv.fbKills = map[cgroup.Dir]*fallbackKill{}
+	if kl.fbKills == nil {
+		kl.fbKills = map[cgroup.Dir]*fallbackKill{}
 	}
-	if k := sv.fbKills[cg]; k != nil {
+	if k := kl.fbKills[cg]; k != nil {
 		k.rounds++
 		return nil
 	}
-	sv.fbKills[cg] = &fallbackKill{deadline: time.Now().Add(fallbackTimeout), rounds: 1}
-	sv.armFallback(true)
+	kl.fbKills[cg] = &fallbackKill{deadline: time.Now().Add(fallbackTimeout), rounds: 1}
+	kl.armFallback(true)
 	return nil
 }
 
 // onFallbackTick runs the next round of every fallback kill in progress.
-func (sv *Supervisor) onFallbackTick(now time.Time) {
-	for cg, k := range sv.fbKills {
+func (kl *killer) onFallbackTick(now time.Time) {
+	for cg, k := range kl.fbKills {
 		ev, err := cg.Events()
 		switch {
 		case err != nil || !ev.Populated:
 			// Empty (or gone): done.
 			cg.ClearStaleFrozen()
-			delete(sv.fbKills, cg)
+			delete(kl.fbKills, cg)
 		case now.After(k.deadline):
 			pids, _ := cg.Procs()
-			sv.logf("kill %s: still populated after %d rounds in %v (pids %v)", cg, k.rounds, fallbackTimeout, pids)
-			delete(sv.fbKills, cg)
+			kl.sv.logf("kill %s: still populated after %d rounds in %v (pids %v)", cg, k.rounds, fallbackTimeout, pids)
+			delete(kl.fbKills, cg)
 		default:
 			if err := cg.KillRound(); err != nil {
-				sv.debugf("kill %s: round %d: %v", cg, k.rounds+1, err)
+				kl.sv.debugf("kill %s: round %d: %v", cg, k.rounds+1, err)
 			}
 			k.rounds++
 		}
 	}
-	if len(sv.fbKills) == 0 {
-		sv.armFallback(false)
+	if len(kl.fbKills) == 0 {
+		kl.armFallback(false)
 	}
 }
 
 // armFallback starts or stops the round timer.
-func (sv *Supervisor) armFallback(on bool) {
-	if sv.fbFD < 0 {
+func (kl *killer) armFallback(on bool) {
+	if kl.fbFD < 0 {
 		fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
 		if err != nil {
-			sv.logf("kill fallback: timerfd: %v", err)
+			kl.sv.logf("kill fallback: timerfd: %v", err)
 			return
 		}
-		if err := sv.lp.Add(fd, unix.EPOLLIN, func(uint32) {
+		if err := kl.sv.lp.Add(fd, unix.EPOLLIN, func(uint32) {
 			loop.DrainTimer(fd)
-			sv.onFallbackTick(time.Now())
+			kl.onFallbackTick(time.Now())
 		}); err != nil {
 			unix.Close(fd)
-			sv.logf("kill fallback: epoll add timer: %v", err)
+			kl.sv.logf("kill fallback: epoll add timer: %v", err)
 			return
 		}
-		sv.fbFD = fd
+		kl.fbFD = fd
 	}
 	var its unix.ItimerSpec
 	if on {
 		its.Value = unix.NsecToTimespec(fallbackRound.Nanoseconds())
 		its.Interval = its.Value
 	}
-	if err := unix.TimerfdSettime(sv.fbFD, 0, &its, nil); err != nil {
-		sv.logf("kill fallback: arm timer: %v", err)
+	if err := unix.TimerfdSettime(kl.fbFD, 0, &its, nil); err != nil {
+		kl.sv.logf("kill fallback: arm timer: %v", err)
 	}
 }

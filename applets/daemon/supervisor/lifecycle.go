@@ -90,13 +90,13 @@ func monoMs() int64 {
 // advance applies one transition of j's model (step), keeps the table's
 // counters in step with the state it leaves, and records j: a record is
 // made after the step has written every field it sets.
-func (sv *Supervisor) advance(j *Job, step func(m *job.Job) error) {
+func (sv *core) advance(j *Job, step func(m *job.Job) error) {
 	sv.apply(j, step)
 	sv.record(j)
 }
 
 // apply is advance without the record (a job restored as recorded).
-func (sv *Supervisor) apply(j *Job, step func(m *job.Job) error) {
+func (sv *core) apply(j *Job, step func(m *job.Job) error) {
 	old := j.State()
 	if err := step(j.Job); err != nil {
 		sv.logf("%v", err)
@@ -106,7 +106,7 @@ func (sv *Supervisor) apply(j *Job, step func(m *job.Job) error) {
 
 // recount keeps the STATS and per-user counters right as j goes from
 // state old to state now ("": not in the table).
-func (sv *Supervisor) recount(j *Job, old, now string) {
+func (sv *core) recount(j *Job, old, now string) {
 	if old == now {
 		return
 	}
@@ -129,7 +129,7 @@ func (sv *Supervisor) recount(j *Job, old, now string) {
 
 // freezeJob writes cgroup.freeze 1 and emits job.freeze with reason. The
 // state becomes frozen when cgroup.events confirms it.
-func (sv *Supervisor) freezeJob(j *Job, reason string) error {
+func (sv *core) freezeJob(j *Job, reason string) error {
 	if err := j.Cgroup().SetFrozen(true); err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func (sv *Supervisor) freezeJob(j *Job, reason string) error {
 }
 
 // thawJob writes cgroup.freeze 0 and emits job.thaw with reason.
-func (sv *Supervisor) thawJob(j *Job, reason string) error {
+func (sv *core) thawJob(j *Job, reason string) error {
 	if err := j.Cgroup().SetFrozen(false); err != nil {
 		return err
 	}
@@ -154,7 +154,7 @@ func (sv *Supervisor) thawJob(j *Job, reason string) error {
 
 // killJob sends sig to every process of the job and emits job.kill.
 // SIGKILL uses cgroup.kill (or the freeze+kill+thaw fallback).
-func (sv *Supervisor) killJob(j *Job, sig int, reason string) error {
+func (sv *core) killJob(j *Job, sig int, reason string) error {
 	var err error
 	if sig == int(unix.SIGKILL) {
 		err = sv.killCgroup(j.Cgroup())
@@ -172,7 +172,7 @@ func (sv *Supervisor) killJob(j *Job, sig int, reason string) error {
 }
 
 // throttleJob writes cpu.weight and emits job.throttle (pressure engine).
-func (sv *Supervisor) throttleJob(j *Job, weight int, reason string) error {
+func (sv *core) throttleJob(j *Job, weight int, reason string) error {
 	if err := j.Cgroup().Write("cpu.weight", strconv.Itoa(weight)); err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func (sv *Supervisor) throttleJob(j *Job, weight int, reason string) error {
 
 // killCgroup SIGKILLs everything in cg: cgroup.kill, or the fallback when
 // forced or when the kernel has none.
-func (sv *Supervisor) killCgroup(cg cgroup.Dir) error {
+func (sv *core) killCgroup(cg cgroup.Dir) error {
 	if !sv.cfg.KillFallback {
 		err := cg.Kill()
 		if err == nil {
@@ -195,13 +195,13 @@ func (sv *Supervisor) killCgroup(cg cgroup.Dir) error {
 		// ErrNoKill: kernel < 5.14 has no cgroup.kill; fall back to
 		// freeze+kill+thaw.
 	}
-	return sv.startFallbackKill(cg)
+	return sv.kf.startFallbackKill(cg)
 }
 
 // ---- lifecycle ----
 
 // onMainExit runs when the main pid's pidfd is readable.
-func (sv *Supervisor) onMainExit(j *Job) {
+func (sv *core) onMainExit(j *Job) {
 	if j.MainGone() {
 		return
 	}
@@ -222,7 +222,7 @@ func (sv *Supervisor) onMainExit(j *Job) {
 
 // stopRest kills what is left in the job's cgroup (services, children) and
 // finalises the job once cgroup.events says populated 0.
-func (sv *Supervisor) stopRest(j *Job) {
+func (sv *core) stopRest(j *Job) {
 	if j.emptied {
 		sv.finish(j)
 		return
@@ -250,7 +250,7 @@ func (sv *Supervisor) stopRest(j *Job) {
 // kernel tells us nothing (not our child: adopted after a restart; or
 // gone while no daemon ran): SIGKILL when we killed it ourselves, else
 // unknown (exit and signal 0, with the reason not_child).
-func (sv *Supervisor) unknownEnd(j *Job, err error) (spawn.Status, string) {
+func (sv *core) unknownEnd(j *Job, err error) (spawn.Status, string) {
 	if j.KillSent() {
 		return spawn.Status{Signal: int(unix.SIGKILL)}, ""
 	}
@@ -260,7 +260,7 @@ func (sv *Supervisor) unknownEnd(j *Job, err error) (spawn.Status, string) {
 
 // checkEvents reads cgroup.events of a job and acts on it: frozen state,
 // deferred FREEZE/THAW replies, end of a job whose main pid is gone.
-func (sv *Supervisor) checkEvents(j *Job) {
+func (sv *core) checkEvents(j *Job) {
 	if j.IsEnded() {
 		return
 	}
@@ -293,7 +293,7 @@ func (sv *Supervisor) checkEvents(j *Job) {
 // reaped before the kernel has counted the group kill.
 //
 // It returns what it read (ok false: unreadable, or no memory controller).
-func (sv *Supervisor) checkMemEvents(j *Job, final bool) (me cgroup.MemoryEvents, ok bool) {
+func (sv *core) checkMemEvents(j *Job, final bool) (me cgroup.MemoryEvents, ok bool) {
 	if j.noMemory {
 		return me, false
 	}
@@ -315,7 +315,7 @@ func (sv *Supervisor) checkMemEvents(j *Job, final bool) (me cgroup.MemoryEvents
 
 // finish finalises an ended job: state, OOM figures, one job.exit, WAIT
 // replies, watches and LOGS followers.
-func (sv *Supervisor) finish(j *Job) {
+func (sv *core) finish(j *Job) {
 	if j.IsEnded() {
 		return
 	}
@@ -328,12 +328,12 @@ func (sv *Supervisor) finish(j *Job) {
 	sv.advance(j, func(m *job.Job) error { return m.End(f) })
 	delete(sv.stopping, j)
 	delete(sv.liveJobs, j)
-	if sv.engine != nil {
-		sv.engine.JobEnded(j.ID())
+	if sv.g.engine != nil {
+		sv.g.engine.JobEnded(j.ID())
 	}
 	sv.emitJob(&hub.Event{Type: "job.exit", State: j.State()}, j, job.ExitKV(j.Job)...)
-	sv.unwatch(j, &j.wdEvents)
-	sv.unwatch(j, &j.wdMem)
+	sv.w.unwatch(j, &j.wdEvents)
+	sv.w.unwatch(j, &j.wdMem)
 	sv.logEnded(j)
 	// WAITs, wait: 1 end blocks, FREEZE/THAW still waiting, LOGS
 	// followers: the server answers them (once the end is on record).
@@ -342,7 +342,7 @@ func (sv *Supervisor) finish(j *Job) {
 }
 
 // closePidFD unregisters and closes a pidfd.
-func (sv *Supervisor) closePidFD(fd *int) {
+func (sv *core) closePidFD(fd *int) {
 	if *fd < 0 {
 		return
 	}
@@ -352,7 +352,7 @@ func (sv *Supervisor) closePidFD(fd *int) {
 }
 
 // onServiceExit reaps a sidecar; its status does not matter.
-func (sv *Supervisor) onServiceExit(j *Job, s *service) {
+func (sv *core) onServiceExit(j *Job, s *service) {
 	st, ok, err := spawn.Reap(s.pidfd)
 	if !ok && err == nil {
 		return
@@ -364,7 +364,7 @@ func (sv *Supervisor) onServiceExit(j *Job, s *service) {
 // housekeepStopping retries kills of jobs whose cgroup does not empty
 // after main ended and, as a last resort, finalises them. Only jobs in
 // that transition are looked at.
-func (sv *Supervisor) housekeepStopping(now time.Time) {
+func (sv *core) housekeepStopping(now time.Time) {
 	for j := range sv.stopping {
 		ev, err := j.Cgroup().Events()
 		if err == nil && !ev.Populated {

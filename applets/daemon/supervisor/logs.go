@@ -7,32 +7,32 @@ package supervisor
 
 // logStarted registers the log of a job that starts: it is no longer a
 // removed job's log, and it is watched for growth when a cap is set.
-func (sv *Supervisor) logStarted(j *Job) error {
+func (sv *core) logStarted(j *Job) error {
 	sv.logs.Started(j.Log())
 	if !sv.logs.Capped() {
 		return nil
 	}
-	return sv.watchFile(j, j.Log(), watchLog, &j.wdLog)
+	return sv.w.watchFile(j, j.Log(), watchLog, &j.wdLog)
 }
 
 // logEnded: the job's processes are gone; a last check, and the watch is
 // dropped unless LOGS --follow readers still use it.
-func (sv *Supervisor) logEnded(j *Job) {
+func (sv *core) logEnded(j *Job) {
 	if j.Log() == "" {
 		return
 	}
 	sv.logs.Grew(j.Log())
 	if j.logFollowers == 0 {
-		sv.unwatch(j, &j.wdLog)
+		sv.w.unwatch(j, &j.wdLog)
 	}
 }
 
 // logForgotten keeps the log of a removed job, within --log-retain.
-func (sv *Supervisor) logForgotten(j *Job) {
+func (sv *core) logForgotten(j *Job) {
 	if j.Log() == "" {
 		return
 	}
-	sv.unwatch(j, &j.wdLog)
+	sv.w.unwatch(j, &j.wdLog)
 	sv.logs.Forgotten(j.Log())
 }
 
@@ -41,7 +41,7 @@ func (sv *Supervisor) logForgotten(j *Job) {
 // write after it always notifies.
 func (sv *Supervisor) FollowLog(j *Job) error {
 	if j.wdLog < 0 {
-		if err := sv.watchFile(j, j.Log(), watchLog, &j.wdLog); err != nil {
+		if err := sv.w.watchFile(j, j.Log(), watchLog, &j.wdLog); err != nil {
 			return err
 		}
 	}
@@ -55,7 +55,7 @@ func (sv *Supervisor) UnfollowLog(j *Job) {
 	if j.logFollowers--; j.logFollowers <= 0 {
 		j.logFollowers = 0
 		if j.IsEnded() || !sv.logs.Capped() {
-			sv.unwatch(j, &j.wdLog)
+			sv.w.unwatch(j, &j.wdLog)
 		}
 	}
 }

@@ -19,6 +19,7 @@ func pidStart(pid int) (uint64, error) {
 		return 0, err
 	}
 	// comm (field 2) may hold spaces and parentheses: count from the last ')'.
+
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
 		return 0, errors.New("malformed stat")

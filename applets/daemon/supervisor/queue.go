@@ -57,115 +57,115 @@ type pendingRun struct {
 
 // enqueue makes j (validated, not yet created) a pending job that waits
 // for admission; pr.done is told when it starts or fails.
-func (sv *Supervisor) enqueue(j *Job, pr *pendingRun) {
+func (q *runQueue) enqueue(j *Job, pr *pendingRun) {
 	now := time.Now()
 	pr.queued = now
 	j.pend = pr
-	sv.seq++
-	sv.jobs[j.ID()] = j
-	sv.advance(j, func(m *job.Job) error { return m.Queue(sv.seq, now) })
-	sv.queue.Push(pressure.Pending{ID: j.ID(), Priority: j.Spec().Priority, Deadline: now.Add(pr.start.QueueTimeout)})
-	sv.debugf("job %s pending for at most %v: %s", j.ID(), pr.start.QueueTimeout, pr.block.Reason)
-	sv.rearm(now)
+	q.sv.seq++
+	q.sv.jobs[j.ID()] = j
+	q.sv.advance(j, func(m *job.Job) error { return m.Queue(q.sv.seq, now) })
+	q.queue.Push(pressure.Pending{ID: j.ID(), Priority: j.Spec().Priority, Deadline: now.Add(pr.start.QueueTimeout)})
+	q.sv.debugf("job %s pending for at most %v: %s", j.ID(), pr.start.QueueTimeout, pr.block.Reason)
+	q.sv.g.rearm(now)
 }
 
 // checkQueue starts the pending jobs admission now allows and fails those
 // whose queue_timeout has passed.
-func (sv *Supervisor) checkQueue(now time.Time) {
-	if sv.queue.Len() == 0 || sv.quitting {
+func (q *runQueue) checkQueue(now time.Time) {
+	if q.queue.Len() == 0 || q.sv.quitting {
 		return
 	}
-	b := sv.admit()
-	start, expired := sv.queue.Admit(now, b != nil, 0)
+	b := q.sv.g.admit()
+	start, expired := q.queue.Admit(now, b != nil, 0)
 	if b != nil {
-		for _, p := range sv.queue.Items() {
-			if j := sv.jobs[p.ID]; j != nil && j.IsPending() {
+		for _, p := range q.queue.Items() {
+			if j := q.sv.jobs[p.ID]; j != nil && j.IsPending() {
 				j.pend.block = b
 			}
 		}
 	}
 	for _, p := range expired {
-		if j := sv.jobs[p.ID]; j != nil && j.IsPending() {
-			sv.expirePending(j, b)
+		if j := q.sv.jobs[p.ID]; j != nil && j.IsPending() {
+			q.expirePending(j, b)
 		}
 	}
 	for _, p := range start {
-		if j := sv.jobs[p.ID]; j != nil && j.IsPending() {
-			sv.startPending(j)
+		if j := q.sv.jobs[p.ID]; j != nil && j.IsPending() {
+			q.startPending(j)
 		}
 	}
-	sv.rearm(now)
+	q.sv.g.rearm(now)
 }
 
 // startPending starts a pending job that admission now allows.
-func (sv *Supervisor) startPending(j *Job) {
+func (q *runQueue) startPending(j *Job) {
 	pr := j.pend
 	j.pend = nil
-	sv.advance(j, (*job.Job).Begin)
-	sv.spawnJob(j, pr.start, func(rf *Refusal) {
+	q.sv.advance(j, (*job.Job).Begin)
+	q.sv.sp.spawnJob(j, pr.start, func(rf *Refusal) {
 		if rf != nil {
-			sv.forgetPending(j, pr, rf)
+			q.forgetPending(j, pr, rf)
 			return
 		}
-		sv.debugf("job %s: started after %v pending", j.ID(), time.Since(pr.queued).Round(time.Millisecond))
+		q.sv.debugf("job %s: started after %v pending", j.ID(), time.Since(pr.queued).Round(time.Millisecond))
 		pr.done(j, nil)
 	})
 }
 
 // expirePending fails a pending job whose queue_timeout passed with the
 // admission reason, as a RUN refused at once.
-func (sv *Supervisor) expirePending(j *Job, b *admissionBlock) {
+func (q *runQueue) expirePending(j *Job, b *admissionBlock) {
 	pr := j.pend
 	if b == nil {
 		b = pr.block
 	}
-	sv.emitAdmissionReject(b, j.ID())
-	sv.dropPending(j, Refuse(b.Reason))
+	q.sv.g.emitAdmissionReject(b, j.ID())
+	q.dropPending(j, Refuse(b.Reason))
 }
 
 // dropPending takes a pending job out of the queue and forgets it: its
 // RUN and any WAIT get rf.
-func (sv *Supervisor) dropPending(j *Job, rf *Refusal) {
+func (q *runQueue) dropPending(j *Job, rf *Refusal) {
 	pr := j.pend
 	j.pend = nil
-	sv.queue.Remove(j.ID())
-	sv.forgetPending(j, pr, rf)
+	q.queue.Remove(j.ID())
+	q.forgetPending(j, pr, rf)
 }
 
 // forgetPending forgets a job that never started.
-func (sv *Supervisor) forgetPending(j *Job, pr *pendingRun, rf *Refusal) {
-	sv.recount(j, j.State(), "")
-	if sv.jobs[j.ID()] == j {
-		delete(sv.jobs, j.ID())
+func (q *runQueue) forgetPending(j *Job, pr *pendingRun, rf *Refusal) {
+	q.sv.recount(j, j.State(), "")
+	if q.sv.jobs[j.ID()] == j {
+		delete(q.sv.jobs, j.ID())
 	}
 	pr.done(j, rf)
-	sv.l.Dropped(j, rf)
+	q.sv.l.Dropped(j, rf)
 }
 
 // killPending cancels a pending job on KILL: it ends as killed, signal 9,
 // without ever starting.
-func (sv *Supervisor) killPending(j *Job) {
+func (q *runQueue) killPending(j *Job) {
 	pr := j.pend
 	j.pend = nil
-	sv.queue.Remove(j.ID())
+	q.queue.Remove(j.ID())
 	// Recorded once the kill is written into the model: after a crash
 	// the job comes back killed, signal 9, never exited.
-	sv.advance(j, func(m *job.Job) error { return m.Cancel(time.Now(), monoMs()) })
+	q.sv.advance(j, func(m *job.Job) error { return m.Cancel(time.Now(), monoMs()) })
 	pr.done(j, Refuse("killed while pending"))
-	sv.l.Ended(j) // its WAITs
+	q.sv.l.Ended(j) // its WAITs
 }
 
 // removePending cancels and forgets a pending job on REMOVE.
-func (sv *Supervisor) removePending(j *Job) {
-	sv.dropPending(j, Refuse("removed while pending"))
-	sv.emitJob(&hub.Event{Type: "job.cleanup"}, j, "id", j.ID(), "result", "removed", "cgroup", string(j.Cgroup()))
+func (q *runQueue) removePending(j *Job) {
+	q.dropPending(j, Refuse("removed while pending"))
+	q.sv.emitJob(&hub.Event{Type: "job.cleanup"}, j, "id", j.ID(), "result", "removed", "cgroup", string(j.Cgroup()))
 }
 
 // cancelAllPending answers every pending RUN with reason (shutdown).
-func (sv *Supervisor) cancelAllPending(reason string) {
-	for _, p := range sv.queue.Items() {
-		if j := sv.jobs[p.ID]; j != nil && j.IsPending() {
-			sv.dropPending(j, Refuse(reason))
+func (q *runQueue) cancelAllPending(reason string) {
+	for _, p := range q.queue.Items() {
+		if j := q.sv.jobs[p.ID]; j != nil && j.IsPending() {
+			q.dropPending(j, Refuse(reason))
 		}
 	}
 }
@@ -173,6 +173,6 @@ func (sv *Supervisor) cancelAllPending(reason string) {
 // Cancel drops pending job j whose client went away.
 func (sv *Supervisor) Cancel(j *Job) {
 	if j.IsPending() && j.pend != nil {
-		sv.dropPending(j, Refuse("client went away"))
+		sv.rq.dropPending(j, Refuse("client went away"))
 	}
 }

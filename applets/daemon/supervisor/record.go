@@ -4,11 +4,11 @@ import "cgroupd/applets/daemon/job"
 
 // record queues j's record (no-op without a journal), made by the job
 // model after the transition that asked for it.
-func (sv *Supervisor) record(j *Job) {
+func (sv *core) record(j *Job) {
 	if j.Phase() >= job.Running {
 		sv.journal.Put(j.ID(), job.Encode(j.Job, sv.cfg.BootID))
 	}
 }
 
 // unrecord queues the deletion of j's record.
-func (sv *Supervisor) unrecord(j *Job) { sv.journal.Delete(j.ID()) }
+func (sv *core) unrecord(j *Job) { sv.journal.Delete(j.ID()) }

@@ -3,7 +3,7 @@ package supervisor
 import "sort"
 
 // sortedJobs returns every job in start order.
-func (sv *Supervisor) sortedJobs() []*Job {
+func (sv *core) sortedJobs() []*Job {
 	out := make([]*Job, 0, len(sv.jobs))
 	for _, j := range sv.jobs {
 		out = append(out, j)

@@ -56,9 +56,9 @@ func (sv *Supervisor) Run(st *Start, done Done) (*Job, *Refusal) {
 			return nil, rf
 		}
 	}
-	b := sv.admit()
+	b := sv.g.admit()
 	if b != nil && st.QueueTimeout == 0 {
-		sv.emitAdmissionReject(b, st.Spec.ID)
+		sv.g.emitAdmissionReject(b, st.Spec.ID)
 		return nil, Refuse(b.Reason)
 	}
 	path, err := st.Lookup()
@@ -66,29 +66,29 @@ func (sv *Supervisor) Run(st *Start, done Done) (*Job, *Refusal) {
 		return nil, Refuse("spawn failed", "detail", err.Error())
 	}
 	st.path = path
-	if rf := sv.checkFDs(st); rf != nil {
+	if rf := sv.sp.checkFDs(st); rf != nil {
 		return nil, rf
 	}
 	j := newJob(job.Make(st.Spec))
-	if st.QueueTimeout > 0 && (b != nil || sv.queue.Len() > 0) {
+	if st.QueueTimeout > 0 && (b != nil || sv.rq.queue.Len() > 0) {
 		// Blocked, or others are waiting already: queue it (queue.go).
 		if b == nil {
 			b = &admissionBlock{Reason: "admission blocked: queued behind pending jobs"}
 		}
-		sv.enqueue(j, &pendingRun{start: st, done: done, block: b})
-		sv.checkQueue(time.Now())
+		sv.rq.enqueue(j, &pendingRun{start: st, done: done, block: b})
+		sv.rq.checkQueue(time.Now())
 		return j, nil
 	}
-	sv.spawnJob(j, st, func(rf *Refusal) { done(j, rf) })
+	sv.sp.spawnJob(j, st, func(rf *Refusal) { done(j, rf) })
 	return j, nil
 }
 
 // checkFDs refuses a job the open file limit has no room for: every job
 // holds a pidfd (and one per service) while it runs, and every client
 // connection an fd.
-func (sv *Supervisor) checkFDs(st *Start) *Refusal {
-	if uint64(sv.pidfds+sv.startingFDs+len(st.Services)+1+sv.cfg.Conns()+fdReserve) >= sv.cfg.NoFile {
-		return Refuse("too many jobs", "detail", fmt.Sprintf("open file limit %d reached", sv.cfg.NoFile))
+func (sp *spawns) checkFDs(st *Start) *Refusal {
+	if uint64(sp.sv.pidfds+sp.startingFDs+len(st.Services)+1+sp.sv.cfg.Conns()+fdReserve) >= sp.sv.cfg.NoFile {
+		return Refuse("too many jobs", "detail", fmt.Sprintf("open file limit %d reached", sp.sv.cfg.NoFile))
 	}
 	return nil
 }
@@ -98,9 +98,9 @@ func (sv *Supervisor) checkFDs(st *Start) *Refusal {
 // loop); done runs on the loop with nil once j is a running job
 // (job.start), or with the refusal (without the id key) after everything
 // was undone. j is new, or a pending job whose turn came.
-func (sv *Supervisor) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
+func (sp *spawns) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
 	path, setCred, groups := spec.path, spec.SetCred, spec.Groups
-	if rf := sv.checkFDs(spec); rf != nil {
+	if rf := sp.checkFDs(spec); rf != nil {
 		done(rf)
 		return
 	}
@@ -124,16 +124,16 @@ func (sv *Supervisor) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
 		}
 		if j.Log() != "" {
 			// A refused RUN leaves nothing behind, not even a log.
-			if err := sv.logs.Remove(j.Log()); err != nil {
-				sv.debugf("job %s: %v", j.ID(), err)
+			if err := sp.sv.logs.Remove(j.Log()); err != nil {
+				sp.sv.debugf("job %s: %v", j.ID(), err)
 			}
 			j.SetLog("")
 		}
-		sv.unwatch(j, &j.wdEvents)
-		sv.unwatch(j, &j.wdMem)
-		sv.unwatch(j, &j.wdLog)
+		sp.sv.w.unwatch(j, &j.wdEvents)
+		sp.sv.w.unwatch(j, &j.wdMem)
+		sp.sv.w.unwatch(j, &j.wdLog)
 		j.services = nil
-		sv.abandon(cg, started)
+		sp.abandon(cg, started)
 		done(rf)
 	}
 	for _, s := range spec.Spec.Settings {
@@ -142,21 +142,21 @@ func (sv *Supervisor) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
 			return
 		}
 	}
-	if err := sv.watchCgroup(j); err != nil {
+	if err := sp.sv.watchCgroup(j); err != nil {
 		undo(Refuse("too many jobs", "detail", err.Error()), nil)
 		return
 	}
 	if !j.noMemory {
 		if ok, err := setOOMGroup(cg); err != nil {
-			sv.debugf("job %s: %v", j.ID(), err)
+			sp.sv.debugf("job %s: %v", j.ID(), err)
 		} else {
 			j.SetOOMGroup(ok)
 		}
 	}
-	if sv.logs != nil {
+	if sp.sv.logs != nil {
 		var p string
 		var err error
-		logf, p, err = sv.logs.Create(spec.Spec.ID)
+		logf, p, err = sp.sv.logs.Create(spec.Spec.ID)
 		if err != nil {
 			logf = nil
 			undo(Refuse("spawn failed", "detail", "log: "+err.Error()), nil)
@@ -169,7 +169,7 @@ func (sv *Supervisor) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
 				return
 			}
 		}
-		if err := sv.logStarted(j); err != nil {
+		if err := sp.sv.logStarted(j); err != nil {
 			undo(Refuse("too many jobs", "detail", "watch log: "+err.Error()), nil)
 			return
 		}
@@ -185,7 +185,7 @@ func (sv *Supervisor) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
 			Path: path, Argv: argv, Env: spec.Env, Dir: spec.Cwd,
 			SetCred: setCred, Uid: j.Spec().UID, Gid: j.Spec().GID, Groups: groups,
 			Stdout: logf, Stderr: logf,
-			CgroupFD: cgfd, CgroupPath: string(cg), Fallback: sv.cfg.SpawnFallback, Self: sv.cfg.Self,
+			CgroupFD: cgfd, CgroupPath: string(cg), Fallback: sp.sv.cfg.SpawnFallback, Self: sp.sv.cfg.Self,
 		}
 	}
 	req := &spawnReq{adj: jobOOMScoreAdj(j.Spec().Priority, j.Spec().UID == 0)}
@@ -194,11 +194,11 @@ func (sv *Supervisor) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
 	}
 	req.cmds = append(req.cmds, mk(path, spec.Spec.Argv))
 	nfd := len(req.cmds)
-	sv.starting[j.ID()] = j
-	sv.startingFDs += nfd
+	sp.starting[j.ID()] = j
+	sp.startingFDs += nfd
 	req.done = func(r *spawnReq) {
-		delete(sv.starting, j.ID())
-		sv.startingFDs -= nfd
+		delete(sp.starting, j.ID())
+		sp.startingFDs -= nfd
 		var started []int
 		for _, p := range r.procs {
 			started = append(started, p.PidFD)
@@ -213,32 +213,32 @@ func (sv *Supervisor) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
 			return
 		}
 		main := r.procs[len(r.procs)-1]
-		if err := sv.lp.Add(main.PidFD, unix.EPOLLIN, func(uint32) { sv.onMainExit(j) }); err != nil {
+		if err := sp.sv.lp.Add(main.PidFD, unix.EPOLLIN, func(uint32) { sp.sv.onMainExit(j) }); err != nil {
 			undo(Refuse("spawn failed", "detail", "epoll: "+err.Error()), started)
 			return
 		}
 		logf.Close() // nil-safe: the processes hold their own copies
 		unix.Close(cgfd)
-		sv.started(j, r.procs, r.mainStart)
+		sp.sv.started(j, r.procs, r.mainStart)
 		done(nil) // replyRun answers once the job is on record (journal.go)
-		if sv.quitting {
+		if sp.sv.quitting {
 			// Started while the daemon shuts down: it goes with the rest.
-			if err := sv.killJob(j, int(unix.SIGKILL), ReasonShutdown); err != nil {
-				sv.logf("shutdown: kill job %s: %v", j.ID(), err)
+			if err := sp.sv.killJob(j, int(unix.SIGKILL), ReasonShutdown); err != nil {
+				sp.sv.logf("shutdown: kill job %s: %v", j.ID(), err)
 			}
 		}
 	}
-	sv.spawner.submit(req)
+	sp.spawner.submit(req)
 }
 
 // watchCgroup watches j's cgroup.events and, where the memory controller
 // has it, memory.events (j.noMemory where it has not); the error names the
 // file it could not watch.
-func (sv *Supervisor) watchCgroup(j *Job) error {
-	if err := sv.watchFile(j, filepath.Join(string(j.Cgroup()), cgroup.FileEvents), watchEvents, &j.wdEvents); err != nil {
+func (sv *core) watchCgroup(j *Job) error {
+	if err := sv.w.watchFile(j, filepath.Join(string(j.Cgroup()), cgroup.FileEvents), watchEvents, &j.wdEvents); err != nil {
 		return fmt.Errorf("watch cgroup.events: %w", err)
 	}
-	err := sv.watchFile(j, filepath.Join(string(j.Cgroup()), cgroup.FileMemoryEvents), watchMemEvents, &j.wdMem)
+	err := sv.w.watchFile(j, filepath.Join(string(j.Cgroup()), cgroup.FileMemoryEvents), watchMemEvents, &j.wdMem)
 	j.noMemory = errors.Is(err, unix.ENOENT)
 	if err != nil && !j.noMemory {
 		return fmt.Errorf("watch memory.events: %w", err)
@@ -248,7 +248,7 @@ func (sv *Supervisor) watchCgroup(j *Job) error {
 
 // started makes j a running job with its processes (services first, main
 // last, whose pidfd the loop already watches): job table, job.start.
-func (sv *Supervisor) started(j *Job, procs []spawn.Proc, mainStart string) {
+func (sv *core) started(j *Job, procs []spawn.Proc, mainStart string) {
 	main := procs[len(procs)-1]
 	for _, sp := range procs[:len(procs)-1] {
 		s := &service{pid: sp.Pid, pidfd: sp.PidFD}
@@ -268,32 +268,32 @@ func (sv *Supervisor) started(j *Job, procs []spawn.Proc, mainStart string) {
 	sv.liveJobs[j] = struct{}{}
 	sv.advance(j, func(m *job.Job) error { return m.Start(main.Pid, mainStart, now, monoMs(), sv.seq) })
 	sv.emitJob(&hub.Event{Type: "job.start"}, j, "id", j.ID(), "pid", strconv.Itoa(j.Pid()), "priority", strconv.Itoa(j.Spec().Priority), "cgroup", string(j.Cgroup()))
-	sv.jobStarted(j, now) // runopts.go: timeout
+	sv.to.jobStarted(j, now) // runopts.go: timeout
 }
 
 // abandon undoes a RUN that failed after mkdir: kill what started, rmdir.
 // Nothing waits: each killed process is reaped when its pidfd says it
 // exited, and a cgroup that is not empty yet is removed then (or on the
 // housekeeping tick); it never becomes a job.
-func (sv *Supervisor) abandon(cg cgroup.Dir, pidfds []int) {
+func (sp *spawns) abandon(cg cgroup.Dir, pidfds []int) {
 	if len(pidfds) > 0 {
-		if err := sv.killCgroup(cg); err != nil {
-			sv.debugf("abandon %s: kill: %v", cg, err)
+		if err := sp.sv.killCgroup(cg); err != nil {
+			sp.sv.debugf("abandon %s: kill: %v", cg, err)
 		}
 		for _, fd := range pidfds {
-			sv.reapLater(fd)
+			sp.reapLater(fd)
 		}
 	}
 	if err := cg.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		sv.debugf("abandon %s: %v; retrying later", cg, err)
-		sv.graves = append(sv.graves, cg)
+		sp.sv.debugf("abandon %s: %v; retrying later", cg, err)
+		sp.graves = append(sp.graves, cg)
 	}
 }
 
 // reapLater reaps the child behind pidfd once it has exited, then retries
 // the cgroups of refused RUNs. A pidfd the loop cannot watch is reaped on
 // the housekeeping tick.
-func (sv *Supervisor) reapLater(fd int) {
+func (sp *spawns) reapLater(fd int) {
 	done := func() bool {
 		if _, ok, err := spawn.Reap(fd); !ok && err == nil {
 			return false
@@ -304,40 +304,40 @@ func (sv *Supervisor) reapLater(fd int) {
 	if done() {
 		return
 	}
-	err := sv.lp.Add(fd, unix.EPOLLIN, func(uint32) {
+	err := sp.sv.lp.Add(fd, unix.EPOLLIN, func(uint32) {
 		if _, ok, err := spawn.Reap(fd); !ok && err == nil {
 			return // spurious wake-up
 		}
-		sv.lp.Remove(fd)
+		sp.sv.lp.Remove(fd)
 		unix.Close(fd)
-		sv.retryGraves()
+		sp.retryGraves()
 	})
 	if err != nil {
-		sv.unreaped = append(sv.unreaped, fd)
+		sp.unreaped = append(sp.unreaped, fd)
 	}
 }
 
 // retryGraves removes cgroups of refused RUNs that were still emptying,
 // and reaps what reapLater could not watch.
-func (sv *Supervisor) retryGraves() {
-	kept := sv.unreaped[:0]
-	for _, fd := range sv.unreaped {
+func (sp *spawns) retryGraves() {
+	kept := sp.unreaped[:0]
+	for _, fd := range sp.unreaped {
 		if _, ok, err := spawn.Reap(fd); !ok && err == nil {
 			kept = append(kept, fd)
 			continue
 		}
 		unix.Close(fd)
 	}
-	sv.unreaped = kept
-	sv.removeGraves()
+	sp.unreaped = kept
+	sp.removeGraves()
 }
 
-func (sv *Supervisor) removeGraves() {
-	kept := sv.graves[:0]
-	for _, cg := range sv.graves {
+func (sp *spawns) removeGraves() {
+	kept := sp.graves[:0]
+	for _, cg := range sp.graves {
 		if err := cg.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			kept = append(kept, cg)
 		}
 	}
-	sv.graves = kept
+	sp.graves = kept
 }

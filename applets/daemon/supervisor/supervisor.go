@@ -56,7 +56,11 @@ type Listener interface {
 // admission queue, the pressure engine's view of the jobs, adoption and
 // the job records. It never writes to a socket: what clients wait for, it
 // publishes (events on the hub, job changes to the Listener).
-type Supervisor struct {
+type Supervisor struct{ *core }
+
+// core is the supervisor's state and its lifecycle steps; the exported
+// methods of Supervisor are the API the other packages use.
+type core struct {
 	cfg     Config
 	lp      *loop.Loop
 	events  *hub.Hub
@@ -72,37 +76,80 @@ type Supervisor struct {
 	pidfds   int
 	userJobs map[uint32]int // live and pending jobs per uid
 
-	watcher  *notify.Watcher
-	watches  map[int]watch
 	stopping map[*Job]struct{}
-	graves   []cgroup.Dir // cgroups of refused RUNs still emptying
-	unreaped []int        // pidfds of refused RUNs' processes to reap (reapLater)
-
-	spawner     *spawner        // fork/exec off the loop (spawner.go)
-	starting    map[string]*Job // RUNs whose processes the spawner is starting
-	startingFDs int             // the pidfds they will hold
 
 	liveJobs map[*Job]struct{} // jobs not ended: the engine's candidates
 
-	fbKills map[cgroup.Dir]*fallbackKill // kill fallback rounds in progress (killfb.go)
-	fbFD    int                          // their round timer (-1: none yet)
+	quitting bool
 
-	strays map[string]bool // cgroups under the root no job is known for
+	// The parts, each owning its state and the methods that change it.
+	rq runQueue // the admission queue (queue.go)
+	to timeouts // --timeout and --kill-on-detach deadlines (timeouts.go)
+	g  guard    // the pressure engine in the loop, admission (engine.go, admission.go)
+	sp spawns   // spawns in flight, refused RUNs being undone (spawn.go)
+	kf killer   // the kill fallback's rounds (killfb.go)
+	w  watches  // notify watches of cgroup.events, memory.events, logs (watch.go)
+	ad adoption // restarts and upgrades: records replayed, strays (adopt.go)
+}
 
+// runQueue is the admission queue: RUNs with queue_timeout waiting as
+// pending jobs.
+type runQueue struct {
+	sv    *core
+	queue pressure.Queue
+}
+
+// timeouts are the deadlines of --timeout and of a stop's grace, in a
+// heap served by one alarm.
+type timeouts struct {
+	sv    *core
+	alarm *loop.Alarm // the earliest timeout (nil until first use)
+	due   deadlines
+}
+
+// guard is the pressure engine in the loop: its PSI triggers, its wake
+// alarm, the host's pressure files, and admission.
+type guard struct {
+	sv           *core
 	engine       *pressure.Engine
 	triggers     []*trigger
 	wake         *loop.Alarm // fast samples, queue deadlines (nil: no engine)
 	lastObserve  time.Time
-	queue        pressure.Queue         // pending RUNs (queue.go)
 	hostPSIFiles map[string]*psi.Reader // the host's pressure files by resource (hostPSI)
 	// psiHost and psiRoot: the kernel measures pressure on the host and
 	// in the job tree (checkPSI); without, PSI figures are unknown.
 	psiHost, psiRoot bool
+}
 
-	alarm *loop.Alarm // the earliest timeout (nil until first use)
-	due   deadlines
+// spawns are the RUNs the spawner is starting and what refused RUNs
+// left to undo.
+type spawns struct {
+	sv          *core
+	spawner     *spawner        // fork/exec off the loop (spawner.go)
+	starting    map[string]*Job // RUNs whose processes the spawner is starting
+	startingFDs int             // the pidfds they will hold
+	graves      []cgroup.Dir    // cgroups of refused RUNs still emptying
+	unreaped    []int           // pidfds of refused RUNs' processes to reap (reapLater)
+}
 
-	quitting bool
+// killer is the kill fallback's rounds in progress.
+type killer struct {
+	sv      *core
+	fbKills map[cgroup.Dir]*fallbackKill
+	fbFD    int // their round timer (-1: none yet)
+}
+
+// watches are the notify watches of the jobs' files.
+type watches struct {
+	sv      *core
+	watcher *notify.Watcher
+	watches map[int]watch
+}
+
+// adoption replays the records and reconciles them with the cgroup tree.
+type adoption struct {
+	sv     *core
+	strays map[string]bool // cgroups under the root no job is known for
 }
 
 // New is an empty job side on loop lp (nil in unit tests that feed it by
@@ -118,21 +165,32 @@ func New(cfg Config, lp *loop.Loop, events *hub.Hub, jn *journal.Journal, logs *
 	if l == nil {
 		l = nobody{}
 	}
-	return &Supervisor{
+	c := &core{
 		cfg: cfg, lp: lp, events: events, journal: jn, logs: logs, l: l,
-		jobs: map[string]*Job{}, nextID: 1, watches: map[int]watch{}, stopping: map[*Job]struct{}{},
-		liveJobs: map[*Job]struct{}{}, starting: map[string]*Job{}, fbFD: -1,
+		jobs: map[string]*Job{}, nextID: 1, stopping: map[*Job]struct{}{}, liveJobs: map[*Job]struct{}{},
 	}
+	c.rq = runQueue{sv: c}
+	c.to = timeouts{sv: c}
+	c.g = guard{sv: c}
+	c.sp = spawns{sv: c, starting: map[string]*Job{}}
+	c.kf = killer{sv: c, fbFD: -1}
+	c.w = watches{sv: c, watches: map[int]watch{}}
+	c.ad = adoption{sv: c}
+	return &Supervisor{c}
 }
 
 // nobody is the Listener of a supervisor no server listens to.
 type nobody struct{}
 
-func (nobody) Ended(*Job)             {}
-func (nobody) Frozen(*Job, bool)      {}
+func (nobody) Ended(*Job) {}
+
+func (nobody) Frozen(*Job, bool) {}
+
 func (nobody) Dropped(*Job, *Refusal) {}
-func (nobody) LogGrew(*Job)           {}
-func (nobody) Overflow()              {}
+
+func (nobody) LogGrew(*Job) {}
+
+func (nobody) Overflow() {}
 
 // DaemonLeaf is the daemon's own cgroup under a delegated root: not a job.
 const DaemonLeaf = "_daemon"
@@ -144,9 +202,9 @@ func (sv *Supervisor) SetConns(n func() int) { sv.cfg.Conns = n }
 // Listen sets the Listener (the server is made after the supervisor).
 func (sv *Supervisor) Listen(l Listener) { sv.l = l }
 
-func (sv *Supervisor) logf(format string, args ...any) { sv.cfg.Logf(format, args...) }
+func (sv *core) logf(format string, args ...any) { sv.cfg.Logf(format, args...) }
 
-func (sv *Supervisor) debugf(format string, args ...any) {
+func (sv *core) debugf(format string, args ...any) {
 	if sv.cfg.Debug {
 		sv.cfg.Logf("debug: "+format, args...)
 	}
@@ -156,9 +214,9 @@ func isNoKill(err error) bool { return errors.Is(err, cgroup.ErrNoKill) }
 
 // userCount is uid's live and pending jobs, and its new jobs the spawner
 // is starting (they have no state until they run).
-func (sv *Supervisor) userCount(uid uint32) int {
+func (sv *core) userCount(uid uint32) int {
 	n := sv.userJobs[uid]
-	for _, j := range sv.starting {
+	for _, j := range sv.sp.starting {
 		if j.Spec().UID == uid && !isLive(j.State()) {
 			n++
 		}
@@ -172,7 +230,7 @@ func isLive(state string) bool {
 }
 
 // countUser keeps userJobs right as j goes from state old to new.
-func (sv *Supervisor) countUser(j *Job, old, new string) {
+func (sv *core) countUser(j *Job, old, new string) {
 	switch {
 	case isLive(old) == isLive(new):
 	case isLive(new):
@@ -189,7 +247,7 @@ func (sv *Supervisor) countUser(j *Job, old, new string) {
 
 // forget drops an ended job whose cgroup is gone and emits job.cleanup.
 // The log file is kept: its owner may still want it.
-func (sv *Supervisor) forget(j *Job, result string) {
+func (sv *core) forget(j *Job, result string) {
 	sv.emitJob(&hub.Event{Type: "job.cleanup"}, j, "id", j.ID(), "result", result, "cgroup", string(j.Cgroup()))
 	sv.logForgotten(j)
 	sv.unrecord(j)

@@ -54,9 +54,9 @@ const (
 )
 
 // jobStarted arms the timeout of a job that just started.
-func (sv *Supervisor) jobStarted(j *Job, now time.Time) {
+func (tm *timeouts) jobStarted(j *Job, now time.Time) {
 	if j.Spec().Opts.Timeout > 0 {
-		sv.schedule(j, now.Add(j.Spec().Opts.Timeout))
+		tm.schedule(j, now.Add(j.Spec().Opts.Timeout))
 	}
 }
 
@@ -64,7 +64,7 @@ func (sv *Supervisor) jobStarted(j *Job, now time.Time) {
 // ended; with kill_on_detach the job is stopped as a timeout is.
 func (sv *Supervisor) Detach(j *Job) {
 	if j.Spec().Opts.KillOnDetach && !j.IsEnded() {
-		sv.stopJob(j, reasonDetach, time.Now())
+		sv.to.stopJob(j, reasonDetach, time.Now())
 	}
 }
 
@@ -81,7 +81,7 @@ func (sv *Supervisor) Release(j *Job) {
 }
 
 // maybeRemove removes an ended rm job once no one reads it any more.
-func (sv *Supervisor) maybeRemove(j *Job) {
+func (sv *core) maybeRemove(j *Job) {
 	if !j.Spec().Opts.RM || !j.IsEnded() || sv.jobs[j.ID()] != j {
 		return
 	}
@@ -97,33 +97,33 @@ func (sv *Supervisor) maybeRemove(j *Job) {
 }
 
 // stopJob stops a running job: SIGTERM, then SIGKILL after its grace.
-func (sv *Supervisor) stopJob(j *Job, why string, now time.Time) {
+func (tm *timeouts) stopJob(j *Job, why string, now time.Time) {
 	if j.IsEnded() || j.MainGone() || j.stopStage > 0 {
 		return
 	}
 	j.stopWhy = why
 	if j.Spec().Opts.Grace == 0 {
-		sv.stopKill(j)
+		tm.stopKill(j)
 		return
 	}
 	j.stopStage = 1
-	if err := sv.killJob(j, int(unix.SIGTERM), why); err != nil {
-		sv.logf("job %s: %s: SIGTERM: %v", j.ID(), why, err)
+	if err := tm.sv.killJob(j, int(unix.SIGTERM), why); err != nil {
+		tm.sv.logf("job %s: %s: SIGTERM: %v", j.ID(), why, err)
 	}
-	sv.schedule(j, now.Add(j.Spec().Opts.Grace))
+	tm.schedule(j, now.Add(j.Spec().Opts.Grace))
 }
 
-func (sv *Supervisor) stopKill(j *Job) {
+func (tm *timeouts) stopKill(j *Job) {
 	j.stopStage = 2
-	if err := sv.killJob(j, int(unix.SIGKILL), j.stopWhy); err != nil {
-		sv.logf("job %s: %s: SIGKILL: %v", j.ID(), j.stopWhy, err)
+	if err := tm.sv.killJob(j, int(unix.SIGKILL), j.stopWhy); err != nil {
+		tm.sv.logf("job %s: %s: SIGKILL: %v", j.ID(), j.stopWhy, err)
 	}
 }
 
 // onDeadline runs for a job whose deadline came: its timeout (if the
 // engine froze it meanwhile, the deadline moves by that time) or the end
 // of its grace.
-func (sv *Supervisor) onDeadline(j *Job, now time.Time) {
+func (tm *timeouts) onDeadline(j *Job, now time.Time) {
 	if j.IsEnded() || j.MainGone() {
 		return
 	}
@@ -133,19 +133,19 @@ func (sv *Supervisor) onDeadline(j *Job, now time.Time) {
 			if j.EngineFrozen() {
 				left = max(left, time.Second) // re-checked while frozen
 			}
-			sv.schedule(j, now.Add(left))
+			tm.schedule(j, now.Add(left))
 			return
 		}
-		sv.stopJob(j, reasonTimeout, now)
+		tm.stopJob(j, reasonTimeout, now)
 	case 1:
-		sv.stopKill(j)
+		tm.stopKill(j)
 	}
 }
 
 // figures reads a job's end figures (finish, before job.exit); me is
 // memory.events as finish read it (meOK false: not read). A figure whose
 // file cannot be read is unknown, never 0.
-func (sv *Supervisor) figures(j *Job, me cgroup.MemoryEvents, meOK bool) job.Figures {
+func (sv *core) figures(j *Job, me cgroup.MemoryEvents, meOK bool) job.Figures {
 	var f job.Figures
 	f.CPUUsec, f.CPUOK = j.Cgroup().CPUUsage()
 	if j.noMemory {
@@ -188,24 +188,24 @@ func (h *deadlines) Pop() any {
 }
 
 // schedule adds a deadline for j (onDeadline runs then) and rearms.
-func (sv *Supervisor) schedule(j *Job, at time.Time) {
-	heap.Push(&sv.due, deadline{at: at, job: j})
-	sv.rearmDeadlines(time.Now())
+func (tm *timeouts) schedule(j *Job, at time.Time) {
+	heap.Push(&tm.due, deadline{at: at, job: j})
+	tm.rearmDeadlines(time.Now())
 }
 
 // onDeadlineTimer serves every deadline that has come.
-func (sv *Supervisor) onDeadlineTimer(now time.Time) {
-	for sv.due.Len() > 0 && !sv.due[0].at.After(now) {
-		dl := heap.Pop(&sv.due).(deadline)
-		sv.onDeadline(dl.job, now)
+func (tm *timeouts) onDeadlineTimer(now time.Time) {
+	for tm.due.Len() > 0 && !tm.due[0].at.After(now) {
+		dl := heap.Pop(&tm.due).(deadline)
+		tm.onDeadline(dl.job, now)
 	}
-	sv.rearmDeadlines(now)
+	tm.rearmDeadlines(now)
 }
 
 // rearmDeadlines sets the alarm to the earliest deadline of a job that
 // is still running (ended jobs' deadlines are dropped here).
-func (sv *Supervisor) rearmDeadlines(now time.Time) {
-	h := &sv.due
+func (tm *timeouts) rearmDeadlines(now time.Time) {
+	h := &tm.due
 	for h.Len() > 0 && ((*h)[0].job.IsEnded() || (*h)[0].job.MainGone()) {
 		heap.Pop(h)
 	}
@@ -213,18 +213,18 @@ func (sv *Supervisor) rearmDeadlines(now time.Time) {
 	if h.Len() > 0 {
 		next = (*h)[0].at
 	}
-	if sv.alarm == nil {
+	if tm.alarm == nil {
 		if next.IsZero() {
 			return
 		}
-		a, err := sv.lp.NewAlarm(sv.onDeadlineTimer)
+		a, err := tm.sv.lp.NewAlarm(tm.onDeadlineTimer)
 		if err != nil {
-			sv.logf("timeouts: %v", err)
+			tm.sv.logf("timeouts: %v", err)
 			return
 		}
-		sv.alarm = a
+		tm.alarm = a
 	}
-	if err := sv.alarm.Set(next, now); err != nil {
-		sv.logf("timeouts: arm timer: %v", err)
+	if err := tm.alarm.Set(next, now); err != nil {
+		tm.sv.logf("timeouts: arm timer: %v", err)
 	}
 }
