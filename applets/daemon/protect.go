@@ -3,6 +3,7 @@ package daemon
 import (
 	"strconv"
 
+	"cgroupd/applets/daemon/spawner"
 	"cgroupd/core/hostmem"
 )
 
@@ -31,9 +32,6 @@ import (
 // jobs; RUN is refused while the host headroom is below the kill
 // threshold, so that window never opens during a host memory emergency.
 
-// daemonOOMScoreAdj is the daemon's own oom_score_adj (root only).
-const daemonOOMScoreAdj = -1000
-
 // daemonMemoryMin protects the daemon's leaf cgroup from reclaim in
 // delegated mode: well above its RSS at 10 000 jobs (~20 MiB).
 const daemonMemoryMin = 64 << 20
@@ -56,7 +54,7 @@ func (d *daemon) protectSelf(delegated bool) {
 	if err != nil {
 		d.logf("protect: %v (jobs inherit the daemon's oom_score_adj)", err)
 	} else if d.euid == 0 {
-		if err := adj.Set(daemonOOMScoreAdj); err != nil {
+		if err := adj.Set(spawner.DaemonOOMScoreAdj); err != nil {
 			// No CAP_SYS_RESOURCE (a container): it could not restore
 			// its value after raising it for a job either.
 			d.logf("protect: %v (jobs inherit the daemon's oom_score_adj %d)", err, adj.Value())

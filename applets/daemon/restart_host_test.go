@@ -18,11 +18,25 @@ import (
 	"time"
 )
 
-// crash SIGKILLs the daemon and waits until it is gone.
+// crash SIGKILLs the daemon and waits until it is gone, its lock on the
+// root too: a fork the kill caught between clone and exec holds a copy of
+// the daemon's descriptors until its exec closes them.
 func (d *testDaemon) crash() {
 	d.t.Helper()
 	d.cmd.Process.Kill()
 	<-d.exited
+	pollUntil(d.t, 5*time.Second, "the crashed daemon's lock on the root to go", func() bool {
+		fd, err := syscall.Open(d.root, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			return true // no root: nothing locked
+		}
+		defer syscall.Close(fd)
+		if syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			return false
+		}
+		syscall.Flock(fd, syscall.LOCK_UN)
+		return true
+	})
 }
 
 // restart starts a daemon again on the same root and socket (same flags

@@ -9,7 +9,7 @@ import (
 	"cgroupd/core/proto"
 )
 
-func (srv *Server) doEvents(c *conn, r *proto.Request) []byte {
+func (st *streams) doEvents(c *conn, r *proto.Request) []byte {
 	f := hub.Filter{UID: c.cred.Uid, Root: c.cred.Uid == 0}
 	f.ID, _ = r.Get("id")
 	if t, ok := r.Get("type"); ok && t != "" {
@@ -18,13 +18,13 @@ func (srv *Server) doEvents(c *conn, r *proto.Request) []byte {
 			f.Types[x] = true
 		}
 	}
-	hist, n := srv.events.History(f)
+	hist, n := st.srv.events.History(f)
 	head := proto.OK().Add("history", strconv.Itoa(n)).Bytes()
 	if v, _ := r.Get("follow"); v == "" || v == "0" {
 		return append(head, hist...)
 	}
-	c.sub = srv.events.Subscribe(f, c)
-	srv.send(c, append(head, hist...))
+	c.sub = st.srv.events.Subscribe(f, c)
+	st.srv.send(c, append(head, hist...))
 	return nil
 }
 
@@ -59,7 +59,7 @@ func (srv *Server) FlushQueued() {
 // markGap queues the events.dropped line of a follower that had lines
 // dropped, once everything before its gap has been sent; it reports
 // whether it queued one.
-func (srv *Server) markGap(c *conn) bool {
+func (st *streams) markGap(c *conn) bool {
 	g := c.sub.Gap(time.Now())
 	if g == nil {
 		return false

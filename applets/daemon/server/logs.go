@@ -33,15 +33,15 @@ type logStream struct {
 	midLn  bool  // the last byte sent was not a newline
 }
 
-func (srv *Server) doLogs(c *conn, r *proto.Request) []byte {
-	j, e := srv.lookup(c, r)
+func (st *streams) doLogs(c *conn, r *proto.Request) []byte {
+	j, e := st.srv.lookup(c, r)
 	if j == nil {
 		return e
 	}
-	if srv.logs == nil || j.Log() == "" {
+	if st.srv.logs == nil || j.Log() == "" {
 		return proto.Err("no log").Add("id", j.ID()).Bytes()
 	}
-	f, err := srv.logs.Open(j.Log())
+	f, err := st.srv.logs.Open(j.Log())
 	if err != nil {
 		return proto.Err("no log").Add("id", j.ID()).Add("detail", err.Error()).Bytes()
 	}
@@ -51,13 +51,13 @@ func (srv *Server) doLogs(c *conn, r *proto.Request) []byte {
 	}
 	ls := &logStream{f: f, job: j, follow: follow && !j.IsEnded()}
 	if ls.follow {
-		if err := srv.follow(c, j); err != nil {
+		if err := st.follow(c, j); err != nil {
 			f.Close()
 			return proto.Err("no log").Add("id", j.ID()).Add("detail", "watch: "+err.Error()).Bytes()
 		}
 	}
 	c.log = ls
-	srv.send(c, proto.OK().Add("id", j.ID()).Bytes())
+	st.srv.send(c, proto.OK().Add("id", j.ID()).Bytes())
 	return nil
 }
 
@@ -65,12 +65,12 @@ func (srv *Server) doLogs(c *conn, r *proto.Request) []byte {
 // It returns true when bytes were queued. At end of file it closes the
 // connection, or, when following a live job, idles until the file grows or
 // the job ends.
-func (srv *Server) fillLog(c *conn) bool {
+func (st *streams) fillLog(c *conn) bool {
 	ls := c.log
 	if cap(c.wbuf) < readChunk {
 		c.wbuf = make([]byte, 0, readChunk)
 	}
-	if t := srv.logs.Trimmed(ls.job.Log()); ls.pos < t {
+	if t := st.srv.logs.Trimmed(ls.job.Log()); ls.pos < t {
 		c.wbuf = append(c.wbuf[:0], logstore.Marker(t-ls.pos, ls.midLn)...)
 		ls.pos, ls.midLn = t, false
 		return true
@@ -84,38 +84,38 @@ func (srv *Server) fillLog(c *conn) bool {
 	}
 	c.wbuf = c.wbuf[:0]
 	if err != nil && !errors.Is(err, io.EOF) {
-		srv.debugf("logs %s: %v", ls.job.ID(), err)
-		srv.closeConn(c)
+		st.srv.debugf("logs %s: %v", ls.job.ID(), err)
+		st.srv.closeConn(c)
 		return false
 	}
 	if ls.follow && !ls.job.IsEnded() {
-		srv.setMask(c, 0) // idle; EPOLLHUP still reports a client that left
+		st.srv.setMask(c, 0) // idle; EPOLLHUP still reports a client that left
 		return false
 	}
-	srv.closeConn(c)
+	st.srv.closeConn(c)
 	return false
 }
 
 // pumpLog resumes an idle LOGS stream (the file grew or the job ended).
-func (srv *Server) pumpLog(c *conn) {
+func (st *streams) pumpLog(c *conn) {
 	if c.closed || c.log == nil || c.wpos < len(c.wbuf) {
 		return
 	}
-	srv.flush(c)
+	st.srv.flush(c)
 }
 
 // closeLog ends a LOGS stream's file and follow registration.
-func (srv *Server) closeLog(c *conn) {
+func (st *streams) closeLog(c *conn) {
 	ls := c.log
 	c.log = nil
 	ls.f.Close()
 	j := ls.job
-	if _, ok := srv.followers[j][c]; ok {
-		delete(srv.followers[j], c)
-		if len(srv.followers[j]) == 0 {
-			delete(srv.followers, j)
+	if _, ok := st.followers[j][c]; ok {
+		delete(st.followers[j], c)
+		if len(st.followers[j]) == 0 {
+			delete(st.followers, j)
 		}
-		srv.sup.UnfollowLog(j)
-		srv.sup.Release(j)
+		st.srv.sup.UnfollowLog(j)
+		st.srv.sup.Release(j)
 	}
 }

@@ -208,25 +208,25 @@ func errText(err error) string {
 // credFor decides the identity a caller's job runs as. A root daemon runs
 // jobs as the caller (root as root); a non-root daemon can only run jobs
 // as itself.
-func (srv *Server) credFor(c *conn) (setCred bool, groups []uint32, r *supervisor.Refusal) {
+func (cl *callers) credFor(c *conn) (setCred bool, groups []uint32, r *supervisor.Refusal) {
 	uid := c.cred.Uid
-	if srv.cfg.EUID != 0 {
-		if int(uid) != srv.cfg.EUID {
+	if cl.srv.cfg.EUID != 0 {
+		if int(uid) != cl.srv.cfg.EUID {
 			return false, nil, supervisor.Refuse("permission denied",
-				"detail", fmt.Sprintf("daemon runs as uid %d and cannot run jobs as uid %d", srv.cfg.EUID, uid))
+				"detail", fmt.Sprintf("daemon runs as uid %d and cannot run jobs as uid %d", cl.srv.cfg.EUID, uid))
 		}
 		return false, nil, nil
 	}
 	if uid == 0 {
 		return false, nil, nil
 	}
-	return true, srv.groupsOf(uid, c.cred.Gid), nil
+	return true, cl.groupsOf(uid, c.cred.Gid), nil
 }
 
 // groupsOf returns the supplementary groups of uid (from /etc/group
 // without cgo); just gid when the lookup fails.
-func (srv *Server) groupsOf(uid, gid uint32) []uint32 {
-	if g, ok := srv.userCache[uid]; ok {
+func (cl *callers) groupsOf(uid, gid uint32) []uint32 {
+	if g, ok := cl.userCache[uid]; ok {
 		return g
 	}
 	out := []uint32{gid}
@@ -240,7 +240,7 @@ func (srv *Server) groupsOf(uid, gid uint32) []uint32 {
 			}
 		}
 	}
-	srv.userCache[uid] = out
+	cl.userCache[uid] = out
 	return out
 }
 
@@ -251,19 +251,19 @@ func (srv *Server) doRun(c *conn, r *proto.Request) []byte {
 	if srv.sup.Quitting() {
 		return refusalResp(supervisor.Refuse("shutting down"), "").Bytes()
 	}
-	setCred, groups, rf := srv.credFor(c)
+	setCred, groups, rf := srv.cl.credFor(c)
 	if rf != nil {
 		return refusalResp(rf, "").Bytes()
 	}
 	spec, rf := parseRun(r, runEnv{
 		Env: srv.cfg.Env, Cwd: srv.cfg.Cwd, NewID: srv.sup.NewID, Taken: srv.sup.Taken,
-		AsCaller: func(fn func()) error { return srv.asCaller(c, fn) },
-		Capped:   !srv.privileged(c), Ceiling: srv.priorityCeiling(c),
+		AsCaller: func(fn func()) error { return srv.cl.asCaller(c, fn) },
+		Capped:   !srv.cl.privileged(c), Ceiling: srv.cl.priorityCeiling(c),
 	})
 	if rf != nil {
 		return refusalResp(rf, "").Bytes()
 	}
-	if rf := srv.checkUserJobs(c); rf != nil {
+	if rf := srv.cl.checkUserJobs(c); rf != nil {
 		return refusalResp(rf, spec.ID).Bytes()
 	}
 	st := &supervisor.Start{
@@ -276,7 +276,7 @@ func (srv *Server) doRun(c *conn, r *proto.Request) []byte {
 		SetCred: setCred, Groups: groups,
 		// The executable is looked up with the caller's rights too.
 		Lookup: func() (path string, err error) {
-			if cerr := srv.asCaller(c, func() { path, err = spawn.LookPath(spec.Argv[0], spec.Env, spec.Cwd) }); cerr != nil {
+			if cerr := srv.cl.asCaller(c, func() { path, err = spawn.LookPath(spec.Argv[0], spec.Env, spec.Cwd) }); cerr != nil {
 				err = cerr
 			}
 			return path, err
@@ -290,7 +290,7 @@ func (srv *Server) doRun(c *conn, r *proto.Request) []byte {
 			srv.reply(c, refusalResp(rf, j.ID()).Bytes())
 			return
 		}
-		srv.replyRun(c, j) // wait: 1 keeps c for the end block
+		srv.st.replyRun(c, j) // wait: 1 keeps c for the end block
 	})
 	if rf != nil {
 		return refusalResp(rf, spec.ID).Bytes()

@@ -101,13 +101,8 @@ type Server struct {
 	readQ        []*conn // connections in connReading, in deadline order
 	dirty        []*conn // followers the hub queued lines for during this batch
 
-	waiters   map[*supervisor.Job]map[*conn]struct{} // WAIT in progress
-	followers map[*supervisor.Job]map[*conn]struct{} // LOGS --follow
-	held      map[*conn]*supervisor.Job              // RUN wait: 1 connections and their job
-	holds     map[*supervisor.Job]int                // how many hold each job
-	freezeQ   []*freezeOp                            // FREEZE/THAW waiting for cgroup.events
-
-	userCache map[uint32][]uint32
+	st streams // what connections wait for (streams.go)
+	cl callers // who is asking: rights, ceilings, groups (users.go)
 
 	upConn *conn // the UPGRADE requester while one is in progress
 	hold   bool  // an upgrade quiesces: complete requests are held
@@ -118,15 +113,34 @@ type Server struct {
 // New is a server on loop lp for supervisor sup, answering once the
 // records in jn are written, reading logs from logs, streaming events.
 func New(cfg Config, lp *loop.Loop, sup *supervisor.Supervisor, jn *journal.Journal, logs *logstore.Store, events *hub.Hub) *Server {
-	srv := &Server{cfg: cfg, lp: lp, sup: sup, jn: jn, logs: logs, events: events, lfd: -1,
-		conns: map[int]*conn{}, waiters: map[*supervisor.Job]map[*conn]struct{}{},
+	srv := &Server{cfg: cfg, lp: lp, sup: sup, jn: jn, logs: logs, events: events, lfd: -1, conns: map[int]*conn{}}
+	srv.st = streams{srv: srv, waiters: map[*supervisor.Job]map[*conn]struct{}{},
 		followers: map[*supervisor.Job]map[*conn]struct{}{}, held: map[*conn]*supervisor.Job{},
-		holds: map[*supervisor.Job]int{}, userCache: map[uint32][]uint32{}}
+		holds: map[*supervisor.Job]int{}}
+	srv.cl = callers{srv: srv, userCache: map[uint32][]uint32{}}
 	if srv.cfg.Logf == nil {
 		srv.cfg.Logf = func(string, ...any) {}
 	}
-	sup.Listen(srv)
+	sup.Listen(&srv.st)
 	return srv
+}
+
+// streams are what connections wait for once their request was taken
+// (streams.go): the supervisor's Listener.
+type streams struct {
+	srv       *Server
+	waiters   map[*supervisor.Job]map[*conn]struct{} // WAIT in progress
+	followers map[*supervisor.Job]map[*conn]struct{} // LOGS --follow
+	held      map[*conn]*supervisor.Job              // RUN wait: 1 connections and their job
+	holds     map[*supervisor.Job]int                // how many hold each job
+	freezeQ   []*freezeOp                            // FREEZE/THAW waiting for cgroup.events
+}
+
+// callers is who is asking: the rights checks are made with, the
+// ceilings that apply, the supplementary groups a job gets (users.go).
+type callers struct {
+	srv       *Server
+	userCache map[uint32][]uint32
 }
 
 // Conns is the number of open connections.
@@ -381,7 +395,7 @@ func (srv *Server) flush(c *conn) {
 			c.wpos += n
 		}
 		c.wbuf, c.wpos = c.wbuf[:0], 0
-		if c.sub != nil && srv.markGap(c) {
+		if c.sub != nil && srv.st.markGap(c) {
 			continue // an EVENTS follower caught up: its gap mark
 		}
 		if c.log != nil {
@@ -391,7 +405,7 @@ func (srv *Server) flush(c *conn) {
 				srv.setMask(c, unix.EPOLLOUT)
 				return
 			}
-			if srv.fillLog(c) {
+			if srv.st.fillLog(c) {
 				continue // more data queued
 			}
 			return // waiting for the file to grow, or closed
@@ -424,7 +438,7 @@ func (srv *Server) closeConn(c *conn) {
 	c.closed = true
 	srv.lp.CloseFD(c.fd)
 	delete(srv.conns, c.fd)
-	srv.connGone(c) // what it waited for (streams.go)
+	srv.st.connGone(c) // what it waited for (streams.go)
 	c.rbuf, c.wbuf = nil, nil
 	srv.pauseAccept(false)
 }
@@ -445,7 +459,7 @@ func (srv *Server) Tick(now time.Time) {
 		srv.readQ[0] = nil
 		srv.readQ = srv.readQ[1:]
 	}
-	srv.expireFreezeOps(now)
+	srv.st.expireFreezeOps(now)
 	srv.pauseAccept(false)
 }
 

@@ -29,140 +29,140 @@ import (
 // (once the end is on record: a status a client was told is never lost
 // by a crash), FREEZE/THAW that can no longer be confirmed, LOGS
 // followers (they send what is left and close).
-func (srv *Server) Ended(j *supervisor.Job) {
-	srv.resolveFreezeOps(j, false)
+func (st *streams) Ended(j *supervisor.Job) {
+	st.resolveFreezeOps(j, false)
 	end := waitResponse(j)
-	for c := range srv.waiters[j] {
+	for c := range st.waiters[j] {
 		c.waitJob = nil
-		srv.replyRecorded(c, end)
-		srv.sup.Release(j)
+		st.replyRecorded(c, end)
+		st.srv.sup.Release(j)
 	}
-	delete(srv.waiters, j)
-	for c, hj := range srv.held {
+	delete(st.waiters, j)
+	for c, hj := range st.held {
 		if hj != j {
 			continue
 		}
-		if srv.quit {
+		if st.srv.quit {
 			// A shutdown waits for every connection: close this one.
-			srv.unhold(c)
-			srv.replyRecorded(c, end)
+			st.unhold(c)
+			st.replyRecorded(c, end)
 			continue
 		}
-		srv.jn.After(func() {
+		st.srv.jn.After(func() {
 			if !c.closed {
-				srv.send(c, end)
+				st.srv.send(c, end)
 			}
 		})
 	}
-	for c := range srv.followers[j] {
-		srv.pumpLog(c)
+	for c := range st.followers[j] {
+		st.pumpLog(c)
 	}
 }
 
 // Frozen answers the FREEZE/THAW of j that cgroup.events now confirms.
-func (srv *Server) Frozen(j *supervisor.Job, frozen bool) { srv.resolveFreezeOps(j, frozen) }
+func (st *streams) Frozen(j *supervisor.Job, frozen bool) { st.resolveFreezeOps(j, frozen) }
 
 // Dropped answers the WAITs of a pending job forgotten without starting
 // with the RUN's error.
-func (srv *Server) Dropped(j *supervisor.Job, rf *supervisor.Refusal) {
+func (st *streams) Dropped(j *supervisor.Job, rf *supervisor.Refusal) {
 	out := refusalResp(rf, j.ID()).Bytes()
-	for c := range srv.waiters[j] {
+	for c := range st.waiters[j] {
 		c.waitJob = nil
-		srv.reply(c, out)
-		srv.sup.Release(j)
+		st.srv.reply(c, out)
+		st.srv.sup.Release(j)
 	}
-	delete(srv.waiters, j)
+	delete(st.waiters, j)
 }
 
 // LogGrew resumes j's idle LOGS followers.
-func (srv *Server) LogGrew(j *supervisor.Job) {
-	for c := range srv.followers[j] {
-		srv.pumpLog(c)
+func (st *streams) LogGrew(j *supervisor.Job) {
+	for c := range st.followers[j] {
+		st.pumpLog(c)
 	}
 }
 
 // Overflow: notifications were lost; what FREEZE/THAW wait for is read
 // again.
-func (srv *Server) Overflow() {
-	for _, op := range append([]*freezeOp(nil), srv.freezeQ...) {
-		srv.sup.CheckEvents(op.job)
+func (st *streams) Overflow() {
+	for _, op := range append([]*freezeOp(nil), st.freezeQ...) {
+		st.srv.sup.CheckEvents(op.job)
 	}
 }
 
 // wait makes c wait for j's end (WAIT).
-func (srv *Server) wait(c *conn, j *supervisor.Job) {
-	if srv.waiters[j] == nil {
-		srv.waiters[j] = map[*conn]struct{}{}
+func (st *streams) wait(c *conn, j *supervisor.Job) {
+	if st.waiters[j] == nil {
+		st.waiters[j] = map[*conn]struct{}{}
 	}
-	srv.waiters[j][c] = struct{}{}
+	st.waiters[j][c] = struct{}{}
 	c.waitJob = j
-	srv.sup.Hold(j)
+	st.srv.sup.Hold(j)
 }
 
 // follow makes c a LOGS follower of j.
-func (srv *Server) follow(c *conn, j *supervisor.Job) error {
-	if err := srv.sup.FollowLog(j); err != nil {
+func (st *streams) follow(c *conn, j *supervisor.Job) error {
+	if err := st.srv.sup.FollowLog(j); err != nil {
 		return err
 	}
-	if srv.followers[j] == nil {
-		srv.followers[j] = map[*conn]struct{}{}
+	if st.followers[j] == nil {
+		st.followers[j] = map[*conn]struct{}{}
 	}
-	srv.followers[j][c] = struct{}{}
-	srv.sup.Hold(j)
+	st.followers[j][c] = struct{}{}
+	st.srv.sup.Hold(j)
 	return nil
 }
 
 // hold keeps c, a RUN wait: 1 connection, on j until the client closes it.
-func (srv *Server) holdJob(c *conn, j *supervisor.Job) {
-	srv.held[c] = j
-	srv.holds[j]++
-	srv.sup.Hold(j)
+func (st *streams) holdJob(c *conn, j *supervisor.Job) {
+	st.held[c] = j
+	st.holds[j]++
+	st.srv.sup.Hold(j)
 }
 
 // unhold lets c's job go; the last holder of a job that has not ended
 // detaches it (kill_on_detach).
-func (srv *Server) unhold(c *conn) {
-	j := srv.held[c]
+func (st *streams) unhold(c *conn) {
+	j := st.held[c]
 	if j == nil {
 		return
 	}
-	delete(srv.held, c)
-	srv.holds[j]--
-	last := srv.holds[j] <= 0
+	delete(st.held, c)
+	st.holds[j]--
+	last := st.holds[j] <= 0
 	if last {
-		delete(srv.holds, j)
+		delete(st.holds, j)
 	}
 	if last && !j.IsEnded() {
-		srv.sup.Detach(j)
+		st.srv.sup.Detach(j)
 	}
-	srv.sup.Release(j)
+	st.srv.sup.Release(j)
 }
 
 // connGone undoes what c was waiting for (closeConn).
-func (srv *Server) connGone(c *conn) {
+func (st *streams) connGone(c *conn) {
 	if j := c.waitJob; j != nil {
 		c.waitJob = nil
-		if _, ok := srv.waiters[j][c]; ok {
-			delete(srv.waiters[j], c)
-			if len(srv.waiters[j]) == 0 {
-				delete(srv.waiters, j)
+		if _, ok := st.waiters[j][c]; ok {
+			delete(st.waiters[j], c)
+			if len(st.waiters[j]) == 0 {
+				delete(st.waiters, j)
 			}
-			srv.sup.Release(j)
+			st.srv.sup.Release(j)
 		}
 	}
 	if c.log != nil {
-		srv.closeLog(c)
+		st.closeLog(c)
 	}
 	if c.sub != nil {
-		srv.events.Unsubscribe(c.sub)
+		st.srv.events.Unsubscribe(c.sub)
 		c.sub = nil
 	}
 	if j := c.pendJob; j != nil {
 		// The client gave up on its queued RUN: cancel it.
 		c.pendJob = nil
-		srv.sup.Cancel(j)
+		st.srv.sup.Cancel(j)
 	}
-	srv.unhold(c)
+	st.unhold(c)
 }
 
 // replyRun answers a RUN whose job started: its ok block once the job's
@@ -170,27 +170,27 @@ func (srv *Server) connGone(c *conn) {
 // wait: 1 the connection stays open for the end block. The hold counts
 // from now: an rm job that ends before the reply is out still waits for
 // its client.
-func (srv *Server) replyRun(c *conn, j *supervisor.Job) {
+func (st *streams) replyRun(c *conn, j *supervisor.Job) {
 	ok := runOK(j)
 	if !j.Spec().Opts.Wait || c.closed {
-		srv.jn.After(func() { srv.reply(c, ok) })
+		st.srv.jn.After(func() { st.srv.reply(c, ok) })
 		if j.Spec().Opts.Wait && !j.IsEnded() {
-			srv.sup.Detach(j) // gone before its reply
+			st.srv.sup.Detach(j) // gone before its reply
 		}
 		return
 	}
-	srv.holdJob(c, j)
-	srv.jn.After(func() {
+	st.holdJob(c, j)
+	st.srv.jn.After(func() {
 		if !c.closed {
-			srv.send(c, ok)
+			st.srv.send(c, ok)
 		}
 	})
 }
 
 // replyRecorded answers c with out once every record queued so far is
 // written; c stays busy until then.
-func (srv *Server) replyRecorded(c *conn, out []byte) {
-	srv.jn.After(func() { srv.reply(c, out) })
+func (st *streams) replyRecorded(c *conn, out []byte) {
+	st.srv.jn.After(func() { st.srv.reply(c, out) })
 }
 
 // waitResponse is WAIT's answer for ended job j.

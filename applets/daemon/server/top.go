@@ -76,7 +76,7 @@ func (srv *Server) doTop(c *conn, r *proto.Request) []byte {
 			tail.Add("sample_cycle_ms", strconv.FormatInt(cycle.Milliseconds(), 10))
 		}
 	}
-	for _, dec := range srv.recentDecisions(c, topDecisions) {
+	for _, dec := range recentDecisions(srv.events, c, topDecisions) {
 		tail.Add("decision", dec)
 	}
 	out = append(out, head...)
@@ -177,8 +177,8 @@ func desc[T uint64 | float64](a T, aok bool, b T, bok bool) int {
 
 // recentDecisions are the latest pressure events c may see, oldest first,
 // without their "EVENT ... type=pressure " head.
-func (srv *Server) recentDecisions(c *conn, n int) []string {
-	lines := srv.events.Latest(hub.Filter{Types: map[string]bool{"pressure": true}, UID: c.cred.Uid, Root: c.cred.Uid == 0}, n)
+func recentDecisions(events *hub.Hub, c *conn, n int) []string {
+	lines := events.Latest(hub.Filter{Types: map[string]bool{"pressure": true}, UID: c.cred.Uid, Root: c.cred.Uid == 0}, n)
 	out := make([]string, 0, len(lines))
 	for _, line := range lines {
 		line = bytes.TrimRight(line, "\n")

@@ -42,7 +42,7 @@ func (srv *Server) Quiesce() {
 }
 
 // Busy reports what an upgrade waits for: FREEZE/THAW confirmations.
-func (srv *Server) Busy() bool { return len(srv.freezeQ) > 0 }
+func (srv *Server) Busy() bool { return len(srv.st.freezeQ) > 0 }
 
 // UpgradeFailed: the old image goes on. The requester gets `upgrade
 // failed` with the reason; requests held while quiescing are served now.
@@ -70,7 +70,7 @@ func (srv *Server) Handoff(h *handoff.Handoff) []int {
 	h.Listen = srv.lfd
 	fds := []int{srv.lfd}
 	for _, c := range srv.conns {
-		kind, args, data := srv.connHandoff(c)
+		kind, args, data := srv.st.connHandoff(c)
 		if kind == "" {
 			continue
 		}
@@ -98,26 +98,26 @@ func (srv *Server) Take(h *handoff.Handoff) error {
 			continue
 		}
 		srv.conns[c.fd] = c
-		srv.takeConn(c, hc)
+		srv.st.takeConn(c, hc)
 	}
 	return nil
 }
 
 // connHandoff describes what c is doing; "" for nothing worth keeping.
-func (srv *Server) connHandoff(c *conn) (kind string, args []string, data []byte) {
+func (st *streams) connHandoff(c *conn) (kind string, args []string, data []byte) {
 	if c.closed {
 		return "", nil, nil
 	}
 	unsent := c.wbuf[c.wpos:]
 	switch {
-	case c == srv.upConn:
+	case c == st.srv.upConn:
 		return "upgrade", nil, nil
 	case c.state == connReading || c.held:
 		return "read", nil, c.rbuf
 	case c.pendJob != nil:
 		return "read", nil, c.raw // the queued RUN is asked again
-	case srv.held[c] != nil: // RUN wait: 1
-		return "held", []string{srv.held[c].ID()}, unsent
+	case st.held[c] != nil: // RUN wait: 1
+		return "held", []string{st.held[c].ID()}, unsent
 	case c.waitJob != nil:
 		return "wait", []string{c.waitJob.ID()}, nil
 	case c.log != nil:
@@ -135,7 +135,7 @@ func (srv *Server) connHandoff(c *conn) (kind string, args []string, data []byte
 	return "", nil, nil
 }
 
-func (srv *Server) takeConn(c *conn, hc handoff.Conn) {
+func (st *streams) takeConn(c *conn, hc handoff.Conn) {
 	arg := func(i int) string {
 		if i < len(hc.Args) {
 			return hc.Args[i]
@@ -144,55 +144,55 @@ func (srv *Server) takeConn(c *conn, hc handoff.Conn) {
 	}
 	switch hc.Kind {
 	case "upgrade":
-		srv.reply(c, proto.OK().Add("pid", strconv.Itoa(os.Getpid())).Add("from", srv.upFrom).Add("to", srv.cfg.Version).Bytes())
+		st.srv.reply(c, proto.OK().Add("pid", strconv.Itoa(os.Getpid())).Add("from", st.srv.upFrom).Add("to", st.srv.cfg.Version).Bytes())
 	case "read":
 		c.state, c.rbuf = connReading, hc.Data
-		srv.readQ = append(srv.readQ, c)
+		st.srv.readQ = append(st.srv.readQ, c)
 		if proto.End(c.rbuf) >= 0 {
-			srv.handle(c)
+			st.srv.handle(c)
 		}
 	case "write":
-		srv.reply(c, hc.Data)
+		st.srv.reply(c, hc.Data)
 	case "wait":
-		j := srv.sup.Get(arg(0))
+		j := st.srv.sup.Get(arg(0))
 		switch {
 		case j == nil:
-			srv.reply(c, proto.Err("no such job").Add("id", arg(0)).Bytes())
+			st.srv.reply(c, proto.Err("no such job").Add("id", arg(0)).Bytes())
 		case j.IsEnded():
-			srv.replyRecorded(c, waitResponse(j))
+			st.replyRecorded(c, waitResponse(j))
 		default:
-			srv.wait(c, j)
-			srv.setMask(c, 0)
+			st.wait(c, j)
+			st.srv.setMask(c, 0)
 		}
 	case "held":
-		j := srv.sup.Get(arg(0))
+		j := st.srv.sup.Get(arg(0))
 		if j == nil {
-			srv.reply(c, hc.Data)
+			st.srv.reply(c, hc.Data)
 			return
 		}
-		srv.holdJob(c, j)
-		srv.send(c, hc.Data)
+		st.holdJob(c, j)
+		st.srv.send(c, hc.Data)
 		if j.IsEnded() {
-			srv.send(c, waitResponse(j))
+			st.srv.send(c, waitResponse(j))
 		}
 	case "logs":
-		j := srv.sup.Get(arg(0))
+		j := st.srv.sup.Get(arg(0))
 		if j == nil || j.Log() == "" {
-			srv.reply(c, hc.Data)
+			st.srv.reply(c, hc.Data)
 			return
 		}
-		f, err := srv.logs.Open(j.Log())
+		f, err := st.srv.logs.Open(j.Log())
 		if err != nil {
-			srv.reply(c, hc.Data)
+			st.srv.reply(c, hc.Data)
 			return
 		}
 		pos, _ := strconv.ParseInt(arg(1), 10, 64)
 		ls := &logStream{f: f, job: j, pos: pos, midLn: arg(2) == "1", follow: arg(3) == "1" && !j.IsEnded()}
-		if ls.follow && srv.follow(c, j) != nil {
+		if ls.follow && st.follow(c, j) != nil {
 			ls.follow = false // sends what is there, then closes
 		}
 		c.log = ls
-		srv.send(c, hc.Data)
+		st.srv.send(c, hc.Data)
 	case "events":
 		f := hub.Filter{ID: strings.TrimPrefix(arg(0), "id="), UID: c.cred.Uid, Root: c.cred.Uid == 0}
 		if t := strings.TrimPrefix(arg(1), "type="); t != "" {
@@ -201,9 +201,9 @@ func (srv *Server) takeConn(c *conn, hc handoff.Conn) {
 				f.Types[x] = true
 			}
 		}
-		c.sub = srv.events.Subscribe(f, c)
-		srv.send(c, hc.Data)
+		c.sub = st.srv.events.Subscribe(f, c)
+		st.srv.send(c, hc.Data)
 	default:
-		srv.closeConn(c)
+		st.srv.closeConn(c)
 	}
 }

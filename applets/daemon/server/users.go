@@ -23,8 +23,8 @@ import (
 //   - may hold at most --max-user-jobs live and pending jobs.
 
 // privileged: root, or the user a non-root daemon runs as.
-func (srv *Server) privileged(c *conn) bool {
-	return c.cred.Uid == 0 || int(c.cred.Uid) == srv.cfg.EUID
+func (cl *callers) privileged(c *conn) bool {
+	return c.cred.Uid == 0 || int(c.cred.Uid) == cl.srv.cfg.EUID
 }
 
 // asCaller runs fn with the caller's filesystem rights: its uid, gid and
@@ -32,34 +32,34 @@ func (srv *Server) privileged(c *conn) bool {
 // (core/fsid). Root callers, and every caller of a non-root daemon (which
 // only serves its own user), run fn as they are. The error is only for a
 // failure to take the identity; fn has not run then.
-func (srv *Server) asCaller(c *conn, fn func()) error {
-	if srv.cfg.EUID != 0 || c.cred.Uid == 0 {
+func (cl *callers) asCaller(c *conn, fn func()) error {
+	if cl.srv.cfg.EUID != 0 || c.cred.Uid == 0 {
 		fn()
 		return nil
 	}
-	if err := fsid.Do(c.cred.Uid, c.cred.Gid, srv.groupsOf(c.cred.Uid, c.cred.Gid), fn); err != nil {
+	if err := fsid.Do(c.cred.Uid, c.cred.Gid, cl.groupsOf(c.cred.Uid, c.cred.Gid), fn); err != nil {
 		return fmt.Errorf("checks as uid %d: %w", c.cred.Uid, err)
 	}
 	return nil
 }
 
 // priorityCeiling is the highest priority c may request.
-func (srv *Server) priorityCeiling(c *conn) int {
-	if srv.privileged(c) {
+func (cl *callers) priorityCeiling(c *conn) int {
+	if cl.privileged(c) {
 		return 100
 	}
-	return srv.cfg.MaxUserPriority
+	return cl.srv.cfg.MaxUserPriority
 }
 
 // checkUserJobs refuses a RUN of a non-privileged caller that already has
 // --max-user-jobs live or pending jobs.
-func (srv *Server) checkUserJobs(c *conn) *supervisor.Refusal {
-	if srv.privileged(c) {
+func (cl *callers) checkUserJobs(c *conn) *supervisor.Refusal {
+	if cl.privileged(c) {
 		return nil
 	}
-	if n := srv.sup.UserCount(c.cred.Uid); n >= srv.cfg.MaxUserJobs {
+	if n := cl.srv.sup.UserCount(c.cred.Uid); n >= cl.srv.cfg.MaxUserJobs {
 		return supervisor.Refuse("too many jobs", "detail",
-			fmt.Sprintf("uid %d has %d live or pending jobs, the most a non-root caller may have (--max-user-jobs %d)", c.cred.Uid, n, srv.cfg.MaxUserJobs))
+			fmt.Sprintf("uid %d has %d live or pending jobs, the most a non-root caller may have (--max-user-jobs %d)", c.cred.Uid, n, cl.srv.cfg.MaxUserJobs))
 	}
 	return nil
 }

@@ -47,9 +47,9 @@ func (srv *Server) dispatch(c *conn, r *proto.Request) []byte {
 	case "REMOVE":
 		return srv.doRemove(c, r)
 	case "LOGS":
-		return srv.doLogs(c, r)
+		return srv.st.doLogs(c, r)
 	case "EVENTS":
-		return srv.doEvents(c, r)
+		return srv.st.doEvents(c, r)
 	case "QUIT":
 		return srv.doQuit(c)
 	case "UPGRADE":
@@ -211,7 +211,7 @@ func (srv *Server) doStats(c *conn) []byte {
 		r.Add("state_writes", u64(w)).Add("state_unlinks", u64(u)).Add("state_errors", u64(e))
 	}
 	r.Add("user_jobs", strconv.Itoa(srv.sup.UserCount(c.cred.Uid)))
-	if !srv.privileged(c) {
+	if !srv.cl.privileged(c) {
 		r.Add("user_jobs_max", strconv.Itoa(srv.cfg.MaxUserJobs)).Add("user_priority_max", strconv.Itoa(srv.cfg.MaxUserPriority))
 	}
 	return r.Bytes()
@@ -258,38 +258,38 @@ func (srv *Server) doFreeze(c *conn, r *proto.Request, freeze bool) []byte {
 	if (j.State() == job.StateFrozen) == freeze {
 		return proto.OK().Add("id", j.ID()).Add("state", j.State()).Bytes()
 	}
-	srv.freezeQ = append(srv.freezeQ, &freezeOp{job: j, conn: c, want: freeze, deadline: time.Now().Add(freezeWait)})
+	srv.st.freezeQ = append(srv.st.freezeQ, &freezeOp{job: j, conn: c, want: freeze, deadline: time.Now().Add(freezeWait)})
 	return nil
 }
 
 // resolveFreezeOps answers the FREEZE/THAW requests of j that cgroup.events
 // now confirms (or that can no longer be confirmed: the job ended).
-func (srv *Server) resolveFreezeOps(j *supervisor.Job, frozen bool) {
-	kept := srv.freezeQ[:0]
-	for _, op := range srv.freezeQ {
+func (st *streams) resolveFreezeOps(j *supervisor.Job, frozen bool) {
+	kept := st.freezeQ[:0]
+	for _, op := range st.freezeQ {
 		switch {
 		case op.conn.closed:
 		case op.job != j:
 			kept = append(kept, op)
 		case j.IsEnded() || j.MainGone():
-			srv.reply(op.conn, proto.Err("job not running").Add("id", j.ID()).Add("state", j.State()).Bytes())
+			st.srv.reply(op.conn, proto.Err("job not running").Add("id", j.ID()).Add("state", j.State()).Bytes())
 		case frozen == op.want:
-			srv.reply(op.conn, proto.OK().Add("id", j.ID()).Add("state", j.State()).Bytes())
+			st.srv.reply(op.conn, proto.OK().Add("id", j.ID()).Add("state", j.State()).Bytes())
 		default:
 			kept = append(kept, op)
 		}
 	}
-	clear(srv.freezeQ[len(kept):])
-	srv.freezeQ = kept
+	clear(st.freezeQ[len(kept):])
+	st.freezeQ = kept
 }
 
 // expireFreezeOps answers FREEZE/THAW requests the kernel never confirmed.
-func (srv *Server) expireFreezeOps(now time.Time) {
-	if len(srv.freezeQ) == 0 {
+func (st *streams) expireFreezeOps(now time.Time) {
+	if len(st.freezeQ) == 0 {
 		return
 	}
-	kept := srv.freezeQ[:0]
-	for _, op := range srv.freezeQ {
+	kept := st.freezeQ[:0]
+	for _, op := range st.freezeQ {
 		switch {
 		case op.conn.closed:
 		case now.After(op.deadline):
@@ -297,13 +297,13 @@ func (srv *Server) expireFreezeOps(now time.Time) {
 			if !op.want {
 				want = "frozen 0"
 			}
-			srv.reply(op.conn, proto.Err("timed out waiting for "+want).Add("id", op.job.ID()).Add("state", op.job.State()).Bytes())
+			st.srv.reply(op.conn, proto.Err("timed out waiting for "+want).Add("id", op.job.ID()).Add("state", op.job.State()).Bytes())
 		default:
 			kept = append(kept, op)
 		}
 	}
-	clear(srv.freezeQ[len(kept):])
-	srv.freezeQ = kept
+	clear(st.freezeQ[len(kept):])
+	st.freezeQ = kept
 }
 
 // parseSignal validates KILL's signal (default 9).
@@ -342,10 +342,10 @@ func (srv *Server) doWait(c *conn, r *proto.Request) []byte {
 		return e
 	}
 	if j.IsEnded() {
-		srv.replyRecorded(c, waitResponse(j))
+		srv.st.replyRecorded(c, waitResponse(j))
 		return nil
 	}
-	srv.wait(c, j)
+	srv.st.wait(c, j)
 	return nil
 }
 

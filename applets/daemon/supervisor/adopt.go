@@ -13,6 +13,7 @@ import (
 	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/job"
 	"cgroupd/applets/daemon/journal"
+	"cgroupd/applets/daemon/spawner"
 	"cgroupd/core/cgroup"
 
 	"golang.org/x/sys/unix"
@@ -190,7 +191,7 @@ func verifyPid(j *Job) (int, string) {
 	}
 	ok := true
 	if j.PidStart() != "" {
-		st, err := pidStart(j.Pid())
+		st, err := spawner.PidStart(j.Pid())
 		ok = err == nil && strconv.FormatUint(st, 10) == j.PidStart()
 	}
 	if ok {

@@ -10,6 +10,7 @@ import (
 	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/job"
 	"cgroupd/applets/daemon/pressure"
+	"cgroupd/applets/daemon/spawner"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/hostmem"
 	"cgroupd/core/loop"
@@ -34,10 +35,10 @@ func (sv *Supervisor) Open() error {
 	if err := sv.g.startEngine(); err != nil {
 		return fmt.Errorf("pressure engine: %w", err)
 	}
-	if sv.sp.spawner, err = newSpawner(sv.cfg.OOMAdj); err != nil {
+	if sv.sp.spawner, err = spawner.New(sv.cfg.OOMAdj); err != nil {
 		return fmt.Errorf("spawner: %w", err)
 	}
-	if err := sv.lp.Add(sv.sp.spawner.efd, unix.EPOLLIN, func(uint32) { sv.sp.spawner.onReady() }); err != nil {
+	if err := sv.lp.Add(sv.sp.spawner.FD(), unix.EPOLLIN, func(uint32) { sv.sp.spawner.OnReady() }); err != nil {
 		return fmt.Errorf("epoll add spawner: %w", err)
 	}
 	return nil
@@ -183,8 +184,8 @@ func (sv *Supervisor) Close() {
 		}
 	}
 	if sv.sp.spawner != nil {
-		sv.lp.Remove(sv.sp.spawner.efd)
-		sv.sp.spawner.close()
+		sv.lp.Remove(sv.sp.spawner.FD())
+		sv.sp.spawner.Close()
 		sv.sp.spawner = nil
 	}
 	if sv.kf.fbFD >= 0 {

@@ -6,10 +6,6 @@ import (
 	"io/fs"
 )
 
-// DaemonOOMScoreAdj is the daemon's own oom_score_adj (root only): the
-// spawner sets it back once no job is left to start.
-const DaemonOOMScoreAdj = -1000
-
 // jobOOMScoreAdj maps a job's priority (0..100, default 50) to its
 // oom_score_adj: (50 - priority) × 10, so priority 0 → 500, 50 → 0 (the
 // kernel's default), 100 → -500. A non-root caller's job never gets a

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/job"
+	"cgroupd/applets/daemon/spawner"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/spawn"
 	"errors"
@@ -188,38 +189,38 @@ func (sp *spawns) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
 			CgroupFD: cgfd, CgroupPath: string(cg), Fallback: sp.sv.cfg.SpawnFallback, Self: sp.sv.cfg.Self,
 		}
 	}
-	req := &spawnReq{adj: jobOOMScoreAdj(j.Spec().Priority, j.Spec().UID == 0)}
+	req := &spawner.Req{Adj: jobOOMScoreAdj(j.Spec().Priority, j.Spec().UID == 0)}
 	for _, svc := range spec.Services {
-		req.cmds = append(req.cmds, mk("/bin/sh", []string{"/bin/sh", "-c", svc}))
+		req.Cmds = append(req.Cmds, mk("/bin/sh", []string{"/bin/sh", "-c", svc}))
 	}
-	req.cmds = append(req.cmds, mk(path, spec.Spec.Argv))
-	nfd := len(req.cmds)
+	req.Cmds = append(req.Cmds, mk(path, spec.Spec.Argv))
+	nfd := len(req.Cmds)
 	sp.starting[j.ID()] = j
 	sp.startingFDs += nfd
-	req.done = func(r *spawnReq) {
+	req.Done = func(r *spawner.Req) {
 		delete(sp.starting, j.ID())
 		sp.startingFDs -= nfd
 		var started []int
-		for _, p := range r.procs {
+		for _, p := range r.Procs {
 			started = append(started, p.PidFD)
 		}
-		if r.err != nil {
+		if r.Err != nil {
 			what := "spawn failed"
-			detail := r.err.Error()
-			if len(r.procs) < len(spec.Services) {
+			detail := r.Err.Error()
+			if len(r.Procs) < len(spec.Services) {
 				detail = "service: " + detail
 			}
 			undo(Refuse(what, "detail", detail), started)
 			return
 		}
-		main := r.procs[len(r.procs)-1]
+		main := r.Procs[len(r.Procs)-1]
 		if err := sp.sv.lp.Add(main.PidFD, unix.EPOLLIN, func(uint32) { sp.sv.onMainExit(j) }); err != nil {
 			undo(Refuse("spawn failed", "detail", "epoll: "+err.Error()), started)
 			return
 		}
 		logf.Close() // nil-safe: the processes hold their own copies
 		unix.Close(cgfd)
-		sp.sv.started(j, r.procs, r.mainStart)
+		sp.sv.started(j, r.Procs, r.MainStart)
 		done(nil) // replyRun answers once the job is on record (journal.go)
 		if sp.sv.quitting {
 			// Started while the daemon shuts down: it goes with the rest.
@@ -228,7 +229,7 @@ func (sp *spawns) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
 			}
 		}
 	}
-	sp.spawner.submit(req)
+	sp.spawner.Submit(req)
 }
 
 // watchCgroup watches j's cgroup.events and, where the memory controller

@@ -6,6 +6,7 @@ import (
 	"cgroupd/applets/daemon/journal"
 	"cgroupd/applets/daemon/logstore"
 	"cgroupd/applets/daemon/pressure"
+	"cgroupd/applets/daemon/spawner"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/hostmem"
 	"cgroupd/core/loop"
@@ -125,11 +126,11 @@ type guard struct {
 // left to undo.
 type spawns struct {
 	sv          *core
-	spawner     *spawner        // fork/exec off the loop (spawner.go)
-	starting    map[string]*Job // RUNs whose processes the spawner is starting
-	startingFDs int             // the pidfds they will hold
-	graves      []cgroup.Dir    // cgroups of refused RUNs still emptying
-	unreaped    []int           // pidfds of refused RUNs' processes to reap (reapLater)
+	spawner     *spawner.Spawner // fork/exec off the loop
+	starting    map[string]*Job  // RUNs whose processes the spawner is starting
+	startingFDs int              // the pidfds they will hold
+	graves      []cgroup.Dir     // cgroups of refused RUNs still emptying
+	unreaped    []int            // pidfds of refused RUNs' processes to reap (reapLater)
 }
 
 // killer is the kill fallback's rounds in progress.

@@ -1,4 +1,4 @@
-package supervisor
+package spawner
 
 import (
 	"bytes"
@@ -11,9 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// pidStart is the start time of pid (clock ticks after boot, field 22
+// PidStart is the start time of pid (clock ticks after boot, field 22
 // of /proc/<pid>/stat): with the pid it names one process for the boot.
-func pidStart(pid int) (uint64, error) {
+func PidStart(pid int) (uint64, error) {
 	b, err := kfile.Read("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, err

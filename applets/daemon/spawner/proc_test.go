@@ -1,4 +1,4 @@
-package supervisor
+package spawner
 
 import (
 	"os/exec"
@@ -20,7 +20,7 @@ func TestStartBetween(t *testing.T) {
 		}
 		t1 := bootNs()
 		st, ok := startBetween(t0, t1)
-		want, err := pidStart(cmd.Process.Pid)
+		want, err := PidStart(cmd.Process.Pid)
 		cmd.Process.Kill()
 		cmd.Wait()
 		if err != nil {

@@ -1,4 +1,6 @@
-package supervisor
+// Package spawner does the fork/exec part of RUN off the loop thread, and
+// knows the facts of a process the records name it by (its start time).
+package spawner
 
 import (
 	"strconv"
@@ -25,53 +27,57 @@ import (
 // the job's while its processes are forked, and goes back to the daemon's
 // -1000 when no spawn is left to do.
 
-// spawnReq is one job's processes to start: services first, the main
+// Req is one job's processes to start: services first, the main
 // process last.
-type spawnReq struct {
-	cmds []*spawn.Cmd
-	adj  int // oom_score_adj the processes start with
+type Req struct {
+	Cmds []*spawn.Cmd
+	Adj  int // oom_score_adj the processes start with
 
-	// Set by the spawner: the processes started (in cmds order) and the
+	// Set by the spawner: the processes started (in Cmds order) and the
 	// error that stopped it, if any.
-	procs     []spawn.Proc
-	err       error
-	mainStart string // start time of the main process, for its record
+	Procs     []spawn.Proc
+	Err       error
+	MainStart string // start time of the main process, for its record
 
-	done func(*spawnReq) // run on the loop
+	Done func(*Req) // run on the loop
 }
 
-type spawner struct {
+// Spawner is the one goroutine that forks: its results reach the loop
+// through an eventfd (FD, OnReady).
+type Spawner struct {
 	efd    int                  // eventfd: results are waiting
 	oomAdj *hostmem.OOMScoreAdj // nil: processes inherit the daemon's value
 
 	mu      sync.Mutex
 	cond    *sync.Cond
-	queue   []*spawnReq
-	results []*spawnReq
+	queue   []*Req
+	results []*Req
 	closed  bool
 }
 
-func newSpawner(oomAdj *hostmem.OOMScoreAdj) (*spawner, error) {
+// New starts the spawner; oomAdj (nil: none) is the daemon's own
+// oom_score_adj, set to each job's value while its processes fork.
+func New(oomAdj *hostmem.OOMScoreAdj) (*Spawner, error) {
 	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
 		return nil, err
 	}
-	s := &spawner{efd: efd, oomAdj: oomAdj}
+	s := &Spawner{efd: efd, oomAdj: oomAdj}
 	s.cond = sync.NewCond(&s.mu)
 	go s.run()
 	return s, nil
 }
 
-// submit queues r; r.done runs on the loop once its processes started or
+// Submit queues r; r.Done runs on the loop once its processes started or
 // failed.
-func (s *spawner) submit(r *spawnReq) {
+func (s *Spawner) Submit(r *Req) {
 	s.mu.Lock()
 	s.queue = append(s.queue, r)
 	s.cond.Signal()
 	s.mu.Unlock()
 }
 
-func (s *spawner) run() {
+func (s *Spawner) run() {
 	for {
 		s.mu.Lock()
 		for len(s.queue) == 0 && !s.closed {
@@ -88,33 +94,33 @@ func (s *spawner) run() {
 		if s.oomAdj != nil {
 			// Raising the value needs no privilege; lowering it back needs
 			// CAP_SYS_RESOURCE, which a daemon at -1000 has.
-			if err := s.oomAdj.Set(r.adj); err != nil {
-				r.err = err
+			if err := s.oomAdj.Set(r.Adj); err != nil {
+				r.Err = err
 			}
 		}
 		var t0, t1 int64 // around the main process's spawn
-		if r.err == nil {
-			for _, c := range r.cmds {
+		if r.Err == nil {
+			for _, c := range r.Cmds {
 				t0 = bootNs()
 				p, err := spawn.Start(c)
 				t1 = bootNs()
 				if err != nil {
-					r.err = err
+					r.Err = err
 					break
 				}
-				r.procs = append(r.procs, p)
+				r.Procs = append(r.Procs, p)
 			}
 		}
 
-		if r.err == nil && len(r.procs) > 0 {
+		if r.Err == nil && len(r.Procs) > 0 {
 			st, ok := startBetween(t0, t1)
 			if !ok {
 				var err error
-				st, err = pidStart(r.procs[len(r.procs)-1].Pid)
+				st, err = PidStart(r.Procs[len(r.Procs)-1].Pid)
 				ok = err == nil
 			}
 			if ok {
-				r.mainStart = strconv.FormatUint(st, 10)
+				r.MainStart = strconv.FormatUint(st, 10)
 			}
 		}
 		s.mu.Lock()
@@ -128,7 +134,7 @@ func (s *spawner) run() {
 }
 
 // onReady runs the done callbacks of the finished requests (on the loop).
-func (s *spawner) onReady() {
+func (s *Spawner) OnReady() {
 	var b [8]byte
 	unix.Read(s.efd, b[:])
 	s.mu.Lock()
@@ -136,15 +142,22 @@ func (s *spawner) onReady() {
 	s.results = nil
 	s.mu.Unlock()
 	for _, r := range rs {
-		r.done(r)
+		r.Done(r)
 	}
 }
 
 // close stops the goroutine once the queue is done with.
-func (s *spawner) close() {
+func (s *Spawner) Close() {
 	s.mu.Lock()
 	s.closed = true
 	s.cond.Signal()
 	s.mu.Unlock()
 	unix.Close(s.efd)
 }
+
+// FD is the eventfd the loop watches (EPOLLIN): results are waiting.
+func (s *Spawner) FD() int { return s.efd }
+
+// DaemonOOMScoreAdj is the daemon's own oom_score_adj (root only): the
+// spawner sets it back once no job is left to start.
+const DaemonOOMScoreAdj = -1000
