@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"cgroupd/applets/daemon/guard"
 	"cgroupd/applets/daemon/logstore"
 	"cgroupd/applets/daemon/pressure"
-	"cgroupd/applets/daemon/supervisor"
 	"cgroupd/core/limits"
 	"cgroupd/core/proto"
 )
@@ -84,7 +84,7 @@ type config struct {
 	SpawnFallback bool
 	KillFallback  bool
 	ReqTimeout    time.Duration
-	Th            supervisor.Thresholds
+	Th            guard.Thresholds
 	// The pressure engine's timing (pressure.Config) and dry run.
 	Window, Sustain, Cooldown, Hysteresis time.Duration
 	DryRun                                bool
@@ -105,7 +105,7 @@ type config struct {
 // defaultConfig is the command line with no flags.
 func defaultConfig() *config {
 	p := pressure.Defaults()
-	return &config{ReqTimeout: 30 * time.Second, LogMaxSize: 8 << 20, LogRetain: 1000, Th: supervisor.DefaultThresholds(), Window: p.Window, Sustain: p.Sustain, Cooldown: p.Cooldown, Hysteresis: p.Hysteresis,
+	return &config{ReqTimeout: 30 * time.Second, LogMaxSize: 8 << 20, LogRetain: 1000, Th: guard.DefaultThresholds(), Window: p.Window, Sustain: p.Sustain, Cooldown: p.Cooldown, Hysteresis: p.Hysteresis,
 		HostPressure: "/proc/pressure", HostMeminfo: "/proc/meminfo",
 		MetricsInterval: 15 * time.Second, MaxUserPriority: 30, MaxUserJobs: 256}
 }

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"cgroupd/applets/daemon/guard"
 	"cgroupd/applets/daemon/pressure"
-	"cgroupd/applets/daemon/supervisor"
 	"cgroupd/applets/usagedoc"
 )
 
@@ -43,7 +43,7 @@ func TestParseFlags(t *testing.T) {
 		{name: "every threshold", args: []string{"--mem-freeze-some-avg10", "1", "--cpu-demote-some-avg10", "2", "--io-freeze-full-avg10", "3",
 			"--mem-admit-full-avg10", "4", "--cpu-admit-some-avg10", "5"},
 			want: with(func(c *config) {
-				c.Th = supervisor.Thresholds{MemKill: 60, MemFreezeSome: 1, CPUDemoteSome: 2, IOFreezeFull: 3, MemAdmitSome: 80, MemAdmitFull: 4, CPUAdmitSome: 5, IOAdmitFull: 80, HostMemKill: 10, HostSwapKill: 10, HostPSIKill: 60}
+				c.Th = guard.Thresholds{MemKill: 60, MemFreezeSome: 1, CPUDemoteSome: 2, IOFreezeFull: 3, MemAdmitSome: 80, MemAdmitFull: 4, CPUAdmitSome: 5, IOAdmitFull: 80, HostMemKill: 10, HostSwapKill: 10, HostPSIKill: 60}
 			})},
 		{name: "host rules", args: []string{"--host-mem-kill-pct", "5", "--host-swap-kill-pct=20", "--host-psi-kill", "-1", "--host-meminfo", "/x/meminfo"},
 			want: with(func(c *config) {

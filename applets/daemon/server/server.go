@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"cgroupd/applets/daemon/guard"
 	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/journal"
 	"cgroupd/applets/daemon/logstore"
@@ -67,8 +68,8 @@ type Config struct {
 	MaxUserPriority int
 	MaxUserJobs     int
 	DryRun          bool
-	Thresholds      supervisor.Thresholds // TOP shows them
-	NoFile          uint64                // the open file limit
+	Thresholds      guard.Thresholds // TOP shows them
+	NoFile          uint64           // the open file limit
 	Version         string
 	Debug           bool
 	Logf            func(format string, args ...any)

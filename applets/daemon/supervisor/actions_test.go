@@ -10,6 +10,7 @@ import (
 
 	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/job"
+	"cgroupd/applets/daemon/pressure"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/spawn"
 )
@@ -40,7 +41,7 @@ func setEvents(t *testing.T, j *Job, populated, frozen int) {
 func TestActions(t *testing.T) {
 	tests := []struct {
 		name      string
-		kind      string
+		kind      pressure.Kind
 		reason    string
 		weight    int
 		prep      func(d *Supervisor, j *Job)
@@ -49,21 +50,21 @@ func TestActions(t *testing.T) {
 		event     string // expected event suffix after ts
 		wantError bool
 	}{
-		{name: "freeze by pressure", kind: actFreeze, reason: "pressure_memory", file: "cgroup.freeze", content: "1",
+		{name: "freeze by pressure", kind: pressure.Freeze, reason: "pressure_memory", file: "cgroup.freeze", content: "1",
 			event: "type=job.freeze id=job reason=pressure_memory cgroup="},
-		{name: "thaw what the engine froze", kind: actThaw, reason: "pressure_receded",
+		{name: "thaw what the engine froze", kind: pressure.Thaw, reason: "pressure_receded",
 			prep: func(d *Supervisor, j *Job) { j.FreezeFor("pressure_memory", time.Now()) },
 			file: "cgroup.freeze", content: "0", event: "type=job.thaw id=job reason=pressure_receded cgroup="},
-		{name: "never thaw a client freeze", kind: actThaw, reason: "pressure_receded",
+		{name: "never thaw a client freeze", kind: pressure.Thaw, reason: "pressure_receded",
 			prep:      func(d *Supervisor, j *Job) { j.FreezeFor(job.ReasonClient, time.Now()) },
 			wantError: true},
-		{name: "kill", kind: actKill, reason: "pressure_memory", file: "cgroup.kill", content: "1",
+		{name: "kill", kind: pressure.Kill, reason: "pressure_memory", file: "cgroup.kill", content: "1",
 			event: "type=job.kill id=job signal=9 reason=pressure_memory cgroup="},
-		{name: "demote", kind: actThrottle, reason: "pressure_cpu", weight: 50, file: "cpu.weight", content: "50",
+		{name: "demote", kind: pressure.Demote, reason: "pressure_cpu", weight: 50, file: "cpu.weight", content: "50",
 			event: "type=job.throttle id=job resource=cpu cpu_weight=50 reason=pressure_cpu cgroup="},
-		{name: "ended job", kind: actKill, reason: "pressure_memory",
+		{name: "ended job", kind: pressure.Kill, reason: "pressure_memory",
 			prep: func(d *Supervisor, j *Job) { testExit(d, j, spawn.Status{}) }, wantError: true},
-		{name: "unknown", kind: "explode", reason: "x", wantError: true},
+		{name: "unknown", kind: pressure.Kind(99), reason: "x", wantError: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -71,7 +72,7 @@ func TestActions(t *testing.T) {
 			if tc.prep != nil {
 				tc.prep(d, j)
 			}
-			err := d.g.act(tc.kind, j, tc.reason, tc.weight)
+			err := d.act(tc.kind, j, tc.reason, tc.weight)
 			if tc.wantError {
 				if err == nil {
 					t.Fatalf("got nil error, want one")
@@ -164,16 +165,12 @@ func TestMemEventsOOM(t *testing.T) {
 	}
 }
 
-func TestRootSample(t *testing.T) {
+func TestCandidates(t *testing.T) {
 	d, _, _ := fakeDaemon(t)
-	mem, cpu, io := d.g.rootSample()
-	if mem.Some.Avg10 != 3 || cpu.Some.Avg10 != 0 || io.Some.Avg10 != 0 {
-		t.Errorf("got memory %v cpu %v io %v, want memory some 3.00 and zeros for missing files", mem, cpu, io)
-	}
-	if c := d.g.candidates(30); len(c) != 1 || c[0].ID() != "job" {
+	if c := d.candidates(30); len(c) != 1 || c[0].ID() != "job" {
 		t.Errorf("got candidates %v, want [job]", c)
 	}
-	if c := d.g.candidates(5); len(c) != 0 {
+	if c := d.candidates(5); len(c) != 0 {
 		t.Errorf("got candidates %v for priority <= 5, want none", c)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"cgroupd/applets/daemon/spawner"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/hostmem"
-	"cgroupd/core/loop"
 	"cgroupd/core/notify"
 	"cgroupd/core/psi"
 	"cgroupd/core/spawn"
@@ -32,7 +31,7 @@ func (sv *Supervisor) Open() error {
 	if err := sv.lp.Add(sv.w.watcher.FD(), unix.EPOLLIN, func(uint32) { sv.w.onNotify() }); err != nil {
 		return fmt.Errorf("epoll add inotify: %w", err)
 	}
-	if err := sv.g.startEngine(); err != nil {
+	if err := sv.g.Start(); err != nil {
 		return fmt.Errorf("pressure engine: %w", err)
 	}
 	if sv.sp.spawner, err = spawner.New(sv.cfg.OOMAdj); err != nil {
@@ -90,10 +89,7 @@ func (sv *Supervisor) Handoff(h *handoff.Handoff) (fds []int, ids []string) {
 func (sv *Supervisor) Tick(now time.Time) {
 	sv.housekeepStopping(now)
 	sv.sp.retryGraves()
-	// While the engine samples at its fast tick, that timer feeds it.
-	if sv.g.engine != nil && (sv.g.engine.NextObserve() == 0 || now.Sub(sv.g.lastObserve) >= sv.g.engine.NextObserve()/2) {
-		sv.g.pressureTick(now)
-	}
+	sv.g.Tick(now)
 	sv.rq.checkQueue(now)
 }
 
@@ -177,12 +173,7 @@ func (sv *Supervisor) Close() {
 	if sv.w.watcher != nil {
 		sv.w.watcher.Close()
 	}
-	for _, tr := range sv.g.triggers {
-		if tr.fd >= 0 {
-			unix.Close(tr.fd)
-			tr.fd = -1
-		}
-	}
+	sv.g.Close()
 	if sv.sp.spawner != nil {
 		sv.lp.Remove(sv.sp.spawner.FD())
 		sv.sp.spawner.Close()
@@ -192,11 +183,9 @@ func (sv *Supervisor) Close() {
 		unix.Close(sv.kf.fbFD)
 		sv.kf.fbFD = -1
 	}
-	for _, a := range []**loop.Alarm{&sv.g.wake, &sv.to.alarm} {
-		if *a != nil {
-			(*a).Close()
-			*a = nil
-		}
+	if sv.to.alarm != nil {
+		sv.to.alarm.Close()
+		sv.to.alarm = nil
 	}
 }
 
@@ -253,11 +242,11 @@ func (sv *Supervisor) Freeze(j *Job, freeze bool) error {
 		return err
 	}
 	switch {
-	case sv.g.engine == nil:
+	case sv.g.Engine() == nil:
 	case freeze:
-		sv.g.engine.ClientFroze(j.ID())
+		sv.g.Engine().ClientFroze(j.ID())
 	default:
-		sv.g.engine.ClientThawed(j.ID())
+		sv.g.Engine().ClientThawed(j.ID())
 	}
 	return nil
 }
@@ -304,11 +293,11 @@ func (sv *Supervisor) CheckEvents(j *Job) { sv.checkEvents(j) }
 
 // HostPSI is the host's pressure of resource (memory, cpu, io), from
 // --host-pressure.
-func (sv *Supervisor) HostPSI(resource string) (psi.PSI, error) { return sv.g.hostPSI(resource) }
+func (sv *Supervisor) HostPSI(resource string) (psi.PSI, error) { return sv.g.HostPSI(resource) }
 
 // PSI reports whether the kernel measures pressure on the host and in the
 // job tree: without, PSI figures are unknown.
-func (sv *Supervisor) PSI() (host, root bool) { return sv.g.psiHost, sv.g.psiRoot }
+func (sv *Supervisor) PSI() (host, root bool) { return sv.g.PSI() }
 
 // HostMem is the host's memory figures (ok false: not readable).
 func (sv *Supervisor) HostMem() (hostmem.Info, bool) {
@@ -323,18 +312,18 @@ func (sv *Supervisor) HostMem() (hostmem.Info, bool) {
 // window (ok false: no engine); without PSI in the job tree (PSI) it
 // means nothing.
 func (sv *Supervisor) Pressure() (pressure.Measurements, bool) {
-	if sv.g.engine == nil {
+	if sv.g.Engine() == nil {
 		return pressure.Measurements{}, false
 	}
-	return sv.g.engine.Snapshot(), true
+	return sv.g.Engine().Snapshot(), true
 }
 
 // EngineConfig is the pressure engine's policy in force (ok false: none).
 func (sv *Supervisor) EngineConfig() (pressure.Config, bool) {
-	if sv.g.engine == nil {
+	if sv.g.Engine() == nil {
 		return pressure.Config{}, false
 	}
-	return sv.g.engine.Config(), true
+	return sv.g.Engine().Config(), true
 }
 
 // Root is the cgroup the supervisor owns.

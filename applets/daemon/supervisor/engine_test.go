@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"cgroupd/applets/daemon/guard"
 	"cgroupd/applets/daemon/job"
 	"cgroupd/applets/daemon/pressure"
 	"cgroupd/core/psi"
@@ -20,11 +21,11 @@ import (
 // withEngine gives a fakeDaemon an engine with cfg (no triggers, no timer).
 func withEngine(t *testing.T, d *Supervisor, cfg pressure.Config) {
 	t.Helper()
-	eng, err := pressure.New(cfg, engineJobs{d.core})
-	if err != nil {
+	d.cfg.Engine = cfg
+	d.g = guard.New(guard.Config{Root: d.cfg.Root, Engine: cfg}, nil, engineJobs{d.core})
+	if err := d.g.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d.g.engine = eng
 }
 
 // only returns the default policy with every rule off but the ones set.
@@ -56,7 +57,7 @@ func (f *feeder) step(dt time.Duration, memSome, memFull, cpuSome, ioFull float6
 		CPU:    psi.PSI{Some: line(2, 33), Full: line(3, 0), HasFull: true},
 		IO:     psi.PSI{Some: line(4, 1), Full: line(5, 0.5), HasFull: true},
 	}
-	f.d.g.pressureStep(f.now, s)
+	f.d.g.Observe(f.now, s)
 }
 
 // run feeds n samples FastTick apart.
@@ -189,7 +190,7 @@ func TestPressureClientFreezeWins(t *testing.T) {
 	withEngine(t, d, only(func(c *pressure.Config) { c.MemFreeze = 10 }))
 	f := &feeder{d: d, now: time.Unix(1000, 0)}
 	f.run(10, 50, 0, 0, 0)
-	if !d.g.engine.FrozenByEngine("job") {
+	if !d.g.Engine().FrozenByEngine("job") {
 		t.Fatalf("engine did not freeze the job: %q", ev.String())
 	}
 	setEvents(t, j, 1, 1)
@@ -197,8 +198,8 @@ func TestPressureClientFreezeWins(t *testing.T) {
 	if err := d.Freeze(j, true); err != nil {
 		t.Fatalf("client FREEZE: %v", err)
 	}
-	if d.g.engine.FrozenByEngine("job") || j.FrozenBy() != job.ReasonClient {
-		t.Fatalf("after a client FREEZE: engine owns %v, frozenBy %q; want the client's", d.g.engine.FrozenByEngine("job"), j.FrozenBy())
+	if d.g.Engine().FrozenByEngine("job") || j.FrozenBy() != job.ReasonClient {
+		t.Fatalf("after a client FREEZE: engine owns %v, frozenBy %q; want the client's", d.g.Engine().FrozenByEngine("job"), j.FrozenBy())
 	}
 	ev.Reset()
 	f.run(60, 0, 0, 0, 0)
@@ -267,14 +268,14 @@ func TestPressureJobEnded(t *testing.T) {
 	withEngine(t, d, only(func(c *pressure.Config) { c.MemFreeze = 10 }))
 	f := &feeder{d: d, now: time.Unix(1000, 0)}
 	f.run(10, 50, 0, 0, 0)
-	if !d.g.engine.FrozenByEngine("job") {
+	if !d.g.Engine().FrozenByEngine("job") {
 		t.Fatalf("engine did not freeze the job: %q", ev.String())
 	}
 	testExit(d, j, spawn.Status{})
 	setEvents(t, j, 0, 0)
 	d.checkEvents(j)
-	if !j.IsEnded() || d.g.engine.FrozenByEngine("job") {
-		t.Fatalf("ended %v, engine still owns its freeze %v; want ended and forgotten", j.IsEnded(), d.g.engine.FrozenByEngine("job"))
+	if !j.IsEnded() || d.g.Engine().FrozenByEngine("job") {
+		t.Fatalf("ended %v, engine still owns its freeze %v; want ended and forgotten", j.IsEnded(), d.g.Engine().FrozenByEngine("job"))
 	}
 	ev.Reset()
 	f.run(40, 0, 0, 0, 0)
@@ -295,7 +296,7 @@ func TestPendingVerbs(t *testing.T) {
 		j := testEntry(id, 1000, d.cfg.Root.Child(id), 40)
 		d.rq.enqueue(j, &pendingRun{start: &Start{Spec: j.Spec(), QueueTimeout: time.Hour},
 			done:  func(j *Job, rf *Refusal) { done = append(done, j.ID()+": "+rf.Reason) },
-			block: &admissionBlock{Reason: "admission blocked: x"}})
+			block: &guard.Block{Reason: "admission blocked: x"}})
 	}
 	if d.Count() != 3 {
 		t.Fatalf("got %d jobs, want the running one and two pending", d.Count())

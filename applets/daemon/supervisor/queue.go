@@ -3,6 +3,7 @@ package supervisor
 import (
 	"time"
 
+	"cgroupd/applets/daemon/guard"
 	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/job"
 	"cgroupd/applets/daemon/pressure"
@@ -50,8 +51,8 @@ const MaxQueueTimeout = 24 * time.Hour
 // pendingRun is a validated RUN waiting for admission.
 type pendingRun struct {
 	start  *Start
-	done   Done            // told when it starts or is refused
-	block  *admissionBlock // the latest refusal: the reason at the timeout
+	done   Done         // told when it starts or is refused
+	block  *guard.Block // the latest refusal: the reason at the timeout
 	queued time.Time
 }
 
@@ -66,7 +67,7 @@ func (q *runQueue) enqueue(j *Job, pr *pendingRun) {
 	q.sv.advance(j, func(m *job.Job) error { return m.Queue(q.sv.seq, now) })
 	q.queue.Push(pressure.Pending{ID: j.ID(), Priority: j.Spec().Priority, Deadline: now.Add(pr.start.QueueTimeout)})
 	q.sv.debugf("job %s pending for at most %v: %s", j.ID(), pr.start.QueueTimeout, pr.block.Reason)
-	q.sv.g.rearm(now)
+	q.sv.g.Rearm(now)
 }
 
 // checkQueue starts the pending jobs admission now allows and fails those
@@ -75,7 +76,7 @@ func (q *runQueue) checkQueue(now time.Time) {
 	if q.queue.Len() == 0 || q.sv.quitting {
 		return
 	}
-	b := q.sv.g.admit()
+	b := q.sv.g.Admit()
 	start, expired := q.queue.Admit(now, b != nil, 0)
 	if b != nil {
 		for _, p := range q.queue.Items() {
@@ -94,7 +95,7 @@ func (q *runQueue) checkQueue(now time.Time) {
 			q.startPending(j)
 		}
 	}
-	q.sv.g.rearm(now)
+	q.sv.g.Rearm(now)
 }
 
 // startPending starts a pending job that admission now allows.
@@ -114,12 +115,12 @@ func (q *runQueue) startPending(j *Job) {
 
 // expirePending fails a pending job whose queue_timeout passed with the
 // admission reason, as a RUN refused at once.
-func (q *runQueue) expirePending(j *Job, b *admissionBlock) {
+func (q *runQueue) expirePending(j *Job, b *guard.Block) {
 	pr := j.pend
 	if b == nil {
 		b = pr.block
 	}
-	q.sv.g.emitAdmissionReject(b, j.ID())
+	q.sv.g.Reject(b, j.ID())
 	q.dropPending(j, Refuse(b.Reason))
 }
 

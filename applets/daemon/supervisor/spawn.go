@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"cgroupd/applets/daemon/guard"
 	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/job"
 	"cgroupd/applets/daemon/spawner"
@@ -57,9 +58,9 @@ func (sv *Supervisor) Run(st *Start, done Done) (*Job, *Refusal) {
 			return nil, rf
 		}
 	}
-	b := sv.g.admit()
+	b := sv.g.Admit()
 	if b != nil && st.QueueTimeout == 0 {
-		sv.g.emitAdmissionReject(b, st.Spec.ID)
+		sv.g.Reject(b, st.Spec.ID)
 		return nil, Refuse(b.Reason)
 	}
 	path, err := st.Lookup()
@@ -74,7 +75,7 @@ func (sv *Supervisor) Run(st *Start, done Done) (*Job, *Refusal) {
 	if st.QueueTimeout > 0 && (b != nil || sv.rq.queue.Len() > 0) {
 		// Blocked, or others are waiting already: queue it (queue.go).
 		if b == nil {
-			b = &admissionBlock{Reason: "admission blocked: queued behind pending jobs"}
+			b = &guard.Block{Reason: "admission blocked: queued behind pending jobs"}
 		}
 		sv.rq.enqueue(j, &pendingRun{start: st, done: done, block: b})
 		sv.rq.checkQueue(time.Now())

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"cgroupd/applets/daemon/guard"
 	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/job"
 	"cgroupd/applets/daemon/journal"
@@ -11,9 +12,7 @@ import (
 	"cgroupd/core/hostmem"
 	"cgroupd/core/loop"
 	"cgroupd/core/notify"
-	"cgroupd/core/psi"
 	"errors"
-	"time"
 )
 
 // Config is what the supervisor is started with.
@@ -21,7 +20,7 @@ type Config struct {
 	Root          cgroup.Dir // the cgroup it owns (created and locked by the root package)
 	Self          string     // this binary, for the spawn fallback helper
 	BootID        string     // this boot: a record from another has no live processes
-	Thresholds    Thresholds
+	Thresholds    guard.Thresholds
 	Engine        pressure.Config
 	HostPressure  string          // --host-pressure
 	Meminfo       *hostmem.Reader // host headroom (nil: rule off)
@@ -84,13 +83,13 @@ type core struct {
 	quitting bool
 
 	// The parts, each owning its state and the methods that change it.
-	rq runQueue // the admission queue (queue.go)
-	to timeouts // --timeout and --kill-on-detach deadlines (timeouts.go)
-	g  guard    // the pressure engine in the loop, admission (engine.go, admission.go)
-	sp spawns   // spawns in flight, refused RUNs being undone (spawn.go)
-	kf killer   // the kill fallback's rounds (killfb.go)
-	w  watches  // notify watches of cgroup.events, memory.events, logs (watch.go)
-	ad adoption // restarts and upgrades: records replayed, strays (adopt.go)
+	rq runQueue     // the admission queue (queue.go)
+	to timeouts     // --timeout and --kill-on-detach deadlines (timeouts.go)
+	g  *guard.Guard // the pressure engine in the loop, admission
+	sp spawns       // spawns in flight, refused RUNs being undone (spawn.go)
+	kf killer       // the kill fallback's rounds (killfb.go)
+	w  watches      // notify watches of cgroup.events, memory.events, logs (watch.go)
+	ad adoption     // restarts and upgrades: records replayed, strays (adopt.go)
 }
 
 // runQueue is the admission queue: RUNs with queue_timeout waiting as
@@ -106,20 +105,6 @@ type timeouts struct {
 	sv    *core
 	alarm *loop.Alarm // the earliest timeout (nil until first use)
 	due   deadlines
-}
-
-// guard is the pressure engine in the loop: its PSI triggers, its wake
-// alarm, the host's pressure files, and admission.
-type guard struct {
-	sv           *core
-	engine       *pressure.Engine
-	triggers     []*trigger
-	wake         *loop.Alarm // fast samples, queue deadlines (nil: no engine)
-	lastObserve  time.Time
-	hostPSIFiles map[string]*psi.Reader // the host's pressure files by resource (hostPSI)
-	// psiHost and psiRoot: the kernel measures pressure on the host and
-	// in the job tree (checkPSI); without, PSI figures are unknown.
-	psiHost, psiRoot bool
 }
 
 // spawns are the RUNs the spawner is starting and what refused RUNs
@@ -172,7 +157,8 @@ func New(cfg Config, lp *loop.Loop, events *hub.Hub, jn *journal.Journal, logs *
 	}
 	c.rq = runQueue{sv: c}
 	c.to = timeouts{sv: c}
-	c.g = guard{sv: c}
+	c.g = guard.New(guard.Config{Root: cfg.Root, Engine: cfg.Engine, Thresholds: cfg.Thresholds,
+		HostPressure: cfg.HostPressure, Meminfo: cfg.Meminfo, Debug: cfg.Debug, Logf: cfg.Logf}, lp, engineJobs{c})
 	c.sp = spawns{sv: c, starting: map[string]*Job{}}
 	c.kf = killer{sv: c, fbFD: -1}
 	c.w = watches{sv: c, watches: map[int]watch{}}

@@ -1,4 +1,7 @@
-package supervisor
+// Package guard is the pressure engine (applets/daemon/pressure) in the
+// loop: its PSI triggers, the samples it is fed, its wake alarm, the
+// actions it returns carried out through the job side, and admission.
+package guard
 
 import (
 	"fmt"
@@ -7,9 +10,7 @@ import (
 	"time"
 
 	"cgroupd/applets/daemon/hub"
-	"cgroupd/applets/daemon/job"
 	"cgroupd/applets/daemon/pressure"
-	"cgroupd/core/cgroup"
 	"cgroupd/core/psi"
 
 	"golang.org/x/sys/unix"
@@ -38,14 +39,6 @@ import (
 // matured with no eligible job is reported by a `pressure` event with an
 // empty target and victim=none.
 
-// Action kinds act carries out.
-const (
-	actFreeze   = "freeze"
-	actThaw     = "thaw"
-	actKill     = "kill"
-	actThrottle = "throttle" // demote or restore cpu.weight
-)
-
 // trigger is one PSI trigger fd on a root pressure file.
 type trigger struct {
 	fd            int
@@ -57,33 +50,36 @@ type trigger struct {
 // startEngine creates the engine, registers its PSI triggers and the wake
 // timer. A trigger the kernel refuses is logged: the engine then samples
 // on the ticks only.
-func (g *guard) startEngine() error {
-	cfg := g.sv.cfg.Engine
+func (g *Guard) startEngine() error {
+	cfg := g.cfg.Engine
 	g.checkPSI(&cfg)
-	eng, err := pressure.New(cfg, engineJobs{g.sv})
+	eng, err := pressure.New(cfg, g.jobs)
 	if err != nil {
 		return err
 	}
 	g.engine = eng
+	if g.lp == nil {
+		return nil // no loop: fed by hand (Observe), as unit tests do
+	}
 	for _, t := range eng.Config().Triggers() {
-		path := filepath.Join(string(g.sv.cfg.Root), t.Resource+".pressure")
+		path := filepath.Join(string(g.cfg.Root), t.Resource+".pressure")
 		if t.Host {
-			path = filepath.Join(g.sv.cfg.HostPressure, t.Resource)
+			path = filepath.Join(g.cfg.HostPressure, t.Resource)
 			var st unix.Statfs_t
 			if err := unix.Statfs(path, &st); err != nil || st.Type != unix.PROC_SUPER_MAGIC {
 				// --host-pressure names a copy (tests, containers):
 				// a trigger would only write into it.
-				g.sv.debugf("pressure: no trigger on %s: not procfs", path)
+				g.debugf("pressure: no trigger on %s: not procfs", path)
 				continue
 			}
 		}
 		fd, stall, win, err := psi.OpenTriggerAdapt(path, t.Full, t.Stall, t.Window)
 		if err != nil {
-			g.sv.logf("pressure: no PSI trigger on %s (sampling every %v only): %v", path, time.Second, err)
+			g.cfg.Logf("pressure: no PSI trigger on %s (sampling every %v only): %v", path, time.Second, err)
 			continue
 		}
 		tr := &trigger{fd: fd, path: path, full: t.Full, stall: stall, window: win}
-		if err := g.sv.lp.Add(fd, unix.EPOLLPRI, func(ev uint32) { g.onTrigger(tr, ev) }); err != nil {
+		if err := g.lp.Add(fd, unix.EPOLLPRI, func(ev uint32) { g.onTrigger(tr, ev) }); err != nil {
 			unix.Close(fd)
 			return fmt.Errorf("epoll add psi trigger %s: %w", path, err)
 		}
@@ -92,9 +88,9 @@ func (g *guard) startEngine() error {
 		if t.Full {
 			kind = "full"
 		}
-		g.sv.debugf("pressure: trigger on %s: %s %v per %v", path, kind, stall, win)
+		g.debugf("pressure: trigger on %s: %s %v per %v", path, kind, stall, win)
 	}
-	if g.wake, err = g.sv.lp.NewAlarm(g.onWake); err != nil {
+	if g.wake, err = g.lp.NewAlarm(g.onWake); err != nil {
 		return err
 	}
 	// A baseline sample now: an overload that begins before the first
@@ -112,21 +108,21 @@ func (g *guard) startEngine() error {
 // without PSI every stall would read as 0, an unknown taken for calm.
 // A kernel without CONFIG_PSI, or booted with psi=0, has neither;
 // cgroup.pressure 0 (Linux 6.2) turns off one cgroup's.
-func (g *guard) checkPSI(cfg *pressure.Config) {
+func (g *Guard) checkPSI(cfg *pressure.Config) {
 	_, herr := g.hostPSI("memory")
-	_, rerr := psi.ReadFile(filepath.Join(string(g.sv.cfg.Root), "memory.pressure"))
+	_, rerr := psi.ReadFile(filepath.Join(string(g.cfg.Root), "memory.pressure"))
 	g.psiHost, g.psiRoot = herr == nil, rerr == nil
 	headroom := "memory headroom rule on"
-	if g.sv.cfg.Meminfo == nil || cfg.HostMemKill < 0 {
+	if g.cfg.Meminfo == nil || cfg.HostMemKill < 0 {
 		headroom = "memory headroom rule off"
 	}
 	switch {
 	case !g.psiHost && !g.psiRoot:
-		g.sv.logf("pressure: PSI unavailable (kernel without CONFIG_PSI, or booted with psi=0): PSI rules and PSI admission off; %s", headroom)
+		g.cfg.Logf("pressure: PSI unavailable (kernel without CONFIG_PSI, or booted with psi=0): PSI rules and PSI admission off; %s", headroom)
 	case !g.psiRoot:
-		g.sv.logf("pressure: PSI unavailable in %s (%v): the job tree's PSI rules off; host PSI rule, PSI admission and %s", g.sv.cfg.Root, rerr, headroom)
+		g.cfg.Logf("pressure: PSI unavailable in %s (%v): the job tree's PSI rules off; host PSI rule, PSI admission and %s", g.cfg.Root, rerr, headroom)
 	case !g.psiHost:
-		g.sv.logf("pressure: host PSI unavailable (%v): host PSI rule and PSI admission off; the job tree's PSI rules and %s", herr, headroom)
+		g.cfg.Logf("pressure: host PSI unavailable (%v): host PSI rule and PSI admission off; the job tree's PSI rules and %s", herr, headroom)
 	}
 	if !g.psiRoot {
 		cfg.MemKill, cfg.MemFreeze, cfg.CPUDemote, cfg.IOFreeze = -1, -1, -1, -1
@@ -138,55 +134,55 @@ func (g *guard) checkPSI(cfg *pressure.Config) {
 
 // onTrigger: a PSI trigger fired (EPOLLPRI) or its cgroup is gone
 // (EPOLLERR: close it, or epoll would report it forever).
-func (g *guard) onTrigger(tr *trigger, ev uint32) {
+func (g *Guard) onTrigger(tr *trigger, ev uint32) {
 	if ev&(unix.EPOLLERR|unix.EPOLLHUP) != 0 && tr.fd >= 0 {
-		g.sv.logf("pressure: PSI trigger on %s failed; sampling on the ticks only", tr.path)
-		g.sv.lp.Remove(tr.fd)
+		g.cfg.Logf("pressure: PSI trigger on %s failed; sampling on the ticks only", tr.path)
+		g.lp.Remove(tr.fd)
 		unix.Close(tr.fd)
 		tr.fd = -1
 	}
 	if ev&unix.EPOLLPRI != 0 {
 		now := time.Now()
 		g.pressureTick(now)
-		g.sv.rq.checkQueue(now)
+		g.jobs.CheckQueue(now)
 	}
 }
 
 // onWake: the wake timer expired: a fast sample is due, or a pending RUN's
 // deadline.
-func (g *guard) onWake(now time.Time) {
+func (g *Guard) onWake(now time.Time) {
 	if g.engine == nil {
 		return
 	}
 	if n := g.engine.NextObserve(); n > 0 && now.Sub(g.lastObserve) >= n/2 {
 		g.pressureTick(now)
 	}
-	g.sv.rq.checkQueue(now)
+	g.jobs.CheckQueue(now)
 	g.rearm(now)
 }
 
 // rearm sets the wake timer to the next fast sample or queue deadline,
 // whichever comes first, or disarms it.
-func (g *guard) rearm(now time.Time) {
+func (g *Guard) rearm(now time.Time) {
 	if g.wake == nil || g.engine == nil {
 		return
 	}
 	var next time.Time
-	if n := g.engine.NextObserve(); n > 0 && !g.sv.quitting {
+	if n := g.engine.NextObserve(); n > 0 && !g.quitting {
 		next = g.lastObserve.Add(n)
 	}
-	if dl, ok := g.sv.rq.queue.NextDeadline(); ok && (next.IsZero() || dl.Before(next)) {
+	if dl, ok := g.jobs.NextQueueDeadline(); ok && (next.IsZero() || dl.Before(next)) {
 		next = dl
 	}
 	if err := g.wake.Set(next, now); err != nil {
-		g.sv.logf("pressure: arm wake timer: %v", err)
+		g.cfg.Logf("pressure: arm wake timer: %v", err)
 	}
 }
 
 // rootSample reads the root cgroup's memory, cpu and io pressure; a
 // missing or unreadable file reads as zero.
-func (g *guard) rootSample() (mem, cpu, io psi.PSI) {
-	root := string(g.sv.cfg.Root)
+func (g *Guard) rootSample() (mem, cpu, io psi.PSI) {
+	root := string(g.cfg.Root)
 	mem, _ = psi.ReadFile(filepath.Join(root, "memory.pressure"))
 	cpu, _ = psi.ReadFile(filepath.Join(root, "cpu.pressure"))
 	io, _ = psi.ReadFile(filepath.Join(root, "io.pressure"))
@@ -195,15 +191,15 @@ func (g *guard) rootSample() (mem, cpu, io psi.PSI) {
 
 // pressureTick samples the root's pressure files, the host's memory
 // pressure and meminfo, and feeds the engine. It never reads per-job files.
-func (g *guard) pressureTick(now time.Time) {
-	if g.engine == nil || g.sv.quitting {
+func (g *Guard) pressureTick(now time.Time) {
+	if g.engine == nil || g.quitting {
 		return
 	}
 	mem, cpu, io := g.rootSample()
 	hp, _ := g.hostPSI("memory") // unreadable: zero, no stall
 	s := pressure.Sample{Memory: mem, CPU: cpu, IO: io, HostPSI: hp}
-	if g.sv.cfg.Meminfo != nil {
-		if i, err := g.sv.cfg.Meminfo.Read(); err == nil {
+	if g.cfg.Meminfo != nil {
+		if i, err := g.cfg.Meminfo.Read(); err == nil {
 			s.HostMem = &i
 		}
 	}
@@ -212,12 +208,12 @@ func (g *guard) pressureTick(now time.Time) {
 
 // pressureStep feeds one sample to the engine and carries out what it
 // decides. Tests call it with made-up samples.
-func (g *guard) pressureStep(now time.Time, s pressure.Sample) {
+func (g *Guard) pressureStep(now time.Time, s pressure.Sample) {
 	g.lastObserve = now
 	acts := g.engine.Observe(now, s)
-	if g.sv.cfg.Debug {
+	if g.cfg.Debug {
 		m := g.engine.Snapshot()
-		g.sv.debugf("pressure: sample at %d ms: window %v memory some %.1f%% full %.1f%%, cpu some %.1f%%, io full %.1f%% (memory totals some %d full %d µs)",
+		g.debugf("pressure: sample at %d ms: window %v memory some %.1f%% full %.1f%%, cpu some %.1f%%, io full %.1f%% (memory totals some %d full %d µs)",
 			now.UnixMilli(), m.Window, m.Memory.Some, m.Memory.Full, m.CPU.Some, m.IO.Full, s.Memory.Some.Total, s.Memory.Full.Total)
 	}
 	for _, a := range acts {
@@ -228,7 +224,7 @@ func (g *guard) pressureStep(now time.Time, s pressure.Sample) {
 
 // carryOut reports one engine action and, unless it is a dry run, acts on
 // its targets.
-func (g *guard) carryOut(a pressure.Action) {
+func (g *Guard) carryOut(a pressure.Action) {
 	switch a.Kind {
 	case pressure.Kill, pressure.Freeze, pressure.Demote:
 		kv := []string{"resource", a.Resource, "some_avg10", fmtPct(a.SomeAvg10), "full_avg10", fmtPct(a.FullAvg10),
@@ -244,118 +240,19 @@ func (g *guard) carryOut(a pressure.Action) {
 		if len(a.Targets) == 1 {
 			e.Job = a.Targets[0]
 		}
-		g.sv.emit(e, kv...)
+		g.jobs.Emit(e, kv...)
 	}
 	if a.DryRun {
 		return
 	}
 	for _, id := range a.Targets {
-		j := g.sv.jobs[id]
-		if j == nil || j.IsPending() {
-			g.sv.debugf("pressure: %s %s: no such live job", a.Kind, id)
-			continue
-		}
-		var err error
-		switch a.Kind {
-		case pressure.Kill:
-			err = g.act(actKill, j, a.Reason, 0)
-		case pressure.Freeze:
-			if err = g.act(actFreeze, j, a.Reason, 0); err != nil {
-				// Not frozen: the engine must not thaw it later.
-				g.engine.ClientThawed(id)
-			}
-		case pressure.Thaw:
-			err = g.act(actThaw, j, a.Reason, 0)
-		case pressure.Demote:
-			err = g.act(actThrottle, j, a.Reason, a.CPUWeight[id])
-		case pressure.Restore:
-			if err = g.act(actThrottle, j, a.Reason, a.CPUWeight[id]); err == nil {
-				j.SetCPUWeight(0) // back to the job's own weight
-			}
+		err := g.jobs.Act(a.Kind, id, a.Reason, a.CPUWeight[id])
+		if err != nil && a.Kind == pressure.Freeze {
+			// Not frozen: the engine must not thaw it later.
+			g.engine.ClientThawed(id)
 		}
 		if err != nil {
-			g.sv.logf("pressure: %s job %s: %v", a.Kind, id, err)
+			g.cfg.Logf("pressure: %s job %s: %v", a.Kind, id, err)
 		}
 	}
-}
-
-// candidates returns the live jobs with priority <= maxPriority: the only
-// jobs the engine may act on. It walks the live index, not every job.
-func (g *guard) candidates(maxPriority int) []*Job {
-	var out []*Job
-	for j := range g.sv.liveJobs {
-		if !j.MainGone() && j.Spec().Priority <= maxPriority {
-			out = append(out, j)
-		}
-	}
-	return out
-}
-
-// act carries out one decision on one job. reason is pressure_memory,
-// pressure_io, pressure_cpu or pressure_receded; weight is the cpu.weight
-// for actThrottle. A client freeze is never undone by the engine: thaw
-// with pressure_receded only touches jobs frozen by a pressure_* reason.
-func (g *guard) act(kind string, j *Job, reason string, weight int) error {
-	if j.IsEnded() || j.MainGone() || j.IsPending() {
-		return fmt.Errorf("job %s is not running", j.ID())
-	}
-	switch kind {
-	case actFreeze:
-		return g.sv.freezeJob(j, reason)
-	case actThaw:
-		if j.FrozenBy() == job.ReasonClient {
-			return fmt.Errorf("job %s was frozen by a client", j.ID())
-		}
-		return g.sv.thawJob(j, reason)
-	case actKill:
-		return g.sv.killJob(j, 9, reason)
-	case actThrottle:
-		return g.sv.throttleJob(j, weight, reason)
-	}
-	return fmt.Errorf("unknown action %q", kind)
-}
-
-// engineJobs is the daemon as the engine's pressure.Jobs: per-job files
-// are read only here, only for the jobs asked about, only when the engine
-// has to pick a victim or follow a kill.
-type engineJobs struct{ d *core }
-
-// Candidates returns the live jobs with priority <= maxPriority with their
-// memory.current, memory.low, io.stat bytes and cpu.weight.
-func (e engineJobs) Candidates(maxPriority int) []pressure.Job {
-	cs := e.d.g.candidates(maxPriority)
-	out := make([]pressure.Job, 0, len(cs))
-	for _, j := range cs {
-		out = append(out, pressure.Job{
-			ID:            j.ID(),
-			Priority:      j.Spec().Priority,
-			Frozen:        j.FrozenBy() != "" || j.State() == job.StateFrozen,
-			MemoryCurrent: j.Cgroup().MemoryCurrent(),
-			MemoryLow:     j.Cgroup().Uint("memory.low"),
-			IOBytes:       ioBytes(j.Cgroup()),
-			CPUWeight:     int(min(j.Cgroup().Uint("cpu.weight"), 10000)),
-		})
-	}
-	return out
-}
-
-// Alive reports whether the job has not ended yet (its main process not
-// reaped, or its cgroup still populated) and its memory.current.
-func (e engineJobs) Alive(id string) (uint64, bool) {
-	j := e.d.jobs[id]
-	if j == nil || j.IsEnded() || j.IsPending() {
-		return 0, false
-	}
-	return j.Cgroup().MemoryCurrent(), true
-}
-
-// ioBytes is read+written bytes of io.stat, summed over devices (0 when
-// there is no io controller).
-func ioBytes(cg cgroup.Dir) uint64 {
-	s, err := cg.Read(cgroup.FileIOStat)
-	if err != nil {
-		return 0
-	}
-	r, w, _ := cgroup.ParseIOBytes(strings.NewReader(s))
-	return r + w
 }

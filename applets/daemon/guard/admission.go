@@ -1,10 +1,9 @@
-package supervisor
+package guard
 
 import (
 	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/pressure"
 	"cgroupd/core/hostmem"
-	"cgroupd/core/limits"
 	"cgroupd/core/psi"
 	"fmt"
 	"path/filepath"
@@ -18,21 +17,6 @@ type Thresholds struct {
 	// The host rules: headroom (percent of MemTotal / SwapTotal) and
 	// host memory full stall.
 	HostMemKill, HostSwapKill, HostPSIKill float64
-}
-
-// checkControllers refuses settings whose controller is not enabled in
-// the root's subtree_control.
-func checkControllers(settings []limits.Setting, enabled []string, root string) *Refusal {
-	on := map[string]bool{}
-	for _, c := range enabled {
-		on[c] = true
-	}
-	for _, s := range settings {
-		if !on[s.Controller] {
-			return Refuse(fmt.Sprintf("%s: controller %s not available in %s", s.Key, s.Controller, root))
-		}
-	}
-	return nil
 }
 
 // DefaultThresholds are the rules' defaults: the engine's ladder and
@@ -62,8 +46,8 @@ func admissionRules(t Thresholds) []admissionRule {
 	}
 }
 
-// admissionBlock is a refused admission.
-type admissionBlock struct {
+// Block is a refused admission.
+type Block struct {
 	Reason   string
 	Resource string
 	Some     float64
@@ -73,7 +57,7 @@ type admissionBlock struct {
 // admission checks host PSI against the thresholds in order and returns
 // the first rule that blocks, or nil. read returns a resource's PSI; an
 // error (PSI off) skips that resource.
-func admission(t Thresholds, read func(resource string) (psi.PSI, error)) *admissionBlock {
+func admission(t Thresholds, read func(resource string) (psi.PSI, error)) *Block {
 	cache := map[string]*psi.PSI{}
 	for _, r := range admissionRules(t) {
 		if r.threshold < 0 {
@@ -95,7 +79,7 @@ func admission(t Thresholds, read func(resource string) (psi.PSI, error)) *admis
 			line, kind = p.Full, "full"
 		}
 		if line.Avg10 >= r.threshold {
-			return &admissionBlock{
+			return &Block{
 				Reason:   fmt.Sprintf("admission blocked: %s.%s.avg10 %.2f >= %.2f", r.resource, kind, line.Avg10, r.threshold),
 				Resource: r.resource, Some: p.Some.Avg10, Full: p.Full.Avg10,
 			}
@@ -108,28 +92,28 @@ func admission(t Thresholds, read func(resource string) (psi.PSI, error)) *admis
 // is below the kill threshold of the headroom rule (a job started then
 // would only feed the overload the engine is resolving), or while a host
 // PSI avg10 is at its admission threshold.
-func (g *guard) admit() *admissionBlock {
-	if b := headroomBlock(g.sv.cfg.Thresholds, g.sv.cfg.Meminfo, g.hostPSI); b != nil {
+func (g *Guard) admit() *Block {
+	if b := headroomBlock(g.cfg.Thresholds, g.cfg.Meminfo, g.hostPSI); b != nil {
 		return b
 	}
-	return admission(g.sv.cfg.Thresholds, g.hostPSI)
+	return admission(g.cfg.Thresholds, g.hostPSI)
 }
 
 // emitAdmissionReject reports a refused (or expired) RUN of job id. Its
 // some_avg10 and full_avg10 are the host's; psi_available=0 says they
 // were not measured (a kernel without PSI).
-func (g *guard) emitAdmissionReject(b *admissionBlock, id string) {
+func (g *Guard) emitAdmissionReject(b *Block, id string) {
 	kv := []string{"resource", b.Resource, "some_avg10", fmtPct(b.Some), "full_avg10", fmtPct(b.Full),
 		"action", "admission_reject", "target", id}
 	if !g.psiHost {
 		kv = append(kv, "psi_available", "0")
 	}
-	g.sv.emit(&hub.Event{Type: "pressure", Job: id, Action: "admission_reject", Resource: b.Resource}, kv...)
+	g.jobs.Emit(&hub.Event{Type: "pressure", Job: id, Action: "admission_reject", Resource: b.Resource}, kv...)
 }
 
 // headroomBlock refuses admission while MemAvailable is below
 // HostMemKill percent (and, with swap, SwapFree below HostSwapKill).
-func headroomBlock(t Thresholds, mi *hostmem.Reader, read func(resource string) (psi.PSI, error)) *admissionBlock {
+func headroomBlock(t Thresholds, mi *hostmem.Reader, read func(resource string) (psi.PSI, error)) *Block {
 	if mi == nil || t.HostMemKill < 0 {
 		return nil
 	}
@@ -142,7 +126,7 @@ func headroomBlock(t Thresholds, mi *hostmem.Reader, read func(resource string) 
 		return nil
 	}
 	p, _ := read("memory")
-	return &admissionBlock{
+	return &Block{
 		Reason:   fmt.Sprintf("admission blocked: host memory available %.2f%% < %.2f%%", avail, t.HostMemKill),
 		Resource: "memory", Some: p.Some.Avg10, Full: p.Full.Avg10,
 	}
@@ -150,13 +134,13 @@ func headroomBlock(t Thresholds, mi *hostmem.Reader, read func(resource string) 
 
 // hostPSI reads the host's pressure file of resource (memory, cpu, io)
 // from --host-pressure (/proc/pressure), kept open on procfs (psi.Reader).
-func (g *guard) hostPSI(resource string) (psi.PSI, error) {
+func (g *Guard) hostPSI(resource string) (psi.PSI, error) {
 	r := g.hostPSIFiles[resource]
 	if r == nil {
 		if g.hostPSIFiles == nil {
 			g.hostPSIFiles = map[string]*psi.Reader{}
 		}
-		r = psi.NewReader(filepath.Join(g.sv.cfg.HostPressure, resource))
+		r = psi.NewReader(filepath.Join(g.cfg.HostPressure, resource))
 		g.hostPSIFiles[resource] = r
 	}
 	return r.Read()
