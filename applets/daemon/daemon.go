@@ -69,7 +69,7 @@
 // <root>/_daemon. It refuses to start on a socket path that answers, and
 // replaces a stale socket file.
 //
-// Pressure engine (engine.go, policy in ./pressure): PSI triggers on the
+// Pressure engine (package guard, policy in ./pressure): PSI triggers on the
 // root's memory, cpu and io pressure wake it; it also samples every second
 // and, while pressure is present, every 100 ms. Over the ladder it
 // halves cpu.weight of jobs with priority <= 30 (restored when cpu
@@ -83,17 +83,18 @@
 // (pressure_window_ms, pressure_<mem|cpu|io>_<some|full>_pct), pending and
 // dry_run.
 //
-// Queued admission (queue.go): RUN with queue_timeout waits as a pending
+// Queued admission (supervisor/queue.go): RUN with queue_timeout waits as a pending
 // job while admission blocks it, and gets its reply when it starts, or the
 // admission reason at the timeout.
 //
 // Verbs: RUN LIST INSPECT STATS FREEZE THAW KILL WAIT REMOVE PING QUIT, and
 // the extensions LOGS (id, optional follow: 1) which streams the job's log,
-// EVENTS (events.go), TOP (top.go), UPGRADE (upgrade.go) and METRICS
-// (metrics.go) which answers the Prometheus text exposition after its
+// EVENTS (package hub), TOP (package top), UPGRADE (upgrade.go) and
+// METRICS (package metrics) which answers the Prometheus text exposition after its
 // STATUS block; --metrics-file writes the same text to a file.
 //
-// Jobs outlive the daemon (lifecycle.go, journal.go, adopt.go): each job
+// Jobs outlive the daemon (the job model, package journal, the
+// supervisor's adoption): each job
 // has a record in --state-dir; a daemon started on the root after a crash
 // adopts the running jobs and knows the ended ones. UPGRADE and SIGUSR2
 // re-execute the binary in place, handing over jobs and connections.
@@ -106,8 +107,11 @@
 // deletes a job's cgroup and record but keeps its log file. LIST reports memory_current and pids_current of
 // ended jobs as 0 without reading their cgroup.
 //
+// The packages and how a RUN and a job's end flow through them: wire.go
+// and README "How the daemon is built".
+//
 // Under systemd (Type=notify, sdnotify.go) it sends READY=1 once it accepts
 // clients, STATUS= with the job counts, WATCHDOG=1 when $WATCHDOG_USEC asks
 // for it and STOPPING=1 at shutdown. Job logs are bounded from outside
-// (logtrim.go): holes punched at the head, LOGS skips them with a marker.
+// (package logstore): holes punched at the head, LOGS skips them with a marker.
 package daemon

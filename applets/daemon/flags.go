@@ -96,9 +96,9 @@ type config struct {
 	// MetricsFile, when set, gets the METRICS text every MetricsInterval.
 	MetricsFile     string
 	MetricsInterval time.Duration
-	// Ceilings for non-root callers (users.go).
+	// Ceilings for non-root callers (server/users.go).
 	MaxUserPriority, MaxUserJobs int
-	// StateDir holds the job records (journal.go); "none": no records.
+	// StateDir holds the job records (package journal); "none": no records.
 	StateDir string
 }
 

@@ -383,3 +383,28 @@ func TestKilledPendingSurvivesCrash(t *testing.T) {
 		t.Errorf("cgroupctl wait pk exited %d, want 137", code)
 	}
 }
+
+// TestUpgradeEnvNotLeaked: the hand-over's variable never reaches a job,
+// however many upgrades came before it, and a cgroupd started inside such
+// a job is a daemon of its own, not a broken upgrade.
+func TestUpgradeEnvNotLeaked(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "cgroupd")
+	copyFile(t, filepath.Join(binDir, "cgroupbox"), bin)
+	logs := t.TempDir()
+	d := startDaemonCmd(t, newRootPath(t), filepath.Join(t.TempDir(), "s.sock"), func(c *exec.Cmd) { c.Path = bin; c.Args[0] = bin }, "-L", logs)
+	d.out.waitLine(t, 10*time.Second, `"cgroupd ready"`, func(s string) bool { return s == "cgroupd ready" })
+	for i := 1; i <= 2; i++ {
+		if out, _, code := d.ctl("upgrade"); code != 0 {
+			t.Fatalf("upgrade %d: exit %d, %q", i, code, out)
+		}
+		id := "env" + strconv.Itoa(i)
+		mustOK(t, d.run(id, []string{"env"}))
+		if code := exitCode(exec.Command(filepath.Join(binDir, "cgroupctl"), "-s", d.sock, "wait", id).Run()); code != 0 {
+			t.Fatalf("wait %s: exit %d", id, code)
+		}
+		env := readFile(t, filepath.Join(logs, id+".log"))
+		if strings.Contains(env, "CGROUPD_UPGRADE_FD") {
+			t.Errorf("after %d upgrades a job's environment has the hand-over's variable:\n%s", i, env)
+		}
+	}
+}

@@ -87,5 +87,5 @@
 //
 // The package also holds Queue, the pure helper behind queued admission
 // (RUNs waiting for pressure to allow them, in priority order); the
-// admission check itself is the daemon's (admission in run.go).
+// admission check itself is the daemon's (package guard).
 package pressure

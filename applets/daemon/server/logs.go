@@ -18,7 +18,7 @@ import (
 // everything was sent. The daemon reads the file as root, so any caller
 // that may see the job gets its log. Errors: `no such job`, `no log`.
 //
-// A log trimmed by --log-max-size (logtrim.go) starts with a hole: the
+// A log trimmed by --log-max-size (package logstore) starts with a hole: the
 // stream skips it and sends, in its place, one line
 // "[cgroupd: N bytes of log dropped (--log-max-size)]" (after a newline
 // when the text before it did not end with one). A follower the trim

@@ -181,7 +181,7 @@ func addKV(r *proto.Response, kv []string) {
 // pressure_window_ms (0 until two samples are in) and
 // pressure_<mem|cpu|io>_<some|full>_pct (absent without PSI in the tree);
 // state_writes, state_unlinks and state_errors (the journal's files
-// written, deleted, failed: journal.go); last the caller's own: user_jobs (its live and pending jobs) and, for a
+// written, deleted, failed: package journal); last the caller's own: user_jobs (its live and pending jobs) and, for a
 // caller the ceilings apply to, user_jobs_max and user_priority_max.
 func (srv *Server) doStats(c *conn) []byte {
 	psiOf := func(res string) psi.PSI { p, _ := srv.sup.HostPSI(res); return p }
@@ -252,8 +252,13 @@ func (srv *Server) doFreeze(c *conn, r *proto.Request, freeze bool) []byte {
 	if j.IsEnded() || j.MainGone() || j.IsPending() {
 		return proto.Err("job not running").Add("id", j.ID()).Add("state", j.State()).Bytes()
 	}
-	if err := srv.sup.Freeze(j, freeze); err != nil {
+	already, err := srv.sup.Freeze(j, freeze)
+	if err != nil {
 		return proto.Err(err.Error()).Add("id", j.ID()).Add("state", j.State()).Bytes()
+	}
+	if already {
+		// Idempotent (the C tool froze again and reported it twice).
+		return proto.OK().Add("id", j.ID()).Add("state", j.State()).Add("already", "1").Bytes()
 	}
 	if (j.State() == job.StateFrozen) == freeze {
 		return proto.OK().Add("id", j.ID()).Add("state", j.State()).Bytes()

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strconv"
+	"strings"
 	"time"
 
 	"cgroupd/applets/daemon/handoff"
@@ -144,7 +146,7 @@ func (sv *Supervisor) Final() {
 				st = spawn.Status{Signal: int(unix.SIGKILL)}
 			}
 			sv.closePidFD(&j.pidfd)
-			sv.advance(j, func(m *job.Job) error { return m.MainExited(st, "", time.Now(), monoMs()) })
+			sv.apply(j, func(m *job.Job) error { return m.MainExited(st, "", time.Now(), monoMs()) }) // finish records the end
 		}
 		sv.finish(j)
 	}
@@ -221,8 +223,20 @@ func (sv *Supervisor) Taken(id string) bool {
 	return sv.jobs[id] != nil || sv.sp.starting[id] != nil || sv.ad.strays[id]
 }
 
-// NewID is the next free automatic id.
-func (sv *Supervisor) NewID() string { return genID(&sv.nextID, sv.Taken) }
+// NewID is the next free automatic id. It is taken only once a job of
+// that id is started or queued (Run, with Start.AutoID): a refused RUN
+// uses up no id.
+func (sv *Supervisor) NewID() string {
+	next := sv.nextID
+	return genID(&next, sv.Taken)
+}
+
+// takeID takes automatic id (job-<n>): the next one is above it.
+func (sv *core) takeID(id string) {
+	if n, err := strconv.Atoi(strings.TrimPrefix(id, "job-")); err == nil && n >= sv.nextID {
+		sv.nextID = n + 1
+	}
+}
 
 // UserCount is uid's live and pending jobs, and its new jobs the spawner
 // is starting (they have no state until they run).
@@ -230,16 +244,23 @@ func (sv *Supervisor) UserCount(uid uint32) int { return sv.userCount(uid) }
 
 // Freeze freezes (or thaws) j for a client. The freeze is then the
 // client's: the engine neither thaws it nor counts it as its own. The
-// state follows when cgroup.events confirms it (Listener.Frozen).
-func (sv *Supervisor) Freeze(j *Job, freeze bool) error {
-	var err error
+// state follows when cgroup.events confirms it (Listener.Frozen). A job
+// a client froze already (or one running that nobody froze, for a thaw)
+// is left as it is: already, nothing written, no event.
+func (sv *Supervisor) Freeze(j *Job, freeze bool) (already bool, err error) {
+	switch {
+	case freeze && j.FrozenBy() == job.ReasonClient && j.State() == job.StateFrozen:
+		return true, nil
+	case !freeze && j.FrozenBy() == "" && j.State() == job.StateRunning:
+		return true, nil
+	}
 	if freeze {
 		err = sv.freezeJob(j, job.ReasonClient)
 	} else {
 		err = sv.thawJob(j, job.ReasonClient)
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	switch {
 	case sv.g.Engine() == nil:
@@ -248,7 +269,7 @@ func (sv *Supervisor) Freeze(j *Job, freeze bool) error {
 	default:
 		sv.g.Engine().ClientThawed(j.ID())
 	}
-	return nil
+	return false, nil
 }
 
 // Kill sends sig to j for a client; a pending job is cancelled: it ends

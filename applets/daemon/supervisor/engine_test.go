@@ -195,7 +195,7 @@ func TestPressureClientFreezeWins(t *testing.T) {
 	}
 	setEvents(t, j, 1, 1)
 	d.checkEvents(j)
-	if err := d.Freeze(j, true); err != nil {
+	if _, err := d.Freeze(j, true); err != nil {
 		t.Fatalf("client FREEZE: %v", err)
 	}
 	if d.g.Engine().FrozenByEngine("job") || j.FrozenBy() != job.ReasonClient {

@@ -215,7 +215,9 @@ func (sv *core) onMainExit(j *Job) {
 		return // spurious wake-up
 	}
 	sv.closePidFD(&j.pidfd)
-	sv.advance(j, func(m *job.Job) error { return m.MainExited(st, unknown, time.Now(), monoMs()) })
+	// Not recorded yet: stopRest records the status if the cgroup does not
+	// empty at once, finish records the end when it does.
+	sv.apply(j, func(m *job.Job) error { return m.MainExited(st, unknown, time.Now(), monoMs()) })
 	sv.debugf("job %s: main pid %d ended: exit %d signal %d", j.ID(), j.Pid(), st.Exit, st.Signal)
 	sv.stopRest(j)
 }
@@ -324,7 +326,7 @@ func (sv *core) finish(j *Job) {
 	// the memory.events notification (which is dropped with the watch
 	// below): job.oom always precedes job.exit.
 	me, meOK := sv.checkMemEvents(j, true)
-	f := sv.figures(j, me, meOK) // runopts.go: run_ms cpu_usec memory_peak oom_kills, appended
+	f := sv.figures(j, me, meOK) // run_ms cpu_usec memory_peak oom_kills, appended
 	sv.advance(j, func(m *job.Job) error { return m.End(f) })
 	delete(sv.stopping, j)
 	delete(sv.liveJobs, j)

@@ -28,6 +28,7 @@ type Start struct {
 	Cwd          string
 	Services     []string
 	QueueTimeout time.Duration // > 0: wait as a pending job while admission refuses
+	AutoID       bool          // Spec.ID is NewID's: taken once the job exists
 	SetCred      bool          // run as Spec.UID/GID with Groups
 	Groups       []uint32
 	// Lookup finds the executable (with the caller's rights), once the
@@ -72,6 +73,9 @@ func (sv *Supervisor) Run(st *Start, done Done) (*Job, *Refusal) {
 		return nil, rf
 	}
 	j := newJob(job.Make(st.Spec))
+	if st.AutoID {
+		sv.takeID(st.Spec.ID)
+	}
 	if st.QueueTimeout > 0 && (b != nil || sv.rq.queue.Len() > 0) {
 		// Blocked, or others are waiting already: queue it (queue.go).
 		if b == nil {
@@ -222,7 +226,7 @@ func (sp *spawns) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
 		logf.Close() // nil-safe: the processes hold their own copies
 		unix.Close(cgfd)
 		sp.sv.started(j, r.Procs, r.MainStart)
-		done(nil) // replyRun answers once the job is on record (journal.go)
+		done(nil) // the server answers once the job is on record
 		if sp.sv.quitting {
 			// Started while the daemon shuts down: it goes with the rest.
 			if err := sp.sv.killJob(j, int(unix.SIGKILL), ReasonShutdown); err != nil {
@@ -270,7 +274,7 @@ func (sv *core) started(j *Job, procs []spawn.Proc, mainStart string) {
 	sv.liveJobs[j] = struct{}{}
 	sv.advance(j, func(m *job.Job) error { return m.Start(main.Pid, mainStart, now, monoMs(), sv.seq) })
 	sv.emitJob(&hub.Event{Type: "job.start"}, j, "id", j.ID(), "pid", strconv.Itoa(j.Pid()), "priority", strconv.Itoa(j.Spec().Priority), "cgroup", string(j.Cgroup()))
-	sv.to.jobStarted(j, now) // runopts.go: timeout
+	sv.to.jobStarted(j, now) // its timeout
 }
 
 // abandon undoes a RUN that failed after mkdir: kill what started, rmdir.

@@ -1,0 +1,56 @@
+package daemon
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestFreezeThawIdempotent: a second FREEZE of a job a client froze, or a
+// THAW of a running job nobody froze, answers ok with already: 1 and
+// changes nothing: no second job.freeze or job.thaw (the C tool froze
+// again and reported it twice).
+func TestFreezeThawIdempotent(t *testing.T) {
+	d := startDaemon(t)
+	mustOK(t, d.run("f", []string{"sleep", "100"}))
+	if r := mustOK(t, d.do("THAW", "id", "f")); r.KV["already"] != "1" || r.KV["state"] != "running" {
+		t.Errorf("THAW of a running job: %q, want ok, state running, already 1", r.Raw)
+	}
+	if r := mustOK(t, d.do("FREEZE", "id", "f")); r.KV["state"] != "frozen" || r.KV["already"] != "" {
+		t.Fatalf("FREEZE: %q, want frozen (and no already)", r.Raw)
+	}
+	if r := mustOK(t, d.do("FREEZE", "id", "f")); r.KV["already"] != "1" || r.KV["state"] != "frozen" {
+		t.Errorf("second FREEZE: %q, want ok, state frozen, already 1", r.Raw)
+	}
+	if r := mustOK(t, d.do("THAW", "id", "f")); r.KV["state"] != "running" || r.KV["already"] != "" {
+		t.Fatalf("THAW: %q, want running", r.Raw)
+	}
+	if r := mustOK(t, d.do("THAW", "id", "f")); r.KV["already"] != "1" {
+		t.Errorf("second THAW: %q, want already 1", r.Raw)
+	}
+	mustOK(t, d.do("KILL", "id", "f"))
+	d.out.waitEvent(t, "job.exit", map[string]string{"id": "f"})
+	for typ, want := range map[string]int{"job.freeze": 1, "job.thaw": 1} {
+		if n := len(d.out.events(typ)); n != want {
+			t.Errorf("got %d %s events, want %d", n, typ, want)
+		}
+	}
+}
+
+// TestRefusedRunTakesNoAutoID: only a RUN whose job starts (or is queued)
+// takes an automatic id; one refused before leaves the next id free.
+func TestRefusedRunTakesNoAutoID(t *testing.T) {
+	d := startDaemon(t)
+	r := d.do("RUN", "memory_max", "12Q", "arg", "true")
+	if r.Status != "err" || !strings.Contains(r.KV["reason"], "memory_max") {
+		t.Fatalf("RUN with a bad limit: %q, want a refusal naming memory_max", r.Raw)
+	}
+	if r := d.do("RUN", "arg", "/nonexistent/cmd"); r.Status != "err" {
+		t.Fatalf("RUN of a missing command: %q, want a refusal", r.Raw)
+	}
+	if r := mustOK(t, d.do("RUN", "arg", "sleep", "arg", "100")); r.KV["id"] != "job-1" {
+		t.Errorf("first started job got id %q, want job-1 (refused RUNs take no id)", r.KV["id"])
+	}
+	if r := mustOK(t, d.do("RUN", "arg", "sleep", "arg", "100")); r.KV["id"] != "job-2" {
+		t.Errorf("second started job got id %q, want job-2", r.KV["id"])
+	}
+}
