@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"cgroupd/core/proto"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -17,12 +18,13 @@ import (
 type mode int
 
 const (
-	modePlain   mode = iota // print the response; exit by STATUS
-	modeWait                // … exit with the job's status
-	modeStream              // print the raw bytes after an ok header block (LOGS, METRICS)
-	modeAttach              // run --attach: stream the job's log, exit as wait (attach.go)
-	modeRunWait             // run --wait: exit as wait (attach.go)
-	modeTop                 // top: its own loop of TOP requests (top.go)
+	modePlain    mode = iota // print the response; exit by STATUS
+	modeWait                 // … exit with the job's status
+	modeStream               // print the raw bytes after an ok header block (LOGS, METRICS)
+	modeAttach               // run --attach: stream the job's log, exit as wait (attach.go)
+	modeRunWait              // run --wait: exit as wait (attach.go)
+	modeTop                  // top: its own loop of TOP requests (top.go)
+	modeQuitWait             // quit --wait: exit once the daemon has
 )
 
 // invocation is a parsed command line.
@@ -85,7 +87,7 @@ func init() {
 			"  events.dropped (another type is refused: no daemon emits it)\n", parseEvents},
 		"remove": {"REMOVE", "usage: cgroupctl remove ID\n", parseID},
 		"ping":   {"PING", "usage: cgroupctl ping\n", parseNoArgs},
-		"quit":   {"QUIT", "usage: cgroupctl quit\n", parseNoArgs},
+		"quit":   {"QUIT", "usage: cgroupctl quit [--wait|-w]\n  --wait, -w  return once the daemon has exited (its shutdown done)\n", parseQuit},
 		"upgrade": {"UPGRADE", "usage: cgroupctl upgrade\n" +
 			"  re-execute the daemon's binary from its path, keeping its pid, jobs and connections\n", parseNoArgs},
 		"metrics": {"METRICS", "usage: cgroupctl metrics\n" +
@@ -307,6 +309,26 @@ func positional(sc subcommand, args []string, out *output, opt func(args []strin
 }
 
 func noOptions([]string) (int, error) { return -1, nil }
+
+// parseQuit is quit [--wait]: with --wait the command returns once the
+// daemon's process has exited, not when it has begun its shutdown.
+func parseQuit(sc subcommand, args []string, out *output) (proto.Request, mode, error) {
+	m := modePlain
+	pos, err := positional(sc, args, out, func(a []string) (int, error) {
+		if a[0] == "--wait" || a[0] == "-w" {
+			m = modeQuitWait
+			return 1, nil
+		}
+		return -1, nil
+	})
+	if err != nil {
+		return proto.Request{}, 0, err
+	}
+	if len(pos) > 0 {
+		return proto.Request{}, 0, usagef("unexpected argument %q", oneLine(pos[0]))
+	}
+	return proto.Request{}, m, nil
+}
 
 func parseID(sc subcommand, args []string, out *output) (proto.Request, mode, error) {
 	pos, err := positional(sc, args, out, noOptions)

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"strconv"
 	"syscall"
+	"time"
 
 	"cgroupd/core/event"
 	"cgroupd/core/proto"
@@ -58,6 +59,12 @@ func exchange(inv invocation, stdout, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 	defer conn.Close()
+	daemonPid := 0
+	if inv.mode == modeQuitWait {
+		if daemonPid, err = conn.PeerPid(); err != nil {
+			return fail("%v", err)
+		}
+	}
 	br := bufio.NewReaderSize(conn, 64<<10)
 
 	if inv.mode == modeStream {
@@ -123,6 +130,18 @@ func exchange(inv invocation, stdout, stderr io.Writer) int {
 		return fail("read from %s: %v", inv.socket, err)
 	case !last.IsOK():
 		return 1
+	}
+	if inv.mode == modeQuitWait {
+		// The shutdown kills every job and removes what the daemon made;
+		// it gives up on jobs after 10 s, so a minute is plenty.
+		done, err := sock.WaitExit(daemonPid, time.Minute)
+		switch {
+		case err != nil:
+			return fail("wait for the daemon (pid %d): %v", daemonPid, err)
+		case !done:
+			return fail("the daemon (pid %d) is still running a minute after QUIT", daemonPid)
+		}
+		return 0
 	}
 	if inv.mode == modeWait {
 		if v, _ := last.Get("exit_known"); v == "0" {

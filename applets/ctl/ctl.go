@@ -18,7 +18,7 @@
 //	                              --follow: then each new one as it happens
 //	  remove ID                   remove an ended job and its cgroup
 //	  ping                        health check
-//	  quit                        ask the daemon to shut down
+//	  quit [--wait]               ask the daemon to shut down (--wait: until it has exited)
 //	  upgrade                     re-execute the daemon's binary in place (keeps jobs)
 //	  metrics                     the daemon's Prometheus metrics (text format 0.0.4)
 //	  top [-d D] [-b] [-n N] [-s KEY]  live view of jobs, pressure, engine decisions
@@ -88,7 +88,7 @@ const usage = `usage: cgroupctl [--socket PATH] [-o table|text|json | --json] <s
                               --follow: then each new one as it happens
   remove ID                   remove an ended job and its cgroup
   ping                        health check
-  quit                        ask the daemon to shut down
+  quit [--wait]               ask the daemon to shut down (--wait: until it has exited)
   upgrade                     re-execute the daemon's binary in place (keeps jobs)
   metrics                     the daemon's Prometheus metrics (text format 0.0.4)
   top [-d D] [-b] [-n N] [-s KEY]  live view of jobs, pressure, engine decisions

@@ -18,19 +18,20 @@ import (
 // the edges that point up or sideways, such as the supervisor importing
 // the server or a socket package.
 var layers = map[string]int{
-	"applets/daemon/job":        0,
-	"applets/daemon/pressure":   0,
-	"applets/daemon/journal":    1,
-	"applets/daemon/logstore":   1,
-	"applets/daemon/hub":        1,
-	"applets/daemon/handoff":    1,
-	"applets/daemon/spawner":    1,
-	"applets/daemon/guard":      2,
-	"applets/daemon/supervisor": 3,
-	"applets/daemon/metrics":    4,
-	"applets/daemon/top":        4,
-	"applets/daemon/server":     5,
-	"applets/daemon":            6,
+	"applets/daemon/job":              0,
+	"applets/daemon/pressure":         0,
+	"applets/daemon/metrics/promtest": 0, // test support: prometheus checks
+	"applets/daemon/journal":          1,
+	"applets/daemon/logstore":         1,
+	"applets/daemon/hub":              1,
+	"applets/daemon/handoff":          1,
+	"applets/daemon/spawner":          1,
+	"applets/daemon/guard":            2,
+	"applets/daemon/supervisor":       3,
+	"applets/daemon/metrics":          4,
+	"applets/daemon/top":              4,
+	"applets/daemon/server":           5,
+	"applets/daemon":                  6,
 }
 
 // wire are the packages of the protocol and the socket.

@@ -6,6 +6,7 @@ import (
 	"cgroupd/core/cgroup"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,6 +86,12 @@ func (d *daemon) openState(h *handoff.Handoff) error {
 	}
 	if dir == "" {
 		dir = defaultStateDir(d.euid, d.mount, d.root, os.Getenv)
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			// Made by this start: a clean shutdown removes it once empty
+			// (its jobs/ first), so one directory per root ever used
+			// does not pile up.
+			d.made = append(d.made, dir, filepath.Join(dir, "jobs"))
+		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("state dir: %w", err)

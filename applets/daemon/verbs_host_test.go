@@ -1,8 +1,11 @@
 package daemon
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestFreezeThawIdempotent: a second FREEZE of a job a client froze, or a
@@ -52,5 +55,47 @@ func TestRefusedRunTakesNoAutoID(t *testing.T) {
 	}
 	if r := mustOK(t, d.do("RUN", "arg", "sleep", "arg", "100")); r.KV["id"] != "job-2" {
 		t.Errorf("second started job got id %q, want job-2", r.KV["id"])
+	}
+}
+
+// TestQuitWaitCleansUp: `cgroupctl quit --wait` returns once the daemon
+// has exited, and a clean shutdown leaves nothing this start created:
+// neither the root cgroup nor the default state directory (issue 22 #8).
+func TestQuitWaitCleansUp(t *testing.T) {
+	d := startDaemon(t)
+	mustOK(t, d.run("q", []string{"sleep", "100"}))
+	state := stateDirOf(d.root)
+	if _, err := os.Stat(state); err != nil {
+		t.Fatalf("default state dir: %v", err)
+	}
+	out, errOut, code := d.ctl("quit", "--wait")
+	if code != 0 || !strings.Contains(out, "shutting_down: 1") {
+		t.Fatalf("quit --wait: exit %d, %q %q", code, out, errOut)
+	}
+	select {
+	case <-d.exited:
+	default:
+		t.Fatal("quit --wait returned while the daemon still ran")
+	}
+	for _, p := range []string{d.root, state} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s still there after a clean shutdown", p)
+		}
+	}
+}
+
+// TestRefusedStartLeavesNothing: a daemon that cannot start (here: a
+// --metrics-file it cannot write) removes the root cgroup and the state
+// directory it made (issue 22 #3).
+func TestRefusedStartLeavesNothing(t *testing.T) {
+	root := newRootPath(t)
+	d := startDaemonAt(t, root, filepath.Join(t.TempDir(), "s.sock"), "--metrics-file", "/nonexistent/dir/m.prom")
+	if code := d.waitExit(10 * time.Second); code != 1 {
+		t.Fatalf("start with an unwritable --metrics-file: exit %d, want 1", code)
+	}
+	for _, p := range []string{root, stateDirOf(root)} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s left behind by a refused start", p)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -77,11 +78,13 @@ type daemon struct {
 	top     *top.Sampler
 	srv     *server.Server
 
-	lockFDs []int                // flocked: the root and the state dir
-	oomAdj  *hostmem.OOMScoreAdj // the daemon's own, while it can restore it
-	meminfo *hostmem.Reader      // host headroom (nil: rule off)
-	sd      sdState              // systemd notification (sdnotify.go)
-	up      upgrade              // UPGRADE in progress (upgrade.go)
+	lockFDs  []int                // flocked: the root and the state dir
+	made     []string             // what this start created and a clean exit removes: the root, the default state dir
+	madeLogs bool                 // -L was made by this start (removed only if the start fails)
+	oomAdj   *hostmem.OOMScoreAdj // the daemon's own, while it can restore it
+	meminfo  *hostmem.Reader      // host headroom (nil: rule off)
+	sd       sdState              // systemd notification (sdnotify.go)
+	up       upgrade              // UPGRADE in progress (upgrade.go)
 
 	quitting     bool
 	quitDeadline time.Time
@@ -108,6 +111,10 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		sink.Close(sinkFlush)
 		fmt.Fprintf(stderr, "cgroupd: %v\n", err)
 		d.closeAll()
+		d.removeMade() // a refused start leaves what it made: nothing
+		if d.madeLogs {
+			os.Remove(d.cfg.LogDir) // empty: no job ran
+		}
 		return 1
 	}
 	for {
@@ -156,6 +163,9 @@ func (d *daemon) start() error {
 		if d.cfg.LogDir, err = filepath.Abs(d.cfg.LogDir); err != nil {
 			return fmt.Errorf("log dir: %w", err)
 		}
+		if _, err := os.Stat(d.cfg.LogDir); errors.Is(err, fs.ErrNotExist) {
+			d.madeLogs = true // removed if this start fails; after a clean run it keeps the logs
+		}
 		if d.logs, err = logstore.Open(d.cfg.LogDir, d.cfg.LogMaxSize, d.cfg.LogRetain, d.euid, d.logf); err != nil {
 			return err
 		}
@@ -184,6 +194,9 @@ func (d *daemon) start() error {
 		return err
 	}
 	d.mount, d.root = rs.Mount, rs.Root
+	if rs.Created && !rs.Delegated {
+		d.made = append(d.made, string(d.root))
+	}
 	if err := d.openState(h); err != nil {
 		return err
 	}
@@ -340,6 +353,19 @@ func (d *daemon) shutdownFinal() {
 	d.srv.Shutdown()
 	d.sup.Final()
 	d.closeAll()
+	d.removeMade()
+}
+
+// removeMade removes, after a clean shutdown, what this start created and
+// nothing now uses: the default state directory once it is empty, the
+// root cgroup once its jobs are gone. A directory that is not empty (a
+// stray cgroup, a record that could not be deleted) is left, and said.
+func (d *daemon) removeMade() {
+	for i := len(d.made) - 1; i >= 0; i-- {
+		if err := unix.Rmdir(d.made[i]); err != nil && err != unix.ENOENT {
+			d.logf("shutdown: %s left in place: %v", d.made[i], err)
+		}
+	}
 }
 
 // closeAll releases every fd (start failure or end of shutdown).

@@ -6,6 +6,7 @@ package sock
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -44,6 +45,48 @@ func (c *Conn) CloseWrite() error {
 		return fmt.Errorf("shutdown %s: %w", c.Name(), err)
 	}
 	return nil
+}
+
+// PeerPid is the pid of the process at the other end (SO_PEERCRED: the
+// one that created the listening socket).
+func (c *Conn) PeerPid() (int, error) {
+	cred, err := unix.GetsockoptUcred(c.fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+	if err != nil {
+		return 0, fmt.Errorf("SO_PEERCRED %s: %w", c.Name(), err)
+	}
+	return int(cred.Pid), nil
+}
+
+// WaitExit waits up to timeout for process pid to end (a pidfd: no pid
+// reuse race); ok is false when it is still running then. A process that
+// is gone already has ended.
+func WaitExit(pid int, timeout time.Duration) (ok bool, err error) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err == unix.ESRCH {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("pidfd_open %d: %w", pid, err)
+	}
+	defer unix.Close(fd)
+	deadline := time.Now().Add(timeout)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false, nil
+		}
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(pfd, int(left.Milliseconds())+1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("poll pidfd %d: %w", pid, err)
+		}
+		if n > 0 {
+			return true, nil
+		}
+	}
 }
 
 // Answers reports whether something accepts connections at path: a live
