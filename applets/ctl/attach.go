@@ -118,7 +118,7 @@ func runAttached(inv invocation, stdout, stderr io.Writer) int {
 		return fail("%s: connection closed before the response was complete", inv.socket)
 	case !first.IsOK():
 		printBlock(inv, stdout, stderr, first)
-		return 1
+		return refusedExit(first)
 	}
 	id, _ := first.Get("id")
 
@@ -296,4 +296,17 @@ func humanSize(n uint64) string {
 		f /= 1024
 	}
 	return ""
+}
+
+// refusedExit is the exit status of an attached or waited RUN that was
+// refused: a shell's 127 for a command not found and 126 for one that is
+// not executable (the daemon's exec_error), else 1.
+func refusedExit(rep proto.Reply) int {
+	switch v, _ := rep.Get("exec_error"); v {
+	case "not_found":
+		return 127
+	case "not_executable":
+		return 126
+	}
+	return 1
 }

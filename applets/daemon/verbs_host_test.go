@@ -99,3 +99,42 @@ func TestRefusedStartLeavesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestAttachedExitCodes: a RUN with --attach or --wait whose command is
+// not found exits 127, one that is not executable 126, as a shell does;
+// plain run keeps the C tool's 1. The refusal names the cause
+// (exec_error) and leaves nothing behind.
+func TestAttachedExitCodes(t *testing.T) {
+	d := startDaemon(t)
+	noexec := filepath.Join(t.TempDir(), "data.txt")
+	if err := os.WriteFile(noexec, []byte("not a program\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	badfmt := filepath.Join(t.TempDir(), "junk")
+	if err := os.WriteFile(badfmt, []byte{0, 1, 2, 3}, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		kind string
+	}{
+		{[]string{"run", "--attach", "--", "nosuchcommand-xyz"}, 127, "not_found"},
+		{[]string{"run", "--wait", "--", "/nonexistent/cmd"}, 127, "not_found"},
+		{[]string{"run", "--attach", "--", noexec}, 126, "not_executable"},
+		{[]string{"run", "--wait", "--", badfmt}, 126, "not_executable"},
+		{[]string{"run", "--", "nosuchcommand-xyz"}, 1, "not_found"},
+	} {
+		out, errOut, code := d.ctl(tc.args...)
+		if code != tc.code || !strings.Contains(out+errOut, "exec_error") && !strings.Contains(out+errOut, "spawn failed") {
+			t.Errorf("%v: exit %d (%q %q), want %d and the refusal", tc.args, code, out, errOut, tc.code)
+		}
+	}
+	r := d.do("RUN", "arg", "nosuchcommand-xyz")
+	if r.KV["reason"] != "spawn failed" || r.KV["exec_error"] != "not_found" {
+		t.Errorf("RUN of a missing command: %q, want spawn failed with exec_error not_found", r.Raw)
+	}
+	if jobs := listByID(t, d); len(jobs) != 0 {
+		t.Errorf("refused RUNs left jobs %v", jobs)
+	}
+}

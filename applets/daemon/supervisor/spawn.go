@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -66,7 +67,7 @@ func (sv *Supervisor) Run(st *Start, done Done) (*Job, *Refusal) {
 	}
 	path, err := st.Lookup()
 	if err != nil {
-		return nil, Refuse("spawn failed", "detail", err.Error())
+		return nil, spawnFailed(err, "")
 	}
 	st.path = path
 	if rf := sv.sp.checkFDs(st); rf != nil {
@@ -87,6 +88,21 @@ func (sv *Supervisor) Run(st *Start, done Done) (*Job, *Refusal) {
 	}
 	sv.sp.spawnJob(j, st, func(rf *Refusal) { done(j, rf) })
 	return j, nil
+}
+
+// spawnFailed is the refusal of a command that could not be started:
+// spawn failed with the error as detail (after prefix), and, when the
+// command was not found or is not executable, exec_error not_found or
+// not_executable (extension), which a shell reports as 127 and 126.
+func spawnFailed(err error, prefix string) *Refusal {
+	rf := Refuse("spawn failed", "detail", prefix+err.Error())
+	switch {
+	case errors.Is(err, spawn.ErrNotFound), errors.Is(err, fs.ErrNotExist):
+		rf.KV = append(rf.KV, "exec_error", "not_found")
+	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.ENOEXEC):
+		rf.KV = append(rf.KV, "exec_error", "not_executable")
+	}
+	return rf
 }
 
 // checkFDs refuses a job the open file limit has no room for: every job
@@ -210,12 +226,11 @@ func (sp *spawns) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
 			started = append(started, p.PidFD)
 		}
 		if r.Err != nil {
-			what := "spawn failed"
-			detail := r.Err.Error()
+			prefix := ""
 			if len(r.Procs) < len(spec.Services) {
-				detail = "service: " + detail
+				prefix = "service: "
 			}
-			undo(Refuse(what, "detail", detail), started)
+			undo(spawnFailed(r.Err, prefix), started)
 			return
 		}
 		main := r.Procs[len(r.Procs)-1]
