@@ -158,7 +158,8 @@ func runAttached(inv invocation, stdout, stderr io.Writer) int {
 	if inv.json {
 		printBlock(inv, stdout, stderr, end)
 	}
-	fmt.Fprintln(stderr, summary(end))
+	timeout, _ := inv.req.Get("timeout")
+	fmt.Fprintln(stderr, summary(end, timeout))
 	code, err := waitStatus(end)
 	if err != nil {
 		return fail("%s: %v", inv.socket, err)
@@ -237,12 +238,24 @@ func printBlock(inv invocation, w, stderr io.Writer, rep proto.Reply) {
 }
 
 // summary is the one line printed at the end, as systemd-run --wait's:
-// how it ended, run time, CPU time, memory peak, OOM kills. A figure the
+// how it ended (and why the daemon stopped it: timeout is the RUN's
+// --timeout), run time, CPU time, memory peak, OOM kills. A figure the
 // daemon did not report is "unknown".
-func summary(end proto.Reply) string {
+func summary(end proto.Reply, timeout string) string {
 	get := func(k string) string { v, _ := end.Get(k); return v }
 	var b strings.Builder
 	fmt.Fprintf(&b, "cgroupctl: run: job %s %s", get("id"), get("state"))
+	switch get("stop_reason") {
+	case "timeout":
+		if d, err := time.ParseDuration(timeout); err == nil {
+			timeout = d.String()
+		} else if n, err := strconv.Atoi(timeout); err == nil {
+			timeout = (time.Duration(n) * time.Second).String()
+		}
+		fmt.Fprintf(&b, ": timed out after %s", timeout)
+	case "detach":
+		b.WriteString(": stopped, its client went away")
+	}
 	if s := get("signal"); s != "" && s != "0" {
 		n, _ := strconv.Atoi(s)
 		name := unix.SignalName(unix.Signal(n))

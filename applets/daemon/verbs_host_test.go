@@ -138,3 +138,25 @@ func TestAttachedExitCodes(t *testing.T) {
 		t.Errorf("refused RUNs left jobs %v", jobs)
 	}
 }
+
+// TestTimeoutSaysSo: a job --timeout stopped ends saying why: WAIT's
+// answer has stop_reason timeout, and `run --wait` prints "timed out
+// after 1s" (not just "failed (SIGTERM)"); LIST says whose the job is and
+// what it runs.
+func TestTimeoutSaysSo(t *testing.T) {
+	d := startDaemon(t)
+	out, errOut, code := d.ctl("run", "--wait", "--id", "slow", "--timeout", "1s", "--", "sleep", "100")
+	if code != 128+15 || !strings.Contains(errOut, "job slow failed: timed out after 1s (SIGTERM)") {
+		t.Errorf("run --wait --timeout 1s: exit %d, stderr %q (stdout %q); want 143 and the timeout named", code, errOut, out)
+	}
+	if w := mustOK(t, d.do("WAIT", "id", "slow")); w.KV["stop_reason"] != "timeout" {
+		t.Errorf("WAIT of a timed-out job: %q, want stop_reason: timeout", w.Raw)
+	}
+	if ev := d.out.waitEvent(t, "job.exit", map[string]string{"id": "slow"}); ev["stop_reason"] != "timeout" {
+		t.Errorf("job.exit %v, want stop_reason=timeout", ev)
+	}
+	b := listByID(t, d)["slow"]
+	if b["uid"] != "0" || b["command"] != "sleep 100" {
+		t.Errorf("LIST block %v, want uid 0 and command \"sleep 100\"", b)
+	}
+}

@@ -90,8 +90,9 @@ type Job struct {
 	engSince  time.Time     // frozen by the pressure engine since (zero: not)
 	engFrozen time.Duration // time frozen by the engine before engSince
 
-	figures Figures
-	figured bool
+	figures    Figures
+	figured    bool
+	stopReason string // why the daemon stops it (timeout, detach); "": it does not
 }
 
 // Make is a validated RUN's job, in phase new.
@@ -324,6 +325,13 @@ func (j *Job) Ran(now time.Time) time.Duration {
 	return t
 }
 
+// StopFor records that the daemon stops the job for reason (timeout,
+// detach: SIGTERM, then SIGKILL after the grace); its end says so.
+func (j *Job) StopFor(reason string) { j.stopReason = reason }
+
+// StopReason is why the daemon stops the job ("": it does not).
+func (j *Job) StopReason() string { return j.stopReason }
+
 // SetCPUWeight records the cpu.weight the engine set (0: the job's own).
 func (j *Job) SetCPUWeight(w int) { j.cpuWeight = w }
 
@@ -375,12 +383,20 @@ func ExitKV(j *Job) []string {
 	kv := []string{"id", j.spec.ID, "state", j.State(), "exit", strconv.Itoa(j.status.Exit),
 		"signal", strconv.Itoa(j.status.Signal), "oom_killed", OOMKilled(j), "cgroup", string(j.spec.Cgroup),
 		"start_unix_ms", strconv.FormatInt(j.startUnix, 10), "exit_unix_ms", strconv.FormatInt(j.exitUnix, 10)}
-	return append(append(kv, FigureKV(j)...), UnknownKeys(j)...)
+	return append(append(append(kv, FigureKV(j)...), UnknownKeys(j)...), stopKV(j)...)
+}
+
+// stopKV is stop_reason of a job the daemon stopped (extension).
+func stopKV(j *Job) []string {
+	if j.stopReason == "" {
+		return nil
+	}
+	return []string{"stop_reason", j.stopReason}
 }
 
 // WaitKV is WAIT's answer for ended job j, after STATUS: ok.
 func WaitKV(j *Job) []string {
 	kv := []string{"id", j.spec.ID, "state", j.State(), "exit", strconv.Itoa(j.status.Exit),
 		"signal", strconv.Itoa(j.status.Signal), "oom_killed", OOMKilled(j)}
-	return append(append(kv, FigureKV(j)...), UnknownKeys(j)...)
+	return append(append(append(kv, FigureKV(j)...), UnknownKeys(j)...), stopKV(j)...)
 }

@@ -109,6 +109,8 @@ func (srv *Server) doList(c *conn) []byte {
 			Add("start_unix_ms", strconv.FormatInt(startUnix, 10)).Add("exit_unix_ms", strconv.FormatInt(exitUnix, 10)).
 			Add("cgroup", string(j.Cgroup()))
 		addKV(b, job.UnknownKeys(j.Job))
+		// Appended: who owns it and what it runs (a table at a terminal).
+		b.Add("uid", strconv.FormatUint(uint64(j.Spec().UID), 10)).Add("command", proto.Cut(strings.Join(j.Spec().Argv, " ")))
 		out = append(out, b.Bytes()...)
 	}
 	return append(out, proto.OK().Add("count", strconv.Itoa(len(list))).Bytes()...)

@@ -49,8 +49,7 @@ type Job struct {
 
 	pend *pendingRun // while pending: the RUN waiting for admission
 
-	stopStage int    // of a timeout or a detach: 0; 1: SIGTERM sent; 2: SIGKILL sent
-	stopWhy   string // reason of the stop in progress
+	stopStage int // of a timeout or a detach: 0; 1: SIGTERM sent; 2: SIGKILL sent
 }
 
 // newJob is the table's entry for a job model.

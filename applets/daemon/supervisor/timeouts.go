@@ -101,7 +101,7 @@ func (tm *timeouts) stopJob(j *Job, why string, now time.Time) {
 	if j.IsEnded() || j.MainGone() || j.stopStage > 0 {
 		return
 	}
-	j.stopWhy = why
+	j.StopFor(why)
 	if j.Spec().Opts.Grace == 0 {
 		tm.stopKill(j)
 		return
@@ -115,8 +115,8 @@ func (tm *timeouts) stopJob(j *Job, why string, now time.Time) {
 
 func (tm *timeouts) stopKill(j *Job) {
 	j.stopStage = 2
-	if err := tm.sv.killJob(j, int(unix.SIGKILL), j.stopWhy); err != nil {
-		tm.sv.logf("job %s: %s: SIGKILL: %v", j.ID(), j.stopWhy, err)
+	if err := tm.sv.killJob(j, int(unix.SIGKILL), j.StopReason()); err != nil {
+		tm.sv.logf("job %s: %s: SIGKILL: %v", j.ID(), j.StopReason(), err)
 	}
 }
 
