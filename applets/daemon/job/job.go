@@ -383,20 +383,23 @@ func ExitKV(j *Job) []string {
 	kv := []string{"id", j.spec.ID, "state", j.State(), "exit", strconv.Itoa(j.status.Exit),
 		"signal", strconv.Itoa(j.status.Signal), "oom_killed", OOMKilled(j), "cgroup", string(j.spec.Cgroup),
 		"start_unix_ms", strconv.FormatInt(j.startUnix, 10), "exit_unix_ms", strconv.FormatInt(j.exitUnix, 10)}
-	return append(append(append(kv, FigureKV(j)...), UnknownKeys(j)...), stopKV(j)...)
+	return appendEndKV(kv, j)
 }
 
-// stopKV is stop_reason of a job the daemon stopped (extension).
-func stopKV(j *Job) []string {
-	if j.stopReason == "" {
-		return nil
+// appendEndKV appends the extension keys of j's end after kv (job.exit's
+// and WAIT's v1 keys): the end figures, the unknown-status keys, and
+// stop_reason of a job the daemon stopped.
+func appendEndKV(kv []string, j *Job) []string {
+	kv = append(append(kv, FigureKV(j)...), UnknownKeys(j)...)
+	if j.stopReason != "" {
+		kv = append(kv, "stop_reason", j.stopReason)
 	}
-	return []string{"stop_reason", j.stopReason}
+	return kv
 }
 
 // WaitKV is WAIT's answer for ended job j, after STATUS: ok.
 func WaitKV(j *Job) []string {
 	kv := []string{"id", j.spec.ID, "state", j.State(), "exit", strconv.Itoa(j.status.Exit),
 		"signal", strconv.Itoa(j.status.Signal), "oom_killed", OOMKilled(j)}
-	return append(append(append(kv, FigureKV(j)...), UnknownKeys(j)...), stopKV(j)...)
+	return appendEndKV(kv, j)
 }

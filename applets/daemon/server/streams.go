@@ -2,7 +2,6 @@ package server
 
 import (
 	"strconv"
-	"time"
 
 	"cgroupd/applets/daemon/job"
 	"cgroupd/applets/daemon/supervisor"
@@ -204,5 +203,3 @@ func waitResponse(j *supervisor.Job) []byte {
 func runOK(j *supervisor.Job) []byte {
 	return proto.OK().Add("id", j.ID()).Add("pid", strconv.Itoa(j.Pid())).Add("cgroup", string(j.Cgroup())).Bytes()
 }
-
-var _ = time.Now

@@ -190,7 +190,7 @@ func (srv *Server) doStats(c *conn) []byte {
 	mem, cpu, io := psiOf("memory"), psiOf("cpu"), psiOf("io")
 	root := srv.sup.Root()
 	running, frozen, pending := srv.sup.Counts()
-	psiHost, _ := srv.sup.PSI()
+	psiHost, psiRoot := srv.sup.PSI()
 	r := proto.OK().Add("root", string(root)).Add("jobs", strconv.Itoa(srv.sup.Count())).
 		Add("running", strconv.Itoa(running)).Add("frozen", strconv.Itoa(frozen)).
 		Add("memory_total", u64(root.MemoryCurrent())).
@@ -203,7 +203,7 @@ func (srv *Server) doStats(c *conn) []byte {
 	if m, ok := srv.sup.HostMem(); ok {
 		r.Add("host_mem_total_bytes", u64(m.Total)).Add("host_mem_available_bytes", u64(m.Available))
 	}
-	if m, ok := srv.sup.Pressure(); ok && psiRootOf(srv) {
+	if m, ok := srv.sup.Pressure(); ok && psiRoot {
 		r.Add("pressure_window_ms", strconv.FormatInt(m.Window.Milliseconds(), 10)).
 			Add("pressure_mem_some_pct", pct(m.Memory.Some)).Add("pressure_mem_full_pct", pct(m.Memory.Full)).
 			Add("pressure_cpu_some_pct", pct(m.CPU.Some)).Add("pressure_cpu_full_pct", pct(m.CPU.Full)).
@@ -218,8 +218,6 @@ func (srv *Server) doStats(c *conn) []byte {
 	}
 	return r.Bytes()
 }
-
-func psiRootOf(srv *Server) bool { _, r := srv.sup.PSI(); return r }
 
 // EventsDropped counts the event lines dropped for a consumer that fell
 // behind: stderr and EVENTS followers.
