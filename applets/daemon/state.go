@@ -90,7 +90,9 @@ func (d *daemon) openState(h *handoff.Handoff) error {
 			// Made by this start: a clean shutdown removes it once empty
 			// (its jobs/ first), so one directory per root ever used
 			// does not pile up.
-			d.made = append(d.made, dir, filepath.Join(dir, "jobs"))
+			// The id reservation goes with the records: nothing names
+			// their ids any more (kept logs count on their own).
+			d.made = append(d.made, dir, filepath.Join(dir, journal.ReserveFile), filepath.Join(dir, "jobs"))
 		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {

@@ -79,7 +79,7 @@ type daemon struct {
 	srv     *server.Server
 
 	lockFDs  []int                // flocked: the root and the state dir
-	made     []string             // what this start created and a clean exit removes: the root, the default state dir
+	made     []string             // what this start created and a clean exit removes, last first: the root, the default state dir
 	madeLogs bool                 // -L was made by this start (removed only if the start fails)
 	oomAdj   *hostmem.OOMScoreAdj // the daemon's own, while it can restore it
 	meminfo  *hostmem.Reader      // host headroom (nil: rule off)
@@ -361,9 +361,18 @@ func (d *daemon) shutdownFinal() {
 // root cgroup once its jobs are gone. A directory that is not empty (a
 // stray cgroup, a record that could not be deleted) is left, and said.
 func (d *daemon) removeMade() {
+	failed := false
 	for i := len(d.made) - 1; i >= 0; i-- {
-		if err := unix.Rmdir(d.made[i]); err != nil && err != unix.ENOENT {
-			d.logf("shutdown: %s left in place: %v", d.made[i], err)
+		p := d.made[i]
+		err := unix.Rmdir(p)
+		if err == unix.ENOTDIR && !failed {
+			// A file of a directory made (the id reservation): only once
+			// what precedes it (the records' directory) is gone.
+			err = unix.Unlink(p)
+		}
+		if err != nil && err != unix.ENOENT {
+			failed = true
+			d.logf("shutdown: %s left in place: %v", p, err)
 		}
 	}
 }

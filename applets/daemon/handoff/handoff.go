@@ -7,6 +7,7 @@
 //	lock FD                      a flocked directory (the root package)
 //	job ID PIDFD [SERVICEFD...]  a job's pidfds (the supervisor)
 //	reap FD                      a refused RUN's process to reap (the supervisor)
+//	next N                       the lowest automatic id number not handed out (the supervisor)
 //	conn FD UID GID PID KIND HEXDATA [ARG...]  a client connection (the server)
 //
 // A line of a kind the reader does not know is skipped, so a newer image
@@ -50,6 +51,7 @@ type Handoff struct {
 	Locks     []int
 	Jobs      map[string]*Job
 	Reap      []int
+	NextID    int // 0: not said (an older image)
 	Conns     []Conn
 	Requester int // fd of the UPGRADE connection, -1: SIGUSR2
 }
@@ -82,6 +84,9 @@ func (h *Handoff) Encode(ids []string) []byte {
 	}
 	for _, fd := range h.Reap {
 		line("reap", itoa(fd))
+	}
+	if h.NextID > 0 {
+		line("next", itoa(h.NextID))
 	}
 	for _, c := range h.Conns {
 		line(append([]string{"conn", itoa(c.FD), strconv.FormatUint(uint64(c.UID), 10), strconv.FormatUint(uint64(c.GID), 10),
@@ -126,6 +131,8 @@ func Decode(r io.Reader) (*Handoff, error) {
 			h.Jobs[fl[1]] = j
 		case "reap":
 			h.Reap = append(h.Reap, num(fl[1]))
+		case "next":
+			h.NextID = num(fl[1])
 		case "conn":
 			if len(fl) < 7 {
 				return nil, fmt.Errorf("handoff: %q", sc.Text())

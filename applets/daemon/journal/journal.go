@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,11 +41,21 @@ import (
 
 const jobsDir = "jobs"
 
-// op is one record to write (data) or delete (data nil).
+// op is one record to write (data) or delete (data nil); top: a file of
+// the state directory itself (the id reservation), not a record.
 type op struct {
 	id   string
 	data []byte
+	top  bool
 }
+
+// ReserveFile holds the automatic ids reserved so far (package jobid): a
+// decimal number, every id below it may have been handed out. Its op's
+// key starts with '_', which no job id does.
+const (
+	ReserveFile = "next-id"
+	reserveKey  = "_" + ReserveFile
+)
 
 // Journal is the record writer of one state directory. Its methods are
 // the loop's, but for the goroutine it runs itself; a nil *Journal (no
@@ -52,6 +63,8 @@ type op struct {
 type Journal struct {
 	dir      string // <state-dir>/jobs
 	dirFD    int
+	topFD    int       // <state-dir>
+	reserved int       // the reservation found at Open (0: none)
 	sync     bool      // flush to disk (not on tmpfs): syncfs, at most once a second
 	lastSync time.Time // goroutine only
 	dirty    bool      // records written since lastSync (goroutine only)
@@ -100,7 +113,16 @@ func Open(stateDir string) (*Journal, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	j := &Journal{dir: dir, dirFD: fd, sync: durable, efd: efd, ops: map[string]*op{}}
+	top, err := unix.Open(stateDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		unix.Close(fd)
+		unix.Close(efd)
+		return nil, err
+	}
+	j := &Journal{dir: dir, dirFD: fd, topFD: top, sync: durable, efd: efd, ops: map[string]*op{}}
+	if b, err := os.ReadFile(filepath.Join(stateDir, ReserveFile)); err == nil {
+		j.reserved, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
 	j.cond = sync.NewCond(&j.mu)
 	go j.run()
 	return j, nil
@@ -135,6 +157,23 @@ func (jn *Journal) Put(id string, data []byte) {
 func (jn *Journal) Delete(id string) {
 	if jn != nil {
 		jn.post(&op{id: id})
+	}
+}
+
+// Reserved is the id reservation the state directory held at Open (0:
+// none).
+func (jn *Journal) Reserved() int {
+	if jn == nil {
+		return 0
+	}
+	return jn.reserved
+}
+
+// Reserve queues writing the id reservation n: written before any record
+// queued after it, so a RUN's reply (After) waits for it too.
+func (jn *Journal) Reserve(n int) {
+	if jn != nil {
+		jn.post(&op{id: reserveKey, data: []byte(strconv.Itoa(n) + "\n"), top: true})
 	}
 }
 
@@ -221,6 +260,10 @@ func (jn *Journal) run() {
 // directory (os.File would add fcntls, an fstat, an epoll_ctl and a path
 // walk per record; os.Rename an lstat).
 func (jn *Journal) apply(o *op) error {
+	dirFD, name := jn.dirFD, o.id
+	if o.top {
+		dirFD, name = jn.topFD, ReserveFile
+	}
 	if o.data == nil {
 		if err := unix.Unlinkat(jn.dirFD, o.id, 0); err != nil && err != unix.ENOENT {
 			return &fs.PathError{Op: "unlink", Path: filepath.Join(jn.dir, o.id), Err: err}
@@ -228,15 +271,15 @@ func (jn *Journal) apply(o *op) error {
 		jn.unlinks.Add(1)
 		return nil
 	}
-	tmp := "." + o.id + ".tmp"
-	err := writeAt(jn.dirFD, tmp, o.data)
+	tmp := "." + name + ".tmp"
+	err := writeAt(dirFD, tmp, o.data)
 	if err == nil {
-		if err = unix.Renameat(jn.dirFD, tmp, jn.dirFD, o.id); err != nil {
-			err = &fs.PathError{Op: "rename", Path: filepath.Join(jn.dir, tmp), Err: err}
+		if err = unix.Renameat(dirFD, tmp, dirFD, name); err != nil {
+			err = &fs.PathError{Op: "rename", Path: tmp, Err: err}
 		}
 	}
 	if err != nil {
-		unix.Unlinkat(jn.dirFD, tmp, 0)
+		unix.Unlinkat(dirFD, tmp, 0)
 		return err
 	}
 	jn.writes.Add(1)
@@ -331,6 +374,7 @@ func (jn *Journal) Close() {
 	}
 	unix.Close(jn.efd)
 	unix.Close(jn.dirFD)
+	unix.Close(jn.topFD)
 }
 
 // After runs fn on the loop once every record queued so far is written:

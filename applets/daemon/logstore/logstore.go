@@ -21,6 +21,14 @@
 //
 // --log-retain N bounds the directory: the logs of removed jobs (and any
 // *.log found there at start) are kept, newest N, the older ones deleted.
+//
+// A kept log is never overwritten: a new job whose id names one (a
+// client's --id) still writes DIR/<id>.log, and the kept one is first
+// moved aside to DIR/<id>.log.<n>, the lowest n free, where it stays a
+// kept log under --log-retain. (No id's log ends that way: ids end in
+// ".log" only as "<id>.log".) The ids of the logs found at start go to
+// the automatic id counter (Found), so a job-<n> of a log kept from an
+// earlier daemon is never handed out again.
 package logstore
 
 import (
@@ -30,6 +38,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -47,6 +56,8 @@ type Store struct {
 	retain  int
 	logf    func(format string, args ...any)
 
+	found    []string          // ids of the logs found at Open
+	aside    map[string]string // log path -> where its older file was moved, while its job lives
 	trims    map[string]int64  // log path -> head punched out up to here
 	retained map[string]uint64 // log path of a removed job -> its entry's generation
 	queue    []retainedLog     // oldest first; entries whose generation is stale are skipped
@@ -68,7 +79,7 @@ func Open(dir string, maxSize int64, retain, owner int, logf func(string, ...any
 		return nil, fmt.Errorf("log dir: %w", err)
 	}
 	s := &Store{dir: dir, fd: -1, maxSize: maxSize, retain: retain, logf: logf,
-		trims: map[string]int64{}, retained: map[string]uint64{}}
+		trims: map[string]int64{}, retained: map[string]uint64{}, aside: map[string]string{}}
 	if err := s.scan(); err != nil {
 		return nil, fmt.Errorf("log dir: %w", err)
 	}
@@ -111,20 +122,85 @@ func trustedDir(st unix.Stat_t, owner int) bool {
 	return st.Mode&0o022 == 0 || st.Mode&unix.S_ISVTX != 0
 }
 
+// Found is the ids of the logs the directory held at Open.
+func (s *Store) Found() []string {
+	if s == nil {
+		return nil
+	}
+	return s.found
+}
+
 // Create makes a new, empty log file for job id, owned by the daemon
 // (chowned by the caller when the job runs as another user), and returns
-// it with its path.
+// it with its path. Whatever had the name is moved aside first (moveAside).
 func (s *Store) Create(id string) (*os.File, string, error) {
 	name := id + ".log"
 	path := filepath.Join(s.dir, name)
-	if err := unix.Unlinkat(s.fd, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
-		return nil, "", fmt.Errorf("unlink %s: %w", path, err)
+	if err := s.moveAside(name, path); err != nil {
+		return nil, "", err
 	}
 	fd, err := unix.Openat(s.fd, name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_APPEND|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o640)
 	if err != nil {
+		s.restoreAside(name, path)
 		return nil, "", fmt.Errorf("create %s: %w", path, err)
 	}
 	return os.NewFile(uintptr(fd), path), path, nil
+}
+
+// moveAside renames what has the name of a new log (a kept log, or
+// anything else: never followed) to name.<n>, the lowest n free
+// (RENAME_NOREPLACE: nothing is overwritten); a kept log stays kept under
+// its new name. Remove (a refused RUN) puts it back.
+func (s *Store) moveAside(name, path string) error {
+	var st unix.Stat_t
+	if err := unix.Fstatat(s.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	for n := 1; ; n++ {
+		to := name + "." + strconv.Itoa(n)
+		err := unix.Renameat2(s.fd, name, s.fd, to, unix.RENAME_NOREPLACE)
+		if errors.Is(err, unix.EEXIST) {
+			continue
+		}
+		if errors.Is(err, unix.ENOENT) {
+			return nil // gone meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("move %s aside: %w", path, err)
+		}
+		moved := filepath.Join(s.dir, to)
+		s.aside[path] = moved
+		s.rename(path, moved)
+		return nil
+	}
+}
+
+// restoreAside puts back what moveAside moved for the log at path, if
+// the new log is gone (a RUN that failed leaves the directory as it was).
+func (s *Store) restoreAside(name, path string) {
+	moved, ok := s.aside[path]
+	if !ok {
+		return
+	}
+	delete(s.aside, path)
+	if unix.Renameat2(s.fd, filepath.Base(moved), s.fd, name, unix.RENAME_NOREPLACE) == nil {
+		s.rename(moved, path)
+	}
+}
+
+// rename makes the kept log at from the one at to, in its place by age.
+func (s *Store) rename(from, to string) {
+	g, ok := s.retained[from]
+	if !ok {
+		return
+	}
+	delete(s.retained, from)
+	s.retained[to] = g
+	for i := range s.queue {
+		if s.queue[i] == (retainedLog{from, g}) {
+			s.queue[i].path = to
+		}
+	}
 }
 
 // Open opens the log at path for reading (LOGS): relative to the log dir,
@@ -154,6 +230,7 @@ func (s *Store) Remove(path string) error {
 	if err := unix.Unlinkat(s.fd, filepath.Base(path), 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("remove log %s: %w", path, err)
 	}
+	s.restoreAside(filepath.Base(path), path)
 	return nil
 }
 
@@ -227,6 +304,7 @@ func (s *Store) Forgotten(path string) {
 		return
 	}
 	delete(s.trims, path)
+	delete(s.aside, path) // its job ran: what was moved aside stays there
 	s.keep(path)
 	s.prune()
 }
@@ -270,9 +348,11 @@ func (s *Store) scan() error {
 	}
 	var logs []found
 	for _, e := range ents {
-		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".log") {
+		id, ok := logID(e.Name())
+		if !e.Type().IsRegular() || !ok {
 			continue
 		}
+		s.found = append(s.found, id)
 		fi, err := e.Info()
 		if err != nil {
 			continue // removed meanwhile
@@ -290,6 +370,18 @@ func (s *Store) scan() error {
 	}
 	s.prune()
 	return nil
+}
+
+// logID is the id of a log file name: <id>.log, or <id>.log.<n> (moved
+// aside).
+func logID(name string) (string, bool) {
+	if i := strings.LastIndex(name, ".log."); i > 0 {
+		if _, err := strconv.ParseUint(name[i+5:], 10, 32); err == nil {
+			return name[:i], true
+		}
+	}
+	id, ok := strings.CutSuffix(name, ".log")
+	return id, ok && id != ""
 }
 
 // Marker stands for n bytes a trim dropped before they were sent.

@@ -73,3 +73,53 @@ func TestCreateOpenRetain(t *testing.T) {
 		t.Error("removed log still there")
 	}
 }
+
+// A kept log is never overwritten: a new log of its id moves it aside to
+// <id>.log.<n>, which stays kept; a refused RUN (Remove) puts it back.
+// Found names the ids of every log at Open, moved-aside ones included.
+func TestKeptLogMovedAside(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string]string{"job-3.log": "three", "web.log": "first", "web.log.1": "older", "x.log.bak": "?"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := Open(dir, 0, 10, os.Geteuid(), t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	found := map[string]bool{}
+	for _, id := range s.Found() {
+		found[id] = true
+	}
+	if !found["job-3"] || !found["web"] || len(found) != 2 {
+		t.Errorf("found %v, want job-3 and web", s.Found())
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return "(" + err.Error() + ")"
+		}
+		return string(b)
+	}
+	f, p, err := s.Create("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("second")
+	f.Close()
+	if read("web.log") != "second" || read("web.log.2") != "first" || read("web.log.1") != "older" {
+		t.Errorf("after a new web: web.log %q, .1 %q, .2 %q", read("web.log"), read("web.log.1"), read("web.log.2"))
+	}
+	// A refused RUN leaves the directory as it found it.
+	if err := s.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if read("web.log") != "first" {
+		t.Errorf("after a refused RUN web.log holds %q, want the kept log back", read("web.log"))
+	}
+	if _, err := os.Stat(filepath.Join(dir, "web.log.2")); err == nil {
+		t.Error("web.log.2 left behind by a refused RUN")
+	}
+}

@@ -30,7 +30,6 @@ type runSpec struct {
 	RequirePaths []string
 	IOMaxCount   int
 	QueueTimeout time.Duration
-	AutoID       bool     // ID is the supervisor's NewID
 	Opts         job.Opts // rm, wait, kill_on_detach, timeout
 }
 
@@ -70,7 +69,7 @@ func parseRun(r *proto.Request, e runEnv) (*runSpec, *supervisor.Refusal) {
 		}
 		s.ID = id
 	} else {
-		s.ID, s.AutoID = e.NewID(), true
+		s.ID = e.NewID()
 	}
 	s.Argv = r.All("arg")
 	if len(s.Argv) == 0 || s.Argv[0] == "" {
@@ -273,7 +272,7 @@ func (srv *Server) doRun(c *conn, r *proto.Request) []byte {
 			Argv: spec.Argv, Settings: spec.Settings, ServiceCount: len(spec.Services), RequireCount: len(spec.RequirePaths),
 			IOMaxCount: spec.IOMaxCount, Opts: spec.Opts,
 		},
-		Env: spec.Env, Cwd: spec.Cwd, Services: spec.Services, QueueTimeout: spec.QueueTimeout, AutoID: spec.AutoID,
+		Env: spec.Env, Cwd: spec.Cwd, Services: spec.Services, QueueTimeout: spec.QueueTimeout,
 		SetCred: setCred, Groups: groups,
 		// The executable is looked up with the caller's rights too.
 		Lookup: func() (path string, err error) {

@@ -84,6 +84,7 @@ func (ad *adoption) adopt(handed map[string]*handoff.Job) {
 // ended now with an unknown status. It returns the phase it is in after.
 func (ad *adoption) restore(j *Job, meta job.Meta, h *handoff.Job) job.Phase {
 	ad.sv.jobs[j.ID()] = j
+	ad.sv.ids.Seen(j.ID())
 	ad.sv.seq = max(ad.sv.seq, j.Seq())
 	ad.sv.logs.Started(j.Log()) // not a removed job's log: never pruned
 	if meta.Phase == job.Ended {
@@ -248,6 +249,7 @@ func (ad *adoption) reportStrays() {
 			ad.strays = map[string]bool{}
 		}
 		ad.strays[name] = true
+		ad.sv.ids.Seen(name)
 		ad.sv.logf("unknown cgroup %s: no job record; left alone (populated %s)", cg, populated)
 		ad.sv.emit(&hub.Event{Type: "cgroup.unknown"}, "cgroup", string(cg), "populated", populated)
 	}

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strconv"
-	"strings"
 	"time"
 
 	"cgroupd/applets/daemon/handoff"
@@ -56,6 +54,13 @@ func (sv *Supervisor) Adopt(h *handoff.Handoff) {
 		for _, fd := range h.Reap {
 			sv.sp.reapLater(fd)
 		}
+		sv.ids.Above(h.NextID - 1)
+	}
+	// Automatic ids go on above every id still named somewhere: the
+	// reservation, kept logs, records and cgroups (adopt).
+	sv.ids.Above(sv.journal.Reserved() - 1)
+	for _, id := range sv.logs.Found() {
+		sv.ids.Seen(id)
 	}
 	sv.ad.adopt(handed)
 }
@@ -81,6 +86,7 @@ func (sv *Supervisor) Handoff(h *handoff.Handoff) (fds []int, ids []string) {
 	}
 	h.Reap = append(h.Reap, sv.sp.unreaped...)
 	fds = append(fds, sv.sp.unreaped...)
+	h.NextID = sv.ids.Next()
 	return fds, ids
 }
 
@@ -224,19 +230,9 @@ func (sv *Supervisor) Taken(id string) bool {
 }
 
 // NewID is the next free automatic id. It is taken only once a job of
-// that id is started or queued (Run, with Start.AutoID): a refused RUN
+// that id is started or queued (Run): a refused RUN
 // uses up no id.
-func (sv *Supervisor) NewID() string {
-	next := sv.nextID
-	return genID(&next, sv.Taken)
-}
-
-// takeID takes automatic id (job-<n>): the next one is above it.
-func (sv *core) takeID(id string) {
-	if n, err := strconv.Atoi(strings.TrimPrefix(id, "job-")); err == nil && n >= sv.nextID {
-		sv.nextID = n + 1
-	}
-}
+func (sv *Supervisor) NewID() string { return sv.ids.Peek(sv.Taken) }
 
 // UserCount is uid's live and pending jobs, and its new jobs the spawner
 // is starting (they have no state until they run).

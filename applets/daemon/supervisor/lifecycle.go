@@ -62,21 +62,6 @@ type service struct {
 	pid, pidfd int
 }
 
-// genID returns job-<n> for the smallest n >= *next that is not taken, and
-// advances *next past it.
-func genID(next *int, taken func(string) bool) string {
-	if *next < 1 {
-		*next = 1
-	}
-	for {
-		id := "job-" + strconv.Itoa(*next)
-		*next++
-		if !taken(id) {
-			return id
-		}
-	}
-}
-
 // monoMs is CLOCK_MONOTONIC in milliseconds.
 func monoMs() int64 {
 	var ts unix.Timespec

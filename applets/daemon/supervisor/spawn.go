@@ -29,7 +29,6 @@ type Start struct {
 	Cwd          string
 	Services     []string
 	QueueTimeout time.Duration // > 0: wait as a pending job while admission refuses
-	AutoID       bool          // Spec.ID is NewID's: taken once the job exists
 	SetCred      bool          // run as Spec.UID/GID with Groups
 	Groups       []uint32
 	// Lookup finds the executable (with the caller's rights), once the
@@ -74,9 +73,9 @@ func (sv *Supervisor) Run(st *Start, done Done) (*Job, *Refusal) {
 		return nil, rf
 	}
 	j := newJob(job.Make(st.Spec))
-	if st.AutoID {
-		sv.takeID(st.Spec.ID)
-	}
+	// An id of the automatic form is used up once its job exists, even
+	// one a client named: the counter never hands it out later.
+	sv.ids.Take(st.Spec.ID)
 	if st.QueueTimeout > 0 && (b != nil || sv.rq.queue.Len() > 0) {
 		// Blocked, or others are waiting already: queue it (queue.go).
 		if b == nil {

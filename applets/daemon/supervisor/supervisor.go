@@ -4,6 +4,7 @@ import (
 	"cgroupd/applets/daemon/guard"
 	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/job"
+	"cgroupd/applets/daemon/jobid"
 	"cgroupd/applets/daemon/journal"
 	"cgroupd/applets/daemon/logstore"
 	"cgroupd/applets/daemon/pressure"
@@ -70,7 +71,7 @@ type core struct {
 
 	jobs     map[string]*Job
 	seq      uint64
-	nextID   int
+	ids      *jobid.Counter // automatic ids
 	nRunning int
 	nFrozen  int
 	pidfds   int
@@ -153,8 +154,9 @@ func New(cfg Config, lp *loop.Loop, events *hub.Hub, jn *journal.Journal, logs *
 	}
 	c := &core{
 		cfg: cfg, lp: lp, events: events, journal: jn, logs: logs, l: l,
-		jobs: map[string]*Job{}, nextID: 1, stopping: map[*Job]struct{}{}, liveJobs: map[*Job]struct{}{},
+		jobs: map[string]*Job{}, stopping: map[*Job]struct{}{}, liveJobs: map[*Job]struct{}{},
 	}
+	c.ids = jobid.New(jn.Reserve)
 	c.rq = runQueue{sv: c}
 	c.to = timeouts{sv: c}
 	c.g = guard.New(guard.Config{Root: cfg.Root, Engine: cfg.Engine, Thresholds: cfg.Thresholds,

@@ -3,27 +3,8 @@ package supervisor
 import (
 	"cgroupd/applets/daemon/job"
 	"cgroupd/core/limits"
-	"reflect"
 	"testing"
 )
-
-func TestGenID(t *testing.T) {
-	taken := map[string]bool{"job-1": true, "job-2": true, "job-4": true}
-	next := 1
-	var got []string
-	for i := 0; i < 3; i++ {
-		id := genID(&next, func(id string) bool { return taken[id] })
-		taken[id] = true
-		got = append(got, id)
-	}
-	want := []string{"job-3", "job-5", "job-6"}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("got %q, want %q", got, want)
-	}
-	if next != 7 {
-		t.Errorf("got next %d, want 7", next)
-	}
-}
 
 func TestCheckControllers(t *testing.T) {
 	mem := limits.Setting{Key: "memory_max", Controller: "memory", File: "memory.max", Value: "1"}
