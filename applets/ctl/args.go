@@ -430,7 +430,7 @@ func parseEvents(sc subcommand, args []string, out *output) (proto.Request, mode
 // TestDaemonKeysTyped checks them against the daemon's source.
 var eventTypes = []string{
 	"job.start", "job.freeze", "job.thaw", "job.kill", "job.oom", "job.throttle", "job.exit", "job.cleanup", "pressure",
-	"job.adopt", "daemon.upgrade", "cgroup.unknown", "state.corrupt", "events.dropped",
+	"job.adopt", "daemon.upgrade", "cgroup.unknown", "cgroup.stray", "state.corrupt", "events.dropped",
 }
 
 // checkEventTypes refuses an events --type list with a type no daemon

@@ -12,12 +12,17 @@ import (
 
 // TestCrashPoints SIGKILLs the daemon at random points of a random
 // workload, CGROUPD_CRASH_ROUNDS times (default 20; the README's figure is
-// from 120), and checks after every restart that nothing a client was told
-// is lost: every job whose RUN was answered is there (unless its REMOVE
-// was answered), with the status its WAIT returned; jobs left running are
-// still running with the same pid; no job cgroup is unaccounted for,
-// except the cgroup of a RUN that was in flight at the crash and never
-// answered (reported as cgroup.unknown).
+// from 120), some of them in the middle of an upgrade, and upgrades it
+// cleanly at others. After every restart it checks that nothing a client
+// was told is lost: every job whose RUN was answered is there (unless its
+// REMOVE was answered), with the status its WAIT returned; jobs left
+// running are still running with the same pid; no job cgroup is
+// unaccounted for: a RUN in flight at the crash and never answered left
+// either nothing, or a job (its answer was cut), or a cgroup the next
+// daemon removes (cgroup.stray); a job whose job.start went out gets its
+// job.exit. And across all of it: an automatic id never repeats, each
+// job's log holds its own output, and no job sees the hand-over's
+// variable.
 func TestCrashPoints(t *testing.T) {
 	rounds := 20
 	if s := os.Getenv("CGROUPD_CRASH_ROUNDS"); s != "" {
@@ -37,19 +42,28 @@ func TestCrashPoints(t *testing.T) {
 		state   string
 		exit    string
 		removed bool
+		out     string // what its log holds ("": not checked)
 	}
 	jobs := map[string]*want{}
-	d := startDaemon(t)
-	var acked, kept, lost, strays, unacked int
+	logs := t.TempDir()
+	args := []string{"-L", logs}
+	d := startDaemon(t, args...)
+	var acked, kept, lost, strays, upgrades, upgradeCrashes, lostStart int
+	var cutKept, cutEnded, cutRemoved, cutNothing int // RUNs in flight at the crash, never answered
 	seq := 0
+	// A short job prints its token and exits with code, or 99 if it sees
+	// the upgrade's variable.
+	short := func(token, code string) []string {
+		return []string{"sh", "-c", "echo " + token + "; env | grep -q ^CGROUPD_UPGRADE && exit 99; exit " + code}
+	}
 	for round := 0; round < rounds; round++ {
 		ops := 1 + rng.Intn(6)
-		crashAt := rng.Intn(ops)     // the crash comes with this op
-		inFlight := rng.Intn(2) == 0 // ... while its request is in flight, or after its answer
-		var pending string           // a RUN id whose answer the crash may have cut
+		crashAt := rng.Intn(ops) // the crash comes with this op
+		how := rng.Intn(3)       // 0: with its request in flight, 1: after its answer, 2: in the middle of an upgrade
+		var pending string       // a RUN id whose answer the crash may have cut
 		for i := 0; i < ops; i++ {
 			crash := i == crashAt
-			if crash && inFlight {
+			if crash && how == 0 {
 				// Send the op, kill the daemon without waiting for the answer.
 				seq++
 				id := fmt.Sprintf("c%d", seq)
@@ -67,20 +81,40 @@ func TestCrashPoints(t *testing.T) {
 				}
 				break
 			}
-			switch op := rng.Intn(5); {
+			if crash && how == 2 {
+				// UPGRADE, and SIGKILL somewhere in it: the preflight, the
+				// quiesce, the hand-over, the new image's start.
+				c := d.dial()
+				c.Write(encode("UPGRADE"))
+				time.Sleep(time.Duration(rng.Intn(40)) * time.Millisecond) // the crash point, not a wait
+				d.crash()
+				c.Close()
+				upgradeCrashes++
+				break
+			}
+			switch op := rng.Intn(7); {
 			case op <= 1: // a long job
 				seq++
 				id := fmt.Sprintf("c%d", seq)
 				r := mustOK(t, d.run(id, []string{"sleep", "1000"}))
 				jobs[id] = &want{live: true, pid: r.KV["pid"]}
 				acked++
-			case op == 2: // a short job, waited on
+			case op == 2 || op == 5: // a short job, waited on; 5: with an automatic id
 				seq++
-				id := fmt.Sprintf("c%d", seq)
-				code := strconv.Itoa(rng.Intn(5))
-				mustOK(t, d.run(id, []string{"sh", "-c", "exit " + code}))
+				id, token, code := fmt.Sprintf("c%d", seq), fmt.Sprintf("t%d", seq), strconv.Itoa(rng.Intn(5))
+				if op == 5 {
+					id = ""
+				}
+				id = mustOK(t, d.run(id, short(token, code))).KV["id"]
+				if jobs[id] != nil {
+					t.Errorf("round %d: id %s handed out again", round, id)
+					lost++
+				}
 				w := mustOK(t, d.do("WAIT", "id", id))
-				jobs[id] = &want{ended: true, state: w.KV["state"], exit: code}
+				if w.KV["exit"] == "99" {
+					t.Errorf("round %d: job %s sees CGROUPD_UPGRADE_FD", round, id)
+				}
+				jobs[id] = &want{ended: true, state: w.KV["state"], exit: code, out: token}
 				acked++
 			case op == 3: // kill a live one and wait
 				for id, w := range jobs {
@@ -91,7 +125,7 @@ func TestCrashPoints(t *testing.T) {
 						break
 					}
 				}
-			default: // remove an ended one
+			case op == 4: // remove an ended one
 				for id, w := range jobs {
 					if w.ended && !w.removed {
 						mustOK(t, d.do("REMOVE", "id", id))
@@ -99,13 +133,19 @@ func TestCrashPoints(t *testing.T) {
 						break
 					}
 				}
+			default: // a clean upgrade
+				if out, _, code := d.ctl("upgrade"); code != 0 {
+					t.Fatalf("round %d: upgrade: exit %d, %q", round, code, out)
+				}
+				upgrades++
 			}
 			if crash {
 				d.crash()
 				break
 			}
 		}
-		d = d.restart()
+		old := d
+		d = d.restart(args...)
 		list := listByID(t, d)
 		for id, w := range jobs {
 			got, ok := list[id]
@@ -126,27 +166,49 @@ func TestCrashPoints(t *testing.T) {
 			default:
 				kept++
 			}
+			if w.out != "" {
+				if got := readFile(t, filepath.Join(logs, id+".log")); got != w.out {
+					t.Errorf("round %d: %s.log holds %q, want its own job's %q", round, id, got, w.out)
+					lost++
+				}
+			}
+		}
+		if pending != "" {
+			_, started := old.out.find("job.start", map[string]string{"id": pending})
+			switch got := list[pending]; {
+			case got != nil && got["state"] == "running":
+				cutKept++ // the RUN was done but its answer cut: the job is kept
+				jobs[pending] = &want{live: true, pid: got["pid"]}
+			case got != nil:
+				// Started, not recorded: restored from its cgroup's mark
+				// and killed; it ends with its job.exit.
+				d.out.waitEvent(t, "job.exit", map[string]string{"id": pending, "state": "killed"})
+				cutEnded++
+				jobs[pending] = &want{ended: true, state: got["state"], exit: got["exit"]}
+			case started:
+				t.Errorf("round %d: job.start of %s went out, but the job is gone", round, pending)
+				lostStart++
+			default:
+				if _, err := os.Stat(filepath.Join(d.root, pending)); err == nil {
+					d.out.waitEvent(t, "cgroup.stray", map[string]string{"id": pending})
+					pollUntil(t, 10*time.Second, "the stray cgroup to be removed", func() bool {
+						_, err := os.Stat(filepath.Join(d.root, pending))
+						return os.IsNotExist(err)
+					})
+					cutRemoved++
+				} else {
+					cutNothing++
+				}
+			}
 		}
 		for _, name := range children(t, d.root) {
 			if list[name] != nil || name == daemonLeaf {
 				continue
 			}
-			if name == pending {
-				// Reported, left alone: the test clears it.
-				d.out.waitEvent(t, "cgroup.unknown", map[string]string{"cgroup": filepath.Join(d.root, name)})
-				unacked++
-				os.WriteFile(filepath.Join(d.root, name, "cgroup.kill"), []byte("1"), 0)
-				pollUntil(t, 10*time.Second, "the stray to empty", func() bool { return os.Remove(filepath.Join(d.root, name)) == nil })
-				continue
-			}
 			t.Errorf("round %d: cgroup %s without a job", round, name)
 			strays++
 		}
-		if pending != "" && list[pending] != nil {
-			unacked++ // the RUN was done but its answer cut: the job is kept
-			jobs[pending] = &want{live: true, pid: list[pending]["pid"]}
-		}
 	}
-	t.Logf("%d crash points: %d jobs answered, %d job checks kept, %d lost, %d unaccounted cgroups; %d RUNs in flight at the crash (kept or reported)",
-		rounds, acked, kept, lost, strays, unacked)
+	t.Logf("%d crash points (%d in the middle of an upgrade) and %d clean upgrades: %d jobs answered, %d job checks kept, %d lost, %d unaccounted cgroups, %d job.start without a job; RUNs in flight at the crash and never answered: %d kept, %d ended from the cgroup's mark, %d cgroups removed, %d left nothing",
+		rounds, upgradeCrashes, upgrades, acked, kept, lost, strays, lostStart, cutKept, cutEnded, cutRemoved, cutNothing)
 }

@@ -194,6 +194,20 @@ func (l *lines) events(typ string) []evt {
 	return out
 }
 
+// find is the first event of typ so far whose keys include want.
+func (l *lines) find(typ string, want map[string]string) (evt, bool) {
+next:
+	for _, ev := range l.events(typ) {
+		for k, v := range want {
+			if ev[k] != v {
+				continue next
+			}
+		}
+		return ev, true
+	}
+	return nil, false
+}
+
 // waitEvent waits for an event of typ whose keys include want.
 func (l *lines) waitEvent(t *testing.T, typ string, want map[string]string) evt {
 	t.Helper()

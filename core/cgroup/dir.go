@@ -181,3 +181,29 @@ func ReadFD(fd int) ([]byte, error) {
 
 // isNotExist reports a missing file or directory.
 func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
+
+// SetXattr sets the extended attribute name (a user.* name: cgroupfs
+// keeps those since Linux 5.7, in memory, at most 64 KiB each) on the
+// directory.
+func (d Dir) SetXattr(name string, value []byte) error {
+	if err := unix.Setxattr(string(d), name, value, 0); err != nil {
+		return &os.PathError{Op: "setxattr " + name, Path: string(d), Err: err}
+	}
+	return nil
+}
+
+// Xattr reads the extended attribute name of the directory.
+func (d Dir) Xattr(name string) ([]byte, error) {
+	buf := make([]byte, 4096)
+	for {
+		n, err := unix.Getxattr(string(d), name, buf)
+		if err == unix.ERANGE && len(buf) < 1<<16 {
+			buf = make([]byte, 1<<16)
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "getxattr " + name, Path: string(d), Err: err}
+		}
+		return buf[:n], nil
+	}
+}

@@ -23,7 +23,13 @@ const (
 )
 
 // Encode is j's record; bootID names the boot it was written in.
-func Encode(j *Job, bootID string) []byte {
+func Encode(j *Job, bootID string) []byte { return encode(j, bootID, true) }
+
+// EncodeBrief is j's record without its argv, when the whole one does not
+// fit where it goes (the mark on its cgroup: 64 KiB).
+func EncodeBrief(j *Job, bootID string) []byte { return encode(j, bootID, false) }
+
+func encode(j *Job, bootID string, args bool) []byte {
 	var b strings.Builder
 	kv := func(k, v string) { b.WriteString(k); b.WriteString(": "); b.WriteString(v); b.WriteByte('\n') }
 	i64 := func(k string, v int64) { kv(k, strconv.FormatInt(v, 10)) }
@@ -64,6 +70,9 @@ func Encode(j *Job, bootID string) []byte {
 		i64("timeout_grace_ms", s.Opts.Grace.Milliseconds())
 	}
 	for _, a := range s.Argv {
+		if !args {
+			break
+		}
 		kv("arg", a)
 	}
 	for _, l := range s.Settings {

@@ -227,7 +227,9 @@ func inCgroup(pid int, cg cgroup.Dir) bool {
 	return false
 }
 
-// reportStrays reports the cgroups under the root no job is known for.
+// reportStrays reports the cgroups under the root no job is known for;
+// those the last daemon made but had not recorded yet (mark.go) are
+// cleaned up instead.
 func (ad *adoption) reportStrays() {
 	ents, err := os.ReadDir(string(ad.sv.cfg.Root))
 	if err != nil {
@@ -241,15 +243,18 @@ func (ad *adoption) reportStrays() {
 			continue
 		}
 		cg := ad.sv.cfg.Root.Child(name)
+		ad.sv.ids.Seen(name)
+		if ad.strays == nil {
+			ad.strays = map[string]bool{}
+		}
+		if ad.unrecorded(name, cg) {
+			continue
+		}
 		populated := "0"
 		if ev, err := cg.Events(); err == nil && ev.Populated {
 			populated = "1"
 		}
-		if ad.strays == nil {
-			ad.strays = map[string]bool{}
-		}
 		ad.strays[name] = true
-		ad.sv.ids.Seen(name)
 		ad.sv.logf("unknown cgroup %s: no job record; left alone (populated %s)", cg, populated)
 		ad.sv.emit(&hub.Event{Type: "cgroup.unknown"}, "cgroup", string(cg), "populated", populated)
 	}

@@ -134,6 +134,7 @@ func (sp *spawns) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
 		}
 		return
 	}
+	sp.sv.markStarting(cg) // before any process can be in it
 	var logf *os.File
 	cgfd := -1
 	undo := func(rf *Refusal, started []int) {
@@ -287,6 +288,7 @@ func (sv *core) started(j *Job, procs []spawn.Proc, mainStart string) {
 	sv.jobs[j.ID()] = j
 	sv.liveJobs[j] = struct{}{}
 	sv.advance(j, func(m *job.Job) error { return m.Start(main.Pid, mainStart, now, monoMs(), sv.seq) })
+	sv.markStarted(j) // before job.start: a crash before the record is written still ends it
 	sv.emitJob(&hub.Event{Type: "job.start"}, j, "id", j.ID(), "pid", strconv.Itoa(j.Pid()), "priority", strconv.Itoa(j.Spec().Priority), "cgroup", string(j.Cgroup()))
 	sv.to.jobStarted(j, now) // its timeout
 }

@@ -1,0 +1,89 @@
+package daemon
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"cgroupd/applets/daemon/spawner"
+)
+
+// strayProc starts `sleep 1000` in a new cgroup name under root, marked
+// with mark (nil: no mark), as a daemon that crashed in the middle of a
+// RUN leaves it. The cleanup kills what is left.
+func strayProc(t *testing.T, root, name string, mark func(pid int) []byte) *exec.Cmd {
+	t.Helper()
+	cg := filepath.Join(root, name)
+	if err := os.Mkdir(cg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sleep", "1000")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+		os.Remove(cg)
+	})
+	if err := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0); err != nil {
+		t.Fatal(err)
+	}
+	if mark != nil {
+		if err := syscall.Setxattr(cg, "user.cgroupd.job", mark(cmd.Process.Pid), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cmd
+}
+
+// TestUnrecordedCgroupsCleaned: a crash in the middle of a RUN leaves the
+// job's cgroup, with its process, but no record. The next daemon knows the
+// cgroups it made by their mark: one whose job had not started is killed,
+// removed and reported (cgroup.stray); one whose job.start may have gone
+// out ends with its job.exit (killed: the daemon killed it) and stays
+// listed. A cgroup it did not make is reported and left alone.
+func TestUnrecordedCgroupsCleaned(t *testing.T) {
+	d := startDaemon(t)
+	d.crash()
+	starting := strayProc(t, d.root, "job-9", func(int) []byte { return []byte("starting") })
+	started := strayProc(t, d.root, "web", func(pid int) []byte {
+		st, err := spawner.PidStart(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+		return []byte(fmt.Sprintf("cgroupd-job: 1\nid: web\nphase: running\nboot_id: %s\nseq: 1\nuid: 0\ngid: 0\npriority: 50\ncgroup: %s\npid: %d\npid_start: %d\nstart_unix_ms: %d\nstart_mono_ms: 0\narg: sleep\narg: 1000\nend: 1\n",
+			string(boot[:len(boot)-1]), filepath.Join(d.root, "web"), pid, st, time.Now().UnixMilli()))
+	})
+	foreign := strayProc(t, d.root, "foreign", nil)
+
+	n := d.restart()
+	n.out.waitEvent(t, "cgroup.stray", map[string]string{"id": "job-9", "cgroup": filepath.Join(d.root, "job-9"), "populated": "1"})
+	n.out.waitEvent(t, "job.kill", map[string]string{"id": "web", "reason": "unrecorded"})
+	n.out.waitEvent(t, "job.exit", map[string]string{"id": "web", "state": "killed", "signal": "9"})
+	n.out.waitEvent(t, "cgroup.unknown", map[string]string{"cgroup": filepath.Join(d.root, "foreign"), "populated": "1"})
+	for name, cmd := range map[string]*exec.Cmd{"job-9": starting, "web": started} {
+		pollUntil(t, 10*time.Second, name+"'s process to be killed", func() bool { return !pidAlive(cmd.Process.Pid) })
+	}
+	pollUntil(t, 10*time.Second, "the stray cgroup job-9 to be removed", func() bool {
+		_, err := os.Stat(filepath.Join(d.root, "job-9"))
+		return os.IsNotExist(err)
+	})
+	if !pidAlive(foreign.Process.Pid) {
+		t.Error("the process of a cgroup the daemon did not make was killed")
+	}
+	if j := listByID(t, n)["web"]; j["state"] != "killed" {
+		t.Errorf("LIST web: %v, want killed", j)
+	}
+	if id := mustOK(t, n.run("", []string{"true"})).KV["id"]; id == "job-9" || idNumber(t, id) < 10 {
+		t.Errorf("the next automatic id is %s, at or below the stray's job-9", id)
+	}
+}
