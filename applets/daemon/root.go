@@ -61,13 +61,14 @@ type rootSetup struct {
 	Created   bool     // the root did not exist and was made
 	Delegated bool     // the daemon moved itself into <root>/_daemon
 	Enabled   []string // controllers enabled in the root's subtree_control
+	self      string   // the daemon's own cgroup below the mount ("": unknown)
+	missing   bool     // the root does not exist yet (findRoot)
 }
 
-// setupRoot finds the cgroup2 mount, derives or checks the root, creates
-// it if missing (only on cgroup2), moves the daemon into a leaf when its
-// own cgroup is the root, and enables the wanted controllers level by level.
-// debugf reports tolerated failures.
-func setupRoot(rootFlag string, debugf func(string, ...any)) (*rootSetup, error) {
+// findRoot finds the cgroup2 mount and derives or checks the root; it
+// changes nothing (preflight). A missing root is fine if its nearest
+// existing ancestor is a cgroup2 directory.
+func findRoot(rootFlag string, debugf func(string, ...any)) (*rootSetup, error) {
 	mount, err := cgroup.Mount()
 	if err != nil {
 		return nil, fmt.Errorf("cgroup v2 not mounted: %w", err)
@@ -85,30 +86,45 @@ func setupRoot(rootFlag string, debugf func(string, ...any)) (*rootSetup, error)
 	if root, err = filepath.Abs(root); err != nil {
 		return nil, fmt.Errorf("root %q: %w", rootFlag, err)
 	}
-	s := &rootSetup{Mount: mount, Root: cgroup.Dir(root)}
-
+	s := &rootSetup{Mount: mount, Root: cgroup.Dir(root), self: self}
+	check := root
 	if _, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) {
-		// Check the nearest existing ancestor first: never mkdir a plain
+		// Check the nearest existing ancestor: never mkdir a plain
 		// directory on a tmpfs that merely looks like a cgroup path.
-		anc := filepath.Dir(root)
+		check = filepath.Dir(root)
 		for {
-			if _, err := os.Stat(anc); err == nil || anc == "/" {
+			if _, err := os.Stat(check); err == nil || check == "/" {
 				break
 			}
-			anc = filepath.Dir(anc)
+			check = filepath.Dir(check)
 		}
-		if err := cgroup.Check(anc); err != nil {
-			return nil, fmt.Errorf("root %s: %w", root, err)
-		}
-		if err := os.MkdirAll(root, 0o755); err != nil {
-			return nil, fmt.Errorf("create root: %w", err)
-		}
-		s.Created = true
+		s.missing = true
 	} else if err != nil {
 		return nil, fmt.Errorf("root: %w", err)
 	}
-	if err := cgroup.Check(root); err != nil {
+	if err := cgroup.Check(check); err != nil {
 		return nil, fmt.Errorf("root %s: %w", root, err)
+	}
+	return s, nil
+}
+
+// setupRoot creates the root found if missing (only on cgroup2) and locks
+// it (lock: nothing of it is changed before); then it moves the daemon
+// into a leaf when its own cgroup is the root, and enables the wanted
+// controllers level by level. debugf reports tolerated failures.
+func setupRoot(s *rootSetup, lock func(string) error, debugf func(string, ...any)) error {
+	mount, self, root := s.Mount, s.self, string(s.Root)
+	if s.missing {
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			return fmt.Errorf("create root: %w", err)
+		}
+		s.Created = true
+		if err := cgroup.Check(root); err != nil {
+			return fmt.Errorf("root %s: %w", root, err)
+		}
+	}
+	if err := lock(root); err != nil {
+		return err
 	}
 
 	if self != "" && filepath.Join(mount, self) == filepath.Clean(root) {
@@ -117,10 +133,10 @@ func setupRoot(rootFlag string, debugf func(string, ...any)) (*rootSetup, error)
 		// controllers can be enabled in the root.
 		leaf := s.Root.Child(daemonLeaf)
 		if err := leaf.Create(); err != nil && !errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("delegated root: create %s: %w", leaf, err)
+			return fmt.Errorf("delegated root: create %s: %w", leaf, err)
 		}
 		if err := leaf.Attach(os.Getpid()); err != nil {
-			return nil, fmt.Errorf("delegated root: move into %s: %w", leaf, err)
+			return fmt.Errorf("delegated root: move into %s: %w", leaf, err)
 		}
 		s.Delegated = true
 		debugf("moved into %s", leaf)
@@ -128,7 +144,7 @@ func setupRoot(rootFlag string, debugf func(string, ...any)) (*rootSetup, error)
 
 	lv, err := levels(mount, root)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, p := range lv {
 		d := cgroup.Dir(p)
@@ -146,5 +162,5 @@ func setupRoot(rootFlag string, debugf func(string, ...any)) (*rootSetup, error)
 	if sc, err := s.Root.SubtreeControl(); err == nil {
 		s.Enabled = sc
 	}
-	return s, nil
+	return nil
 }

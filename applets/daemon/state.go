@@ -67,25 +67,41 @@ func lockDir(dir, what string) (int, error) {
 	return fd, nil
 }
 
-// openState locks the root and the state dir and opens the journal (nil
-// with --state-dir none). An upgraded daemon inherits the locked fds (h
-// non-nil).
-func (d *daemon) openState(h *handoff.Handoff) error {
+// lockRoot takes the root's lock (setupRoot, before it changes anything
+// of the root): a second daemon on it is refused here. An upgraded daemon
+// inherits the locked fds (h non-nil).
+func (d *daemon) lockRoot(h *handoff.Handoff) error {
 	if h != nil {
 		d.lockFDs = h.Locks
-	} else {
-		fd, err := lockDir(string(d.root), "cgroup root")
-		if err != nil {
-			return err
-		}
-		d.lockFDs = append(d.lockFDs, fd)
-	}
-	dir := d.cfg.StateDir
-	if dir == "none" {
 		return nil
 	}
+	fd, err := lockDir(string(d.root), "cgroup root")
+	if err != nil {
+		return err
+	}
+	d.lockFDs = append(d.lockFDs, fd)
+	return nil
+}
+
+// stateDir is the --state-dir in force: "" for none.
+func (d *daemon) stateDir() string {
+	switch d.cfg.StateDir {
+	case "none":
+		return ""
+	case "":
+		return defaultStateDir(d.euid, d.mount, d.root, os.Getenv)
+	}
+	return d.cfg.StateDir
+}
+
+// openState locks the state dir and opens the journal (nil with
+// --state-dir none), once the root is locked.
+func (d *daemon) openState(h *handoff.Handoff) error {
+	dir := d.stateDir()
 	if dir == "" {
-		dir = defaultStateDir(d.euid, d.mount, d.root, os.Getenv)
+		return nil
+	}
+	if d.cfg.StateDir == "" {
 		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 			// Made by this start: a clean shutdown removes it once empty
 			// (its jobs/ first), so one directory per root ever used

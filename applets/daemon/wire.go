@@ -163,12 +163,6 @@ func (d *daemon) start() error {
 		if d.cfg.LogDir, err = filepath.Abs(d.cfg.LogDir); err != nil {
 			return fmt.Errorf("log dir: %w", err)
 		}
-		if _, err := os.Stat(d.cfg.LogDir); errors.Is(err, fs.ErrNotExist) {
-			d.madeLogs = true // removed if this start fails; after a clean run it keeps the logs
-		}
-		if d.logs, err = logstore.Open(d.cfg.LogDir, d.cfg.LogMaxSize, d.cfg.LogRetain, d.euid, d.logf); err != nil {
-			return err
-		}
 	}
 	if d.cfg.Socket == "" {
 		d.cfg.Socket = defaultSocket(d.euid, os.Getenv, isDir)
@@ -182,6 +176,15 @@ func (d *daemon) start() error {
 	// Jobs get the daemon's environment without its private variables:
 	// taken after readHandoff has unset the hand-over's.
 	env := withoutSdEnv(os.Environ())
+	// Nothing is created before every check passed (preflight.go).
+	rs, err := findRoot(d.cfg.Root, d.debugf)
+	if err != nil {
+		return err
+	}
+	d.mount, d.root = rs.Mount, rs.Root
+	if err := d.preflight(h != nil); err != nil {
+		return err
+	}
 	if h == nil {
 		// The socket is checked before the root so a second daemon on
 		// the same socket changes nothing.
@@ -189,16 +192,23 @@ func (d *daemon) start() error {
 			return err
 		}
 	}
-	rs, err := setupRoot(d.cfg.Root, d.debugf)
+	err = setupRoot(rs, func(string) error { return d.lockRoot(h) }, d.debugf)
+	if rs.Created {
+		d.made = append(d.made, string(d.root))
+	}
 	if err != nil {
 		return err
 	}
-	d.mount, d.root = rs.Mount, rs.Root
-	if rs.Created && !rs.Delegated {
-		d.made = append(d.made, string(d.root))
-	}
 	if err := d.openState(h); err != nil {
 		return err
+	}
+	if d.cfg.LogDir != "" {
+		if _, err := os.Stat(d.cfg.LogDir); errors.Is(err, fs.ErrNotExist) {
+			d.madeLogs = true // removed if this start fails; after a clean run it keeps the logs
+		}
+		if d.logs, err = logstore.Open(d.cfg.LogDir, d.cfg.LogMaxSize, d.cfg.LogRetain, d.euid, d.logf); err != nil {
+			return err
+		}
 	}
 	d.protectSelf(rs.Delegated)
 	d.logf("using cgroup root: %s", d.root)

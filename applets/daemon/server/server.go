@@ -192,7 +192,7 @@ func (srv *Server) Listen() error {
 	}
 	srv.lfd = fd
 	if g := srv.cfg.SocketGroup; g != "" {
-		gid, err := lookupGroup(g)
+		gid, err := LookupGroup(g)
 		if err != nil {
 			return fmt.Errorf("--socket-group %s: %w", g, err)
 		}
@@ -209,8 +209,8 @@ func (srv *Server) Listen() error {
 	return nil
 }
 
-// lookupGroup resolves a group name or numeric gid.
-func lookupGroup(g string) (int, error) {
+// LookupGroup resolves a --socket-group: a group name or numeric gid.
+func LookupGroup(g string) (int, error) {
 	if n, err := strconv.Atoi(g); err == nil && n >= 0 {
 		return n, nil
 	}
