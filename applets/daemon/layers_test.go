@@ -25,8 +25,9 @@ var layers = map[string]int{
 	"applets/daemon/journal":          1,
 	"applets/daemon/logstore":         1,
 	"applets/daemon/hub":              1,
-	"applets/daemon/handoff":          1,
+	"applets/daemon/handoff":          2, // carries the hub's ring
 	"applets/daemon/spawner":          1,
+	"applets/daemon/killfb":           1,
 	"applets/daemon/guard":            2,
 	"applets/daemon/supervisor":       3,
 	"applets/daemon/metrics":          4,

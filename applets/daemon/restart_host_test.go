@@ -408,3 +408,52 @@ func TestUpgradeEnvNotLeaked(t *testing.T) {
 		}
 	}
 }
+
+// TestUpgradeKeepsEventsAndCounters: `cgroupctl upgrade` hands over
+// EVENTS' history and the metrics counters: the history still starts with
+// the old image's events, and every counter goes on (Prometheus sees no
+// reset on a reload).
+func TestUpgradeKeepsEventsAndCounters(t *testing.T) {
+	d := startDaemon(t)
+	mustOK(t, d.run("a", []string{"true"}))
+	mustOK(t, d.do("WAIT", "id", "a"))
+	mustOK(t, d.run("b", []string{"sleep", "100"}))
+	mustOK(t, d.do("KILL", "id", "b"))
+	mustOK(t, d.do("WAIT", "id", "b"))
+	counters := func() map[string]string {
+		out := map[string]string{}
+		for _, l := range strings.Split(d.rawRequest(encode("METRICS")), "\n") {
+			if k, v, ok := strings.Cut(l, " "); ok && strings.Contains(k, "_total") && !strings.HasPrefix(k, "#") && !strings.HasPrefix(k, "cgroupd_job_") {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	before := counters()
+	if before["cgroupd_jobs_started_total"] != "2" || before[`cgroupd_actions_total{kind="kill",reason="client"}`] != "1" {
+		t.Fatalf("counters before the upgrade: %v", before)
+	}
+	history := d.rawRequest(encode("EVENTS"))
+	if out, _, code := d.ctl("upgrade"); code != 0 {
+		t.Fatalf("upgrade: exit %d, %q", code, out)
+	}
+	after := counters()
+	for k, v := range before {
+		if k == "cgroupd_events_dropped_total" {
+			continue
+		}
+		if after[k] != v {
+			t.Errorf("after the upgrade %s = %s, was %s", k, after[k], v)
+		}
+	}
+	mustOK(t, d.run("c", []string{"true"}))
+	mustOK(t, d.do("WAIT", "id", "c"))
+	if got := counters()["cgroupd_jobs_started_total"]; got != "3" {
+		t.Errorf("jobs started after one more: %s, want 3", got)
+	}
+	now := d.rawRequest(encode("EVENTS"))
+	old := history[strings.Index(history, "EVENT "):]
+	if !strings.Contains(now, old) || !strings.Contains(now[strings.Index(now, old)+len(old):], "type=daemon.upgrade") {
+		t.Errorf("EVENTS history after the upgrade does not hold the old image's events, then daemon.upgrade:\n%s", now)
+	}
+}

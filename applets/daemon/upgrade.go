@@ -40,10 +40,11 @@ import (
 //     requester gets `STATUS: ok` with `pid`, `from` and `to` (versions).
 //
 // If execve itself fails, the flags are restored and the old image goes
-// on. Lost on the way: the event ring (EVENTS history starts again), the
-// metrics counters and the engine's demotions (the weights it lowered stay
-// until a job ends); freezes the engine made are its own again (the record
-// keeps who froze a job).
+// on. Nothing starts over: the event ring (EVENTS' history), the count of
+// dropped event lines, the metrics counters and the engine's demotions
+// are handed over too, and the engine's freezes are its own again (the
+// record keeps who froze a job). From an image older than those lines,
+// they start over, as after a crash.
 
 const (
 	upgradeEnv     = "CGROUPD_UPGRADE_FD"
@@ -154,6 +155,10 @@ func (d *daemon) execUpgrade() {
 	fds, ids := d.sup.Handoff(h)
 	keep = append(keep, fds...)
 	keep = append(keep, d.srv.Handoff(h)...)
+	// EVENTS' history, events_dropped and the metrics counters go on.
+	h.Events = d.events.Ring()
+	h.Dropped = d.srv.EventsDropped()
+	d.metrics.Handoff(h)
 	err := d.exec(h.Encode(ids), keep, len(ids), len(h.Conns))
 	d.failUpgrade(fmt.Errorf("exec %s: %w", d.self, err))
 }

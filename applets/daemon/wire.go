@@ -32,9 +32,9 @@ import (
 // start, shutdown and upgrade. The parts, lowest first (an import may
 // only point down this list; layers_test.go holds it):
 //
-//	job                      the job model and its record's encoding
-//	journal, logstore, hub,  the records, the log directory, the events,
-//	handoff                  an upgrade's hand-over format
+//	job, jobid               the job model and its record's encoding, the automatic ids
+//	journal, logstore, hub   the records, the log directory, the events
+//	handoff                  an upgrade's hand-over format (it carries the hub's ring)
 //	supervisor               the job table and every job's lifecycle
 //	metrics, top             figures fed by the supervisor and the hub
 //	server                   the socket, the verbs, every stream
@@ -173,6 +173,10 @@ func (d *daemon) start() error {
 	if err != nil {
 		return fmt.Errorf("upgrade: %w", err)
 	}
+	if h != nil {
+		// Before anything is published: the old image's events first.
+		d.events.Restore(h.Events, h.Dropped)
+	}
 	// Jobs get the daemon's environment without its private variables:
 	// taken after readHandoff has unset the hand-over's.
 	env := withoutSdEnv(os.Environ())
@@ -225,6 +229,9 @@ func (d *daemon) start() error {
 	}, d.lp, d.events, d.journal, d.logs, nil)
 	d.metrics = metrics.New(metrics.Config{File: d.cfg.MetricsFile, Interval: d.cfg.MetricsInterval,
 		Debug: d.cfg.Debug, Logf: d.logf, Dropped: func() uint64 { return d.srv.EventsDropped() }}, d.sup)
+	if h != nil {
+		d.metrics.Take(h) // before this image counts anything
+	}
 	d.events.Observe(d.metrics.Observe)
 	d.top = top.New(d.lp, d.sup.LiveJobs, d.logf)
 	d.srv = server.New(server.Config{

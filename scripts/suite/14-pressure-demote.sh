@@ -5,7 +5,8 @@
 # (`pressure ... action=demote` without a target, then `job.throttle
 # id=low cpu_weight=100 reason=pressure_cpu`; the cgroup file says 100),
 # leave the others alone, and restore the weight (`job.throttle ...
-# cpu_weight=200 reason=pressure_receded`) once the load has ended.
+# cpu_weight=200 reason=pressure_receded`) once the load has ended, even
+# with an in-place upgrade in between (the demotions are handed over).
 . "$(dirname "$0")/lib.sh"
 
 daemon_start -k -1 --mem-freeze-some-avg10 -1 --cpu-demote-some-avg10 50 --io-freeze-full-avg10 -1 \
@@ -31,6 +32,11 @@ assert_file_eq "$ROOT/mid/cpu.weight" 100
 assert_file_eq "$ROOT/load/cpu.weight" 100
 assert_events 0 job.throttle id=mid
 assert_events 0 job.throttle id=load
+assert_events 1 job.throttle id=low reason=pressure_cpu
+
+say "an upgrade while demoted: the new image keeps the demotion"
+ok ctl upgrade
+wait_event 30 daemon.upgrade
 assert_events 1 job.throttle id=low reason=pressure_cpu
 
 say "the load ends; the weight comes back"

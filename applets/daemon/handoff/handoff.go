@@ -8,6 +8,10 @@
 //	job ID PIDFD [SERVICEFD...]  a job's pidfds (the supervisor)
 //	reap FD                      a refused RUN's process to reap (the supervisor)
 //	next N                       the lowest automatic id number not handed out (the supervisor)
+//	demoted ID WEIGHT            a job the engine demoted, and its weight before (the supervisor)
+//	event OWNER TYPE JOBHEX LINEHEX  the event ring, oldest first (the root, from the hub)
+//	dropped N                    event lines dropped so far (the root)
+//	counter NAME VALUE [LABEL...]    a metrics counter (package metrics)
 //	conn FD UID GID PID KIND HEXDATA [ARG...]  a client connection (the server)
 //
 // A line of a kind the reader does not know is skipped, so a newer image
@@ -24,6 +28,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"cgroupd/applets/daemon/hub"
 )
 
 // Job is a job's pidfds: its main process and its services.
@@ -44,6 +50,13 @@ type Conn struct {
 	Data     []byte
 }
 
+// Counter is one counter of the metrics and its labels' values.
+type Counter struct {
+	Name   string
+	Value  uint64
+	Labels []string
+}
+
 // Handoff is everything an upgrading image passes on.
 type Handoff struct {
 	From      string
@@ -51,14 +64,18 @@ type Handoff struct {
 	Locks     []int
 	Jobs      map[string]*Job
 	Reap      []int
-	NextID    int // 0: not said (an older image)
+	NextID    int            // 0: not said (an older image)
+	Demoted   map[string]int // job id -> cpu.weight before the engine's demotion
+	Events    []hub.Kept
+	Dropped   uint64
+	Counters  []Counter
 	Conns     []Conn
 	Requester int // fd of the UPGRADE connection, -1: SIGUSR2
 }
 
 // New is an empty hand-over from version from.
 func New(from string) *Handoff {
-	return &Handoff{From: from, Listen: -1, Requester: -1, Jobs: map[string]*Job{}}
+	return &Handoff{From: from, Listen: -1, Requester: -1, Jobs: map[string]*Job{}, Demoted: map[string]int{}}
 }
 
 // Encode is h as the lines above; jobs in the order of ids.
@@ -87,6 +104,20 @@ func (h *Handoff) Encode(ids []string) []byte {
 	}
 	if h.NextID > 0 {
 		line("next", itoa(h.NextID))
+	}
+	for _, id := range ids {
+		if w, ok := h.Demoted[id]; ok {
+			line("demoted", id, itoa(w))
+		}
+	}
+	for _, e := range h.Events {
+		line("event", strconv.FormatInt(e.Owner, 10), e.Type, hex.EncodeToString([]byte(e.Job)), hex.EncodeToString(e.Line))
+	}
+	if h.Dropped > 0 {
+		line("dropped", strconv.FormatUint(h.Dropped, 10))
+	}
+	for _, c := range h.Counters {
+		line(append([]string{"counter", c.Name, strconv.FormatUint(c.Value, 10)}, c.Labels...)...)
 	}
 	for _, c := range h.Conns {
 		line(append([]string{"conn", itoa(c.FD), strconv.FormatUint(uint64(c.UID), 10), strconv.FormatUint(uint64(c.GID), 10),
@@ -133,6 +164,34 @@ func Decode(r io.Reader) (*Handoff, error) {
 			h.Reap = append(h.Reap, num(fl[1]))
 		case "next":
 			h.NextID = num(fl[1])
+		case "demoted":
+			if len(fl) == 3 {
+				h.Demoted[fl[1]] = num(fl[2])
+			}
+		case "event":
+			if len(fl) == 5 {
+				job, e1 := hex.DecodeString(fl[3])
+				ln, e2 := hex.DecodeString(fl[4])
+				owner, e3 := strconv.ParseInt(fl[1], 10, 64)
+				if e := errors.Join(e1, e2, e3); e != nil {
+					return nil, fmt.Errorf("handoff: event: %w", e)
+				}
+				h.Events = append(h.Events, hub.Kept{Owner: owner, Type: fl[2], Job: string(job), Line: ln})
+			}
+		case "dropped":
+			h.Dropped, _ = strconv.ParseUint(fl[1], 10, 64)
+		case "counter":
+			if len(fl) >= 3 {
+				v, e := strconv.ParseUint(fl[2], 10, 64)
+				if e != nil {
+					return nil, fmt.Errorf("handoff: counter %q: %w", fl[1], e)
+				}
+				c := Counter{Name: fl[1], Value: v}
+				if len(fl) > 3 {
+					c.Labels = fl[3:]
+				}
+				h.Counters = append(h.Counters, c)
+			}
 		case "conn":
 			if len(fl) < 7 {
 				return nil, fmt.Errorf("handoff: %q", sc.Text())

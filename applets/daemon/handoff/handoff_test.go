@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"cgroupd/applets/daemon/hub"
 )
 
 // A hand-over round-trips, and one written by the release before the
@@ -33,5 +35,27 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if _, err := Decode(strings.NewReader("from x\n")); err == nil {
 		t.Error("a hand-over without a listening socket was accepted")
+	}
+}
+
+// The lines an image newer than the first release adds round-trip, and
+// an image that does not know them skips them (TestRoundTrip).
+func TestRoundTripState(t *testing.T) {
+	h := New("v2")
+	h.Listen = 3
+	h.Jobs["a"] = &Job{PidFD: 7}
+	h.NextID = 65
+	h.Demoted["a"] = 200
+	h.Demoted["gone"] = 50 // not handed over: no such job line
+	h.Events = []hub.Kept{{Owner: -1, Type: "daemon.upgrade", Line: []byte("EVENT a b\n")}, {Owner: 1000, Type: "job.start", Job: "a", Line: []byte("EVENT c\n")}}
+	h.Dropped = 12
+	h.Counters = []Counter{{Name: "started", Value: 3}, {Name: "action", Value: 1, Labels: []string{"kill", "client"}}}
+	got, err := Decode(strings.NewReader(string(h.Encode([]string{"a"}))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(h.Demoted, "gone")
+	if !reflect.DeepEqual(got, h) {
+		t.Errorf("decoded %+v, want %+v", got, h)
 	}
 }

@@ -151,6 +151,40 @@ func (h *Hub) Latest(f Filter, n int) [][]byte {
 	return out
 }
 
+// Kept is one event of the ring as an upgrade hands it over.
+type Kept struct {
+	Owner     int64
+	Type, Job string
+	Line      []byte
+}
+
+// Ring is the ring's events, oldest first (an upgrade's hand-over).
+func (h *Hub) Ring() []Kept {
+	out := make([]Kept, 0, len(h.ring))
+	for i := range h.ring {
+		e := &h.ring[(h.next+i)%len(h.ring)]
+		out = append(out, Kept{Owner: e.owner, Type: e.typ, Job: e.job, Line: e.line})
+	}
+	return out
+}
+
+// Restore puts an upgrading image's ring and drop count back, before
+// anything is published: EVENTS' history and events_dropped go on.
+func (h *Hub) Restore(ring []Kept, dropped uint64) {
+	h.dropped += dropped
+	all := make([]entry, 0, len(ring)+len(h.ring))
+	for _, k := range ring {
+		all = append(all, entry{line: k.Line, typ: k.Type, job: k.Job, owner: k.Owner})
+	}
+	for i := range h.ring { // published already: after the old image's
+		all = append(all, h.ring[(h.next+i)%len(h.ring)])
+	}
+	if len(all) > RingSize {
+		all = all[len(all)-RingSize:]
+	}
+	h.ring, h.next = all, 0
+}
+
 // Subscribe makes sink a follower of the events f wants.
 func (h *Hub) Subscribe(f Filter, sink Sink) *Sub {
 	s := &Sub{Filter: f, sink: sink}

@@ -56,3 +56,41 @@ func TestPublish(t *testing.T) {
 		t.Errorf("gap %q, then a second one: want one events.dropped line", g)
 	}
 }
+
+// An upgrade hands the ring over: the new image's history starts with the
+// old one's events (their owners and filters intact), then its own; a
+// full ring keeps the newest RingSize; the drop count goes on.
+func TestRingHandover(t *testing.T) {
+	old := New(nil, func() time.Time { return time.UnixMilli(1) })
+	for i := 0; i < RingSize+10; i++ {
+		old.Publish(&Event{Type: "job.start", Job: "j" + strings.Repeat("x", i%3), Owner: int64(i % 2), KV: []string{"n", strings.Repeat("1", 1+i%5)}})
+	}
+	kept := old.Ring()
+	if len(kept) != RingSize {
+		t.Fatalf("ring of %d events, want %d", len(kept), RingSize)
+	}
+	n := New(nil, func() time.Time { return time.UnixMilli(2) })
+	n.Publish(&Event{Type: "job.adopt", Job: "a", KV: []string{"id", "a"}}) // published during the start
+	n.Restore(kept, 7)
+	hist, cnt := n.History(Filter{Root: true})
+	var want []byte
+	for _, k := range kept[1:] { // the oldest makes room for the new image's own
+		want = append(want, k.Line...)
+	}
+	want = append(want, "EVENT schema=cgroupd.v1 ts_unix_ms=2 type=job.adopt id=a\n"...)
+	if cnt != RingSize || !bytes.Equal(hist, want) {
+		t.Errorf("history of %d events: not the old ring's newest, then the new image's own", cnt)
+	}
+	mine, _ := n.History(Filter{UID: 1})
+	wantMine, _ := old.History(Filter{UID: 1})
+	if !bytes.HasSuffix(wantMine, mine) || len(wantMine)-len(mine) > len(kept[0].Line) {
+		t.Errorf("uid 1's history changed across the hand-over")
+	}
+	n.Publish(&Event{Type: "job.exit", Job: "a", KV: []string{"id", "a"}})
+	if l := n.Latest(Filter{Root: true}, 2); len(l) != 2 || !bytes.Contains(l[0], []byte("job.adopt")) || !bytes.Contains(l[1], []byte("job.exit")) {
+		t.Errorf("after the hand-over the newest are %q", l)
+	}
+	if n.Dropped() != 7 {
+		t.Errorf("dropped %d, want 7 carried over", n.Dropped())
+	}
+}

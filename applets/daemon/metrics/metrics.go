@@ -6,6 +6,7 @@ package metrics
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"cgroupd/applets/daemon/handoff"
 	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/job"
 	"cgroupd/applets/daemon/pressure"
@@ -137,9 +139,7 @@ type Metrics struct {
 
 // Observe counts one published event (a hub observer).
 func (m *Metrics) Observe(e *hub.Event) {
-	if m.actions == nil {
-		m.actions, m.admissions, m.ended = map[[2]string]uint64{}, map[string]uint64{}, map[string]uint64{}
-	}
+	m.counters()
 	switch e.Type {
 	case "job.start":
 		m.started++
@@ -159,6 +159,55 @@ func (m *Metrics) Observe(e *hub.Event) {
 		if kind, ok := actionKinds[e.Type]; ok {
 			m.actions[[2]string{kind, e.Reason}]++
 		}
+	}
+}
+
+// Handoff adds the counters to an upgrade's hand-over: Prometheus sees
+// them go on, not reset, across `cgroupctl upgrade`.
+func (m *Metrics) Handoff(h *handoff.Handoff) {
+	add := func(name string, v uint64, labels ...string) {
+		if v > 0 {
+			h.Counters = append(h.Counters, handoff.Counter{Name: name, Value: v, Labels: labels})
+		}
+	}
+	add("started", m.started)
+	add("oom", m.ooms)
+	for _, st := range slices.Sorted(maps.Keys(m.ended)) {
+		add("ended", m.ended[st], st)
+	}
+	for _, r := range slices.Sorted(maps.Keys(m.admissions)) {
+		add("admission", m.admissions[r], r)
+	}
+	for kr, v := range m.actions {
+		add("action", v, kr[0], kr[1])
+	}
+}
+
+// Take adds the counters an upgrading image handed over (before any event
+// of this one is counted). A counter of a name this image does not know
+// is dropped.
+func (m *Metrics) Take(h *handoff.Handoff) {
+	m.counters()
+	for _, c := range h.Counters {
+		switch {
+		case c.Name == "started":
+			m.started += c.Value
+		case c.Name == "oom":
+			m.ooms += c.Value
+		case c.Name == "ended" && len(c.Labels) == 1:
+			m.ended[c.Labels[0]] += c.Value
+		case c.Name == "admission" && len(c.Labels) == 1:
+			m.admissions[c.Labels[0]] += c.Value
+		case c.Name == "action" && len(c.Labels) == 2:
+			m.actions[[2]string{c.Labels[0], c.Labels[1]}] += c.Value
+		}
+	}
+}
+
+// counters makes the counters' maps on first use.
+func (m *Metrics) counters() {
+	if m.actions == nil {
+		m.actions, m.admissions, m.ended = map[[2]string]uint64{}, map[string]uint64{}, map[string]uint64{}
 	}
 }
 

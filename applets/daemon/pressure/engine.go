@@ -3,6 +3,7 @@ package pressure
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -311,6 +312,14 @@ func (e *Engine) JobEnded(id string) {
 func (e *Engine) FrozenBefore(id, res string, priority int, now time.Time) {
 	e.frozen[id] = frozenJob{res: res, priority: priority, at: now, hold: e.cfg.Hysteresis}
 }
+
+// DemotedBefore hands the engine a job it demoted before an upgrade, with
+// its cpu.weight before: restored once CPU pressure has receded, as if
+// the engine had never stopped.
+func (e *Engine) DemotedBefore(id string, weight int) { e.demoted[id] = weight }
+
+// Demotions are the jobs the engine demoted and their weights before.
+func (e *Engine) Demotions() map[string]int { return maps.Clone(e.demoted) }
 
 // ClientFroze tells the engine a client froze the job: if the engine had
 // frozen it, the freeze is now the client's and the engine will not thaw it.

@@ -3,9 +3,11 @@ package spawner
 import (
 	"bytes"
 	"errors"
+	"os"
 	"strconv"
 	"strings"
 
+	"cgroupd/core/cgroup"
 	"cgroupd/core/kfile"
 
 	"golang.org/x/sys/unix"
@@ -76,4 +78,53 @@ func startBetween(t0, t1 int64) (uint64, bool) {
 		return 0, false
 	}
 	return uint64(t0 / tick), true
+}
+
+// OpenPid opens a pidfd on pid if it still is the process recorded: the
+// same start time (start, "" if not recorded), in cgroup cg, and still
+// alive once the pidfd is open; -1 when it is not (ended, or the pid
+// recycled).
+func OpenPid(pid int, start string, cg cgroup.Dir) int {
+	if pid <= 0 {
+		return -1
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return -1
+	}
+	ok := true
+	if start != "" {
+		st, err := PidStart(pid)
+		ok = err == nil && strconv.FormatUint(st, 10) == start
+	}
+	if ok {
+		ok = InCgroup(pid, cg)
+	}
+	if ok {
+		// Checked after the pidfd was opened: if the process is still
+		// alive now, the checks were about the process the pidfd holds.
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, _ := unix.Poll(pfd, 0)
+		ok = n == 0
+	}
+	if !ok {
+		unix.Close(fd)
+		return -1
+	}
+	return fd
+}
+
+// InCgroup tells whether pid's cgroup v2 path ends with cg's path below
+// the mount (/proc/<pid>/cgroup "0::/path").
+func InCgroup(pid int, cg cgroup.Dir) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			return p != "/" && strings.HasSuffix(string(cg), p)
+		}
+	}
+	return false
 }

@@ -14,7 +14,6 @@ import (
 	"cgroupd/applets/daemon/job"
 	"cgroupd/applets/daemon/journal"
 	"cgroupd/applets/daemon/spawner"
-	"cgroupd/core/cgroup"
 
 	"golang.org/x/sys/unix"
 )
@@ -178,53 +177,13 @@ func (ad *adoption) resume(j *Job, p job.Phase, notChild bool, unknown string) {
 	ad.sv.checkMemEvents(j, false) // OOM kills while no daemon watched
 }
 
-// verifyPid opens a pidfd on the recorded main process and checks it is
-// still that process (start time) in the job's cgroup; -1 and the reason
-// when it is not.
+// verifyPid opens a pidfd on j's recorded main process if it still is
+// that process; -1 and the reason when it is not.
 func verifyPid(j *Job) (int, string) {
-	const gone = "ended_while_down"
-	if j.Pid() <= 0 {
-		return -1, gone
+	if fd := spawner.OpenPid(j.Pid(), j.PidStart(), j.Cgroup()); fd >= 0 {
+		return fd, ""
 	}
-	fd, err := unix.PidfdOpen(j.Pid(), 0)
-	if err != nil {
-		return -1, gone
-	}
-	ok := true
-	if j.PidStart() != "" {
-		st, err := spawner.PidStart(j.Pid())
-		ok = err == nil && strconv.FormatUint(st, 10) == j.PidStart()
-	}
-	if ok {
-		ok = inCgroup(j.Pid(), j.Cgroup())
-	}
-	if ok {
-		// Checked after the pidfd was opened: if the process is still
-		// alive now, the checks were about the process the pidfd holds.
-		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, _ := unix.Poll(pfd, 0)
-		ok = n == 0
-	}
-	if !ok {
-		unix.Close(fd)
-		return -1, gone
-	}
-	return fd, ""
-}
-
-// inCgroup tells whether pid's cgroup v2 path ends with cg's path below
-// the mount (/proc/<pid>/cgroup "0::/path").
-func inCgroup(pid int, cg cgroup.Dir) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if p, ok := strings.CutPrefix(line, "0::"); ok {
-			return p != "/" && strings.HasSuffix(string(cg), p)
-		}
-	}
-	return false
+	return -1, "ended_while_down"
 }
 
 // reportStrays reports the cgroups under the root no job is known for;

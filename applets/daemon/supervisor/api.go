@@ -56,6 +56,17 @@ func (sv *Supervisor) Adopt(h *handoff.Handoff) {
 		}
 		sv.ids.Above(h.NextID - 1)
 	}
+	if h != nil && sv.g.Engine() != nil {
+		defer func() {
+			// The engine's demotions of jobs still live: restored once CPU
+			// pressure recedes, as if no upgrade had come between.
+			for id, w := range h.Demoted {
+				if j := sv.jobs[id]; j != nil && j.Phase() == job.Running {
+					sv.g.Engine().DemotedBefore(id, w)
+				}
+			}
+		}()
+	}
 	// Automatic ids go on above every id still named somewhere: the
 	// reservation, kept logs, records and cgroups (adopt).
 	sv.ids.Above(sv.journal.Reserved() - 1)
@@ -87,6 +98,9 @@ func (sv *Supervisor) Handoff(h *handoff.Handoff) (fds []int, ids []string) {
 	h.Reap = append(h.Reap, sv.sp.unreaped...)
 	fds = append(fds, sv.sp.unreaped...)
 	h.NextID = sv.ids.Next()
+	if e := sv.g.Engine(); e != nil {
+		h.Demoted = e.Demotions()
+	}
 	return fds, ids
 }
 
@@ -104,7 +118,7 @@ func (sv *Supervisor) Tick(now time.Time) {
 // Busy reports what an upgrade must wait for: spawns and kill fallback
 // rounds in flight, records not written.
 func (sv *Supervisor) Busy() bool {
-	return len(sv.sp.starting) > 0 || len(sv.kf.fbKills) > 0 || !sv.journal.Idle()
+	return len(sv.sp.starting) > 0 || sv.kf.Busy() || !sv.journal.Idle()
 }
 
 // Idle: no job is live and none is being started (a shutdown is done
@@ -187,10 +201,7 @@ func (sv *Supervisor) Close() {
 		sv.sp.spawner.Close()
 		sv.sp.spawner = nil
 	}
-	if sv.kf.fbFD >= 0 {
-		unix.Close(sv.kf.fbFD)
-		sv.kf.fbFD = -1
-	}
+	sv.kf.Close()
 	if sv.to.alarm != nil {
 		sv.to.alarm.Close()
 		sv.to.alarm = nil

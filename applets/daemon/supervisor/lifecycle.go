@@ -179,7 +179,7 @@ func (sv *core) killCgroup(cg cgroup.Dir) error {
 		// ErrNoKill: kernel < 5.14 has no cgroup.kill; fall back to
 		// freeze+kill+thaw.
 	}
-	return sv.kf.startFallbackKill(cg)
+	return sv.kf.Start(cg)
 }
 
 // ---- lifecycle ----

@@ -6,6 +6,7 @@ import (
 	"cgroupd/applets/daemon/job"
 	"cgroupd/applets/daemon/jobid"
 	"cgroupd/applets/daemon/journal"
+	"cgroupd/applets/daemon/killfb"
 	"cgroupd/applets/daemon/logstore"
 	"cgroupd/applets/daemon/pressure"
 	"cgroupd/applets/daemon/spawner"
@@ -84,13 +85,13 @@ type core struct {
 	quitting bool
 
 	// The parts, each owning its state and the methods that change it.
-	rq runQueue     // the admission queue (queue.go)
-	to timeouts     // --timeout and --kill-on-detach deadlines (timeouts.go)
-	g  *guard.Guard // the pressure engine in the loop, admission
-	sp spawns       // spawns in flight, refused RUNs being undone (spawn.go)
-	kf killer       // the kill fallback's rounds (killfb.go)
-	w  watches      // notify watches of cgroup.events, memory.events, logs (watch.go)
-	ad adoption     // restarts and upgrades: records replayed, strays (adopt.go)
+	rq runQueue       // the admission queue (queue.go)
+	to timeouts       // --timeout and --kill-on-detach deadlines (timeouts.go)
+	g  *guard.Guard   // the pressure engine in the loop, admission
+	sp spawns         // spawns in flight, refused RUNs being undone (spawn.go)
+	kf *killfb.Killer // the kill fallback's rounds
+	w  watches        // notify watches of cgroup.events, memory.events, logs (watch.go)
+	ad adoption       // restarts and upgrades: records replayed, strays (adopt.go)
 }
 
 // runQueue is the admission queue: RUNs with queue_timeout waiting as
@@ -117,13 +118,6 @@ type spawns struct {
 	startingFDs int              // the pidfds they will hold
 	graves      []cgroup.Dir     // cgroups of refused RUNs still emptying
 	unreaped    []int            // pidfds of refused RUNs' processes to reap (reapLater)
-}
-
-// killer is the kill fallback's rounds in progress.
-type killer struct {
-	sv      *core
-	fbKills map[cgroup.Dir]*fallbackKill
-	fbFD    int // their round timer (-1: none yet)
 }
 
 // watches are the notify watches of the jobs' files.
@@ -162,7 +156,7 @@ func New(cfg Config, lp *loop.Loop, events *hub.Hub, jn *journal.Journal, logs *
 	c.g = guard.New(guard.Config{Root: cfg.Root, Engine: cfg.Engine, Thresholds: cfg.Thresholds,
 		HostPressure: cfg.HostPressure, Meminfo: cfg.Meminfo, Debug: cfg.Debug, Logf: cfg.Logf}, lp, engineJobs{c})
 	c.sp = spawns{sv: c, starting: map[string]*Job{}}
-	c.kf = killer{sv: c, fbFD: -1}
+	c.kf = killfb.New(lp, cfg.Logf, c.debugf)
 	c.w = watches{sv: c, watches: map[int]watch{}}
 	c.ad = adoption{sv: c}
 	return &Supervisor{c}
