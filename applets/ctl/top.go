@@ -2,12 +2,12 @@ package ctl
 
 import (
 	"bufio"
+	"cgroupd/core/account"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"os/user"
 	"strconv"
 	"strings"
 	"time"
@@ -353,8 +353,10 @@ func uidName(uid string) string {
 		return n
 	}
 	n := uid
-	if u, err := user.LookupId(uid); err == nil {
-		n = u.Username
+	if id, err := strconv.ParseUint(uid, 10, 32); err == nil {
+		if name, _, ok := account.User(uint32(id)); ok {
+			n = name
+		}
 	}
 	uidNames[uid] = n
 	return n

@@ -3,8 +3,8 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -80,11 +80,8 @@ func (d *daemon) beginUpgrade(requested bool) error {
 	}
 	self := d.self
 	go func() {
-		cmd := exec.Command(self, "-V")
-		cmd.Args[0] = "cgroupbox" // whatever the file is called
-		out, err := cmd.CombinedOutput()
 		msg := "ok"
-		if err != nil {
+		if out, err := runOnce(self, "cgroupbox", "-V"); err != nil { // argv[0]: whatever the file is called
 			msg = fmt.Sprintf("%s -V: %v: %s", self, err, strings.TrimSpace(string(out)))
 		}
 		unix.Write(p[1], []byte(msg))
@@ -97,6 +94,36 @@ func (d *daemon) beginUpgrade(requested bool) error {
 	d.up = upgrade{active: true, deadline: time.Now().Add(upgradeCheck + upgradeQuiesce), checkFD: p[0]}
 	d.logf("upgrade: checking %s", self)
 	return nil
+}
+
+// runOnce runs path with argv, its stdout and stderr into one pipe, and
+// waits for it (the preflight's goroutine, never the loop); the error
+// says how it ended if not with 0.
+func runOnce(path string, argv ...string) ([]byte, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, err
+	}
+	p, err := os.StartProcess(path, argv, &os.ProcAttr{Files: []*os.File{null, w, w}})
+	w.Close()
+	null.Close()
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	out, _ := io.ReadAll(io.LimitReader(r, 64<<10))
+	r.Close()
+	st, err := p.Wait()
+	if err == nil && !st.Success() {
+		err = errors.New(st.String())
+	}
+	return out, err
 }
 
 func (d *daemon) onPreflight(fd int) {

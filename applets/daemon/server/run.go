@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"cgroupd/applets/daemon/job"
 	"cgroupd/applets/daemon/supervisor"
+	"cgroupd/core/account"
 	"cgroupd/core/limits"
 	"cgroupd/core/proto"
 	"cgroupd/core/spawn"
@@ -230,15 +230,8 @@ func (cl *callers) groupsOf(uid, gid uint32) []uint32 {
 		return g
 	}
 	out := []uint32{gid}
-	if u, err := user.LookupId(strconv.Itoa(int(uid))); err == nil {
-		if ids, err := u.GroupIds(); err == nil {
-			out = out[:0]
-			for _, s := range ids {
-				if n, err := strconv.ParseUint(s, 10, 32); err == nil {
-					out = append(out, uint32(n))
-				}
-			}
-		}
+	if ids, ok := account.Groups(uid); ok {
+		out = ids
 	}
 	cl.userCache[uid] = out
 	return out

@@ -8,6 +8,7 @@ import (
 	"cgroupd/applets/daemon/logstore"
 	"cgroupd/applets/daemon/supervisor"
 	"cgroupd/applets/daemon/top"
+	"cgroupd/core/account"
 	"cgroupd/core/loop"
 	"cgroupd/core/proto"
 	"cgroupd/core/sock"
@@ -15,7 +16,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/user"
 	"strconv"
 	"time"
 
@@ -214,11 +214,11 @@ func LookupGroup(g string) (int, error) {
 	if n, err := strconv.Atoi(g); err == nil && n >= 0 {
 		return n, nil
 	}
-	gr, err := user.LookupGroup(g)
-	if err != nil {
-		return 0, err
+	gid, ok := account.GroupID(g)
+	if !ok {
+		return 0, fmt.Errorf("no group %q in %s", g, account.GroupFile)
 	}
-	return strconv.Atoi(gr.Gid)
+	return int(gid), nil
 }
 
 // onAccept accepts a bounded batch of connections.
