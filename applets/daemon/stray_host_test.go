@@ -45,11 +45,13 @@ func strayProc(t *testing.T, root, name string, mark func(pid int) []byte) *exec
 }
 
 // TestUnrecordedCgroupsCleaned: a crash in the middle of a RUN leaves the
-// job's cgroup, with its process, but no record. The next daemon knows the
-// cgroups it made by their mark: one whose job had not started is killed,
-// removed and reported (cgroup.stray); one whose job.start may have gone
-// out ends with its job.exit (killed: the daemon killed it) and stays
-// listed. A cgroup it did not make is reported and left alone.
+// job's cgroup, with its process, but no record in the state dir. The
+// next daemon knows the cgroups it made by their mark: one whose job had
+// not started is killed, removed and reported (cgroup.stray); one whose
+// job started (its RUN may have been answered, its job.start emitted) is
+// restored from the record on it, as from the state dir: adopted, and it
+// ends with its one job.exit. A cgroup it did not make is reported and
+// left alone.
 func TestUnrecordedCgroupsCleaned(t *testing.T) {
 	d := startDaemon(t)
 	d.crash()
@@ -67,22 +69,24 @@ func TestUnrecordedCgroupsCleaned(t *testing.T) {
 
 	n := d.restart()
 	n.out.waitEvent(t, "cgroup.stray", map[string]string{"id": "job-9", "cgroup": filepath.Join(d.root, "job-9"), "populated": "1"})
-	n.out.waitEvent(t, "job.kill", map[string]string{"id": "web", "reason": "unrecorded"})
-	n.out.waitEvent(t, "job.exit", map[string]string{"id": "web", "state": "killed", "signal": "9"})
+	n.out.waitEvent(t, "job.adopt", map[string]string{"id": "web", "pid": strconv.Itoa(started.Process.Pid)})
 	n.out.waitEvent(t, "cgroup.unknown", map[string]string{"cgroup": filepath.Join(d.root, "foreign"), "populated": "1"})
-	for name, cmd := range map[string]*exec.Cmd{"job-9": starting, "web": started} {
-		pollUntil(t, 10*time.Second, name+"'s process to be killed", func() bool { return !pidAlive(cmd.Process.Pid) })
-	}
+	pollUntil(t, 10*time.Second, "job-9's process to be killed", func() bool { return !pidAlive(starting.Process.Pid) })
 	pollUntil(t, 10*time.Second, "the stray cgroup job-9 to be removed", func() bool {
 		_, err := os.Stat(filepath.Join(d.root, "job-9"))
 		return os.IsNotExist(err)
 	})
-	if !pidAlive(foreign.Process.Pid) {
-		t.Error("the process of a cgroup the daemon did not make was killed")
+	if !pidAlive(foreign.Process.Pid) || !pidAlive(started.Process.Pid) {
+		t.Error("a process the daemon should have left alone (foreign) or adopted (web) was killed")
 	}
-	if j := listByID(t, n)["web"]; j["state"] != "killed" {
-		t.Errorf("LIST web: %v, want killed", j)
+	if j := listByID(t, n)["web"]; j["state"] != "running" || j["pid"] != strconv.Itoa(started.Process.Pid) {
+		t.Errorf("LIST web: %v, want running, adopted", j)
 	}
+	if _, err := os.Stat(filepath.Join(stateDirOf(d.root), "jobs", "web")); err != nil {
+		t.Errorf("web's record was not written: %v", err)
+	}
+	mustOK(t, n.do("KILL", "id", "web"))
+	n.out.waitEvent(t, "job.exit", map[string]string{"id": "web", "state": "killed", "signal": "9"})
 	if id := mustOK(t, n.run("", []string{"true"})).KV["id"]; id == "job-9" || idNumber(t, id) < 10 {
 		t.Errorf("the next automatic id is %s, at or below the stray's job-9", id)
 	}

@@ -165,21 +165,26 @@ func (st *streams) connGone(c *conn) {
 }
 
 // replyRun answers a RUN whose job started: its ok block once the job's
-// record is written (a job a client heard of survives a crash), and with
+// record is written (a job a client heard of survives a crash): at once
+// when it is on its cgroup (supervisor.Recorded), else by the journal; with
 // wait: 1 the connection stays open for the end block. The hold counts
 // from now: an rm job that ends before the reply is out still waits for
 // its client.
 func (st *streams) replyRun(c *conn, j *supervisor.Job) {
 	ok := runOK(j)
+	onRecord := st.srv.jn.After
+	if st.srv.sup.Recorded(j) {
+		onRecord = func(fn func()) { fn() } // on its cgroup already: now
+	}
 	if !j.Spec().Opts.Wait || c.closed {
-		st.srv.jn.After(func() { st.srv.reply(c, ok) })
+		onRecord(func() { st.srv.reply(c, ok) })
 		if j.Spec().Opts.Wait && !j.IsEnded() {
 			st.srv.sup.Detach(j) // gone before its reply
 		}
 		return
 	}
 	st.holdJob(c, j)
-	st.srv.jn.After(func() {
+	onRecord(func() {
 		if !c.closed {
 			st.srv.send(c, ok)
 		}

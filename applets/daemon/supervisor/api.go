@@ -240,6 +240,10 @@ func (sv *Supervisor) Taken(id string) bool {
 	return sv.jobs[id] != nil || sv.sp.starting[id] != nil || sv.ad.strays[id]
 }
 
+// Recorded reports whether j's start is on record already, on its cgroup
+// (mark.go): its RUN's reply need not wait for the journal.
+func (sv *Supervisor) Recorded(j *Job) bool { return j.marked }
+
 // NewID is the next free automatic id. It is taken only once a job of
 // that id is started or queued (Run): a refused RUN
 // uses up no id.

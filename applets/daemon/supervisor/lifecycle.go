@@ -49,7 +49,8 @@ type Job struct {
 
 	pend *pendingRun // while pending: the RUN waiting for admission
 
-	stopStage int // of a timeout or a detach: 0; 1: SIGTERM sent; 2: SIGKILL sent
+	stopStage int  // of a timeout or a detach: 0; 1: SIGTERM sent; 2: SIGKILL sent
+	marked    bool // its start is on record on its cgroup (mark.go)
 }
 
 // newJob is the table's entry for a job model.

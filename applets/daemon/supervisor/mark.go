@@ -3,39 +3,41 @@ package supervisor
 import (
 	"errors"
 	"io/fs"
-	"strconv"
 
 	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/job"
 	"cgroupd/core/cgroup"
-
-	"golang.org/x/sys/unix"
 )
 
 // A job's cgroup is marked as the daemon's from its mkdir on, before any
 // process can be in it: the extended attribute user.cgroupd.job holds
 // "starting" until the job runs, then, set before its job.start is
-// emitted, the job's first record. A crash between the mkdir and the
-// journal's write of that record (a RUN in flight) leaves a cgroup that
+// emitted and before its RUN is answered, the job's first record. The
+// mark is a record as good as the journal's file on /run for what it
+// guards: it lives in the kernel's memory as long as the cgroup does, so
+// it outlives a crash of the daemon, and a reboot ends the job anyway.
+// So a RUN's reply does not wait for the journal's write of that record
+// (Recorded); the journal still writes it, for the job's later life.
+//
+// A crash between the mkdir and the journal's write leaves a cgroup that
 // no record names; the mark tells the next daemon what it was (adoption):
 //
 //   - "starting": the RUN was never answered and no job.start was
 //     emitted; what is in the cgroup is killed, the cgroup removed and
 //     reported (cgroup.stray);
-//   - a record: job.start may have been emitted, so the job is restored
-//     from it as from the journal, then killed if it still runs (job.kill
-//     reason=unrecorded): it ends with its one job.exit, and stays listed.
+//   - a record: the job is restored from it exactly as from the journal
+//     (adopted if its process still runs, else ended while down), and
+//     its record is written.
 //
 // A cgroup without the mark is not one the daemon made: reported, left
-// alone. Setting the mark is two setxattr(2) on cgroupfs, in memory; the
-// journal is not waited for. Without a journal (--state-dir none) no
-// record is kept at all, and such cgroups are reported as before.
+// alone. Setting the mark is two setxattr(2) on cgroupfs, in memory (about
+// 5 us each). Without a journal (--state-dir none) no record is kept at
+// all, and such cgroups are reported as before.
 
 const (
-	markXattr   = "user.cgroupd.job"
-	markStart   = "starting"
-	markMax     = 64 << 10 // the kernel's bound on an xattr's value
-	ReasonStray = "unrecorded"
+	markXattr = "user.cgroupd.job"
+	markStart = "starting"
+	markMax   = 64 << 10 // the kernel's bound on an xattr's value
 )
 
 // markStarting marks a job cgroup just made.
@@ -45,15 +47,22 @@ func (sv *core) markStarting(cg cgroup.Dir) {
 	}
 }
 
-// markStarted puts j's record on its cgroup (before its job.start).
+// markStarted puts j's record on its cgroup (before its job.start); j is
+// then on record (Recorded) unless that fails (a kernel without user
+// xattrs on cgroupfs: the reply waits for the journal, as it did).
 func (sv *core) markStarted(j *Job) {
+	if sv.journal == nil {
+		return
+	}
 	rec := job.Encode(j.Job, sv.cfg.BootID)
 	if len(rec) > markMax {
 		rec = job.EncodeBrief(j.Job, sv.cfg.BootID)
 	}
 	if err := j.Cgroup().SetXattr(markXattr, rec); err != nil {
 		sv.debugf("mark %s: %v", j.Cgroup(), err)
+		return
 	}
+	j.marked = true
 }
 
 // unrecorded deals with a cgroup under the root that no record names but
@@ -87,11 +96,8 @@ func (ad *adoption) unrecorded(name string, cg cgroup.Dir) bool {
 		return false
 	}
 	j := newJob(m)
-	if ad.restore(j, meta, nil) == job.Running {
-		if err := ad.sv.killJob(j, int(unix.SIGKILL), ReasonStray); err != nil {
-			ad.sv.logf("job %s: kill: %v", j.ID(), err)
-		}
-	}
-	ad.sv.logf("job %s: started, but the last daemon stopped before its record was written: ended (pid %s)", j.ID(), strconv.Itoa(j.Pid()))
+	ad.restore(j, meta, nil)
+	ad.sv.record(j) // the journal's file, which the crash cut short
+	ad.sv.logf("job %s: restored from its cgroup's mark (the last daemon stopped before its record was written)", j.ID())
 	return true
 }
