@@ -38,8 +38,11 @@ type Cmd struct {
 	Gid     uint32
 	Groups  []uint32
 
-	// Stdout and Stderr; nil means /dev/null. Stdin is always /dev/null.
+	// Stdout and Stderr; nil means /dev/null. Stdin is always /dev/null,
+	// unless Stdio is set: then it is the child's fds 0, 1 and 2, as they
+	// are (a caller's own, RUN --pipe), and Stdout and Stderr are unused.
 	Stdout, Stderr *os.File
+	Stdio          []int
 
 	CgroupFD   int    // O_DIRECTORY fd of the target cgroup (clone3 path)
 	CgroupPath string // the target cgroup directory (fallback path)
@@ -119,6 +122,12 @@ func openStdio(c *Cmd) (*stdio, error) {
 		return nil, err
 	}
 	s := &stdio{fds3: [3]uintptr{null, null, null}}
+	if len(c.Stdio) == 3 {
+		for i, fd := range c.Stdio {
+			s.fds3[i] = uintptr(fd)
+		}
+		return s, nil
+	}
 	for i, f := range []*os.File{c.Stdout, c.Stderr} {
 		if f != nil {
 			s.fds3[i+1] = f.Fd()

@@ -28,7 +28,7 @@ func (srv *Server) dispatch(c *conn, r *proto.Request) []byte {
 	switch r.Verb {
 	case "PING":
 		return proto.OK().Add("pong", "1").Bytes()
-	case "RUN":
+	case "RUN", "PIPE": // PIPE: RUN with the caller's stdio (pipe.go)
 		return srv.doRun(c, r)
 	case "LIST":
 		return srv.doList(c)
