@@ -23,6 +23,7 @@ const (
 	modeStream               // print the raw bytes after an ok header block (LOGS, METRICS)
 	modeAttach               // run --attach: stream the job's log, exit as wait (attach.go)
 	modeRunWait              // run --wait: exit as wait (attach.go)
+	modePipe                 // run --pipe: PIPE with our stdio, exit as wait (attach.go)
 	modeTop                  // top: its own loop of TOP requests (top.go)
 	modeQuitWait             // quit --wait: exit once the daemon has
 )
@@ -43,6 +44,7 @@ type invocation struct {
 	cols  int
 	proc  string
 	top   topInv
+	stdio []int // run --pipe: our fds 0, 1, 2, sent with the request
 }
 
 // output is the format the command line asks for.
@@ -160,6 +162,9 @@ func parseArgs(args []string) (invocation, error) {
 		return inv, err
 	}
 	req.Verb = sc.verb
+	if m == modePipe {
+		req.Verb = "PIPE" // RUN with our stdio (attach.go)
+	}
 	inv.req, inv.mode = req, m
 	return inv, nil
 }
@@ -634,6 +639,9 @@ func parseRun(sc subcommand, args []string, out *output) (proto.Request, mode, e
 	m, err := opts.apply(&req, set)
 	if err != nil {
 		return proto.Request{}, 0, err
+	}
+	if m == modePipe && *out == outJSON {
+		return proto.Request{}, 0, usagef("--pipe and --json: give one (with --pipe, stdout is the job's)")
 	}
 	for _, a := range fs.Args() {
 		req.Add("arg", a)

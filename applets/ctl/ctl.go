@@ -34,8 +34,11 @@
 //	  --attach, -a                stream the job's output (its -L log) to stdout, then exit
 //	                              with its status as wait does; Ctrl-C and SIGTERM go to
 //	                              the job (a second Ctrl-C kills it)
+//	  --pipe, -P                  the job's stdin, stdout and stderr are this command's own
+//	                              (passed to the daemon, which stays out of the way); exit
+//	                              as wait does; Ctrl-C and SIGTERM go to the job
 //	  --wait                      wait for the job's end (no output); exit as wait does
-//	  --kill-on-detach            with --attach/--wait: stop the job if this client goes away
+//	  --kill-on-detach            with --attach/--pipe/--wait: stop the job if this client goes away
 //	  --rm                        remove the job once it ended and was waited for
 //	  --timeout D                 stop the job D after its start: SIGTERM, then SIGKILL
 //	  --timeout-grace D           time between that SIGTERM and SIGKILL (default 10s)
@@ -187,6 +190,12 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if inv.table {
 		inv.cols, inv.proc = terminalWidth(stdout), "/proc"
+	}
+	if inv.mode == modePipe {
+		if inv.stdio, err = stdioFDs(); err != nil {
+			fmt.Fprintf(stderr, "cgroupctl: run: --pipe: %v\n", err)
+			return 1
+		}
 	}
 	if inv.mode == modeTop {
 		in, ok := stdin.(*os.File)
