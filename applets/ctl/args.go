@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -563,6 +564,9 @@ func parseRun(sc subcommand, args []string, out *output) (proto.Request, mode, e
 	var opts runOpts // attach.go: --attach --wait --rm --timeout ...
 	opts.flags(fs)
 	cpus := fs.String("cpus", "", "")
+	var sameDir bool
+	fs.BoolVar(&sameDir, "same-dir", false, "")
+	fs.BoolVar(&sameDir, "d", false, "")
 	single := map[string]*string{}
 	lists := map[string]*listFlag{}
 	for _, rk := range runKeys {
@@ -587,6 +591,17 @@ func parseRun(sc subcommand, args []string, out *output) (proto.Request, mode, e
 		}
 	}
 
+	if sameDir && set["cwd"] {
+		return proto.Request{}, 0, usagef("--same-dir and --cwd: give one")
+	}
+	if (sameDir || opts.attach || opts.pipe) && !set["cwd"] {
+		// Where the caller is: --same-dir, or a job in the foreground.
+		wd, err := os.Getwd()
+		if err != nil {
+			return proto.Request{}, 0, usagef("--same-dir: the current directory: %v (give --cwd DIR)", err)
+		}
+		*single["cwd"], set["cwd"] = wd, true
+	}
 	if set["cpus"] {
 		if set["cpu-max"] {
 			return proto.Request{}, 0, usagef("--cpus and --cpu-max: give one")

@@ -24,6 +24,8 @@
 //	  top [-d D] [-b] [-n N] [-s KEY]  live view of jobs, pressure, engine decisions
 //	run options:
 //	  --id ID  --priority N  --cwd DIR  --env K=V (repeatable)
+//	  --same-dir, -d              run in this command's directory (sent as --cwd); --attach and
+//	                              --pipe do so unless --cwd is given; else the daemon's directory
 //	  --cpu-max Q/P  --cpu-weight N  --cpuset-cpus CPUS  --cpuset-mems MEMS
 //	  --memory-max SZ  --memory-high SZ  --memory-low SZ  --memory-min SZ
 //	  --memory-swap-max SZ  --io-weight N  --io-max RULE (repeatable)
@@ -122,6 +124,8 @@ or 255 when the daemon could not know it (exit_known: 0).
 `
 
 const runOptions = `  --id ID  --priority N  --cwd DIR  --env K=V (repeatable)
+  --same-dir, -d              run in this command's directory (sent as --cwd); --attach and
+                              --pipe do so unless --cwd is given; else the daemon's directory
   --cpu-max Q/P  --cpu-weight N  --cpuset-cpus CPUS  --cpuset-mems MEMS
   --memory-max SZ  --memory-high SZ  --memory-low SZ  --memory-min SZ
   --memory-swap-max SZ  --io-weight N  --io-max RULE (repeatable)

@@ -49,7 +49,11 @@ func (d *realDaemon) ctlExec(t *testing.T, stdin string, args ...string) (stdout
 }
 
 func TestPipeStreams(t *testing.T) {
-	d := startRealDaemon(t, "-L", t.TempDir())
+	d := startRealDaemon(t, "-L", t.TempDir()) // the daemon runs in /
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name, stdin   string
 		args          []string
@@ -59,6 +63,8 @@ func TestPipeStreams(t *testing.T) {
 	}{
 		{"stdin", "data\n", []string{"run", "--pipe", "--", "cat"}, "data\n", "", 0, true},
 		{"apart", "", []string{"run", "-P", "--", "sh", "-c", "echo out; echo err >&2; exit 3"}, "out\n", "err\n", 3, true},
+		{"same dir", "", []string{"run", "-P", "--", "pwd"}, wd + "\n", "", 0, true},
+		{"cwd wins", "", []string{"run", "-P", "--cwd", "/tmp", "--", "pwd"}, "/tmp\n", "", 0, true},
 		{"wait too", "x", []string{"run", "-P", "--wait", "--rm", "--", "cat"}, "x", "", 0, true},
 		{"not found", "", []string{"run", "-P", "--", "/nonexistent/cmd"}, "", "cgroupctl: run: spawn failed: ", 127, false},
 		{"not executable", "", []string{"run", "-P", "--", "/etc/passwd"}, "", "cgroupctl: run: spawn failed: ", 126, false},
@@ -78,6 +84,13 @@ func TestPipeStreams(t *testing.T) {
 				t.Errorf("%v: stdout %q, stderr %q, exit %d; want %q, %q, %d", tc.args, out, errOut, code, tc.out, tc.errOut, tc.code)
 			}
 		})
+	}
+	// Plain run and --wait keep the C tool's default: the daemon's directory.
+	if out, code := d.ctl(t, "run", "--wait", "--id", "where", "--", "pwd"); code != 0 {
+		t.Fatalf("run --wait: exit %d %s", code, out)
+	}
+	if out, code := d.ctl(t, "logs", "where"); out != "/\n" || code != 0 {
+		t.Errorf("run --wait -- pwd printed %q (exit %d), want the daemon's directory /", out, code)
 	}
 }
 
