@@ -61,8 +61,17 @@ type Proc struct {
 //
 // ENOSYS: kernel < 5.3 or a seccomp profile that hides clone3; E2BIG:
 // 5.3–5.6 know clone3 but not the cgroup field (CLONE_INTO_CGROUP since
-// 5.7); EINVAL: a kernel that rejects the flag combination.
+// 5.7); EINVAL: a kernel that rejects the flag combination. A start that
+// failed because the job's user cannot enter Dir is a *DirError (cause.go).
 func Start(c *Cmd) (Proc, error) {
+	p, err := start(c)
+	if err != nil {
+		err = c.cause(err)
+	}
+	return p, err
+}
+
+func start(c *Cmd) (Proc, error) {
 	if c.Path == "" || len(c.Argv) == 0 {
 		return Proc{}, errors.New("spawn: empty command")
 	}

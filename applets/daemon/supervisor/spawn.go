@@ -99,7 +99,9 @@ func (sv *Supervisor) Run(st *Start, done Done) (*Job, *Refusal) {
 // not_executable (extension), which a shell reports as 127 and 126.
 func spawnFailed(err error, prefix string) *Refusal {
 	rf := Refuse("spawn failed", "detail", prefix+err.Error())
+	var de *spawn.DirError
 	switch {
+	case errors.As(err, &de): // the directory, not the command: no exec_error
 	case errors.Is(err, spawn.ErrNotFound), errors.Is(err, fs.ErrNotExist):
 		rf.KV = append(rf.KV, "exec_error", "not_found")
 	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.ENOEXEC):
