@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"cgroupd/core/event"
 	"cgroupd/core/proto"
 
 	"golang.org/x/sys/unix"
@@ -431,20 +432,12 @@ func parseEvents(sc subcommand, args []string, out *output) (proto.Request, mode
 	return req, modeStream, nil
 }
 
-// eventTypes are the event types the daemon emits: spec/EVENTS.md's and the
-// extensions (README "Events", "Restarts and upgrades").
-// TestDaemonKeysTyped checks them against the daemon's source.
-var eventTypes = []string{
-	"job.start", "job.freeze", "job.thaw", "job.kill", "job.oom", "job.throttle", "job.exit", "job.cleanup", "pressure",
-	"job.adopt", "daemon.upgrade", "cgroup.unknown", "cgroup.stray", "state.corrupt", "events.dropped",
-}
-
 // checkEventTypes refuses an events --type list with a type no daemon
 // emits: a filter that matches nothing would wait silently forever.
 func checkEventTypes(opt, list string) error {
 	for _, typ := range strings.Split(list, ",") {
-		if !slices.Contains(eventTypes, typ) {
-			known := slices.Clone(eventTypes)
+		if !event.IsType(typ) {
+			known := slices.Clone(event.Types)
 			slices.Sort(known)
 			return usagef("%s: unknown event type %q (known: %s)", opt, oneLine(typ), strings.Join(known, ", "))
 		}
