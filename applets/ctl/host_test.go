@@ -334,3 +334,57 @@ func TestListScreen(t *testing.T) {
 		t.Errorf("a refusal at a terminal printed the v1 block:\n%s", screen)
 	}
 }
+
+// TestInspectUnknownFigures: INSPECT names the v1 figures whose cgroup
+// file the daemon could not read (unknown: ...); the text keeps them as
+// the C tool's 0, the table and JSON leave them out.
+func TestInspectUnknownFigures(t *testing.T) {
+	d := startRealDaemon(t)
+	if out, code := d.ctl(t, "run", "--id", "u", "--", "sleep", "30"); code != 0 {
+		t.Fatalf("run: %d %s", code, out)
+	}
+	cg := filepath.Join(d.root, "u")
+	var want []string
+	for _, f := range []struct{ file, keys string }{
+		{"memory.current", "memory_current"}, {"memory.swap.current", "memory_swap_current"},
+		{"pids.current", "pids_current"}, {"cpu.stat", "cpu_usage_usec"}, {"io.stat", "io_rbytes,io_wbytes"},
+		{"memory.events", "oom_kill_count"},
+	} {
+		if _, err := os.Stat(filepath.Join(cg, f.file)); err != nil {
+			want = append(want, f.keys)
+		}
+	}
+	text, code := d.ctl(t, "-o", "text", "inspect", "u")
+	if code != 0 {
+		t.Fatalf("inspect: %d %s", code, text)
+	}
+	if got := textValue(text, "unknown"); got != strings.Join(want, ",") {
+		t.Errorf("unknown: %q, want %q (the files missing in %s)", got, strings.Join(want, ","), cg)
+	}
+	js, _ := d.ctl(t, "--json", "inspect", "u")
+	table, _ := d.ctl(t, "-o", "table", "inspect", "u")
+	for _, k := range strings.Split(strings.Join(want, ","), ",") {
+		if k == "" {
+			continue
+		}
+		if !strings.Contains(text, "\n"+k+": 0\n") {
+			t.Errorf("text lacks the v1 %s: 0:\n%s", k, text)
+		}
+		if strings.Contains(js, `"`+k+`"`) || strings.Contains(table, k+":") {
+			t.Errorf("%s is unknown but shown:\njson %s\ntable:\n%s", k, js, table)
+		}
+	}
+	if strings.Contains(js, `"unknown"`) || strings.Contains(table, "unknown:") {
+		t.Errorf("the unknown key itself is shown:\njson %s\ntable:\n%s", js, table)
+	}
+}
+
+// textValue is key's value in a v1 text block ("" when absent).
+func textValue(text, key string) string {
+	for _, l := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(l, key+": "); ok {
+			return v
+		}
+	}
+	return ""
+}

@@ -132,7 +132,8 @@ func (srv *Server) doInspect(c *conn, r *proto.Request) []byte {
 		ps[i] = strconv.Itoa(p)
 	}
 	_, oomKills, _ := j.OOM()
-	if me, err := j.Cgroup().MemoryEvents(); err == nil && me.OOMKill > oomKills {
+	me, meErr := j.Cgroup().MemoryEvents()
+	if meErr == nil && me.OOMKill > oomKills {
 		oomKills = me.OOMKill
 	}
 	oom := "0"
@@ -164,6 +165,20 @@ func (srv *Server) doInspect(c *conn, r *proto.Request) []byte {
 		Add("psi_available", boolStr(psiRoot))
 	resp.Add("uid", u64(uint64(j.Spec().UID))).Add("adopted", boolStr(j.Adopted()))
 	addKV(resp, job.UnknownKeys(j.Job))
+	// The v1 figures sent as 0 because their file could not be read.
+	var unknown []string
+	for _, u := range []struct {
+		no   bool
+		keys string
+	}{{st.NoMemory, "memory_current"}, {st.NoSwap, "memory_swap_current"}, {st.NoPids, "pids_current"},
+		{st.NoCPU, "cpu_usage_usec"}, {st.NoIO, "io_rbytes,io_wbytes"}, {meErr != nil && oomKills == 0, "oom_kill_count"}} {
+		if u.no {
+			unknown = append(unknown, u.keys)
+		}
+	}
+	if len(unknown) > 0 {
+		resp.Add("unknown", strings.Join(unknown, ","))
+	}
 	return resp.Bytes()
 }
 
