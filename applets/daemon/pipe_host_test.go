@@ -78,7 +78,7 @@ func osPipe(t *testing.T) (r, w *os.File) {
 
 func TestPipe(t *testing.T) {
 	logDir := t.TempDir()
-	d := startDaemon(t, "-L", logDir)
+	d := startDaemon(t, "-L", logDir, "-d") // -d: the log form of debug lines too
 	pid := d.cmd.Process.Pid
 	// Warm up what the daemon opens once (the first job, /dev/null).
 	mustOK(t, d.run("warm", []string{"true"}))
@@ -161,5 +161,26 @@ func TestPipe(t *testing.T) {
 	}
 	if r := d.do("INSPECT", "id", "p1"); r.KV["state"] != "failed" {
 		t.Errorf("INSPECT p1 after the refusals: %q", r.Raw)
+	}
+	checkLogForm(t, d)
+}
+
+// checkLogForm: every line the daemon wrote but its events and the two
+// lines scripts wait for reads `cgroupd: TOPIC: MESSAGE`.
+func checkLogForm(t *testing.T, d *testDaemon) {
+	t.Helper()
+	all, _, _ := d.out.snapshot()
+	n := 0
+	for _, s := range all {
+		if strings.HasPrefix(s, "EVENT ") || s == "cgroupd ready" || strings.HasPrefix(s, "using cgroup root: ") {
+			continue
+		}
+		n++
+		if topic, msg, ok := strings.Cut(strings.TrimPrefix(s, "cgroupd: "), ": "); !strings.HasPrefix(s, "cgroupd: ") || !ok || topic == "" || msg == "" {
+			t.Errorf("log line %q, want cgroupd: TOPIC: MESSAGE", s)
+		}
+	}
+	if n == 0 {
+		t.Errorf("no log line to check in:\n%s", strings.Join(all, "\n"))
 	}
 }

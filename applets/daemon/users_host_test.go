@@ -209,7 +209,7 @@ func TestUserCeilings(t *testing.T) {
 		if code != 1 || !strings.Contains(out, "reason: no such job") {
 			t.Errorf("nobody's %s rootjob: got exit %d %q, want no such job", verb, code, out)
 		}
-		want := "access refused: uid 65534 (pid "
+		want := "cgroupd: access refused: uid 65534 (pid "
 		d.out.waitLine(t, 5*time.Second, "audit line of "+verb, func(s string) bool {
 			return strings.HasPrefix(s, want) && strings.HasSuffix(s, ") "+strings.ToUpper(verb)+" job rootjob of uid 0")
 		})
