@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +55,10 @@ func TestPipeStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	script := filepath.Join(t.TempDir(), "script")
+	if err := os.WriteFile(script, []byte("#!/nonexistent/interp\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name, stdin   string
 		args          []string
@@ -68,6 +73,7 @@ func TestPipeStreams(t *testing.T) {
 		{"wait too", "x", []string{"run", "-P", "--wait", "--rm", "--", "cat"}, "x", "", 0, true},
 		{"not found", "", []string{"run", "-P", "--", "/nonexistent/cmd"}, "", "cgroupctl: run: spawn failed: ", 127, false},
 		{"not executable", "", []string{"run", "-P", "--", "/etc/passwd"}, "", "cgroupctl: run: spawn failed: ", 126, false},
+		{"bad interpreter", "", []string{"run", "-P", "--", script}, "", ": interpreter /nonexistent/interp: no such file or directory", 126, false},
 		{"signal", "", []string{"run", "-P", "--", "sh", "-c", "kill -TERM $$"}, "", " failed (SIGTERM); run time ", 143, false},
 		{"timeout", "", []string{"run", "-P", "--timeout", "200ms", "--", "sleep", "10"}, "", ": timed out after 200ms (SIGTERM)", 143, false},
 		{"refused", "", []string{"run", "-P", "--cpu-max", "bogus", "--", "true"}, "", "cgroupctl: run: cpu_max: ", 1, false},

@@ -53,6 +53,19 @@ func TestCause(t *testing.T) {
 	if err := (&Cmd{Dir: closed, SetCred: true, Uid: nobody}).cause(errors.New("not an errno")); errors.As(err, new(*DirError)) {
 		t.Errorf("an error that is no errno became %v", err)
 	}
+	script := filepath.Join(dir, "script")
+	if err := os.WriteFile(script, []byte("#!/nonexistent/interp -x\necho\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	enoent := fmt.Errorf("start %s: %w", script, syscall.ENOENT)
+	err = (&Cmd{Path: script, Dir: dir, SetCred: true, Uid: nobody, Gid: nobody}).cause(enoent)
+	if want := "start " + script + ": interpreter /nonexistent/interp: no such file or directory"; err == nil || err.Error() != want ||
+		!errors.Is(err, syscall.ENOEXEC) {
+		t.Errorf("script with a missing interpreter: %v, want %q (ENOEXEC: not executable)", err, want)
+	}
+	if err := (&Cmd{Path: "/bin/sh"}).cause(enoent); err != enoent {
+		t.Errorf("ENOENT of a file that is no script: %v, want it unchanged", err)
+	}
 	if _, err := LookPath("./x", nil, "/nonexistent"); !errors.As(err, new(*DirError)) || !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("LookPath ./x in a missing dir: %v, want cwd /nonexistent: ...", err)
 	}
