@@ -585,7 +585,7 @@ func parseRun(sc subcommand, args []string, out *output) (proto.Request, mode, e
 	}
 
 	if sameDir && set["cwd"] {
-		return proto.Request{}, 0, usagef("--same-dir and --cwd: give one")
+		return proto.Request{}, 0, &usageError{msg: "--same-dir and --cwd: give one"}
 	}
 	if (sameDir || opts.attach || opts.pipe) && !set["cwd"] {
 		// Where the caller is: --same-dir, or a job in the foreground.
@@ -649,7 +649,7 @@ func parseRun(sc subcommand, args []string, out *output) (proto.Request, mode, e
 		return proto.Request{}, 0, err
 	}
 	if m == modePipe && *out == outJSON {
-		return proto.Request{}, 0, usagef("--pipe and --json: give one (with --pipe, stdout is the job's)")
+		return proto.Request{}, 0, &usageError{msg: "--pipe and --json: give one (with --pipe, stdout is the job's)"}
 	}
 	for _, a := range fs.Args() {
 		req.Add("arg", a)

@@ -79,7 +79,7 @@ func (o *runOpts) apply(req *proto.Request, set map[string]bool) (mode, error) {
 		return 0, usagef("--kill-on-detach needs --attach, --pipe or --wait")
 	}
 	if o.pipe && o.attach {
-		return 0, usagef("--pipe and --attach: give one (--pipe: the job uses this command's stdin, stdout, stderr; --attach: follow its log)")
+		return 0, &usageError{msg: "--pipe and --attach: give one (--pipe: the job uses this command's stdin, stdout, stderr; --attach: follow its log)"}
 	}
 	if o.rm {
 		req.Add("rm", "1")
@@ -201,12 +201,13 @@ func notable(end proto.Reply) bool {
 // stdioFDs are this process's fds 0, 1 and 2 for run --pipe, which must
 // be open: a closed one cannot be passed.
 func stdioFDs() ([]int, error) {
-	for fd, name := range []string{"stdin", "stdout", "stderr"} {
+	fds := []int{0, 1, 2}
+	for _, fd := range fds {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
-			return nil, fmt.Errorf("%s is not open", name)
+			return nil, fmt.Errorf("fd %d (stdin, stdout, stderr) is not open", fd)
 		}
 	}
-	return []int{0, 1, 2}, nil
+	return fds, nil
 }
 
 // followLog copies the job's log to stdout until the job has ended and

@@ -67,10 +67,9 @@ func unknownKeys(rep proto.Reply) map[string]bool {
 		unknown[k] = true
 	}
 	if u, ok := rep.Get("unknown"); ok {
-		for _, k := range strings.Split(u, ",") {
+		for _, k := range strings.Split(u+",unknown", ",") {
 			mark(k)
 		}
-		mark("unknown")
 	}
 	state, hasState := rep.Get("state")
 	live := hasState && liveStates[state]

@@ -155,7 +155,7 @@ func TestEventsHistoryAndFilters(t *testing.T) {
 	// nothing, ever.
 	for _, kv := range [][]string{{"type", "job.exit,job.bogus"}, {"type", "job.exit,", "follow", "1"}} {
 		r = d.rawRequest(encode("EVENTS", kv...))
-		want := "STATUS: err\nreason: type: unknown event type " + strconv.Quote(strings.Split(kv[1], ",")[1]) + "\n\n"
+		want := "STATUS: err\nreason: type: unknown event type\ntype: " + strings.Split(kv[1], ",")[1] + "\n\n"
 		if r != want {
 			t.Errorf("EVENTS %v: %q, want %q", kv, r, want)
 		}

@@ -419,10 +419,11 @@ func (d *daemon) closeAll() {
 // two lines scripts wait for, `using cgroup root: PATH` and `cgroupd
 // ready`, keep the C tool's form.
 func (d *daemon) logf(format string, args ...any) {
-	if format != "cgroupd ready" && !strings.HasPrefix(format, "using cgroup root: ") {
-		format = "cgroupd: " + format
+	prefix := "cgroupd: "
+	if format == "cgroupd ready" || strings.HasPrefix(format, "using cgroup root: ") {
+		prefix = ""
 	}
-	fmt.Fprintf(d.stderr, format+"\n", args...)
+	fmt.Fprintf(d.stderr, prefix+format+"\n", args...)
 }
 
 func (d *daemon) debugf(format string, args ...any) {

@@ -39,16 +39,14 @@ func Dial(path string) (*Conn, error) {
 }
 
 // WriteFDs writes b with the descriptors fds attached to its first byte
-// (SCM_RIGHTS): the receiver gets its own copies of them.
+// (SCM_RIGHTS): the receiver gets its own copies of them. The error is
+// the errno, as Write's is.
 func (c *Conn) WriteFDs(b []byte, fds ...int) error {
 	n, err := unix.SendmsgN(c.fd, b, unix.UnixRights(fds...), nil, 0)
-	if err == nil && n < len(b) {
-		_, err = c.Write(b[n:])
+	if err == nil {
+		_, err = c.Write(b[n:]) // what a signal cut short, if anything
 	}
-	if err != nil {
-		return fmt.Errorf("send to %s: %w", c.Name(), err)
-	}
-	return nil
+	return err
 }
 
 // CloseWrite half-closes the connection (shutdown(SHUT_WR)): the end of a

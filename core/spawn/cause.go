@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"strings"
 	"syscall"
 
 	"cgroupd/core/fsid"
@@ -74,22 +73,25 @@ func missingInterp(path string) string {
 	if err != nil {
 		return ""
 	}
-	defer f.Close()
-	var b [256]byte
+	var b [128]byte
 	n, _ := f.Read(b[:])
-	line, ok := strings.CutPrefix(string(b[:n]), "#!")
-	if !ok {
+	f.Close()
+	if n < 3 || b[0] != '#' || b[1] != '!' {
 		return ""
 	}
-	line, _, _ = strings.Cut(line, "\n")
-	fields := strings.Fields(line)
-	if len(fields) == 0 {
+	i := 2
+	for i < n && (b[i] == ' ' || b[i] == '\t') {
+		i++
+	}
+	j := i
+	for j < n && b[j] > ' ' {
+		j++
+	}
+	interp := string(b[i:j])
+	if _, err := os.Stat(interp); interp == "" || !errors.Is(err, fs.ErrNotExist) {
 		return ""
 	}
-	if _, err := os.Stat(fields[0]); errors.Is(err, fs.ErrNotExist) {
-		return fields[0]
-	}
-	return ""
+	return interp
 }
 
 // enterErr is why dir cannot be entered (nil: it can): stat of "dir/."

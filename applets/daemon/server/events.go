@@ -19,7 +19,7 @@ func (st *streams) doEvents(c *conn, r *proto.Request) []byte {
 			if !event.IsType(x) {
 				// New types may appear: a filter naming one this daemon
 				// does not emit would wait silently forever.
-				return proto.Err("type: unknown event type " + strconv.Quote(proto.Cut(x))).Bytes()
+				return proto.Err("type: unknown event type").Add("type", proto.Cut(x)).Bytes()
 			}
 			f.Types[x] = true
 		}

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"unsafe"
+
 	"cgroupd/core/proto"
 
 	"golang.org/x/sys/unix"
@@ -25,25 +27,28 @@ const pipeFDs = 3
 // recv reads what is available of c's request into buf, taking the
 // descriptors that came with it. The control buffer has room for one more
 // than a request may carry, so that too many is seen (the kernel closes
-// what does not fit and says MSG_CTRUNC).
+// what does not fit and says MSG_CTRUNC). It holds one SCM_RIGHTS message
+// at most: a read of a stream socket stops after the bytes that brought
+// descriptors, and no other control message is asked for (no
+// SO_PASSCRED), so it is read in place rather than with
+// unix.ParseSocketControlMessage (1 KiB of binary for a list of one).
 func (c *conn) recv(buf []byte) (int, error) {
-	var oob [32]byte // unix.CmsgSpace(4 * (pipeFDs + 1)) on 32- and 64-bit
-	n, oobn, flags, _, err := unix.Recvmsg(c.fd, buf, oob[:], unix.MSG_CMSG_CLOEXEC)
+	var oob [4]uint64 // a cmsghdr and 4 fds: unix.CmsgSpace(16) is 32 on 32- and 64-bit; aligned
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&oob[0])), len(oob)*8)
+	n, oobn, flags, _, err := unix.Recvmsg(c.fd, buf, b, unix.MSG_CMSG_CLOEXEC)
 	if flags&unix.MSG_CTRUNC != 0 {
 		c.fdsOver = true
 	}
-	if oobn > 0 {
-		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
-		for i := range msgs {
-			fds, _ := unix.ParseUnixRights(&msgs[i]) // SCM_RIGHTS only: no SO_PASSCRED
-			for _, fd := range fds {
-				if len(c.fds) == pipeFDs {
-					unix.Close(fd)
-					c.fdsOver = true
-					continue
-				}
-				c.fds = append(c.fds, fd)
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	if oobn > unix.CmsgLen(0) && h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_RIGHTS {
+		for data := b[unix.CmsgLen(0):min(int(h.Len), oobn)]; len(data) >= 4; data = data[4:] {
+			fd := int(*(*int32)(unsafe.Pointer(&data[0])))
+			if len(c.fds) == pipeFDs {
+				unix.Close(fd)
+				c.fdsOver = true
+				continue
 			}
+			c.fds = append(c.fds, fd)
 		}
 	}
 	return n, err

@@ -166,18 +166,20 @@ func (srv *Server) doInspect(c *conn, r *proto.Request) []byte {
 	resp.Add("uid", u64(uint64(j.Spec().UID))).Add("adopted", boolStr(j.Adopted()))
 	addKV(resp, job.UnknownKeys(j.Job))
 	// The v1 figures sent as 0 because their file could not be read.
-	var unknown []string
-	for _, u := range []struct {
-		no   bool
-		keys string
-	}{{st.NoMemory, "memory_current"}, {st.NoSwap, "memory_swap_current"}, {st.NoPids, "pids_current"},
-		{st.NoCPU, "cpu_usage_usec"}, {st.NoIO, "io_rbytes,io_wbytes"}, {meErr != nil && oomKills == 0, "oom_kill_count"}} {
-		if u.no {
-			unknown = append(unknown, u.keys)
+	unknown := ""
+	add := func(no bool, keys string) {
+		if no {
+			unknown += "," + keys
 		}
 	}
-	if len(unknown) > 0 {
-		resp.Add("unknown", strings.Join(unknown, ","))
+	add(st.NoMemory, "memory_current")
+	add(st.NoSwap, "memory_swap_current")
+	add(st.NoPids, "pids_current")
+	add(st.NoCPU, "cpu_usage_usec")
+	add(st.NoIO, "io_rbytes,io_wbytes")
+	add(meErr != nil && oomKills == 0, "oom_kill_count")
+	if unknown != "" {
+		resp.Add("unknown", unknown[1:])
 	}
 	return resp.Bytes()
 }
