@@ -187,11 +187,12 @@ func runAttached(inv invocation, stdout, stderr io.Writer) int {
 
 // notable: the job did not end by itself with an exit status (a signal,
 // the OOM killer, the daemon's timeout or detach). Only then does --pipe
-// add its summary line to the job's stderr, as a shell says "Killed".
+// add its summary line to the job's stderr, as a shell says "Killed";
+// and, as a shell, not for SIGPIPE (13), a pipeline's reader that is done.
 func notable(end proto.Reply) bool {
 	for _, h := range end.Headers {
 		switch {
-		case h.Key == "signal" && h.Value != "0", h.Key == "oom_killed" && h.Value == "1", h.Key == "stop_reason":
+		case h.Key == "signal" && h.Value != "0" && h.Value != "13", h.Key == "oom_killed" && h.Value == "1", h.Key == "stop_reason":
 			return true
 		}
 	}

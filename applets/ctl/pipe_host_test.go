@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,6 +91,32 @@ func TestPipeStreams(t *testing.T) {
 				t.Errorf("%v: stdout %q, stderr %q, exit %d; want %q, %q, %d", tc.args, out, errOut, code, tc.out, tc.errOut, tc.code)
 			}
 		})
+	}
+	// A reader that is done: the job dies of SIGPIPE, quietly, as in a
+	// shell's pipeline (exit 141, no summary line).
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self, "--socket", d.sock, "run", "-P", "--", "sh", "-c", "while :; do echo y; done")
+	cmd.Env = append(os.Environ(), appletEnv+"=cgroupctl")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer time.AfterFunc(3*failAfter, func() { cmd.Process.Kill() }).Stop() // a failure, not a hang
+	if _, err := io.ReadFull(out, make([]byte, 2)); err != nil {
+		t.Fatalf("no output from the job: %v", err)
+	}
+	out.Close()
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 141 || errb.Len() != 0 {
+		t.Errorf("a job writing to a closed pipe: exit %d, stderr %q; want 141 and nothing", code, errb.String())
 	}
 	// Plain run and --wait keep the C tool's default: the daemon's directory.
 	if out, code := d.ctl(t, "run", "--wait", "--id", "where", "--", "pwd"); code != 0 {

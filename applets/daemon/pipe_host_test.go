@@ -162,6 +162,14 @@ func TestPipe(t *testing.T) {
 	if r := d.do("INSPECT", "id", "p1"); r.KV["state"] != "failed" {
 		t.Errorf("INSPECT p1 after the refusals: %q", r.Raw)
 	}
+	// kill_on_detach: the caller goes away, the job is stopped.
+	c, br := d.pipeConn(t, encode("PIPE", "id", "kd", "kill_on_detach", "1", "arg", "sleep", "arg", "30"), n, n, n)
+	mustOK(t, block(t, br))
+	c.Close()
+	d.out.waitEvent(t, "job.kill", map[string]string{"id": "kd", "reason": "detach"})
+	if w := d.do("WAIT", "id", "kd"); w.KV["state"] == "running" || w.Status != "ok" {
+		t.Errorf("WAIT kd after its caller went away: %q", w.Raw)
+	}
 	checkLogForm(t, d)
 }
 
