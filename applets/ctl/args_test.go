@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"cgroupd/applets/usagedoc"
+	"cgroupd/core/event"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden requests in testdata/ctl")
@@ -320,6 +321,16 @@ func TestSameDir(t *testing.T) {
 		}
 		if cwd, _ := inv.req.Get("cwd"); cwd != tc.cwd {
 			t.Errorf("%v: cwd %q, want %q", tc.args, cwd, tc.cwd)
+		}
+	}
+}
+
+// TestEventsUsageTypes: events -h names every type the daemon emits.
+func TestEventsUsageTypes(t *testing.T) {
+	u := " " + strings.Join(strings.Fields(subcommands["events"].usage), " ") + " "
+	for _, typ := range event.Types {
+		if !strings.Contains(u, " "+typ+" ") {
+			t.Errorf("events -h does not name the type %s", typ)
 		}
 	}
 }
