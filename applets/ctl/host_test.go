@@ -261,7 +261,15 @@ func startTmux(t *testing.T, name, script string) *tmuxPane {
 	}
 	p := &tmuxPane{tmux: tmux, server: fmt.Sprintf("cgroupctl-test-%d-%s", os.Getpid(), name), name: name}
 	p.do(t, "new-session", "-d", "-s", name, "-x", "160", "-y", "30", script)
-	t.Cleanup(func() { exec.Command(tmux, "-L", p.server, "kill-server").Run() })
+	t.Cleanup(func() {
+		exec.Command(tmux, "-L", p.server, "kill-server").Run()
+		// kill-server can leave the socket file behind.
+		dir := os.Getenv("TMUX_TMPDIR")
+		if dir == "" {
+			dir = "/tmp"
+		}
+		os.Remove(filepath.Join(dir, fmt.Sprintf("tmux-%d", os.Getuid()), p.server))
+	})
 	return p
 }
 
