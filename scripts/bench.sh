@@ -470,7 +470,7 @@ t0=$("$box" cgroupbench now | sed -n 's/^now_unix_ms=//p')
 start_daemon "$tmp/daemon2.err"
 t1=$("$box" cgroupbench now | sed -n 's/^now_unix_ms=//p')
 echo "restart_ready_ms_j$jobs=$((t1 - t0))" >>"$figs"
-echo "restart_adopt_ms_j$jobs=$(sed -n 's/^state: .* in \([0-9.]*\)\(m*s\):.*/\1 \2/p' "$tmp/daemon2.err" | awk '{ print ($2 == "s") ? $1 * 1000 : $1 }')" >>"$figs"
+echo "restart_adopt_ms_j$jobs=$(sed -n 's/^cgroupd: state: .* in \([0-9.]*\)\(m*s\):.*/\1 \2/p' "$tmp/daemon2.err" | awk '{ print ($2 == "s") ? $1 * 1000 : $1 }')" >>"$figs"
 echo "restart_adopted_j$jobs=$("$build/cgroupctl" --socket "$sock" stats | sed -n 's/^running: //p')" >>"$figs"
 cb req -socket "$sock" -verb LIST -count 3 -warmup 0 -tag "restart_j$jobs"
 cb proc -pid "$dpid" -tag "restart_j$jobs"

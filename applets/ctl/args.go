@@ -4,11 +4,13 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"cgroupd/core/event"
 	"cgroupd/core/proto"
 
 	"golang.org/x/sys/unix"
@@ -23,6 +25,7 @@ const (
 	modeStream               // print the raw bytes after an ok header block (LOGS, METRICS)
 	modeAttach               // run --attach: stream the job's log, exit as wait (attach.go)
 	modeRunWait              // run --wait: exit as wait (attach.go)
+	modePipe                 // run --pipe: PIPE with our stdio, exit as wait (attach.go)
 	modeTop                  // top: its own loop of TOP requests (top.go)
 	modeQuitWait             // quit --wait: exit once the daemon has
 )
@@ -43,6 +46,7 @@ type invocation struct {
 	cols  int
 	proc  string
 	top   topInv
+	stdio []int // run --pipe: our fds 0, 1, 2, sent with the request
 }
 
 // output is the format the command line asks for.
@@ -83,8 +87,8 @@ func init() {
 			"  the daemon's recent events (EVENT lines), then with --follow each new one;\n" +
 			"  with --json one JSON object per event line (NDJSON)\n" +
 			"  --type: job.start job.freeze job.thaw job.kill job.oom job.throttle job.exit\n" +
-			"  job.cleanup job.adopt pressure daemon.upgrade cgroup.unknown state.corrupt\n" +
-			"  events.dropped (another type is refused: no daemon emits it)\n", parseEvents},
+			"  job.cleanup job.adopt pressure daemon.upgrade cgroup.unknown cgroup.stray\n" +
+			"  state.corrupt events.dropped (another type is refused: no daemon emits it)\n", parseEvents},
 		"remove": {"REMOVE", "usage: cgroupctl remove ID\n", parseID},
 		"ping":   {"PING", "usage: cgroupctl ping\n", parseNoArgs},
 		"quit":   {"QUIT", "usage: cgroupctl quit [--wait|-w]\n  --wait, -w  return once the daemon has exited (its shutdown done)\n", parseQuit},
@@ -160,6 +164,9 @@ func parseArgs(args []string) (invocation, error) {
 		return inv, err
 	}
 	req.Verb = sc.verb
+	if m == modePipe {
+		req.Verb = "PIPE" // RUN with our stdio (attach.go)
+	}
 	inv.req, inv.mode = req, m
 	return inv, nil
 }
@@ -425,20 +432,12 @@ func parseEvents(sc subcommand, args []string, out *output) (proto.Request, mode
 	return req, modeStream, nil
 }
 
-// eventTypes are the event types the daemon emits: spec/EVENTS.md's and the
-// extensions (README "Events", "Restarts and upgrades").
-// TestDaemonKeysTyped checks them against the daemon's source.
-var eventTypes = []string{
-	"job.start", "job.freeze", "job.thaw", "job.kill", "job.oom", "job.throttle", "job.exit", "job.cleanup", "pressure",
-	"job.adopt", "daemon.upgrade", "cgroup.unknown", "cgroup.stray", "state.corrupt", "events.dropped",
-}
-
 // checkEventTypes refuses an events --type list with a type no daemon
 // emits: a filter that matches nothing would wait silently forever.
 func checkEventTypes(opt, list string) error {
 	for _, typ := range strings.Split(list, ",") {
-		if !slices.Contains(eventTypes, typ) {
-			known := slices.Clone(eventTypes)
+		if !event.IsType(typ) {
+			known := slices.Clone(event.Types)
 			slices.Sort(known)
 			return usagef("%s: unknown event type %q (known: %s)", opt, oneLine(typ), strings.Join(known, ", "))
 		}
@@ -558,6 +557,9 @@ func parseRun(sc subcommand, args []string, out *output) (proto.Request, mode, e
 	var opts runOpts // attach.go: --attach --wait --rm --timeout ...
 	opts.flags(fs)
 	cpus := fs.String("cpus", "", "")
+	var sameDir bool
+	fs.BoolVar(&sameDir, "same-dir", false, "")
+	fs.BoolVar(&sameDir, "d", false, "")
 	single := map[string]*string{}
 	lists := map[string]*listFlag{}
 	for _, rk := range runKeys {
@@ -582,6 +584,17 @@ func parseRun(sc subcommand, args []string, out *output) (proto.Request, mode, e
 		}
 	}
 
+	if sameDir && set["cwd"] {
+		return proto.Request{}, 0, &usageError{msg: "--same-dir and --cwd: give one"}
+	}
+	if (sameDir || opts.attach || opts.pipe) && !set["cwd"] {
+		// Where the caller is: --same-dir, or a job in the foreground.
+		wd, err := os.Getwd()
+		if err != nil {
+			return proto.Request{}, 0, usagef("--same-dir: the current directory: %v (give --cwd DIR)", err)
+		}
+		*single["cwd"], set["cwd"] = wd, true
+	}
 	if set["cpus"] {
 		if set["cpu-max"] {
 			return proto.Request{}, 0, usagef("--cpus and --cpu-max: give one")
@@ -634,6 +647,9 @@ func parseRun(sc subcommand, args []string, out *output) (proto.Request, mode, e
 	m, err := opts.apply(&req, set)
 	if err != nil {
 		return proto.Request{}, 0, err
+	}
+	if m == modePipe && *out == outJSON {
+		return proto.Request{}, 0, &usageError{msg: "--pipe and --json: give one (with --pipe, stdout is the job's)"}
 	}
 	for _, a := range fs.Args() {
 		req.Add("arg", a)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"cgroupd/applets/usagedoc"
+	"cgroupd/core/event"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden requests in testdata/ctl")
@@ -285,4 +286,53 @@ func TestVersion(t *testing.T) {
 }
 
 // TestDocMatchesUsage: the doc comment of ctl.go shows -h verbatim.
+// TestSameDir: --same-dir, --attach and --pipe send the caller's
+// directory as cwd; --cwd wins over the implied one; plain run and
+// --wait send none (the daemon's directory, as the C tool).
+func TestSameDir(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args    []string
+		cwd     string // "" for no cwd key
+		wantErr string
+	}{
+		{[]string{"run", "--same-dir", "--", "pwd"}, wd, ""},
+		{[]string{"run", "-d", "--wait", "--", "pwd"}, wd, ""},
+		{[]string{"run", "--attach", "--", "pwd"}, wd, ""},
+		{[]string{"run", "-P", "--", "pwd"}, wd, ""},
+		{[]string{"run", "--attach", "--cwd", "/tmp", "--", "pwd"}, "/tmp", ""},
+		{[]string{"run", "--", "pwd"}, "", ""},
+		{[]string{"run", "--wait", "--", "pwd"}, "", ""},
+		{[]string{"run", "-d", "--cwd", "/tmp", "--", "pwd"}, "", "--same-dir and --cwd: give one"},
+	} {
+		inv, err := parseArgs(tc.args)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%v: error %v, want %q", tc.args, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%v: %v", tc.args, err)
+			continue
+		}
+		if cwd, _ := inv.req.Get("cwd"); cwd != tc.cwd {
+			t.Errorf("%v: cwd %q, want %q", tc.args, cwd, tc.cwd)
+		}
+	}
+}
+
+// TestEventsUsageTypes: events -h names every type the daemon emits.
+func TestEventsUsageTypes(t *testing.T) {
+	u := " " + strings.Join(strings.Fields(subcommands["events"].usage), " ") + " "
+	for _, typ := range event.Types {
+		if !strings.Contains(u, " "+typ+" ") {
+			t.Errorf("events -h does not name the type %s", typ)
+		}
+	}
+}
+
 func TestDocMatchesUsage(t *testing.T) { usagedoc.Check(t, "ctl.go", usage) }

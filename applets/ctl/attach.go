@@ -32,8 +32,11 @@ import (
 const attachOptions = `  --attach, -a                stream the job's output (its -L log) to stdout, then exit
                               with its status as wait does; Ctrl-C and SIGTERM go to
                               the job (a second Ctrl-C kills it)
+  --pipe, -P                  the job's stdin, stdout and stderr are this command's own
+                              (passed to the daemon, which stays out of the way); exit
+                              as wait does; Ctrl-C and SIGTERM go to the job
   --wait                      wait for the job's end (no output); exit as wait does
-  --kill-on-detach            with --attach/--wait: stop the job if this client goes away
+  --kill-on-detach            with --attach/--pipe/--wait: stop the job if this client goes away
   --rm                        remove the job once it ended and was waited for
   --timeout D                 stop the job D after its start: SIGTERM, then SIGKILL
   --timeout-grace D           time between that SIGTERM and SIGKILL (default 10s)
@@ -41,8 +44,8 @@ const attachOptions = `  --attach, -a                stream the job's output (it
 
 // runOpts are the run options of this file.
 type runOpts struct {
-	attach, wait, rm, killOnDetach bool
-	timeout, grace                 string
+	attach, wait, rm, killOnDetach, pipe bool
+	timeout, grace                       string
 }
 
 // flags registers them on the run flag set.
@@ -50,6 +53,8 @@ func (o *runOpts) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.attach, "attach", false, "")
 	fs.BoolVar(&o.attach, "a", false, "")
 	fs.BoolVar(&o.wait, "wait", false, "")
+	fs.BoolVar(&o.pipe, "pipe", false, "")
+	fs.BoolVar(&o.pipe, "P", false, "")
 	fs.BoolVar(&o.rm, "rm", false, "")
 	fs.BoolVar(&o.killOnDetach, "kill-on-detach", false, "")
 	fs.StringVar(&o.timeout, "timeout", "", "")
@@ -70,8 +75,11 @@ func (o *runOpts) apply(req *proto.Request, set map[string]bool) (mode, error) {
 			return 0, usagef("--%s: invalid duration %q (want e.g. 30s, 2m)", f.name, oneLine(f.v))
 		}
 	}
-	if o.killOnDetach && !o.attach && !o.wait {
-		return 0, usagef("--kill-on-detach needs --attach or --wait")
+	if o.killOnDetach && !o.attach && !o.wait && !o.pipe {
+		return 0, usagef("--kill-on-detach needs --attach, --pipe or --wait")
+	}
+	if o.pipe && o.attach {
+		return 0, &usageError{msg: "--pipe and --attach: give one (--pipe: the job uses this command's stdin, stdout, stderr; --attach: follow its log)"}
 	}
 	if o.rm {
 		req.Add("rm", "1")
@@ -82,12 +90,17 @@ func (o *runOpts) apply(req *proto.Request, set map[string]bool) (mode, error) {
 	if set["timeout-grace"] {
 		req.Add("timeout_grace", o.grace)
 	}
-	if !o.attach && !o.wait {
+	if !o.attach && !o.wait && !o.pipe {
 		return modePlain, nil
 	}
-	req.Add("wait", "1")
+	if !o.pipe {
+		req.Add("wait", "1") // PIPE waits without it
+	}
 	if o.killOnDetach {
 		req.Add("kill_on_detach", "1")
+	}
+	if o.pipe {
+		return modePipe, nil
 	}
 	if o.attach {
 		return modeAttach, nil
@@ -117,6 +130,9 @@ func runAttached(inv invocation, stdout, stderr io.Writer) int {
 	case err != nil && !errors.Is(err, io.ErrUnexpectedEOF) || first.Status == "":
 		return fail("%s: connection closed before the response was complete", inv.socket)
 	case !first.IsOK():
+		if v, _ := first.Get("verb"); v == "PIPE" { // the v1 answer to a verb it does not know
+			return fail("--pipe: the daemon does not know PIPE (one without --pipe, such as the C cgroupd); nothing was started")
+		}
 		printBlock(inv, stdout, stderr, first)
 		return refusedExit(first)
 	}
@@ -159,12 +175,40 @@ func runAttached(inv invocation, stdout, stderr io.Writer) int {
 		printBlock(inv, stdout, stderr, end)
 	}
 	timeout, _ := inv.req.Get("timeout")
-	fmt.Fprintln(stderr, summary(end, timeout))
+	if inv.mode != modePipe || notable(end) {
+		fmt.Fprintln(stderr, summary(end, timeout))
+	}
 	code, err := waitStatus(end)
 	if err != nil {
 		return fail("%s: %v", inv.socket, err)
 	}
 	return code
+}
+
+// notable: the job did not end by itself with an exit status (a signal,
+// the OOM killer, the daemon's timeout or detach). Only then does --pipe
+// add its summary line to the job's stderr, as a shell says "Killed";
+// and, as a shell, not for SIGPIPE (13), a pipeline's reader that is done.
+func notable(end proto.Reply) bool {
+	for _, h := range end.Headers {
+		switch {
+		case h.Key == "signal" && h.Value != "0" && h.Value != "13", h.Key == "oom_killed" && h.Value == "1", h.Key == "stop_reason":
+			return true
+		}
+	}
+	return false
+}
+
+// stdioFDs are this process's fds 0, 1 and 2 for run --pipe, which must
+// be open: a closed one cannot be passed.
+func stdioFDs() ([]int, error) {
+	fds := []int{0, 1, 2}
+	for _, fd := range fds {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			return nil, fmt.Errorf("fd %d (stdin, stdout, stderr) is not open", fd)
+		}
+	}
+	return fds, nil
 }
 
 // followLog copies the job's log to stdout until the job has ended and
@@ -228,7 +272,8 @@ func printBlock(inv invocation, w, stderr io.Writer, rep proto.Reply) {
 	switch {
 	case inv.json:
 		w.Write(append(appendJSONObject(nil, rep, nil), '\n'))
-	case inv.table && !rep.IsOK():
+	case (inv.table || inv.mode == modePipe) && !rep.IsOK():
+		// With --pipe stdout is the job's: a refusal goes to stderr.
 		fmt.Fprintln(stderr, refusalLine(inv.sub, rep))
 	case inv.table:
 		io.WriteString(w, renderAligned(rep, uidName))

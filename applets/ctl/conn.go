@@ -32,7 +32,12 @@ func send(inv invocation) (conn *sock.Conn, werr, err error) {
 	if conn, err = dial(inv.socket); err != nil {
 		return nil, nil, err
 	}
-	if _, werr = conn.Write(inv.wire); werr == nil {
+	if inv.stdio != nil {
+		werr = conn.WriteFDs(inv.wire, inv.stdio...) // PIPE (attach.go)
+	} else {
+		_, werr = conn.Write(inv.wire)
+	}
+	if werr == nil {
 		werr = conn.CloseWrite()
 	}
 	return conn, werr, nil
@@ -51,7 +56,7 @@ func failer(inv invocation, stderr io.Writer) func(format string, a ...any) int 
 // mode. It returns the exit status.
 func exchange(inv invocation, stdout, stderr io.Writer) int {
 	fail := failer(inv, stderr)
-	if inv.mode == modeAttach || inv.mode == modeRunWait {
+	if inv.mode == modeAttach || inv.mode == modeRunWait || inv.mode == modePipe {
 		return runAttached(inv, stdout, stderr) // attach.go
 	}
 	conn, werr, err := send(inv)

@@ -24,6 +24,8 @@
 //	  top [-d D] [-b] [-n N] [-s KEY]  live view of jobs, pressure, engine decisions
 //	run options:
 //	  --id ID  --priority N  --cwd DIR  --env K=V (repeatable)
+//	  --same-dir, -d              run in this command's directory (sent as --cwd); --attach and
+//	                              --pipe do so unless --cwd is given; else the daemon's directory
 //	  --cpu-max Q/P  --cpu-weight N  --cpuset-cpus CPUS  --cpuset-mems MEMS
 //	  --memory-max SZ  --memory-high SZ  --memory-low SZ  --memory-min SZ
 //	  --memory-swap-max SZ  --io-weight N  --io-max RULE (repeatable)
@@ -34,8 +36,11 @@
 //	  --attach, -a                stream the job's output (its -L log) to stdout, then exit
 //	                              with its status as wait does; Ctrl-C and SIGTERM go to
 //	                              the job (a second Ctrl-C kills it)
+//	  --pipe, -P                  the job's stdin, stdout and stderr are this command's own
+//	                              (passed to the daemon, which stays out of the way); exit
+//	                              as wait does; Ctrl-C and SIGTERM go to the job
 //	  --wait                      wait for the job's end (no output); exit as wait does
-//	  --kill-on-detach            with --attach/--wait: stop the job if this client goes away
+//	  --kill-on-detach            with --attach/--pipe/--wait: stop the job if this client goes away
 //	  --rm                        remove the job once it ended and was waited for
 //	  --timeout D                 stop the job D after its start: SIGTERM, then SIGKILL
 //	  --timeout-grace D           time between that SIGTERM and SIGKILL (default 10s)
@@ -119,6 +124,8 @@ or 255 when the daemon could not know it (exit_known: 0).
 `
 
 const runOptions = `  --id ID  --priority N  --cwd DIR  --env K=V (repeatable)
+  --same-dir, -d              run in this command's directory (sent as --cwd); --attach and
+                              --pipe do so unless --cwd is given; else the daemon's directory
   --cpu-max Q/P  --cpu-weight N  --cpuset-cpus CPUS  --cpuset-mems MEMS
   --memory-max SZ  --memory-high SZ  --memory-low SZ  --memory-min SZ
   --memory-swap-max SZ  --io-weight N  --io-max RULE (repeatable)
@@ -187,6 +194,12 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if inv.table {
 		inv.cols, inv.proc = terminalWidth(stdout), "/proc"
+	}
+	if inv.mode == modePipe {
+		if inv.stdio, err = stdioFDs(); err != nil {
+			fmt.Fprintf(stderr, "cgroupctl: run: --pipe: %v\n", err)
+			return 1
+		}
 	}
 	if inv.mode == modeTop {
 		in, ok := stdin.(*os.File)

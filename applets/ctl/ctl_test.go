@@ -117,6 +117,8 @@ func TestExchange(t *testing.T) {
 			"WAIT\nid: j\n\n", "STATUS: ok\nexit: x\n\n", `invalid exit "x" in WAIT response`, 1},
 		{"unknown verb from an old daemon", []string{"logs", "j"}, "STATUS: err\nreason: unknown verb\nverb: LOGS\n\n",
 			"LOGS\nid: j\n\n", "STATUS: err\nreason: unknown verb\nverb: LOGS\n\n", "", 1},
+		{"run --pipe to a daemon without PIPE", []string{"run", "--pipe", "--cwd", "/", "--", "cat"}, "STATUS: err\nreason: unknown verb\nverb: PIPE\n\n",
+			"PIPE\ncwd: /\narg: cat\n\n", "", "cgroupctl: run: --pipe: the daemon does not know PIPE (one without --pipe, such as the C cgroupd); nothing was started\n", 1},
 		{"response cut short", []string{"ping"}, "STATUS: o",
 			"PING\n\n", "STATUS: o", "connection closed before the response was complete", 1},
 		{"daemon closes without a word", []string{"ping"}, "",

@@ -235,9 +235,23 @@ func TestRealDaemonKeysTyped(t *testing.T) {
 	}
 }
 
-// TestListScreen: `cgroupctl list` in a terminal (tmux) prints the table,
-// with the owner and command of a live job; piped, the v1 text.
-func TestListScreen(t *testing.T) {
+// ctlCommand is a shell command that runs cgroupctl (this binary) against d.
+func (d *realDaemon) ctlCommand(t *testing.T) string {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("env %s=cgroupctl %s --socket %s", appletEnv, self, d.sock)
+}
+
+// tmuxPane is a tmux session of a server of its own (160x30) that runs
+// one shell script at a terminal.
+type tmuxPane struct{ tmux, server, name string }
+
+// startTmux starts script in a new session, or skips t without tmux
+// (fails under CI=true, which installs it). Cleanup kills the server.
+func startTmux(t *testing.T, name, script string) *tmuxPane {
+	t.Helper()
 	tmux, err := exec.LookPath("tmux")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -245,6 +259,48 @@ func TestListScreen(t *testing.T) {
 		}
 		t.Skip("tmux not installed")
 	}
+	p := &tmuxPane{tmux: tmux, server: fmt.Sprintf("cgroupctl-test-%d-%s", os.Getpid(), name), name: name}
+	p.do(t, "new-session", "-d", "-s", name, "-x", "160", "-y", "30", script)
+	t.Cleanup(func() {
+		exec.Command(tmux, "-L", p.server, "kill-server").Run()
+		// kill-server can leave the socket file behind.
+		dir := os.Getenv("TMUX_TMPDIR")
+		if dir == "" {
+			dir = "/tmp"
+		}
+		os.Remove(filepath.Join(dir, fmt.Sprintf("tmux-%d", os.Getuid()), p.server))
+	})
+	return p
+}
+
+// do runs a tmux command on p's server.
+func (p *tmuxPane) do(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(p.tmux, append([]string{"-L", p.server}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tmux %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// waitFor polls the screen until it shows want (tmux tells no one when
+// it redraws), and returns it.
+func (p *tmuxPane) waitFor(t *testing.T, want string) string {
+	t.Helper()
+	var screen string
+	for deadline := time.Now().Add(failAfter); !strings.Contains(screen, want); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q on the screen after %v:\n%s", want, failAfter, screen)
+		}
+		time.Sleep(50 * time.Millisecond)
+		screen = p.do(t, "capture-pane", "-p", "-t", p.name)
+	}
+	return screen
+}
+
+// TestListScreen: `cgroupctl list` in a terminal (tmux) prints the table,
+// with the owner and command of a live job; piped, the v1 text.
+func TestListScreen(t *testing.T) {
 	d := startRealDaemon(t)
 	if out, code := d.ctl(t, "run", "--id", "sleeper", "--priority", "20", "--", "sleep", "30"); code != 0 {
 		t.Fatalf("run: %d %s", code, out)
@@ -253,32 +309,10 @@ func TestListScreen(t *testing.T) {
 		t.Fatalf("run: %d %s", code, out)
 	}
 	d.ctl(t, "wait", "quick")
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	server := fmt.Sprintf("cgroupctl-test-%d", os.Getpid()) // a tmux server of our own
-	tm := func(args ...string) string {
-		out, err := exec.Command(tmux, append([]string{"-L", server}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("tmux %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
-	ctl := fmt.Sprintf("env %s=cgroupctl %s --socket %s", appletEnv, self, d.sock)
-	script := fmt.Sprintf("%s list; echo LIST-EXIT=$?; %s list | head -n 2; %s inspect nope; echo INSPECT-EXIT=$?; sleep 60",
-		ctl, ctl, ctl)
-	tm("new-session", "-d", "-s", "list", "-x", "160", "-y", "30", script)
-	t.Cleanup(func() { exec.Command(tmux, "-L", server, "kill-server").Run() })
-	var screen string
-	deadline := time.Now().Add(failAfter)
-	for !strings.Contains(screen, "INSPECT-EXIT=") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the commands did not finish; screen:\n%s", screen)
-		}
-		time.Sleep(50 * time.Millisecond)
-		screen = tm("capture-pane", "-p", "-t", "list")
-	}
+	ctl := d.ctlCommand(t)
+	tm := startTmux(t, "list", fmt.Sprintf("%s list; echo LIST-EXIT=$?; %s list | head -n 2; %s inspect nope; echo INSPECT-EXIT=$?; sleep 60",
+		ctl, ctl, ctl))
+	screen := tm.waitFor(t, "INSPECT-EXIT=")
 	lines := strings.Split(screen, "\n")
 	row := func(prefix string) []string {
 		for _, l := range lines {
@@ -307,4 +341,58 @@ func TestListScreen(t *testing.T) {
 	if strings.Contains(screen, "STATUS: err") {
 		t.Errorf("a refusal at a terminal printed the v1 block:\n%s", screen)
 	}
+}
+
+// TestInspectUnknownFigures: INSPECT names the v1 figures whose cgroup
+// file the daemon could not read (unknown: ...); the text keeps them as
+// the C tool's 0, the table and JSON leave them out.
+func TestInspectUnknownFigures(t *testing.T) {
+	d := startRealDaemon(t)
+	if out, code := d.ctl(t, "run", "--id", "u", "--", "sleep", "30"); code != 0 {
+		t.Fatalf("run: %d %s", code, out)
+	}
+	cg := filepath.Join(d.root, "u")
+	var want []string
+	for _, f := range []struct{ file, keys string }{
+		{"memory.current", "memory_current"}, {"memory.swap.current", "memory_swap_current"},
+		{"pids.current", "pids_current"}, {"cpu.stat", "cpu_usage_usec"}, {"io.stat", "io_rbytes,io_wbytes"},
+		{"memory.events", "oom_kill_count"},
+	} {
+		if _, err := os.Stat(filepath.Join(cg, f.file)); err != nil {
+			want = append(want, f.keys)
+		}
+	}
+	text, code := d.ctl(t, "-o", "text", "inspect", "u")
+	if code != 0 {
+		t.Fatalf("inspect: %d %s", code, text)
+	}
+	if got := textValue(text, "unknown"); got != strings.Join(want, ",") {
+		t.Errorf("unknown: %q, want %q (the files missing in %s)", got, strings.Join(want, ","), cg)
+	}
+	js, _ := d.ctl(t, "--json", "inspect", "u")
+	table, _ := d.ctl(t, "-o", "table", "inspect", "u")
+	for _, k := range strings.Split(strings.Join(want, ","), ",") {
+		if k == "" {
+			continue
+		}
+		if !strings.Contains(text, "\n"+k+": 0\n") {
+			t.Errorf("text lacks the v1 %s: 0:\n%s", k, text)
+		}
+		if strings.Contains(js, `"`+k+`"`) || strings.Contains(table, k+":") {
+			t.Errorf("%s is unknown but shown:\njson %s\ntable:\n%s", k, js, table)
+		}
+	}
+	if strings.Contains(js, `"unknown"`) || strings.Contains(table, "unknown:") {
+		t.Errorf("the unknown key itself is shown:\njson %s\ntable:\n%s", js, table)
+	}
+}
+
+// textValue is key's value in a v1 text block ("" when absent).
+func textValue(text, key string) string {
+	for _, l := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(l, key+": "); ok {
+			return v
+		}
+	}
+	return ""
 }

@@ -55,7 +55,9 @@ var liveStates = map[string]bool{"pending": true, "running": true, "frozen": tru
 //     or cannot (no memory or pids controller), and a live job's cgroup
 //     always holds a process and charges memory;
 //   - the psi_* figures when psi_available is 0 (the kernel measures no
-//     pressure; v1 keeps them as 0.00).
+//     pressure; v1 keeps them as 0.00);
+//   - the keys INSPECT's unknown names (figures whose cgroup file the
+//     daemon could not read), and unknown itself.
 func unknownKeys(rep proto.Reply) map[string]bool {
 	var unknown map[string]bool
 	mark := func(k string) {
@@ -63,6 +65,11 @@ func unknownKeys(rep proto.Reply) map[string]bool {
 			unknown = map[string]bool{}
 		}
 		unknown[k] = true
+	}
+	if u, ok := rep.Get("unknown"); ok {
+		for _, k := range strings.Split(u+",unknown", ",") {
+			mark(k)
+		}
 	}
 	state, hasState := rep.Get("state")
 	live := hasState && liveStates[state]

@@ -70,6 +70,9 @@ func TestUnknownKeys(t *testing.T) {
 		{"PSI", block("ok", "psi_mem_some_avg10", "0.00", "psi_available", "1"), nil},
 		{"says unknown", block("ok", "run_ms", "unknown", "cpu_usec", "", "oom_kills", "2", "log", ""),
 			[]string{"cpu_usec", "run_ms"}},
+		{"inspect names what it could not read", block("ok", "state", "running", "memory_swap_current", "0", "io_rbytes", "0",
+			"io_wbytes", "0", "cpu_usage_usec", "70", "unknown", "memory_swap_current,io_rbytes,io_wbytes"),
+			[]string{"io_rbytes", "io_wbytes", "memory_swap_current", "unknown"}},
 		{"wait of an ended job", block("ok", "id", "j", "state", "killed", "exit", "0", "signal", "9", "oom_killed", "1"), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

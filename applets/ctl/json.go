@@ -52,7 +52,7 @@ var jsonTypes = map[string]jsonType{
 	"io_wbytes": jsonNumber, "oom_kill_count": jsonNumber, "pid_count": jsonNumber,
 	"psi_mem_some_avg10": jsonNumber, "psi_mem_full_avg10": jsonNumber,
 	"psi_cpu_some_avg10": jsonNumber, "psi_io_some_avg10": jsonNumber, "psi_io_full_avg10": jsonNumber,
-	"oom_killed": jsonBool, "pids": jsonNumbers, "uid": jsonNumber, "adopted": jsonBool, "already": jsonBool, "exec_error": jsonString, "stop_reason": jsonString, "command": jsonString,
+	"unknown": jsonString, "oom_killed": jsonBool, "pids": jsonNumbers, "uid": jsonNumber, "adopted": jsonBool, "already": jsonBool, "exec_error": jsonString, "stop_reason": jsonString, "command": jsonString,
 	// WAIT's and job.exit's end figures; exit_known 0: the status is not known.
 	"run_ms": jsonNumber, "cpu_usec": jsonNumber, "memory_peak": jsonNumber, "oom_kills": jsonNumber,
 	"exit_known": jsonBool,

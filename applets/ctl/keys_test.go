@@ -7,11 +7,12 @@ import (
 	"io/fs"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
+
+	"cgroupd/core/event"
 )
 
 // The key table (json.go) must know every key the daemon can send, in a
@@ -211,8 +212,8 @@ func TestDaemonKeysTyped(t *testing.T) {
 		t.Errorf("the daemon sends key %s: give it a type in jsonTypes (json.go)", m)
 	}
 	for _, typ := range types {
-		if !slices.Contains(eventTypes, typ) {
-			t.Errorf("the daemon emits event type %q: add it to eventTypes (args.go)", typ)
+		if !event.IsType(typ) {
+			t.Errorf("the daemon emits event type %q: add it to event.Types (core/event/types.go)", typ)
 		}
 	}
 	if len(types) < 10 {

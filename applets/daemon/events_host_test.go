@@ -151,6 +151,15 @@ func TestEventsHistoryAndFilters(t *testing.T) {
 	if _, body, _ = strings.Cut(r, "\n\n"); strings.Count(body, " type=job.exit ") != 2 || strings.Contains(body, "job.start") {
 		t.Errorf("EVENTS type job.exit: %q", r)
 	}
+	// A type no daemon emits is refused, with follow too: it would match
+	// nothing, ever.
+	for _, kv := range [][]string{{"type", "job.exit,job.bogus"}, {"type", "job.exit,", "follow", "1"}} {
+		r = d.rawRequest(encode("EVENTS", kv...))
+		want := "STATUS: err\nreason: type: unknown event type\ntype: " + strings.Split(kv[1], ",")[1] + "\n\n"
+		if r != want {
+			t.Errorf("EVENTS %v: %q, want %q", kv, r, want)
+		}
+	}
 
 	var fs []*follower
 	for range 50 {

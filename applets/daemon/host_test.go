@@ -599,7 +599,7 @@ func TestShutdown(t *testing.T) {
 			go func() { waitc <- d.rawRequestNoFatal(encode("WAIT", "id", "a")) }()
 			// c's WAIT above was the first one the daemon logged.
 			pollUntil(t, 5*time.Second, "the daemon to take the WAIT", func() bool {
-				return d.out.count(func(s string) bool { return strings.HasPrefix(s, "debug: ") && strings.HasSuffix(s, ": WAIT") }) == 2
+				return d.out.count(func(s string) bool { return strings.HasPrefix(s, "cgroupd: debug: ") && strings.HasSuffix(s, ": WAIT") }) == 2
 			})
 			pollUntil(t, 5*time.Second, "b's processes", func() bool {
 				return len(strings.Fields(readFile(t, filepath.Join(d.root, "b", "cgroup.procs")))) == 3

@@ -25,7 +25,7 @@ func TestEngineHost(t *testing.T) {
 	d := startDaemon(t, "-d", "--dry-run")
 	for _, want := range []string{"memory.pressure: some", "cpu.pressure: some", "io.pressure: full"} {
 		d.out.waitLine(t, 10*time.Second, "trigger "+want, func(s string) bool {
-			return strings.HasPrefix(s, "debug: pressure: trigger on "+d.root+"/") && strings.Contains(s, want)
+			return strings.HasPrefix(s, "cgroupd: debug: pressure: trigger on "+d.root+"/") && strings.Contains(s, want)
 		})
 	}
 	if n := d.out.count(func(s string) bool { return strings.Contains(s, "no PSI trigger") }); n != 0 {
@@ -79,7 +79,7 @@ func TestEngineHost(t *testing.T) {
 func TestNoHostPSI(t *testing.T) {
 	d := startDaemon(t, "--host-pressure", t.TempDir())
 	d.out.waitLine(t, 10*time.Second, "host PSI unavailable", func(s string) bool {
-		return strings.HasPrefix(s, "pressure: host PSI unavailable (") &&
+		return strings.HasPrefix(s, "cgroupd: pressure: host PSI unavailable (") &&
 			strings.HasSuffix(s, "): host PSI rule and PSI admission off; the job tree's PSI rules and memory headroom rule on")
 	})
 	st := mustOK(t, d.do("STATS"))

@@ -106,6 +106,9 @@ func TestRunTimeout(t *testing.T) {
 		if w.KV["state"] != "killed" || w.KV["signal"] != "9" {
 			t.Errorf("got WAIT %q, want killed signal 9", w.Raw)
 		}
+		// The event lines reach the test through a reader of the daemon's
+		// stderr: the answer to WAIT can come first.
+		d.out.waitEvent(t, "job.kill", map[string]string{"id": "t2", "signal": "9"})
 		var sigs []string
 		for _, e := range d.out.events("job.kill") {
 			if e["id"] == "t2" {

@@ -131,7 +131,7 @@ func TestSdNotifyNoListener(t *testing.T) {
 	// Many keep-alives (every 10 ms) have failed by the second tick.
 	mustOK(t, d.run("b", []string{"sleep", "1.5"}))
 	mustOK(t, d.do("WAIT", "id", "b"))
-	if got := d.out.count(func(s string) bool { return strings.HasPrefix(s, "sd_notify ") }); got != 1 {
+	if got := d.out.count(func(s string) bool { return strings.HasPrefix(s, "cgroupd: sd_notify ") }); got != 1 {
 		t.Errorf("%d sd_notify failure lines, want 1", got)
 	}
 	// A watchdog interval that does not parse is reported, not fatal.

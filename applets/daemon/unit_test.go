@@ -186,3 +186,13 @@ func TestLevels(t *testing.T) {
 
 // TestDocMatchesUsage: the package doc in daemon.go shows -h verbatim.
 func TestDocMatchesUsage(t *testing.T) { usagedoc.Check(t, "daemon.go", usage) }
+
+// TestUsageErrorOneLine: a bad flag is one line on stderr, naming -h,
+// exit 2 (not the whole option list).
+func TestUsageErrorOneLine(t *testing.T) {
+	var out, errb strings.Builder
+	code := Run([]string{"--no-such-flag"}, strings.NewReader(""), &out, &errb)
+	if code != 2 || out.Len() != 0 || errb.String() != "cgroupd: flag provided but not defined: -no-such-flag (see 'cgroupd -h')\n" {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 2, nothing, one line", code, out.String(), errb.String())
+	}
+}

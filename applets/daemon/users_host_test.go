@@ -6,6 +6,7 @@ package daemon
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -208,7 +209,7 @@ func TestUserCeilings(t *testing.T) {
 		if code != 1 || !strings.Contains(out, "reason: no such job") {
 			t.Errorf("nobody's %s rootjob: got exit %d %q, want no such job", verb, code, out)
 		}
-		want := "access refused: uid 65534 (pid "
+		want := "cgroupd: access refused: uid 65534 (pid "
 		d.out.waitLine(t, 5*time.Second, "audit line of "+verb, func(s string) bool {
 			return strings.HasPrefix(s, want) && strings.HasSuffix(s, ") "+strings.ToUpper(verb)+" job rootjob of uid 0")
 		})
@@ -302,5 +303,36 @@ func TestLogDirLinks(t *testing.T) {
 	out, _, _ := d.ctl("logs", "victim")
 	if !strings.Contains(out, "reason: no log") || strings.Contains(out, "precious") {
 		t.Errorf("logs through a planted link: got %q, want no log", out)
+	}
+}
+
+// TestCwdCause: a directory the caller cannot enter is named as the cause
+// of the refusal (spawn failed, detail cwd DIR: permission denied), with
+// no exec_error: --wait exits 1, not a shell's 126. So it is for --cwd,
+// for ./prog there, and for the daemon's own directory.
+func TestCwdCause(t *testing.T) {
+	hostMount(t)
+	secret := secretTree(t)
+	want := "cwd " + secret + ": permission denied"
+	d := startDaemon(t, "--socket-group", strconv.Itoa(nobody))
+	for _, args := range [][]string{
+		{"run", "--wait", "--cwd", secret, "--", "/bin/true"},
+		{"run", "--wait", "--cwd", secret, "--", "./prog"},
+	} {
+		out, _, code := d.ctlAs(asNobody, args...)
+		r := parseResponse(out)
+		if code != 1 || r.KV["reason"] != "spawn failed" || r.KV["detail"] != want || r.KV["exec_error"] != "" {
+			t.Errorf("%v as nobody: exit %d %q; want exit 1, spawn failed, detail %q, no exec_error", args, code, out, want)
+		}
+	}
+	mustOK(t, d.run("root", []string{"/bin/true"}, "cwd", secret)) // root enters it
+
+	root := newRootPath(t)
+	d2 := startDaemonCmd(t, root, filepath.Join(filepath.Dir(d.sock), "d2.sock"), func(c *exec.Cmd) { c.Dir = secret },
+		"--socket-group", strconv.Itoa(nobody))
+	d2.out.waitLine(t, 10*time.Second, `"cgroupd ready"`, func(s string) bool { return s == "cgroupd ready" })
+	out, _, code := d2.ctlAs(asNobody, "run", "--", "/bin/true")
+	if r := parseResponse(out); code != 1 || r.KV["detail"] != want || r.KV["exec_error"] != "" {
+		t.Errorf("run as nobody with the daemon in %s: exit %d %q; want detail %q", secret, code, out, want)
 	}
 }

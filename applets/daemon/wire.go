@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -99,8 +100,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "cgroupd: %v\n", err)
-		fmt.Fprint(stderr, usage)
+		fmt.Fprintf(stderr, "cgroupd: %v (see 'cgroupd -h')\n", err)
 		return 2
 	}
 	// Nothing the daemon writes to stderr may block it (a reader that
@@ -283,7 +283,7 @@ func (d *daemon) start() error {
 		if err := d.srv.Take(h); err != nil {
 			return err
 		}
-		d.logf("upgraded from %s to %s", h.From, Version)
+		d.logf("upgrade: done, from %s to %s", h.From, Version)
 		d.events.Publish(&hub.Event{Type: "daemon.upgrade", Owner: -1,
 			KV: []string{"pid", strconv.Itoa(os.Getpid()), "from", h.From, "to", Version}})
 	} else if err := d.srv.Listen(); err != nil {
@@ -336,7 +336,7 @@ func (d *daemon) onSignals(sigs []os.Signal) {
 			d.logf("%s: shutting down", unix.SignalName(s.(syscall.Signal)))
 			d.beginShutdown()
 		case syscall.SIGHUP:
-			d.logf("SIGHUP ignored")
+			d.logf("SIGHUP: ignored")
 		case syscall.SIGUSR2:
 			if err := d.beginUpgrade(false); err != nil {
 				d.logf("SIGUSR2: upgrade: %v", err)
@@ -414,13 +414,20 @@ func (d *daemon) closeAll() {
 	}
 }
 
-// logf writes a human log line (never starting with "EVENT ").
+// logf writes a human log line in the one form of every applet's
+// messages, `cgroupd: TOPIC: MESSAGE` (never starting with "EVENT "); the
+// two lines scripts wait for, `using cgroup root: PATH` and `cgroupd
+// ready`, keep the C tool's form.
 func (d *daemon) logf(format string, args ...any) {
-	fmt.Fprintf(d.stderr, format+"\n", args...)
+	prefix := "cgroupd: "
+	if format == "cgroupd ready" || strings.HasPrefix(format, "using cgroup root: ") {
+		prefix = ""
+	}
+	fmt.Fprintf(d.stderr, prefix+format+"\n", args...)
 }
 
 func (d *daemon) debugf(format string, args ...any) {
 	if d.cfg.Debug {
-		fmt.Fprintf(d.stderr, "debug: "+format+"\n", args...)
+		fmt.Fprintf(d.stderr, "cgroupd: debug: "+format+"\n", args...)
 	}
 }

@@ -12,40 +12,48 @@ import (
 	"cgroupd/core/kfile"
 )
 
-// Stat is the per-job usage INSPECT/LIST report. A file that does not exist
-// (controller not enabled) reads as 0.
+// Stat is the per-job usage INSPECT reports. A file that does not exist
+// (controller not enabled, swap not accounted, the cgroup gone) or cannot
+// be read gives 0, and its No* flag says the figure is not known.
 type Stat struct {
 	MemoryCurrent, MemorySwapCurrent, PidsCurrent uint64
 	CPUUsageUsec                                  uint64
 	IORBytes, IOWBytes                            uint64
+
+	NoMemory, NoSwap, NoPids, NoCPU, NoIO bool
 }
 
 // Stat reads memory.current, memory.swap.current, pids.current,
 // cpu.stat usage_usec and io.stat rbytes/wbytes (summed over devices).
+// Every file is read; the error is the first one (its figures unknown).
 func (d Dir) Stat() (Stat, error) {
 	var st Stat
+	var first error
+	keep := func(err error) bool {
+		if first == nil {
+			first = err
+		}
+		return err != nil
+	}
+	var ok bool
 	var err error
-	if st.MemoryCurrent, err = d.readUint(FileMemoryCurrent); err != nil {
-		return st, err
-	}
-	if st.MemorySwapCurrent, err = d.readUint(FileMemorySwapCurrent); err != nil {
-		return st, err
-	}
-	if st.PidsCurrent, err = d.readUint(FilePidsCurrent); err != nil {
-		return st, err
-	}
-	err = d.parseFile(FileCPUStat, func(r io.Reader) (err error) {
+	st.MemoryCurrent, ok, err = d.readUint(FileMemoryCurrent)
+	st.NoMemory = keep(err) || !ok
+	st.MemorySwapCurrent, ok, err = d.readUint(FileMemorySwapCurrent)
+	st.NoSwap = keep(err) || !ok
+	st.PidsCurrent, ok, err = d.readUint(FilePidsCurrent)
+	st.NoPids = keep(err) || !ok
+	ok, err = d.parseFile(FileCPUStat, func(r io.Reader) (err error) {
 		st.CPUUsageUsec, err = ParseCPUUsage(r)
 		return err
 	})
-	if err != nil {
-		return st, err
-	}
-	err = d.parseFile(FileIOStat, func(r io.Reader) (err error) {
+	st.NoCPU = keep(err) || !ok
+	ok, err = d.parseFile(FileIOStat, func(r io.Reader) (err error) {
 		st.IORBytes, st.IOWBytes, err = ParseIOBytes(r)
 		return err
 	})
-	return st, err
+	st.NoIO = keep(err) || !ok
+	return st, first
 }
 
 // MemoryCurrent reads memory.current (0 when absent).
@@ -67,32 +75,33 @@ func (d Dir) Uint(file string) uint64 {
 	return v
 }
 
-// readUint reads a single-value file; missing reads as 0.
-func (d Dir) readUint(file string) (uint64, error) {
+// readUint reads a single-value file; missing reads as 0, not ok.
+func (d Dir) readUint(file string) (v uint64, ok bool, err error) {
 	s, err := d.Read(file)
 	if isNotExist(err) {
-		return 0, nil
+		return 0, false, nil
 	}
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return 0, nil
+		return 0, true, nil
 	}
-	v, err := strconv.ParseUint(s, 10, 64)
+	v, err = strconv.ParseUint(s, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("%s: bad value %q", d.path(file), s)
+		return 0, false, fmt.Errorf("%s: bad value %q", d.path(file), s)
 	}
-	return v, nil
+	return v, true, nil
 }
 
-// parseFile reads file and hands it to parse; missing is not an error.
-func (d Dir) parseFile(file string, parse func(io.Reader) error) error {
+// parseFile reads file and hands it to parse; missing is not an error
+// (not ok).
+func (d Dir) parseFile(file string, parse func(io.Reader) error) (ok bool, err error) {
 	if err := d.readFile(file, parse); !isNotExist(err) {
-		return err
+		return err == nil, err
 	}
-	return nil
+	return false, nil
 }
 
 // readFile reads file and hands its contents to parse; a parse error

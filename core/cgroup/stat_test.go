@@ -21,8 +21,9 @@ func TestStatFake(t *testing.T) {
 		{"full", fakeTree(t, "full").Child("job1"), cgroup.Stat{
 			MemoryCurrent: 67108864, MemorySwapCurrent: 4096, PidsCurrent: 3,
 			CPUUsageUsec: 1234567, IORBytes: 1030, IOWBytes: 2040}, false},
-		{"hybrid: only cpu.stat", fakeTree(t, "hybrid").Child("job1"), cgroup.Stat{CPUUsageUsec: 42}, false},
-		{"no files", cgroup.Dir(t.TempDir()), cgroup.Stat{}, false},
+		{"hybrid: only cpu.stat", fakeTree(t, "hybrid").Child("job1"), cgroup.Stat{CPUUsageUsec: 42,
+			NoMemory: true, NoSwap: true, NoPids: true, NoIO: true}, false},
+		{"no files", cgroup.Dir(t.TempDir()), cgroup.Stat{NoMemory: true, NoSwap: true, NoPids: true, NoCPU: true, NoIO: true}, false},
 		{"garbage", fakeTree(t, "garbage").Child("job1"), cgroup.Stat{}, true},
 	}
 	for _, tc := range tests {
@@ -30,6 +31,9 @@ func TestStatFake(t *testing.T) {
 			got, err := tc.d.Stat()
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			}
+			if tc.wantErr && !got.NoMemory {
+				t.Errorf("got %+v after an error, want its figure unknown", got)
 			}
 			if err == nil && got != tc.want {
 				t.Errorf("got %+v, want %+v", got, tc.want)

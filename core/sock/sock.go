@@ -38,6 +38,17 @@ func Dial(path string) (*Conn, error) {
 	return &Conn{File: os.NewFile(uintptr(fd), path), fd: fd}, nil
 }
 
+// WriteFDs writes b with the descriptors fds attached to its first byte
+// (SCM_RIGHTS): the receiver gets its own copies of them. The error is
+// the errno, as Write's is.
+func (c *Conn) WriteFDs(b []byte, fds ...int) error {
+	n, err := unix.SendmsgN(c.fd, b, unix.UnixRights(fds...), nil, 0)
+	if err == nil {
+		_, err = c.Write(b[n:]) // what a signal cut short, if anything
+	}
+	return err
+}
+
 // CloseWrite half-closes the connection (shutdown(SHUT_WR)): the end of a
 // request.
 func (c *Conn) CloseWrite() error {

@@ -38,6 +38,11 @@ func LookPath(name string, env []string, dir string) (string, error) {
 			return "", err
 		}
 		if err := executable(p); err != nil {
+			if !filepath.IsAbs(name) {
+				if derr := enterErr(dir); derr != nil {
+					return "", &DirError{Dir: dir, Err: derr} // ./x where dir cannot be entered
+				}
+			}
 			return "", err
 		}
 		return p, nil

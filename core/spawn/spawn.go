@@ -38,8 +38,11 @@ type Cmd struct {
 	Gid     uint32
 	Groups  []uint32
 
-	// Stdout and Stderr; nil means /dev/null. Stdin is always /dev/null.
+	// Stdout and Stderr; nil means /dev/null. Stdin is always /dev/null,
+	// unless Stdio is set: then it is the child's fds 0, 1 and 2, as they
+	// are (a caller's own, RUN --pipe), and Stdout and Stderr are unused.
 	Stdout, Stderr *os.File
+	Stdio          []int
 
 	CgroupFD   int    // O_DIRECTORY fd of the target cgroup (clone3 path)
 	CgroupPath string // the target cgroup directory (fallback path)
@@ -58,8 +61,17 @@ type Proc struct {
 //
 // ENOSYS: kernel < 5.3 or a seccomp profile that hides clone3; E2BIG:
 // 5.3–5.6 know clone3 but not the cgroup field (CLONE_INTO_CGROUP since
-// 5.7); EINVAL: a kernel that rejects the flag combination.
+// 5.7); EINVAL: a kernel that rejects the flag combination. A start that
+// failed because the job's user cannot enter Dir is a *DirError (cause.go).
 func Start(c *Cmd) (Proc, error) {
+	p, err := start(c)
+	if err != nil {
+		err = c.cause(err)
+	}
+	return p, err
+}
+
+func start(c *Cmd) (Proc, error) {
 	if c.Path == "" || len(c.Argv) == 0 {
 		return Proc{}, errors.New("spawn: empty command")
 	}
@@ -119,6 +131,12 @@ func openStdio(c *Cmd) (*stdio, error) {
 		return nil, err
 	}
 	s := &stdio{fds3: [3]uintptr{null, null, null}}
+	if len(c.Stdio) == 3 {
+		for i, fd := range c.Stdio {
+			s.fds3[i] = uintptr(fd)
+		}
+		return s, nil
+	}
 	for i, f := range []*os.File{c.Stdout, c.Stderr} {
 		if f != nil {
 			s.fds3[i+1] = f.Fd()

@@ -49,8 +49,8 @@ for verb in inspect freeze thaw kill remove wait logs; do
 	assert_rc 1 "$verb r1 as tuser"
 	assert_reason "no such job" "$verb r1 as tuser: reason"
 	_v=$(echo "$verb" | tr a-z A-Z)
-	grep -q "^access refused: uid 1000 (pid [0-9]*) $_v job r1 of uid 0\$" "$DERR" ||
-		fail "no audit line 'access refused: uid 1000 (pid N) $_v job r1 of uid 0' on the daemon's stderr"
+	grep -q "^cgroupd: access refused: uid 1000 (pid [0-9]*) $_v job r1 of uid 0\$" "$DERR" ||
+		fail "no audit line 'cgroupd: access refused: uid 1000 (pid N) $_v job r1 of uid 0' on the daemon's stderr"
 done
 event_lines job.start id=u1 | grep -q ' uid=1000$' || fail "job.start of u1 does not end in uid=1000: $(event_lines job.start id=u1)"
 event_lines job.start id=r1 | grep -q ' uid=0$' || fail "job.start of r1 does not end in uid=0: $(event_lines job.start id=r1)"

@@ -12,7 +12,7 @@
 
 hostoom_run cgroupd 35
 assert_eq "$(grep -c 'PSI unavailable' "$DERR")" 1 "lines about PSI"
-assert_grep_file "$DERR" '^pressure: PSI unavailable \(kernel without CONFIG_PSI, or booted with psi=0\): PSI rules and PSI admission off; memory headroom rule on$'
+assert_grep_file "$DERR" '^cgroupd: pressure: PSI unavailable \(kernel without CONFIG_PSI, or booted with psi=0\): PSI rules and PSI admission off; memory headroom rule on$'
 assert_eq "$(grep -c 'no PSI trigger' "$DERR")" 0 "PSI trigger failures logged"
 [ ! -e "$ROOT/memory.pressure" ] || fail "$ROOT/memory.pressure exists with psi=0"
 

@@ -289,7 +289,7 @@ func (s *Store) Grew(path string) {
 	if err != nil {
 		if !s.warned {
 			s.warned = true
-			s.logf("cannot trim %s (--log-max-size): %v (further failures are not logged)", path, err)
+			s.logf("log: cannot trim %s (--log-max-size): %v (further failures are not logged)", path, err)
 		}
 		return
 	}

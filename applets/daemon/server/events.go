@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"cgroupd/applets/daemon/hub"
+	"cgroupd/core/event"
 	"cgroupd/core/proto"
 )
 
@@ -15,6 +16,11 @@ func (st *streams) doEvents(c *conn, r *proto.Request) []byte {
 	if t, ok := r.Get("type"); ok && t != "" {
 		f.Types = map[string]bool{}
 		for _, x := range strings.Split(t, ",") {
+			if !event.IsType(x) {
+				// New types may appear: a filter naming one this daemon
+				// does not emit would wait silently forever.
+				return proto.Err("type: unknown event type").Add("type", proto.Cut(x)).Bytes()
+			}
 			f.Types[x] = true
 		}
 	}

@@ -275,7 +275,11 @@ func (srv *Server) doRun(c *conn, r *proto.Request) []byte {
 			return path, err
 		},
 	}
+	if r.Verb == "PIPE" {
+		st.Stdio = c.takeFDs() // pipe.go; closed once the spawn is done
+	}
 	j, rf := srv.sup.Run(st, func(j *supervisor.Job, rf *supervisor.Refusal) {
+		closeFDs(st.Stdio)
 		if c.pendJob == j {
 			c.pendJob = nil
 		}
@@ -286,6 +290,7 @@ func (srv *Server) doRun(c *conn, r *proto.Request) []byte {
 		srv.st.replyRun(c, j) // wait: 1 keeps c for the end block
 	})
 	if rf != nil {
+		closeFDs(st.Stdio)
 		return refusalResp(rf, spec.ID).Bytes()
 	}
 	if j.IsPending() {
@@ -339,6 +344,7 @@ func parseRunOpts(r *proto.Request, s *runSpec) *supervisor.Refusal {
 	if o.Wait, rf = flag("wait"); rf != nil {
 		return rf
 	}
+	o.Wait = o.Wait || r.Verb == "PIPE" // it waits as wait: 1 does
 	if o.KillOnDetach, rf = flag("kill_on_detach"); rf != nil {
 		return rf
 	}

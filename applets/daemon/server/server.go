@@ -55,6 +55,8 @@ type conn struct {
 	srv     *Server
 	raw     []byte // the request as received (an upgrade asks it again)
 	held    bool   // complete request held while an upgrade quiesces
+	fds     []int  // descriptors the request came with (pipe.go)
+	fdsOver bool   // … and more than a request may carry
 }
 
 // Config is what the server is started with.
@@ -297,7 +299,7 @@ func (srv *Server) onConn(c *conn, ev uint32) {
 func (srv *Server) readRequest(c *conn) {
 	var buf [readChunk]byte
 	for {
-		n, err := unix.Read(c.fd, buf[:])
+		n, err := c.recv(buf[:]) // pipe.go: and the descriptors
 		if err != nil {
 			if errors.Is(err, unix.EAGAIN) {
 				return
@@ -354,6 +356,10 @@ func (srv *Server) handle(c *conn) {
 		return
 	}
 	srv.debugf("uid %d pid %d: %s", c.cred.Uid, c.cred.Pid, req.Verb)
+	if out := c.refuseFDs(req.Verb); out != nil {
+		srv.reply(c, out)
+		return
+	}
 	if out := srv.dispatch(c, &req); out != nil {
 		srv.reply(c, out)
 	}
@@ -366,6 +372,7 @@ func (srv *Server) reply(c *conn, b []byte) {
 	}
 	c.state = connWriting
 	c.raw = nil
+	c.closeFDs() // answered: a PIPE that ran has taken them
 	c.wbuf = append(c.wbuf, b...)
 	srv.flush(c)
 }
@@ -440,6 +447,7 @@ func (srv *Server) closeConn(c *conn) {
 	srv.lp.CloseFD(c.fd)
 	delete(srv.conns, c.fd)
 	srv.st.connGone(c) // what it waited for (streams.go)
+	c.closeFDs()
 	c.rbuf, c.wbuf = nil, nil
 	srv.pauseAccept(false)
 }

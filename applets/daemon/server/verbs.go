@@ -28,7 +28,7 @@ func (srv *Server) dispatch(c *conn, r *proto.Request) []byte {
 	switch r.Verb {
 	case "PING":
 		return proto.OK().Add("pong", "1").Bytes()
-	case "RUN":
+	case "RUN", "PIPE": // PIPE: RUN with the caller's stdio (pipe.go)
 		return srv.doRun(c, r)
 	case "LIST":
 		return srv.doList(c)
@@ -132,7 +132,8 @@ func (srv *Server) doInspect(c *conn, r *proto.Request) []byte {
 		ps[i] = strconv.Itoa(p)
 	}
 	_, oomKills, _ := j.OOM()
-	if me, err := j.Cgroup().MemoryEvents(); err == nil && me.OOMKill > oomKills {
+	me, meErr := j.Cgroup().MemoryEvents()
+	if meErr == nil && me.OOMKill > oomKills {
 		oomKills = me.OOMKill
 	}
 	oom := "0"
@@ -164,6 +165,22 @@ func (srv *Server) doInspect(c *conn, r *proto.Request) []byte {
 		Add("psi_available", boolStr(psiRoot))
 	resp.Add("uid", u64(uint64(j.Spec().UID))).Add("adopted", boolStr(j.Adopted()))
 	addKV(resp, job.UnknownKeys(j.Job))
+	// The v1 figures sent as 0 because their file could not be read.
+	unknown := ""
+	add := func(no bool, keys string) {
+		if no {
+			unknown += "," + keys
+		}
+	}
+	add(st.NoMemory, "memory_current")
+	add(st.NoSwap, "memory_swap_current")
+	add(st.NoPids, "pids_current")
+	add(st.NoCPU, "cpu_usage_usec")
+	add(st.NoIO, "io_rbytes,io_wbytes")
+	add(meErr != nil && oomKills == 0, "oom_kill_count")
+	if unknown != "" {
+		resp.Add("unknown", unknown[1:])
+	}
 	return resp.Bytes()
 }
 

@@ -34,7 +34,11 @@ type Start struct {
 	// Lookup finds the executable (with the caller's rights), once the
 	// checks before it passed.
 	Lookup func() (string, error)
-	path   string
+	// Stdio: the main process's fds 0, 1 and 2 (RUN --pipe, the caller's
+	// own), in place of /dev/null and the log. The caller keeps them and
+	// closes them once done was told.
+	Stdio []int
+	path  string
 }
 
 // Done is told how a RUN ended: its job started (rf nil), or it was
@@ -95,7 +99,9 @@ func (sv *Supervisor) Run(st *Start, done Done) (*Job, *Refusal) {
 // not_executable (extension), which a shell reports as 127 and 126.
 func spawnFailed(err error, prefix string) *Refusal {
 	rf := Refuse("spawn failed", "detail", prefix+err.Error())
+	var de *spawn.DirError
 	switch {
+	case errors.As(err, &de): // the directory, not the command: no exec_error
 	case errors.Is(err, spawn.ErrNotFound), errors.Is(err, fs.ErrNotExist):
 		rf.KV = append(rf.KV, "exec_error", "not_found")
 	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.ENOEXEC):
@@ -215,6 +221,7 @@ func (sp *spawns) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
 		req.Cmds = append(req.Cmds, mk("/bin/sh", []string{"/bin/sh", "-c", svc}))
 	}
 	req.Cmds = append(req.Cmds, mk(path, spec.Spec.Argv))
+	req.Cmds[len(req.Cmds)-1].Stdio = spec.Stdio
 	nfd := len(req.Cmds)
 	sp.starting[j.ID()] = j
 	sp.startingFDs += nfd
