@@ -220,8 +220,14 @@ func TestSecondDaemonOnRootRefused(t *testing.T) {
 func TestCorruptRecordAndStrayCgroup(t *testing.T) {
 	d := startDaemon(t)
 	mustOK(t, d.run("ok", []string{"sleep", "100"}))
-	d.crash()
 	jobs := filepath.Join(stateDirOf(d.root), "jobs")
+	// The reply does not wait for the writer (the record is on the job's
+	// cgroup first): a good record to copy, once it is written.
+	pollUntil(t, 5*time.Second, "the record of ok", func() bool {
+		_, err := os.Stat(filepath.Join(jobs, "ok"))
+		return err == nil
+	})
+	d.crash()
 	os.WriteFile(filepath.Join(jobs, "junk"), []byte("not a record\n"), 0o600)
 	good, err := os.ReadFile(filepath.Join(jobs, "ok"))
 	if err != nil {
