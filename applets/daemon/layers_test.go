@@ -26,6 +26,7 @@ var layers = map[string]int{
 	"applets/daemon/hub":              1,
 	"applets/daemon/handoff":          1,
 	"applets/daemon/spawner":          1,
+	"applets/daemon/protect":          1,
 	"applets/daemon/guard":            2,
 	"applets/daemon/supervisor":       3,
 	"applets/daemon/metrics":          4,

@@ -53,7 +53,11 @@ type trigger struct {
 func (g *Guard) startEngine() error {
 	cfg := g.cfg.Engine
 	g.checkPSI(&cfg)
-	eng, err := pressure.New(cfg, g.jobs)
+	var jobs pressure.Jobs = g.jobs
+	if g.startReclaim(&cfg) {
+		jobs = protectedView{g.jobs, g.cfg.Protect}
+	}
+	eng, err := pressure.New(cfg, jobs)
 	if err != nil {
 		return err
 	}
@@ -203,6 +207,7 @@ func (g *Guard) pressureTick(now time.Time) {
 			s.HostMem = &i
 		}
 	}
+	s.HostVM = g.vm.read(now)
 	g.pressureStep(now, s)
 }
 

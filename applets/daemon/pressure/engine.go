@@ -20,6 +20,7 @@ type Job struct {
 	MemoryLow     uint64 // bytes
 	IOBytes       uint64 // cumulative read+write bytes
 	CPUWeight     int    // current cpu.weight; <= 0: unknown (taken as 100)
+	File          uint64 // memory.stat file: page cache (protected jobs only)
 }
 
 // Jobs is implemented by the daemon. The engine calls it only when it has
@@ -195,6 +196,7 @@ type Engine struct {
 	hostPSI, headroom                 rule // host rules: full stall, MemAvailable
 	hostMem                           *hostmem.Info
 	prevMem                           memSample // the headroom rule's last sample
+	rc                                reclaimState
 
 	pending *victim
 	killed  map[string]bool // killed, not ended yet: never picked again
@@ -230,6 +232,7 @@ func New(cfg Config, jobs Jobs) (*Engine, error) {
 		lastIO:    map[string]uint64{},
 		lastThaw:  map[string]stamp{},
 		thawed:    map[string]thawed{},
+		rc:        reclaimState{r: rule{kind: Kill, res: Memory, reason: ReasonHostReclaim, line: -1}, grow: map[string]memPoint{}},
 	}, nil
 }
 
@@ -252,6 +255,9 @@ func (e *Engine) FastTick() bool { return e.fast }
 // headroomMaxInterval.
 func (e *Engine) NextObserve() time.Duration {
 	hd := e.headroomInterval()
+	if rd := e.reclaimInterval(); rd > 0 && (hd == 0 || rd < hd) {
+		hd = rd
+	}
 	if e.fast && (hd == 0 || hd > e.cfg.FastTick) {
 		return e.cfg.FastTick
 	}
@@ -367,6 +373,7 @@ func (e *Engine) Observe(now time.Time, s Sample) []Action {
 	// The kill rules, most urgent first; one kill per overload (pending).
 	killed := false
 	for _, step := range []func() (Action, bool){
+		func() (Action, bool) { return e.stepReclaim(now, &cands) },
 		func() (Action, bool) { return e.stepHeadroom(now, &cands) },
 		func() (Action, bool) { return e.stepKill(&e.kill, now, &cands) },
 		func() (Action, bool) { return e.stepKill(&e.hostPSI, now, &cands) },
@@ -689,17 +696,24 @@ func (e *Engine) killOne(r *rule, now time.Time, c **candidates, mk func(ncand i
 		"victim_memory="+strconv.FormatUint(v.MemoryCurrent, 10),
 		"victim_memory_low="+strconv.FormatUint(v.MemoryLow, 10))
 	a.Targets = []string{v.ID}
-	e.acted(r, now, a.DryRun)
-	if !a.DryRun {
-		e.pending = &victim{id: v.ID, memory: v.MemoryCurrent, at: now}
-		e.killed[v.ID] = true
-		delete(e.frozen, v.ID)
-		delete(e.demoted, v.ID)
-		// Memory freezes wait for the release too.
-		e.memFreeze.on = stamp{}
-		e.memFreeze.notBefore = at(now)
-	}
+	e.killed1(r, now, v, a.DryRun)
 	return a, true
+}
+
+// killed1 records the kill of v by rule r: the engine waits for its
+// memory, never picks it again, and memory freezes wait too.
+func (e *Engine) killed1(r *rule, now time.Time, v Job, dry bool) {
+	e.acted(r, now, dry)
+	if dry {
+		return
+	}
+	e.pending = &victim{id: v.ID, memory: v.MemoryCurrent, at: now}
+	e.killed[v.ID] = true
+	delete(e.frozen, v.ID)
+	delete(e.demoted, v.ID)
+	// Memory freezes wait for the release too.
+	e.memFreeze.on = stamp{}
+	e.memFreeze.notBefore = at(now)
 }
 
 // killLevel reports whether the memory full stall is at the kill rule's

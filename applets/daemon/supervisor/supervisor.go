@@ -7,6 +7,7 @@ import (
 	"cgroupd/applets/daemon/journal"
 	"cgroupd/applets/daemon/logstore"
 	"cgroupd/applets/daemon/pressure"
+	"cgroupd/applets/daemon/protect"
 	"cgroupd/applets/daemon/spawner"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/hostmem"
@@ -86,6 +87,7 @@ type core struct {
 	rq runQueue     // the admission queue (queue.go)
 	to timeouts     // --timeout and --kill-on-detach deadlines (timeouts.go)
 	g  *guard.Guard // the pressure engine in the loop, admission
+	pt *protect.Set // what a job's priority buys (issue 23)
 	sp spawns       // spawns in flight, refused RUNs being undone (spawn.go)
 	kf killer       // the kill fallback's rounds (killfb.go)
 	w  watches      // notify watches of cgroup.events, memory.events, logs (watch.go)
@@ -157,8 +159,9 @@ func New(cfg Config, lp *loop.Loop, events *hub.Hub, jn *journal.Journal, logs *
 	}
 	c.rq = runQueue{sv: c}
 	c.to = timeouts{sv: c}
+	c.pt = protect.New(cfg.Root, cfg.Engine.ProtectLevel, cfg.Logf)
 	c.g = guard.New(guard.Config{Root: cfg.Root, Engine: cfg.Engine, Thresholds: cfg.Thresholds,
-		HostPressure: cfg.HostPressure, Meminfo: cfg.Meminfo, Debug: cfg.Debug, Logf: cfg.Logf}, lp, engineJobs{c})
+		HostPressure: cfg.HostPressure, Meminfo: cfg.Meminfo, Protect: c.pt, Debug: cfg.Debug, Logf: cfg.Logf}, lp, engineJobs{c})
 	c.sp = spawns{sv: c, starting: map[string]*Job{}}
 	c.kf = killer{sv: c, fbFD: -1}
 	c.w = watches{sv: c, watches: map[int]watch{}}

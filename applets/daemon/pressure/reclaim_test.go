@@ -1,0 +1,191 @@
+package pressure
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"cgroupd/core/hostmem"
+)
+
+// reclaimHost is a host for the reclaim rule: the jobs' memory.current
+// as a function of time, free memory what the jobs leave of 900 MiB, the
+// protected job "svc" holding 250 MiB of page cache.
+type reclaimHost struct {
+	now   time.Duration
+	mem   map[string]func(time.Duration) uint64 // candidates
+	prios map[string]int
+	prot  []Job
+	dead  map[string]bool
+}
+
+func (h *reclaimHost) Candidates(maxPriority int) []Job {
+	var out []Job
+	for id, f := range h.mem {
+		if !h.dead[id] && h.prios[id] <= maxPriority {
+			out = append(out, Job{ID: id, Priority: h.prios[id], MemoryCurrent: f(h.now)})
+		}
+	}
+	return out
+}
+
+func (h *reclaimHost) Alive(id string) (uint64, bool) {
+	if h.dead[id] {
+		return 0, false
+	}
+	return h.mem[id](h.now), true
+}
+
+func (h *reclaimHost) Protected() []Job { return h.prot }
+
+func (h *reclaimHost) sample() Sample {
+	used := uint64(0)
+	for id, f := range h.mem {
+		if !h.dead[id] {
+			used += f(h.now)
+		}
+	}
+	free := uint64(900 * mib)
+	free -= min(free, used)
+	const page = 4096
+	vm := &hostmem.VM{Free: free / page, Min: 4 * mib / page, Low: 5 * mib / page, High: 6 * mib / page, PageSize: page}
+	// MemAvailable counts the service's cache: 250 MiB more than free.
+	return Sample{HostMem: &hostmem.Info{Total: 1024 * mib, Available: free + 250*mib}, HostVM: vm}
+}
+
+// grow is memory.current that rises at rate MiB/s from start up to cap MiB.
+func grow(start time.Duration, rate, capMiB float64) func(time.Duration) uint64 {
+	return func(t time.Duration) uint64 {
+		if t < start {
+			return 0
+		}
+		return uint64(min(rate*(t-start).Seconds(), capMiB) * mib)
+	}
+}
+
+func runReclaim(t *testing.T, cfg Config, h *reclaimHost, until time.Duration) (acts []Action, when []time.Duration) {
+	t.Helper()
+	e, err := New(cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := time.Unix(1000, 0)
+	for h.now = 0; h.now <= until; h.now += 10 * time.Millisecond {
+		for _, a := range e.Observe(origin.Add(h.now), h.sample()) {
+			acts = append(acts, a)
+			when = append(when, h.now)
+			if a.Kind == Kill && !a.DryRun {
+				for _, id := range a.Targets {
+					h.dead[id] = true
+					e.JobEnded(id)
+				}
+			}
+		}
+	}
+	return acts, when
+}
+
+func newReclaimHost() *reclaimHost {
+	return &reclaimHost{
+		mem:   map[string]func(time.Duration) uint64{},
+		prios: map[string]int{},
+		prot:  []Job{{ID: "svc", Priority: 90, MemoryCurrent: 314 * mib, File: 250 * mib}},
+		dead:  map[string]bool{},
+	}
+}
+
+func reclaimKills(acts []Action) []Action {
+	var out []Action
+	for _, a := range acts {
+		if a.Reason == ReasonHostReclaim {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func TestReclaimKillsTheGrowingJob(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		rate float64
+	}{{"fast overload", 400}, {"slow leak", 40}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newReclaimHost()
+			h.mem["batch"], h.prios["batch"] = grow(time.Second, tc.rate, 1024), 5
+			// A big job of the same priority that stopped growing.
+			h.mem["stable"], h.prios["stable"] = grow(0, 1000, 300), 5
+			acts, when := runReclaim(t, cfgWith(nil), h, 30*time.Second)
+			ks := reclaimKills(acts)
+			if len(ks) != 1 || len(ks[0].Targets) != 1 || ks[0].Targets[0] != "batch" {
+				t.Fatalf("got %v, want one reclaim kill of batch", acts)
+			}
+			// Free memory (600 MiB once stable holds) must not reach the
+			// low watermark (5 MiB): the kill comes with at least half
+			// the horizon (100 ms) of fill left.
+			left := 600 - tc.rate*(when[0]-time.Second).Seconds()
+			if want := 5 + tc.rate*0.05; left < want {
+				t.Errorf("kill with %.0f MiB free, want at least %.0f; %s", left, want, strings.Join(ks[0].Explain, " "))
+			}
+			for _, k := range []string{"rule=host_reclaim", "signal=free_above_low_watermark", "horizon_ms=100",
+				"protected=svc", "protected_file_bytes=262144000", "victim_priority=5"} {
+				if !strings.Contains(strings.Join(ks[0].Explain, " "), k) {
+					t.Errorf("explain %v lacks %s", ks[0].Explain, k)
+				}
+			}
+		})
+	}
+}
+
+func TestReclaimLeavesAStableJob(t *testing.T) {
+	h := newReclaimHost()
+	// Big-stable: grows fast to 486 MiB (50 % of RAM) and holds.
+	h.mem["batch"], h.prios["batch"] = grow(time.Second, 400, 486), 5
+	acts, _ := runReclaim(t, cfgWith(nil), h, 30*time.Second)
+	if ks := reclaimKills(acts); len(ks) != 0 {
+		t.Errorf("got %v, want no reclaim kill", ks)
+	}
+}
+
+func TestReclaimNeedsProtectedJobs(t *testing.T) {
+	h := newReclaimHost()
+	h.prot = nil
+	h.mem["batch"], h.prios["batch"] = grow(time.Second, 400, 1024), 5
+	acts, _ := runReclaim(t, cfgWith(func(c *Config) { c.HostMemKill = -1 }), h, 10*time.Second)
+	if ks := reclaimKills(acts); len(ks) != 0 {
+		t.Errorf("got %v, want nothing with no protected job", ks)
+	}
+}
+
+func TestReclaimOffAndDryRun(t *testing.T) {
+	h := newReclaimHost()
+	h.mem["batch"], h.prios["batch"] = grow(time.Second, 400, 1024), 5
+	acts, _ := runReclaim(t, cfgWith(func(c *Config) { c.ReclaimHorizon = 0 }), h, 10*time.Second)
+	if ks := reclaimKills(acts); len(ks) != 0 {
+		t.Errorf("horizon 0: got %v, want the rule off", ks)
+	}
+	h = newReclaimHost()
+	h.mem["batch"], h.prios["batch"] = grow(time.Second, 400, 1024), 5
+	acts, _ = runReclaim(t, cfgWith(func(c *Config) { c.DryRun = true; c.HostMemKill = -1 }), h, 4*time.Second)
+	ks := reclaimKills(acts)
+	if len(ks) == 0 || !ks[0].DryRun || !strings.HasSuffix(strings.Join(ks[0].Explain, " "), "dry_run=1") {
+		t.Fatalf("dry run: got %v, want a dry-run decision", ks)
+	}
+	if h.dead["batch"] {
+		t.Error("dry run killed batch")
+	}
+}
+
+func TestReclaimNoGrowingVictim(t *testing.T) {
+	h := newReclaimHost()
+	// Someone outside the jobs fills memory; the only job is stable.
+	h.mem["stable"], h.prios["stable"] = grow(0, 1000, 100), 5
+	h.mem["outside"], h.prios["outside"] = grow(time.Second, 400, 1024), 99
+	acts, _ := runReclaim(t, cfgWith(func(c *Config) { c.HostMemKill = -1 }), h, 5*time.Second)
+	ks := reclaimKills(acts)
+	if len(ks) == 0 || len(ks[0].Targets) != 0 || !strings.Contains(strings.Join(ks[0].Explain, " "), "victim=none") {
+		t.Fatalf("got %v, want a report with victim=none", ks)
+	}
+	if h.dead["stable"] {
+		t.Error("the stable job was killed")
+	}
+}
