@@ -238,7 +238,7 @@ func (g *Guard) carryOut(a pressure.Action) {
 			kv = append(kv, "target", strings.Join(a.Targets, ","))
 		}
 		kv = append(kv, a.ExplainKV()...)
-		if a.Reason == pressure.ReasonHostMemory && !g.psiHost {
+		if (a.Reason == pressure.ReasonHostMemory || a.Reason == pressure.ReasonHostReclaim) && !g.psiHost {
 			kv = append(kv, "psi_available", "0") // some_avg10, full_avg10: not measured
 		}
 		e := &hub.Event{Type: "pressure", Action: a.Kind.String(), Resource: a.Resource}

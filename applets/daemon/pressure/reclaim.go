@@ -197,7 +197,7 @@ func (e *Engine) stepReclaim(now time.Time, c **candidates) (Action, bool) {
 		a.SomeAvg10, a.FullAvg10 = e.last.HostPSI.Some.Avg10, e.last.HostPSI.Full.Avg10
 		a.Explain = []string{
 			"rule=host_reclaim",
-			"signal=free_above_low_watermark",
+			"measure=free_above_low_watermark",
 			"value_ms=" + msOrNone(s.toReclaim),
 			"horizon_ms=" + msOrNone(e.cfg.ReclaimHorizon),
 			"free_bytes=" + strconv.FormatUint(free, 10),
