@@ -40,9 +40,10 @@
 # A suite file may declare its own per-test limit with a line
 # `# suite-timeout: SECONDS` among its first ten; in bench mode the VM's
 # limit then grows to cover the declared limits of the selected files.
-# bench-service needs build/svcbench (`go test -c` of applets/bench/service:
-# test code, so the shipped binary does not carry it) and a model file on
-# the programs disk: both are made here when go is on the PATH.
+# bench-service, 26-protect and nopsi-reclaim need build/svcbench (`go test
+# -c` of applets/bench/service: test code, so the shipped binary does not
+# carry it) and a model file on the programs disk: both are made here when
+# go is on the PATH and such a file is selected (or all of them).
 #   CGROUPD_VM_ARCH      amd64 (default: qemu-system-x86_64, build/cgroupbox) or
 #                        arm64 (qemu-system-aarch64 -M virt, package
 #                        qemu-system-arm; build/linux-arm64/cgroupbox from
@@ -326,8 +327,8 @@ progs_image() {
 		ln -s cgroupbox "$p/usr/local/bin/$a"
 	done
 	size=64
-	if [ "$1" = bench ] && [ "$arch" = amd64 ]; then
-		earlyoom_files "$p"
+	if [ "$1" = bench ] && [ "$arch" = amd64 ]; then earlyoom_files "$p"; fi
+	if [ "$arch" = amd64 ] && [ "${want_svc:-false}" = true ]; then
 		if [ -x "$build/svcbench" ]; then
 			cp "$build/svcbench" "$p/usr/local/bin/svcbench"
 			model=$cache/model-640M.bin
@@ -572,8 +573,13 @@ main() {
 	selected=$(select_tests "$mode" "$@")
 	if [ "$mode" = bench ]; then
 		bench_limits "$selected"
-		svcbench
 	fi
+	# The service scenario's programs and model (bench-service,
+	# 26-protect, nopsi-reclaim): only for a run that may use them.
+	want_svc=false
+	case " $selected " in
+	"  " | *" bench-service "* | *" 26-protect "* | *" nopsi-reclaim "*) want_svc=true; svcbench ;;
+	esac
 	if [ "$mode" = test ] && [ -z "$selected" ] && [ "$arch" != amd64 ]; then
 		for f in "$here"/suite/[0-9][0-9]-*.sh "$here"/suite/nopsi-*.sh; do
 			[ -f "$f" ] || continue

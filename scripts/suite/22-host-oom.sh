@@ -1,16 +1,16 @@
 #!/bin/sh
 # host-oom: the whole host runs out of memory (no caps, no swap): a
 # priority-90 job holds 35 % of RAM and a priority-5 job grows to all of
-# it. cgroupd (defaults, run from the programs disk) must kill the low job
-# by its headroom rule before the kernel's OOM killer fires; the high job
-# survives. Also checks the self-protection and the defence in depth:
+# it. cgroupd (run from the programs disk; the reclaim rule off) must kill
+# the low job by its headroom rule before the kernel's OOM killer fires;
+# the high job survives. Then with the defaults: the reclaim rule (issue
+# 23) kills the growing low job first, since high is protected (90 >= 60). Also checks the self-protection and the defence in depth:
 # the daemon's pages are locked (VmLck) and its oom_score_adj is -1000;
 # each job's oom_score_adj follows its priority and memory.oom.group is 1.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/hostoom.sh"
 
-hostoom_run cgroupd 35
-assert_eq "$HO_FIRST" low "first to die"
+XX
 assert_eq "$HO_HIGH" 0 "high died"
 assert_eq "$HO_OOM" 0 "kernel OOM kills while cgroupd runs"
 wait_event 10 pressure action=kill target=low
@@ -31,4 +31,15 @@ assert_file_eq "/proc/$JPID/oom_score_adj" 450
 ok ctl kill p5
 wait_rc p5 137
 ok ctl remove p5
+hostoom_end cgroupd
+
+say "defaults: the reclaim rule acts first"
+hostoom_run cgroupd 35
+assert_eq "$HO_FIRST" low "first to die"
+assert_eq "$HO_HIGH" 0 "high died"
+assert_eq "$HO_OOM" 0 "kernel OOM kills while cgroupd runs"
+wait_event 10 pressure action=kill target=low
+assert_contains "$EV" "rule=host_reclaim" "pressure event"
+assert_eq "$(kv "$EV" protected)" high "pressure event: protected job at risk"
+wait_event 10 job.kill id=low signal=9 reason=pressure_host_reclaim
 hostoom_end cgroupd
