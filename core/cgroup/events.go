@@ -111,6 +111,28 @@ func parseKeyed(b []byte, set func(key []byte, v uint64)) error {
 	return nil
 }
 
+// EachKeyed calls fn for every line of b with two fields or more: its
+// first field, its second, that as a number and whether it is one. Flat
+// keyed cgroup files, /proc/vmstat and the "key value" lines of
+// /proc/zoneinfo have this shape.
+func EachKeyed(b []byte, fn func(key, val []byte, v uint64, ok bool)) {
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		key, rest := nextField(line)
+		val, _ := nextField(rest)
+		if len(val) == 0 {
+			continue
+		}
+		v, ok := atou(val)
+		fn(key, val, v, ok)
+	}
+}
+
 // nextField splits the first space-separated field off b.
 func nextField(b []byte) (field, rest []byte) {
 	i := 0

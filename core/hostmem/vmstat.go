@@ -1,9 +1,9 @@
 package hostmem
 
 import (
-	"bytes"
 	"errors"
-	"strconv"
+
+	"cgroupd/core/cgroup"
 )
 
 // VM is what the reclaim rule reads of the kernel's page allocator, in
@@ -26,39 +26,22 @@ type VM struct {
 var ErrNoFree = errors.New("vmstat: no nr_free_pages line")
 
 // ParseVMStat reads the counters of a /proc/vmstat text ("key value"
-// lines) into v; the watermarks are left as they are.
+// lines) into v; the watermarks are left as they are. A value that is
+// not a number reads as 0.
 func ParseVMStat(b []byte, v *VM) error {
 	found := false
-	for len(b) > 0 {
-		line := b
-		if n := bytes.IndexByte(b, '\n'); n >= 0 {
-			line, b = b[:n], b[n+1:]
-		} else {
-			b = nil
-		}
-		key, val, ok := bytes.Cut(line, []byte(" "))
-		if !ok {
-			continue
-		}
-		var dst *uint64
+	cgroup.EachKeyed(b, func(key, _ []byte, n uint64, _ bool) {
 		switch string(key) {
 		case "nr_free_pages":
-			dst, found = &v.Free, true
+			v.Free, found = n, true
 		case "pgscan_kswapd":
-			dst = &v.ScanKswapd
+			v.ScanKswapd = n
 		case "pgscan_direct":
-			dst = &v.ScanDirect
+			v.ScanDirect = n
 		case "workingset_refault_file", "workingset_refault":
-			dst = &v.RefaultFile
-		default:
-			continue
+			v.RefaultFile = n
 		}
-		n, err := strconv.ParseUint(string(val), 10, 64)
-		if err != nil {
-			return err
-		}
-		*dst = n
-	}
+	})
 	if !found {
 		return ErrNoFree
 	}
@@ -67,41 +50,15 @@ func ParseVMStat(b []byte, v *VM) error {
 
 // ParseWatermarks sums the min, low and high watermarks (and the boost,
 // which raises all three while it lasts) of the zones of a /proc/zoneinfo
-// text that manage pages into v. The file has a block per CPU in every
-// zone (pagesets), so it grows with the CPUs: the daemon reads it on the
-// housekeeping tick only, the free pages every sample from /proc/vmstat.
+// text that manage pages into v: a zone's "managed" line comes after its
+// watermarks. The file has a block per CPU in every zone (pagesets), so
+// it grows with the CPUs: the daemon reads it at most once a second, the
+// free pages every sample from /proc/vmstat.
 func ParseWatermarks(b []byte, v *VM) {
-	var mn, lo, hi, boost, sumMin, sumLow, sumHigh uint64
-	managed := false
-	flush := func() {
-		if managed {
-			sumMin, sumLow, sumHigh = sumMin+mn+boost, sumLow+lo+boost, sumHigh+hi+boost
-		}
-		mn, lo, hi, boost, managed = 0, 0, 0, 0, false
-	}
-	for len(b) > 0 {
-		line := b
-		if n := bytes.IndexByte(b, '\n'); n >= 0 {
-			line, b = b[:n], b[n+1:]
-		} else {
-			b = nil
-		}
-		f := bytes.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		if string(f[0]) == "Node" {
-			flush()
-			continue
-		}
-		if len(f) != 2 {
-			continue
-		}
-		n, err := strconv.ParseUint(string(f[1]), 10, 64)
-		if err != nil {
-			continue
-		}
-		switch string(f[0]) {
+	var mn, lo, hi, boost uint64
+	v.Min, v.Low, v.High = 0, 0, 0
+	cgroup.EachKeyed(b, func(key, _ []byte, n uint64, ok bool) {
+		switch string(key) {
 		case "min":
 			mn = n
 		case "low":
@@ -111,9 +68,10 @@ func ParseWatermarks(b []byte, v *VM) {
 		case "boost":
 			boost = n
 		case "managed":
-			managed = n > 0
+			if ok && n > 0 {
+				v.Min, v.Low, v.High = v.Min+mn+boost, v.Low+lo+boost, v.High+hi+boost
+			}
+			mn, lo, hi, boost = 0, 0, 0, 0
 		}
-	}
-	flush()
-	v.Min, v.Low, v.High = sumMin, sumLow, sumHigh
+	})
 }

@@ -16,7 +16,7 @@ func TestParseVMStat(t *testing.T) {
 			VM{Free: 1000, ScanKswapd: 7, ScanDirect: 3, RefaultFile: 11}, false},
 		{"before 5.9", "nr_free_pages 1\nworkingset_refault 4\n", VM{Free: 1, RefaultFile: 4}, false},
 		{"no free", "pgscan_kswapd 7\n", VM{}, true},
-		{"bad value", "nr_free_pages x\n", VM{}, true},
+		{"bad value", "nr_free_pages x\npgscan_kswapd 3\n", VM{ScanKswapd: 3}, false},
 		{"short lines", "\nnr_free_pages\nnr_free_pages 2", VM{Free: 2}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,7 +74,7 @@ func TestParseWatermarks(t *testing.T) {
 	if v != want {
 		t.Errorf("got %+v, want %+v", v, want)
 	}
-	ParseWatermarks([]byte("Node 0, zone DMA\n  pages free\n min\n"), &v)
+	ParseWatermarks([]byte("Node 0, zone DMA\n  pages free\n min\n managed 5\n"), &v)
 	if v.Min != 0 || v.High != 0 {
 		t.Errorf("a short zone: got %+v, want no watermarks", v)
 	}

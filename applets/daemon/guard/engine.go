@@ -53,13 +53,13 @@ type trigger struct {
 func (g *Guard) startEngine() error {
 	cfg := g.cfg.Engine
 	g.checkPSI(&cfg)
-	var jobs pressure.Jobs = g.jobs
-	if g.startReclaim(&cfg) {
-		jobs = protectedView{g.jobs, g.cfg.Protect}
-	}
-	eng, err := pressure.New(cfg, jobs)
+	reclaim := g.startReclaim(&cfg)
+	eng, err := pressure.New(cfg, g.jobs)
 	if err != nil {
 		return err
+	}
+	if reclaim {
+		eng.Protect(g.cfg.Protect)
 	}
 	g.engine = eng
 	if g.lp == nil {

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"cgroupd/applets/daemon/pressure"
-	"cgroupd/applets/daemon/protect"
 	"cgroupd/core/hostmem"
 )
 
@@ -15,15 +14,6 @@ import (
 // every sample, /proc/zoneinfo (the watermarks) at most once a second:
 // it has a block per CPU in every zone, so it grows with the host
 // (scripts/BENCH.md has the cost of both).
-
-// protectedView is the job side with the protected jobs, as the engine
-// asks for them (pressure.ProtectedJobs).
-type protectedView struct {
-	Jobs
-	p *protect.Set
-}
-
-func (v protectedView) Protected() []pressure.Job { return v.p.Protected() }
 
 // vmReader reads the page allocator's state through descriptors kept open.
 type vmReader struct {

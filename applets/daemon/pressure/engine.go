@@ -20,7 +20,6 @@ type Job struct {
 	MemoryLow     uint64 // bytes
 	IOBytes       uint64 // cumulative read+write bytes
 	CPUWeight     int    // current cpu.weight; <= 0: unknown (taken as 100)
-	File          uint64 // memory.stat file: page cache (protected jobs only)
 }
 
 // Jobs is implemented by the daemon. The engine calls it only when it has

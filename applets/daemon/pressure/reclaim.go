@@ -1,11 +1,8 @@
 package pressure
 
 import (
-	"cmp"
 	"math"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -46,12 +43,18 @@ import (
 // risk).
 const ReasonHostReclaim = "pressure_host_reclaim"
 
-// ProtectedJobs is implemented by a Jobs that knows the protected jobs
-// (priority >= Config.ProtectLevel); without it the reclaim rule is off.
+// ProtectedJobs knows the protected jobs (priority >= Config.ProtectLevel);
+// without one (Engine.Protect) the reclaim rule is off.
 type ProtectedJobs interface {
-	// Protected returns the live protected jobs with their memory.current
-	// and file cache (Job.File).
-	Protected() []Job
+	// Protected returns the live protected jobs with their page cache.
+	Protected() []Protected
+}
+
+// Protected is a protected job as the reclaim rule sees it.
+type Protected struct {
+	ID       string
+	Priority int
+	File     uint64 // memory.stat file: its page cache, bytes
 }
 
 const (
@@ -81,7 +84,11 @@ type reclaimState struct {
 	fillFree, fillAvail float64 // bytes/s, averaged
 	toReclaim           time.Duration
 	grow                map[string]memPoint // candidate → its last memory.current
+	prot                ProtectedJobs
 }
+
+// Protect hands the engine the protected jobs: the reclaim rule is on.
+func (e *Engine) Protect(p ProtectedJobs) { e.rc.prot = p }
 
 // fill updates an averaged fill rate with the fall from p to v at now.
 func fill(avg *float64, p *memPoint, v uint64, now time.Time) {
@@ -123,18 +130,17 @@ func (e *Engine) reclaimInterval() time.Duration {
 }
 
 // msOrNone is d in ms, -1 for an infinite time.
-func msOrNone(d time.Duration) string {
+func msOrNone(d time.Duration) int64 {
 	if d == math.MaxInt64 {
-		return "-1"
+		return -1
 	}
-	return strconv.FormatInt(d.Milliseconds(), 10)
+	return d.Milliseconds()
 }
 
 // stepReclaim runs the reclaim rule.
 func (e *Engine) stepReclaim(now time.Time, c **candidates) (Action, bool) {
-	s, vm, m := &e.rc, e.last.HostVM, e.hostMem
-	pj, ok := e.jobs.(ProtectedJobs)
-	if e.cfg.ReclaimHorizon <= 0 || vm == nil || m == nil || !ok {
+	s, vm, m, pj := &e.rc, e.last.HostVM, e.hostMem, e.rc.prot
+	if e.cfg.ReclaimHorizon <= 0 || vm == nil || m == nil || pj == nil {
 		return Action{}, false
 	}
 	page := max(vm.PageSize, 1)
@@ -148,7 +154,7 @@ func (e *Engine) stepReclaim(now time.Time, c **candidates) (Action, bool) {
 	// Armed: the protected jobs and the candidates' growth.
 	prot := pj.Protected()
 	var protFile uint64
-	var risk Job
+	var risk Protected
 	for _, j := range prot {
 		protFile += j.File
 		if j.File > risk.File || risk.ID == "" {
@@ -158,29 +164,30 @@ func (e *Engine) stepReclaim(now time.Time, c **candidates) (Action, bool) {
 	avail := m.Available - min(m.Available, protFile)
 	fill(&s.fillAvail, &s.prevAvail, avail, now)
 	toRisk := timeTo(float64(avail), s.fillAvail)
-	type grower struct {
-		Job
-		rate float64
-	}
-	var growing []grower
+	// The candidates' growth since the last look; only the lowest
+	// priority, then the fastest growing one matters (the victim).
+	var v Job
+	var vrate float64
+	var ngrow int
 	minRate := max(reclaimMinGrowth, s.fillFree/10)
-	seen := map[string]bool{}
+	grow := make(map[string]memPoint, len(s.grow))
 	for _, j := range e.fetch(c).jobs {
-		seen[j.ID] = true
+		grow[j.ID] = memPoint{v: j.MemoryCurrent, at: now}
 		p, had := s.grow[j.ID]
-		s.grow[j.ID] = memPoint{v: j.MemoryCurrent, at: now}
-		if !had || now.Sub(p.at) > growthMaxAge || !now.After(p.at) || e.killed[j.ID] {
+		dt := now.Sub(p.at)
+		if !had || dt > growthMaxAge || dt <= 0 || e.killed[j.ID] {
 			continue
 		}
-		if rate := (float64(j.MemoryCurrent) - float64(p.v)) / now.Sub(p.at).Seconds(); rate >= minRate {
-			growing = append(growing, grower{j, rate})
+		rate := (float64(j.MemoryCurrent) - float64(p.v)) / dt.Seconds()
+		if rate < minRate {
+			continue
+		}
+		ngrow++
+		if ngrow == 1 || j.Priority < v.Priority || j.Priority == v.Priority && (rate > vrate || rate == vrate && j.ID < v.ID) {
+			v, vrate = j, rate
 		}
 	}
-	for id := range s.grow {
-		if !seen[id] {
-			delete(s.grow, id)
-		}
-	}
+	s.grow = grow
 	r := &s.r
 	if len(prot) == 0 || s.toReclaim >= e.cfg.ReclaimHorizon || toRisk >= e.cfg.RiskHorizon {
 		r.on = stamp{}
@@ -195,42 +202,36 @@ func (e *Engine) stepReclaim(now time.Time, c **candidates) (Action, bool) {
 	mk := func(extra ...string) Action {
 		a := Action{Kind: Kill, Resource: Memory, Reason: ReasonHostReclaim, DryRun: e.cfg.DryRun}
 		a.SomeAvg10, a.FullAvg10 = e.last.HostPSI.Some.Avg10, e.last.HostPSI.Full.Avg10
-		a.Explain = []string{
-			"rule=host_reclaim",
-			"measure=free_above_low_watermark",
-			"value_ms=" + msOrNone(s.toReclaim),
-			"horizon_ms=" + msOrNone(e.cfg.ReclaimHorizon),
-			"free_bytes=" + strconv.FormatUint(free, 10),
-			"low_watermark_bytes=" + strconv.FormatUint(low, 10),
-			"fill_rate_bytes_s=" + strconv.FormatInt(int64(max(s.fillFree, 0)), 10),
-			"available_unprotected_bytes=" + strconv.FormatUint(avail, 10),
-			"risk_ms=" + msOrNone(toRisk),
-			"risk_horizon_ms=" + msOrNone(e.cfg.RiskHorizon),
-			"protected=" + risk.ID,
-			"protected_priority=" + strconv.Itoa(risk.Priority),
-			"protected_file_bytes=" + strconv.FormatUint(protFile, 10),
-			"candidates=" + strconv.Itoa(len(growing)),
+		a.Explain = []string{"rule=host_reclaim", "measure=free_above_low_watermark"}
+		for _, n := range [...]struct {
+			k string
+			v int64
+		}{
+			{"value_ms", msOrNone(s.toReclaim)}, {"horizon_ms", msOrNone(e.cfg.ReclaimHorizon)},
+			{"free_bytes", int64(free)}, {"low_watermark_bytes", int64(low)},
+			{"fill_rate_bytes_s", int64(max(s.fillFree, 0))}, {"available_unprotected_bytes", int64(avail)},
+			{"risk_ms", msOrNone(toRisk)}, {"risk_horizon_ms", msOrNone(e.cfg.RiskHorizon)},
+		} {
+			a.Explain = append(a.Explain, n.k+"="+strconv.FormatInt(n.v, 10))
 		}
+		a.Explain = append(a.Explain, "protected="+risk.ID, "protected_priority="+strconv.Itoa(risk.Priority),
+			"protected_file_bytes="+strconv.FormatUint(protFile, 10), "candidates="+strconv.Itoa(ngrow))
 		a.Explain = append(a.Explain, extra...)
 		if a.DryRun {
 			a.Explain = append(a.Explain, "dry_run=1")
 		}
 		return a
 	}
-	if len(growing) == 0 {
+	if ngrow == 0 {
 		if !e.reportNone(r, now) {
 			return Action{}, false
 		}
 		return mk("victim=none"), true
 	}
-	slices.SortFunc(growing, func(a, b grower) int {
-		return cmp.Or(cmp.Compare(a.Priority, b.Priority), cmp.Compare(b.rate, a.rate), strings.Compare(a.ID, b.ID))
-	})
-	v := growing[0]
 	a := mk("victim_priority="+strconv.Itoa(v.Priority),
 		"victim_memory="+strconv.FormatUint(v.MemoryCurrent, 10),
-		"victim_growth_bytes_s="+strconv.FormatInt(int64(v.rate), 10))
+		"victim_growth_bytes_s="+strconv.FormatInt(int64(vrate), 10))
 	a.Targets = []string{v.ID}
-	e.killed1(r, now, v.Job, a.DryRun)
+	e.killed1(r, now, v, a.DryRun)
 	return a, true
 }

@@ -15,7 +15,7 @@ type reclaimHost struct {
 	now   time.Duration
 	mem   map[string]func(time.Duration) uint64 // candidates
 	prios map[string]int
-	prot  []Job
+	prot  []Protected
 	dead  map[string]bool
 }
 
@@ -36,7 +36,7 @@ func (h *reclaimHost) Alive(id string) (uint64, bool) {
 	return h.mem[id](h.now), true
 }
 
-func (h *reclaimHost) Protected() []Job { return h.prot }
+func (h *reclaimHost) Protected() []Protected { return h.prot }
 
 func (h *reclaimHost) sample() Sample {
 	used := uint64(0)
@@ -69,6 +69,7 @@ func runReclaim(t *testing.T, cfg Config, h *reclaimHost, until time.Duration) (
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.Protect(h)
 	origin := time.Unix(1000, 0)
 	for h.now = 0; h.now <= until; h.now += 10 * time.Millisecond {
 		for _, a := range e.Observe(origin.Add(h.now), h.sample()) {
@@ -89,7 +90,7 @@ func newReclaimHost() *reclaimHost {
 	return &reclaimHost{
 		mem:   map[string]func(time.Duration) uint64{},
 		prios: map[string]int{},
-		prot:  []Job{{ID: "svc", Priority: 90, MemoryCurrent: 314 * mib, File: 250 * mib}},
+		prot:  []Protected{{ID: "svc", Priority: 90, File: 250 * mib}},
 		dead:  map[string]bool{},
 	}
 }

@@ -17,7 +17,6 @@
 package protect
 
 import (
-	"bytes"
 	"errors"
 	"io/fs"
 	"math"
@@ -133,11 +132,10 @@ func Effective(cg cgroup.Dir) (low uint64, at cgroup.Dir) {
 	}
 }
 
-// Protected returns the live protected jobs with memory.current and the
-// page cache of memory.stat (file); a job whose cgroup is gone or empty
-// is dropped.
-func (s *Set) Protected() []pressure.Job {
-	var out []pressure.Job
+// Protected returns the live protected jobs with the page cache of
+// memory.stat (file); a job whose cgroup is gone or empty is dropped.
+func (s *Set) Protected() []pressure.Protected {
+	var out []pressure.Protected
 	for id, e := range s.jobs {
 		ev, err := e.cg.Events()
 		if err != nil || !ev.Populated {
@@ -145,25 +143,13 @@ func (s *Set) Protected() []pressure.Job {
 			continue
 		}
 		b, _ := kfile.Read(filepath.Join(string(e.cg), fileMemoryStat))
-		out = append(out, pressure.Job{ID: id, Priority: e.priority,
-			MemoryCurrent: e.cg.MemoryCurrent(), File: statKey(b, "file")})
+		j := pressure.Protected{ID: id, Priority: e.priority}
+		cgroup.EachKeyed(b, func(k, _ []byte, v uint64, _ bool) {
+			if string(k) == "file" {
+				j.File = v
+			}
+		})
+		out = append(out, j)
 	}
 	return out
-}
-
-// statKey is the value of the `key N` line of a flat-keyed file.
-func statKey(b []byte, key string) uint64 {
-	for len(b) > 0 {
-		line := b
-		if n := bytes.IndexByte(b, '\n'); n >= 0 {
-			line, b = b[:n], b[n+1:]
-		} else {
-			b = nil
-		}
-		if k, v, ok := bytes.Cut(line, []byte(" ")); ok && string(k) == key {
-			n, _ := strconv.ParseUint(string(v), 10, 64)
-			return n
-		}
-	}
-	return 0
 }

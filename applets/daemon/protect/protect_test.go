@@ -95,7 +95,7 @@ func TestProtected(t *testing.T) {
 	s.Apply("gone", root.Child("gone"), 90, nil)
 	s.Apply("batch", root.Child("batch"), 5, nil)
 	got := s.Protected()
-	if len(got) != 1 || got[0].ID != "svc" || got[0].File != 600 || got[0].MemoryCurrent != 1000 || got[0].Priority != 90 {
+	if len(got) != 1 || got[0].ID != "svc" || got[0].File != 600 || got[0].Priority != 90 {
 		t.Errorf("got %+v, want svc with file 600", got)
 	}
 	if len(s.jobs) != 1 {
