@@ -90,23 +90,18 @@ func (d Dir) MemoryEvents() (ev MemoryEvents, err error) {
 // nothing: the daemon parses cgroup.events and memory.events at every
 // job's end.
 func parseKeyed(b []byte, set func(key []byte, v uint64)) error {
-	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
+	var badKey, bad []byte
+	EachKeyed(b, func(key, val []byte, v uint64, ok bool) {
+		switch {
+		case bad != nil:
+		case !ok:
+			badKey, bad = key, val
+		default:
+			set(key, v)
 		}
-		key, rest := nextField(line)
-		val, _ := nextField(rest)
-		if len(val) == 0 {
-			continue
-		}
-		v, ok := atou(val)
-		if !ok {
-			return fmt.Errorf("key %q: bad value %q", key, val)
-		}
-		set(key, v)
+	})
+	if bad != nil {
+		return fmt.Errorf("key %q: bad value %q", badKey, bad)
 	}
 	return nil
 }

@@ -628,14 +628,7 @@ func (e *Engine) stepHeadroom(now time.Time, c **candidates) (Action, bool) {
 	}
 	e.prevMem = memSample{avail: m.Available, at: now, set: true}
 	low := (avail < r.thr || falling && predicted < r.thr) && (m.SwapTotal == 0 || m.SwapFreePct() < e.cfg.HostSwapKill)
-	if !low {
-		r.on = stamp{}
-		return Action{}, false
-	}
-	if !r.on.set {
-		r.on = at(now)
-	}
-	if r.lastAct.set && r.lastAct.since(now) < e.cfg.Cooldown {
+	if !e.levelDue(r, low, now) {
 		return Action{}, false
 	}
 	return e.killOne(r, now, c, func(ncand int, extra ...string) Action {
@@ -662,6 +655,19 @@ func (e *Engine) stepHeadroom(now time.Time, c **candidates) (Action, bool) {
 		}
 		return a
 	})
+}
+
+// levelDue runs a rule on a level (no sustain): on starts or keeps its
+// run; it is due when on and its last action is a Cooldown old.
+func (e *Engine) levelDue(r *rule, on bool, now time.Time) bool {
+	if !on {
+		r.on = stamp{}
+		return false
+	}
+	if !r.on.set {
+		r.on = at(now)
+	}
+	return !r.lastAct.set || r.lastAct.since(now) >= e.cfg.Cooldown
 }
 
 // killOne picks the victim of kill rule r: the lowest-priority live job

@@ -189,14 +189,7 @@ func (e *Engine) stepReclaim(now time.Time, c **candidates) (Action, bool) {
 	}
 	s.grow = grow
 	r := &s.r
-	if len(prot) == 0 || s.toReclaim >= e.cfg.ReclaimHorizon || toRisk >= e.cfg.RiskHorizon {
-		r.on = stamp{}
-		return Action{}, false
-	}
-	if !r.on.set {
-		r.on = at(now)
-	}
-	if r.lastAct.set && r.lastAct.since(now) < e.cfg.Cooldown {
+	if !e.levelDue(r, len(prot) > 0 && s.toReclaim < e.cfg.ReclaimHorizon && toRisk < e.cfg.RiskHorizon, now) {
 		return Action{}, false
 	}
 	mk := func(extra ...string) Action {
