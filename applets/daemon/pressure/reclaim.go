@@ -70,6 +70,9 @@ const (
 	// growthMaxAge: a memory.current older than this says nothing about
 	// the growth now.
 	growthMaxAge = 2 * time.Second
+	// protectEvery: how often the protected jobs' memory.stat is read
+	// while the rule is not about to act.
+	protectEvery = time.Second
 )
 
 type memPoint struct {
@@ -85,6 +88,13 @@ type reclaimState struct {
 	toReclaim           time.Duration
 	grow                map[string]memPoint // candidate → its last memory.current
 	prot                ProtectedJobs
+	// The protected jobs as last read: how many, their page cache, the
+	// one with the most (the job at risk), when.
+	nprot    int
+	protFile uint64
+	risk     Protected
+	protAt   time.Time
+	armed    bool
 }
 
 // Protect hands the engine the protected jobs: the reclaim rule is on.
@@ -112,17 +122,20 @@ func timeTo(left, rate float64) time.Duration {
 }
 
 // reclaimInterval is the reclaim rule's sampling interval: reclaimTick
-// while armed, else the time the headroom above the watermark takes to
-// fill at headroomFillRate (20 ms .. 1 s); 0: the tick is enough.
+// while armed, else the time the memory available to unprotected jobs
+// takes to fill at headroomFillRate (20 ms .. 1 s); 0: the tick is
+// enough (or there is nothing to protect). A host whose cold page cache
+// keeps free memory at the watermarks is sampled by this rule as often
+// as its unprotected memory could run out, not all the time.
 func (e *Engine) reclaimInterval() time.Duration {
 	s := &e.rc
-	if e.cfg.ReclaimHorizon <= 0 || s.prevFree.at.IsZero() {
+	if e.cfg.ReclaimHorizon <= 0 || s.prevAvail.at.IsZero() || s.nprot == 0 {
 		return 0
 	}
-	if s.toReclaim < reclaimArm*e.cfg.ReclaimHorizon {
+	if s.armed {
 		return reclaimTick
 	}
-	d := timeTo(float64(s.prevFree.v), headroomFillRate)
+	d := timeTo(float64(s.prevAvail.v), headroomFillRate)
 	if d >= headroomMaxInterval {
 		return 0
 	}
@@ -147,28 +160,35 @@ func (e *Engine) stepReclaim(now time.Time, c **candidates) (Action, bool) {
 	free, low := vm.Free*page, vm.Low*page
 	fill(&s.fillFree, &s.prevFree, free-min(free, low), now)
 	s.toReclaim = timeTo(float64(free)-float64(low), s.fillFree)
-	if s.toReclaim >= reclaimArm*e.cfg.ReclaimHorizon || e.pending != nil {
-		s.r.on = stamp{}
-		return Action{}, false
-	}
-	// Armed: the protected jobs and the candidates' growth.
-	prot := pj.Protected()
-	var protFile uint64
-	var risk Protected
-	for _, j := range prot {
-		protFile += j.File
-		if j.File > risk.File || risk.ID == "" {
-			risk = j
+	// The protected jobs' page cache: read again at most once a
+	// protectEvery, and whenever the rule is about to act.
+	due := s.toReclaim < e.cfg.ReclaimHorizon
+	if due || now.Sub(s.protAt) >= protectEvery || now.Before(s.protAt) {
+		s.nprot, s.protFile, s.risk, s.protAt = 0, 0, Protected{}, now
+		for _, j := range pj.Protected() {
+			s.nprot++
+			s.protFile += j.File
+			if j.File >= s.risk.File {
+				s.risk = j
+			}
 		}
 	}
-	avail := m.Available - min(m.Available, protFile)
+	avail := m.Available - min(m.Available, s.protFile)
 	fill(&s.fillAvail, &s.prevAvail, avail, now)
 	toRisk := timeTo(float64(avail), s.fillAvail)
+	// Armed: reclaim and the risk are near; follow the candidates' growth.
+	s.armed = s.nprot > 0 && e.pending == nil &&
+		s.toReclaim < reclaimArm*e.cfg.ReclaimHorizon && toRisk < 2*e.cfg.RiskHorizon
+	if !s.armed {
+		s.r.on = stamp{}
+		clear(s.grow)
+		return Action{}, false
+	}
 	// The candidates' growth since the last look; only the lowest
 	// priority, then the fastest growing one matters (the victim).
 	var v Job
 	var vrate float64
-	var ngrow int
+	var ngrow, nhist int
 	minRate := max(reclaimMinGrowth, s.fillFree/10)
 	grow := make(map[string]memPoint, len(s.grow))
 	for _, j := range e.fetch(c).jobs {
@@ -178,6 +198,7 @@ func (e *Engine) stepReclaim(now time.Time, c **candidates) (Action, bool) {
 		if !had || dt > growthMaxAge || dt <= 0 || e.killed[j.ID] {
 			continue
 		}
+		nhist++
 		rate := (float64(j.MemoryCurrent) - float64(p.v)) / dt.Seconds()
 		if rate < minRate {
 			continue
@@ -189,7 +210,10 @@ func (e *Engine) stepReclaim(now time.Time, c **candidates) (Action, bool) {
 	}
 	s.grow = grow
 	r := &s.r
-	if !e.levelDue(r, len(prot) > 0 && s.toReclaim < e.cfg.ReclaimHorizon && toRisk < e.cfg.RiskHorizon, now) {
+	if ngrow == 0 && nhist == 0 && len(grow) > 0 {
+		return Action{}, false // no growth measured yet: the next sample says
+	}
+	if !e.levelDue(r, due && toRisk < e.cfg.RiskHorizon, now) {
 		return Action{}, false
 	}
 	mk := func(extra ...string) Action {
@@ -207,8 +231,8 @@ func (e *Engine) stepReclaim(now time.Time, c **candidates) (Action, bool) {
 		} {
 			a.Explain = append(a.Explain, n.k+"="+strconv.FormatInt(n.v, 10))
 		}
-		a.Explain = append(a.Explain, "protected="+risk.ID, "protected_priority="+strconv.Itoa(risk.Priority),
-			"protected_file_bytes="+strconv.FormatUint(protFile, 10), "candidates="+strconv.Itoa(ngrow))
+		a.Explain = append(a.Explain, "protected="+s.risk.ID, "protected_priority="+strconv.Itoa(s.risk.Priority),
+			"protected_file_bytes="+strconv.FormatUint(s.protFile, 10), "candidates="+strconv.Itoa(ngrow))
 		a.Explain = append(a.Explain, extra...)
 		if a.DryRun {
 			a.Explain = append(a.Explain, "dry_run=1")

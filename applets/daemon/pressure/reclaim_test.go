@@ -190,3 +190,38 @@ func TestReclaimNoGrowingVictim(t *testing.T) {
 		t.Error("the stable job was killed")
 	}
 }
+
+// A host whose cold page cache keeps free memory at the watermarks: the
+// rule is not armed (no candidate is asked about) and samples no faster
+// than its unprotected memory could run out.
+func TestReclaimColdCache(t *testing.T) {
+	h := newReclaimHost()
+	n := 0
+	e, err := New(cfgWith(func(c *Config) { c.HostMemKill = -1 }), countingJobs{h, &n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Protect(h)
+	origin := time.Unix(1000, 0)
+	for h.now = 0; h.now <= 5*time.Second; h.now += 100 * time.Millisecond {
+		s := h.sample()
+		s.HostVM.Free = s.HostVM.Low // free memory at the watermark, steady
+		s.HostMem.Available = 8 << 30
+		if acts := e.Observe(origin.Add(h.now), s); len(acts) > 0 {
+			t.Fatalf("at %v: %v", h.now, acts)
+		}
+	}
+	if n != 0 {
+		t.Errorf("candidates asked %d times, want 0", n)
+	}
+	if d := e.NextObserve(); d != 0 {
+		t.Errorf("NextObserve %v, want 0 (the tick is enough)", d)
+	}
+}
+
+type countingJobs struct {
+	*reclaimHost
+	n *int
+}
+
+func (c countingJobs) Candidates(p int) []Job { *c.n++; return c.reclaimHost.Candidates(p) }
