@@ -52,8 +52,8 @@ const usage = `usage: cgroupd [options]
       --host-psi-kill X           kill a victim at host memory full stall >= X% (default 60)
       --host-meminfo PATH         host memory figures for the headroom rule (default /proc/meminfo)
       --host-reclaim-horizon DURATION  kill the growing lowest-priority job when free memory would reach
-                                  the zones' high watermark within DURATION while protected jobs'
-                                  memory is at risk (default 250ms; 0: off)
+                                  the zones' low watermark within DURATION while protected jobs'
+                                  memory is at risk (default 150ms; 0: off)
       --protect-priority N        jobs at or above priority N are protected: memory.low, a higher
                                   cpu.weight, the reclaim rule (default 60, 31..100)
       --socket-group NAME|GID     chgrp the socket (mode 0660) so the group may connect

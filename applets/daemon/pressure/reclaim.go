@@ -213,7 +213,10 @@ func (e *Engine) stepReclaim(now time.Time, c **candidates) (Action, bool) {
 	if ngrow == 0 && nhist == 0 && len(grow) > 0 {
 		return Action{}, false // no growth measured yet: the next sample says
 	}
-	if !e.levelDue(r, due && toRisk < e.cfg.RiskHorizon, now) {
+	// Due at two samples in a row (reclaimTick apart while armed): one
+	// sample's burst of fill (the emulated VM has them) kills nothing.
+	first := !r.on.set
+	if !e.levelDue(r, due && toRisk < e.cfg.RiskHorizon, now) || first {
 		return Action{}, false
 	}
 	mk := func(extra ...string) Action {
