@@ -31,28 +31,14 @@ service_run() {
 	_g=$1 _sc=$2
 	shift 2
 	[ -x "$SVC" ] || fail "no $SVC on the programs disk (scripts/vm.sh builds build/svcbench with go)"
-	wait_for '[ "$(avail_pct)" -ge 70 ]' 120 "memory to come back before the run"
-	sync
-	echo 3 >/proc/sys/vm/drop_caches
-	case $_g in
-	kernel) ;;
-	earlyoom)
-		"$D"/lib64/ld-linux-x86-64.so.2 --library-path "$D/lib/x86_64-linux-gnu" "$D/usr/bin/earlyoom" -r 3600 \
-			>"$WORK/earlyoom.log" 2>&1 &
-		_eo=$!
-		wait_for "grep -q '^mem total' '$WORK/earlyoom.log'" 60 "earlyoom to start: $(cat "$WORK/earlyoom.log")" ;;
-	cgroupd*)
-		daemon_start --mem-admit-some-avg10 -1 --mem-admit-full-avg10 -1 \
-			--cpu-admit-some-avg10 -1 --io-admit-full-avg10 -1 "$@" ;;
-	*) fail "service_run: unknown guard $_g" ;;
-	esac
+	guard_start "$_g" "$@"
 	rm -f "$WORK/svc.ready" "$WORK/svc.out"
 	"$SVC" trace -out "$WORK/trace" &
 	_tr=$!
 	_oom0=$(vm_oom)
 	_sargs="service -file $D/model.bin -mb $SVC_MB -out $WORK/svc.out -ready $WORK/svc.ready"
 	case $_g in
-	cgroupd*) job service --priority 90 -- $SVC $_sargs; _spid=$JPID ;;
+	cgroupd) job service --priority 90 -- $SVC $_sargs; _spid=$JPID ;;
 	*) $SVC $_sargs & _spid=$! ;;
 	esac
 	wait_for "[ -e '$WORK/svc.ready' ]" 120 "the service to load its model"
@@ -65,7 +51,7 @@ service_run() {
 	esac
 	_t0=$($HOSTBOX cgroupbench now | sed 's/^now_unix_ms=//')
 	case $_g in
-	cgroupd*)
+	cgroupd)
 		job batch --priority 5 -- $SVC batch $_bargs
 		_bpid=$JPID
 		wait_event 10 job.start id=batch
@@ -117,7 +103,7 @@ service_run() {
 		}' "$WORK/trace")"
 	say "service $_g $_sc: base p99 $SV_BASE ms, window p99 $SV_P99 max $SV_MAX ms, late $SV_LATE ($SV_LATE_PCT %), first=$SV_FIRST after $SV_KILL_MS ms, service survived $SV_SVC, kernel OOM kills $SV_OOM; trace: $SV_TRACE"
 	case $_g in
-	cgroupd*)
+	cgroupd)
 		if await_event 1 pressure; then say "  $(echo "$EV" | sed 's/.* type=pressure //')"; fi
 		for _j in service batch; do
 			try ctl kill "$_j"

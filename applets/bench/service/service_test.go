@@ -72,6 +72,13 @@ func TestMain(m *testing.M) {
 
 const page = 4096
 
+// stopped is told of SIGTERM and SIGINT.
+func stopped() chan os.Signal {
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	return stop
+}
+
 // rng is xorshift64: no allocation, no lock, good enough to pick pages.
 type rng uint64
 
@@ -113,8 +120,7 @@ func serviceMode(args []string) error {
 	for i := 0; i < len(h); i += page {
 		h[i] = 1
 	}
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	stop := stopped()
 	sched := make([]int64, 0, 1<<18) // unix ms, then the latency µs
 	lat := make([]int64, 0, 1<<18)
 	if *ready != "" {
@@ -195,9 +201,7 @@ func batchMode(args []string) error {
 	}
 	// Until killed: a bare select{} would be Go's "all goroutines are
 	// asleep" crash, an exit that looks like a kill.
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
-	<-stop
+	<-stopped()
 	return nil
 }
 
@@ -271,8 +275,7 @@ func traceMode(args []string) error {
 		return err
 	}
 	bw := bufio.NewWriter(w)
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	stop := stopped()
 	tick := time.NewTicker(*interval)
 	for {
 		t0 := time.Now()
