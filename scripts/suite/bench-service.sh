@@ -2,7 +2,7 @@
 # suite-timeout: 3000
 # service (bench): protect the service, not just kill the batch job (issue
 # 23). Side by side in one invocation: the kernel alone, earlyoom (Debian's
-# defaults) and cgroupd (defaults), SERVICE_RUNS (3) runs of each
+# defaults) and cgroupd (defaults), SERVICE_RUNS (5) runs of each
 # scenario in SERVICE_SCENARIOS (fast slow big; see service.sh), guards
 # interleaved run by run so that drift in the emulator's speed hits them
 # alike. On a guest of more than 1.5 GiB the model is 30 % of RAM
@@ -17,7 +17,7 @@
 . "$(dirname "$0")/hostoom.sh"
 . "$(dirname "$0")/service.sh"
 
-RUNS=${SERVICE_RUNS:-3}
+RUNS=${SERVICE_RUNS:-5}
 SCENARIOS=${SERVICE_SCENARIOS:-fast slow big}
 GUARDS=${SERVICE_GUARDS:-kernel earlyoom cgroupd}
 say "service: ${total_mb} MiB RAM, model ${SVC_MB} MiB; $RUNS runs of $SCENARIOS under $GUARDS"
