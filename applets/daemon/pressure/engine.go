@@ -231,7 +231,7 @@ func New(cfg Config, jobs Jobs) (*Engine, error) {
 		lastIO:    map[string]uint64{},
 		lastThaw:  map[string]stamp{},
 		thawed:    map[string]thawed{},
-		rc:        reclaimState{r: rule{kind: Kill, res: Memory, reason: ReasonHostReclaim, line: -1}, grow: map[string]memPoint{}},
+		rc:        reclaimState{r: rule{kind: Kill, res: Memory, reason: ReasonHostReclaim, line: -1}, grow: map[string]growth{}},
 	}, nil
 }
 

@@ -70,6 +70,12 @@ const (
 	// growthMaxAge: a memory.current older than this says nothing about
 	// the growth now.
 	growthMaxAge = 2 * time.Second
+	// growthSpan, growthMinSpan: a growth is measured over about a
+	// second, and over no less than 100 ms (two samples at reclaimTick).
+	// Between two samples 50 ms apart the slow leak's batch, stalled in
+	// reclaim, read as not growing, and the rule found no victim.
+	growthSpan    = time.Second
+	growthMinSpan = 100 * time.Millisecond
 	// protectEvery: how often the protected jobs' memory.stat is read
 	// while the rule is not about to act.
 	protectEvery = time.Second
@@ -80,13 +86,17 @@ type memPoint struct {
 	at time.Time
 }
 
+// growth is a candidate's memory.current at the start of the span its
+// growth is measured over (anchor) and at the last sample.
+type growth struct{ anchor, last memPoint }
+
 // reclaimState is the reclaim rule's memory between samples.
 type reclaimState struct {
 	r                   rule
 	prevFree, prevAvail memPoint
 	fillFree, fillAvail float64 // bytes/s, averaged
 	toReclaim           time.Duration
-	grow                map[string]memPoint // candidate → its last memory.current
+	grow                map[string]growth // candidate → its memory.current points
 	prot                ProtectedJobs
 	// The protected jobs as last read: how many, their page cache, the
 	// one with the most (the job at risk), when.
@@ -190,12 +200,25 @@ func (e *Engine) stepReclaim(now time.Time, c **candidates) (Action, bool) {
 	var vrate float64
 	var ngrow, nhist int
 	minRate := max(reclaimMinGrowth, s.fillFree/10)
-	grow := make(map[string]memPoint, len(s.grow))
+	grow := make(map[string]growth, len(s.grow))
 	for _, j := range e.fetch(c).jobs {
-		grow[j.ID] = memPoint{v: j.MemoryCurrent, at: now}
-		p, had := s.grow[j.ID]
+		cur := memPoint{v: j.MemoryCurrent, at: now}
+		g, had := s.grow[j.ID]
+		if !had {
+			g.anchor = cur
+		}
+		p := g.anchor
+		// The anchor moves up to the previous sample once it is older
+		// than growthSpan: the growth is measured over about that span,
+		// not between two samples (a job stalled in reclaim for one
+		// sample has not stopped growing).
+		if now.Sub(g.anchor.at) > growthSpan {
+			g.anchor = g.last
+		}
+		g.last = cur
+		grow[j.ID] = g
 		dt := now.Sub(p.at)
-		if !had || dt > growthMaxAge || dt <= 0 || e.killed[j.ID] {
+		if dt < growthMinSpan || dt > growthMaxAge || e.killed[j.ID] {
 			continue
 		}
 		nhist++

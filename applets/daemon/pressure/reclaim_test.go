@@ -225,3 +225,19 @@ type countingJobs struct {
 }
 
 func (c countingJobs) Candidates(p int) []Job { *c.n++; return c.reclaimHost.Candidates(p) }
+
+// A slow leak whose job stalls in reclaim now and then: between two
+// samples it may not grow at all; over a second it does, and it is the
+// victim.
+func TestReclaimStalledGrower(t *testing.T) {
+	h := newReclaimHost()
+	leak := grow(time.Second, 40, 1024)
+	h.mem["batch"], h.prios["batch"] = func(t time.Duration) uint64 {
+		return leak(t / (100 * time.Millisecond) * (100 * time.Millisecond)) // steps every 100 ms
+	}, 5
+	acts, _ := runReclaim(t, cfgWith(func(c *Config) { c.HostMemKill = -1 }), h, 30*time.Second)
+	ks := reclaimKills(acts)
+	if len(ks) == 0 || len(ks[0].Targets) != 1 || ks[0].Targets[0] != "batch" {
+		t.Fatalf("got %v, want the first decision a kill of batch", ks)
+	}
+}
