@@ -110,13 +110,15 @@ type reclaimState struct {
 // Protect hands the engine the protected jobs: the reclaim rule is on.
 func (e *Engine) Protect(p ProtectedJobs) { e.rc.prot = p }
 
-// fill updates an averaged fill rate with the fall from p to v at now.
-func fill(avg *float64, p *memPoint, v uint64, now time.Time) {
+// fill updates an averaged fill rate with the fall from p to v at now
+// and returns the fall's own rate.
+func fill(avg *float64, p *memPoint, v uint64, now time.Time) (inst float64) {
 	if !p.at.IsZero() && now.After(p.at) {
-		inst := (float64(p.v) - float64(v)) / now.Sub(p.at).Seconds()
+		inst = (float64(p.v) - float64(v)) / now.Sub(p.at).Seconds()
 		*avg = 0.5**avg + 0.5*inst
 	}
 	*p = memPoint{v: v, at: now}
+	return inst
 }
 
 // timeTo is how long left takes to fill at rate; 0 when nothing is left,
@@ -168,11 +170,13 @@ func (e *Engine) stepReclaim(now time.Time, c **candidates) (Action, bool) {
 	}
 	page := max(vm.PageSize, 1)
 	free, low := vm.Free*page, vm.Low*page
-	fill(&s.fillFree, &s.prevFree, free-min(free, low), now)
+	falling := fill(&s.fillFree, &s.prevFree, free-min(free, low), now) >= reclaimMinFill
 	s.toReclaim = timeTo(float64(free)-float64(low), s.fillFree)
 	// The protected jobs' page cache: read again at most once a
-	// protectEvery, and whenever the rule is about to act.
-	due := s.toReclaim < e.cfg.ReclaimHorizon
+	// protectEvery, and whenever the rule is about to act. Due needs free
+	// memory still falling since the last sample: the average lags a
+	// fill that stopped (a batch that reached its size and holds).
+	due := s.toReclaim < e.cfg.ReclaimHorizon && falling
 	if due || now.Sub(s.protAt) >= protectEvery || now.Before(s.protAt) {
 		s.nprot, s.protFile, s.risk, s.protAt = 0, 0, Protected{}, now
 		for _, j := range pj.Protected() {
@@ -198,7 +202,7 @@ func (e *Engine) stepReclaim(now time.Time, c **candidates) (Action, bool) {
 	// priority, then the fastest growing one matters (the victim).
 	var v Job
 	var vrate float64
-	var ngrow, nhist int
+	var ngrow, nhist, paused int
 	minRate := max(reclaimMinGrowth, s.fillFree/10)
 	grow := make(map[string]growth, len(s.grow))
 	for _, j := range e.fetch(c).jobs {
@@ -226,6 +230,10 @@ func (e *Engine) stepReclaim(now time.Time, c **candidates) (Action, bool) {
 		if rate < minRate {
 			continue
 		}
+		if had && j.MemoryCurrent <= s.grow[j.ID].last.v {
+			paused++ // grew over the span, not since the last sample
+			continue
+		}
 		ngrow++
 		if ngrow == 1 || j.Priority < v.Priority || j.Priority == v.Priority && (rate > vrate || rate == vrate && j.ID < v.ID) {
 			v, vrate = j, rate
@@ -233,8 +241,10 @@ func (e *Engine) stepReclaim(now time.Time, c **candidates) (Action, bool) {
 	}
 	s.grow = grow
 	r := &s.r
-	if ngrow == 0 && nhist == 0 && len(grow) > 0 {
-		return Action{}, false // no growth measured yet: the next sample says
+	if ngrow == 0 && (nhist == 0 && len(grow) > 0 || paused > 0) {
+		// No growth measured yet, or a grower paused for a sample
+		// (stalled in reclaim, or done): the next sample says.
+		return Action{}, false
 	}
 	// Due at two samples in a row (reclaimTick apart while armed): one
 	// sample's burst of fill (the emulated VM has them) kills nothing.

@@ -64,6 +64,10 @@ func grow(start time.Duration, rate, capMiB float64) func(time.Duration) uint64 
 }
 
 func runReclaim(t *testing.T, cfg Config, h *reclaimHost, until time.Duration) (acts []Action, when []time.Duration) {
+	return runReclaimEvery(t, cfg, h, until, 10*time.Millisecond)
+}
+
+func runReclaimEvery(t *testing.T, cfg Config, h *reclaimHost, until, step time.Duration) (acts []Action, when []time.Duration) {
 	t.Helper()
 	e, err := New(cfg, h)
 	if err != nil {
@@ -71,7 +75,7 @@ func runReclaim(t *testing.T, cfg Config, h *reclaimHost, until time.Duration) (
 	}
 	e.Protect(h)
 	origin := time.Unix(1000, 0)
-	for h.now = 0; h.now <= until; h.now += 10 * time.Millisecond {
+	for h.now = 0; h.now <= until; h.now += step {
 		for _, a := range e.Observe(origin.Add(h.now), h.sample()) {
 			acts = append(acts, a)
 			when = append(when, h.now)
@@ -226,18 +230,53 @@ type countingJobs struct {
 
 func (c countingJobs) Candidates(p int) []Job { *c.n++; return c.reclaimHost.Candidates(p) }
 
-// A slow leak whose job stalls in reclaim now and then: between two
-// samples it may not grow at all; over a second it does, and it is the
-// victim.
+// A slow leak whose job stalls in reclaim now and then (100 ms of every
+// 300): between two samples (50 ms, as the daemon takes them) it may not
+// grow at all; over a second it does, and it is the victim, not
+// "nobody".
 func TestReclaimStalledGrower(t *testing.T) {
 	h := newReclaimHost()
 	leak := grow(time.Second, 40, 1024)
 	h.mem["batch"], h.prios["batch"] = func(t time.Duration) uint64 {
-		return leak(t / (100 * time.Millisecond) * (100 * time.Millisecond)) // steps every 100 ms
+		if t%(300*time.Millisecond) < 100*time.Millisecond {
+			t -= t % (300 * time.Millisecond) // stalled: as at the pause's start
+		}
+		return leak(t)
 	}, 5
-	acts, _ := runReclaim(t, cfgWith(func(c *Config) { c.HostMemKill = -1 }), h, 30*time.Second)
+	acts, _ := runReclaimEvery(t, cfgWith(func(c *Config) { c.HostMemKill = -1 }), h, 30*time.Second, reclaimTick)
 	ks := reclaimKills(acts)
 	if len(ks) == 0 || len(ks[0].Targets) != 1 || ks[0].Targets[0] != "batch" {
 		t.Fatalf("got %v, want the first decision a kill of batch", ks)
+	}
+}
+
+// Big-stable: a batch that grows fast and stops with free memory just
+// above the horizon's reach is not killed once it stopped, though the
+// averaged fill rate still says it is filling.
+func TestReclaimStopsGrowing(t *testing.T) {
+	h := newReclaimHost()
+	// 400 MiB/s, up to 850 MiB: it stops with 50 MiB free, 45 above the
+	// low watermark, less than 150 ms of that fill.
+	h.mem["batch"], h.prios["batch"] = grow(time.Second, 400, 850), 5
+	acts, _ := runReclaimEvery(t, cfgWith(func(c *Config) { c.HostMemKill = -1 }), h, 10*time.Second, reclaimTick)
+	for _, a := range reclaimKills(acts) {
+		if len(a.Targets) > 0 {
+			t.Errorf("got %v, want no reclaim kill of a job that stopped", a)
+		}
+	}
+}
+
+// The fast overload sampled at reclaimTick, as the daemon does: the kill
+// still comes before free memory reaches the low watermark.
+func TestReclaimFastAtTick(t *testing.T) {
+	h := newReclaimHost()
+	h.mem["batch"], h.prios["batch"] = grow(time.Second, 400, 1024), 5
+	acts, when := runReclaimEvery(t, cfgWith(func(c *Config) { c.HostMemKill = -1 }), h, 10*time.Second, reclaimTick)
+	ks := reclaimKills(acts)
+	if len(ks) == 0 || len(ks[0].Targets) != 1 {
+		t.Fatalf("got %v, want a kill", ks)
+	}
+	if left := 900 - 400*(when[0]-time.Second).Seconds(); left < 5 {
+		t.Errorf("kill with %.0f MiB free, want above the low watermark (5)", left)
 	}
 }
