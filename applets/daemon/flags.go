@@ -54,8 +54,9 @@ const usage = `usage: cgroupd [options]
       --host-reclaim-horizon DURATION  kill the growing lowest-priority job when free memory would reach
                                   the zones' low watermark within DURATION while protected jobs'
                                   memory is at risk (default 150ms; 0: off)
-      --protect-priority N        jobs at or above priority N are protected: memory.low, a higher
+      --protect-priority N        jobs at or above priority N are protected: a higher
                                   cpu.weight, the reclaim rule (default 60, 31..100)
+      --protect-memory-low        protected jobs (and the root) also get memory.low max
       --socket-group NAME|GID     chgrp the socket (mode 0660) so the group may connect
       --spawn-fallback            always start jobs by fork-and-attach (no clone3)
       --kill-fallback             always kill by freeze+SIGKILL+thaw (no cgroup.kill)
@@ -102,6 +103,7 @@ type config struct {
 	// priority buys (pressure.Config).
 	ReclaimHorizon time.Duration
 	ProtectLevel   int
+	ProtectLow     bool
 	// MetricsFile, when set, gets the METRICS text every MetricsInterval.
 	MetricsFile     string
 	MetricsInterval time.Duration
@@ -129,7 +131,7 @@ func (c *config) engineConfig() pressure.Config {
 	// 100 ms (the default); never less than 1 ms apart.
 	p.FastTick = min(p.FastTick, max(c.Window/5, time.Millisecond))
 	p.DryRun = c.DryRun
-	p.ReclaimHorizon, p.ProtectLevel = c.ReclaimHorizon, c.ProtectLevel
+	p.ReclaimHorizon, p.ProtectLevel, p.ProtectMemoryLow = c.ReclaimHorizon, c.ProtectLevel, c.ProtectLow
 	return p
 }
 
@@ -199,6 +201,7 @@ func parseFlags(args []string) (*config, error) {
 	num(&c.Th.HostPSIKill, "", "host-psi-kill")
 	fs.DurationVar(&c.ReclaimHorizon, "host-reclaim-horizon", c.ReclaimHorizon, "")
 	fs.IntVar(&c.ProtectLevel, "protect-priority", c.ProtectLevel, "")
+	boolean(&c.ProtectLow, "", "protect-memory-low")
 	str(&c.MetricsFile, "", "metrics-file")
 	fs.DurationVar(&c.MetricsInterval, "metrics-interval", c.MetricsInterval, "")
 	fs.IntVar(&c.MaxUserPriority, "max-user-priority", c.MaxUserPriority, "")

@@ -10,7 +10,8 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/hostoom.sh"
 
-XX
+hostoom_run cgroupd 35 --host-reclaim-horizon 0
+assert_eq "$HO_FIRST" low "first to die"
 assert_eq "$HO_HIGH" 0 "high died"
 assert_eq "$HO_OOM" 0 "kernel OOM kills while cgroupd runs"
 wait_event 10 pressure action=kill target=low

@@ -1,9 +1,9 @@
 #!/bin/sh
 # suite-timeout: 420
 # protect: priority buys protection (issue 23). A job at or above
-# priority 60 gets memory.low max (and the daemon's root memory.low max),
-# cpu.weight 100 + 20 x (priority - 50), unless its RUN sets them; a job
-# below gets nothing. Then the service scenario of bench-service
+# priority 60 gets cpu.weight 100 + 20 x (priority - 50) and, with
+# --protect-memory-low, memory.low max (and the daemon's root memory.low
+# max), unless its RUN sets them; a job below gets nothing. Then the service scenario of bench-service
 # (service.sh) under cgroupd's defaults: in the fast overload the reclaim
 # rule kills the growing batch job before reclaim reaches the priority-90
 # service (no kernel OOM kill, the service survives and no request is more
@@ -16,11 +16,21 @@
 . "$(dirname "$0")/service.sh"
 
 say "what a priority buys"
-daemon_start
+daemon_start --protect-memory-low
 job svc --priority 90 -- /bin/sleep 600
 assert_file_eq "$ROOT/svc/cpu.weight" 900
 assert_file_eq "$ROOT/svc/memory.low" max
 assert_file_eq "$ROOT/memory.low" max
+ok ctl kill svc
+try ctl wait svc
+ok ctl remove svc
+daemon_quit
+echo 0 >"$ROOT/memory.low"
+daemon_start
+job svc --priority 90 -- /bin/sleep 600
+assert_file_eq "$ROOT/svc/cpu.weight" 900
+assert_file_eq "$ROOT/svc/memory.low" 0
+assert_file_eq "$ROOT/memory.low" 0
 job edge --priority 60 -- /bin/sleep 600
 assert_file_eq "$ROOT/edge/cpu.weight" 300
 job plain -- /bin/sleep 600

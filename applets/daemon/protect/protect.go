@@ -2,7 +2,10 @@
 // the protection level (pressure.Config.ProtectLevel, default 60, above
 // the default priority 50) gets, unless its RUN set them itself:
 //
-//   - memory.low "max": reclaim takes other memory first. It takes effect
+//   - with --protect-memory-low (off by default: under a root capped by
+//     memory.high the throttling then lands on the unprotected jobs and a
+//     150 ms blip stretched to 325-914 ms, 18-burst) memory.low "max":
+//     reclaim takes other memory first. It takes effect
 //     only if every ancestor grants it, so the daemon's root gets
 //     memory.low "max" too when it has none, and the protection the chain
 //     grants is read back (Effective) and logged when it is none;
@@ -52,14 +55,17 @@ type Set struct {
 	logf    func(format string, args ...any)
 	jobs    map[string]entry
 	rootLow bool // the root grants protection (checked or written)
+	// memoryLow: derive memory.low (--protect-memory-low).
+	memoryLow bool
 }
 
 // New is the set of the jobs under root at or above level.
-func New(root cgroup.Dir, level int, logf func(format string, args ...any)) *Set {
+// With memoryLow false no memory.low is derived (cpu.weight still is).
+func New(root cgroup.Dir, level int, memoryLow bool, logf func(format string, args ...any)) *Set {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	return &Set{root: root, level: level, logf: logf, jobs: map[string]entry{}}
+	return &Set{root: root, level: level, memoryLow: memoryLow, logf: logf, jobs: map[string]entry{}}
 }
 
 // Apply gives job id (cgroup cg, priority) the settings its priority
@@ -76,7 +82,7 @@ func (s *Set) Apply(id string, cg cgroup.Dir, priority int, run []limits.Setting
 	if !explicit("cpu_weight") {
 		s.write(id, cg, fileCPUWeight, strconv.Itoa(Weight(priority)))
 	}
-	if explicit("memory_low") || explicit("memory_min") {
+	if !s.memoryLow || explicit("memory_low") || explicit("memory_min") {
 		return
 	}
 	if !s.write(id, cg, fileMemoryLow, "max") {

@@ -46,6 +46,7 @@ func TestApply(t *testing.T) {
 		logs             string
 	}{
 		{"protected", full, 90, nil, "900", "max", "max", ""},
+		{"memory.low off", full, 90, nil, "900", "0", "0", ""},
 		{"at the level", full, 60, nil, "300", "max", "max", ""},
 		{"below the level", full, 50, nil, "100", "0", "0", ""},
 		{"explicit limits win", full, 90, []limits.Setting{{Key: "cpu_weight"}, {Key: "memory_low"}}, "100", "0", "0", ""},
@@ -56,7 +57,7 @@ func TestApply(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			root := tree(t, tc.files)
 			var logs []string
-			s := New(root, 60, func(f string, a ...any) { logs = append(logs, f) })
+			s := New(root, 60, tc.name != "memory.low off", func(f string, a ...any) { logs = append(logs, f) })
 			cg := root.Child("svc")
 			s.Apply("svc", cg, tc.priority, tc.run)
 			for _, c := range []struct {
@@ -90,7 +91,7 @@ func TestProtected(t *testing.T) {
 		"svc/memory.current": "1000\n", "svc/memory.stat": "anon 400\nfile 600\nkernel 0\n",
 		"gone/memory.low": "0\n", "gone/cgroup.events": "populated 0\nfrozen 0\n",
 	})
-	s := New(root, 60, nil)
+	s := New(root, 60, true, nil)
 	s.Apply("svc", root.Child("svc"), 90, nil)
 	s.Apply("gone", root.Child("gone"), 90, nil)
 	s.Apply("batch", root.Child("batch"), 5, nil)

@@ -159,7 +159,7 @@ func New(cfg Config, lp *loop.Loop, events *hub.Hub, jn *journal.Journal, logs *
 	}
 	c.rq = runQueue{sv: c}
 	c.to = timeouts{sv: c}
-	c.pt = protect.New(cfg.Root, cfg.Engine.ProtectLevel, cfg.Logf)
+	c.pt = protect.New(cfg.Root, cfg.Engine.ProtectLevel, cfg.Engine.ProtectMemoryLow, cfg.Logf)
 	c.g = guard.New(guard.Config{Root: cfg.Root, Engine: cfg.Engine, Thresholds: cfg.Thresholds,
 		HostPressure: cfg.HostPressure, Meminfo: cfg.Meminfo, Protect: c.pt, Debug: cfg.Debug, Logf: cfg.Logf}, lp, engineJobs{c})
 	c.sp = spawns{sv: c, starting: map[string]*Job{}}
