@@ -38,7 +38,7 @@
 //	      --host-meminfo PATH         host memory figures for the headroom rule (default /proc/meminfo)
 //	      --host-reclaim-horizon DURATION  kill the growing lowest-priority job when free memory would reach
 //	                                  the zones' low watermark within DURATION while protected jobs'
-//	                                  memory is at risk (default 150ms; 0: off)
+//	                                  memory is at risk (default 100ms; 0: off)
 //	      --protect-priority N        jobs at or above priority N are protected: a higher
 //	                                  cpu.weight, the reclaim rule (default 60, 31..100)
 //	      --protect-memory-low        protected jobs (and the root) also get memory.low max

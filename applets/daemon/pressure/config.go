@@ -106,17 +106,17 @@ func Defaults() Config {
 		// 60 %: the job tree's kill level, for stall outside the tree.
 		HostPSIKill: 60,
 
-		// 150 ms, due at two samples in a row 50 ms apart: the kill comes
-		// with about 100 ms of fill left above the low watermark (where
-		// kswapd wakes). In the 1 GiB VM the fast overload fills memory at
-		// 200-450 MiB/s and the service's first late request came 3-560 ms
-		// after free memory fell below the low watermark (90-960 ms after
-		// the high one); 250 ms killed a batch that grows to 50 % of RAM
-		// and holds (big-stable: ~60 MiB above the watermark at the end),
-		// 100 ms on one sample did so in 1 run of 5. 5 s: at the slow
-		// leak's 40 MiB/s that is 200 MiB of unprotected memory left, and a
-		// host of cold page cache is far from it.
-		ReclaimHorizon: 150 * time.Millisecond,
+		// 100 ms, on one sample with free memory still falling: in the
+		// 1 GiB VM the fast overload fills memory at 200-450 MiB/s and
+		// the service's first late request came 3-560 ms after free
+		// memory fell below the low watermark (90-960 ms after the high
+		// one). A batch that grows as fast to 50 % of RAM and holds
+		// (big-stable) stops 45 MB above the low watermark there, 110-130
+		// ms of its fill: 150 ms (on two samples in a row) killed it in 3
+		// runs of 3, 100 ms on one sample in 1 of 5. 5 s: at the slow
+		// leak's 40 MiB/s that is 200 MiB of unprotected memory left, and
+		// a host of cold page cache is far from it.
+		ReclaimHorizon: 100 * time.Millisecond,
 		RiskHorizon:    5 * time.Second,
 		// 60: above the default priority 50, so a v1 job that names no
 		// priority is not protected and behaves as before.

@@ -246,10 +246,7 @@ func (e *Engine) stepReclaim(now time.Time, c **candidates) (Action, bool) {
 		// (stalled in reclaim, or done): the next sample says.
 		return Action{}, false
 	}
-	// Due at two samples in a row (reclaimTick apart while armed): one
-	// sample's burst of fill (the emulated VM has them) kills nothing.
-	first := !r.on.set
-	if !e.levelDue(r, due && toRisk < e.cfg.RiskHorizon, now) || first {
+	if !e.levelDue(r, due && toRisk < e.cfg.RiskHorizon, now) {
 		return Action{}, false
 	}
 	mk := func(extra ...string) Action {

@@ -131,7 +131,7 @@ func TestReclaimKillsTheGrowingJob(t *testing.T) {
 			if want := 5 + tc.rate*0.05; left < want {
 				t.Errorf("kill with %.0f MiB free, want at least %.0f; %s", left, want, strings.Join(ks[0].Explain, " "))
 			}
-			for _, k := range []string{"rule=host_reclaim", "measure=free_above_low_watermark", "horizon_ms=150",
+			for _, k := range []string{"rule=host_reclaim", "measure=free_above_low_watermark", "horizon_ms=100",
 				"protected=svc", "protected_file_bytes=262144000", "victim_priority=5"} {
 				if !strings.Contains(strings.Join(ks[0].Explain, " "), k) {
 					t.Errorf("explain %v lacks %s", ks[0].Explain, k)
