@@ -11,6 +11,7 @@
 #   fast  100 % of MemTotal as fast as it can
 #   slow  100 % of MemTotal at 40 MiB/s
 #   big   50 % of MemTotal, then holds it (the window: 25 s from its start)
+#   bigslow  the same at 40 MiB/s
 # cgroupbench watch follows both through pidfds. The window is from the
 # batch's start (under cgroupd its job.start) to 3 s after the first death
 # (big: 25 s). Results in SV_*:
@@ -47,6 +48,7 @@ service_run() {
 	fast) _bargs="-mb $total_mb" _wt=60s _after=3s ;;
 	slow) _bargs="-mb $total_mb -rate 40" _wt=90s _after=3s ;;
 	big) _bargs="-mb $((total_mb / 2))" _wt=25s _after=3s ;;
+	bigslow) _bargs="-mb $((total_mb / 2)) -rate 40" _wt=25s _after=3s ;;
 	*) fail "service_run: unknown scenario $_sc" ;;
 	esac
 	_t0=$($HOSTBOX cgroupbench now | sed 's/^now_unix_ms=//')
