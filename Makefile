@@ -86,8 +86,9 @@ test-systemd: build ## boot Debian with systemd as PID 1 in a VM and test script
 bench: build ## benchmarks on this host; figures to build/bench.txt
 	sh scripts/bench.sh
 
-bench-vm: build ## pressure reaction benchmarks in the VM
+bench-vm: build ## pressure reaction benchmarks in the VM (and the service scenario on a 2 GiB guest)
 	sh scripts/vm.sh bench
+	CGROUPD_VM_MEM=2048 CGROUPD_VM_SUITE_ENV=SERVICE_SCENARIOS=fast sh scripts/vm.sh bench service
 
 check: ## gofmt, go vet (for every cross arch), go mod tidy
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }

@@ -33,6 +33,17 @@
 #   CGROUPD_VM_TEST_TIMEOUT  per-test limit inside the VM in seconds (default 240;
 #                            600 for a benchmark)
 #   CGROUPD_VM_VERBOSE=1 print every test's output, not only the failing ones'
+#   CGROUPD_VM_MEM       the guest's RAM in MiB (default 1024)
+#   CGROUPD_VM_SUITE_ENV space-separated NAME=VALUE words exported to every
+#                        suite file in the guest (e.g. SERVICE_RUNS=5)
+#
+# A suite file may declare its own per-test limit with a line
+# `# suite-timeout: SECONDS` among its first ten; in bench mode the VM's
+# limit then grows to cover the declared limits of the selected files.
+# bench-service, 26-protect and nopsi-reclaim need build/svcbench (`go test
+# -c` of applets/bench/service: test code, so the shipped binary does not
+# carry it) and a model file on the programs disk: both are made here when
+# go is on the PATH and such a file is selected (or all of them).
 #   CGROUPD_VM_ARCH      amd64 (default: qemu-system-x86_64, build/cgroupbox) or
 #                        arm64 (qemu-system-aarch64 -M virt, package
 #                        qemu-system-arm; build/linux-arm64/cgroupbox from
@@ -315,8 +326,21 @@ progs_image() {
 	for a in cgroupd cgroupctl memhog cpuhog; do
 		ln -s cgroupbox "$p/usr/local/bin/$a"
 	done
+	size=64
 	if [ "$1" = bench ] && [ "$arch" = amd64 ]; then earlyoom_files "$p"; fi
-	truncate -s 64M "$vmdir/progs.img"
+	if [ "$arch" = amd64 ] && [ "${want_svc:-false}" = true ]; then
+		if [ -x "$build/svcbench" ]; then
+			cp "$build/svcbench" "$p/usr/local/bin/svcbench"
+			model=$cache/model-640M.bin
+			if [ ! -s "$model" ]; then
+				say "writing $model (the service benchmark's model file)"
+				head -c 640M /dev/urandom >"$model.tmp" && mv "$model.tmp" "$model"
+			fi
+			cp "$model" "$p/model.bin"
+			size=768
+		fi
+	fi
+	truncate -s ${size}M "$vmdir/progs.img"
 	mkfs.ext4 -q -F -L progs -d "$p" "$vmdir/progs.img" || die "mkfs.ext4 -d $p failed"
 }
 
@@ -347,6 +371,7 @@ initramfs() {
 		echo "SUITE_ARCH=$arch"
 		echo "SUITE_VERBOSE=${CGROUPD_VM_VERBOSE:-0}"
 		echo "SUITE_HOST_UNIX=$(date +%s)"
+		for kv in ${CGROUPD_VM_SUITE_ENV:-}; do echo "export $kv"; done
 	} >"$root/etc/suite.conf"
 	(cd "$root" && find . | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$vmdir/initramfs.gz"
 }
@@ -418,7 +443,7 @@ boot() {
 	# CGROUPD_VM_STALL_TIMEOUT (twice the per-test limit plus a minute: a
 	# test the guest times out prints its FAIL well before), is stopped, and
 	# main boots once more. A suite that reports failures is never re-run.
-	stall_to=${CGROUPD_VM_STALL_TIMEOUT:-$((test_timeout * 2 + 60))}
+	stall_to=${CGROUPD_VM_STALL_TIMEOUT:-$((${longest:-$test_timeout} * 2 + 60))}
 	(
 		n=0 size=-1 still=0
 		while :; do
@@ -451,7 +476,7 @@ boot() {
 	{
 		rc=0
 		timeout -k 10 "$vm_timeout" $qemu $machine -pidfile "$vmdir/qemu.pid" \
-			-accel tcg,thread=multi -cpu $cpu -m 1024 -smp 2 \
+			-accel tcg,thread=multi -cpu $cpu -m "${CGROUPD_VM_MEM:-1024}" -smp 2 \
 			-kernel "$vmlinuz" -initrd "$vmdir/initramfs.gz" \
 			-append "console=$console loglevel=3 psi=$bpsi panic=-1" \
 			-nographic -no-reboot -net none \
@@ -497,6 +522,37 @@ boot_once_more() {
 	fi
 }
 
+# declared FILE: the `# suite-timeout: N` of a suite file, or nothing.
+declared() { sed -n '1,10s/^# suite-timeout: *\([0-9][0-9]*\)$/\1/p' "$1"; }
+
+# bench_limits SELECTED: the VM's limit covers the per-file limits of the
+# selected benchmarks (all when empty), each its declared one or the
+# default, unless CGROUPD_VM_TIMEOUT says otherwise.
+bench_limits() {
+	sum=120 longest=$test_timeout
+	if [ -n "$1" ]; then
+		set -- $(for t in $1; do echo "$here/suite/$t.sh"; done)
+	else
+		set -- "$here"/suite/bench-*.sh
+	fi
+	for f in "$@"; do
+		d=$(declared "$f")
+		sum=$((sum + ${d:-$test_timeout}))
+		[ "${d:-0}" -gt "$longest" ] && longest=$d
+	done
+	[ -z "${CGROUPD_VM_TIMEOUT:-}" ] && [ "$sum" -gt "$vm_timeout" ] && vm_timeout=$sum
+	return 0
+}
+
+# svcbench: build the service benchmark's programs (test code, not part of
+# the shipped binary) when go is here; without, bench-service says so.
+svcbench() {
+	[ "$arch" = amd64 ] || return 0
+	command -v go >/dev/null 2>&1 || return 0
+	(cd "$repo" && CGO_ENABLED=0 go test -c -o "$build/svcbench" ./applets/bench/service) ||
+		die "go test -c ./applets/bench/service failed"
+}
+
 main() {
 	case ${1:-} in
 	-h | --help) usage; exit 0 ;;
@@ -515,6 +571,15 @@ main() {
 	*) usage >&2; exit 2 ;;
 	esac
 	selected=$(select_tests "$mode" "$@")
+	if [ "$mode" = bench ]; then
+		bench_limits "$selected"
+	fi
+	# The service scenario's programs and model (bench-service,
+	# 26-protect, nopsi-reclaim): only for a run that may use them.
+	want_svc=false
+	case " $selected " in
+	"  " | *" bench-service "* | *" 26-protect "* | *" nopsi-reclaim "*) want_svc=true; svcbench ;;
+	esac
 	if [ "$mode" = test ] && [ -z "$selected" ] && [ "$arch" != amd64 ]; then
 		for f in "$here"/suite/[0-9][0-9]-*.sh "$here"/suite/nopsi-*.sh; do
 			[ -f "$f" ] || continue

@@ -83,6 +83,11 @@ var jsonTypes = map[string]jsonType{
 	"victim_io_bytes": jsonNumber, "mem_available_bytes": jsonNumber, "mem_total_bytes": jsonNumber,
 	"mem_available_pct": jsonNumber, "predicted_pct": jsonNumber, "swap_free_pct": jsonNumber,
 	"swap_threshold": jsonNumber,
+	// the reclaim rule (issue 23)
+	"measure": jsonString, "value_ms": jsonNumber, "horizon_ms": jsonNumber, "free_bytes": jsonNumber,
+	"low_watermark_bytes": jsonNumber, "fill_rate_bytes_s": jsonNumber, "available_unprotected_bytes": jsonNumber,
+	"risk_ms": jsonNumber, "risk_horizon_ms": jsonNumber, "protected": jsonString, "protected_priority": jsonNumber,
+	"protected_file_bytes": jsonNumber, "victim_growth_bytes_s": jsonNumber,
 	// PING, QUIT, errors
 	"pong": jsonBool, "shutting_down": jsonBool, "max_bytes": jsonNumber,
 }

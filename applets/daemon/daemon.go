@@ -36,6 +36,12 @@
 //	      --host-swap-kill-pct X      ... and, on a host with swap, SwapFree < X% of SwapTotal (default 10)
 //	      --host-psi-kill X           kill a victim at host memory full stall >= X% (default 60)
 //	      --host-meminfo PATH         host memory figures for the headroom rule (default /proc/meminfo)
+//	      --host-reclaim-horizon DURATION  kill the growing lowest-priority job when free memory would reach
+//	                                  the zones' low watermark within DURATION while protected jobs'
+//	                                  memory is at risk (default 100ms; 0: off)
+//	      --protect-priority N        jobs at or above priority N are protected: a higher
+//	                                  cpu.weight, the reclaim rule (default 60, 31..100)
+//	      --protect-memory-low        protected jobs (and the root) also get memory.low max
 //	      --socket-group NAME|GID     chgrp the socket (mode 0660) so the group may connect
 //	      --spawn-fallback            always start jobs by fork-and-attach (no clone3)
 //	      --kill-fallback             always kill by freeze+SIGKILL+thaw (no cgroup.kill)

@@ -51,6 +51,12 @@ const usage = `usage: cgroupd [options]
       --host-swap-kill-pct X      ... and, on a host with swap, SwapFree < X% of SwapTotal (default 10)
       --host-psi-kill X           kill a victim at host memory full stall >= X% (default 60)
       --host-meminfo PATH         host memory figures for the headroom rule (default /proc/meminfo)
+      --host-reclaim-horizon DURATION  kill the growing lowest-priority job when free memory would reach
+                                  the zones' low watermark within DURATION while protected jobs'
+                                  memory is at risk (default 100ms; 0: off)
+      --protect-priority N        jobs at or above priority N are protected: a higher
+                                  cpu.weight, the reclaim rule (default 60, 31..100)
+      --protect-memory-low        protected jobs (and the root) also get memory.low max
       --socket-group NAME|GID     chgrp the socket (mode 0660) so the group may connect
       --spawn-fallback            always start jobs by fork-and-attach (no clone3)
       --kill-fallback             always kill by freeze+SIGKILL+thaw (no cgroup.kill)
@@ -93,6 +99,11 @@ type config struct {
 	HostPressure string
 	// HostMeminfo is the host's meminfo, for the headroom rule.
 	HostMeminfo string
+	// ReclaimHorizon and ProtectLevel: the reclaim rule and what a
+	// priority buys (pressure.Config).
+	ReclaimHorizon time.Duration
+	ProtectLevel   int
+	ProtectLow     bool
 	// MetricsFile, when set, gets the METRICS text every MetricsInterval.
 	MetricsFile     string
 	MetricsInterval time.Duration
@@ -106,7 +117,7 @@ type config struct {
 func defaultConfig() *config {
 	p := pressure.Defaults()
 	return &config{ReqTimeout: 30 * time.Second, LogMaxSize: 8 << 20, LogRetain: 1000, Th: guard.DefaultThresholds(), Window: p.Window, Sustain: p.Sustain, Cooldown: p.Cooldown, Hysteresis: p.Hysteresis,
-		HostPressure: "/proc/pressure", HostMeminfo: "/proc/meminfo",
+		HostPressure: "/proc/pressure", HostMeminfo: "/proc/meminfo", ReclaimHorizon: p.ReclaimHorizon, ProtectLevel: p.ProtectLevel,
 		MetricsInterval: 15 * time.Second, MaxUserPriority: 30, MaxUserJobs: 256}
 }
 
@@ -120,6 +131,7 @@ func (c *config) engineConfig() pressure.Config {
 	// 100 ms (the default); never less than 1 ms apart.
 	p.FastTick = min(p.FastTick, max(c.Window/5, time.Millisecond))
 	p.DryRun = c.DryRun
+	p.ReclaimHorizon, p.ProtectLevel, p.ProtectMemoryLow = c.ReclaimHorizon, c.ProtectLevel, c.ProtectLow
 	return p
 }
 
@@ -187,6 +199,9 @@ func parseFlags(args []string) (*config, error) {
 	num(&c.Th.HostMemKill, "", "host-mem-kill-pct")
 	num(&c.Th.HostSwapKill, "", "host-swap-kill-pct")
 	num(&c.Th.HostPSIKill, "", "host-psi-kill")
+	fs.DurationVar(&c.ReclaimHorizon, "host-reclaim-horizon", c.ReclaimHorizon, "")
+	fs.IntVar(&c.ProtectLevel, "protect-priority", c.ProtectLevel, "")
+	boolean(&c.ProtectLow, "", "protect-memory-low")
 	str(&c.MetricsFile, "", "metrics-file")
 	fs.DurationVar(&c.MetricsInterval, "metrics-interval", c.MetricsInterval, "")
 	fs.IntVar(&c.MaxUserPriority, "max-user-priority", c.MaxUserPriority, "")
@@ -256,6 +271,7 @@ func engineFlagError(err error) string {
 		{"host_psi_kill", "--host-psi-kill"},
 		{"window", "--pressure-window"}, {"sustain", "--pressure-sustain"},
 		{"cooldown", "--pressure-cooldown"}, {"hysteresis", "--pressure-hysteresis"},
+		{"reclaim horizon", "--host-reclaim-horizon"}, {"protect level", "--protect-priority"},
 	} {
 		if strings.HasPrefix(msg, m.field+" ") {
 			return m.flag + ": " + strings.TrimPrefix(msg, m.field+" ")

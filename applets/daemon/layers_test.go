@@ -28,6 +28,7 @@ var layers = map[string]int{
 	"applets/daemon/handoff":          2, // carries the hub's ring
 	"applets/daemon/spawner":          1,
 	"applets/daemon/killfb":           1,
+	"applets/daemon/protect":          1,
 	"applets/daemon/guard":            2,
 	"applets/daemon/supervisor":       3,
 	"applets/daemon/metrics":          4,

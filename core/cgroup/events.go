@@ -90,6 +90,27 @@ func (d Dir) MemoryEvents() (ev MemoryEvents, err error) {
 // nothing: the daemon parses cgroup.events and memory.events at every
 // job's end.
 func parseKeyed(b []byte, set func(key []byte, v uint64)) error {
+	var badKey, bad []byte
+	EachKeyed(b, func(key, val []byte, v uint64, ok bool) {
+		switch {
+		case bad != nil:
+		case !ok:
+			badKey, bad = key, val
+		default:
+			set(key, v)
+		}
+	})
+	if bad != nil {
+		return fmt.Errorf("key %q: bad value %q", badKey, bad)
+	}
+	return nil
+}
+
+// EachKeyed calls fn for every line of b with two fields or more: its
+// first field, its second, that as a number and whether it is one. Flat
+// keyed cgroup files, /proc/vmstat and the "key value" lines of
+// /proc/zoneinfo have this shape.
+func EachKeyed(b []byte, fn func(key, val []byte, v uint64, ok bool)) {
 	for len(b) > 0 {
 		line := b
 		if i := bytes.IndexByte(b, '\n'); i >= 0 {
@@ -103,12 +124,8 @@ func parseKeyed(b []byte, set func(key []byte, v uint64)) error {
 			continue
 		}
 		v, ok := atou(val)
-		if !ok {
-			return fmt.Errorf("key %q: bad value %q", key, val)
-		}
-		set(key, v)
+		fn(key, val, v, ok)
 	}
-	return nil
 }
 
 // nextField splits the first space-separated field off b.

@@ -95,20 +95,59 @@ func Parse(b []byte) (Info, error) {
 	return i, nil
 }
 
-// Reader reads a meminfo file through a descriptor kept open.
-type Reader struct {
+// File is a small kernel file (procfs) read through a descriptor kept
+// open: one pread at offset 0 per read and no allocation once the buffer
+// has grown to the file's size.
+type File struct {
 	fd   int
 	path string
 	buf  []byte
 }
 
-// Open opens path (normally /proc/meminfo) and checks that it parses.
-func Open(path string) (*Reader, error) {
+// OpenFile opens path for reading.
+func OpenFile(path string) (*File, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	r := &Reader{fd: fd, path: path, buf: make([]byte, 8192)}
+	return &File{fd: fd, path: path, buf: make([]byte, 8192)}, nil
+}
+
+// Bytes re-reads the file from offset 0; the slice is valid until the
+// next call.
+func (f *File) Bytes() ([]byte, error) {
+	n := 0
+	for {
+		if n == len(f.buf) {
+			f.buf = append(f.buf, make([]byte, len(f.buf))...)
+		}
+		m, err := unix.Pread(f.fd, f.buf[n:], int64(n))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: f.path, Err: err}
+		}
+		if m == 0 {
+			return f.buf[:n], nil
+		}
+		n += m
+	}
+}
+
+// Close closes the descriptor.
+func (f *File) Close() error { return unix.Close(f.fd) }
+
+// Reader reads a meminfo file through a descriptor kept open.
+type Reader struct{ f *File }
+
+// Open opens path (normally /proc/meminfo) and checks that it parses.
+func Open(path string) (*Reader, error) {
+	f, err := OpenFile(path)
+	if err != nil {
+		return nil, err
+	}
+	r := &Reader{f: f}
 	if _, err := r.Read(); err != nil {
 		r.Close()
 		return nil, err
@@ -118,28 +157,15 @@ func Open(path string) (*Reader, error) {
 
 // Read re-reads the file from offset 0 and parses it.
 func (r *Reader) Read() (Info, error) {
-	n := 0
-	for {
-		if n == len(r.buf) {
-			r.buf = append(r.buf, make([]byte, len(r.buf))...)
-		}
-		m, err := unix.Pread(r.fd, r.buf[n:], int64(n))
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return Info{}, &fs.PathError{Op: "read", Path: r.path, Err: err}
-		}
-		if m == 0 {
-			break
-		}
-		n += m
+	b, err := r.f.Bytes()
+	if err != nil {
+		return Info{}, err
 	}
-	return Parse(r.buf[:n])
+	return Parse(b)
 }
 
 // Close closes the descriptor.
-func (r *Reader) Close() error { return unix.Close(r.fd) }
+func (r *Reader) Close() error { return r.f.Close() }
 
 // OOMScoreAdj is this process's /proc/self/oom_score_adj, kept open.
 type OOMScoreAdj struct {

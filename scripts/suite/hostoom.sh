@@ -43,12 +43,12 @@ hostoom_hog() {
 	fi
 }
 
-# hostoom_run GUARD SIZE [DAEMON-FLAG...]
-hostoom_run() {
-	_g=$1 _size=$2
-	shift 2
-	[ -x "$D/usr/local/bin/cgroupbox" ] || fail "no programs disk at $D (scripts/vm.sh progs_image)"
-	_high_mb=$((total_mb * _size / 100))
+# guard_start GUARD [DAEMON-FLAG...]: memory back, page cache dropped,
+# then the guard started (kernel: nothing; earlyoom with Debian's
+# defaults, $_eo its pid; cgroupd with its defaults but PSI admission).
+guard_start() {
+	_g=$1
+	shift
 	wait_for '[ "$(avail_pct)" -ge 70 ]' 120 "memory to come back before the run"
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
@@ -66,8 +66,17 @@ hostoom_run() {
 		# is measured. Every other threshold is the default.
 		daemon_start --mem-admit-some-avg10 -1 --mem-admit-full-avg10 -1 \
 			--cpu-admit-some-avg10 -1 --io-admit-full-avg10 -1 "$@" ;;
-	*) fail "hostoom_run: unknown guard $_g" ;;
+	*) fail "unknown guard $_g" ;;
 	esac
+}
+
+# hostoom_run GUARD SIZE [DAEMON-FLAG...]
+hostoom_run() {
+	_g=$1 _size=$2
+	shift 2
+	[ -x "$D/usr/local/bin/cgroupbox" ] || fail "no programs disk at $D (scripts/vm.sh progs_image)"
+	_high_mb=$((total_mb * _size / 100))
+	guard_start "$_g" "$@"
 	rm -f "$WORK/probe.max"
 	"$D/usr/local/bin/cgroupbox" cgroupbench probe -out "$WORK/probe.max" -- "$D/bin/sleep" 0.05 >/dev/null 2>&1 &
 	_probe=$!

@@ -124,7 +124,9 @@ for f in $files; do
 		rmdir "$tcg"
 		continue
 	fi
-	limit=$((SUITE_TEST_TIMEOUT * SUITE_SLOW / 100))
+	# A file may declare a limit of its own (# suite-timeout: N).
+	limit=$(sed -n '1,10s/^# suite-timeout: *\([0-9][0-9]*\)$/\1/p' "$file")
+	limit=$((${limit:-$SUITE_TEST_TIMEOUT} * SUITE_SLOW / 100))
 	[ $left -lt "$limit" ] && limit=$left
 	# The test's shell and all it starts (its daemon, helpers) live in tcg.
 	timeout -s TERM -k 10 "$limit" \

@@ -53,9 +53,13 @@ type trigger struct {
 func (g *Guard) startEngine() error {
 	cfg := g.cfg.Engine
 	g.checkPSI(&cfg)
+	reclaim := g.startReclaim(&cfg)
 	eng, err := pressure.New(cfg, g.jobs)
 	if err != nil {
 		return err
+	}
+	if reclaim {
+		eng.Protect(g.cfg.Protect)
 	}
 	g.engine = eng
 	if g.lp == nil {
@@ -203,6 +207,7 @@ func (g *Guard) pressureTick(now time.Time) {
 			s.HostMem = &i
 		}
 	}
+	s.HostVM = g.vm.read(now)
 	g.pressureStep(now, s)
 }
 
@@ -233,7 +238,7 @@ func (g *Guard) carryOut(a pressure.Action) {
 			kv = append(kv, "target", strings.Join(a.Targets, ","))
 		}
 		kv = append(kv, a.ExplainKV()...)
-		if a.Reason == pressure.ReasonHostMemory && !g.psiHost {
+		if (a.Reason == pressure.ReasonHostMemory || a.Reason == pressure.ReasonHostReclaim) && !g.psiHost {
 			kv = append(kv, "psi_available", "0") // some_avg10, full_avg10: not measured
 		}
 		e := &hub.Event{Type: "pressure", Action: a.Kind.String(), Resource: a.Resource}

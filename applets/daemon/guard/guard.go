@@ -5,6 +5,7 @@ import (
 
 	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/pressure"
+	"cgroupd/applets/daemon/protect"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/hostmem"
 	"cgroupd/core/loop"
@@ -36,8 +37,13 @@ type Config struct {
 	Thresholds   Thresholds
 	HostPressure string          // --host-pressure
 	Meminfo      *hostmem.Reader // host headroom (nil: rule off)
-	Debug        bool
-	Logf         func(format string, args ...any)
+	// Protect is the protected jobs, for the reclaim rule (nil: rule
+	// off); HostVM the directory of its vmstat and zoneinfo (default
+	// /proc).
+	Protect *protect.Set
+	HostVM  string
+	Debug   bool
+	Logf    func(format string, args ...any)
 }
 
 // Guard is the pressure engine in the loop; only the loop touches it.
@@ -55,6 +61,7 @@ type Guard struct {
 	// in the job tree (checkPSI); without, PSI figures are unknown.
 	psiHost, psiRoot bool
 	quitting         bool
+	vm               *vmReader // the reclaim rule's files (nil: rule off)
 }
 
 // New is a guard on loop lp (nil in unit tests that feed it by hand) for
@@ -123,4 +130,5 @@ func (g *Guard) Close() {
 		g.wake.Close()
 		g.wake = nil
 	}
+	g.vm.close()
 }

@@ -77,7 +77,7 @@ var actionLabels = [][2]string{
 	{actFreeze, job.ReasonClient}, {actFreeze, pressure.ReasonMemory}, {actFreeze, pressure.ReasonIO},
 	{actThaw, job.ReasonClient}, {actThaw, pressure.ReasonReceded},
 	{actKill, job.ReasonClient}, {actKill, supervisor.ReasonShutdown}, {actKill, pressure.ReasonMemory},
-	{actKill, pressure.ReasonHostMemory}, {actKill, pressure.ReasonHostPSI},
+	{actKill, pressure.ReasonHostMemory}, {actKill, pressure.ReasonHostPSI}, {actKill, pressure.ReasonHostReclaim},
 	{actThrottle, pressure.ReasonCPU}, {actThrottle, pressure.ReasonReceded},
 }
 

@@ -55,6 +55,20 @@ type Config struct {
 	// which the lowest-priority job is killed (--host-psi-kill).
 	HostPSIKill float64
 
+	// ReclaimHorizon is the reclaim rule's horizon: it acts when free
+	// memory would reach the zones' high watermark within it at the fill
+	// rate (--host-reclaim-horizon; 0: the rule is off). RiskHorizon: ...
+	// and the memory available to unprotected jobs would run out within
+	// it (reclaim.go). ProtectLevel: the least priority that is protected
+	// (--protect-priority).
+	ReclaimHorizon, RiskHorizon time.Duration
+	ProtectLevel                int
+	// ProtectMemoryLow: protected jobs get memory.low max, and the root
+	// too (--protect-memory-low). Off by default: under a root capped by
+	// memory.high the throttling penalty then lands on the unprotected
+	// jobs and stretched 18-burst's 150 ms blip to 325-914 ms (5 of 5).
+	ProtectMemoryLow bool
+
 	// Window is the span over which stall percentages are measured.
 	Window time.Duration
 	// FastTick is how often the daemon should sample while the engine asks
@@ -91,6 +105,22 @@ func Defaults() Config {
 		HostSwapKill: 10,
 		// 60 %: the job tree's kill level, for stall outside the tree.
 		HostPSIKill: 60,
+
+		// 100 ms, on one sample with free memory still falling: in the
+		// 1 GiB VM the fast overload fills memory at 200-450 MiB/s and
+		// the service's first late request came 3-560 ms after free
+		// memory fell below the low watermark (90-960 ms after the high
+		// one). A batch that grows as fast to 50 % of RAM and holds
+		// (big-stable) stops 45 MB above the low watermark there, 110-130
+		// ms of its fill: 150 ms (on two samples in a row) killed it in 3
+		// runs of 3, 100 ms on one sample in 1 of 5. 5 s: at the slow
+		// leak's 40 MiB/s that is 200 MiB of unprotected memory left, and
+		// a host of cold page cache is far from it.
+		ReclaimHorizon: 100 * time.Millisecond,
+		RiskHorizon:    5 * time.Second,
+		// 60: above the default priority 50, so a v1 job that names no
+		// priority is not protected and behaves as before.
+		ProtectLevel: 60,
 
 		// 500 ms: the smallest PSI trigger window before Linux 6.5, and
 		// short enough for a 100% stall to cross 60% in 300 ms.
@@ -152,6 +182,12 @@ func (c Config) Validate() error {
 		if d.v < 0 {
 			return fmt.Errorf("%w: %s %v: must not be negative", ErrConfig, d.name, d.v)
 		}
+	}
+	if c.ReclaimHorizon < 0 || c.RiskHorizon <= 0 {
+		return fmt.Errorf("%w: reclaim horizon %v, risk horizon %v: want >= 0 and > 0", ErrConfig, c.ReclaimHorizon, c.RiskHorizon)
+	}
+	if c.ProtectLevel <= MaxVictimPriority || c.ProtectLevel > 100 {
+		return fmt.Errorf("%w: protect level %d: want %d..100", ErrConfig, c.ProtectLevel, MaxVictimPriority+1)
 	}
 	if c.ReleaseTimeout <= 0 {
 		return fmt.Errorf("%w: release timeout %v: must be positive", ErrConfig, c.ReleaseTimeout)

@@ -85,6 +85,14 @@
 // well below 100%); a freeze caused by a burst is undone about 2.5 s after
 // the burst ends.
 //
+// # The reclaim rule
+//
+// With Sample.HostVM (free pages and the zones' watermarks) and a Jobs
+// that knows the protected jobs (ProtectedJobs), the engine also stops
+// the growing lowest-priority job at the onset of reclaim, before the
+// protected jobs stall on it; reclaim.go has the rule and the
+// measurements behind it.
+//
 // The package also holds Queue, the pure helper behind queued admission
 // (RUNs waiting for pressure to allow them, in priority order); the
 // admission check itself is the daemon's (package guard).

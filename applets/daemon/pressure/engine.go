@@ -196,6 +196,7 @@ type Engine struct {
 	hostPSI, headroom                 rule // host rules: full stall, MemAvailable
 	hostMem                           *hostmem.Info
 	prevMem                           memSample // the headroom rule's last sample
+	rc                                reclaimState
 
 	pending *victim
 	killed  map[string]bool // killed, not ended yet: never picked again
@@ -231,6 +232,7 @@ func New(cfg Config, jobs Jobs) (*Engine, error) {
 		lastIO:    map[string]uint64{},
 		lastThaw:  map[string]stamp{},
 		thawed:    map[string]thawed{},
+		rc:        reclaimState{r: rule{kind: Kill, res: Memory, reason: ReasonHostReclaim, line: -1}, grow: map[string]growth{}},
 	}, nil
 }
 
@@ -253,6 +255,9 @@ func (e *Engine) FastTick() bool { return e.fast }
 // headroomMaxInterval.
 func (e *Engine) NextObserve() time.Duration {
 	hd := e.headroomInterval()
+	if rd := e.reclaimInterval(); rd > 0 && (hd == 0 || rd < hd) {
+		hd = rd
+	}
 	if e.fast && (hd == 0 || hd > e.cfg.FastTick) {
 		return e.cfg.FastTick
 	}
@@ -376,6 +381,7 @@ func (e *Engine) Observe(now time.Time, s Sample) []Action {
 	// The kill rules, most urgent first; one kill per overload (pending).
 	killed := false
 	for _, step := range []func() (Action, bool){
+		func() (Action, bool) { return e.stepReclaim(now, &cands) },
 		func() (Action, bool) { return e.stepHeadroom(now, &cands) },
 		func() (Action, bool) { return e.stepKill(&e.kill, now, &cands) },
 		func() (Action, bool) { return e.stepKill(&e.hostPSI, now, &cands) },
@@ -631,14 +637,7 @@ func (e *Engine) stepHeadroom(now time.Time, c **candidates) (Action, bool) {
 	}
 	e.prevMem = memSample{avail: m.Available, at: now, set: true}
 	low := (avail < r.thr || falling && predicted < r.thr) && (m.SwapTotal == 0 || m.SwapFreePct() < e.cfg.HostSwapKill)
-	if !low {
-		r.on = stamp{}
-		return Action{}, false
-	}
-	if !r.on.set {
-		r.on = at(now)
-	}
-	if r.lastAct.set && r.lastAct.since(now) < e.cfg.Cooldown {
+	if !e.levelDue(r, low, now) {
 		return Action{}, false
 	}
 	return e.killOne(r, now, c, func(ncand int, extra ...string) Action {
@@ -665,6 +664,19 @@ func (e *Engine) stepHeadroom(now time.Time, c **candidates) (Action, bool) {
 		}
 		return a
 	})
+}
+
+// levelDue runs a rule on a level (no sustain): on starts or keeps its
+// run; it is due when on and its last action is a Cooldown old.
+func (e *Engine) levelDue(r *rule, on bool, now time.Time) bool {
+	if !on {
+		r.on = stamp{}
+		return false
+	}
+	if !r.on.set {
+		r.on = at(now)
+	}
+	return !r.lastAct.set || r.lastAct.since(now) >= e.cfg.Cooldown
 }
 
 // killOne picks the victim of kill rule r: the lowest-priority live job
@@ -698,17 +710,24 @@ func (e *Engine) killOne(r *rule, now time.Time, c **candidates, mk func(ncand i
 		"victim_memory="+strconv.FormatUint(v.MemoryCurrent, 10),
 		"victim_memory_low="+strconv.FormatUint(v.MemoryLow, 10))
 	a.Targets = []string{v.ID}
-	e.acted(r, now, a.DryRun)
-	if !a.DryRun {
-		e.pending = &victim{id: v.ID, memory: v.MemoryCurrent, at: now}
-		e.killed[v.ID] = true
-		delete(e.frozen, v.ID)
-		delete(e.demoted, v.ID)
-		// Memory freezes wait for the release too.
-		e.memFreeze.on = stamp{}
-		e.memFreeze.notBefore = at(now)
-	}
+	e.killed1(r, now, v, a.DryRun)
 	return a, true
+}
+
+// killed1 records the kill of v by rule r: the engine waits for its
+// memory, never picks it again, and memory freezes wait too.
+func (e *Engine) killed1(r *rule, now time.Time, v Job, dry bool) {
+	e.acted(r, now, dry)
+	if dry {
+		return
+	}
+	e.pending = &victim{id: v.ID, memory: v.MemoryCurrent, at: now}
+	e.killed[v.ID] = true
+	delete(e.frozen, v.ID)
+	delete(e.demoted, v.ID)
+	// Memory freezes wait for the release too.
+	e.memFreeze.on = stamp{}
+	e.memFreeze.notBefore = at(now)
 }
 
 // killLevel reports whether the memory full stall is at the kill rule's

@@ -31,6 +31,9 @@ type Sample struct {
 	// HostMem is the host's memory headroom (/proc/meminfo); nil when it
 	// could not be read: the headroom rule then does nothing.
 	HostMem *hostmem.Info
+	// HostVM is the page allocator's state (/proc/vmstat, the watermarks
+	// of /proc/zoneinfo) for the reclaim rule; nil: the rule does nothing.
+	HostVM *hostmem.VM
 }
 
 func (s Sample) totals() [nLines]uint64 {

@@ -169,6 +169,7 @@ func (ad *adoption) resume(j *Job, p job.Phase, notChild bool, unknown string) {
 	// kept it frozen before the restart is not known any more: counted).
 	startUnix, _, _, _ := j.Times()
 	ad.sv.to.jobStarted(j, time.UnixMilli(startUnix))
+	ad.sv.pt.Adopted(j.ID(), j.Cgroup(), j.Spec().Priority) // the reclaim rule watches it again
 	kv := []string{"id", j.ID(), "pid", strconv.Itoa(j.Pid()), "priority", strconv.Itoa(j.Spec().Priority), "cgroup", string(j.Cgroup())}
 	if j.Adopted() {
 		kv = append(kv, "exit_known", "0")

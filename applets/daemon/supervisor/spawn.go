@@ -170,6 +170,7 @@ func (sp *spawns) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
 			return
 		}
 	}
+	sp.sv.pt.Apply(j.ID(), cg, spec.Spec.Priority, spec.Spec.Settings)
 	if err := sp.sv.watchCgroup(j); err != nil {
 		undo(Refuse("too many jobs", "detail", err.Error()), nil)
 		return

@@ -9,6 +9,7 @@ import (
 	"cgroupd/applets/daemon/killfb"
 	"cgroupd/applets/daemon/logstore"
 	"cgroupd/applets/daemon/pressure"
+	"cgroupd/applets/daemon/protect"
 	"cgroupd/applets/daemon/spawner"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/hostmem"
@@ -88,6 +89,7 @@ type core struct {
 	rq runQueue       // the admission queue (queue.go)
 	to timeouts       // --timeout and --kill-on-detach deadlines (timeouts.go)
 	g  *guard.Guard   // the pressure engine in the loop, admission
+	pt *protect.Set   // what a job's priority buys (issue 23)
 	sp spawns         // spawns in flight, refused RUNs being undone (spawn.go)
 	kf *killfb.Killer // the kill fallback's rounds
 	w  watches        // notify watches of cgroup.events, memory.events, logs (watch.go)
@@ -153,8 +155,9 @@ func New(cfg Config, lp *loop.Loop, events *hub.Hub, jn *journal.Journal, logs *
 	c.ids = jobid.New(jn.Reserve)
 	c.rq = runQueue{sv: c}
 	c.to = timeouts{sv: c}
+	c.pt = protect.New(cfg.Root, cfg.Engine.ProtectLevel, cfg.Engine.ProtectMemoryLow, cfg.Logf)
 	c.g = guard.New(guard.Config{Root: cfg.Root, Engine: cfg.Engine, Thresholds: cfg.Thresholds,
-		HostPressure: cfg.HostPressure, Meminfo: cfg.Meminfo, Debug: cfg.Debug, Logf: cfg.Logf}, lp, engineJobs{c})
+		HostPressure: cfg.HostPressure, Meminfo: cfg.Meminfo, Protect: c.pt, Debug: cfg.Debug, Logf: cfg.Logf}, lp, engineJobs{c})
 	c.sp = spawns{sv: c, starting: map[string]*Job{}}
 	c.kf = killfb.New(lp, cfg.Logf, c.debugf)
 	c.w = watches{sv: c, watches: map[int]watch{}}
