@@ -28,8 +28,10 @@ wait_event 30 job.throttle id=low reason=pressure_cpu
 assert_eq "$(kv "$EV" cpu_weight)" 100 "job.throttle: cpu_weight"
 assert_eq "$(kv "$EV" resource)" cpu "job.throttle: resource"
 assert_file_eq "$ROOT/low/cpu.weight" 100
-assert_file_eq "$ROOT/mid/cpu.weight" 100
-assert_file_eq "$ROOT/load/cpu.weight" 100
+# mid (60) and load (90) are protected: the weight their priority buys
+# (100 + 20 x (priority - 50)), left alone by the engine.
+assert_file_eq "$ROOT/mid/cpu.weight" 300
+assert_file_eq "$ROOT/load/cpu.weight" 900
 assert_events 0 job.throttle id=mid
 assert_events 0 job.throttle id=load
 assert_events 1 job.throttle id=low reason=pressure_cpu
