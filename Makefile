@@ -24,7 +24,8 @@ USER_SKIP := TestDirReal TestFreezeReal TestKillReal TestSignalAttachReal TestSt
 	TestAdmissionBlocked TestLogs TestLogsWithoutLogDir TestProtocolErrors TestList1000 \
 	TestShutdown TestStartup TestNonRootCaller TestRequestTimeout TestDelegatedRoot \
 	TestNonRootDaemon TestEngineHost TestQueueStartsInPriorityOrder TestQueueTimeout \
-	TestQueueKillRemove TestRealDaemonKeysTyped TestListScreen
+	TestQueueKillRemove TestRealDaemonKeysTyped TestListScreen TestInspectUnknownFigures TestPipeStreams \
+	TestPipeAttachScreen
 empty :=
 space := $(empty) $(empty)
 MAXSIZE := 3670016
