@@ -339,12 +339,6 @@ func (e *Engine) FrozenByEngine(id string) bool {
 	return ok
 }
 
-// Demoted returns the original cpu.weight of a job the engine demoted.
-func (e *Engine) Demoted(id string) (weight int, ok bool) {
-	weight, ok = e.demoted[id]
-	return weight, ok
-}
-
 // Snapshot returns the current window measurements.
 func (e *Engine) Snapshot() Measurements {
 	m := Measurements{}

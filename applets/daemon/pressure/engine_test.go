@@ -551,7 +551,7 @@ func TestDryRun(t *testing.T) {
 		if s.e.FrozenByEngine(id) {
 			t.Errorf("%s frozen by engine in a dry run", id)
 		}
-		if _, ok := s.e.Demoted(id); ok {
+		if _, ok := s.e.Demotions()[id]; ok {
 			t.Errorf("%s demoted in a dry run", id)
 		}
 	}
