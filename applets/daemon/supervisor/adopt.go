@@ -207,12 +207,12 @@ func (ad *adoption) reportStrays() {
 		if ad.strays == nil {
 			ad.strays = map[string]bool{}
 		}
-		if ad.unrecorded(name, cg) {
-			continue
-		}
 		populated := "0"
 		if ev, err := cg.Events(); err == nil && ev.Populated {
 			populated = "1"
+		}
+		if ad.unrecorded(name, cg, populated) {
+			continue
 		}
 		ad.strays[name] = true
 		ad.sv.logf("unknown cgroup %s: no job record; left alone (populated %s)", cg, populated)

@@ -56,17 +56,6 @@ func (sv *Supervisor) Adopt(h *handoff.Handoff) {
 		}
 		sv.ids.Above(h.NextID - 1)
 	}
-	if h != nil && sv.g.Engine() != nil {
-		defer func() {
-			// The engine's demotions of jobs still live: restored once CPU
-			// pressure recedes, as if no upgrade had come between.
-			for id, w := range h.Demoted {
-				if j := sv.jobs[id]; j != nil && j.Phase() == job.Running {
-					sv.g.Engine().DemotedBefore(id, w)
-				}
-			}
-		}()
-	}
 	// Automatic ids go on above every id still named somewhere: the
 	// reservation, kept logs, records and cgroups (adopt).
 	sv.ids.Above(sv.journal.Reserved() - 1)
@@ -74,6 +63,15 @@ func (sv *Supervisor) Adopt(h *handoff.Handoff) {
 		sv.ids.Seen(id)
 	}
 	sv.ad.adopt(handed)
+	if h != nil && sv.g.Engine() != nil {
+		// The engine's demotions of jobs still live: restored once CPU
+		// pressure recedes, as if no upgrade had come between.
+		for id, w := range h.Demoted {
+			if j := sv.jobs[id]; j != nil && j.Phase() == job.Running {
+				sv.g.Engine().DemotedBefore(id, w)
+			}
+		}
+	}
 }
 
 // Handoff adds what the supervisor passes to a new image: every job's

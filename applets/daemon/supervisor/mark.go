@@ -1,9 +1,6 @@
 package supervisor
 
 import (
-	"errors"
-	"io/fs"
-
 	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/job"
 	"cgroupd/core/cgroup"
@@ -67,7 +64,8 @@ func (sv *core) markStarted(j *Job) {
 
 // unrecorded deals with a cgroup under the root that no record names but
 // that carries the mark (see above); false: no mark of ours, report it.
-func (ad *adoption) unrecorded(name string, cg cgroup.Dir) bool {
+// populated is its cgroup.events' ("1" or "0").
+func (ad *adoption) unrecorded(name string, cg cgroup.Dir, populated string) bool {
 	if ad.sv.journal == nil {
 		return false
 	}
@@ -76,16 +74,13 @@ func (ad *adoption) unrecorded(name string, cg cgroup.Dir) bool {
 		return false
 	}
 	if string(mark) == markStart {
-		populated := "0"
-		if ev, err := cg.Events(); err == nil && ev.Populated {
-			populated = "1"
+		if populated == "1" {
 			if err := ad.sv.killCgroup(cg); err != nil {
 				ad.sv.logf("stray cgroup %s: kill: %v", cg, err)
 			}
 		}
-		if err := cg.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			ad.sv.sp.graves = append(ad.sv.sp.graves, cg) // emptying: removed on a later tick
-			ad.strays[name] = true                        // its id is not free until then
+		if !ad.sv.sp.abandon(cg, nil) {
+			ad.strays[name] = true // emptying: its id is not free until it is removed
 		}
 		ad.sv.logf("cgroup %s: a RUN the last daemon had not started (it stopped first): killed and removed (populated %s)", cg, populated)
 		ad.sv.emit(&hub.Event{Type: "cgroup.stray"}, "id", name, "cgroup", string(cg), "populated", populated)

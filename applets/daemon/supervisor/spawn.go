@@ -304,8 +304,9 @@ func (sv *core) started(j *Job, procs []spawn.Proc, mainStart string) {
 // abandon undoes a RUN that failed after mkdir: kill what started, rmdir.
 // Nothing waits: each killed process is reaped when its pidfd says it
 // exited, and a cgroup that is not empty yet is removed then (or on the
-// housekeeping tick); it never becomes a job.
-func (sp *spawns) abandon(cg cgroup.Dir, pidfds []int) {
+// housekeeping tick); it never becomes a job. removed: the cgroup is gone
+// now, not left to a later tick.
+func (sp *spawns) abandon(cg cgroup.Dir, pidfds []int) (removed bool) {
 	if len(pidfds) > 0 {
 		if err := sp.sv.killCgroup(cg); err != nil {
 			sp.sv.debugf("abandon %s: kill: %v", cg, err)
@@ -317,7 +318,9 @@ func (sp *spawns) abandon(cg cgroup.Dir, pidfds []int) {
 	if err := cg.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		sp.sv.debugf("abandon %s: %v; retrying later", cg, err)
 		sp.graves = append(sp.graves, cg)
+		return false
 	}
+	return true
 }
 
 // reapLater reaps the child behind pidfd once it has exited, then retries
