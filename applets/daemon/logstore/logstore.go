@@ -152,10 +152,6 @@ func (s *Store) Create(id string) (*os.File, string, error) {
 // (RENAME_NOREPLACE: nothing is overwritten); a kept log stays kept under
 // its new name. Remove (a refused RUN) puts it back.
 func (s *Store) moveAside(name, path string) error {
-	var st unix.Stat_t
-	if err := unix.Fstatat(s.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); errors.Is(err, unix.ENOENT) {
-		return nil
-	}
 	for n := 1; ; n++ {
 		to := name + "." + strconv.Itoa(n)
 		err := unix.Renameat2(s.fd, name, s.fd, to, unix.RENAME_NOREPLACE)
@@ -163,7 +159,7 @@ func (s *Store) moveAside(name, path string) error {
 			continue
 		}
 		if errors.Is(err, unix.ENOENT) {
-			return nil // gone meanwhile
+			return nil // nothing has the name
 		}
 		if err != nil {
 			return fmt.Errorf("move %s aside: %w", path, err)

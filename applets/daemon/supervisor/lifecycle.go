@@ -80,7 +80,8 @@ func (sv *core) advance(j *Job, step func(m *job.Job) error) {
 	sv.record(j)
 }
 
-// apply is advance without the record (a job restored as recorded).
+// apply is advance without the record (a job restored as recorded, or
+// one that starts: markStarted records it).
 func (sv *core) apply(j *Job, step func(m *job.Job) error) {
 	old := j.State()
 	if err := step(j.Job); err != nil {

@@ -44,14 +44,16 @@ func (sv *core) markStarting(cg cgroup.Dir) {
 	}
 }
 
-// markStarted puts j's record on its cgroup (before its job.start); j is
-// then on record (Recorded) unless that fails (a kernel without user
-// xattrs on cgroupfs: the reply waits for the journal, as it did).
+// markStarted records j as it starts: its first record is queued for the
+// journal and the same bytes go on its cgroup (before its job.start). j
+// is then on record (Recorded) unless the xattr fails (a kernel without
+// user xattrs on cgroupfs: the reply waits for the journal, as it did).
 func (sv *core) markStarted(j *Job) {
 	if sv.journal == nil {
 		return
 	}
 	rec := job.Encode(j.Job, sv.cfg.BootID)
+	sv.journal.Put(j.ID(), rec)
 	if len(rec) > markMax {
 		rec = job.EncodeBrief(j.Job, sv.cfg.BootID)
 	}

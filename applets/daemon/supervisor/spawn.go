@@ -295,8 +295,8 @@ func (sv *core) started(j *Job, procs []spawn.Proc, mainStart string) {
 	}
 	sv.jobs[j.ID()] = j
 	sv.liveJobs[j] = struct{}{}
-	sv.advance(j, func(m *job.Job) error { return m.Start(main.Pid, mainStart, now, monoMs(), sv.seq) })
-	sv.markStarted(j) // before job.start: a crash before the record is written still ends it
+	sv.apply(j, func(m *job.Job) error { return m.Start(main.Pid, mainStart, now, monoMs(), sv.seq) })
+	sv.markStarted(j) // its record, on its cgroup too: before job.start and the reply
 	sv.emitJob(&hub.Event{Type: "job.start"}, j, "id", j.ID(), "pid", strconv.Itoa(j.Pid()), "priority", strconv.Itoa(j.Spec().Priority), "cgroup", string(j.Cgroup()))
 	sv.to.jobStarted(j, now) // its timeout
 }
