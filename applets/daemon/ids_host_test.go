@@ -3,9 +3,10 @@ package daemon
 import (
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"cgroupd/applets/daemon/jobid"
 )
 
 // autoRun runs a job without --id that prints what, waits for it and
@@ -20,8 +21,8 @@ func autoRun(t *testing.T, d *testDaemon, what string) string {
 
 func idNumber(t *testing.T, id string) int {
 	t.Helper()
-	n, err := strconv.Atoi(strings.TrimPrefix(id, "job-"))
-	if err != nil || !strings.HasPrefix(id, "job-") {
+	n, ok := jobid.Number(id)
+	if !ok {
 		t.Fatalf("automatic id %q", id)
 	}
 	return n
