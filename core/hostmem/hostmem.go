@@ -102,6 +102,7 @@ type File struct {
 	fd   int
 	path string
 	buf  []byte
+	proc bool // on procfs
 }
 
 // OpenFile opens path for reading.
@@ -110,8 +111,14 @@ func OpenFile(path string) (*File, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	return &File{fd: fd, path: path, buf: make([]byte, 8192)}, nil
+	var st unix.Statfs_t
+	proc := unix.Fstatfs(fd, &st) == nil && uint32(st.Type) == unix.PROC_SUPER_MAGIC
+	return &File{fd: fd, path: path, buf: make([]byte, 8192), proc: proc}, nil
 }
+
+// OnProc says the file is on procfs: what the kernel computes, not a file
+// someone writes.
+func (f *File) OnProc() bool { return f.proc }
 
 // Bytes re-reads the file from offset 0; the slice is valid until the
 // next call.
@@ -154,6 +161,9 @@ func Open(path string) (*Reader, error) {
 	}
 	return r, nil
 }
+
+// OnProc says the file is on procfs (File.OnProc).
+func (r *Reader) OnProc() bool { return r.f.OnProc() }
 
 // Read re-reads the file from offset 0 and parses it.
 func (r *Reader) Read() (Info, error) {

@@ -24,6 +24,10 @@ type Reader struct {
 // NewReader reads path; nothing is opened before the first Read.
 func NewReader(path string) *Reader { return &Reader{path: path, fd: -1} }
 
+// Kept says the file is on procfs and kept open: what the kernel computes,
+// not a file someone writes (known after the first Read).
+func (r *Reader) Kept() bool { return r.fd >= 0 }
+
 // Read returns the file's current figures.
 func (r *Reader) Read() (PSI, error) {
 	if !r.tried {

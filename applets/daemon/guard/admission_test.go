@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestAdmission(t *testing.T) {
@@ -66,7 +67,7 @@ func TestAdmission(t *testing.T) {
 
 func TestHeadroomBlock(t *testing.T) {
 	def := DefaultThresholds()
-	write := func(s string) *hostmem.Reader {
+	write := func(s string) func() (hostmem.Info, error) {
 		p := filepath.Join(t.TempDir(), "meminfo")
 		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
 			t.Fatal(err)
@@ -76,7 +77,7 @@ func TestHeadroomBlock(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { r.Close() })
-		return r
+		return r.Read
 	}
 	noPSI := func(string) (psi.PSI, error) { return psi.PSI{}, os.ErrNotExist }
 	low := write("MemTotal: 1000000 kB\nMemAvailable: 50000 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n")
@@ -104,5 +105,60 @@ func TestRootSample(t *testing.T) {
 	mem, cpu, io := g.rootSample()
 	if mem.Some.Avg10 != 3 || cpu.Some.Avg10 != 0 || io.Some.Avg10 != 0 {
 		t.Errorf("got memory %v cpu %v io %v, want memory some 3.00 and zeros for missing files", mem, cpu, io)
+	}
+}
+
+// A --host-pressure tree that is not procfs (a test's fake, rewritten
+// between RUNs) is read at every admission: the reuse of admitFresh is
+// for the kernel's own files only.
+func TestAdmitRereadsFakeFiles(t *testing.T) {
+	dir := t.TempDir()
+	set := func(memSome string) {
+		for _, r := range []string{"memory", "cpu", "io"} {
+			v := "0.00"
+			if r == "memory" {
+				v = memSome
+			}
+			body := "some avg10=" + v + " avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+			if err := os.WriteFile(filepath.Join(dir, r), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	g := New(Config{HostPressure: dir, Thresholds: DefaultThresholds()}, nil, nil)
+	set("90.00")
+	if b := g.Admit(); b == nil || b.Reason != "admission blocked: memory.some.avg10 90.00 >= 80.00" {
+		t.Fatalf("memory some 90: got %+v", b)
+	}
+	set("1.00")
+	if b := g.Admit(); b != nil {
+		t.Fatalf("memory some 1, at once after 90: got %+v, want admitted", b)
+	}
+	set("85.00")
+	if b := g.Admit(); b == nil {
+		t.Fatal("memory some 85, at once after 1: admitted, want blocked")
+	}
+}
+
+// The kernel's files are kept open and read again once admitFresh has
+// passed.
+func TestAdmitReusesProcfs(t *testing.T) {
+	if _, err := os.Stat("/proc/pressure/memory"); err != nil {
+		// A kernel without PSI: nothing is read, nothing reused.
+		g := New(Config{HostPressure: "/proc/pressure", Thresholds: DefaultThresholds()}, nil, nil)
+		if b := g.Admit(); b != nil || g.seen.psi[0] != nil {
+			t.Fatalf("no /proc/pressure: got %+v, reading kept %v", b, g.seen.psi[0] != nil)
+		}
+		return
+	}
+	g := New(Config{HostPressure: "/proc/pressure", Thresholds: DefaultThresholds()}, nil, nil)
+	g.Admit()
+	if !g.hostPSIFiles["memory"].Kept() || g.seen.psi[0] == nil {
+		t.Fatalf("/proc/pressure/memory: kept %v, reading reused %v", g.hostPSIFiles["memory"].Kept(), g.seen.psi[0] != nil)
+	}
+	g.seen.at = g.seen.at.Add(-admitFresh)
+	g.Admit()
+	if time.Since(g.seen.at) >= admitFresh {
+		t.Fatal("a reading older than admitFresh was not replaced")
 	}
 }

@@ -57,6 +57,7 @@ type Guard struct {
 	wake         *loop.Alarm // fast samples, queue deadlines (nil: no engine)
 	lastObserve  time.Time
 	hostPSIFiles map[string]*psi.Reader // the host's pressure files by resource (hostPSI)
+	seen         admitSeen              // what admission read, for admitFresh
 	// psiHost and psiRoot: the kernel measures pressure on the host and
 	// in the job tree (checkPSI); without, PSI figures are unknown.
 	psiHost, psiRoot bool
