@@ -19,7 +19,8 @@
 # from Go: when it is far above ~0.1 ms the machine is busy and every figure
 # below is inflated); daemon-side RUN rate and latency with 1 and with 8
 # concurrent clients (/bin/true jobs, WAITed and REMOVEd afterwards,
-# untimed) and the daemon's CPU per job over those runs; LIST and INSPECT
+# untimed) and the daemon's CPU per job over those runs; the RUN p50 at 1
+# client against the spawn floor, in alternating rounds; LIST and INSPECT
 # latency with 10 live `sleep` jobs; PING while 8 clients RUN; PING on a
 # second daemon whose stderr nobody reads while 8 clients RUN (and what it
 # dropped); the C tool built from ../shared/baseline-c and its RUN rates and
@@ -29,7 +30,8 @@
 # (a sh while loop of `cgroupctl run --id tput-N -- /bin/true`, timed as a
 # whole: jobs/s, each client with its own daemon), single `cgroupctl run`s
 # (fork to exit, each with its own daemon) and whole-process `cgroupctl
-# ping`s (both clients against our daemon: the client's cost alone); RSS
+# ping`s (both clients against our daemon: the client's cost alone), and
+# `cgroupctl -V` (the Go runtime's start and exit, no connect); RSS
 # with 4 000; with 10 000 live jobs: CPU use over 60 s idle, RSS, LIST (all
 # jobs listed?), INSPECT and PING latency; the disk writes of the job
 # records per job lifecycle; SIGKILL of the daemon and the time a new one
@@ -42,6 +44,7 @@
 #   BENCH_RUN_COUNT   timed RUNs per client count [3000]
 #   BENCH_E2E_COUNT   timed single cgroupctl runs, over all rounds [200]
 #   BENCH_SHELL_ROUNDS  alternating rounds of the shell figures [5]
+#   BENCH_FLOOR_ROUNDS  alternating rounds of spawn floor and RUN [5]
 #   BENCH_SHELL_JOBS  cgroupctl runs in one shell loop [300]
 #   BENCH_PING_COUNT  whole-process cgroupctl pings per round [50]
 #   BENCH_OUT         figures file [build/bench.txt]
@@ -59,6 +62,7 @@ idle_secs=${BENCH_IDLE_SECS:-60}
 run_count=${BENCH_RUN_COUNT:-3000}
 e2e_count=${BENCH_E2E_COUNT:-200}
 shell_rounds=${BENCH_SHELL_ROUNDS:-5}
+floor_rounds=${BENCH_FLOOR_ROUNDS:-5}
 shell_jobs=${BENCH_SHELL_JOBS:-300}
 ping_count=${BENCH_PING_COUNT:-50}
 out=${BENCH_OUT:-$build/bench.txt}
@@ -123,7 +127,7 @@ wait_gone() {
 # root is ours: this script created it).
 # shellcheck disable=SC2317 # called by the trap
 rm_root() {
-	for r in "$root" "$mount/cgroupd-bench-blocked-$$" "$mount/cgroupd-bench-c-$$" "$mount/cgroupd-bench-disk-$$"; do
+	for r in "$root" "$mount/cgroupd-bench-blocked-$$" "$mount/cgroupd-bench-c-$$" "$mount/cgroupd-bench-disk-$$" "$mount/cgroupd-bench-floor-$$"; do
 		[ -d "$r" ] || continue
 		echo 1 >"$r/cgroup.kill" 2>/dev/null
 		n=0
@@ -177,6 +181,18 @@ cb() {
 
 # get KEY: the last value of KEY in the figures file.
 get() { sed -n "s/^$1=//p" "$figs" | tail -n 1; }
+
+# mmm FILE: "median min max" of the numbers in FILE, one a line.
+mmm() { sort -g "$1" | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)], v[1], v[NR] }'; }
+
+# figs_mmm KEY FILE: KEY (the median), KEY_min and KEY_max into the figures.
+figs_mmm() {
+	set -- "$1" "$(mmm "$2")"
+	[ -n "$2" ] || return 0
+	# shellcheck disable=SC2086 # three numbers
+	set -- "$1" $2
+	printf '%s=%s\n%s_min=%s\n%s_max=%s\n' "$1" "$2" "$1" "$3" "$1" "$4" >>"$figs"
+}
 
 # wait_sock SOCK PID WHAT: poll until a daemon answers PING on SOCK.
 wait_sock() {
@@ -274,6 +290,41 @@ for c in 1 8; do
 	daemon_alive
 done
 
+# The RUN reply against the spawn it waits for, in rounds that alternate
+# the two (a drifting machine moves both halves of a round): the spawn
+# floor (100 x fork+exec+wait of /bin/true from Go), the same spawn into
+# a new cgroup as a job's (mkdir, clone3 CLONE_INTO_CGROUP, exec, wait)
+# and the RUN p50 at 1 client (300 RUNs); the figures are the medians of
+# the rounds' ratios.
+say "RUN reply against the spawn floor, $floor_rounds alternating rounds"
+r=1
+: >"$tmp/floor.ratio"
+floorcg=$mount/cgroupd-bench-floor-$$ # not the daemon's root: it owns what is below that
+mkdir "$floorcg" || die "mkdir $floorcg"
+while [ "$r" -le "$floor_rounds" ]; do
+	"$box" cgroupbench exec -name floor -tag "r$r" -count 100 -warmup 5 -- /bin/true >"$tmp/fl.out" &&
+		"$box" cgroupbench exec -name cgfloor -tag "r$r" -cgroup "$floorcg" -count 100 -warmup 5 -- /bin/true >>"$tmp/fl.out" &&
+		"$box" cgroupbench run -socket "$sock" -clients 1 -count 300 -warmup 20 -tag "fl$r" -argv /bin/true >>"$tmp/fl.out" || {
+		failures=$((failures + 1))
+		say "FAILED: round $r of the RUN against the spawn floor"
+	}
+	f=$(sed -n 's/^floor_p50_us_r[0-9]*=//p' "$tmp/fl.out")
+	g=$(sed -n 's/^cgfloor_p50_us_r[0-9]*=//p' "$tmp/fl.out")
+	p=$(sed -n 's/^run_p50_us_fl[0-9]*=//p' "$tmp/fl.out")
+	say "  round $r: spawn floor p50 $f us, into a new cgroup $g us, RUN p50 $p us"
+	awk -v p="$p" -v f="$f" 'BEGIN { if (p > 0 && f > 0) printf "%.3f\n", p / f }' >>"$tmp/floor.ratio"
+	awk -v p="$p" -v g="$g" 'BEGIN { if (p > 0 && g > 0) printf "%.3f\n", p / g }' >>"$tmp/cgfloor.ratio"
+	awk -v p="$p" 'BEGIN { if (p > 0) print p }' >>"$tmp/floor.run"
+	awk -v f="$f" 'BEGIN { if (f > 0) print f }' >>"$tmp/floor.spawn"
+	r=$((r + 1))
+done
+rmdir "$floorcg"
+figs_mmm run_floor_ratio "$tmp/floor.ratio"
+figs_mmm run_cgfloor_ratio "$tmp/cgfloor.ratio"
+figs_mmm floor_run_p50_us "$tmp/floor.run"
+figs_mmm floor_spawn_p50_us "$tmp/floor.spawn"
+daemon_alive
+
 # ping_loaded SOCK TAG: 1000 PINGs while 8 clients RUN flat out.
 ping_loaded() {
 	"$box" cgroupbench run -socket "$1" -clients 8 -count "$run_count" -warmup 0 -tag "$2" -argv /bin/true >"$tmp/load-$2.out" 2>&1 &
@@ -337,18 +388,6 @@ xb() {
 # xbget METRIC: that figure of the last xb.
 xbget() { sed -n "s/^[a-z_]*_$1=//p" "$tmp/xb.out" | tail -n 1; }
 
-# mmm FILE: "median min max" of the numbers in FILE, one a line.
-mmm() { sort -g "$1" | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)], v[1], v[NR] }'; }
-
-# figs_mmm KEY FILE: KEY (the median), KEY_min and KEY_max into the figures.
-figs_mmm() {
-	set -- "$1" "$(mmm "$2")"
-	[ -n "$2" ] || return 0
-	# shellcheck disable=SC2086 # three numbers
-	set -- "$1" $2
-	printf '%s=%s\n%s_min=%s\n%s_max=%s\n' "$1" "$2" "$1" "$3" "$1" "$4" >>"$figs"
-}
-
 # A sh while loop of $shell_jobs `cgroupctl run`s, as a script drives the
 # tool (the C tool's own benchmark): $1 socket, $2 client, $3 id prefix.
 shell_loop='i=0; while [ "$i" -lt "$4" ]; do "$2" --socket "$1" run --id "$3$i" -- /bin/true || exit 1; i=$((i + 1)); done'
@@ -380,6 +419,12 @@ shell_figures() {
 			# Both clients PING our daemon: the client's cost alone.
 			xb ping -count "$ping_count" -warmup 2 -- "$cl" --socket "$sock" ping
 			xbget p50_us >>"$sh_dir/$who.ping"
+			if [ "$who" = ours ]; then
+				# What any Go client pays before it can connect: the
+				# runtime's start-up and exit, nothing else.
+				xb gostart -count "$ping_count" -warmup 2 -- "$cl" -V
+				xbget p50_us >>"$sh_dir/ours.gostart"
+			fi
 			"$box" cgroupbench cleanup -socket "$s" -match "tput-$$-$r-" >/dev/null &&
 				"$box" cgroupbench cleanup -socket "$s" -match "e2e-$$-$r-" >/dev/null || {
 				failures=$((failures + 1))
@@ -395,6 +440,7 @@ shell_figures() {
 	figs_mmm ctl_run_p50_us "$sh_dir/ours.run50"
 	figs_mmm ctl_run_p90_us "$sh_dir/ours.run90"
 	figs_mmm ctl_ping_p50_us "$sh_dir/ours.ping"
+	figs_mmm gostart_p50_us "$sh_dir/ours.gostart"
 	[ -n "$1" ] || return 0
 	figs_mmm c_shloop_rate "$sh_dir/c.shloop"
 	figs_mmm c_ctl_run_p50_us "$sh_dir/c.run50"
@@ -404,9 +450,11 @@ shell_figures() {
 	paste -d ' ' "$sh_dir/ours.shloop" "$sh_dir/c.shloop" | awk '$2 > 0 { printf "%.3f\n", $1 / $2 }' >"$sh_dir/r.shloop"
 	paste -d ' ' "$sh_dir/ours.run50" "$sh_dir/c.run50" | awk '$2 > 0 { printf "%.3f\n", $1 / $2 }' >"$sh_dir/r.run50"
 	paste -d ' ' "$sh_dir/ours.ping" "$sh_dir/c.ping" | awk '$2 > 0 { printf "%.3f\n", $1 / $2 }' >"$sh_dir/r.ping"
+	paste -d ' ' "$sh_dir/ours.gostart" "$sh_dir/c.ping" | awk '$2 > 0 { printf "%.3f\n", $1 / $2 }' >"$sh_dir/r.gostart"
 	figs_mmm shloop_ratio "$sh_dir/r.shloop"
 	figs_mmm ctl_run_ratio "$sh_dir/r.run50"
 	figs_mmm ctl_ping_ratio "$sh_dir/r.ping"
+	figs_mmm gostart_ping_ratio "$sh_dir/r.gostart"
 }
 
 # The C tool, side by side in this run: same machine, same load generator.
@@ -555,14 +603,19 @@ row "cgroupctl run from the shell p90" "$(ms ctl_run_p90_us)" ms "same runs" "" 
 row "  single run p50, ours / C tool" "$(get ctl_run_ratio)" x "ratio per round, median ($(spread ctl_run_ratio 1 %.2f))" "" "" ""
 row "cgroupctl ping, whole process p50" "$(ms ctl_ping_p50_us)" ms "$ping_count a round, fork to exit, both to our daemon; $sr (ours $(spread ctl_ping_p50_us 1000 %.2f), C $(spread c_ctl_ping_p50_us 1000 %.2f))" "$(ms c_ctl_ping_p50_us)" "" ""
 row "  ping, ours / C client" "$(get ctl_ping_ratio)" x "ratio per round, median ($(spread ctl_ping_ratio 1 %.2f))" "" "<=" 1.10
+row "Go start-up floor: cgroupctl -V p50" "$(ms gostart_p50_us)" ms "$ping_count a round, fork to exit: the runtime's start and exit alone, what every Go client pays before connect" "" "" ""
+row "  Go start-up floor / C client ping" "$(get gostart_ping_ratio)" x "ratio per round, median ($(spread gostart_ping_ratio 1 %.2f)): the least the ping ratio can be" "" "" ""
 row "RUN rate, 1 client" "$r1" "req/s" "cgroupbench run: $run_count RUNs of /bin/true, 1 connection at a time" "$c_rate1" ">=" "$((3 * c_rate1))"
 row "RUN p50, 1 client" "$(ms run_p50_us_c1)" ms "same; connect to EOF per request" "1.51" "" ""
 row "RUN p99, 1 client" "$(ms run_p99_us_c1)" ms "same" "" "" ""
+row "RUN p50 1 client / spawn floor" "$(get run_floor_ratio)" x "$floor_rounds rounds alternating 100 spawns of /bin/true and 300 RUNs, ratio per round, median ($(spread run_floor_ratio 1 %.2f); RUN $(spread floor_run_p50_us 1000 %.3f) ms, spawn $(spread floor_spawn_p50_us 1000 %.3f) ms)" "" "<=" 1.3
+row "  RUN p50 / spawn into a new cgroup" "$(get run_cgfloor_ratio)" x "same rounds; the spawn as a job's: mkdir, clone3 CLONE_INTO_CGROUP, exec, wait ($(spread run_cgfloor_ratio 1 %.2f))" "" "" ""
 row "RUN rate, 8 clients" "$r8" "req/s" "cgroupbench run: $run_count RUNs of /bin/true, 8 concurrent connections" "$c_rate8" ">=" "$((3 * c_rate8))"
 row "RUN p50, 8 clients" "$(ms run_p50_us_c8)" ms "same" "9.6" "" ""
 row "RUN p99, 8 clients" "$(ms run_p99_us_c8)" ms "same" "" "" ""
 row "daemon CPU per job, 1 client" "$(get run_cpu_us_per_job_c1)" "µs" "the daemon's user+system CPU over those runs (RUN, WAIT, REMOVE) per job" "$(get crun_cpu_us_per_job_c1)" "" ""
 row "daemon CPU per job, 8 clients" "$(get run_cpu_us_per_job_c8)" "µs" "same, 8 clients" "$(get crun_cpu_us_per_job_c8)" "" ""
+row "  daemon CPU per job at 8 clients, ours / C" "$(ratio "$(get run_cpu_us_per_job_c8)" "$(get crun_cpu_us_per_job_c8)")" x "the two figures above" "" "<=" 0.5
 row "RUN rate 8 clients / 1 client" "$(ratio "$r8" "$r1")" x "the two rates above" "$(ratio "$cr8" "$cr1")" ">=" 1.5
 row "PING p99, 8 clients RUNning" "$(ms ping_p99_us_run8)" ms "cgroupbench ping: 1000 PINGs while 8 clients RUN flat out" "" "<" 5
 row "PING p99, stderr blocked" "$(ms ping_p99_us_blocked)" ms "a daemon whose stderr is a FIFO nobody reads, 8 clients RUNning" "" "<" 5

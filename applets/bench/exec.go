@@ -13,7 +13,9 @@ import (
 // execMode: run a command N times in sequence, timing each from fork to
 // reaped exit. stdin and stdout are /dev/null, stderr is ours (a failing
 // run explains itself). "{}" in an argument becomes the iteration number
-// (warm-up runs count first).
+// (warm-up runs count first). With -cgroup DIR each run starts in a new
+// child cgroup of DIR, as a job does: mkdir, clone3(CLONE_INTO_CGROUP) and
+// exec are timed, the wait too; the rmdir after it is not.
 //
 // syscall.ForkExec and wait4 rather than os/exec: the same vfork+exec, and
 // os/exec would add ~150 KB to a binary that has a size budget.
@@ -21,6 +23,7 @@ func execMode(e *env, args []string) error {
 	f := newFlags(e, "exec", "exec", false)
 	count := f.Int("count", 200, "timed runs")
 	warmup := f.Int("warmup", 10, "untimed runs first")
+	cgdir := f.String("cgroup", "", "start each run in a new child cgroup of this cgroup2 directory")
 	if err := f.parse(args, count); err != nil {
 		return err
 	}
@@ -55,7 +58,12 @@ func execMode(e *env, args []string) error {
 			argv[k] = strings.ReplaceAll(a, "{}", strconv.Itoa(i))
 		}
 		t0 := time.Now()
-		err := run(path, argv, attr)
+		var err error
+		if *cgdir != "" {
+			err = runInCgroup(filepath.Join(*cgdir, fmt.Sprintf("x%d-%d", os.Getpid(), i)), path, argv, attr)
+		} else {
+			err = run(path, argv, attr)
+		}
 		d := time.Since(t0)
 		if err != nil {
 			nerr++
@@ -98,6 +106,22 @@ func run(path string, argv []string, attr *syscall.ProcAttr) error {
 		return fmt.Errorf("exit status %d", ws.ExitStatus())
 	}
 	return nil
+}
+
+// runInCgroup is run in the new cgroup dir, which it removes afterwards.
+func runInCgroup(dir, path string, argv []string, attr *syscall.ProcAttr) error {
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	defer os.Remove(dir)
+	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(fd)
+	a := *attr
+	a.Sys = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	return run(path, argv, &a)
 }
 
 // lookPath finds an executable as a shell would: a name with a slash as is,
