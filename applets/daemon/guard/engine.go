@@ -62,6 +62,7 @@ func (g *Guard) startEngine() error {
 		eng.Protect(g.cfg.Protect)
 	}
 	g.engine = eng
+	g.limits = openLimits(string(g.cfg.Root))
 	if g.lp == nil {
 		return nil // no loop: fed by hand (Observe), as unit tests do
 	}
@@ -208,6 +209,7 @@ func (g *Guard) pressureTick(now time.Time) {
 		}
 	}
 	s.HostVM = g.vm.read(now)
+	s.Short = g.shortage(s.HostVM)
 	g.pressureStep(now, s)
 }
 

@@ -62,7 +62,9 @@ type Guard struct {
 	// in the job tree (checkPSI); without, PSI figures are unknown.
 	psiHost, psiRoot bool
 	quitting         bool
-	vm               *vmReader // the reclaim rule's files (nil: rule off)
+	vm               *vmReader     // the reclaim rule's files (nil: rule off)
+	limits           []*limitLevel // the memory limits above the jobs (shortage.go)
+	prevVM           *hostmem.VM   // the last sample's vmstat, for the scanners
 }
 
 // New is a guard on loop lp (nil in unit tests that feed it by hand) for
@@ -132,4 +134,8 @@ func (g *Guard) Close() {
 		g.wake = nil
 	}
 	g.vm.close()
+	for _, l := range g.limits {
+		l.close()
+	}
+	g.limits = nil
 }

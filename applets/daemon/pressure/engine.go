@@ -445,6 +445,9 @@ func (e *Engine) isOn(r *rule, now time.Time) bool {
 	if r.notBefore.set && now.Add(-e.cfg.Window).Before(r.notBefore.t) {
 		return false // the window still holds samples from before the action
 	}
+	if memoryLine(r.line) && e.last.Short.None() {
+		return false // a stall nothing short of memory explains
+	}
 	return e.window[r.line] >= r.thr && e.recent[r.line] >= r.thr/2
 }
 
@@ -521,6 +524,9 @@ func (e *Engine) action(r *rule, now time.Time, targets []string, ncand int, ext
 		"candidates=" + strconv.Itoa(ncand),
 	}
 	a.Explain = append(a.Explain, extra...)
+	if memoryLine(r.line) {
+		a.Explain = append(a.Explain, e.last.Short.explain()...)
+	}
 	if a.DryRun {
 		a.Explain = append(a.Explain, "dry_run=1")
 	}

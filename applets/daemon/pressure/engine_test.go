@@ -706,3 +706,55 @@ func TestThawBackoff(t *testing.T) {
 		t.Errorf("first hold after the calm gap %v, want < %v (holds %v)", holdsAfterGap, 2*cfg.Hysteresis, holds)
 	}
 }
+
+// TestStallWithNothingShort: the memory rules act on a stall only while
+// something is short of memory. A root capped by memory.high for 300 ms
+// (the blip) leaves 2 s of full stall behind, tasks sleeping off their
+// throttling penalty: nothing is killed or frozen for it. While the cap
+// holds, the same stall kills, and says which limit is short; a sample
+// that measured nothing (Shortage's zero value) acts as before.
+func TestStallWithNothingShort(t *testing.T) {
+	const onset = 2*sec + 345*ms
+	capped := Shortage{Known: true, What: "memory.high", Where: "/sys/fs/cgroup/t"}
+	for _, tc := range []struct {
+		name  string
+		short func(time.Duration) Shortage
+		kill  bool
+	}{
+		{"cap lifted 300 ms in", func(now time.Duration) Shortage {
+			if now >= onset && now < onset+300*ms {
+				return capped
+			}
+			return Shortage{Known: true}
+		}, false},
+		{"cap holds", func(now time.Duration) Shortage { return capped }, true},
+		{"not measured", nil, true},
+		{"the host short", func(time.Duration) Shortage { return Shortage{Known: true, What: "host"} }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSim(t, Defaults(), lowHigh(), func(s *sim, now time.Duration) load {
+				if now < onset || now >= onset+2300*ms || s.jobs.get("low").dead {
+					return load{}
+				}
+				return memLoad(100, 100)
+			})
+			s.short = tc.short
+			s.loop(onset + 8*sec)
+			k, killed := s.first(Kill, "low")
+			_, froze := s.first(Freeze, "")
+			switch {
+			case tc.kill && !killed:
+				t.Fatalf("no kill of low;%s", s.dump())
+			case !tc.kill && (killed || froze):
+				t.Fatalf("acted on a stall with nothing short: %q;%s", s.summary(), s.dump())
+			}
+			if !killed || tc.short == nil {
+				return
+			}
+			want := "shortage=" + tc.short(k.at).What
+			if ex := strings.Join(k.a.Explain, " "); !strings.Contains(ex, want) {
+				t.Errorf("kill explained %q, want %s in it", ex, want)
+			}
+		})
+	}
+}

@@ -146,6 +146,8 @@ type sim struct {
 	notify bool
 	// mem gives the host's meminfo at a time; nil: unknown.
 	mem func(*sim, time.Duration) *hostmem.Info
+	// short gives what is short of memory at a time; nil: not measured.
+	short func(time.Duration) Shortage
 
 	origin time.Time
 	now    time.Duration
@@ -194,12 +196,17 @@ func (s *sim) sample() Sample {
 	if s.mem != nil {
 		hostMem = s.mem(s, s.now)
 	}
+	var short Shortage
+	if s.short != nil {
+		short = s.short(s.now)
+	}
 	return Sample{
 		Memory:  psi.PSI{Some: line(memSome), Full: line(memFull), HasFull: true},
 		CPU:     psi.PSI{Some: line(cpuSome), Full: line(cpuFull), HasFull: true},
 		IO:      psi.PSI{Some: line(ioSome), Full: line(ioFull), HasFull: true},
 		HostPSI: psi.PSI{Some: line(hostSome), Full: line(hostFull), HasFull: true},
 		HostMem: hostMem,
+		Short:   short,
 	}
 }
 

@@ -34,6 +34,9 @@ type Sample struct {
 	// HostVM is the page allocator's state (/proc/vmstat, the watermarks
 	// of /proc/zoneinfo) for the reclaim rule; nil: the rule does nothing.
 	HostVM *hostmem.VM
+	// Short is what is short of memory (Shortage); the memory stall
+	// rules do not act while it is known that nothing is.
+	Short Shortage
 }
 
 func (s Sample) totals() [nLines]uint64 {

@@ -1,0 +1,114 @@
+package guard
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"cgroupd/applets/daemon/pressure"
+	"cgroupd/core/hostmem"
+)
+
+// What is short of memory at a sample (pressure.Shortage): the limits the
+// job tree lives under, read each sample through descriptors kept open
+// (three small files per level, the root and each ancestor that has
+// them), and the host's free pages against its watermarks from the
+// reclaim rule's vmstat sample.
+
+// limitLevel is one cgroup's memory.current, memory.high and memory.max.
+type limitLevel struct {
+	dir             string
+	cur, high, maxf *hostmem.File
+}
+
+// openLimits opens the limit files of the root and of each ancestor up to
+// the top of the cgroup2 mount (a level without a memory controller has
+// none and is left out).
+func openLimits(root string) []*limitLevel {
+	var ls []*limitLevel
+	for d := filepath.Clean(root); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "cgroup.controllers")); err != nil {
+			break // above the mount
+		}
+		l := &limitLevel{dir: d}
+		var err error
+		if l.cur, err = hostmem.OpenFile(filepath.Join(d, "memory.current")); err == nil {
+			if l.high, err = hostmem.OpenFile(filepath.Join(d, "memory.high")); err == nil {
+				if l.maxf, err = hostmem.OpenFile(filepath.Join(d, "memory.max")); err == nil {
+					ls = append(ls, l)
+				} else {
+					l.cur.Close()
+					l.high.Close()
+				}
+			} else {
+				l.cur.Close()
+			}
+		}
+		if d == "/" || filepath.Dir(d) == d {
+			break
+		}
+	}
+	return ls
+}
+
+func (l *limitLevel) close() {
+	l.cur.Close()
+	l.high.Close()
+	l.maxf.Close()
+}
+
+// limitValue reads a memory.high or memory.max ("max": none, ok false).
+func limitValue(f *hostmem.File) (uint64, bool) {
+	b, err := f.Bytes()
+	if err != nil {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(bytes.TrimSpace(b)), 10, 64)
+	return v, err == nil
+}
+
+// short says which of the level's limits memory.current is within reach
+// of: within a sixteenth of it (at least 1 MiB), which is where reclaim
+// and throttling work; "" when neither.
+func (l *limitLevel) short() string {
+	b, err := l.cur.Bytes()
+	if err != nil {
+		return ""
+	}
+	cur, err := strconv.ParseUint(string(bytes.TrimSpace(b)), 10, 64)
+	if err != nil {
+		return ""
+	}
+	within := func(lim uint64) bool { return cur+max(lim/16, 1<<20) >= lim }
+	if h, ok := limitValue(l.high); ok && within(h) {
+		return "memory.high"
+	}
+	if m, ok := limitValue(l.maxf); ok && within(m) {
+		return "memory.max"
+	}
+	return ""
+}
+
+// shortage is what is short of memory now: a limit of the root or of an
+// ancestor (the nearest first), else the host, when the page scanners ran
+// since the last sample or its free pages are below the low watermarks
+// (vm; nil: the host's state unknown, and so the shortage). Free pages
+// near the watermarks alone are no shortage: a host full of page cache
+// keeps them there.
+func (g *Guard) shortage(vm *hostmem.VM) pressure.Shortage {
+	for _, l := range g.limits {
+		if w := l.short(); w != "" {
+			return pressure.Shortage{Known: true, What: w, Where: l.dir}
+		}
+	}
+	prev := g.prevVM
+	g.prevVM = vm
+	if vm == nil {
+		return pressure.Shortage{}
+	}
+	if vm.Free < vm.Low || prev != nil && (vm.ScanDirect != prev.ScanDirect || vm.ScanKswapd != prev.ScanKswapd) {
+		return pressure.Shortage{Known: true, What: "host"}
+	}
+	return pressure.Shortage{Known: true}
+}
