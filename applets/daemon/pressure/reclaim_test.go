@@ -17,6 +17,9 @@ type reclaimHost struct {
 	prios map[string]int
 	prot  []Protected
 	dead  map[string]bool
+	// kswapd: below the low watermark kswapd holds free memory at 4 MiB
+	// and what the jobs take beyond that comes out of svc's page cache.
+	kswapd bool
 }
 
 func (h *reclaimHost) Candidates(maxPriority int) []Job {
@@ -36,21 +39,44 @@ func (h *reclaimHost) Alive(id string) (uint64, bool) {
 	return h.mem[id](h.now), true
 }
 
-func (h *reclaimHost) Protected() []Protected { return h.prot }
+func (h *reclaimHost) Protected() []Protected {
+	if !h.kswapd || len(h.prot) == 0 {
+		return h.prot
+	}
+	_, cache := h.held()
+	p := h.prot[0]
+	p.File = cache
+	return []Protected{p}
+}
 
-func (h *reclaimHost) sample() Sample {
+// held is free memory and svc's page cache now.
+func (h *reclaimHost) held() (free, cache uint64) {
 	used := uint64(0)
 	for id, f := range h.mem {
 		if !h.dead[id] {
 			used += f(h.now)
 		}
 	}
-	free := uint64(900 * mib)
+	free, cache = 900*mib, 250*mib
 	free -= min(free, used)
+	if h.kswapd && free < 4*mib {
+		cache -= min(cache, 4*mib-free)
+		free = 4 * mib
+	}
+	return free, cache
+}
+
+func (h *reclaimHost) sample() Sample {
+	free, cache := h.held()
 	const page = 4096
 	vm := &hostmem.VM{Free: free / page, Min: 4 * mib / page, Low: 5 * mib / page, High: 6 * mib / page, PageSize: page}
-	// MemAvailable counts the service's cache: 250 MiB more than free.
-	return Sample{HostMem: &hostmem.Info{Total: 1024 * mib, Available: free + 250*mib}, HostVM: vm}
+	// MemAvailable counts the service's cache (and, as the kernel's, not
+	// what lies below the low watermark).
+	avail := free + cache
+	if h.kswapd {
+		avail -= min(avail, 5*mib)
+	}
+	return Sample{HostMem: &hostmem.Info{Total: 1024 * mib, Available: avail}, HostVM: vm}
 }
 
 // grow is memory.current that rises at rate MiB/s from start up to cap MiB.
@@ -278,5 +304,33 @@ func TestReclaimFastAtTick(t *testing.T) {
 	}
 	if left := 900 - 400*(when[0]-time.Second).Seconds(); left < 5 {
 		t.Errorf("kill with %.0f MiB free, want above the low watermark (5)", left)
+	}
+}
+
+// Free memory already below the low watermark, held there by kswapd while
+// a slow leak takes the protected service's page cache: nothing falls,
+// yet the service is losing its cache. The growing job is killed at once;
+// a job that does not grow is not.
+func TestReclaimBelowLowWatermark(t *testing.T) {
+	cfg := cfgWith(func(c *Config) { c.HostMemKill = -1 })
+	h := newReclaimHost()
+	h.kswapd = true
+	h.mem["batch"], h.prios["batch"] = func(t time.Duration) uint64 { return uint64(896*mib + 40*mib*t.Seconds()) }, 5
+	acts, when := runReclaimEvery(t, cfg, h, 5*time.Second, reclaimTick)
+	ks := reclaimKills(acts)
+	if len(ks) == 0 || len(ks[0].Targets) != 1 || ks[0].Targets[0] != "batch" {
+		t.Fatalf("got %v, want a reclaim kill of batch", acts)
+	}
+	if when[0] > 1500*time.Millisecond {
+		t.Errorf("kill at %v, want within 1.5 s (growth measured over about a second)", when[0])
+	}
+	h = newReclaimHost()
+	h.kswapd = true
+	h.mem["stable"], h.prios["stable"] = func(time.Duration) uint64 { return 897 * mib }, 5
+	acts, _ = runReclaimEvery(t, cfg, h, 5*time.Second, reclaimTick)
+	for _, a := range reclaimKills(acts) {
+		if len(a.Targets) > 0 {
+			t.Errorf("got %v, want no reclaim kill of a job that does not grow", a)
+		}
 	}
 }
