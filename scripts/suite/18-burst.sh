@@ -41,19 +41,7 @@ attempt() {
 	full0=$(full_total)
 	cap=$(($(cat "$ROOT/memory.current") + 8 * 1048576))
 	echo "$cap" >"$ROOT/memory.high" || fail "write $cap to $ROOT/memory.high"
-	h0=$(awk '$1 == "high" { print $2 }' "$ROOT/memory.events")
-	rm -f "$WORK/burst"
-	(
-		# builtins only: a fork per look would let the overage grow
-		while :; do
-			while read -r k v; do [ "$k" = high ] && break; done <"$ROOT/memory.events"
-			[ "$v" = "$h0" ] || break
-		done
-		t0=$(now_ms)
-		sleep 0.05
-		echo max >"$ROOT/memory.high"
-		echo "$t0 $(now_ms)" >"$WORK/burst"
-	) &
+	lift_high_after 0.05 "$WORK/burst"
 	job burst --priority 90 -- /usr/local/bin/memhog 64 3600
 	wait_for "[ -s '$WORK/burst' ]" 60 "the burst to end"
 	read -r t0 t1 <"$WORK/burst"

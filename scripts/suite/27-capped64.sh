@@ -9,7 +9,6 @@
 # while the throttled tasks sleep off their memory.high penalty.
 . "$(dirname "$0")/lib.sh"
 
-high_events() { awk '$1 == "high" { print $2 }' "$ROOT/memory.events"; }
 oom_kills() { awk '$1 == "oom_kill" { print $2 }' "$ROOT/memory.events"; }
 
 say "overload: 48 MiB at priority 5, then 32 MiB at priority 90, under 64M"
@@ -48,19 +47,7 @@ blip() {
 	job low --priority 5 -- /usr/local/bin/memhog 40 3600
 	wait_for '[ "$(cgkey low memory.stat anon)" -ge 39845888 ]' 120 "low to hold 38 MiB"
 	echo 64M >"$ROOT/memory.high" || fail "write 64M to $ROOT/memory.high"
-	h0=$(high_events)
-	rm -f "$WORK/blip"
-	(
-		# builtins only: a fork per look would stretch the blip
-		while :; do
-			while read -r k v; do [ "$k" = high ] && break; done <"$ROOT/memory.events"
-			[ "$v" = "$h0" ] || break
-		done
-		t0=$(now_ms)
-		sleep "$1"
-		echo max >"$ROOT/memory.high"
-		echo "$t0 $(now_ms)" >"$WORK/blip"
-	) &
+	lift_high_after "$1" "$WORK/blip"
 	job mid --priority 50 -- /usr/local/bin/memhog 30 3600
 	wait_for "[ -s '$WORK/blip' ]" 60 "the blip to end"
 	read -r t0 t1 <"$WORK/blip"

@@ -293,6 +293,27 @@ figure() {
 
 # ---- the daemon ------------------------------------------------------------
 
+# lift_high_after SECONDS OUT: in the background, once the root's
+# memory.events `high` counter has moved past its value now, wait SECONDS,
+# set the root's memory.high back to max and write "T0 T1" (now_ms of the
+# first event and of the lift) to OUT. The watch uses builtins only: a
+# fork per look would let the overage, and with it the kernel's throttling
+# penalty, grow before the lift.
+lift_high_after() {
+	rm -f "$2"
+	_lh0=$(awk '$1 == "high" { print $2 }' "$ROOT/memory.events")
+	(
+		while :; do
+			while read -r k v; do [ "$k" = high ] && break; done <"$ROOT/memory.events"
+			[ "$v" = "$_lh0" ] || break
+		done
+		t0=$(now_ms)
+		sleep "$1"
+		echo max >"$ROOT/memory.high"
+		echo "$t0 $(now_ms)" >"$2"
+	) &
+}
+
 # rm_cgroup DIR: kill what is left in the cgroup tree DIR and remove it.
 rm_cgroup() {
 	killtree "$1" || say "warning: could not remove $1"
