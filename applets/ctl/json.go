@@ -88,7 +88,7 @@ var jsonTypes = map[string]jsonType{
 	"low_watermark_bytes": jsonNumber, "fill_rate_bytes_s": jsonNumber, "available_unprotected_bytes": jsonNumber,
 	"risk_ms": jsonNumber, "risk_horizon_ms": jsonNumber, "protected": jsonString, "protected_priority": jsonNumber,
 	"protected_file_bytes": jsonNumber, "victim_growth_bytes_s": jsonNumber,
-	"shortage": jsonString, "shortage_cgroup": jsonString,
+	"shortage": jsonString, "shortage_cgroup": jsonString, "shortage_job": jsonString,
 	// PING, QUIT, errors
 	"pong": jsonBool, "shutting_down": jsonBool, "max_bytes": jsonNumber,
 }

@@ -69,8 +69,7 @@ func limitValue(f *hostmem.File) (uint64, bool) {
 }
 
 // short says which of the level's limits memory.current is within reach
-// of: within a sixteenth of it (at least 1 MiB), which is where reclaim
-// and throttling work; "" when neither.
+// of (pressure.WithinReach); "" when neither.
 func (l *limitLevel) short() string {
 	b, err := l.cur.Bytes()
 	if err != nil {
@@ -80,11 +79,10 @@ func (l *limitLevel) short() string {
 	if err != nil {
 		return ""
 	}
-	within := func(lim uint64) bool { return cur+max(lim/16, 1<<20) >= lim }
-	if h, ok := limitValue(l.high); ok && within(h) {
+	if h, ok := limitValue(l.high); ok && pressure.WithinReach(cur, h) {
 		return "memory.high"
 	}
-	if m, ok := limitValue(l.maxf); ok && within(m) {
+	if m, ok := limitValue(l.maxf); ok && pressure.WithinReach(cur, m) {
 		return "memory.max"
 	}
 	return ""

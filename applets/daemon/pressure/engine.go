@@ -19,8 +19,11 @@ type Job struct {
 	Frozen        bool   // frozen, by anyone
 	MemoryCurrent uint64 // bytes; 0 when unknown
 	MemoryLow     uint64 // bytes
-	IOBytes       uint64 // cumulative read+write bytes
-	CPUWeight     int    // current cpu.weight; <= 0: unknown (taken as 100)
+	// MemoryHigh, MemoryMax are the job's own limits; 0 or MaxUint64:
+	// none.
+	MemoryHigh, MemoryMax uint64
+	IOBytes               uint64 // cumulative read+write bytes
+	CPUWeight             int    // current cpu.weight; <= 0: unknown (taken as 100)
 }
 
 // Jobs is implemented by the daemon. The engine calls it only when it has
@@ -191,6 +194,7 @@ type Engine struct {
 	recentFrom time.Time
 	last       Sample // for the kernel's avg10 figures
 	fast       bool
+	short      Shortage // what was short for the memory rule acting now (shortFor)
 
 	kill, memFreeze, ioFreeze, demote rule
 	hostPSI, headroom                 rule // host rules: full stall, MemAvailable
@@ -445,9 +449,6 @@ func (e *Engine) isOn(r *rule, now time.Time) bool {
 	if r.notBefore.set && now.Add(-e.cfg.Window).Before(r.notBefore.t) {
 		return false // the window still holds samples from before the action
 	}
-	if memoryLine(r.line) && e.last.Short.None() {
-		return false // a stall nothing short of memory explains
-	}
 	return e.window[r.line] >= r.thr && e.recent[r.line] >= r.thr/2
 }
 
@@ -525,7 +526,7 @@ func (e *Engine) action(r *rule, now time.Time, targets []string, ncand int, ext
 	}
 	a.Explain = append(a.Explain, extra...)
 	if memoryLine(r.line) {
-		a.Explain = append(a.Explain, e.last.Short.explain()...)
+		a.Explain = append(a.Explain, e.short.explain()...)
 	}
 	if a.DryRun {
 		a.Explain = append(a.Explain, "dry_run=1")
@@ -606,6 +607,10 @@ func (e *Engine) stepKill(r *rule, now time.Time, c **candidates) (Action, bool)
 	}
 	if !e.track(r, now) {
 		return Action{}, false
+	}
+	var ok bool
+	if e.short, ok = e.shortFor(r, c); !ok {
+		return Action{}, false // a stall nothing short of memory explains
 	}
 	return e.killOne(r, now, c, func(ncand int, extra ...string) Action {
 		return e.action(r, now, nil, ncand, extra...)
@@ -759,6 +764,10 @@ func (e *Engine) stepFreeze(r *rule, now time.Time, c **candidates) (Action, boo
 		// overload back). The run is kept: should the full stall drop
 		// below the kill level, the freeze acts at once.
 		return Action{}, false
+	}
+	var ok bool
+	if e.short, ok = e.shortFor(r, c); !ok {
+		return Action{}, false // a stall nothing short of memory explains
 	}
 	cs := e.fetch(c)
 	var elig []Job

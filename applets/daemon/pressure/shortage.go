@@ -1,5 +1,7 @@
 package pressure
 
+import "math"
+
 // Shortage is what was short of memory at a sample, for the rules on
 // memory stall (the job tree's kill and freeze rules, the host PSI rule).
 // A stall while nothing is short is not the jobs' doing now: tasks that
@@ -12,10 +14,11 @@ type Shortage struct {
 	// controller, no vmstat) leaves the rules to the stall alone.
 	Known bool
 	// What is short: "" nothing; "memory.high" or "memory.max" of the
-	// cgroup Where (the root or an ancestor; memory.current within reach
-	// of it); "host" (the page scanners ran since the last sample, or
-	// free pages are below the low watermarks).
-	What, Where string
+	// cgroup Where (the root or an ancestor) or of the job Job
+	// (memory.current within reach of it, WithinReach); "host" (the page
+	// scanners ran since the last sample, or free pages are below the low
+	// watermarks).
+	What, Where, Job string
 }
 
 // None: measured, and nothing short.
@@ -28,10 +31,51 @@ func (s Shortage) explain() []string {
 		return nil
 	case s.Where != "":
 		return []string{"shortage=" + s.What, "shortage_cgroup=" + s.Where}
+	case s.Job != "":
+		return []string{"shortage=" + s.What, "shortage_job=" + s.Job}
 	default:
 		return []string{"shortage=" + s.What}
 	}
 }
 
+// WithinReach says memory.current cur is within reach of the limit lim
+// (0 or math.MaxUint64: none): within a sixteenth of it, at least 1 MiB,
+// which is where reclaim and throttling work.
+func WithinReach(cur, lim uint64) bool {
+	return lim != 0 && lim != math.MaxUint64 && cur+max(lim/16, 1<<20) >= lim
+}
+
+// atLimit is which of the job's own limits its memory is within reach
+// of, "" when neither.
+func (j Job) atLimit() string {
+	switch {
+	case WithinReach(j.MemoryCurrent, j.MemoryHigh):
+		return "memory.high"
+	case WithinReach(j.MemoryCurrent, j.MemoryMax):
+		return "memory.max"
+	}
+	return ""
+}
+
 // memoryLine: l is a memory stall line (the tree's or the host's).
 func memoryLine(l int) bool { return l == memSome || l == memFull || l == hostSome || l == hostFull }
+
+// shortFor is what is short of memory for rule r, about to act: for a
+// memory rule the sample's Shortage, unless it measured nothing short;
+// then a candidate at its own memory.high or memory.max (the stall is its
+// own, and it is a candidate to end it). ok false: nothing is short and
+// the rule leaves the stall alone.
+func (e *Engine) shortFor(r *rule, c **candidates) (s Shortage, ok bool) {
+	if !memoryLine(r.line) {
+		return Shortage{}, true
+	}
+	if s = e.last.Short; !s.None() {
+		return s, true
+	}
+	for _, j := range e.fetch(c).jobs {
+		if w := j.atLimit(); w != "" {
+			return Shortage{Known: true, What: w, Job: j.ID}, true
+		}
+	}
+	return s, false
+}

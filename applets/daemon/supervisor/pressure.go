@@ -75,7 +75,8 @@ func (sv *core) act(kind pressure.Kind, j *Job, reason string, weight int) error
 type engineJobs struct{ d *core }
 
 // Candidates returns the live jobs with priority <= maxPriority with their
-// memory.current, memory.low, io.stat bytes and cpu.weight.
+// memory.current, memory.low, memory.high, memory.max, io.stat bytes and
+// cpu.weight.
 func (e engineJobs) Candidates(maxPriority int) []pressure.Job {
 	cs := e.d.candidates(maxPriority)
 	out := make([]pressure.Job, 0, len(cs))
@@ -86,6 +87,8 @@ func (e engineJobs) Candidates(maxPriority int) []pressure.Job {
 			Frozen:        j.FrozenBy() != "" || j.State() == job.StateFrozen,
 			MemoryCurrent: j.Cgroup().MemoryCurrent(),
 			MemoryLow:     j.Cgroup().Uint("memory.low"),
+			MemoryHigh:    j.Cgroup().Uint("memory.high"),
+			MemoryMax:     j.Cgroup().Uint("memory.max"),
 			IOBytes:       ioBytes(j.Cgroup()),
 			CPUWeight:     int(min(j.Cgroup().Uint("cpu.weight"), 10000)),
 		})
