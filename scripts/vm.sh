@@ -383,7 +383,6 @@ not_run() {
 	case $arch:$1 in
 	arm64:cpu-cap) echo "cpu.max throttling cannot be measured there: under aarch64 TCG a hog capped at 20000/100000 ran a whole CPU in all five 1 s windows once and a single window once (cpu.max written, cause not found); 03-limits still checks every cpu.max value lands" ;;
 	arm64:nopsi-reclaim) echo "the service scenario's programs and its 640 MiB model go on the amd64 programs disk only (26-protect checks what a priority buys there too, without the scenarios)" ;;
-	arm64:burst) echo "a memory blip cannot be made there: under aarch64 TCG the kernel's memory.high penalty stretches the burst's stall past the 300 ms the test is about (318-825 ms in 5 of 5 attempts, and a kill on the older test)" ;;
 	esac
 }
 
