@@ -194,7 +194,6 @@ type Engine struct {
 	recentFrom time.Time
 	last       Sample // for the kernel's avg10 figures
 	fast       bool
-	short      Shortage // what was short for the memory rule acting now (shortFor)
 
 	kill, memFreeze, ioFreeze, demote rule
 	hostPSI, headroom                 rule // host rules: full stall, MemAvailable
@@ -484,12 +483,12 @@ func (e *Engine) acted(r *rule, now time.Time, dry bool) {
 // noVictim returns the report-only action, rate-limited per rule. The
 // rule then waits a Cooldown before it asks Jobs again, so that pressure
 // with nobody to act on does not cost a Candidates call per sample; its run
-// and settle state are kept.
-func (e *Engine) noVictim(r *rule, now time.Time) (Action, bool) {
+// and settle state are kept. extra follows victim=none.
+func (e *Engine) noVictim(r *rule, now time.Time, extra ...string) (Action, bool) {
 	if !e.reportNone(r, now) {
 		return Action{}, false
 	}
-	return e.action(r, now, nil, 0, "victim=none"), true
+	return e.action(r, now, nil, 0, append([]string{"victim=none"}, extra...)...), true
 }
 
 // reportNone records that rule r found nobody to act on and reports
@@ -525,9 +524,6 @@ func (e *Engine) action(r *rule, now time.Time, targets []string, ncand int, ext
 		"candidates=" + strconv.Itoa(ncand),
 	}
 	a.Explain = append(a.Explain, extra...)
-	if memoryLine(r.line) {
-		a.Explain = append(a.Explain, e.short.explain()...)
-	}
 	if a.DryRun {
 		a.Explain = append(a.Explain, "dry_run=1")
 	}
@@ -608,12 +604,12 @@ func (e *Engine) stepKill(r *rule, now time.Time, c **candidates) (Action, bool)
 	if !e.track(r, now) {
 		return Action{}, false
 	}
-	var ok bool
-	if e.short, ok = e.shortFor(r, c); !ok {
+	short, ok := shortFor(r, e.last.Short, e.fetch(c).jobs)
+	if !ok {
 		return Action{}, false // a stall nothing short of memory explains
 	}
 	return e.killOne(r, now, c, func(ncand int, extra ...string) Action {
-		return e.action(r, now, nil, ncand, extra...)
+		return e.action(r, now, nil, ncand, append(extra, short.explain()...)...)
 	})
 }
 
@@ -765,11 +761,11 @@ func (e *Engine) stepFreeze(r *rule, now time.Time, c **candidates) (Action, boo
 		// below the kill level, the freeze acts at once.
 		return Action{}, false
 	}
-	var ok bool
-	if e.short, ok = e.shortFor(r, c); !ok {
+	cs := e.fetch(c)
+	short, ok := shortFor(r, e.last.Short, cs.jobs)
+	if !ok {
 		return Action{}, false // a stall nothing short of memory explains
 	}
-	cs := e.fetch(c)
 	var elig []Job
 	for _, j := range cs.jobs {
 		if _, mine := e.frozen[j.ID]; j.Frozen || mine || e.killed[j.ID] {
@@ -781,7 +777,7 @@ func (e *Engine) stepFreeze(r *rule, now time.Time, c **candidates) (Action, boo
 		elig = append(elig, j)
 	}
 	if len(elig) == 0 {
-		return e.noVictim(r, now)
+		return e.noVictim(r, now, short.explain()...)
 	}
 	var extra []string
 	if r.res == IO {
@@ -805,7 +801,7 @@ func (e *Engine) stepFreeze(r *rule, now time.Time, c **candidates) (Action, boo
 	}
 	v := elig[0]
 	extra = append([]string{"victim_priority=" + strconv.Itoa(v.Priority)}, extra...)
-	a := e.action(r, now, []string{v.ID}, len(elig), extra...)
+	a := e.action(r, now, []string{v.ID}, len(elig), append(extra, short.explain()...)...)
 	e.acted(r, now, a.DryRun)
 	if !a.DryRun {
 		hold := e.cfg.Hysteresis

@@ -45,9 +45,9 @@ func WithinReach(cur, lim uint64) bool {
 	return lim != 0 && lim != math.MaxUint64 && cur+max(lim/16, 1<<20) >= lim
 }
 
-// atLimit is which of the job's own limits its memory is within reach
-// of, "" when neither.
-func (j Job) atLimit() string {
+// atLimit is which of job j's own limits its memory is within reach of,
+// "" when neither.
+func atLimit(j Job) string {
 	switch {
 	case WithinReach(j.MemoryCurrent, j.MemoryHigh):
 		return "memory.high"
@@ -61,19 +61,20 @@ func (j Job) atLimit() string {
 func memoryLine(l int) bool { return l == memSome || l == memFull || l == hostSome || l == hostFull }
 
 // shortFor is what is short of memory for rule r, about to act: for a
-// memory rule the sample's Shortage, unless it measured nothing short;
-// then a candidate at its own memory.high or memory.max (the stall is its
-// own, and it is a candidate to end it). ok false: nothing is short and
-// the rule leaves the stall alone.
-func (e *Engine) shortFor(r *rule, c **candidates) (s Shortage, ok bool) {
+// memory rule the sample's Shortage (sample), unless it measured nothing
+// short; then one of the candidates at its own memory.high or memory.max
+// (the stall is its own, and it is a candidate to end it). ok false:
+// nothing is short and the rule leaves the stall alone. A rule on another
+// resource gets the zero Shortage, which explains nothing.
+func shortFor(r *rule, sample Shortage, candidates []Job) (s Shortage, ok bool) {
 	if !memoryLine(r.line) {
 		return Shortage{}, true
 	}
-	if s = e.last.Short; !s.None() {
+	if s = sample; !s.None() {
 		return s, true
 	}
-	for _, j := range e.fetch(c).jobs {
-		if w := j.atLimit(); w != "" {
+	for _, j := range candidates {
+		if w := atLimit(j); w != "" {
 			return Shortage{Known: true, What: w, Job: j.ID}, true
 		}
 	}
