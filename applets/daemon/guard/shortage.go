@@ -16,11 +16,13 @@ import (
 // them), and the host's free pages against its watermarks from the
 // reclaim rule's vmstat sample.
 
-// limitLevel is one cgroup's memory.current, memory.high and memory.max.
+// limitLevel is one cgroup's limitFiles, kept open.
 type limitLevel struct {
-	dir             string
-	cur, high, maxf *hostmem.File
+	dir string
+	f   [3]*hostmem.File // by limitFiles
 }
+
+var limitFiles = [3]string{"memory.current", "memory.high", "memory.max"}
 
 // openLimits opens the limit files of the root and of each ancestor up to
 // the top of the cgroup2 mount (a level without a memory controller has
@@ -31,19 +33,8 @@ func openLimits(root string) []*limitLevel {
 		if _, err := os.Stat(filepath.Join(d, "cgroup.controllers")); err != nil {
 			break // above the mount
 		}
-		l := &limitLevel{dir: d}
-		var err error
-		if l.cur, err = hostmem.OpenFile(filepath.Join(d, "memory.current")); err == nil {
-			if l.high, err = hostmem.OpenFile(filepath.Join(d, "memory.high")); err == nil {
-				if l.maxf, err = hostmem.OpenFile(filepath.Join(d, "memory.max")); err == nil {
-					ls = append(ls, l)
-				} else {
-					l.cur.Close()
-					l.high.Close()
-				}
-			} else {
-				l.cur.Close()
-			}
+		if l := openLevel(d); l != nil {
+			ls = append(ls, l)
 		}
 		if d == "/" || filepath.Dir(d) == d {
 			break
@@ -52,13 +43,31 @@ func openLimits(root string) []*limitLevel {
 	return ls
 }
 
-func (l *limitLevel) close() {
-	l.cur.Close()
-	l.high.Close()
-	l.maxf.Close()
+// openLevel opens dir's three files; nil when one is missing.
+func openLevel(dir string) *limitLevel {
+	l := &limitLevel{dir: dir}
+	for i, name := range limitFiles {
+		f, err := hostmem.OpenFile(filepath.Join(dir, name))
+		if err != nil {
+			l.close()
+			return nil
+		}
+		l.f[i] = f
+	}
+	return l
 }
 
-// limitValue reads a memory.high or memory.max ("max": none, ok false).
+// close closes the files opened (nil-safe for openLevel's failures).
+func (l *limitLevel) close() {
+	for _, f := range l.f {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// limitValue reads memory.current, memory.high or memory.max ("max":
+// none, ok false).
 func limitValue(f *hostmem.File) (uint64, bool) {
 	b, err := f.Bytes()
 	if err != nil {
@@ -71,19 +80,14 @@ func limitValue(f *hostmem.File) (uint64, bool) {
 // short says which of the level's limits memory.current is within reach
 // of (pressure.WithinReach); "" when neither.
 func (l *limitLevel) short() string {
-	b, err := l.cur.Bytes()
-	if err != nil {
+	cur, ok := limitValue(l.f[0])
+	if !ok {
 		return ""
 	}
-	cur, err := strconv.ParseUint(string(bytes.TrimSpace(b)), 10, 64)
-	if err != nil {
-		return ""
-	}
-	if h, ok := limitValue(l.high); ok && pressure.WithinReach(cur, h) {
-		return "memory.high"
-	}
-	if m, ok := limitValue(l.maxf); ok && pressure.WithinReach(cur, m) {
-		return "memory.max"
+	for i := 1; i < len(l.f); i++ { // memory.high, then memory.max
+		if lim, ok := limitValue(l.f[i]); ok && pressure.WithinReach(cur, lim) {
+			return limitFiles[i]
+		}
 	}
 	return ""
 }
