@@ -111,9 +111,7 @@ func OpenFile(path string) (*File, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	var st unix.Statfs_t
-	proc := unix.Fstatfs(fd, &st) == nil && uint32(st.Type) == unix.PROC_SUPER_MAGIC
-	return &File{fd: fd, path: path, buf: make([]byte, 8192), proc: proc}, nil
+	return &File{fd: fd, path: path, buf: make([]byte, 8192), proc: kfile.OnProc(fd)}, nil
 }
 
 // OnProc says the file is on procfs: what the kernel computes, not a file

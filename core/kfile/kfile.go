@@ -38,6 +38,13 @@ func Read(path string) ([]byte, error) {
 	}
 }
 
+// OnProc says the open file fd is on procfs: what the kernel computes,
+// not a file someone writes (a test's fake, say).
+func OnProc(fd int) bool {
+	var st unix.Statfs_t
+	return unix.Fstatfs(fd, &st) == nil && uint32(st.Type) == unix.PROC_SUPER_MAGIC
+}
+
 func open(path string) (int, error) {
 	for {
 		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)

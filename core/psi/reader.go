@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 
+	"cgroupd/core/kfile"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -54,8 +56,7 @@ func (r *Reader) keep() {
 	if err != nil {
 		return
 	}
-	var st unix.Statfs_t
-	if unix.Fstatfs(fd, &st) != nil || uint32(st.Type) != unix.PROC_SUPER_MAGIC {
+	if !kfile.OnProc(fd) {
 		unix.Close(fd)
 		return
 	}
