@@ -298,7 +298,6 @@ done
 # the rounds' ratios.
 say "RUN reply against the spawn floor, $floor_rounds alternating rounds"
 r=1
-: >"$tmp/floor.ratio"
 floorcg=$mount/cgroupd-bench-floor-$$ # not the daemon's root: it owns what is below that
 mkdir "$floorcg" || die "mkdir $floorcg"
 while [ "$r" -le "$floor_rounds" ]; do
