@@ -91,3 +91,41 @@ func TestUnrecordedCgroupsCleaned(t *testing.T) {
 		t.Errorf("the next automatic id is %s, at or below the stray's job-9", id)
 	}
 }
+
+// TestUnmarkedIntentCleaned: a crash between a job cgroup's mkdir and its
+// mark leaves an empty cgroup without a mark; the root's intent names it,
+// so the next daemon removes it (cgroup.stray), uses the intent up, and
+// still leaves an unmarked cgroup the intent does not name alone.
+func TestUnmarkedIntentCleaned(t *testing.T) {
+	d := startDaemon(t)
+	d.crash()
+	for _, name := range []string{"job-7", "other"} {
+		if err := os.Mkdir(filepath.Join(d.root, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { os.Remove(filepath.Join(d.root, "other")) })
+	if err := syscall.Setxattr(d.root, "user.cgroupd.mkdir", []byte("job-7"), 0); err != nil {
+		t.Fatal(err)
+	}
+	n := d.restart()
+	n.out.waitEvent(t, "cgroup.stray", map[string]string{"id": "job-7", "populated": "0"})
+	n.out.waitEvent(t, "cgroup.unknown", map[string]string{"cgroup": filepath.Join(d.root, "other"), "populated": "0"})
+	pollUntil(t, 10*time.Second, "the stray cgroup job-7 to be removed", func() bool {
+		_, err := os.Stat(filepath.Join(d.root, "job-7"))
+		return os.IsNotExist(err)
+	})
+	if _, err := os.Stat(filepath.Join(d.root, "other")); err != nil {
+		t.Errorf("the unmarked cgroup the intent does not name was touched: %v", err)
+	}
+	buf := make([]byte, 64)
+	if _, err := syscall.Getxattr(d.root, "user.cgroupd.mkdir", buf); err != syscall.ENODATA {
+		t.Errorf("the root's intent is still there after the restart (getxattr: %v)", err)
+	}
+	if id := mustOK(t, n.run("", []string{"true"})).KV["id"]; idNumber(t, id) <= 7 {
+		t.Errorf("the next automatic id is %s, at or below the stray's job-7", id)
+	}
+	if _, err := syscall.Getxattr(d.root, "user.cgroupd.mkdir", buf); err != syscall.ENODATA {
+		t.Errorf("a RUN left the root's intent behind (getxattr: %v)", err)
+	}
+}

@@ -192,6 +192,14 @@ func (d Dir) SetXattr(name string, value []byte) error {
 	return nil
 }
 
+// RemoveXattr removes the extended attribute name from the directory.
+func (d Dir) RemoveXattr(name string) error {
+	if err := unix.Removexattr(string(d), name); err != nil {
+		return &os.PathError{Op: "removexattr " + name, Path: string(d), Err: err}
+	}
+	return nil
+}
+
 // Xattr reads the extended attribute name of the directory.
 func (d Dir) Xattr(name string) ([]byte, error) {
 	buf := make([]byte, 4096)

@@ -195,6 +195,12 @@ func (ad *adoption) reportStrays() {
 	if err != nil {
 		return
 	}
+	if b, err := ad.sv.cfg.Root.Xattr(intentXattr); err == nil {
+		// The last daemon stopped between a job cgroup's mkdir and its
+		// mark (mark.go): the intent is used up here.
+		ad.intent = string(b)
+		defer func() { ad.intent = ""; ad.sv.clearIntent() }()
+	}
 	for _, e := range ents {
 		name := e.Name()
 		// .control: systemd's cgroup for ExecReload= and the like in a

@@ -1,6 +1,11 @@
 package supervisor
 
 import (
+	"errors"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
 	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/job"
 	"cgroupd/core/cgroup"
@@ -26,16 +31,43 @@ import (
 //     (adopted if its process still runs, else ended while down), and
 //     its record is written.
 //
-// A cgroup without the mark is not one the daemon made: reported, left
-// alone. Setting the mark is two setxattr(2) on cgroupfs, in memory (about
+// The one moment a crash leaves a job cgroup without its mark is between
+// its mkdir and markStarting. For that moment the root's
+// user.cgroupd.mkdir names the cgroup about to be made (markIntent, set
+// before the mkdir, removed once the mark is on or the mkdir failed): the
+// loop makes one job cgroup at a time, so one name suffices. A cgroup it
+// names, still without a mark, is treated as "starting" (it is empty: no
+// process can enter before the mark).
+//
+// A cgroup without the mark (nor named by the intent) is not one the
+// daemon made: reported, left alone. Setting the mark is two setxattr(2) on cgroupfs, in memory (about
 // 5 us each). Without a journal (--state-dir none) no record is kept at
 // all, and such cgroups are reported as before.
 
 const (
-	markXattr = "user.cgroupd.job"
-	markStart = "starting"
-	markMax   = 64 << 10 // the kernel's bound on an xattr's value
+	markXattr   = "user.cgroupd.job"
+	intentXattr = "user.cgroupd.mkdir"
+	markStart   = "starting"
+	markMax     = 64 << 10 // the kernel's bound on an xattr's value
 )
+
+// markIntent names cg on the root before its mkdir; false: not set (a
+// kernel without user xattrs on cgroupfs), nothing to clear.
+func (sv *core) markIntent(cg cgroup.Dir) bool {
+	if err := sv.cfg.Root.SetXattr(intentXattr, []byte(filepath.Base(string(cg)))); err != nil {
+		sv.debugf("mark %s: %v", sv.cfg.Root, err)
+		return false
+	}
+	return true
+}
+
+// clearIntent removes the root's intent once the cgroup it named carries
+// its own mark (or was never made).
+func (sv *core) clearIntent() {
+	if err := sv.cfg.Root.RemoveXattr(intentXattr); err != nil {
+		sv.debugf("mark %s: %v", sv.cfg.Root, err)
+	}
+}
 
 // markStarting marks a job cgroup just made.
 func (sv *core) markStarting(cg cgroup.Dir) {
@@ -65,17 +97,19 @@ func (sv *core) markStarted(j *Job) {
 }
 
 // unrecorded deals with a cgroup under the root that no record names but
-// that carries the mark (see above); false: no mark of ours, report it.
-// populated is its cgroup.events' ("1" or "0").
+// that carries the mark, or is the root's intent, without a mark (see
+// above); false: no mark of ours, report it. populated is its
+// cgroup.events' ("1" or "0").
 func (ad *adoption) unrecorded(name string, cg cgroup.Dir, populated string) bool {
 	if ad.sv.journal == nil {
 		return false
 	}
 	mark, err := cg.Xattr(markXattr)
-	if err != nil {
+	intended := errors.Is(err, unix.ENODATA) && ad.intent != "" && name == ad.intent
+	if err != nil && !intended {
 		return false
 	}
-	if string(mark) == markStart {
+	if intended || string(mark) == markStart {
 		if populated == "1" {
 			if err := ad.sv.killCgroup(cg); err != nil {
 				ad.sv.logf("stray cgroup %s: kill: %v", cg, err)

@@ -132,7 +132,11 @@ func (sp *spawns) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
 		return
 	}
 	cg := j.Cgroup()
+	intent := sp.sv.markIntent(cg)
 	if err := cg.Create(); err != nil {
+		if intent {
+			sp.sv.clearIntent()
+		}
 		if errors.Is(err, fs.ErrExist) {
 			done(Refuse("id exists", "detail", "cgroup "+string(cg)+" exists"))
 		} else {
@@ -141,6 +145,9 @@ func (sp *spawns) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
 		return
 	}
 	sp.sv.markStarting(cg) // before any process can be in it
+	if intent {
+		sp.sv.clearIntent()
+	}
 	var logf *os.File
 	cgfd := -1
 	undo := func(rf *Refusal, started []int) {
