@@ -1,0 +1,167 @@
+package daemon
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// compatCommit is the last build without the hand-off lines for the
+// event ring, the counters and the engine's demotions (947a440 added
+// them): an image that neither writes nor reads them.
+const compatCommit = "3ed8403"
+
+// buildCommit builds the cgroupbox of commit from this repository's
+// history into dir (dir/cgroupbox, and the applet links); ok false with
+// the reason when the history does not hold it.
+func buildCommit(t *testing.T, commit, dir string) (string, bool) {
+	t.Helper()
+	top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		return "git rev-parse: " + err.Error(), false
+	}
+	repo := strings.TrimSpace(string(top))
+	if err := exec.Command("git", "-C", repo, "cat-file", "-e", commit+"^{commit}").Run(); err != nil {
+		return "commit " + commit + " is not in this clone's history (a shallow clone?)", false
+	}
+	src := filepath.Join(dir, "src")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var tarball bytes.Buffer
+	arch := exec.Command("git", "-C", repo, "archive", commit)
+	arch.Stdout = &tarball
+	if err := arch.Run(); err != nil {
+		t.Fatalf("git archive %s: %v", commit, err)
+	}
+	untar := exec.Command("tar", "-x", "-C", src)
+	untar.Stdin = &tarball
+	if out, err := untar.CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "cgroupbox"), "cgroupd")
+	build.Dir = src
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build at %s: %v\n%s", commit, err, out)
+	}
+	os.RemoveAll(src)
+	return "", true
+}
+
+// swapBinary puts the cgroupbox from into dir in one rename, as an
+// installer does; the running image keeps its own.
+func swapBinary(t *testing.T, from, dir string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, ".cgroupbox.new")
+	if err := os.WriteFile(tmp, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "cgroupbox")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUpgradeAcrossVersions: an upgrade from a build that knows none of
+// the newer hand-off lines, and a rollback to it, keep every job: a
+// running job keeps its pid, an ended one its exact status, and a job
+// that ends after each step is seen to end with its own exit code (it
+// stayed the daemon's child). The history and counters start over when
+// the old image is on one side, as the README says; nothing else does.
+func TestUpgradeAcrossVersions(t *testing.T) {
+	if os.Getenv("CGROUPD_TEST_USER_EMU") != "" {
+		t.Skip("starts the daemon: not under user-mode emulation")
+	}
+	hostMount(t)
+	dir, err := os.MkdirTemp("", "cgroupd-compat-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if why, ok := buildCommit(t, compatCommit, dir); !ok {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no old build to upgrade from: %s", why)
+		}
+		t.Skip(why)
+	}
+	if a, b := readFile(t, filepath.Join(dir, "cgroupbox")), readFile(t, filepath.Join(binDir, "cgroupbox")); a == b {
+		t.Fatal("the build of " + compatCommit + " is this build")
+	}
+	old := filepath.Join(dir, "old.cgroupbox")
+	if err := os.Link(filepath.Join(dir, "cgroupbox"), old); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("cgroupbox", filepath.Join(dir, "cgroupd")); err != nil {
+		t.Fatal(err)
+	}
+	sockDir, err := os.MkdirTemp("", "cgroupd-sock-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(sockDir, 0o755)
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	logs := t.TempDir()
+	d := startDaemonCmd(t, newRootPath(t), filepath.Join(sockDir, "cgroupd.sock"), func(c *exec.Cmd) {
+		c.Path = filepath.Join(dir, "cgroupd")
+		c.Args[0] = c.Path
+	}, "-L", logs)
+	d.out.waitLine(t, 10*time.Second, `"cgroupd ready"`, func(s string) bool { return s == "cgroupd ready" })
+
+	mustOK(t, d.run("ended", []string{"sh", "-c", "exit 3"}))
+	mustOK(t, d.do("WAIT", "id", "ended"))
+	live := mustOK(t, d.run("live", []string{"sleep", "1000"})).KV["pid"]
+	steps := []struct {
+		name, binary, to string
+	}{
+		{"upgrade from " + compatCommit, filepath.Join(binDir, "cgroupbox"), "this build"},
+		{"rollback to " + compatCommit, old, compatCommit},
+		{"upgrade again", filepath.Join(binDir, "cgroupbox"), "this build"},
+	}
+	for i, st := range steps {
+		// A job that ends after the step, with its own code: its status
+		// comes from the pidfd the step handed over.
+		later, gate := "later"+strconv.Itoa(i), filepath.Join(dir, "go"+strconv.Itoa(i))
+		mustOK(t, d.run(later, []string{"sh", "-c", "until [ -e " + gate + " ]; do sleep 0.05; done; exit 7"}))
+		swapBinary(t, st.binary, dir)
+		out, _, code := d.ctl("upgrade")
+		if code != 0 {
+			t.Fatalf("%s: upgrade: exit %d, %q", st.name, code, out)
+		}
+		exe, err1 := os.Stat("/proc/" + strconv.Itoa(d.cmd.Process.Pid) + "/exe")
+		put, err2 := os.Stat(filepath.Join(dir, "cgroupbox"))
+		if err1 != nil || err2 != nil || !os.SameFile(exe, put) {
+			t.Fatalf("%s: the daemon does not run the file put in place (%v, %v)", st.name, err1, err2)
+		}
+		list := listByID(t, d)
+		if j := list["live"]; j["state"] != "running" || j["pid"] != live {
+			t.Errorf("%s: live: %v, want running pid %s", st.name, j, live)
+		}
+		if j := list["ended"]; j["state"] != "failed" || j["exit"] != "3" {
+			t.Errorf("%s: ended: %v, want failed exit 3", st.name, j)
+		}
+		for k := 0; k < i; k++ {
+			if j := list["later"+strconv.Itoa(k)]; j["state"] != "failed" || j["exit"] != "7" {
+				t.Errorf("%s: later%d: %v, want failed exit 7", st.name, k, j)
+			}
+		}
+		if j := list[later]; j["state"] != "running" {
+			t.Fatalf("%s: %s: %v, want running", st.name, later, j)
+		}
+		if err := os.WriteFile(gate, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if w := mustOK(t, d.do("WAIT", "id", later)); w.KV["state"] != "failed" || w.KV["exit"] != "7" {
+			t.Errorf("%s: WAIT %s: %v, want failed exit 7 (the exact status, after the step)", st.name, later, w.KV)
+		}
+	}
+}
