@@ -425,7 +425,7 @@ boot() {
 	initramfs "$bmode" "$bsel"
 	progs_image "$bmode"
 	disk=$vmdir/disk.img
-	truncate -s 64M "$disk"
+	truncate -s 320M "$disk" # sparse: swap for 28-swap, raw writes for 20-pressure-io
 	log=$build/vm-$bmode
 	[ "$arch" = amd64 ] || log=$log-$arch
 	[ "$bpsi" = 1 ] || log=$log-psi$bpsi
@@ -581,11 +581,11 @@ main() {
 	if [ "$mode" = bench ]; then
 		bench_limits "$selected"
 	fi
-	# The service scenario's programs and model (bench-service,
+	# The service scenario's programs and model (bench-service, 28-swap,
 	# 26-protect, nopsi-reclaim): only for a run that may use them.
 	want_svc=false
 	case " $selected " in
-	"  " | *" bench-service "* | *" 26-protect "* | *" nopsi-reclaim "*) want_svc=true; svcbench ;;
+	"  " | *" bench-service "* | *" 26-protect "* | *" 28-swap "* | *" nopsi-reclaim "*) want_svc=true; svcbench ;;
 	esac
 	if [ "$mode" = test ] && [ -z "$selected" ] && [ "$arch" != amd64 ]; then
 		for f in "$here"/suite/[0-9][0-9]-*.sh "$here"/suite/nopsi-*.sh; do

@@ -9,6 +9,8 @@
 # (`CGROUPD_VM_MEM=2048 CGROUPD_VM_SUITE_ENV=SERVICE_SCENARIOS=fast sh
 # scripts/vm.sh bench service`). SERVICE_GUARDS picks guards;
 # SERVICE_CGROUPD_FLAGS adds daemon flags to the cgroupd guard.
+# SERVICE_SWAP=1: a host with swap (the scratch disk, 320 MiB; figures
+# service_<scenario>_swap_...).
 #
 # Figures, key=value, per run: service_<scenario>_<guard>_r<N>_{base_p99,
 # p99,max,late,late_pct,victim,kill_ms,kernel_oom,survived} and a trace
@@ -18,15 +20,21 @@
 . "$(dirname "$0")/service.sh"
 
 RUNS=${SERVICE_RUNS:-5}
-SCENARIOS=${SERVICE_SCENARIOS:-fast slow big}
-GUARDS=${SERVICE_GUARDS:-kernel earlyoom cgroupd}
-say "service: ${total_mb} MiB RAM, model ${SVC_MB} MiB; $RUNS runs of $SCENARIOS under $GUARDS"
+# Lists split on commas too (CGROUPD_VM_SUITE_ENV splits on spaces).
+SCENARIOS=$(echo "${SERVICE_SCENARIOS:-fast slow big}" | tr , ' ')
+GUARDS=$(echo "${SERVICE_GUARDS:-kernel earlyoom cgroupd}" | tr , ' ')
+sw=""
+if [ "${SERVICE_SWAP:-0}" = 1 ]; then
+	swap_on # a host with swap: the scratch disk (28-swap does the same)
+	sw=_swap
+fi
+say "service: ${total_mb} MiB RAM, model ${SVC_MB} MiB, swap ${SV_SWAP_MB:-0} MiB; $RUNS runs of $SCENARIOS under $GUARDS"
 for sc in $SCENARIOS; do
 	r=1
 	while [ "$r" -le "$RUNS" ]; do
 		for g in $GUARDS; do
 			service_run "$g" "$sc" ${SERVICE_CGROUPD_FLAGS:-}
-			k=service_${sc}_${g}_r$r
+			k=service_${sc}${sw}_${g}_r$r
 			figure "${k}_base_p99" "$SV_BASE"
 			figure "${k}_p99" "$SV_P99"
 			figure "${k}_max" "$SV_MAX"
@@ -36,6 +44,7 @@ for sc in $SCENARIOS; do
 			figure "${k}_kill_ms" "$SV_KILL_MS"
 			figure "${k}_kernel_oom" "$SV_OOM"
 			figure "${k}_survived" "$SV_SVC"
+			[ -z "$sw" ] || figure "${k}_swap_used_mb" "$SV_SWAP_USED"
 			figure "${k}_trace" "$(echo "$SV_TRACE" | tr ' ' ',')"
 		done
 		r=$((r + 1))

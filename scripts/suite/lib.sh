@@ -394,6 +394,8 @@ job_dirs() {
 cleanup() {
 	_rc=$?
 	trap - EXIT INT TERM
+	# ON_EXIT: what a test set up for the host beyond its cgroups (swap).
+	[ -z "${ON_EXIT:-}" ] || eval "$ON_EXIT"
 	if [ -n "$DPID" ] && alive "$DPID"; then
 		timeout 10 cgroupctl --socket "$SOCK" quit >/dev/null 2>&1
 		_i=0

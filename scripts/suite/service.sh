@@ -19,6 +19,7 @@
 #   SV_LATE SV_LATE_PCT    requests > 50 ms late in the window
 #   SV_FIRST SV_KILL_MS    the first to die (batch, service, none), when (ms)
 #   SV_OOM                 kernel OOM kills during the run
+#   SV_SWAP_USED           swap in use at the window's end (MiB; swap_on)
 #   SV_SVC                 1 when the service survived
 #   SV_TRACE               ms after t0 of: first late request, free < high,
 #                          free < low, free < min, first kswapd scan, first
@@ -26,6 +27,24 @@
 SVC=$D/usr/local/bin/svcbench
 SVC_MB=${SVC_MB:-250}
 if [ "$total_mb" -gt 1536 ]; then SVC_MB=$((total_mb * 30 / 100)); fi
+
+# swap_on: the scratch disk (/dev/sda, scripts/vm.sh) as swap, for the
+# scenarios on a host with swap; SV_SWAP_MB its size. Turned off again
+# when the suite file exits (ON_EXIT, lib.sh) or by swap_off.
+swap_on() {
+	mkswap /dev/sda >/dev/null || fail "mkswap /dev/sda"
+	swapon /dev/sda || fail "swapon /dev/sda"
+	ON_EXIT="swapoff /dev/sda 2>/dev/null"
+	SV_SWAP_MB=$(awk '$1 == "SwapTotal:" { print int($2 / 1024) }' /proc/meminfo)
+	[ "$SV_SWAP_MB" -gt 0 ] || fail "swapon /dev/sda: SwapTotal is 0"
+}
+swap_off() {
+	swapoff /dev/sda || fail "swapoff /dev/sda"
+	ON_EXIT=""
+}
+
+# swap_used_mb: swap in use now (MiB).
+swap_used_mb() { awk '$1 == "SwapTotal:" { t = $2 } $1 == "SwapFree:" { f = $2 } END { print int((t - f) / 1024) }' /proc/meminfo; }
 
 # service_run GUARD SCENARIO [DAEMON-FLAG...]
 service_run() {
@@ -64,6 +83,7 @@ service_run() {
 		fail "cgroupbench watch failed: $(cat "$WORK/watch")"
 	_t1=$($HOSTBOX cgroupbench now | sed 's/^now_unix_ms=//')
 	SV_OOM=$(($(vm_oom) - _oom0))
+	SV_SWAP_USED=$(swap_used_mb)
 	SV_FIRST=$(sed -n 's/^watch_first=//p' "$WORK/watch")
 	SV_KILL_MS=-1
 	[ "$SV_FIRST" = none ] || SV_KILL_MS=$(($(sed -n "s/^watch_${SV_FIRST}_died_unix_ms=//p" "$WORK/watch") - _t0))
@@ -103,7 +123,7 @@ service_run() {
 			for (i = 1; i <= n; i++) printf "%s=%s ", ks[i], (ks[i] in at) ? at[ks[i]] : -1
 			printf "avail_kswapd=%s avail_late=%s zoneinfo_us=%d vmstat_us=%d", (ak == "" ? -1 : ak), (al == "" ? -1 : al), zi / (NR ? NR : 1), vs / (NR ? NR : 1)
 		}' "$WORK/trace")"
-	say "service $_g $_sc: base p99 $SV_BASE ms, window p99 $SV_P99 max $SV_MAX ms, late $SV_LATE ($SV_LATE_PCT %), first=$SV_FIRST after $SV_KILL_MS ms, service survived $SV_SVC, kernel OOM kills $SV_OOM; trace: $SV_TRACE"
+	say "service $_g $_sc: base p99 $SV_BASE ms, window p99 $SV_P99 max $SV_MAX ms, late $SV_LATE ($SV_LATE_PCT %), first=$SV_FIRST after $SV_KILL_MS ms, service survived $SV_SVC, kernel OOM kills $SV_OOM${SV_SWAP_MB:+, swap in use at the end $SV_SWAP_USED of $SV_SWAP_MB MiB}; trace: $SV_TRACE"
 	case $_g in
 	cgroupd)
 		if await_event 1 pressure; then say "  $(echo "$EV" | sed 's/.* type=pressure //')"; fi
