@@ -192,6 +192,31 @@ func (d Dir) SetXattr(name string, value []byte) error {
 	return nil
 }
 
+// CreateMarked is Create that also sets the extended attribute name to
+// value on the new directory. Between the mkdir and the setxattr a crash
+// would leave it unmarked, so for that moment the parent's attribute
+// intent names it: set before the mkdir, removed once the mark is on or
+// the mkdir failed. Whoever finds an unmarked directory the parent's
+// intent names knows it was being made (one at a time per parent).
+// markErr is a failed attribute call (a kernel without user xattrs on
+// cgroupfs); the directory is made all the same.
+func (d Dir) CreateMarked(name, intent string, value []byte) (markErr, err error) {
+	parent := Dir(filepath.Dir(string(d)))
+	if markErr = parent.SetXattr(intent, []byte(filepath.Base(string(d)))); markErr != nil {
+		if err = d.Create(); err == nil {
+			d.SetXattr(name, value)
+		}
+		return markErr, err
+	}
+	if err = d.Create(); err == nil {
+		markErr = d.SetXattr(name, value)
+	}
+	if rerr := parent.RemoveXattr(intent); markErr == nil {
+		markErr = rerr
+	}
+	return markErr, err
+}
+
 // RemoveXattr removes the extended attribute name from the directory.
 func (d Dir) RemoveXattr(name string) error {
 	if err := unix.Removexattr(string(d), name); err != nil {

@@ -149,3 +149,29 @@ func TestDirReal(t *testing.T) {
 		t.Errorf("child still there: %v", err)
 	}
 }
+
+// TestCreateMarked: the new cgroup carries its mark, the parent's intent
+// is gone afterwards (also when the mkdir fails), and the mark is set.
+func TestCreateMarked(t *testing.T) {
+	d := cgrouptest.Temp(t)
+	c := d.Child("job-1")
+	markErr, err := c.CreateMarked("user.test.mark", "user.test.mkdir", []byte("starting"))
+	if err != nil || markErr != nil {
+		t.Fatalf("CreateMarked = %v, %v", markErr, err)
+	}
+	if got, err := c.Xattr("user.test.mark"); err != nil || string(got) != "starting" {
+		t.Errorf("mark = %q, %v; want starting", got, err)
+	}
+	if _, err := d.Xattr("user.test.mkdir"); !errors.Is(err, unix.ENODATA) {
+		t.Errorf("the parent's intent after the mkdir: %v, want ENODATA", err)
+	}
+	if _, err := c.CreateMarked("user.test.mark", "user.test.mkdir", []byte("x")); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("second CreateMarked = %v, want ErrExist", err)
+	}
+	if _, err := d.Xattr("user.test.mkdir"); !errors.Is(err, unix.ENODATA) {
+		t.Errorf("the parent's intent after a failed mkdir: %v, want ENODATA", err)
+	}
+	if got, _ := c.Xattr("user.test.mark"); string(got) != "starting" {
+		t.Errorf("a failed CreateMarked changed the mark to %q", got)
+	}
+}

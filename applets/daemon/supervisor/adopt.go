@@ -199,7 +199,7 @@ func (ad *adoption) reportStrays() {
 		// The last daemon stopped between a job cgroup's mkdir and its
 		// mark (mark.go): the intent is used up here.
 		ad.intent = string(b)
-		defer func() { ad.intent = ""; ad.sv.clearIntent() }()
+		defer func() { ad.intent = ""; ad.sv.cfg.Root.RemoveXattr(intentXattr) }()
 	}
 	for _, e := range ents {
 		name := e.Name()

@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"errors"
-	"path/filepath"
 
 	"golang.org/x/sys/unix"
 
@@ -31,18 +30,17 @@ import (
 //     (adopted if its process still runs, else ended while down), and
 //     its record is written.
 //
-// The one moment a crash leaves a job cgroup without its mark is between
-// its mkdir and markStarting. For that moment the root's
-// user.cgroupd.mkdir names the cgroup about to be made (markIntent, set
-// before the mkdir, removed once the mark is on or the mkdir failed): the
-// loop makes one job cgroup at a time, so one name suffices. A cgroup it
-// names, still without a mark, is treated as "starting" (it is empty: no
-// process can enter before the mark).
+// The one moment a crash could leave a job cgroup without its mark is
+// between its mkdir and its "starting"; for that moment the root's
+// user.cgroupd.mkdir names it (cgroup.CreateMarked; the loop makes one job
+// cgroup at a time). A cgroup it names, still without a mark, is treated
+// as "starting" (it is empty: no process can enter before the mark).
 //
 // A cgroup without the mark (nor named by the intent) is not one the
-// daemon made: reported, left alone. Setting the mark is two setxattr(2) on cgroupfs, in memory (about
-// 5 us each). Without a journal (--state-dir none) no record is kept at
-// all, and such cgroups are reported as before.
+// daemon made: reported, left alone. Marking costs three setxattr(2) and
+// one removexattr(2) on cgroupfs per RUN, in memory (a few us each).
+// Without a journal (--state-dir none) no record is kept at all, and such
+// cgroups are reported as before.
 
 const (
 	markXattr   = "user.cgroupd.job"
@@ -50,31 +48,6 @@ const (
 	markStart   = "starting"
 	markMax     = 64 << 10 // the kernel's bound on an xattr's value
 )
-
-// markIntent names cg on the root before its mkdir; false: not set (a
-// kernel without user xattrs on cgroupfs), nothing to clear.
-func (sv *core) markIntent(cg cgroup.Dir) bool {
-	if err := sv.cfg.Root.SetXattr(intentXattr, []byte(filepath.Base(string(cg)))); err != nil {
-		sv.debugf("mark %s: %v", sv.cfg.Root, err)
-		return false
-	}
-	return true
-}
-
-// clearIntent removes the root's intent once the cgroup it named carries
-// its own mark (or was never made).
-func (sv *core) clearIntent() {
-	if err := sv.cfg.Root.RemoveXattr(intentXattr); err != nil {
-		sv.debugf("mark %s: %v", sv.cfg.Root, err)
-	}
-}
-
-// markStarting marks a job cgroup just made.
-func (sv *core) markStarting(cg cgroup.Dir) {
-	if err := cg.SetXattr(markXattr, []byte(markStart)); err != nil {
-		sv.debugf("mark %s: %v", cg, err)
-	}
-}
 
 // markStarted records j as it starts: its first record is queued for the
 // journal and the same bytes go on its cgroup (before its job.start). j

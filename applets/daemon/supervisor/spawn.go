@@ -132,11 +132,9 @@ func (sp *spawns) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
 		return
 	}
 	cg := j.Cgroup()
-	intent := sp.sv.markIntent(cg)
-	if err := cg.Create(); err != nil {
-		if intent {
-			sp.sv.clearIntent()
-		}
+	// Marked before any process can be in it (mark.go).
+	markErr, err := cg.CreateMarked(markXattr, intentXattr, []byte(markStart))
+	if err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			done(Refuse("id exists", "detail", "cgroup "+string(cg)+" exists"))
 		} else {
@@ -144,9 +142,8 @@ func (sp *spawns) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
 		}
 		return
 	}
-	sp.sv.markStarting(cg) // before any process can be in it
-	if intent {
-		sp.sv.clearIntent()
+	if markErr != nil {
+		sp.sv.debugf("mark %s: %v", cg, markErr)
 	}
 	var logf *os.File
 	cgfd := -1
@@ -210,7 +207,6 @@ func (sp *spawns) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
 			return
 		}
 	}
-	var err error
 	if cgfd, err = cg.OpenDir(); err != nil {
 		cgfd = -1
 		undo(Refuse("spawn failed", "detail", "open cgroup: "+err.Error()), nil)
