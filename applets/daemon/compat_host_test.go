@@ -17,9 +17,9 @@ import (
 const compatCommit = "3ed8403"
 
 // buildCommit builds the cgroupbox of commit from this repository's
-// history into dir (dir/cgroupbox, and the applet links); ok false with
-// the reason when the history does not hold it.
-func buildCommit(t *testing.T, commit, dir string) (string, bool) {
+// history as bin (its source unpacked under dir); ok false with the
+// reason when the history does not hold it.
+func buildCommit(t *testing.T, commit, dir, bin string) (string, bool) {
 	t.Helper()
 	top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
 	if err != nil {
@@ -44,31 +44,10 @@ func buildCommit(t *testing.T, commit, dir string) (string, bool) {
 	if out, err := untar.CombinedOutput(); err != nil {
 		t.Fatalf("tar: %v\n%s", err, out)
 	}
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "cgroupbox"), "cgroupd")
-	build.Dir = src
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build at %s: %v\n%s", commit, err, out)
+	if err := goBuild(src, bin); err != nil {
+		t.Fatalf("at %s: %v", commit, err)
 	}
-	os.RemoveAll(src)
 	return "", true
-}
-
-// swapBinary puts the cgroupbox from into dir in one rename, as an
-// installer does; the running image keeps its own.
-func swapBinary(t *testing.T, from, dir string) {
-	t.Helper()
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := filepath.Join(dir, ".cgroupbox.new")
-	if err := os.WriteFile(tmp, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, "cgroupbox")); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestUpgradeAcrossVersions: an upgrade from a build that knows none of
@@ -82,63 +61,45 @@ func TestUpgradeAcrossVersions(t *testing.T) {
 		t.Skip("starts the daemon: not under user-mode emulation")
 	}
 	hostMount(t)
-	dir, err := os.MkdirTemp("", "cgroupd-compat-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(dir, 0o755)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if why, ok := buildCommit(t, compatCommit, dir); !ok {
+	old := filepath.Join(t.TempDir(), "cgroupbox-"+compatCommit)
+	if why, ok := buildCommit(t, compatCommit, t.TempDir(), old); !ok {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("no old build to upgrade from: %s", why)
 		}
 		t.Skip(why)
 	}
-	if a, b := readFile(t, filepath.Join(dir, "cgroupbox")), readFile(t, filepath.Join(binDir, "cgroupbox")); a == b {
+	if readFile(t, old) == readFile(t, filepath.Join(binDir, "cgroupbox")) {
 		t.Fatal("the build of " + compatCommit + " is this build")
 	}
-	old := filepath.Join(dir, "old.cgroupbox")
-	if err := os.Link(filepath.Join(dir, "cgroupbox"), old); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("cgroupbox", filepath.Join(dir, "cgroupd")); err != nil {
-		t.Fatal(err)
-	}
-	sockDir, err := os.MkdirTemp("", "cgroupd-sock-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(sockDir, 0o755)
-	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	// The daemon's file, replaced in one rename at each step, as an
+	// installer does; the running image keeps its own.
+	bin := filepath.Join(t.TempDir(), "cgroupd")
+	copyFile(t, old, bin)
 	logs := t.TempDir()
-	d := startDaemonCmd(t, newRootPath(t), filepath.Join(sockDir, "cgroupd.sock"), func(c *exec.Cmd) {
-		c.Path = filepath.Join(dir, "cgroupd")
-		c.Args[0] = c.Path
-	}, "-L", logs)
+	d := startDaemonCmd(t, newRootPath(t), filepath.Join(t.TempDir(), "s.sock"), func(c *exec.Cmd) { c.Path = bin; c.Args[0] = bin }, "-L", logs)
 	d.out.waitLine(t, 10*time.Second, `"cgroupd ready"`, func(s string) bool { return s == "cgroupd ready" })
 
 	mustOK(t, d.run("ended", []string{"sh", "-c", "exit 3"}))
 	mustOK(t, d.do("WAIT", "id", "ended"))
 	live := mustOK(t, d.run("live", []string{"sleep", "1000"})).KV["pid"]
-	steps := []struct {
-		name, binary, to string
-	}{
-		{"upgrade from " + compatCommit, filepath.Join(binDir, "cgroupbox"), "this build"},
-		{"rollback to " + compatCommit, old, compatCommit},
-		{"upgrade again", filepath.Join(binDir, "cgroupbox"), "this build"},
+	gates := t.TempDir()
+	steps := []struct{ name, binary string }{
+		{"upgrade from " + compatCommit, filepath.Join(binDir, "cgroupbox")},
+		{"rollback to " + compatCommit, old},
+		{"upgrade again", filepath.Join(binDir, "cgroupbox")},
 	}
 	for i, st := range steps {
 		// A job that ends after the step, with its own code: its status
 		// comes from the pidfd the step handed over.
-		later, gate := "later"+strconv.Itoa(i), filepath.Join(dir, "go"+strconv.Itoa(i))
+		later, gate := "later"+strconv.Itoa(i), filepath.Join(gates, "go"+strconv.Itoa(i))
 		mustOK(t, d.run(later, []string{"sh", "-c", "until [ -e " + gate + " ]; do sleep 0.05; done; exit 7"}))
-		swapBinary(t, st.binary, dir)
+		copyFile(t, st.binary, bin)
 		out, _, code := d.ctl("upgrade")
 		if code != 0 {
 			t.Fatalf("%s: upgrade: exit %d, %q", st.name, code, out)
 		}
 		exe, err1 := os.Stat("/proc/" + strconv.Itoa(d.cmd.Process.Pid) + "/exe")
-		put, err2 := os.Stat(filepath.Join(dir, "cgroupbox"))
+		put, err2 := os.Stat(bin)
 		if err1 != nil || err2 != nil || !os.SameFile(exe, put) {
 			t.Fatalf("%s: the daemon does not run the file put in place (%v, %v)", st.name, err1, err2)
 		}

@@ -51,18 +51,24 @@ func buildBinary(dir string) error {
 	if err != nil {
 		return fmt.Errorf("go env GOMOD: %w", err)
 	}
-	modRoot := filepath.Dir(strings.TrimSpace(string(out)))
-	bin := filepath.Join(dir, "cgroupbox")
-	cmd := exec.Command("go", "build", "-o", bin, "cgroupd")
-	cmd.Dir = modRoot
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
+	if err := goBuild(filepath.Dir(strings.TrimSpace(string(out))), filepath.Join(dir, "cgroupbox")); err != nil {
+		return err
 	}
 	for _, a := range []string{"cgroupd", "cgroupctl", "memhog", "cpuhog"} {
 		if err := os.Symlink("cgroupbox", filepath.Join(dir, a)); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// goBuild builds the static cgroupbox of the module at modRoot as bin.
+func goBuild(modRoot, bin string) error {
+	cmd := exec.Command("go", "build", "-o", bin, "cgroupd")
+	cmd.Dir = modRoot
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %v\n%s", err, out)
 	}
 	return nil
 }
