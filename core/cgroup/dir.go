@@ -202,17 +202,15 @@ func (d Dir) SetXattr(name string, value []byte) error {
 // cgroupfs); the directory is made all the same.
 func (d Dir) CreateMarked(name, intent string, value []byte) (markErr, err error) {
 	parent := Dir(filepath.Dir(string(d)))
-	if markErr = parent.SetXattr(intent, []byte(filepath.Base(string(d)))); markErr != nil {
-		if err = d.Create(); err == nil {
-			d.SetXattr(name, value)
-		}
-		return markErr, err
-	}
+	intentErr := parent.SetXattr(intent, []byte(filepath.Base(string(d))))
 	if err = d.Create(); err == nil {
 		markErr = d.SetXattr(name, value)
 	}
-	if rerr := parent.RemoveXattr(intent); markErr == nil {
-		markErr = rerr
+	if intentErr == nil {
+		intentErr = parent.RemoveXattr(intent)
+	}
+	if markErr == nil {
+		markErr = intentErr
 	}
 	return markErr, err
 }

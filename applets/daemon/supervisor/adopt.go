@@ -195,11 +195,11 @@ func (ad *adoption) reportStrays() {
 	if err != nil {
 		return
 	}
-	if b, err := ad.sv.cfg.Root.Xattr(intentXattr); err == nil {
-		// The last daemon stopped between a job cgroup's mkdir and its
-		// mark (mark.go): the intent is used up here.
-		ad.intent = string(b)
-		defer func() { ad.intent = ""; ad.sv.cfg.Root.RemoveXattr(intentXattr) }()
+	// The last daemon stopped between a job cgroup's mkdir and its mark
+	// (mark.go): the intent names it, and is used up here.
+	intent, err := ad.sv.cfg.Root.Xattr(intentXattr)
+	if err == nil {
+		defer ad.sv.cfg.Root.RemoveXattr(intentXattr)
 	}
 	for _, e := range ents {
 		name := e.Name()
@@ -217,7 +217,7 @@ func (ad *adoption) reportStrays() {
 		if ev, err := cg.Events(); err == nil && ev.Populated {
 			populated = "1"
 		}
-		if ad.unrecorded(name, cg, populated) {
+		if ad.unrecorded(name, cg, populated, name == string(intent)) {
 			continue
 		}
 		ad.strays[name] = true

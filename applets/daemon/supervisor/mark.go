@@ -70,15 +70,15 @@ func (sv *core) markStarted(j *Job) {
 }
 
 // unrecorded deals with a cgroup under the root that no record names but
-// that carries the mark, or is the root's intent, without a mark (see
-// above); false: no mark of ours, report it. populated is its
-// cgroup.events' ("1" or "0").
-func (ad *adoption) unrecorded(name string, cg cgroup.Dir, populated string) bool {
+// that carries the mark, or that the root's intent names (named) and has
+// no mark yet (see above); false: no mark of ours, report it. populated
+// is its cgroup.events' ("1" or "0").
+func (ad *adoption) unrecorded(name string, cg cgroup.Dir, populated string, named bool) bool {
 	if ad.sv.journal == nil {
 		return false
 	}
 	mark, err := cg.Xattr(markXattr)
-	intended := errors.Is(err, unix.ENODATA) && ad.intent != "" && name == ad.intent
+	intended := named && errors.Is(err, unix.ENODATA)
 	if err != nil && !intended {
 		return false
 	}

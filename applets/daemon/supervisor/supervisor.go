@@ -133,7 +133,6 @@ type watches struct {
 type adoption struct {
 	sv     *core
 	strays map[string]bool // cgroups under the root no job is known for
-	intent string          // the root's user.cgroupd.mkdir (mark.go), while reporting strays
 }
 
 // New is an empty job side on loop lp (nil in unit tests that feed it by
