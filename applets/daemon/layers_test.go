@@ -61,37 +61,48 @@ func layerViolations(pkg string, imports []string) []string {
 	return bad
 }
 
-// packageImports are the module-relative imports of the non-test files
-// of each package under dir.
-func packageImports(t *testing.T, dir string) map[string][]string {
+// sourceFiles are the non-test .go files under dir, by package
+// (module-relative path).
+func sourceFiles(t *testing.T, dir string) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
-	fset := token.NewFileSet()
 	err := filepath.WalkDir(dir, func(path string, de os.DirEntry, err error) error {
 		if err != nil || de.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return err
-		}
-		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
-		if err != nil {
 			return err
 		}
 		pkg := "applets/daemon"
 		if rel := filepath.Dir(path); rel != "." {
 			pkg += "/" + filepath.ToSlash(rel)
 		}
-		for _, is := range f.Imports {
-			p, _ := strconv.Unquote(is.Path.Value)
-			if r, ok := strings.CutPrefix(p, "cgroupd/"); ok {
-				out[pkg] = append(out[pkg], r)
-			}
-		}
-		if _, ok := out[pkg]; !ok {
-			out[pkg] = nil
-		}
+		out[pkg] = append(out[pkg], path)
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	return out
+}
+
+// packageImports are the module-relative imports of the non-test files
+// of each package under dir.
+func packageImports(t *testing.T, dir string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	fset := token.NewFileSet()
+	for pkg, files := range sourceFiles(t, dir) {
+		out[pkg] = nil
+		for _, path := range files {
+			f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, is := range f.Imports {
+				p, _ := strconv.Unquote(is.Path.Value)
+				if r, ok := strings.CutPrefix(p, "cgroupd/"); ok {
+					out[pkg] = append(out[pkg], r)
+				}
+			}
+		}
 	}
 	return out
 }

@@ -5,7 +5,6 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -20,27 +19,17 @@ const (
 
 // TestPartSizes holds every package of the daemon to those bounds.
 func TestPartSizes(t *testing.T) {
-	for pkg := range layers {
-		dir, _ := strings.CutPrefix(pkg, "applets/daemon")
-		dir = filepath.Join(".", dir)
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
+	fset := token.NewFileSet()
+	for pkg, files := range sourceFiles(t, ".") {
 		lines := 0
 		methods := map[string]int{}
-		fset := token.NewFileSet()
-		for _, e := range ents {
-			name := e.Name()
-			if !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
-				continue
-			}
-			src, err := os.ReadFile(filepath.Join(dir, name))
+		for _, path := range files {
+			src, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
 			}
 			lines += strings.Count(string(src), "\n")
-			f, err := parser.ParseFile(fset, name, src, parser.SkipObjectResolution)
+			f, err := parser.ParseFile(fset, path, src, parser.SkipObjectResolution)
 			if err != nil {
 				t.Fatal(err)
 			}
