@@ -46,6 +46,13 @@ swap_off() {
 # swap_used_mb: swap in use now (MiB).
 swap_used_mb() { awk '$1 == "SwapTotal:" { t = $2 } $1 == "SwapFree:" { f = $2 } END { print int((t - f) / 1024) }' /proc/meminfo; }
 
+# assert_few_late WHAT: the last run's late requests were measured and at
+# most 1 % (the emulator's own hiccups).
+assert_few_late() {
+	assert_eq "$(awk -v p="$SV_LATE_PCT" 'BEGIN { print (p >= 0 && p <= 1) ? 1 : 0 }')" 1 \
+		"$1late requests ($SV_LATE_PCT %, p99 $SV_P99 ms, baseline $SV_BASE ms) at most 1 %"
+}
+
 # service_run GUARD SCENARIO [DAEMON-FLAG...]
 service_run() {
 	_g=$1 _sc=$2
