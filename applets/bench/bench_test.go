@@ -568,6 +568,23 @@ func TestWatchMode(t *testing.T) {
 	if el := time.Since(t0); el > 10*time.Second {
 		t.Errorf("watch took %v: -after did not end it", el)
 	}
+	// Killed and reaped before the watch begins, as a cgroupd job the
+	// daemon reaps: gone, first to die, with no time the watch could know.
+	c := start()
+	c.Process.Kill()
+	c.Wait()
+	code, figs, stderr = bench(t, "watch", "-timeout", "20s", "-after", "200ms",
+		"c="+strconv.Itoa(c.Process.Pid), "b="+strconv.Itoa(b.Process.Pid))
+	if code != 0 {
+		t.Fatalf("gone pid: exit %d, stderr %q", code, stderr)
+	}
+	wantFig(t, figs, "watch_first", "c")
+	wantFig(t, figs, "watch_c_gone", "1")
+	for _, k := range []string{"watch_c_died_unix_ms", "watch_b_died_unix_ms"} {
+		if v, ok := figs[k]; ok {
+			t.Errorf("%s=%s: a death the watch did not see", k, v)
+		}
+	}
 	if code, _, _ := bench(t, "watch", "x=notapid"); code != 2 {
 		t.Errorf("bad pair: exit %d, want 2", code)
 	}

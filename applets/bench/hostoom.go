@@ -91,7 +91,11 @@ func probeMode(e *env, args []string) error {
 // watchMode follows NAME=PID pairs through pidfds and prints, for each
 // that dies before -timeout (or within -after of the first death),
 // `<name>_died_unix_ms`, and `first` (the name of the first to die, or
-// none). -ready F is created once every pidfd is open.
+// none). A pid already gone (reaped) when the watch begins is printed as
+// `<name>_gone=1`: it died first, at a time the watch cannot know, so it
+// has no died_unix_ms (a cgroupd job's is its job.exit's exit_unix_ms);
+// when more than one is gone, first is unknown. -ready F is created once
+// every pidfd is open.
 func watchMode(e *env, args []string) error {
 	f := newFlags(e, "watch", "watch", false)
 	timeout := f.Duration("timeout", time.Minute, "stop watching after this")
@@ -108,6 +112,7 @@ func watchMode(e *env, args []string) error {
 		fd   int
 	}
 	var ps []proc
+	var gone []string
 	for _, a := range f.Args() {
 		name, p, ok := strings.Cut(a, "=")
 		pid, err := strconv.Atoi(p)
@@ -115,6 +120,10 @@ func watchMode(e *env, args []string) error {
 			return usagef("bad NAME=PID %q", a)
 		}
 		fd, err := unix.PidfdOpen(pid, 0)
+		if errors.Is(err, unix.ESRCH) {
+			gone = append(gone, name)
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -128,6 +137,18 @@ func watchMode(e *env, args []string) error {
 	}
 	first := "none"
 	deadline := time.Now().Add(*timeout)
+	for _, name := range gone {
+		e.fig.int(name+"_gone", 1)
+	}
+	switch {
+	case len(gone) == 1:
+		first = gone[0]
+	case len(gone) > 1:
+		first = "unknown"
+	}
+	if len(gone) > 0 && *after >= 0 {
+		deadline = time.Now().Add(*after)
+	}
 	for len(ps) > 0 {
 		left := time.Until(deadline)
 		if left <= 0 {

@@ -83,8 +83,7 @@ spid=$JPID
 wait_for "[ \$(rss_mb $spid) -ge $((total_mb * 28 / 100)) ]" 60 "stable to hold 30 % of RAM"
 job grower --priority 5 -- $SVC batch -mb "$total_mb" -rate 40
 gpid=$JPID
-$HOSTBOX cgroupbench watch -timeout 60s -after 2s grower="$gpid" stable="$spid" service="$svpid" >"$WORK/watch" ||
-	fail "cgroupbench watch failed: $(cat "$WORK/watch")"
+watch_deaths cgroupd 60s 2s grower="$gpid" stable="$spid" service="$svpid"
 assert_eq "$(sed -n 's/^watch_first=//p' "$WORK/watch")" grower "first to die"
 grep -q '^watch_stable_died' "$WORK/watch" && fail "the stable job died too"
 wait_event 10 pressure action=kill target=grower

@@ -70,6 +70,28 @@ guard_start() {
 	esac
 }
 
+# watch_deaths GUARD TIMEOUT AFTER NAME=PID...: cgroupbench watch into
+# $WORK/watch. A cgroupd job can be killed and reaped by the daemon before
+# the watch opens its pidfd (watch_NAME_gone): its death time is then its
+# job.exit's exit_unix_ms, and first is recomputed from every death time.
+# The other guards' processes are this shell's children, zombies until it
+# waits, so they are never gone.
+watch_deaths() {
+	_wg=$1 _wto=$2 _waf=$3
+	shift 3
+	$HOSTBOX cgroupbench watch -timeout "$_wto" -after "$_waf" "$@" >"$WORK/watch" ||
+		fail "cgroupbench watch failed: $(cat "$WORK/watch")"
+	grep -q '^watch_.*_gone=1$' "$WORK/watch" || return 0
+	[ "$_wg" = cgroupd ] || fail "gone before the watch began, with no daemon to say when: $(cat "$WORK/watch")"
+	for _n in $(sed -n 's/^watch_\(.*\)_gone=1$/\1/p' "$WORK/watch"); do
+		wait_event 10 job.exit id="$_n"
+		echo "watch_${_n}_died_unix_ms=$(kv "$EV" exit_unix_ms)" >>"$WORK/watch"
+	done
+	awk -F= '$1 ~ /^watch_.*_died_unix_ms$/ && (f == "" || $2 < t) { t = $2; f = substr($1, 7, length($1) - 19) }
+		$1 != "watch_first" { print } END { print "watch_first=" f }' "$WORK/watch" >"$WORK/watch.new"
+	mv "$WORK/watch.new" "$WORK/watch"
+}
+
 # hostoom_run GUARD SIZE [DAEMON-FLAG...]
 hostoom_run() {
 	_g=$1 _size=$2
@@ -95,8 +117,7 @@ hostoom_run() {
 		wait_event 10 job.start id=low
 		_t0=$(kv "$EV" ts_unix_ms)
 	fi
-	$HOSTBOX cgroupbench watch -timeout 90s -after 3s low="$_lpid" high="$_hpid" >"$WORK/watch" ||
-		fail "cgroupbench watch failed: $(cat "$WORK/watch")"
+	watch_deaths "$_g" 90s 3s low="$_lpid" high="$_hpid"
 	HO_GAP_MS=$(cat "$WORK/probe.max" 2>/dev/null || echo -1)
 	kill "$_probe" 2>/dev/null
 	wait "$_probe" 2>/dev/null

@@ -86,8 +86,7 @@ service_run() {
 		_t0=$(kv "$EV" ts_unix_ms) ;;
 	*) $SVC batch $_bargs & _bpid=$! ;;
 	esac
-	$HOSTBOX cgroupbench watch -timeout "$_wt" -after "$_after" batch="$_bpid" service="$_spid" >"$WORK/watch" ||
-		fail "cgroupbench watch failed: $(cat "$WORK/watch")"
+	watch_deaths "$_g" "$_wt" "$_after" batch="$_bpid" service="$_spid"
 	_t1=$($HOSTBOX cgroupbench now | sed 's/^now_unix_ms=//')
 	SV_OOM=$(($(vm_oom) - _oom0))
 	SV_SWAP_USED=$(swap_used_mb)
