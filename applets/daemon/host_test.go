@@ -550,6 +550,31 @@ func TestProtocolErrors(t *testing.T) {
 		mustOK(t, d.do("WAIT", "id", "w"))
 		mustOK(t, d.do("PING"))
 	})
+
+	// A RUN waits its turn on the loop (handle); one whose client hung up
+	// meanwhile still runs, as it did when a RUN ran at once.
+	t.Run("RUN whose client is gone before the reply", func(t *testing.T) {
+		const n = 20
+		for i := 0; i < n; i++ {
+			c := d.dial()
+			c.Write(encode("RUN", "id", fmt.Sprintf("gone%02d", i), "arg", "true"))
+			c.Close()
+		}
+		pollUntil(t, 30*time.Second, "their job.start events", func() bool {
+			k := 0
+			for _, e := range d.out.events("job.start") {
+				if strings.HasPrefix(e["id"], "gone") {
+					k++
+				}
+			}
+			return k == n
+		})
+		for i := 0; i < n; i++ {
+			id := fmt.Sprintf("gone%02d", i)
+			mustOK(t, d.do("WAIT", "id", id))
+			mustOK(t, d.do("REMOVE", "id", id))
+		}
+	})
 }
 
 func TestList1000(t *testing.T) {

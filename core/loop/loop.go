@@ -37,6 +37,7 @@ type Loop struct {
 	events   []unix.EpollEvent
 	begin    []func()
 	end      []func()
+	later    []func() // Later's queue, oldest first
 }
 
 // entry is one registration. gen is stored in the event's user data next
@@ -145,6 +146,14 @@ func (l *Loop) OnBatch(begin, end func()) {
 	}
 }
 
+// Later queues f, work that may wait its turn, to run on the loop after
+// the ready events of a coming batch: one such function per batch, the
+// oldest first, inside the batch's OnBatch bracket. However many are
+// queued, an event that becomes ready waits for at most one of them, and
+// none waits for ever: every batch runs one, and while any is queued the
+// loop does not park.
+func (l *Loop) Later(f func()) { l.later = append(l.later, f) }
+
 // Run dispatches events until stop returns true (checked after each batch)
 // or an unrecoverable epoll error. EINTR is retried.
 //
@@ -159,14 +168,19 @@ func (l *Loop) Run(stop func() bool) error {
 	return nil
 }
 
-// RunOnce waits up to timeoutMs (-1: forever) for one batch of events and
-// dispatches it. A timeout or EINTR dispatches nothing and is no error.
+// RunOnce waits up to timeoutMs (-1: forever; 0 while Later work is
+// queued) for one batch of events and dispatches it, then one Later
+// function. A timeout or EINTR with no Later work dispatches nothing and
+// is no error.
 func (l *Loop) RunOnce(timeoutMs int) error {
+	if len(l.later) > 0 {
+		timeoutMs = 0
+	}
 	n, err := l.wait(timeoutMs)
 	if err != nil {
 		return fmt.Errorf("epoll_wait: %w", err)
 	}
-	if n == 0 {
+	if n == 0 && len(l.later) == 0 {
 		return nil
 	}
 	for _, f := range l.begin {
@@ -182,6 +196,12 @@ func (l *Loop) RunOnce(timeoutMs int) error {
 			continue
 		}
 		e.h(ev.Events)
+	}
+	if len(l.later) > 0 {
+		f := l.later[0]
+		l.later[0] = nil
+		l.later = l.later[1:]
+		f()
 	}
 	for _, f := range l.end {
 		f()

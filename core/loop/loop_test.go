@@ -305,3 +305,47 @@ func TestOnBatch(t *testing.T) {
 		t.Fatalf("trace %q, want \"begin h h end\"", got)
 	}
 }
+
+// Later work runs one function a batch, oldest first, inside the batch's
+// bracket, after the batch's ready events: an event that becomes ready
+// while three are queued is handled after at most one of them.
+func TestLater(t *testing.T) {
+	l := newLoop(t)
+	r, w := pipe(t)
+	var trace []string
+	l.OnBatch(func() { trace = append(trace, "begin") }, func() { trace = append(trace, "end") })
+	if err := l.Add(r, unix.EPOLLIN, func(uint32) {
+		var b [16]byte
+		unix.Read(r, b[:])
+		trace = append(trace, "ready")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		l.Later(func() {
+			trace = append(trace, name)
+			if name == "a" {
+				unix.Write(w, []byte("x")) // ready before b's turn
+			}
+		})
+	}
+	// Nothing is ready and Later work is queued: RunOnce(-1) must not
+	// park, so these three calls return.
+	for i := 0; i < 3; i++ {
+		if err := l.RunOnce(-1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := "begin a end begin ready b end begin c end"
+	if got := strings.Join(trace, " "); got != want {
+		t.Errorf("trace %q, want %q", got, want)
+	}
+	// Queue drained: a timeout dispatches nothing again.
+	trace = nil
+	if err := l.RunOnce(10); err != nil {
+		t.Fatal(err)
+	}
+	if len(trace) != 0 {
+		t.Errorf("with nothing queued or ready: %v", trace)
+	}
+}

@@ -55,6 +55,7 @@ type conn struct {
 	srv     *Server
 	raw     []byte // the request as received (an upgrade asks it again)
 	held    bool   // complete request held while an upgrade quiesces
+	later   bool   // a RUN waiting for its turn on the loop (handle)
 	fds     []int  // descriptors the request came with (pipe.go)
 	fdsOver bool   // … and more than a request may carry
 }
@@ -287,8 +288,10 @@ func (srv *Server) onConn(c *conn, ev uint32) {
 			srv.flush(c)
 			return
 		}
-		if ev&(unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		if ev&(unix.EPOLLHUP|unix.EPOLLERR) != 0 && !c.later {
 			// The client went away while waiting (WAIT, LOGS --follow).
+			// A RUN waiting for its turn still runs, as one run at once
+			// would have: its reply finds the client gone.
 			srv.closeConn(c)
 		}
 	}
@@ -360,7 +363,33 @@ func (srv *Server) handle(c *conn) {
 		srv.reply(c, out)
 		return
 	}
+	if req.Verb == "RUN" || req.Verb == "PIPE" {
+		// A RUN's work on the loop (cgroup, limits, watches, log) is the
+		// loop's heaviest. It waits its turn, so that under a storm of
+		// RUNs a PING, KILL or LIST is answered after at most one of them
+		// instead of after every RUN of the batch.
+		c.later = true
+		srv.lp.Later(func() { srv.runLater(c, &req) })
+		return
+	}
 	if out := srv.dispatch(c, &req); out != nil {
+		srv.reply(c, out)
+	}
+}
+
+// runLater runs a RUN that handle queued, unless its client has gone or
+// an upgrade began meanwhile (the request is then held, as handle holds
+// one).
+func (srv *Server) runLater(c *conn, req *proto.Request) {
+	c.later = false
+	if c.closed {
+		return
+	}
+	if srv.hold {
+		c.held, c.rbuf, c.raw = true, c.raw, nil
+		return
+	}
+	if out := srv.dispatch(c, req); out != nil {
 		srv.reply(c, out)
 	}
 }

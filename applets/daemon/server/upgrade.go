@@ -114,7 +114,7 @@ func (st *streams) connHandoff(c *conn) (kind string, args []string, data []byte
 		return "upgrade", nil, nil
 	case c.state == connReading || c.held:
 		return "read", nil, c.rbuf
-	case c.pendJob != nil:
+	case c.pendJob != nil || c.later:
 		return "read", nil, c.raw // the queued RUN is asked again
 	case st.held[c] != nil: // RUN wait: 1
 		return "held", []string{st.held[c].ID()}, unsent
