@@ -7,7 +7,9 @@ package daemon
 
 import (
 	"bufio"
+	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -461,5 +463,68 @@ func TestUpgradeKeepsEventsAndCounters(t *testing.T) {
 	old := history[strings.Index(history, "EVENT "):]
 	if !strings.Contains(now, old) || !strings.Contains(now[strings.Index(now, old)+len(old):], "type=daemon.upgrade") {
 		t.Errorf("EVENTS history after the upgrade does not hold the old image's events, then daemon.upgrade:\n%s", now)
+	}
+}
+
+// TestUpgradeDuringRunStorm: RUNs that clients send while upgrades come
+// are all answered ok, by the old image or the new one, and each names a
+// job that runs exactly once: RUNs queued for their turn on the loop
+// (server.handle) are held by the quiescing image or handed over to be
+// asked again, never dropped.
+func TestUpgradeDuringRunStorm(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "cgroupd")
+	copyFile(t, filepath.Join(binDir, "cgroupbox"), bin)
+	root := newRootPath(t)
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	d := startDaemonCmd(t, root, sock, func(c *exec.Cmd) { c.Path = bin; c.Args[0] = bin })
+	d.out.waitLine(t, 10*time.Second, `"cgroupd ready"`, func(s string) bool { return s == "cgroupd ready" })
+	const clients, each = 16, 12
+	errs := make(chan string, clients*each)
+	done := make(chan struct{})
+	for g := 0; g < clients; g++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := 0; i < each; i++ {
+				id := fmt.Sprintf("s%02d-%02d", g, i)
+				c, err := net.Dial("unix", sock)
+				if err != nil {
+					errs <- id + ": " + err.Error()
+					continue
+				}
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				c.Write(encode("RUN", "id", id, "arg", "true"))
+				c.(*net.UnixConn).CloseWrite()
+				out, err := io.ReadAll(c)
+				c.Close()
+				if r := parseResponse(string(out)); err != nil || r.Status != "ok" || r.KV["id"] != id {
+					errs <- fmt.Sprintf("%s: %q (%v)", id, out, err)
+				}
+			}
+		}()
+	}
+	for u := 0; u < 3; u++ {
+		if out, _, code := d.ctl("upgrade"); code != 0 {
+			t.Errorf("upgrade %d: exit %d, %q", u, code, out)
+		}
+	}
+	for g := 0; g < clients; g++ {
+		<-done
+	}
+	close(errs)
+	for e := range errs {
+		t.Errorf("RUN during the upgrades: %s", e)
+	}
+	jobs := listByID(t, d)
+	starts := map[string]int{}
+	for _, e := range d.out.events("job.start") {
+		starts[e["id"]]++
+	}
+	for g := 0; g < clients; g++ {
+		for i := 0; i < each; i++ {
+			id := fmt.Sprintf("s%02d-%02d", g, i)
+			if jobs[id] == nil || starts[id] != 1 {
+				t.Errorf("job %s: listed %v, %d job.start", id, jobs[id] != nil, starts[id])
+			}
+		}
 	}
 }
