@@ -63,11 +63,15 @@ const (
 type Journal struct {
 	dir      string // <state-dir>/jobs
 	dirFD    int
-	topFD    int       // <state-dir>
-	reserved int       // the reservation found at Open (0: none)
-	sync     bool      // flush to disk (not on tmpfs): syncfs, at most once a second
-	lastSync time.Time // goroutine only
-	dirty    bool      // records written since lastSync (goroutine only)
+	topFD    int           // <state-dir>
+	reserved int           // the reservation found at Open (0: none)
+	sync     bool          // flush to disk (not on tmpfs): syncfs, at most once a second
+	lastSync time.Time     // goroutine only
+	dirty    bool          // records written since lastSync (goroutine only)
+	spares   []string      // files of jobs/ kept for reuse (goroutine only; spare.go)
+	spareSeq int           // the last spare name handed out (goroutine only)
+	noSwap   bool          // the file system has no RENAME_EXCHANGE (goroutine only)
+	exited   chan struct{} // closed when the writer has returned
 	syncT    *time.Timer
 	efd      int // eventfd: ops written
 	mu       sync.Mutex
@@ -119,10 +123,11 @@ func Open(stateDir string) (*Journal, error) {
 		unix.Close(efd)
 		return nil, err
 	}
-	j := &Journal{dir: dir, dirFD: fd, topFD: top, sync: durable, efd: efd, ops: map[string]*op{}}
+	j := &Journal{dir: dir, dirFD: fd, topFD: top, sync: durable, efd: efd, ops: map[string]*op{}, exited: make(chan struct{})}
 	if b, err := os.ReadFile(filepath.Join(stateDir, ReserveFile)); err == nil {
 		j.reserved, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 	}
+	j.adoptSpares() // before the writer runs: the spares are its own
 	j.cond = sync.NewCond(&j.mu)
 	go j.run()
 	return j, nil
@@ -218,6 +223,8 @@ func (jn *Journal) run() {
 		}
 		if len(jn.order) == 0 {
 			jn.mu.Unlock()
+			defer close(jn.exited)
+			jn.dropSpares() // a clean stop leaves no file of its own
 			if jn.dirty {
 				unix.Syncfs(jn.dirFD) // closing: what is left, now
 			}
@@ -260,19 +267,22 @@ func (jn *Journal) run() {
 // directory (os.File would add fcntls, an fstat, an epoll_ctl and a path
 // walk per record; os.Rename an lstat).
 func (jn *Journal) apply(o *op) error {
-	dirFD, name := jn.dirFD, o.id
 	if o.top {
-		dirFD, name = jn.topFD, ReserveFile
+		return jn.replace(jn.topFD, "."+ReserveFile+".tmp", ReserveFile, o.data)
 	}
 	if o.data == nil {
-		if err := unix.Unlinkat(jn.dirFD, o.id, 0); err != nil && err != unix.ENOENT {
-			return &fs.PathError{Op: "unlink", Path: filepath.Join(jn.dir, o.id), Err: err}
+		if err := jn.retire(o.id); err != nil {
+			return err
 		}
 		jn.unlinks.Add(1)
 		return nil
 	}
-	tmp := "." + name + ".tmp"
-	err := writeAt(dirFD, tmp, o.data)
+	return jn.writeRecord(o.id, o.data)
+}
+
+// replace writes data to tmp and renames it over name.
+func (jn *Journal) replace(dirFD int, tmp, name string, data []byte) error {
+	err := writeAt(dirFD, tmp, data)
 	if err == nil {
 		if err = unix.Renameat(dirFD, tmp, dirFD, name); err != nil {
 			err = &fs.PathError{Op: "rename", Path: tmp, Err: err}
@@ -366,12 +376,7 @@ func (jn *Journal) Close() {
 	jn.closed = true
 	jn.cond.Signal()
 	jn.mu.Unlock()
-	for jn.done.Load() < jn.posted {
-		var b [8]byte
-		var pfd = []unix.PollFd{{Fd: int32(jn.efd), Events: unix.POLLIN}}
-		unix.Poll(pfd, 1000)
-		unix.Read(jn.efd, b[:])
-	}
+	<-jn.exited // every op written, the spares removed
 	unix.Close(jn.efd)
 	unix.Close(jn.dirFD)
 	unix.Close(jn.topFD)
@@ -430,6 +435,9 @@ func (jn *Journal) Replay(fn func(Record)) error {
 	for _, e := range ents {
 		name := e.Name()
 		path := filepath.Join(jn.dir, name)
+		if strings.HasPrefix(name, sparePrefix) {
+			continue // the writer's (spare.go)
+		}
 		if strings.HasPrefix(name, ".") {
 			os.Remove(path) // a temp file a crash left
 			continue

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -54,11 +56,7 @@ func TestPutDeleteReplay(t *testing.T) {
 	jn.Put("c", []byte("sea"))
 	done := make(chan struct{})
 	jn.After(func() { close(done) })
-	for !jn.Idle() {
-		pfd := []unix.PollFd{{Fd: int32(jn.FD()), Events: unix.POLLIN}}
-		unix.Poll(pfd, 1000)
-		jn.OnReady()
-	}
+	drain(t, jn)
 	jn.RunWaiters()
 	select {
 	case <-done:
@@ -84,4 +82,117 @@ func TestPutDeleteReplay(t *testing.T) {
 		t.Errorf("stats %+v, want at least 2 writes and no errors", st)
 	}
 	jn.Close()
+}
+
+// drain waits until the writer has written everything posted.
+func drain(t *testing.T, jn *Journal) {
+	t.Helper()
+	for !jn.Idle() {
+		pfd := []unix.PollFd{{Fd: int32(jn.FD()), Events: unix.POLLIN}}
+		unix.Poll(pfd, 1000)
+		jn.OnReady()
+	}
+}
+
+// Job lifecycles (a record, its replacement, its deletion) on a disk
+// reuse the writer's spare files instead of allocating an inode per
+// write; Replay skips the spares, and the next Open takes them over. On
+// tmpfs (no sync) no spare is kept.
+func TestRecordsReuseFiles(t *testing.T) {
+	for _, disk := range []bool{true, false} {
+		t.Run(map[bool]string{true: "disk", false: "tmpfs"}[disk], func(t *testing.T) { recordsReuseFiles(t, disk) })
+	}
+}
+
+func recordsReuseFiles(t *testing.T, disk bool) {
+	dir := t.TempDir()
+	jn, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jn.sync = disk // before the first op: the writer reads it after post's lock
+	// A file is its inode number and birth time: a number the file
+	// system hands out again is a new file all the same.
+	type file struct {
+		ino   uint64
+		birth unix.StatxTimestamp
+	}
+	inodes := map[file]bool{}
+	ino := func(id string) {
+		var st unix.Statx_t
+		if err := unix.Statx(unix.AT_FDCWD, filepath.Join(jn.Dir(), id), 0, unix.STATX_INO|unix.STATX_BTIME, &st); err != nil {
+			t.Fatal(err)
+		}
+		f := file{ino: st.Ino}
+		if st.Mask&unix.STATX_BTIME != 0 {
+			f.birth = st.Btime
+		}
+		inodes[f] = true
+	}
+	spares := func() (n int) {
+		ents, _ := os.ReadDir(jn.Dir())
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), ".") {
+				n++
+			}
+		}
+		return n
+	}
+	for i := 0; i < 50; i++ {
+		id := "j" + strconv.Itoa(i)
+		jn.Put(id, []byte("start"))
+		drain(t, jn)
+		ino(id)
+		jn.Put(id, []byte("end"))
+		drain(t, jn)
+		ino(id)
+		jn.Delete(id)
+		drain(t, jn)
+	}
+	if st := jn.Stats(); st.Errors != 0 || st.Writes != 100 || st.Unlinks != 50 {
+		t.Errorf("stats %+v, want 100 writes, 50 deletions, no errors", st)
+	}
+	if !disk {
+		if n := spares(); n != 0 {
+			t.Errorf("%d dot files left on tmpfs, want none", n)
+		}
+		jn.Close()
+		return
+	}
+	// The first lifecycle makes two files; every later one reuses them.
+	if len(inodes) > 2 {
+		t.Errorf("50 lifecycles used %d inodes, want 2", len(inodes))
+	}
+	jn.Put("kept", []byte("running"))
+	drain(t, jn)
+	// The daemon crashes (its journal is never closed): the next one
+	// takes the spare over.
+	jn, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jn.sync = true
+	var ids []string
+	if err := jn.Replay(func(r Record) { ids = append(ids, r.ID) }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids, []string{"kept"}) {
+		t.Errorf("replayed %q, want only kept (no spare)", ids)
+	}
+	if n := spares(); n != 1 {
+		t.Errorf("%d spares after the restart, want the 1 left", n)
+	}
+	jn.Put("new", []byte("start"))
+	drain(t, jn)
+	ino("new")
+	if len(inodes) > 2 {
+		t.Errorf("after a restart a new record took a new inode: %d in all", len(inodes))
+	}
+	// A clean stop removes the spares: the directory holds records only.
+	jn.Delete("new")
+	drain(t, jn)
+	jn.Close()
+	if n := spares(); n != 0 {
+		t.Errorf("%d spares after Close, want none", n)
+	}
 }
