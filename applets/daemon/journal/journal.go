@@ -205,6 +205,7 @@ func (jn *Journal) Release() {
 }
 
 func (jn *Journal) run() {
+	defer close(jn.exited)
 	for {
 		jn.mu.Lock()
 		for len(jn.order) == 0 && !jn.closed {
@@ -223,7 +224,6 @@ func (jn *Journal) run() {
 		}
 		if len(jn.order) == 0 {
 			jn.mu.Unlock()
-			defer close(jn.exited)
 			jn.dropSpares() // a clean stop leaves no file of its own
 			if jn.dirty {
 				unix.Syncfs(jn.dirFD) // closing: what is left, now
@@ -282,21 +282,24 @@ func (jn *Journal) apply(o *op) error {
 
 // replace writes data to tmp and renames it over name.
 func (jn *Journal) replace(dirFD int, tmp, name string, data []byte) error {
-	err := writeAt(dirFD, tmp, data)
-	if err == nil {
-		if err = unix.Renameat(dirFD, tmp, dirFD, name); err != nil {
-			err = &fs.PathError{Op: "rename", Path: tmp, Err: err}
-		}
-	}
-	if err != nil {
-		unix.Unlinkat(dirFD, tmp, 0)
+	if err := writeAt(dirFD, tmp, data); err != nil {
 		return err
+	}
+	return jn.rename(dirFD, tmp, name)
+}
+
+// rename moves tmp, written, over name; on an error tmp is removed.
+func (jn *Journal) rename(dirFD int, tmp, name string) error {
+	if err := unix.Renameat(dirFD, tmp, dirFD, name); err != nil {
+		unix.Unlinkat(dirFD, tmp, 0)
+		return &fs.PathError{Op: "rename", Path: tmp, Err: err}
 	}
 	jn.writes.Add(1)
 	return nil
 }
 
-// writeAt creates (or truncates) name in directory dirFD with data.
+// writeAt creates (or truncates) name in directory dirFD with data; a
+// file it could not write whole is removed.
 func writeAt(dirFD int, name string, data []byte) error {
 	fd, err := unix.Openat(dirFD, name, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o600)
 	if err != nil {
@@ -316,6 +319,7 @@ func writeAt(dirFD int, name string, data []byte) error {
 		err = cerr
 	}
 	if err != nil {
+		unix.Unlinkat(dirFD, name, 0)
 		return &fs.PathError{Op: "write", Path: name, Err: err}
 	}
 	return nil

@@ -34,7 +34,9 @@ const maxSpares = 4096
 const sparePrefix = ".spare-"
 
 // adoptSpares takes the spares an earlier daemon (or image) left in the
-// directory; Open calls it before the writer starts.
+// directory; Open calls it before the writer starts. They were emptied
+// when kept (one an exchange left before that is emptied by its next
+// write), so the start-up only reads the directory.
 func (jn *Journal) adoptSpares() {
 	ents, _ := os.ReadDir(jn.dir)
 	for _, e := range ents {
@@ -45,7 +47,11 @@ func (jn *Journal) adoptSpares() {
 		if k, err := strconv.Atoi(n); err == nil && k > jn.spareSeq {
 			jn.spareSeq = k
 		}
-		jn.keep(e.Name())
+		if len(jn.spares) < maxSpares {
+			jn.spares = append(jn.spares, e.Name())
+		} else {
+			unix.Unlinkat(jn.dirFD, e.Name(), 0)
+		}
 	}
 }
 
@@ -72,32 +78,24 @@ func (jn *Journal) writeRecord(id string, data []byte) error {
 		return jn.replace(jn.dirFD, "."+id+".tmp", id, data)
 	}
 	tmp := jn.spare()
-	if jn.noSwap {
-		return jn.replace(jn.dirFD, tmp, id, data)
-	}
 	if err := writeAt(jn.dirFD, tmp, data); err != nil {
-		unix.Unlinkat(jn.dirFD, tmp, 0)
 		return err
 	}
-	err := unix.Renameat2(jn.dirFD, tmp, jn.dirFD, id, unix.RENAME_EXCHANGE)
-	switch err {
-	case nil: // tmp now holds the old record: the next spare
-		jn.keep(tmp)
-		jn.writes.Add(1)
-		return nil
-	case unix.EINVAL, unix.ENOSYS, unix.EOPNOTSUPP:
-		jn.noSwap = true
-	case unix.ENOENT: // the job's first record: nothing to exchange with
-	default:
-		unix.Unlinkat(jn.dirFD, tmp, 0)
-		return &fs.PathError{Op: "rename", Path: filepath.Join(jn.dir, tmp), Err: err}
+	if !jn.noSwap {
+		switch err := unix.Renameat2(jn.dirFD, tmp, jn.dirFD, id, unix.RENAME_EXCHANGE); err {
+		case nil: // tmp now holds the old record: the next spare
+			jn.keep(tmp)
+			jn.writes.Add(1)
+			return nil
+		case unix.EINVAL, unix.ENOSYS, unix.EOPNOTSUPP:
+			jn.noSwap = true
+		case unix.ENOENT: // the job's first record: nothing to exchange with
+		default:
+			unix.Unlinkat(jn.dirFD, tmp, 0)
+			return &fs.PathError{Op: "rename", Path: tmp, Err: err}
+		}
 	}
-	if err := unix.Renameat(jn.dirFD, tmp, jn.dirFD, id); err != nil {
-		unix.Unlinkat(jn.dirFD, tmp, 0)
-		return &fs.PathError{Op: "rename", Path: filepath.Join(jn.dir, tmp), Err: err}
-	}
-	jn.writes.Add(1)
-	return nil
+	return jn.rename(jn.dirFD, tmp, id)
 }
 
 // retire deletes the record id: it becomes a spare while there is room.
