@@ -228,7 +228,7 @@ func (d *daemon) start() error {
 		Debug: d.cfg.Debug, NoFile: d.nofile, Logf: d.logf,
 	}, d.lp, d.events, d.journal, d.logs, nil)
 	d.metrics = metrics.New(metrics.Config{File: d.cfg.MetricsFile, Interval: d.cfg.MetricsInterval,
-		Debug: d.cfg.Debug, Logf: d.logf, Dropped: func() uint64 { return d.srv.EventsDropped() }}, d.sup)
+		Debug: d.cfg.Debug, Logf: d.logf, Events: d.events}, d.sup)
 	if h != nil {
 		d.metrics.Take(h) // before this image counts anything
 	}
@@ -239,7 +239,7 @@ func (d *daemon) start() error {
 		Env: env, Cwd: cwd, MaxUserPriority: d.cfg.MaxUserPriority, MaxUserJobs: d.cfg.MaxUserJobs,
 		DryRun: d.cfg.DryRun, Thresholds: d.cfg.Th, NoFile: d.nofile, Version: Version, Debug: d.cfg.Debug,
 		Logf: d.logf, Quit: d.beginShutdown, Upgrade: func() error { return d.beginUpgrade(true) },
-		Metrics: d.metrics.Answer, Top: d.top, SinkDropped: d.sink.Dropped,
+		Metrics: d.metrics.Answer, Top: d.top,
 	}, d.lp, d.sup, d.journal, d.logs, d.events)
 	d.sup.SetConns(d.srv.Conns)
 	// The event lines and job records of one batch of the loop reach

@@ -87,6 +87,18 @@ func TestMetricsEventCounts(t *testing.T) {
 	}
 }
 
+// The dropped event lines are the hub's figure, read from the hub.
+func TestMetricsEventsDropped(t *testing.T) {
+	m := New(Config{Events: dropped(7)}, &fakeJobs{})
+	if got := series(t, string(m.appendMetrics(nil, time.Now())))["cgroupd_events_dropped_total"]; got != 7 {
+		t.Errorf("cgroupd_events_dropped_total %v, want the hub's 7", got)
+	}
+}
+
+type dropped uint64
+
+func (d dropped) Dropped() uint64 { return uint64(d) }
+
 func bi() string  { v, _ := buildInfo(); return v }
 func gov() string { _, g := buildInfo(); return g }
 

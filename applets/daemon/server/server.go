@@ -83,8 +83,6 @@ type Config struct {
 	Upgrade func() error
 	Metrics func(b []byte) []byte
 	Top     *top.Sampler
-	// EventsDropped counts the event lines dropped for the stderr sink.
-	SinkDropped func() uint64
 }
 
 // Server is the daemon's socket side: the listener, the connections, the
@@ -500,8 +498,6 @@ func (srv *Server) Tick(now time.Time) {
 	srv.st.expireFreezeOps(now)
 	srv.pauseAccept(false)
 }
-
-// emit writes one event line.
 
 // logf writes a human log line (never starting with "EVENT ").
 func (srv *Server) logf(format string, args ...any) { srv.cfg.Logf(format, args...) }

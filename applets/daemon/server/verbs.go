@@ -216,7 +216,7 @@ func (srv *Server) doStats(c *conn) []byte {
 		Add("psi_io_some_avg10", pct(io.Some.Avg10)).Add("psi_io_full_avg10", pct(io.Full.Avg10)).
 		Add("pending", strconv.Itoa(pending)).Add("dry_run", boolStr(srv.cfg.DryRun)).
 		Add("psi_available", boolStr(psiHost)).
-		Add("events_dropped", u64(srv.EventsDropped()))
+		Add("events_dropped", u64(srv.events.Dropped()))
 	if m, ok := srv.sup.HostMem(); ok {
 		r.Add("host_mem_total_bytes", u64(m.Total)).Add("host_mem_available_bytes", u64(m.Available))
 	}
@@ -234,16 +234,6 @@ func (srv *Server) doStats(c *conn) []byte {
 		r.Add("user_jobs_max", strconv.Itoa(srv.cfg.MaxUserJobs)).Add("user_priority_max", strconv.Itoa(srv.cfg.MaxUserPriority))
 	}
 	return r.Bytes()
-}
-
-// EventsDropped counts the event lines dropped for a consumer that fell
-// behind: stderr and EVENTS followers.
-func (srv *Server) EventsDropped() uint64 {
-	n := srv.events.Dropped()
-	if srv.cfg.SinkDropped != nil {
-		n += srv.cfg.SinkDropped()
-	}
-	return n
 }
 
 func boolStr(b bool) string {
