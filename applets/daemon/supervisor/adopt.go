@@ -161,8 +161,8 @@ func (ad *adoption) resume(j *Job, p job.Phase, notChild bool, unknown string) {
 		old := j.State()
 		j.SetFrozen(true)
 		ad.sv.recount(j, old, j.State())
-		if res, ok := strings.CutPrefix(j.FrozenBy(), "pressure_"); ok && ad.sv.g.Engine() != nil {
-			ad.sv.g.Engine().FrozenBefore(j.ID(), res, j.Spec().Priority, time.Now())
+		if res, ok := strings.CutPrefix(j.FrozenBy(), "pressure_"); ok {
+			ad.sv.g.FrozenBefore(j.ID(), res, j.Spec().Priority, time.Now())
 		}
 	}
 	// --timeout counts from the start, as recorded (the time the engine

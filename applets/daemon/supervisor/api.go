@@ -63,14 +63,13 @@ func (sv *Supervisor) Adopt(h *handoff.Handoff) {
 		sv.ids.Seen(id)
 	}
 	sv.ad.adopt(handed)
-	if h != nil && sv.g.Engine() != nil {
+	if h != nil {
 		// The engine's demotions of jobs still live: restored once CPU
 		// pressure recedes, as if no upgrade had come between.
-		for id, w := range h.Demoted {
-			if j := sv.jobs[id]; j != nil && j.Phase() == job.Running {
-				sv.g.Engine().DemotedBefore(id, w)
-			}
-		}
+		sv.g.DemotedBefore(h.Demoted, func(id string) bool {
+			j := sv.jobs[id]
+			return j != nil && j.Phase() == job.Running
+		})
 	}
 }
 
@@ -96,9 +95,7 @@ func (sv *Supervisor) Handoff(h *handoff.Handoff) (fds []int, ids []string) {
 	h.Reap = append(h.Reap, sv.sp.unreaped...)
 	fds = append(fds, sv.sp.unreaped...)
 	h.NextID = sv.ids.Next()
-	if e := sv.g.Engine(); e != nil {
-		h.Demoted = e.Demotions()
-	}
+	h.Demoted = sv.g.Demotions()
 	return fds, ids
 }
 
@@ -271,13 +268,7 @@ func (sv *Supervisor) Freeze(j *Job, freeze bool) (already bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	switch {
-	case sv.g.Engine() == nil:
-	case freeze:
-		sv.g.Engine().ClientFroze(j.ID())
-	default:
-		sv.g.Engine().ClientThawed(j.ID())
-	}
+	sv.g.ClientFreeze(j.ID(), freeze)
 	return false, nil
 }
 
@@ -341,20 +332,10 @@ func (sv *Supervisor) HostMem() (hostmem.Info, bool) {
 // Pressure is the engine's current measurement of the root over its
 // window (ok false: no engine); without PSI in the job tree (PSI) it
 // means nothing.
-func (sv *Supervisor) Pressure() (pressure.Measurements, bool) {
-	if sv.g.Engine() == nil {
-		return pressure.Measurements{}, false
-	}
-	return sv.g.Engine().Snapshot(), true
-}
+func (sv *Supervisor) Pressure() (pressure.Measurements, bool) { return sv.g.Measurements() }
 
 // EngineConfig is the pressure engine's policy in force (ok false: none).
-func (sv *Supervisor) EngineConfig() (pressure.Config, bool) {
-	if sv.g.Engine() == nil {
-		return pressure.Config{}, false
-	}
-	return sv.g.Engine().Config(), true
-}
+func (sv *Supervisor) EngineConfig() (pressure.Config, bool) { return sv.g.Policy() }
 
 // Root is the cgroup the supervisor owns.
 func (sv *Supervisor) Root() cgroup.Dir { return sv.cfg.Root }

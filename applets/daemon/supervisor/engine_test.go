@@ -190,7 +190,7 @@ func TestPressureClientFreezeWins(t *testing.T) {
 	withEngine(t, d, only(func(c *pressure.Config) { c.MemFreeze = 10 }))
 	f := &feeder{d: d, now: time.Unix(1000, 0)}
 	f.run(10, 50, 0, 0, 0)
-	if !d.g.Engine().FrozenByEngine("job") {
+	if !d.g.FrozenByEngine("job") {
 		t.Fatalf("engine did not freeze the job: %q", ev.String())
 	}
 	setEvents(t, j, 1, 1)
@@ -198,8 +198,8 @@ func TestPressureClientFreezeWins(t *testing.T) {
 	if _, err := d.Freeze(j, true); err != nil {
 		t.Fatalf("client FREEZE: %v", err)
 	}
-	if d.g.Engine().FrozenByEngine("job") || j.FrozenBy() != job.ReasonClient {
-		t.Fatalf("after a client FREEZE: engine owns %v, frozenBy %q; want the client's", d.g.Engine().FrozenByEngine("job"), j.FrozenBy())
+	if d.g.FrozenByEngine("job") || j.FrozenBy() != job.ReasonClient {
+		t.Fatalf("after a client FREEZE: engine owns %v, frozenBy %q; want the client's", d.g.FrozenByEngine("job"), j.FrozenBy())
 	}
 	ev.Reset()
 	f.run(60, 0, 0, 0, 0)
@@ -268,14 +268,14 @@ func TestPressureJobEnded(t *testing.T) {
 	withEngine(t, d, only(func(c *pressure.Config) { c.MemFreeze = 10 }))
 	f := &feeder{d: d, now: time.Unix(1000, 0)}
 	f.run(10, 50, 0, 0, 0)
-	if !d.g.Engine().FrozenByEngine("job") {
+	if !d.g.FrozenByEngine("job") {
 		t.Fatalf("engine did not freeze the job: %q", ev.String())
 	}
 	testExit(d, j, spawn.Status{})
 	setEvents(t, j, 0, 0)
 	d.checkEvents(j)
-	if !j.IsEnded() || d.g.Engine().FrozenByEngine("job") {
-		t.Fatalf("ended %v, engine still owns its freeze %v; want ended and forgotten", j.IsEnded(), d.g.Engine().FrozenByEngine("job"))
+	if !j.IsEnded() || d.g.FrozenByEngine("job") {
+		t.Fatalf("ended %v, engine still owns its freeze %v; want ended and forgotten", j.IsEnded(), d.g.FrozenByEngine("job"))
 	}
 	ev.Reset()
 	f.run(40, 0, 0, 0, 0)

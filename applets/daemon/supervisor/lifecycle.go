@@ -316,9 +316,7 @@ func (sv *core) finish(j *Job) {
 	sv.advance(j, func(m *job.Job) error { return m.End(f) })
 	delete(sv.stopping, j)
 	delete(sv.liveJobs, j)
-	if sv.g.Engine() != nil {
-		sv.g.Engine().JobEnded(j.ID())
-	}
+	sv.g.JobEnded(j.ID())
 	sv.emitJob(&hub.Event{Type: "job.exit", State: j.State()}, j, job.ExitKV(j.Job)...)
 	sv.w.unwatch(j, &j.wdEvents)
 	sv.w.unwatch(j, &j.wdMem)
