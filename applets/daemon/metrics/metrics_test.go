@@ -196,7 +196,7 @@ type fakeJobs struct {
 func (f *fakeJobs) start(id string, uid uint32, cg cgroup.Dir, priority int) *supervisor.Job {
 	m := job.Make(job.Spec{ID: id, UID: uid, GID: uid, Cgroup: cg, Priority: priority})
 	m.Start(42, "", time.UnixMilli(10), 0, uint64(len(f.live)+1))
-	j := &supervisor.Job{Job: m}
+	j := supervisor.Detached(m)
 	f.live = append(f.live, j)
 	return j
 }

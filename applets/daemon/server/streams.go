@@ -200,7 +200,7 @@ func (st *streams) replyRecorded(c *conn, out []byte) {
 // waitResponse is WAIT's answer for ended job j.
 func waitResponse(j *supervisor.Job) []byte {
 	r := proto.OK()
-	addKV(r, job.WaitKV(j.Job))
+	addKV(r, job.WaitKV(supervisor.Model(j)))
 	return r.Bytes()
 }
 

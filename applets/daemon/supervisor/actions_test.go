@@ -160,7 +160,7 @@ func TestMemEventsOOM(t *testing.T) {
 	if j.State() != job.StateKilled || !strings.Contains(ev.String(), "state=killed exit=0 signal=9 oom_killed=1") {
 		t.Errorf("got state %s, events %q, want killed with oom_killed=1", j.State(), ev.String())
 	}
-	if r := strings.Join(job.WaitKV(j.Job), " "); !strings.Contains(r, "oom_killed 1") {
+	if r := strings.Join(job.WaitKV(j.model), " "); !strings.Contains(r, "oom_killed 1") {
 		t.Errorf("got WAIT %q, want oom_killed: 1", r)
 	}
 }

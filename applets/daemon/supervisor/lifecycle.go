@@ -32,9 +32,10 @@ type watch struct {
 
 // Job is one job of the table: its model (applets/daemon/job), whose
 // methods it has, and the kernel objects that follow it. Its fields are
-// the supervisor's; only the loop goroutine touches them.
+// the supervisor's (only the supervisor makes a Job, newJob, or Detached
+// for tests and benchmarks); only the loop goroutine touches them.
 type Job struct {
-	*job.Job
+	*model
 
 	pidfd        int // -1 once reaped
 	services     []*service
@@ -55,8 +56,21 @@ type Job struct {
 
 // newJob is the table's entry for a job model.
 func newJob(m *job.Job) *Job {
-	return &Job{Job: m, pidfd: -1, wdEvents: -1, wdMem: -1, wdLog: -1}
+	return &Job{model: m, pidfd: -1, wdEvents: -1, wdMem: -1, wdLog: -1}
 }
+
+// model is the job model, embedded under a name other packages cannot
+// set: they read a Job, they do not make one.
+type model = job.Job
+
+// Model is j's job model, for the functions of applets/daemon/job that
+// take one (WaitKV, UnknownKeys).
+func Model(j *Job) *job.Job { return j.model }
+
+// Detached is a Job for model m that no supervisor runs (no process, no
+// watch): what the parts that only read jobs (top, metrics) are tested
+// and benchmarked with.
+func Detached(m *job.Job) *Job { return newJob(m) }
 
 // service is a sidecar process of a job.
 type service struct {
@@ -84,7 +98,7 @@ func (sv *core) advance(j *Job, step func(m *job.Job) error) {
 // one that starts: markStarted records it).
 func (sv *core) apply(j *Job, step func(m *job.Job) error) {
 	old := j.State()
-	if err := step(j.Job); err != nil {
+	if err := step(j.model); err != nil {
 		sv.logf("%v", err)
 	}
 	sv.recount(j, old, j.State())
@@ -317,7 +331,7 @@ func (sv *core) finish(j *Job) {
 	delete(sv.stopping, j)
 	delete(sv.liveJobs, j)
 	sv.g.JobEnded(j.ID())
-	sv.emitJob(&hub.Event{Type: "job.exit", State: j.State()}, j, job.ExitKV(j.Job)...)
+	sv.emitJob(&hub.Event{Type: "job.exit", State: j.State()}, j, job.ExitKV(j.model)...)
 	sv.w.unwatch(j, &j.wdEvents)
 	sv.w.unwatch(j, &j.wdMem)
 	sv.logEnded(j)

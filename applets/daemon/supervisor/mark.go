@@ -57,10 +57,10 @@ func (sv *core) markStarted(j *Job) {
 	if sv.journal == nil {
 		return
 	}
-	rec := job.Encode(j.Job, sv.cfg.BootID)
+	rec := job.Encode(j.model, sv.cfg.BootID)
 	sv.journal.Put(j.ID(), rec)
 	if len(rec) > markMax {
-		rec = job.EncodeBrief(j.Job, sv.cfg.BootID)
+		rec = job.EncodeBrief(j.model, sv.cfg.BootID)
 	}
 	if err := j.Cgroup().SetXattr(markXattr, rec); err != nil {
 		sv.debugf("mark %s: %v", j.Cgroup(), err)

@@ -74,3 +74,12 @@ func TestUserCounts(t *testing.T) {
 		t.Errorf("got %v, want no entries left", d.userJobs)
 	}
 }
+
+// A Job made outside the supervisor (Detached: top's and metrics'
+// benchmarks) holds no process and no watch: pidfd -1, never fd 0.
+func TestDetachedHoldsNothing(t *testing.T) {
+	j := Detached(job.Make(job.Spec{ID: "d"}))
+	if j.pidfd != -1 || j.wdEvents != -1 || j.wdMem != -1 || j.wdLog != -1 || Model(j) == nil {
+		t.Errorf("pidfd %d, watches %d %d %d, model %v: want -1 each and the model", j.pidfd, j.wdEvents, j.wdMem, j.wdLog, Model(j))
+	}
+}
