@@ -226,7 +226,7 @@ func (d *daemon) start() error {
 		HostPressure: d.cfg.HostPressure, Meminfo: d.meminfo, OOMAdj: d.oomAdj,
 		SpawnFallback: d.cfg.SpawnFallback, KillFallback: d.cfg.KillFallback, DryRun: d.cfg.DryRun,
 		Debug: d.cfg.Debug, NoFile: d.nofile, Logf: d.logf,
-	}, d.lp, d.events, d.journal, d.logs, nil)
+	}, d.lp, d.events, d.journal, d.logs)
 	d.metrics = metrics.New(metrics.Config{File: d.cfg.MetricsFile, Interval: d.cfg.MetricsInterval,
 		Debug: d.cfg.Debug, Logf: d.logf, Events: d.events}, d.sup)
 	if h != nil {
@@ -249,6 +249,7 @@ func (d *daemon) start() error {
 		d.sink.Hold()
 		d.journal.Hold()
 	}, func() {
+		d.srv.Answer() // the supervisor's outcomes of this batch
 		d.srv.FlushQueued()
 		d.sink.Release()
 		d.journal.Release()
@@ -279,6 +280,9 @@ func (d *daemon) start() error {
 		}
 	}
 	d.sup.Adopt(h)
+	// Outcomes of the adoption (jobs that ended meanwhile) have no client
+	// yet: those handed over see their jobs' states (Take).
+	d.srv.Answer()
 	if h != nil {
 		if err := d.srv.Take(h); err != nil {
 			return err

@@ -24,7 +24,7 @@ func fakeDaemon(t *testing.T) (*Supervisor, *Job, *bytes.Buffer) {
 		t.Fatal(err)
 	}
 	var ev bytes.Buffer
-	d := New(Config{Root: cgroup.Dir(root)}, nil, hub.New(&ev, func() time.Time { return time.UnixMilli(1000) }), nil, nil, nil)
+	d := New(Config{Root: cgroup.Dir(root)}, nil, hub.New(&ev, func() time.Time { return time.UnixMilli(1000) }), nil, nil)
 	j := testEntry("job", 1000, d.cfg.Root.Child("job"), 10)
 	testStart(d, j)
 	return d, j, &ev

@@ -28,7 +28,7 @@ func (sv *Supervisor) Open() error {
 	if sv.w.watcher, err = notify.New(); err != nil {
 		return fmt.Errorf("inotify: %w", err)
 	}
-	if err := sv.lp.Add(sv.w.watcher.FD(), unix.EPOLLIN, func(uint32) { sv.w.onNotify() }); err != nil {
+	if err := sv.lp.Add(sv.w.watcher.FD(), unix.EPOLLIN, func(uint32) { defer sv.oc.enter("notify")(); sv.w.onNotify() }); err != nil {
 		return fmt.Errorf("epoll add inotify: %w", err)
 	}
 	if err := sv.g.Start(); err != nil {
@@ -37,7 +37,7 @@ func (sv *Supervisor) Open() error {
 	if sv.sp.spawner, err = spawner.New(sv.cfg.OOMAdj); err != nil {
 		return fmt.Errorf("spawner: %w", err)
 	}
-	if err := sv.lp.Add(sv.sp.spawner.FD(), unix.EPOLLIN, func(uint32) { sv.sp.spawner.OnReady() }); err != nil {
+	if err := sv.lp.Add(sv.sp.spawner.FD(), unix.EPOLLIN, func(uint32) { defer sv.oc.enter("spawned")(); sv.sp.spawner.OnReady() }); err != nil {
 		return fmt.Errorf("epoll add spawner: %w", err)
 	}
 	return nil
@@ -104,6 +104,7 @@ func (sv *Supervisor) Handoff(h *handoff.Handoff) (fds []int, ids []string) {
 // and the admission queue. It reads per-job files only of the few jobs in
 // a transition.
 func (sv *Supervisor) Tick(now time.Time) {
+	defer sv.oc.enter("Tick")()
 	sv.housekeepStopping(now)
 	sv.sp.retryGraves()
 	sv.g.Tick(now)
@@ -133,6 +134,7 @@ func (sv *Supervisor) LiveJobs() []*Job {
 // every live job; it is done with the jobs once Idle. Jobs end as usual,
 // reaped by the loop.
 func (sv *Supervisor) Shutdown() {
+	defer sv.oc.enter("Shutdown")()
 	if sv.quitting {
 		return
 	}
@@ -254,6 +256,7 @@ func (sv *Supervisor) UserCount(uid uint32) int { return sv.userCount(uid) }
 // a client froze already (or one running that nobody froze, for a thaw)
 // is left as it is: already, nothing written, no event.
 func (sv *Supervisor) Freeze(j *Job, freeze bool) (already bool, err error) {
+	defer sv.oc.enter("Freeze")()
 	switch {
 	case freeze && j.FrozenBy() == job.ReasonClient && j.State() == job.StateFrozen:
 		return true, nil
@@ -275,6 +278,7 @@ func (sv *Supervisor) Freeze(j *Job, freeze bool) (already bool, err error) {
 // Kill sends sig to j for a client; a pending job is cancelled: it ends
 // killed, signal 9, without ever starting.
 func (sv *Supervisor) Kill(j *Job, sig int) error {
+	defer sv.oc.enter("Kill")()
 	if j.IsPending() {
 		sv.rq.killPending(j)
 		return nil
@@ -292,6 +296,7 @@ var (
 // forgotten; an ended one loses its cgroup and record (job.cleanup), and
 // keeps its log.
 func (sv *Supervisor) Remove(j *Job) error {
+	defer sv.oc.enter("Remove")()
 	if j.IsPending() {
 		sv.rq.removePending(j)
 		return nil
@@ -310,7 +315,10 @@ func (sv *Supervisor) Remove(j *Job) error {
 }
 
 // CheckEvents reads j's cgroup.events again (after a notify overflow).
-func (sv *Supervisor) CheckEvents(j *Job) { sv.checkEvents(j) }
+func (sv *Supervisor) CheckEvents(j *Job) {
+	defer sv.oc.enter("CheckEvents")()
+	sv.checkEvents(j)
+}
 
 // HostPSI is the host's pressure of resource (memory, cpu, io), from
 // --host-pressure.

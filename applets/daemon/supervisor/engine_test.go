@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -291,11 +292,9 @@ func TestPendingVerbs(t *testing.T) {
 	d, _, ev := fakeDaemon(t)
 	withEngine(t, d, pressure.Defaults())
 	d.cfg.HostPressure = t.TempDir() // no files: admission never blocks
-	var done []string
 	for _, id := range []string{"p1", "p2"} {
 		j := testEntry(id, 1000, d.cfg.Root.Child(id), 40)
 		d.rq.enqueue(j, &pendingRun{start: &Start{Spec: j.Spec(), QueueTimeout: time.Hour},
-			done:  func(j *Job, rf *Refusal) { done = append(done, j.ID()+": "+rf.Reason) },
 			block: &guard.Block{Reason: "admission blocked: x"}})
 	}
 	if d.Count() != 3 {
@@ -324,8 +323,19 @@ func TestPendingVerbs(t *testing.T) {
 	if d.Get("p2") != nil || d.rq.queue.Len() != 0 {
 		t.Fatalf("after REMOVE: p2 still known or queued (%d)", d.rq.queue.Len())
 	}
+	var done, told []string
+	for _, o := range d.Outcomes() {
+		if o.Kind == Refused {
+			done = append(done, o.Job.ID()+": "+o.Refusal.Reason)
+		}
+		told = append(told, fmt.Sprint(o.Job.ID(), " ", o.Kind))
+	}
 	if strings.Join(done, "; ") != "p1: killed while pending; p2: removed while pending" {
 		t.Errorf("the RUNs were told %q", done)
+	}
+	// Refused=1, Ended=2, Dropped=4: p1's RUN and WAITs, p2's RUN and WAITs.
+	if got := strings.Join(told, ", "); got != "p1 1, p1 2, p2 1, p2 4" {
+		t.Errorf("outcomes %q, want p1 refused then ended, p2 refused then dropped", got)
 	}
 	got := eventLines(ev.String())
 	if len(got) != 1 || got[0] != "type=job.cleanup id=p2 result=removed cgroup="+string(d.cfg.Root.Child("p2"))+" uid=1000" {

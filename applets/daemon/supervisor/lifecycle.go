@@ -43,7 +43,8 @@ type Job struct {
 	stopTries    int       // kills sent after main ended
 	noMemory     bool      // no memory controller in the cgroup: no memory file to read
 	emptied      bool      // cgroup.events said populated 0 (all its processes gone)
-	readers      int       // clients that read its end or its log (Hold): an rm job waits for them
+	readers      int       // clients that hold it (Hold): an rm job waits for them
+	attached     int       // … of them RUN wait: 1 connections (Attached): the last one gone detaches it
 	logFollowers int       // LOGS --follow streams (FollowLog): the log stays watched
 
 	wdEvents, wdMem, wdLog int // notify watch descriptors, -1 when none
@@ -54,23 +55,17 @@ type Job struct {
 	marked    bool // its start is on record on its cgroup (mark.go)
 }
 
-// newJob is the table's entry for a job model.
-func newJob(m *job.Job) *Job {
-	return &Job{model: m, pidfd: -1, wdEvents: -1, wdMem: -1, wdLog: -1}
-}
+// newJob is the table's entry for a job model; Detached is one no
+// supervisor runs, what top and metrics are tested and benchmarked with.
+func newJob(m *job.Job) *Job { return &Job{model: m, pidfd: -1, wdEvents: -1, wdMem: -1, wdLog: -1} }
+
+func Detached(m *job.Job) *Job { return newJob(m) }
 
 // model is the job model, embedded under a name other packages cannot
-// set: they read a Job, they do not make one.
+// set; Model is it, for job.WaitKV and job.UnknownKeys.
 type model = job.Job
 
-// Model is j's job model, for the functions of applets/daemon/job that
-// take one (WaitKV, UnknownKeys).
 func Model(j *Job) *job.Job { return j.model }
-
-// Detached is a Job for model m that no supervisor runs (no process, no
-// watch): what the parts that only read jobs (top, metrics) are tested
-// and benchmarked with.
-func Detached(m *job.Job) *Job { return newJob(m) }
 
 // service is a sidecar process of a job.
 type service struct {
@@ -274,7 +269,7 @@ func (sv *core) checkEvents(j *Job) {
 	old := j.State()
 	j.SetFrozen(ev.Frozen) // while the main process runs
 	sv.recount(j, old, j.State())
-	sv.l.Frozen(j, ev.Frozen) // FREEZE and THAW wait for this
+	sv.oc.tell(Outcome{Kind: Frozen, Job: j, Frozen: ev.Frozen}) // FREEZE and THAW wait for this
 	// Seen before main's exit is: no process is left, and none can come
 	// back (only the daemon moves processes into a job), so stopRest
 	// need not read it again.
@@ -336,8 +331,9 @@ func (sv *core) finish(j *Job) {
 	sv.w.unwatch(j, &j.wdMem)
 	sv.logEnded(j)
 	// WAITs, wait: 1 end blocks, FREEZE/THAW still waiting, LOGS
-	// followers: the server answers them (once the end is on record).
-	sv.l.Ended(j)
+	// followers: the server answers them (once the end is on record),
+	// after this step.
+	sv.oc.tell(Outcome{Kind: Ended, Job: j})
 	sv.maybeRemove(j) // rm, once nobody reads it
 }
 

@@ -36,21 +36,19 @@ type Start struct {
 	Lookup func() (string, error)
 	// Stdio: the main process's fds 0, 1 and 2 (RUN --pipe, the caller's
 	// own), in place of /dev/null and the log. The caller keeps them and
-	// closes them once done was told.
+	// closes them once told Started or Refused.
 	Stdio []int
 	path  string
 }
 
-// Done is told how a RUN ended: its job started (rf nil), or it was
-// refused with rf (without the id key) and left nothing behind.
-type Done func(j *Job, rf *Refusal)
-
 // Run starts the job of a validated RUN: the controllers its limits need,
 // admission (a refusal, or with QueueTimeout a pending job), the
 // executable, the fds, then the cgroup and the spawn. A refusal it can
-// give at once is returned; otherwise done is called on the loop once the
-// job started or failed, and Run returns the job (pending when queued).
-func (sv *Supervisor) Run(st *Start, done Done) (*Job, *Refusal) {
+// give at once is returned; otherwise Run returns the job (pending when
+// queued) and an Outcome, Started or Refused, tells once it started or
+// failed.
+func (sv *Supervisor) Run(st *Start) (*Job, *Refusal) {
+	defer sv.oc.enter("Run")()
 	if sv.quitting {
 		return nil, Refuse("shutting down")
 	}
@@ -85,11 +83,11 @@ func (sv *Supervisor) Run(st *Start, done Done) (*Job, *Refusal) {
 		if b == nil {
 			b = &guard.Block{Reason: "admission blocked: queued behind pending jobs"}
 		}
-		sv.rq.enqueue(j, &pendingRun{start: st, done: done, block: b})
+		sv.rq.enqueue(j, &pendingRun{start: st, block: b})
 		sv.rq.checkQueue(time.Now())
 		return j, nil
 	}
-	sv.sp.spawnJob(j, st, func(rf *Refusal) { done(j, rf) })
+	sv.sp.spawnJob(j, st, func(rf *Refusal) { sv.oc.runDone(j, rf) })
 	return j, nil
 }
 
@@ -245,14 +243,14 @@ func (sp *spawns) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
 			return
 		}
 		main := r.Procs[len(r.Procs)-1]
-		if err := sp.sv.lp.Add(main.PidFD, unix.EPOLLIN, func(uint32) { sp.sv.onMainExit(j) }); err != nil {
+		if err := sp.sv.lp.Add(main.PidFD, unix.EPOLLIN, func(uint32) { defer sp.sv.oc.enter("main exit")(); sp.sv.onMainExit(j) }); err != nil {
 			undo(Refuse("spawn failed", "detail", "epoll: "+err.Error()), started)
 			return
 		}
 		logf.Close() // nil-safe: the processes hold their own copies
 		unix.Close(cgfd)
 		sp.sv.started(j, r.Procs, r.MainStart)
-		done(nil) // the server answers once the job is on record
+		done(nil) // Started: the server answers once the job is on record
 		if sp.sv.quitting {
 			// Started while the daemon shuts down: it goes with the rest.
 			if err := sp.sv.killJob(j, int(unix.SIGKILL), ReasonShutdown); err != nil {
@@ -286,7 +284,7 @@ func (sv *core) started(j *Job, procs []spawn.Proc, mainStart string) {
 		s := &service{pid: sp.Pid, pidfd: sp.PidFD}
 		j.services = append(j.services, s)
 		sv.pidfds++
-		if err := sv.lp.Add(s.pidfd, unix.EPOLLIN, func(uint32) { sv.onServiceExit(j, s) }); err != nil {
+		if err := sv.lp.Add(s.pidfd, unix.EPOLLIN, func(uint32) { defer sv.oc.enter("service exit")(); sv.onServiceExit(j, s) }); err != nil {
 			sv.logf("job %s: epoll add service: %v", j.ID(), err)
 		}
 	}

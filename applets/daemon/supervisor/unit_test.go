@@ -52,7 +52,7 @@ func TestJobOOMScoreAdj(t *testing.T) {
 // TestUserCounts: live and pending jobs count against their owner; ended
 // and forgotten ones do not.
 func TestUserCounts(t *testing.T) {
-	d := New(Config{}, nil, nil, nil, nil, nil)
+	d := New(Config{}, nil, nil, nil, nil)
 	j := testEntry("j", 1000, "", 50)
 	k := testEntry("k", 1000, "", 50)
 	was := map[*Job]string{}
