@@ -252,7 +252,7 @@ func (sv *Supervisor) UserCount(uid uint32) int { return sv.userCount(uid) }
 
 // Freeze freezes (or thaws) j for a client. The freeze is then the
 // client's: the engine neither thaws it nor counts it as its own. The
-// state follows when cgroup.events confirms it (Listener.Frozen). A job
+// state follows when cgroup.events confirms it (outcome Frozen). A job
 // a client froze already (or one running that nobody froze, for a thaw)
 // is left as it is: already, nothing written, no event.
 func (sv *Supervisor) Freeze(j *Job, freeze bool) (already bool, err error) {
