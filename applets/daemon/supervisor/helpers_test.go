@@ -1,11 +1,10 @@
 package supervisor
 
 import (
-	"os"
-	"strings"
 	"testing"
 	"time"
 
+	"cgroupd/applets/daemon/hosttest"
 	"cgroupd/applets/daemon/job"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/spawn"
@@ -29,11 +28,4 @@ func testExit(d *Supervisor, j *Job, st spawn.Status) {
 	d.advance(j, func(m *job.Job) error { return m.MainExited(st, "", time.UnixMilli(20), 0) })
 }
 
-func readFile(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("read %s: %v", p, err)
-	}
-	return strings.TrimSpace(string(b))
-}
+func readFile(t *testing.T, p string) string { t.Helper(); return hosttest.ReadFile(t, p) }
