@@ -130,26 +130,15 @@ func scanTypes(t *testing.T, dir string) (map[typeRef]*typeInfo, map[string]int)
 				imports[name] = strings.TrimPrefix(p, "cgroupd/")
 			}
 			ref := func(e ast.Expr) (typeRef, bool) {
-				for {
-					switch x := e.(type) {
-					case *ast.StarExpr:
-						e = x.X
-					case *ast.IndexExpr:
-						e = x.X
-					case *ast.IndexListExpr:
-						e = x.X
-					case *ast.Ident:
-						return typeRef{pkg, x.Name}, true
-					case *ast.SelectorExpr:
-						id, ok := x.X.(*ast.Ident)
-						if !ok || imports[id.Name] == "" {
-							return typeRef{}, false
-						}
+				switch x := baseType(e).(type) {
+				case *ast.Ident:
+					return typeRef{pkg, x.Name}, true
+				case *ast.SelectorExpr:
+					if id, ok := x.X.(*ast.Ident); ok && imports[id.Name] != "" {
 						return typeRef{imports[id.Name], x.Sel.Name}, true
-					default:
-						return typeRef{}, false
 					}
 				}
+				return typeRef{}, false
 			}
 			for _, d := range f.Decls {
 				switch d := d.(type) {
@@ -194,6 +183,14 @@ func scanTypes(t *testing.T, dir string) (map[typeRef]*typeInfo, map[string]int)
 
 // recvName is a receiver's type name, without * and type parameters.
 func recvName(e ast.Expr) string {
+	if id, ok := baseType(e).(*ast.Ident); ok {
+		return id.Name
+	}
+	return "?"
+}
+
+// baseType is a type expression without * and type parameters.
+func baseType(e ast.Expr) ast.Expr {
 	for {
 		switch x := e.(type) {
 		case *ast.StarExpr:
@@ -202,10 +199,8 @@ func recvName(e ast.Expr) string {
 			e = x.X
 		case *ast.IndexListExpr:
 			e = x.X
-		case *ast.Ident:
-			return x.Name
 		default:
-			return "?"
+			return e
 		}
 	}
 }
