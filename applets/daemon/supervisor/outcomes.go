@@ -1,12 +1,9 @@
 package supervisor
 
 // Outcomes flow one way: a step records its transition (model, record,
-// event) and queues an Outcome for what clients wait on; the server takes
-// them after the step (Outcomes, at the end of each batch of the loop)
-// and answers from them. What the server asks in answer (Release,
-// CheckEvents, ...) is a step of its own; a call into a step that is still
-// running panics (enter), which TestOutcomesFlowOneWay and the host tests
-// would show.
+// event) and queues an Outcome; the server takes them after the step (at
+// the end of each batch) and answers from them. What it asks in answer is
+// a step of its own: a call into a running step panics (enter).
 
 // OutcomeKind is what happened to a job.
 type OutcomeKind int

@@ -53,8 +53,7 @@ type core struct {
 	events  *hub.Hub
 	journal *journal.Journal // job records; nil with --state-dir none
 	logs    *logstore.Store  // -L; nil without
-
-	oc outcomes // queued for the server (outcomes.go)
+	oc      outcomes         // queued for the server (outcomes.go)
 
 	jobs     map[string]*Job
 	seq      uint64
@@ -62,12 +61,9 @@ type core struct {
 	nRunning int
 	nFrozen  int
 	pidfds   int
-	userJobs map[uint32]int // live and pending jobs per uid
-
-	stopping map[*Job]struct{}
-
+	userJobs map[uint32]int    // live and pending jobs per uid
+	stopping map[*Job]struct{} // main ended, the cgroup not empty yet
 	liveJobs map[*Job]struct{} // jobs not ended: the engine's candidates
-
 	quitting bool
 
 	// The parts, each owning its state and the methods that change it.

@@ -14,16 +14,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The RUN keys rm, wait, kill_on_detach, timeout and timeout_grace, and
-// the end figures of job.exit and WAIT, are the protocol's
-// (core/proto/PROTOCOL.md, "RUN: new request keys"). What the daemon does
-// for them, it does itself, so a client that dies leaves nothing behind:
-// an rm job goes once no client holds it (Hold), a timeout or a detach
-// stops a job with SIGTERM, then SIGKILL after its grace. Time frozen by
-// the pressure engine does not count against a timeout (the engine froze
-// it to save the host, not the job's owner). Deadlines live in a heap
-// served by one timerfd of their own, rearmed to the earliest; nothing
-// waits on the loop.
+// The RUN keys rm, wait, kill_on_detach, timeout and timeout_grace are
+// the protocol's (core/proto/PROTOCOL.md, "RUN: new request keys"); the
+// daemon does it all itself, so a client that dies leaves nothing behind.
+// Time frozen by the pressure engine does not count against a timeout
+// (it froze the job to save the host, not for its owner). Deadlines live
+// in a heap served by one timerfd, rearmed to the earliest.
 
 const (
 	reasonTimeout = "timeout" // extension: job.kill of a --timeout
