@@ -19,13 +19,6 @@ const (
 	maxPackageLines = 2500
 )
 
-// overMethods are the types still above maxMethods, each held at the
-// count it has until its split (issue 30) brings it under the bound: it
-// may not grow.
-var overMethods = map[string]int{
-	"applets/daemon/supervisor.Supervisor": 77, // 40 of its own + core's 37, embedded
-}
-
 // typeRef names a type: its package (module-relative) and name.
 type typeRef struct{ pkg, name string }
 
@@ -53,13 +46,8 @@ func TestPartSizes(t *testing.T) {
 	}
 	sort.Slice(names, func(a, b int) bool { return names[a].String() < names[b].String() })
 	for _, r := range names {
-		n := len(methodSet(types, r, 0))
-		max, over := overMethods[r.String()]
-		if !over {
-			max = maxMethods
-		}
-		if n > max {
-			t.Errorf("%s has %d methods (its own and promoted), more than %d", r, n, max)
+		if n := len(methodSet(types, r, 0)); n > maxMethods {
+			t.Errorf("%s has %d methods (its own and promoted), more than %d", r, n, maxMethods)
 		}
 	}
 	// The check itself: a method promoted through an embedded field, or

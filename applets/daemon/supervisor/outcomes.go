@@ -46,7 +46,7 @@ func (oc *outcomes) runDone(j *Job, rf *Refusal) {
 // Outcomes takes the outcomes queued since the last call, oldest first;
 // the slice is the caller's until the next call.
 func (sv *Supervisor) Outcomes() []Outcome {
-	oc := &sv.oc
+	oc := &sv.c.oc
 	taken := oc.out
 	clear(oc.spare)
 	oc.out, oc.spare = oc.spare[:0], taken

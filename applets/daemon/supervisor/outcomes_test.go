@@ -15,9 +15,9 @@ func TestOutcomesFlowOneWay(t *testing.T) {
 	d.Hold(j, Reading) // a WAIT
 	d.Outcomes()
 	setEvents(t, j, 0, 0)
-	leave := d.oc.enter("main exit")
+	leave := d.c.oc.enter("main exit")
 	testExit(d, j, spawn.Status{Exit: 3})
-	d.checkEvents(j) // populated 0: no process left, the job ends
+	d.c.checkEvents(j) // populated 0: no process left, the job ends
 	func() {
 		defer func() {
 			if recover() == nil {

@@ -170,8 +170,8 @@ func (q *runQueue) cancelAllPending(reason string) {
 
 // Cancel drops pending job j whose client went away.
 func (sv *Supervisor) Cancel(j *Job) {
-	defer sv.oc.enter("Cancel")()
+	defer sv.c.oc.enter("Cancel")()
 	if j.IsPending() && j.pend != nil {
-		sv.rq.dropPending(j, Refuse("client went away"))
+		sv.c.rq.dropPending(j, Refuse("client went away"))
 	}
 }

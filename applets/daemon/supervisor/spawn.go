@@ -48,22 +48,22 @@ type Start struct {
 // queued) and an Outcome, Started or Refused, tells once it started or
 // failed.
 func (sv *Supervisor) Run(st *Start) (*Job, *Refusal) {
-	defer sv.oc.enter("Run")()
-	if sv.quitting {
+	defer sv.c.oc.enter("Run")()
+	if sv.c.quitting {
 		return nil, Refuse("shutting down")
 	}
 	if len(st.Spec.Settings) > 0 {
-		enabled, err := sv.cfg.Root.SubtreeControl()
+		enabled, err := sv.c.cfg.Root.SubtreeControl()
 		if err != nil {
 			return nil, Refuse("cannot read controllers of root", "detail", err.Error())
 		}
-		if rf := checkControllers(st.Spec.Settings, enabled, string(sv.cfg.Root)); rf != nil {
+		if rf := checkControllers(st.Spec.Settings, enabled, string(sv.c.cfg.Root)); rf != nil {
 			return nil, rf
 		}
 	}
-	b := sv.g.Admit()
+	b := sv.c.g.Admit()
 	if b != nil && st.QueueTimeout == 0 {
-		sv.g.Reject(b, st.Spec.ID)
+		sv.c.g.Reject(b, st.Spec.ID)
 		return nil, Refuse(b.Reason)
 	}
 	path, err := st.Lookup()
@@ -71,23 +71,23 @@ func (sv *Supervisor) Run(st *Start) (*Job, *Refusal) {
 		return nil, spawnFailed(err, "")
 	}
 	st.path = path
-	if rf := sv.sp.checkFDs(st); rf != nil {
+	if rf := sv.c.sp.checkFDs(st); rf != nil {
 		return nil, rf
 	}
 	j := newJob(job.Make(st.Spec))
 	// An id of the automatic form is used up once its job exists, even
 	// one a client named: the counter never hands it out later.
-	sv.ids.Take(st.Spec.ID)
-	if st.QueueTimeout > 0 && (b != nil || sv.rq.queue.Len() > 0) {
+	sv.c.ids.Take(st.Spec.ID)
+	if st.QueueTimeout > 0 && (b != nil || sv.c.rq.queue.Len() > 0) {
 		// Blocked, or others are waiting already: queue it (queue.go).
 		if b == nil {
 			b = &guard.Block{Reason: "admission blocked: queued behind pending jobs"}
 		}
-		sv.rq.enqueue(j, &pendingRun{start: st, block: b})
-		sv.rq.checkQueue(time.Now())
+		sv.c.rq.enqueue(j, &pendingRun{start: st, block: b})
+		sv.c.rq.checkQueue(time.Now())
 		return j, nil
 	}
-	sv.sp.spawnJob(j, st, func(rf *Refusal) { sv.oc.runDone(j, rf) })
+	sv.c.sp.spawnJob(j, st, func(rf *Refusal) { sv.c.oc.runDone(j, rf) })
 	return j, nil
 }
 

@@ -43,10 +43,10 @@ type Config struct {
 // admission queue, the pressure engine's view of the jobs, adoption and
 // the job records. It never writes to a socket: what clients wait for, it
 // publishes (events on the hub, job changes as Outcomes, outcomes.go).
-type Supervisor struct{ *core }
+type Supervisor struct{ c *core }
 
-// core is the supervisor's state and its lifecycle steps; the exported
-// methods of Supervisor are the API the other packages use.
+// core is the supervisor's state and its lifecycle steps; Supervisor's
+// methods, the API, reach it by a field: none of core's is Supervisor's.
 type core struct {
 	cfg     Config
 	lp      *loop.Loop
@@ -140,7 +140,7 @@ func New(cfg Config, lp *loop.Loop, events *hub.Hub, jn *journal.Journal, logs *
 	c.kf = killfb.New(lp, cfg.Logf, c.debugf)
 	c.w = watches{sv: c, watches: map[int]watch{}}
 	c.ad = adoption{sv: c}
-	return &Supervisor{c}
+	return &Supervisor{c: c}
 }
 
 // DaemonLeaf is the daemon's own cgroup under a delegated root: not a job.
@@ -148,7 +148,7 @@ const DaemonLeaf = "_daemon"
 
 // SetConns sets how the supervisor counts the open client connections
 // (they need fds too); the server is made after the supervisor.
-func (sv *Supervisor) SetConns(n func() int) { sv.cfg.Conns = n }
+func (sv *Supervisor) SetConns(n func() int) { sv.c.cfg.Conns = n }
 
 func (sv *core) logf(format string, args ...any) { sv.cfg.Logf(format, args...) }
 

@@ -36,8 +36,8 @@ func (tm *timeouts) jobStarted(j *Job, now time.Time) {
 // Detach: the client of j's RUN wait: 1 went away before its reply and
 // before j ended; with kill_on_detach the job is stopped as a timeout is.
 func (sv *Supervisor) Detach(j *Job) {
-	defer sv.oc.enter("Detach")()
-	sv.to.detach(j)
+	defer sv.c.oc.enter("Detach")()
+	sv.c.to.detach(j)
 }
 
 // detach stops j, with kill_on_detach, as its timeout would.
@@ -60,7 +60,7 @@ const (
 // Hold counts a client that holds j, in the one count of j's clients: an
 // rm job is removed only once none is left.
 func (sv *Supervisor) Hold(j *Job, kind HoldKind) {
-	defer sv.oc.enter("Hold")()
+	defer sv.c.oc.enter("Hold")()
 	j.readers++
 	if kind == Attached {
 		j.attached++
@@ -70,16 +70,16 @@ func (sv *Supervisor) Hold(j *Job, kind HoldKind) {
 // Release ends a Hold of kind; the last Attached one of a job that has
 // not ended detaches it, the last one of all lets an ended rm job go.
 func (sv *Supervisor) Release(j *Job, kind HoldKind) {
-	defer sv.oc.enter("Release")()
+	defer sv.c.oc.enter("Release")()
 	if kind == Attached {
 		if j.attached--; j.attached <= 0 {
 			j.attached = 0
-			sv.to.detach(j)
+			sv.c.to.detach(j)
 		}
 	}
 	if j.readers--; j.readers <= 0 {
 		j.readers = 0
-		sv.maybeRemove(j)
+		sv.c.maybeRemove(j)
 	}
 }
 

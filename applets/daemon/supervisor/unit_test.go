@@ -64,14 +64,14 @@ func TestUserCounts(t *testing.T) {
 		{j, job.StatePending, 1}, {j, job.StateRunning, 1}, {k, job.StateRunning, 2}, {j, job.StateFrozen, 2},
 		{j, job.StateKilled, 1}, {j, "", 1}, {k, job.StateExited, 0},
 	} {
-		d.recount(step.j, was[step.j], step.state)
+		d.c.recount(step.j, was[step.j], step.state)
 		was[step.j] = step.state
-		if got := d.userJobs[1000]; got != step.want {
+		if got := d.c.userJobs[1000]; got != step.want {
 			t.Errorf("after %s: got %d jobs of uid 1000, want %d", step.state, got, step.want)
 		}
 	}
-	if len(d.userJobs) != 0 {
-		t.Errorf("got %v, want no entries left", d.userJobs)
+	if len(d.c.userJobs) != 0 {
+		t.Errorf("got %v, want no entries left", d.c.userJobs)
 	}
 }
 
