@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"cgroupd/applets/daemon"
+	"cgroupd/applets/daemon/hosttest"
 	"cgroupd/core/event"
 	"cgroupd/core/proto"
 	"cgroupd/core/spawn"
@@ -44,23 +45,7 @@ func TestMain(m *testing.M) {
 // cgroup2Mount is the cgroup v2 mount point, or skips t.
 func cgroup2Mount(t *testing.T) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (the daemon makes cgroups)")
-	}
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Skip("cgroup v2 not mounted: " + err.Error())
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		f := strings.Fields(l)
-		for i, fld := range f {
-			if fld == "-" && i+1 < len(f) && f[i+1] == "cgroup2" && len(f) > 4 {
-				return f[4]
-			}
-		}
-	}
-	t.Skip("cgroup v2 not mounted")
-	return ""
+	return hosttest.Mount(t)
 }
 
 // realDaemon is a cgroupd started for one test.

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"cgroupd/applets/daemon/hosttest"
 )
 
 // binDir holds cgroupbox and its applet links; empty when the build failed.
@@ -80,25 +82,7 @@ func hostMount(t *testing.T) string {
 	if buildErr != nil {
 		t.Fatalf("building the binary: %v", buildErr)
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		t.Skip("cgroup v2 not mounted: " + err.Error())
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		for i, fld := range fields {
-			if fld == "-" && i+1 < len(fields) && fields[i+1] == "cgroup2" && len(fields) > 4 {
-				return fields[4]
-			}
-		}
-	}
-	t.Skip("cgroup v2 not mounted")
-	return ""
+	return hosttest.Mount(t)
 }
 
 // lines collects the daemon's stderr and lets tests wait for lines.
@@ -531,14 +515,7 @@ func (d *testDaemon) ctlAs(cred *syscall.Credential, args ...string) (string, st
 }
 
 // readFile returns a cgroup file's content, trimmed.
-func readFile(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("read %s: %v", p, err)
-	}
-	return strings.TrimSpace(string(b))
-}
+func readFile(t *testing.T, p string) string { t.Helper(); return hosttest.ReadFile(t, p) }
 
 // pollUntil polls cond until it holds or the deadline passes.
 func pollUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {

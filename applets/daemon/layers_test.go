@@ -6,6 +6,7 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ var layers = map[string]int{
 	"applets/daemon/job":              0,
 	"applets/daemon/pressure":         0,
 	"applets/daemon/metrics/promtest": 0, // test support: prometheus checks
+	"applets/daemon/hosttest":         0, // test support: the host's cgroup2 mount, files
 	"applets/daemon/jobid":            0,
 	"applets/daemon/journal":          1,
 	"applets/daemon/logstore":         1,
@@ -134,5 +136,84 @@ func TestLayers(t *testing.T) {
 		if len(layerViolations(tc.pkg, []string{tc.imp})) == 0 {
 			t.Errorf("%s importing %s passes the check, want a violation", tc.pkg, tc.imp)
 		}
+	}
+}
+
+// layerLine is a layer as the documents write it: "layer N: a, b, c".
+var layerLine = regexp.MustCompile(`layer (\d+): ([a-z]+(?:, [a-z]+)*)`)
+
+// docLayers reads the layers a document lists, by package name relative
+// to applets/daemon ("daemon" for the root package).
+func docLayers(text string) (map[string]int, []string) {
+	got := map[string]int{}
+	var dup []string
+	for _, m := range layerLine.FindAllStringSubmatch(text, -1) {
+		n, _ := strconv.Atoi(m[1])
+		for _, name := range strings.Split(m[2], ", ") {
+			if _, ok := got[name]; ok {
+				dup = append(dup, name)
+			}
+			got[name] = n
+		}
+	}
+	return got, dup
+}
+
+// testSupport are the packages only tests import: not in the documents.
+var testSupport = map[string]bool{"applets/daemon/metrics/promtest": true, "applets/daemon/hosttest": true}
+
+// layerDiffs lists where a document's layers disagree with the table
+// (test support packages aside).
+func layerDiffs(got map[string]int) []string {
+	var bad []string
+	want := map[string]int{}
+	for pkg, n := range layers {
+		if testSupport[pkg] {
+			continue
+		}
+		name := strings.TrimPrefix(pkg, "applets/daemon/")
+		if pkg == "applets/daemon" {
+			name = "daemon"
+		}
+		want[name] = n
+		if g, ok := got[name]; !ok {
+			bad = append(bad, name+": missing")
+		} else if g != n {
+			bad = append(bad, fmt.Sprintf("%s: layer %d, layers_test.go says %d", name, g, n))
+		}
+	}
+	for name := range got {
+		if _, ok := want[name]; !ok {
+			bad = append(bad, name+": not a package of the table")
+		}
+	}
+	sort.Strings(bad)
+	return bad
+}
+
+// TestLayerDocs: the layer lists of wire.go, DESIGN.md and the README say
+// what the table above says.
+func TestLayerDocs(t *testing.T) {
+	for _, doc := range []string{"wire.go", "DESIGN.md", "../../README.md"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, dup := docLayers(string(b))
+		for _, d := range dup {
+			t.Errorf("%s: %s is listed twice", doc, d)
+		}
+		for _, d := range layerDiffs(got) {
+			t.Errorf("%s: %s", doc, d)
+		}
+	}
+	// The check itself: a package left out or put in another layer is caught.
+	got, _ := docLayers("layer 0: job, jobid, pressure\nlayer 1: journal, hub")
+	if d := layerDiffs(got); len(d) == 0 || !strings.Contains(strings.Join(d, " "), "logstore: missing") {
+		t.Errorf("a list without logstore passes: %v", d)
+	}
+	got["server"] = 4
+	if d := strings.Join(layerDiffs(got), " "); !strings.Contains(d, "server: layer 4, layers_test.go says 5") {
+		t.Errorf("server in layer 4 passes: %v", d)
 	}
 }

@@ -184,7 +184,7 @@ func (d *daemon) execUpgrade() {
 	keep = append(keep, d.srv.Handoff(h)...)
 	// EVENTS' history, events_dropped and the metrics counters go on.
 	h.Events = d.events.Ring()
-	h.Dropped = d.srv.EventsDropped()
+	h.Dropped = d.events.Dropped()
 	d.metrics.Handoff(h)
 	err := d.exec(h.Encode(ids), keep, len(ids), len(h.Conns))
 	d.failUpgrade(fmt.Errorf("exec %s: %w", d.self, err))

@@ -31,24 +31,37 @@ import (
 
 // The root package wires the daemon's parts on one loop and sequences
 // start, shutdown and upgrade. The parts, lowest first (an import may
-// only point down this list; layers_test.go holds it):
+// only point down this list; layers_test.go holds it, and checks that
+// this list, DESIGN.md's and the README's say the same):
 //
-//	job, jobid               the job model and its record's encoding, the automatic ids
-//	journal, logstore, hub   the records, the log directory, the events
-//	handoff                  an upgrade's hand-over format (it carries the hub's ring)
-//	supervisor               the job table and every job's lifecycle
-//	metrics, top             figures fed by the supervisor and the hub
-//	server                   the socket, the verbs, every stream
-//	daemon (this package)    flags, the root cgroup, start, shutdown, upgrade
+//	layer 0: job, jobid, pressure              the job model and its record's encoding, the automatic ids, the engine's policy
+//	layer 1: journal, logstore, hub, spawner, killfb, protect   records, logs, events, fork/exec, the kill fallback, what a priority buys
+//	layer 2: handoff, guard                    an upgrade's hand-over format (it carries the hub's ring), the engine in the loop
+//	layer 3: supervisor                        the job table and every job's lifecycle
+//	layer 4: metrics, top                      figures read from the supervisor and the hub
+//	layer 5: server                            the socket, the verbs, every stream
+//	layer 6: daemon                            this package: flags, the root cgroup, start, shutdown, upgrade
+//
+// Changes flow one way: the server asks the supervisor, the supervisor
+// queues outcomes, the server answers from them after the step.
 //
 // A RUN: the server parses it and asks the supervisor (Run), which checks
-// admission, creates the cgroup and has the spawner start the processes;
-// when they run, the job moves to running (the job model's transition,
-// then its record), job.start is published on the hub, and the server's
-// Done answers the client once the record is written. A job's end: the
-// pidfd or cgroup.events wakes the supervisor, which ends the job in the
-// model (job.oom before job.exit, the end recorded) and tells the server
-// (Listener.Ended), which answers the WAITs after the record is written.
+// admission, creates the cgroup and has the spawner start the processes
+// off the loop. When they run (the spawner's fd wakes the supervisor),
+// the job moves to running (the model's transition, then its record),
+// job.start is published on the hub and Started is queued. At the end of
+// the batch the root has the server take the outcomes (Answer): it sends
+// the ok block once the record is written (journal.After; at once when
+// the record is on the cgroup already) and, for wait: 1, holds the job
+// (Hold, Attached).
+//
+// A job's end: the pidfd or cgroup.events wakes the supervisor, which ends
+// the job in the model (job.oom before job.exit, the end recorded), emits
+// job.exit and queues Ended. At the end of the batch the server answers
+// the WAITs and wait: 1 end blocks once the record is written, lets LOGS
+// followers drain, and releases its holds (Release), a step of its own
+// after the one that ended the job: the last release of an rm job removes
+// it (job.cleanup).
 
 const (
 	shutdownWait = 10 * time.Second // bound on waiting for jobs at shutdown
@@ -226,9 +239,9 @@ func (d *daemon) start() error {
 		HostPressure: d.cfg.HostPressure, Meminfo: d.meminfo, OOMAdj: d.oomAdj,
 		SpawnFallback: d.cfg.SpawnFallback, KillFallback: d.cfg.KillFallback, DryRun: d.cfg.DryRun,
 		Debug: d.cfg.Debug, NoFile: d.nofile, Logf: d.logf,
-	}, d.lp, d.events, d.journal, d.logs, nil)
+	}, d.lp, d.events, d.journal, d.logs)
 	d.metrics = metrics.New(metrics.Config{File: d.cfg.MetricsFile, Interval: d.cfg.MetricsInterval,
-		Debug: d.cfg.Debug, Logf: d.logf, Dropped: func() uint64 { return d.srv.EventsDropped() }}, d.sup)
+		Debug: d.cfg.Debug, Logf: d.logf, Events: d.events}, d.sup)
 	if h != nil {
 		d.metrics.Take(h) // before this image counts anything
 	}
@@ -239,7 +252,7 @@ func (d *daemon) start() error {
 		Env: env, Cwd: cwd, MaxUserPriority: d.cfg.MaxUserPriority, MaxUserJobs: d.cfg.MaxUserJobs,
 		DryRun: d.cfg.DryRun, Thresholds: d.cfg.Th, NoFile: d.nofile, Version: Version, Debug: d.cfg.Debug,
 		Logf: d.logf, Quit: d.beginShutdown, Upgrade: func() error { return d.beginUpgrade(true) },
-		Metrics: d.metrics.Answer, Top: d.top, SinkDropped: d.sink.Dropped,
+		Metrics: d.metrics.Answer, Top: d.top,
 	}, d.lp, d.sup, d.journal, d.logs, d.events)
 	d.sup.SetConns(d.srv.Conns)
 	// The event lines and job records of one batch of the loop reach
@@ -249,6 +262,7 @@ func (d *daemon) start() error {
 		d.sink.Hold()
 		d.journal.Hold()
 	}, func() {
+		d.srv.Answer() // the supervisor's outcomes of this batch
 		d.srv.FlushQueued()
 		d.sink.Release()
 		d.journal.Release()
@@ -279,6 +293,9 @@ func (d *daemon) start() error {
 		}
 	}
 	d.sup.Adopt(h)
+	// Outcomes of the adoption (jobs that ended meanwhile) have no client
+	// yet: those handed over see their jobs' states (Take).
+	d.srv.Answer()
 	if h != nil {
 		if err := d.srv.Take(h); err != nil {
 			return err

@@ -74,6 +74,9 @@ func (w eventWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Dropped is the Sink's: the event lines it dropped since the start.
+func (w eventWriter) Dropped() uint64 { return w.s.Dropped() }
+
 // Dropped is the number of events dropped since the start.
 func (s *Sink) Dropped() uint64 { return s.total.Load() }
 

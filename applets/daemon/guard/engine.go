@@ -173,7 +173,7 @@ func (g *Guard) rearm(now time.Time) {
 		return
 	}
 	var next time.Time
-	if n := g.engine.NextObserve(); n > 0 && !g.quitting {
+	if n := g.engine.NextObserve(); n > 0 {
 		next = g.lastObserve.Add(n)
 	}
 	if dl, ok := g.jobs.NextQueueDeadline(); ok && (next.IsZero() || dl.Before(next)) {
@@ -197,7 +197,7 @@ func (g *Guard) rootSample() (mem, cpu, io psi.PSI) {
 // pressureTick samples the root's pressure files, the host's memory
 // pressure and meminfo, and feeds the engine. It never reads per-job files.
 func (g *Guard) pressureTick(now time.Time) {
-	if g.engine == nil || g.quitting {
+	if g.engine == nil {
 		return
 	}
 	mem, cpu, io := g.rootSample()

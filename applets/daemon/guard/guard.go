@@ -61,7 +61,6 @@ type Guard struct {
 	// psiHost and psiRoot: the kernel measures pressure on the host and
 	// in the job tree (checkPSI); without, PSI figures are unknown.
 	psiHost, psiRoot bool
-	quitting         bool
 	vm               *vmReader     // the reclaim rule's files (nil: rule off)
 	limits           []*limitLevel // the memory limits above the jobs (shortage.go)
 	prevVM           *hostmem.VM   // the last sample's vmstat, for the scanners
@@ -86,9 +85,80 @@ func (g *Guard) debugf(format string, args ...any) {
 // alarm, and takes a first sample.
 func (g *Guard) Start() error { return g.startEngine() }
 
-// Engine is the pressure engine (nil before Start); its methods are its
-// API: ClientFroze, JobEnded, Snapshot, ...
-func (g *Guard) Engine() *pressure.Engine { return g.engine }
+// The engine alone keeps what it did to the jobs (its freezes and
+// demotions); the job side tells it, through the methods below, what
+// changed under it. Before Start (no engine) each does nothing.
+
+// JobEnded: job id ended; the engine forgets what it did to it.
+func (g *Guard) JobEnded(id string) {
+	if g.engine != nil {
+		g.engine.JobEnded(id)
+	}
+}
+
+// ClientFreeze: a client froze (freeze) or thawed job id; a freeze the
+// engine made is now the client's, and the engine will not thaw it.
+func (g *Guard) ClientFreeze(id string, freeze bool) {
+	switch {
+	case g.engine == nil:
+	case freeze:
+		g.engine.ClientFroze(id)
+	default:
+		g.engine.ClientThawed(id)
+	}
+}
+
+// FrozenBefore hands the engine a job it froze for resource res before a
+// restart or an upgrade (the job's record says so), as frozen at now.
+func (g *Guard) FrozenBefore(id, res string, priority int, now time.Time) {
+	if g.engine != nil {
+		g.engine.FrozenBefore(id, res, priority, now)
+	}
+}
+
+// FrozenByEngine: the engine froze job id and may thaw it.
+func (g *Guard) FrozenByEngine(id string) bool {
+	return g.engine != nil && g.engine.FrozenByEngine(id)
+}
+
+// DemotedBefore hands the engine the jobs it demoted before an upgrade
+// and their weights before (Demotions); live tells which are still live.
+func (g *Guard) DemotedBefore(demoted map[string]int, live func(id string) bool) {
+	if g.engine == nil {
+		return
+	}
+	for id, w := range demoted {
+		if live(id) {
+			g.engine.DemotedBefore(id, w)
+		}
+	}
+}
+
+// Demotions are the jobs the engine demoted and their weights before, for
+// an upgrade's hand-over (nil: none).
+func (g *Guard) Demotions() map[string]int {
+	if g.engine == nil {
+		return nil
+	}
+	return g.engine.Demotions()
+}
+
+// Measurements is the engine's current measurement of the root over its
+// window (ok false: no engine).
+func (g *Guard) Measurements() (pressure.Measurements, bool) {
+	if g.engine == nil {
+		return pressure.Measurements{}, false
+	}
+	return g.engine.Snapshot(), true
+}
+
+// Policy is the engine's policy in force (ok false: no engine).
+func (g *Guard) Policy() (pressure.Config, bool) {
+	if g.engine == nil {
+		return pressure.Config{}, false
+	}
+	return g.engine.Config(), true
+}
 
 // Tick is the housekeeping tick: a sample, unless the fast tick feeds the
 // engine already.
@@ -117,9 +187,6 @@ func (g *Guard) HostPSI(resource string) (psi.PSI, error) { return g.hostPSI(res
 // PSI reports whether the kernel measures pressure on the host and in the
 // job tree.
 func (g *Guard) PSI() (host, root bool) { return g.psiHost, g.psiRoot }
-
-// Stop: the daemon shuts down; no more samples or actions.
-func (g *Guard) Stop() { g.quitting = true }
 
 // Close releases the triggers and the wake alarm.
 func (g *Guard) Close() {

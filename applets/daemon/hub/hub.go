@@ -80,13 +80,20 @@ type Hub struct {
 	next      int // where the next entry goes once the ring is full
 	subs      map[*Sub]struct{}
 	observers []func(*Event)
-	dropped   uint64 // lines dropped for followers, in all
+	dropped   uint64  // lines dropped for followers, in all (and an upgraded image's total)
+	out       dropper // the writer, when it counts the lines it drops (nil: it drops none)
 }
+
+// dropper is a writer that drops lines rather than block, and counts them
+// (event.Sink's Events).
+type dropper interface{ Dropped() uint64 }
 
 // New is a hub writing each line to w (nil: nowhere) at clock now (nil:
 // time.Now).
 func New(w io.Writer, now func() time.Time) *Hub {
-	return &Hub{ev: &event.Emitter{W: w, Now: now}, subs: map[*Sub]struct{}{}}
+	h := &Hub{ev: &event.Emitter{W: w, Now: now}, subs: map[*Sub]struct{}{}}
+	h.out, _ = w.(dropper)
+	return h
 }
 
 // Observe adds fn, called with every event published from now on.
@@ -195,8 +202,16 @@ func (h *Hub) Subscribe(f Filter, sink Sink) *Sub {
 // Unsubscribe ends a follower.
 func (h *Hub) Unsubscribe(s *Sub) { delete(h.subs, s) }
 
-// Dropped counts the lines dropped for followers that fell behind.
-func (h *Hub) Dropped() uint64 { return h.dropped }
+// Dropped counts the event lines dropped for a consumer that fell behind:
+// EVENTS followers and the writer (stderr's sink), since the first
+// image's start (STATS events_dropped, cgroupd_events_dropped_total).
+func (h *Hub) Dropped() uint64 {
+	n := h.dropped
+	if h.out != nil {
+		n += h.out.Dropped()
+	}
+	return n
+}
 
 // Gap is the events.dropped line a follower that had lines dropped gets
 // once it has sent everything from before its gap (nil: none), at now.

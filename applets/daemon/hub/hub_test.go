@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"cgroupd/core/event"
 )
 
 type sink struct {
@@ -55,6 +57,30 @@ func TestPublish(t *testing.T) {
 	if !strings.Contains(g, "type=events.dropped count=") || s.Gap(time.UnixMilli(2000)) != nil {
 		t.Errorf("gap %q, then a second one: want one events.dropped line", g)
 	}
+}
+
+// Dropped counts the lines the stderr sink dropped too: one figure, the
+// hub's, for STATS, the metrics and an upgrade.
+func TestDroppedBySink(t *testing.T) {
+	stuck := make(chan struct{})
+	s := event.NewSink(blocked(stuck), 100, nil)
+	defer s.Close(0)
+	defer close(stuck)
+	h := New(s.Events(), nil)
+	for range 10 {
+		h.Publish(&Event{Type: "job.start", Job: "a", KV: []string{"id", "a"}})
+	}
+	if s.Dropped() == 0 || h.Dropped() != s.Dropped() {
+		t.Errorf("hub counts %d dropped, the sink %d: want the sink's drops (> 0) in the hub's figure", h.Dropped(), s.Dropped())
+	}
+}
+
+// blocked is a writer that does not return until its channel closes.
+type blocked chan struct{}
+
+func (b blocked) Write(p []byte) (int, error) {
+	<-b
+	return len(p), nil
 }
 
 // An upgrade hands the ring over: the new image's history starts with the

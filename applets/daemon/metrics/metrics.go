@@ -102,10 +102,13 @@ type Config struct {
 	Interval time.Duration // --metrics-interval
 	Debug    bool
 	Logf     func(format string, args ...any)
-	// Dropped counts the event lines dropped for consumers that fell
-	// behind (STATS events_dropped).
-	Dropped func() uint64
+	// Events is the hub, whose Dropped counts the event lines dropped for
+	// consumers that fell behind (STATS events_dropped); nil: none.
+	Events Dropper
 }
+
+// Dropper counts dropped event lines (hub.Hub).
+type Dropper interface{ Dropped() uint64 }
 
 // Source is what the metrics read of the jobs (the supervisor).
 type Source interface {
@@ -391,7 +394,7 @@ func (m *Metrics) appendMetrics(b []byte, now time.Time) []byte {
 	}
 
 	w.family("cgroupd_events_dropped_total", "counter", "Event lines dropped rather than block the daemon: a stderr that does not drain, EVENTS followers too far behind (STATS events_dropped).")
-	w.sample("cgroupd_events_dropped_total", float64(m.cfg.Dropped()))
+	w.sample("cgroupd_events_dropped_total", float64(m.dropped()))
 
 	w.family("cgroupd_admission_refusals_total", "counter", "RUN requests refused by admission (pressure admission_reject events), by resource; queue: timed out behind other pending jobs.")
 	for _, r := range admissionResources {
@@ -580,10 +583,15 @@ func New(cfg Config, sup Source) *Metrics {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	if cfg.Dropped == nil {
-		cfg.Dropped = func() uint64 { return 0 }
-	}
 	return &Metrics{cfg: cfg, sup: sup}
+}
+
+// dropped is the hub's count of dropped event lines.
+func (m *Metrics) dropped() uint64 {
+	if m.cfg.Events == nil {
+		return 0
+	}
+	return m.cfg.Events.Dropped()
 }
 
 func (m *Metrics) debugf(format string, args ...any) {

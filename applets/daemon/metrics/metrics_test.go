@@ -87,6 +87,18 @@ func TestMetricsEventCounts(t *testing.T) {
 	}
 }
 
+// The dropped event lines are the hub's figure, read from the hub.
+func TestMetricsEventsDropped(t *testing.T) {
+	m := New(Config{Events: dropped(7)}, &fakeJobs{})
+	if got := series(t, string(m.appendMetrics(nil, time.Now())))["cgroupd_events_dropped_total"]; got != 7 {
+		t.Errorf("cgroupd_events_dropped_total %v, want the hub's 7", got)
+	}
+}
+
+type dropped uint64
+
+func (d dropped) Dropped() uint64 { return uint64(d) }
+
 func bi() string  { v, _ := buildInfo(); return v }
 func gov() string { _, g := buildInfo(); return g }
 
@@ -184,7 +196,7 @@ type fakeJobs struct {
 func (f *fakeJobs) start(id string, uid uint32, cg cgroup.Dir, priority int) *supervisor.Job {
 	m := job.Make(job.Spec{ID: id, UID: uid, GID: uid, Cgroup: cg, Priority: priority})
 	m.Start(42, "", time.UnixMilli(10), 0, uint64(len(f.live)+1))
-	j := &supervisor.Job{Job: m}
+	j := supervisor.Detached(m)
 	f.live = append(f.live, j)
 	return j
 }

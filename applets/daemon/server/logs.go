@@ -116,6 +116,6 @@ func (st *streams) closeLog(c *conn) {
 			delete(st.followers, j)
 		}
 		st.srv.sup.UnfollowLog(j)
-		st.srv.sup.Release(j)
+		st.srv.sup.Release(j, supervisor.Reading)
 	}
 }

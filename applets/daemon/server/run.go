@@ -278,25 +278,44 @@ func (srv *Server) doRun(c *conn, r *proto.Request) []byte {
 	if r.Verb == "PIPE" {
 		st.Stdio = c.takeFDs() // pipe.go; closed once the spawn is done
 	}
-	j, rf := srv.sup.Run(st, func(j *supervisor.Job, rf *supervisor.Refusal) {
-		closeFDs(st.Stdio)
-		if c.pendJob == j {
-			c.pendJob = nil
-		}
-		if rf != nil {
-			srv.reply(c, refusalResp(rf, j.ID()).Bytes())
-			return
-		}
-		srv.st.replyRun(c, j) // wait: 1 keeps c for the end block
-	})
+	j, rf := srv.sup.Run(st)
 	if rf != nil {
 		closeFDs(st.Stdio)
 		return refusalResp(rf, spec.ID).Bytes()
 	}
+	// Answered when the supervisor tells it started or was refused
+	// (runDone).
+	srv.st.runs[j] = runReq{c: c, stdio: st.Stdio}
 	if j.IsPending() {
 		c.pendJob = j // a client that goes away cancels it
 	}
 	return nil
+}
+
+// runReq is a RUN the supervisor took: its connection and the fds it
+// lent the job (RUN --pipe), until the job started or was refused.
+type runReq struct {
+	c     *conn
+	stdio []int
+}
+
+// runDone answers the RUN of j, which started (rf nil) or was refused.
+func (st *streams) runDone(j *supervisor.Job, rf *supervisor.Refusal) {
+	req, ok := st.runs[j]
+	if !ok {
+		return
+	}
+	delete(st.runs, j)
+	c := req.c
+	closeFDs(req.stdio)
+	if c.pendJob == j {
+		c.pendJob = nil
+	}
+	if rf != nil {
+		st.srv.reply(c, refusalResp(rf, j.ID()).Bytes())
+		return
+	}
+	st.replyRun(c, j) // wait: 1 keeps c for the end block
 }
 
 // RUN's timeout keys: timeout at most maxRunTimeout, timeout_grace

@@ -83,14 +83,12 @@ type Config struct {
 	Upgrade func() error
 	Metrics func(b []byte) []byte
 	Top     *top.Sampler
-	// EventsDropped counts the event lines dropped for the stderr sink.
-	SinkDropped func() uint64
 }
 
 // Server is the daemon's socket side: the listener, the connections, the
 // line protocol, the verbs and every stream a client waits on (WAIT, RUN
 // wait: 1, LOGS and EVENTS followers, FREEZE/THAW confirmations, queued
-// RUNs). It answers clients from the supervisor's changes (Listener).
+// RUNs). It answers clients from the supervisor's changes (Answer).
 type Server struct {
 	cfg    Config
 	lp     *loop.Loop
@@ -120,24 +118,23 @@ func New(cfg Config, lp *loop.Loop, sup *supervisor.Supervisor, jn *journal.Jour
 	srv := &Server{cfg: cfg, lp: lp, sup: sup, jn: jn, logs: logs, events: events, lfd: -1, conns: map[int]*conn{}}
 	srv.st = streams{srv: srv, waiters: map[*supervisor.Job]map[*conn]struct{}{},
 		followers: map[*supervisor.Job]map[*conn]struct{}{}, held: map[*conn]*supervisor.Job{},
-		holds: map[*supervisor.Job]int{}}
+		runs: map[*supervisor.Job]runReq{}}
 	srv.cl = callers{srv: srv, userCache: map[uint32][]uint32{}}
 	if srv.cfg.Logf == nil {
 		srv.cfg.Logf = func(string, ...any) {}
 	}
-	sup.Listen(&srv.st)
 	return srv
 }
 
 // streams are what connections wait for once their request was taken
-// (streams.go): the supervisor's Listener.
+// (streams.go), answered from the supervisor's Outcomes.
 type streams struct {
 	srv       *Server
 	waiters   map[*supervisor.Job]map[*conn]struct{} // WAIT in progress
 	followers map[*supervisor.Job]map[*conn]struct{} // LOGS --follow
 	held      map[*conn]*supervisor.Job              // RUN wait: 1 connections and their job
-	holds     map[*supervisor.Job]int                // how many hold each job
 	freezeQ   []*freezeOp                            // FREEZE/THAW waiting for cgroup.events
+	runs      map[*supervisor.Job]runReq             // RUNs the supervisor took, until started or refused
 }
 
 // callers is who is asking: the rights checks are made with, the
@@ -501,8 +498,6 @@ func (srv *Server) Tick(now time.Time) {
 	srv.pauseAccept(false)
 }
 
-// emit writes one event line.
-
 // logf writes a human log line (never starting with "EVENT ").
 func (srv *Server) logf(format string, args ...any) { srv.cfg.Logf(format, args...) }
 
@@ -544,6 +539,7 @@ func (srv *Server) closeListener() {
 // Close writes out what the hub queued, then drops every connection and
 // the listener (start failure or end of shutdown).
 func (srv *Server) Close() {
+	srv.Answer()
 	srv.FlushQueued()
 	srv.closeListener()
 	for _, c := range srv.conns {

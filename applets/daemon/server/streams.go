@@ -12,29 +12,70 @@ import (
 // kept here and only here, each in one place:
 //
 //   - WAIT: waiters[job] (and c.waitJob);
-//   - RUN wait: 1: held[c] and holds[job], from the ok block to the end
-//     block and the client's close;
+//   - RUN wait: 1: held[c], from the ok block to the end block and the
+//     client's close;
 //   - LOGS --follow: followers[job] (and c.log);
 //   - FREEZE/THAW: freezeQ, until cgroup.events confirms;
-//   - a queued RUN: c.pendJob, until the supervisor says Done;
+//   - a RUN the supervisor took: runs[job] until it starts or is
+//     refused, and c.pendJob while it is queued;
 //   - EVENTS --follow: c.sub, the hub's.
 //
-// Each of them holds its job in the supervisor (Hold/Release) while it
-// reads the job's end or its log: an rm job is removed once none is left.
-// The supervisor tells the server of job changes (supervisor.Listener);
-// the server answers from them, never the other way round.
+// Each of them holds its job in the supervisor (Hold/Release), which keeps
+// the one count of a job's clients: an rm job is removed once none is
+// left, a kill_on_detach job is stopped once its last RUN wait: 1 is.
+// The supervisor queues job changes (supervisor.Outcome); the server
+// takes them after the step (Answer) and answers from them, never the
+// other way round.
 
-// Ended answers what waited for j's end: WAITs and RUN wait: 1 end blocks
+// Answer takes the supervisor's outcomes and answers the clients waiting
+// on them (the root calls it at the end of each batch of the loop, before
+// the queued lines are written). What it asks of the supervisor in answer
+// (Release, Cancel, CheckEvents) are steps of their own, after the one
+// that queued the outcome; their outcomes are taken next, until none is
+// left.
+func (srv *Server) Answer() {
+	for {
+		outs := srv.sup.Outcomes()
+		if len(outs) == 0 {
+			return
+		}
+		for i := range outs {
+			srv.st.answer(&outs[i])
+		}
+	}
+}
+
+// answer answers the clients waiting on one outcome.
+func (st *streams) answer(o *supervisor.Outcome) {
+	switch o.Kind {
+	case supervisor.Started:
+		st.runDone(o.Job, nil)
+	case supervisor.Refused:
+		st.runDone(o.Job, o.Refusal)
+	case supervisor.Ended:
+		st.ended(o.Job)
+	case supervisor.Frozen:
+		st.resolveFreezeOps(o.Job, o.Frozen) // the FREEZE/THAW it confirms
+	case supervisor.Dropped:
+		st.dropped(o.Job, o.Refusal)
+	case supervisor.LogGrew:
+		st.logGrew(o.Job)
+	case supervisor.Overflow:
+		st.overflow()
+	}
+}
+
+// ended answers what waited for j's end: WAITs and RUN wait: 1 end blocks
 // (once the end is on record: a status a client was told is never lost
 // by a crash), FREEZE/THAW that can no longer be confirmed, LOGS
 // followers (they send what is left and close).
-func (st *streams) Ended(j *supervisor.Job) {
+func (st *streams) ended(j *supervisor.Job) {
 	st.resolveFreezeOps(j, false)
 	end := waitResponse(j)
 	for c := range st.waiters[j] {
 		c.waitJob = nil
 		st.replyRecorded(c, end)
-		st.srv.sup.Release(j)
+		st.srv.sup.Release(j, supervisor.Reading)
 	}
 	delete(st.waiters, j)
 	for c, hj := range st.held {
@@ -58,31 +99,28 @@ func (st *streams) Ended(j *supervisor.Job) {
 	}
 }
 
-// Frozen answers the FREEZE/THAW of j that cgroup.events now confirms.
-func (st *streams) Frozen(j *supervisor.Job, frozen bool) { st.resolveFreezeOps(j, frozen) }
-
-// Dropped answers the WAITs of a pending job forgotten without starting
+// dropped answers the WAITs of a pending job forgotten without starting
 // with the RUN's error.
-func (st *streams) Dropped(j *supervisor.Job, rf *supervisor.Refusal) {
+func (st *streams) dropped(j *supervisor.Job, rf *supervisor.Refusal) {
 	out := refusalResp(rf, j.ID()).Bytes()
 	for c := range st.waiters[j] {
 		c.waitJob = nil
 		st.srv.reply(c, out)
-		st.srv.sup.Release(j)
+		st.srv.sup.Release(j, supervisor.Reading)
 	}
 	delete(st.waiters, j)
 }
 
-// LogGrew resumes j's idle LOGS followers.
-func (st *streams) LogGrew(j *supervisor.Job) {
+// logGrew resumes j's idle LOGS followers.
+func (st *streams) logGrew(j *supervisor.Job) {
 	for c := range st.followers[j] {
 		st.pumpLog(c)
 	}
 }
 
-// Overflow: notifications were lost; what FREEZE/THAW wait for is read
+// overflow: notifications were lost; what FREEZE/THAW wait for is read
 // again.
-func (st *streams) Overflow() {
+func (st *streams) overflow() {
 	for _, op := range append([]*freezeOp(nil), st.freezeQ...) {
 		st.srv.sup.CheckEvents(op.job)
 	}
@@ -95,7 +133,7 @@ func (st *streams) wait(c *conn, j *supervisor.Job) {
 	}
 	st.waiters[j][c] = struct{}{}
 	c.waitJob = j
-	st.srv.sup.Hold(j)
+	st.srv.sup.Hold(j, supervisor.Reading)
 }
 
 // follow makes c a LOGS follower of j.
@@ -107,34 +145,25 @@ func (st *streams) follow(c *conn, j *supervisor.Job) error {
 		st.followers[j] = map[*conn]struct{}{}
 	}
 	st.followers[j][c] = struct{}{}
-	st.srv.sup.Hold(j)
+	st.srv.sup.Hold(j, supervisor.Reading)
 	return nil
 }
 
 // hold keeps c, a RUN wait: 1 connection, on j until the client closes it.
 func (st *streams) holdJob(c *conn, j *supervisor.Job) {
 	st.held[c] = j
-	st.holds[j]++
-	st.srv.sup.Hold(j)
+	st.srv.sup.Hold(j, supervisor.Attached)
 }
 
 // unhold lets c's job go; the last holder of a job that has not ended
-// detaches it (kill_on_detach).
+// detaches it (kill_on_detach, the supervisor's Release).
 func (st *streams) unhold(c *conn) {
 	j := st.held[c]
 	if j == nil {
 		return
 	}
 	delete(st.held, c)
-	st.holds[j]--
-	last := st.holds[j] <= 0
-	if last {
-		delete(st.holds, j)
-	}
-	if last && !j.IsEnded() {
-		st.srv.sup.Detach(j)
-	}
-	st.srv.sup.Release(j)
+	st.srv.sup.Release(j, supervisor.Attached)
 }
 
 // connGone undoes what c was waiting for (closeConn).
@@ -146,7 +175,7 @@ func (st *streams) connGone(c *conn) {
 			if len(st.waiters[j]) == 0 {
 				delete(st.waiters, j)
 			}
-			st.srv.sup.Release(j)
+			st.srv.sup.Release(j, supervisor.Reading)
 		}
 	}
 	if c.log != nil {
@@ -200,7 +229,7 @@ func (st *streams) replyRecorded(c *conn, out []byte) {
 // waitResponse is WAIT's answer for ended job j.
 func waitResponse(j *supervisor.Job) []byte {
 	r := proto.OK()
-	addKV(r, job.WaitKV(j.Job))
+	addKV(r, job.WaitKV(supervisor.Model(j)))
 	return r.Bytes()
 }
 

@@ -108,7 +108,7 @@ func (srv *Server) doList(c *conn) []byte {
 			Add("pids_current", u64(pids)).Add("age_ms", strconv.FormatInt(j.AgeMs(now), 10)).
 			Add("start_unix_ms", strconv.FormatInt(startUnix, 10)).Add("exit_unix_ms", strconv.FormatInt(exitUnix, 10)).
 			Add("cgroup", string(j.Cgroup()))
-		addKV(b, job.UnknownKeys(j.Job))
+		addKV(b, job.UnknownKeys(supervisor.Model(j)))
 		// Appended: who owns it and what it runs (a table at a terminal).
 		b.Add("uid", strconv.FormatUint(uint64(j.Spec().UID), 10)).Add("command", proto.Cut(strings.Join(j.Spec().Argv, " ")))
 		out = append(out, b.Bytes()...)
@@ -164,7 +164,7 @@ func (srv *Server) doInspect(c *conn, r *proto.Request) []byte {
 		Add("psi_io_some_avg10", pct(io.Some.Avg10)).Add("psi_io_full_avg10", pct(io.Full.Avg10)).
 		Add("psi_available", boolStr(psiRoot))
 	resp.Add("uid", u64(uint64(j.Spec().UID))).Add("adopted", boolStr(j.Adopted()))
-	addKV(resp, job.UnknownKeys(j.Job))
+	addKV(resp, job.UnknownKeys(supervisor.Model(j)))
 	// The v1 figures sent as 0 because their file could not be read.
 	unknown := ""
 	add := func(no bool, keys string) {
@@ -216,7 +216,7 @@ func (srv *Server) doStats(c *conn) []byte {
 		Add("psi_io_some_avg10", pct(io.Some.Avg10)).Add("psi_io_full_avg10", pct(io.Full.Avg10)).
 		Add("pending", strconv.Itoa(pending)).Add("dry_run", boolStr(srv.cfg.DryRun)).
 		Add("psi_available", boolStr(psiHost)).
-		Add("events_dropped", u64(srv.EventsDropped()))
+		Add("events_dropped", u64(srv.events.Dropped()))
 	if m, ok := srv.sup.HostMem(); ok {
 		r.Add("host_mem_total_bytes", u64(m.Total)).Add("host_mem_available_bytes", u64(m.Available))
 	}
@@ -234,16 +234,6 @@ func (srv *Server) doStats(c *conn) []byte {
 		r.Add("user_jobs_max", strconv.Itoa(srv.cfg.MaxUserJobs)).Add("user_priority_max", strconv.Itoa(srv.cfg.MaxUserPriority))
 	}
 	return r.Bytes()
-}
-
-// EventsDropped counts the event lines dropped for a consumer that fell
-// behind: stderr and EVENTS followers.
-func (srv *Server) EventsDropped() uint64 {
-	n := srv.events.Dropped()
-	if srv.cfg.SinkDropped != nil {
-		n += srv.cfg.SinkDropped()
-	}
-	return n
 }
 
 func boolStr(b bool) string {

@@ -24,8 +24,8 @@ func fakeDaemon(t *testing.T) (*Supervisor, *Job, *bytes.Buffer) {
 		t.Fatal(err)
 	}
 	var ev bytes.Buffer
-	d := New(Config{Root: cgroup.Dir(root)}, nil, hub.New(&ev, func() time.Time { return time.UnixMilli(1000) }), nil, nil, nil)
-	j := testEntry("job", 1000, d.cfg.Root.Child("job"), 10)
+	d := New(Config{Root: cgroup.Dir(root)}, nil, hub.New(&ev, func() time.Time { return time.UnixMilli(1000) }), nil, nil)
+	j := testEntry("job", 1000, d.c.cfg.Root.Child("job"), 10)
 	testStart(d, j)
 	return d, j, &ev
 }
@@ -72,7 +72,7 @@ func TestActions(t *testing.T) {
 			if tc.prep != nil {
 				tc.prep(d, j)
 			}
-			err := d.act(tc.kind, j, tc.reason, tc.weight)
+			err := d.c.act(tc.kind, j, tc.reason, tc.weight)
 			if tc.wantError {
 				if err == nil {
 					t.Fatalf("got nil error, want one")
@@ -101,25 +101,25 @@ func TestActions(t *testing.T) {
 func TestEventsDriveState(t *testing.T) {
 	d, j, ev := fakeDaemon(t)
 	setEvents(t, j, 1, 1)
-	d.checkEvents(j)
-	if j.State() != job.StateFrozen || d.nFrozen != 1 || d.nRunning != 0 {
-		t.Fatalf("got state %s frozen %d running %d, want frozen 1 running 0", j.State(), d.nFrozen, d.nRunning)
+	d.c.checkEvents(j)
+	if j.State() != job.StateFrozen || d.c.nFrozen != 1 || d.c.nRunning != 0 {
+		t.Fatalf("got state %s frozen %d running %d, want frozen 1 running 0", j.State(), d.c.nFrozen, d.c.nRunning)
 	}
 	setEvents(t, j, 1, 0)
-	d.checkEvents(j)
-	if j.State() != job.StateRunning || d.nFrozen != 0 || d.nRunning != 1 {
-		t.Fatalf("got state %s frozen %d running %d, want running", j.State(), d.nFrozen, d.nRunning)
+	d.c.checkEvents(j)
+	if j.State() != job.StateRunning || d.c.nFrozen != 0 || d.c.nRunning != 1 {
+		t.Fatalf("got state %s frozen %d running %d, want running", j.State(), d.c.nFrozen, d.c.nRunning)
 	}
 	// Main ended; the cgroup still has services: no finish yet.
 	testExit(d, j, spawn.Status{Exit: 3})
-	d.checkEvents(j)
+	d.c.checkEvents(j)
 	if j.IsEnded() {
 		t.Fatalf("job finished while still populated")
 	}
 	setEvents(t, j, 0, 0)
-	d.checkEvents(j)
-	if !j.IsEnded() || j.State() != job.StateFailed || len(d.liveJobs) != 0 || d.nRunning != 0 {
-		t.Fatalf("got ended %v state %s live %d running %d, want ended failed", j.IsEnded(), j.State(), len(d.liveJobs), d.nRunning)
+	d.c.checkEvents(j)
+	if !j.IsEnded() || j.State() != job.StateFailed || len(d.c.liveJobs) != 0 || d.c.nRunning != 0 {
+		t.Fatalf("got ended %v state %s live %d running %d, want ended failed", j.IsEnded(), j.State(), len(d.c.liveJobs), d.c.nRunning)
 	}
 	want := "EVENT schema=cgroupd.v1 ts_unix_ms=1000 type=job.exit id=job state=failed exit=3 signal=0 oom_killed=0 cgroup=" +
 		string(j.Cgroup()) + " start_unix_ms=10 exit_unix_ms=20 oom_kills=0 uid=1000\n"
@@ -127,8 +127,8 @@ func TestEventsDriveState(t *testing.T) {
 		t.Errorf("got %q, want %q", ev.String(), want)
 	}
 	// A second notification changes nothing: exactly one job.exit.
-	d.checkEvents(j)
-	d.finish(j)
+	d.c.checkEvents(j)
+	d.c.finish(j)
 	if n := strings.Count(ev.String(), "type=job.exit"); n != 1 {
 		t.Errorf("got %d job.exit, want 1", n)
 	}
@@ -142,12 +142,12 @@ func TestMemEventsOOM(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	d.checkMemEvents(j, false) // oom_kill 0: nothing
+	d.c.checkMemEvents(j, false) // oom_kill 0: nothing
 	write("1")
-	d.checkMemEvents(j, false)
-	d.checkMemEvents(j, false) // unchanged: no second event
+	d.c.checkMemEvents(j, false)
+	d.c.checkMemEvents(j, false) // unchanged: no second event
 	write("3")
-	d.checkMemEvents(j, false)
+	d.c.checkMemEvents(j, false)
 	want := "EVENT schema=cgroupd.v1 ts_unix_ms=1000 type=job.oom id=job cgroup=" + string(j.Cgroup()) + " oom_kill_count=1 uid=1000\n" +
 		"EVENT schema=cgroupd.v1 ts_unix_ms=1000 type=job.oom id=job cgroup=" + string(j.Cgroup()) + " oom_kill_count=3 uid=1000\n"
 	if ev.String() != want {
@@ -156,21 +156,21 @@ func TestMemEventsOOM(t *testing.T) {
 	// The job then ends by SIGKILL: killed, oom_killed 1.
 	testExit(d, j, spawn.Status{Signal: 9})
 	setEvents(t, j, 0, 0)
-	d.checkEvents(j)
+	d.c.checkEvents(j)
 	if j.State() != job.StateKilled || !strings.Contains(ev.String(), "state=killed exit=0 signal=9 oom_killed=1") {
 		t.Errorf("got state %s, events %q, want killed with oom_killed=1", j.State(), ev.String())
 	}
-	if r := strings.Join(job.WaitKV(j.Job), " "); !strings.Contains(r, "oom_killed 1") {
+	if r := strings.Join(job.WaitKV(j.model), " "); !strings.Contains(r, "oom_killed 1") {
 		t.Errorf("got WAIT %q, want oom_killed: 1", r)
 	}
 }
 
 func TestCandidates(t *testing.T) {
 	d, _, _ := fakeDaemon(t)
-	if c := d.candidates(30); len(c) != 1 || c[0].ID() != "job" {
+	if c := d.c.candidates(30); len(c) != 1 || c[0].ID() != "job" {
 		t.Errorf("got candidates %v, want [job]", c)
 	}
-	if c := d.candidates(5); len(c) != 0 {
+	if c := d.c.candidates(5); len(c) != 0 {
 		t.Errorf("got candidates %v for priority <= 5, want none", c)
 	}
 }
@@ -185,9 +185,9 @@ func TestOOMBeforeExitWhenExitSeenFirst(t *testing.T) {
 	}
 	testExit(d, j, spawn.Status{Signal: 9})
 	setEvents(t, j, 0, 0)
-	d.checkEvents(j) // the exit path: finish before any checkMemEvents
-	d.checkMemEvents(j, false)
-	d.finish(j)
+	d.c.checkEvents(j) // the exit path: finish before any checkMemEvents
+	d.c.checkMemEvents(j, false)
+	d.c.finish(j)
 	got := ev.String()
 	if strings.Count(got, "type=job.oom") != 1 || strings.Count(got, "type=job.exit") != 1 {
 		t.Fatalf("got %q, want one job.oom and one job.exit", got)
@@ -212,14 +212,14 @@ func TestOOMGroupKillOneEvent(t *testing.T) {
 		}
 	}
 	write("1", "0") // the first victim, before the kernel counts the group kill
-	d.checkMemEvents(j, false)
+	d.c.checkMemEvents(j, false)
 	write("2", "1")
-	d.checkMemEvents(j, false)
+	d.c.checkMemEvents(j, false)
 	write("3", "1") // the rest of the group
-	d.checkMemEvents(j, false)
+	d.c.checkMemEvents(j, false)
 	testExit(d, j, spawn.Status{Signal: 9})
 	setEvents(t, j, 0, 0)
-	d.checkEvents(j)
+	d.c.checkEvents(j)
 	got := ev.String()
 	if n := strings.Count(got, "type=job.oom"); n != 1 || !strings.Contains(got, "oom_kill_count=2") {
 		t.Errorf("got %q, want one job.oom (oom_kill_count=2)", got)
@@ -230,10 +230,10 @@ func TestOOMGroupKillOneEvent(t *testing.T) {
 	d, j, ev = fakeDaemon(t)
 	j.SetOOMGroup(true)
 	write("1", "0")
-	d.checkMemEvents(j, false)
+	d.c.checkMemEvents(j, false)
 	testExit(d, j, spawn.Status{Signal: 9})
 	setEvents(t, j, 0, 0)
-	d.checkEvents(j)
+	d.c.checkEvents(j)
 	got = ev.String()
 	if strings.Count(got, "type=job.oom") != 1 || strings.Index(got, "type=job.oom") > strings.Index(got, "type=job.exit") {
 		t.Errorf("got %q, want one job.oom before job.exit", got)

@@ -115,7 +115,7 @@ func (ad *adoption) restore(j *Job, meta job.Meta, h *handoff.Job) job.Phase {
 	}
 	j.pidfd = pidfd
 	ad.sv.pidfds++
-	if err := ad.sv.lp.Add(pidfd, unix.EPOLLIN, func(uint32) { ad.sv.onMainExit(j) }); err != nil {
+	if err := ad.sv.lp.Add(pidfd, unix.EPOLLIN, func(uint32) { defer ad.sv.oc.enter("main exit")(); ad.sv.onMainExit(j) }); err != nil {
 		ad.sv.logf("job %s: epoll add pidfd: %v", j.ID(), err)
 	}
 	if h != nil {
@@ -123,7 +123,7 @@ func (ad *adoption) restore(j *Job, meta job.Meta, h *handoff.Job) job.Phase {
 			s := &service{pidfd: fd}
 			j.services = append(j.services, s)
 			ad.sv.pidfds++
-			if err := ad.sv.lp.Add(fd, unix.EPOLLIN, func(uint32) { ad.sv.onServiceExit(j, s) }); err != nil {
+			if err := ad.sv.lp.Add(fd, unix.EPOLLIN, func(uint32) { defer ad.sv.oc.enter("service exit")(); ad.sv.onServiceExit(j, s) }); err != nil {
 				ad.sv.logf("job %s: epoll add service: %v", j.ID(), err)
 			}
 		}
@@ -161,8 +161,8 @@ func (ad *adoption) resume(j *Job, p job.Phase, notChild bool, unknown string) {
 		old := j.State()
 		j.SetFrozen(true)
 		ad.sv.recount(j, old, j.State())
-		if res, ok := strings.CutPrefix(j.FrozenBy(), "pressure_"); ok && ad.sv.g.Engine() != nil {
-			ad.sv.g.Engine().FrozenBefore(j.ID(), res, j.Spec().Priority, time.Now())
+		if res, ok := strings.CutPrefix(j.FrozenBy(), "pressure_"); ok {
+			ad.sv.g.FrozenBefore(j.ID(), res, j.Spec().Priority, time.Now())
 		}
 	}
 	// --timeout counts from the start, as recorded (the time the engine

@@ -25,19 +25,19 @@ import (
 // triggers, and the spawner.
 func (sv *Supervisor) Open() error {
 	var err error
-	if sv.w.watcher, err = notify.New(); err != nil {
+	if sv.c.w.watcher, err = notify.New(); err != nil {
 		return fmt.Errorf("inotify: %w", err)
 	}
-	if err := sv.lp.Add(sv.w.watcher.FD(), unix.EPOLLIN, func(uint32) { sv.w.onNotify() }); err != nil {
+	if err := sv.c.lp.Add(sv.c.w.watcher.FD(), unix.EPOLLIN, func(uint32) { defer sv.c.oc.enter("notify")(); sv.c.w.onNotify() }); err != nil {
 		return fmt.Errorf("epoll add inotify: %w", err)
 	}
-	if err := sv.g.Start(); err != nil {
+	if err := sv.c.g.Start(); err != nil {
 		return fmt.Errorf("pressure engine: %w", err)
 	}
-	if sv.sp.spawner, err = spawner.New(sv.cfg.OOMAdj); err != nil {
+	if sv.c.sp.spawner, err = spawner.New(sv.c.cfg.OOMAdj); err != nil {
 		return fmt.Errorf("spawner: %w", err)
 	}
-	if err := sv.lp.Add(sv.sp.spawner.FD(), unix.EPOLLIN, func(uint32) { sv.sp.spawner.OnReady() }); err != nil {
+	if err := sv.c.lp.Add(sv.c.sp.spawner.FD(), unix.EPOLLIN, func(uint32) { defer sv.c.oc.enter("spawned")(); sv.c.sp.spawner.OnReady() }); err != nil {
 		return fmt.Errorf("epoll add spawner: %w", err)
 	}
 	return nil
@@ -52,25 +52,24 @@ func (sv *Supervisor) Adopt(h *handoff.Handoff) {
 	if h != nil {
 		handed = h.Jobs
 		for _, fd := range h.Reap {
-			sv.sp.reapLater(fd)
+			sv.c.sp.reapLater(fd)
 		}
-		sv.ids.Above(h.NextID - 1)
+		sv.c.ids.Above(h.NextID - 1)
 	}
 	// Automatic ids go on above every id still named somewhere: the
 	// reservation, kept logs, records and cgroups (adopt).
-	sv.ids.Above(sv.journal.Reserved() - 1)
-	for _, id := range sv.logs.Found() {
-		sv.ids.Seen(id)
+	sv.c.ids.Above(sv.c.journal.Reserved() - 1)
+	for _, id := range sv.c.logs.Found() {
+		sv.c.ids.Seen(id)
 	}
-	sv.ad.adopt(handed)
-	if h != nil && sv.g.Engine() != nil {
+	sv.c.ad.adopt(handed)
+	if h != nil {
 		// The engine's demotions of jobs still live: restored once CPU
 		// pressure recedes, as if no upgrade had come between.
-		for id, w := range h.Demoted {
-			if j := sv.jobs[id]; j != nil && j.Phase() == job.Running {
-				sv.g.Engine().DemotedBefore(id, w)
-			}
-		}
+		sv.c.g.DemotedBefore(h.Demoted, func(id string) bool {
+			j := sv.c.jobs[id]
+			return j != nil && j.Phase() == job.Running
+		})
 	}
 }
 
@@ -78,7 +77,7 @@ func (sv *Supervisor) Adopt(h *handoff.Handoff) {
 // pidfds and the processes still to reap. It returns the fds and the job
 // ids in start order.
 func (sv *Supervisor) Handoff(h *handoff.Handoff) (fds []int, ids []string) {
-	for _, j := range sv.sortedJobs() {
+	for _, j := range sv.c.sortedJobs() {
 		if j.pidfd < 0 {
 			continue
 		}
@@ -93,12 +92,10 @@ func (sv *Supervisor) Handoff(h *handoff.Handoff) (fds []int, ids []string) {
 		h.Jobs[j.ID()] = hj
 		ids = append(ids, j.ID())
 	}
-	h.Reap = append(h.Reap, sv.sp.unreaped...)
-	fds = append(fds, sv.sp.unreaped...)
-	h.NextID = sv.ids.Next()
-	if e := sv.g.Engine(); e != nil {
-		h.Demoted = e.Demotions()
-	}
+	h.Reap = append(h.Reap, sv.c.sp.unreaped...)
+	fds = append(fds, sv.c.sp.unreaped...)
+	h.NextID = sv.c.ids.Next()
+	h.Demoted = sv.c.g.Demotions()
 	return fds, ids
 }
 
@@ -107,26 +104,27 @@ func (sv *Supervisor) Handoff(h *handoff.Handoff) (fds []int, ids []string) {
 // and the admission queue. It reads per-job files only of the few jobs in
 // a transition.
 func (sv *Supervisor) Tick(now time.Time) {
-	sv.housekeepStopping(now)
-	sv.sp.retryGraves()
-	sv.g.Tick(now)
-	sv.rq.checkQueue(now)
+	defer sv.c.oc.enter("Tick")()
+	sv.c.housekeepStopping(now)
+	sv.c.sp.retryGraves()
+	sv.c.g.Tick(now)
+	sv.c.rq.checkQueue(now)
 }
 
 // Busy reports what an upgrade must wait for: spawns and kill fallback
 // rounds in flight, records not written.
 func (sv *Supervisor) Busy() bool {
-	return len(sv.sp.starting) > 0 || sv.kf.Busy() || !sv.journal.Idle()
+	return len(sv.c.sp.starting) > 0 || sv.c.kf.Busy() || !sv.c.journal.Idle()
 }
 
 // Idle: no job is live and none is being started (a shutdown is done
 // with the jobs).
-func (sv *Supervisor) Idle() bool { return len(sv.liveJobs) == 0 && len(sv.sp.starting) == 0 }
+func (sv *Supervisor) Idle() bool { return len(sv.c.liveJobs) == 0 && len(sv.c.sp.starting) == 0 }
 
 // LiveJobs are the jobs that are not ended, in no order.
 func (sv *Supervisor) LiveJobs() []*Job {
-	out := make([]*Job, 0, len(sv.liveJobs))
-	for j := range sv.liveJobs {
+	out := make([]*Job, 0, len(sv.c.liveJobs))
+	for j := range sv.c.liveJobs {
 		out = append(out, j)
 	}
 	return out
@@ -136,15 +134,16 @@ func (sv *Supervisor) LiveJobs() []*Job {
 // every live job; it is done with the jobs once Idle. Jobs end as usual,
 // reaped by the loop.
 func (sv *Supervisor) Shutdown() {
-	if sv.quitting {
+	defer sv.c.oc.enter("Shutdown")()
+	if sv.c.quitting {
 		return
 	}
-	sv.rq.cancelAllPending("shutting down")
-	sv.quitting = true
-	for _, j := range sv.sortedJobs() {
+	sv.c.rq.cancelAllPending("shutting down")
+	sv.c.quitting = true
+	for _, j := range sv.c.sortedJobs() {
 		if !j.IsEnded() && !j.MainGone() {
-			if err := sv.killJob(j, int(unix.SIGKILL), ReasonShutdown); err != nil {
-				sv.logf("shutdown: kill job %s: %v", j.ID(), err)
+			if err := sv.c.killJob(j, int(unix.SIGKILL), ReasonShutdown); err != nil {
+				sv.c.logf("shutdown: kill job %s: %v", j.ID(), err)
 			}
 		}
 	}
@@ -154,7 +153,7 @@ func (sv *Supervisor) Shutdown() {
 // that would not die in time), every job cgroup is removed with a
 // job.cleanup, and the records are written out.
 func (sv *Supervisor) Final() {
-	for _, j := range sv.sortedJobs() {
+	for _, j := range sv.c.sortedJobs() {
 		if j.IsEnded() {
 			continue
 		}
@@ -163,65 +162,65 @@ func (sv *Supervisor) Final() {
 			if err != nil || !ok {
 				st = spawn.Status{Signal: int(unix.SIGKILL)}
 			}
-			sv.closePidFD(&j.pidfd)
-			sv.apply(j, func(m *job.Job) error { return m.MainExited(st, "", time.Now(), monoMs()) }) // finish records the end
+			sv.c.closePidFD(&j.pidfd)
+			sv.c.apply(j, func(m *job.Job) error { return m.MainExited(st, "", time.Now(), monoMs()) }) // finish records the end
 		}
-		sv.finish(j)
+		sv.c.finish(j)
 	}
-	for _, j := range sv.sortedJobs() {
+	for _, j := range sv.c.sortedJobs() {
 		for _, s := range j.services {
 			if s.pidfd >= 0 {
 				spawn.Reap(s.pidfd)
-				sv.closePidFD(&s.pidfd)
+				sv.c.closePidFD(&s.pidfd)
 			}
 		}
 		err := j.Cgroup().Remove()
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			sv.logf("shutdown: remove %s: %v", j.Cgroup(), err)
-			sv.emitJob(&hub.Event{Type: "job.cleanup"}, j, "id", j.ID(), "result", "failed", "cgroup", string(j.Cgroup()))
+			sv.c.logf("shutdown: remove %s: %v", j.Cgroup(), err)
+			sv.c.emitJob(&hub.Event{Type: "job.cleanup"}, j, "id", j.ID(), "result", "failed", "cgroup", string(j.Cgroup()))
 			continue
 		}
-		sv.forget(j, "removed")
+		sv.c.forget(j, "removed")
 	}
-	sv.sp.retryGraves()
-	sv.journal.Close() // the records of the removed jobs are deleted
+	sv.c.sp.retryGraves()
+	sv.c.journal.Close() // the records of the removed jobs are deleted
 }
 
 // Close releases every fd the supervisor holds (start failure or end of
 // shutdown).
 func (sv *Supervisor) Close() {
-	if sv.w.watcher != nil {
-		sv.w.watcher.Close()
+	if sv.c.w.watcher != nil {
+		sv.c.w.watcher.Close()
 	}
-	sv.g.Close()
-	if sv.sp.spawner != nil {
-		sv.lp.Remove(sv.sp.spawner.FD())
-		sv.sp.spawner.Close()
-		sv.sp.spawner = nil
+	sv.c.g.Close()
+	if sv.c.sp.spawner != nil {
+		sv.c.lp.Remove(sv.c.sp.spawner.FD())
+		sv.c.sp.spawner.Close()
+		sv.c.sp.spawner = nil
 	}
-	sv.kf.Close()
-	if sv.to.alarm != nil {
-		sv.to.alarm.Close()
-		sv.to.alarm = nil
+	sv.c.kf.Close()
+	if sv.c.to.alarm != nil {
+		sv.c.to.alarm.Close()
+		sv.c.to.alarm = nil
 	}
 }
 
 // Quitting reports whether a shutdown began.
-func (sv *Supervisor) Quitting() bool { return sv.quitting }
+func (sv *Supervisor) Quitting() bool { return sv.c.quitting }
 
 // Get is job id (nil: none).
-func (sv *Supervisor) Get(id string) *Job { return sv.jobs[id] }
+func (sv *Supervisor) Get(id string) *Job { return sv.c.jobs[id] }
 
 // Jobs are every job of the table in start order.
-func (sv *Supervisor) Jobs() []*Job { return sv.sortedJobs() }
+func (sv *Supervisor) Jobs() []*Job { return sv.c.sortedJobs() }
 
 // Count is every job of the table.
-func (sv *Supervisor) Count() int { return len(sv.jobs) }
+func (sv *Supervisor) Count() int { return len(sv.c.jobs) }
 
 // ByState counts the jobs of the table by state.
 func (sv *Supervisor) ByState() map[string]int {
 	n := map[string]int{}
-	for _, j := range sv.jobs {
+	for _, j := range sv.c.jobs {
 		n[j.State()]++
 	}
 	return n
@@ -229,13 +228,13 @@ func (sv *Supervisor) ByState() map[string]int {
 
 // Counts are the running and frozen jobs and the pending RUNs.
 func (sv *Supervisor) Counts() (running, frozen, pending int) {
-	return sv.nRunning, sv.nFrozen, sv.rq.queue.Len()
+	return sv.c.nRunning, sv.c.nFrozen, sv.c.rq.queue.Len()
 }
 
 // Taken reports whether id names a job, a RUN being started or a cgroup
 // under the root that no job is known for.
 func (sv *Supervisor) Taken(id string) bool {
-	return sv.jobs[id] != nil || sv.sp.starting[id] != nil || sv.ad.strays[id]
+	return sv.c.jobs[id] != nil || sv.c.sp.starting[id] != nil || sv.c.ad.strays[id]
 }
 
 // Recorded reports whether j's start is on record already, on its cgroup
@@ -245,18 +244,19 @@ func (sv *Supervisor) Recorded(j *Job) bool { return j.marked }
 // NewID is the next free automatic id. It is taken only once a job of
 // that id is started or queued (Run): a refused RUN
 // uses up no id.
-func (sv *Supervisor) NewID() string { return sv.ids.Peek(sv.Taken) }
+func (sv *Supervisor) NewID() string { return sv.c.ids.Peek(sv.Taken) }
 
 // UserCount is uid's live and pending jobs, and its new jobs the spawner
 // is starting (they have no state until they run).
-func (sv *Supervisor) UserCount(uid uint32) int { return sv.userCount(uid) }
+func (sv *Supervisor) UserCount(uid uint32) int { return sv.c.userCount(uid) }
 
 // Freeze freezes (or thaws) j for a client. The freeze is then the
 // client's: the engine neither thaws it nor counts it as its own. The
-// state follows when cgroup.events confirms it (Listener.Frozen). A job
+// state follows when cgroup.events confirms it (outcome Frozen). A job
 // a client froze already (or one running that nobody froze, for a thaw)
 // is left as it is: already, nothing written, no event.
 func (sv *Supervisor) Freeze(j *Job, freeze bool) (already bool, err error) {
+	defer sv.c.oc.enter("Freeze")()
 	switch {
 	case freeze && j.FrozenBy() == job.ReasonClient && j.State() == job.StateFrozen:
 		return true, nil
@@ -264,31 +264,26 @@ func (sv *Supervisor) Freeze(j *Job, freeze bool) (already bool, err error) {
 		return true, nil
 	}
 	if freeze {
-		err = sv.freezeJob(j, job.ReasonClient)
+		err = sv.c.freezeJob(j, job.ReasonClient)
 	} else {
-		err = sv.thawJob(j, job.ReasonClient)
+		err = sv.c.thawJob(j, job.ReasonClient)
 	}
 	if err != nil {
 		return false, err
 	}
-	switch {
-	case sv.g.Engine() == nil:
-	case freeze:
-		sv.g.Engine().ClientFroze(j.ID())
-	default:
-		sv.g.Engine().ClientThawed(j.ID())
-	}
+	sv.c.g.ClientFreeze(j.ID(), freeze)
 	return false, nil
 }
 
 // Kill sends sig to j for a client; a pending job is cancelled: it ends
 // killed, signal 9, without ever starting.
 func (sv *Supervisor) Kill(j *Job, sig int) error {
+	defer sv.c.oc.enter("Kill")()
 	if j.IsPending() {
-		sv.rq.killPending(j)
+		sv.c.rq.killPending(j)
 		return nil
 	}
-	return sv.killJob(j, sig, job.ReasonClient)
+	return sv.c.killJob(j, sig, job.ReasonClient)
 }
 
 // Errors of Remove.
@@ -301,8 +296,9 @@ var (
 // forgotten; an ended one loses its cgroup and record (job.cleanup), and
 // keeps its log.
 func (sv *Supervisor) Remove(j *Job) error {
+	defer sv.c.oc.enter("Remove")()
 	if j.IsPending() {
-		sv.rq.removePending(j)
+		sv.c.rq.removePending(j)
 		return nil
 	}
 	if !j.IsEnded() {
@@ -314,56 +310,49 @@ func (sv *Supervisor) Remove(j *Job) error {
 		}
 		return err
 	}
-	sv.forget(j, "removed")
+	sv.c.forget(j, "removed")
 	return nil
 }
 
 // CheckEvents reads j's cgroup.events again (after a notify overflow).
-func (sv *Supervisor) CheckEvents(j *Job) { sv.checkEvents(j) }
+func (sv *Supervisor) CheckEvents(j *Job) {
+	defer sv.c.oc.enter("CheckEvents")()
+	sv.c.checkEvents(j)
+}
 
 // HostPSI is the host's pressure of resource (memory, cpu, io), from
 // --host-pressure.
-func (sv *Supervisor) HostPSI(resource string) (psi.PSI, error) { return sv.g.HostPSI(resource) }
+func (sv *Supervisor) HostPSI(resource string) (psi.PSI, error) { return sv.c.g.HostPSI(resource) }
 
 // PSI reports whether the kernel measures pressure on the host and in the
 // job tree: without, PSI figures are unknown.
-func (sv *Supervisor) PSI() (host, root bool) { return sv.g.PSI() }
+func (sv *Supervisor) PSI() (host, root bool) { return sv.c.g.PSI() }
 
 // HostMem is the host's memory figures (ok false: not readable).
 func (sv *Supervisor) HostMem() (hostmem.Info, bool) {
-	if sv.cfg.Meminfo == nil {
+	if sv.c.cfg.Meminfo == nil {
 		return hostmem.Info{}, false
 	}
-	m, err := sv.cfg.Meminfo.Read()
+	m, err := sv.c.cfg.Meminfo.Read()
 	return m, err == nil
 }
 
 // Pressure is the engine's current measurement of the root over its
 // window (ok false: no engine); without PSI in the job tree (PSI) it
 // means nothing.
-func (sv *Supervisor) Pressure() (pressure.Measurements, bool) {
-	if sv.g.Engine() == nil {
-		return pressure.Measurements{}, false
-	}
-	return sv.g.Engine().Snapshot(), true
-}
+func (sv *Supervisor) Pressure() (pressure.Measurements, bool) { return sv.c.g.Measurements() }
 
 // EngineConfig is the pressure engine's policy in force (ok false: none).
-func (sv *Supervisor) EngineConfig() (pressure.Config, bool) {
-	if sv.g.Engine() == nil {
-		return pressure.Config{}, false
-	}
-	return sv.g.Engine().Config(), true
-}
+func (sv *Supervisor) EngineConfig() (pressure.Config, bool) { return sv.c.g.Policy() }
 
 // Root is the cgroup the supervisor owns.
-func (sv *Supervisor) Root() cgroup.Dir { return sv.cfg.Root }
+func (sv *Supervisor) Root() cgroup.Dir { return sv.c.cfg.Root }
 
 // Stats are the journal's figures (ok false: no records kept).
 func (sv *Supervisor) Stats() (writes, unlinks, errs uint64, ok bool) {
-	if sv.journal == nil {
+	if sv.c.journal == nil {
 		return 0, 0, 0, false
 	}
-	st := sv.journal.Stats()
+	st := sv.c.journal.Stats()
 	return st.Writes, st.Unlinks, st.Errors, true
 }

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,9 +22,9 @@ import (
 // withEngine gives a fakeDaemon an engine with cfg (no triggers, no timer).
 func withEngine(t *testing.T, d *Supervisor, cfg pressure.Config) {
 	t.Helper()
-	d.cfg.Engine = cfg
-	d.g = guard.New(guard.Config{Root: d.cfg.Root, Engine: cfg}, nil, engineJobs{d.core})
-	if err := d.g.Start(); err != nil {
+	d.c.cfg.Engine = cfg
+	d.c.g = guard.New(guard.Config{Root: d.c.cfg.Root, Engine: cfg}, nil, engineJobs{d.c})
+	if err := d.c.g.Start(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -57,7 +58,7 @@ func (f *feeder) step(dt time.Duration, memSome, memFull, cpuSome, ioFull float6
 		CPU:    psi.PSI{Some: line(2, 33), Full: line(3, 0), HasFull: true},
 		IO:     psi.PSI{Some: line(4, 1), Full: line(5, 0.5), HasFull: true},
 	}
-	f.d.g.Observe(f.now, s)
+	f.d.c.g.Observe(f.now, s)
 }
 
 // run feeds n samples FastTick apart.
@@ -164,9 +165,9 @@ func TestPressureFreezeThaw(t *testing.T) {
 		t.Fatalf("got cgroup.freeze %q frozenBy %q, want 1 and pressure_memory", v, j.FrozenBy())
 	}
 	setEvents(t, j, 1, 1)
-	d.checkEvents(j)
-	if j.State() != job.StateFrozen || d.nFrozen != 1 {
-		t.Fatalf("got state %s, frozen count %d, want frozen 1", j.State(), d.nFrozen)
+	d.c.checkEvents(j)
+	if j.State() != job.StateFrozen || d.c.nFrozen != 1 {
+		t.Fatalf("got state %s, frozen count %d, want frozen 1", j.State(), d.c.nFrozen)
 	}
 	ev.Reset()
 	f.run(10, 0, 0, 0, 0) // 1 s calm: less than Hysteresis (2 s)
@@ -190,16 +191,16 @@ func TestPressureClientFreezeWins(t *testing.T) {
 	withEngine(t, d, only(func(c *pressure.Config) { c.MemFreeze = 10 }))
 	f := &feeder{d: d, now: time.Unix(1000, 0)}
 	f.run(10, 50, 0, 0, 0)
-	if !d.g.Engine().FrozenByEngine("job") {
+	if !d.c.g.FrozenByEngine("job") {
 		t.Fatalf("engine did not freeze the job: %q", ev.String())
 	}
 	setEvents(t, j, 1, 1)
-	d.checkEvents(j)
+	d.c.checkEvents(j)
 	if _, err := d.Freeze(j, true); err != nil {
 		t.Fatalf("client FREEZE: %v", err)
 	}
-	if d.g.Engine().FrozenByEngine("job") || j.FrozenBy() != job.ReasonClient {
-		t.Fatalf("after a client FREEZE: engine owns %v, frozenBy %q; want the client's", d.g.Engine().FrozenByEngine("job"), j.FrozenBy())
+	if d.c.g.FrozenByEngine("job") || j.FrozenBy() != job.ReasonClient {
+		t.Fatalf("after a client FREEZE: engine owns %v, frozenBy %q; want the client's", d.c.g.FrozenByEngine("job"), j.FrozenBy())
 	}
 	ev.Reset()
 	f.run(60, 0, 0, 0, 0)
@@ -245,8 +246,8 @@ func TestPressureDemoteRestore(t *testing.T) {
 // reported with an empty target.
 func TestPressureNoVictim(t *testing.T) {
 	d, j, ev := fakeDaemon(t)
-	j = testEntry("job", 1000, d.cfg.Root.Child("job"), 90)
-	d.jobs["job"], d.liveJobs = j, map[*Job]struct{}{}
+	j = testEntry("job", 1000, d.c.cfg.Root.Child("job"), 90)
+	d.c.jobs["job"], d.c.liveJobs = j, map[*Job]struct{}{}
 	testStart(d, j)
 	withEngine(t, d, only(func(c *pressure.Config) { c.MemKill = 5 }))
 	f := &feeder{d: d, now: time.Unix(1000, 0)}
@@ -268,14 +269,14 @@ func TestPressureJobEnded(t *testing.T) {
 	withEngine(t, d, only(func(c *pressure.Config) { c.MemFreeze = 10 }))
 	f := &feeder{d: d, now: time.Unix(1000, 0)}
 	f.run(10, 50, 0, 0, 0)
-	if !d.g.Engine().FrozenByEngine("job") {
+	if !d.c.g.FrozenByEngine("job") {
 		t.Fatalf("engine did not freeze the job: %q", ev.String())
 	}
 	testExit(d, j, spawn.Status{})
 	setEvents(t, j, 0, 0)
-	d.checkEvents(j)
-	if !j.IsEnded() || d.g.Engine().FrozenByEngine("job") {
-		t.Fatalf("ended %v, engine still owns its freeze %v; want ended and forgotten", j.IsEnded(), d.g.Engine().FrozenByEngine("job"))
+	d.c.checkEvents(j)
+	if !j.IsEnded() || d.c.g.FrozenByEngine("job") {
+		t.Fatalf("ended %v, engine still owns its freeze %v; want ended and forgotten", j.IsEnded(), d.c.g.FrozenByEngine("job"))
 	}
 	ev.Reset()
 	f.run(40, 0, 0, 0, 0)
@@ -290,12 +291,10 @@ func TestPressureJobEnded(t *testing.T) {
 func TestPendingVerbs(t *testing.T) {
 	d, _, ev := fakeDaemon(t)
 	withEngine(t, d, pressure.Defaults())
-	d.cfg.HostPressure = t.TempDir() // no files: admission never blocks
-	var done []string
+	d.c.cfg.HostPressure = t.TempDir() // no files: admission never blocks
 	for _, id := range []string{"p1", "p2"} {
-		j := testEntry(id, 1000, d.cfg.Root.Child(id), 40)
-		d.rq.enqueue(j, &pendingRun{start: &Start{Spec: j.Spec(), QueueTimeout: time.Hour},
-			done:  func(j *Job, rf *Refusal) { done = append(done, j.ID()+": "+rf.Reason) },
+		j := testEntry(id, 1000, d.c.cfg.Root.Child(id), 40)
+		d.c.rq.enqueue(j, &pendingRun{start: &Start{Spec: j.Spec(), QueueTimeout: time.Hour},
 			block: &guard.Block{Reason: "admission blocked: x"}})
 	}
 	if d.Count() != 3 {
@@ -315,23 +314,34 @@ func TestPendingVerbs(t *testing.T) {
 		t.Fatalf("KILL: %v", err)
 	}
 	p1 := d.Get("p1")
-	if p1 == nil || p1.State() != job.StateKilled || p1.Status().Signal != 9 || !p1.IsEnded() || d.rq.queue.Len() != 1 {
-		t.Fatalf("after KILL: got %+v, queue %d; want killed, signal 9, one left pending", p1, d.rq.queue.Len())
+	if p1 == nil || p1.State() != job.StateKilled || p1.Status().Signal != 9 || !p1.IsEnded() || d.c.rq.queue.Len() != 1 {
+		t.Fatalf("after KILL: got %+v, queue %d; want killed, signal 9, one left pending", p1, d.c.rq.queue.Len())
 	}
 	if err := d.Remove(d.Get("p2")); err != nil {
 		t.Fatalf("REMOVE: %v", err)
 	}
-	if d.Get("p2") != nil || d.rq.queue.Len() != 0 {
-		t.Fatalf("after REMOVE: p2 still known or queued (%d)", d.rq.queue.Len())
+	if d.Get("p2") != nil || d.c.rq.queue.Len() != 0 {
+		t.Fatalf("after REMOVE: p2 still known or queued (%d)", d.c.rq.queue.Len())
+	}
+	var done, told []string
+	for _, o := range d.Outcomes() {
+		if o.Kind == Refused {
+			done = append(done, o.Job.ID()+": "+o.Refusal.Reason)
+		}
+		told = append(told, fmt.Sprint(o.Job.ID(), " ", o.Kind))
 	}
 	if strings.Join(done, "; ") != "p1: killed while pending; p2: removed while pending" {
 		t.Errorf("the RUNs were told %q", done)
 	}
+	// Refused=1, Ended=2, Dropped=4: p1's RUN and WAITs, p2's RUN and WAITs.
+	if got := strings.Join(told, ", "); got != "p1 1, p1 2, p2 1, p2 4" {
+		t.Errorf("outcomes %q, want p1 refused then ended, p2 refused then dropped", got)
+	}
 	got := eventLines(ev.String())
-	if len(got) != 1 || got[0] != "type=job.cleanup id=p2 result=removed cgroup="+string(d.cfg.Root.Child("p2"))+" uid=1000" {
+	if len(got) != 1 || got[0] != "type=job.cleanup id=p2 result=removed cgroup="+string(d.c.cfg.Root.Child("p2"))+" uid=1000" {
 		t.Errorf("got events %q, want only job.cleanup of p2", got)
 	}
-	if _, err := os.Stat(string(d.cfg.Root.Child("p2"))); err == nil {
+	if _, err := os.Stat(string(d.c.cfg.Root.Child("p2"))); err == nil {
 		t.Errorf("a pending job got a cgroup")
 	}
 }

@@ -1,11 +1,10 @@
 package supervisor
 
 import (
-	"os"
-	"strings"
 	"testing"
 	"time"
 
+	"cgroupd/applets/daemon/hosttest"
 	"cgroupd/applets/daemon/job"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/spawn"
@@ -18,22 +17,15 @@ func testEntry(id string, uid uint32, cg cgroup.Dir, priority int) *Job {
 
 // testStart makes j a running job of d's table, started at Unix ms 10.
 func testStart(d *Supervisor, j *Job) {
-	d.jobs[j.ID()] = j
-	d.liveJobs[j] = struct{}{}
-	d.seq++
-	d.advance(j, func(m *job.Job) error { return m.Start(42, "", time.UnixMilli(10), 0, d.seq) })
+	d.c.jobs[j.ID()] = j
+	d.c.liveJobs[j] = struct{}{}
+	d.c.seq++
+	d.c.advance(j, func(m *job.Job) error { return m.Start(42, "", time.UnixMilli(10), 0, d.c.seq) })
 }
 
 // testExit ends j's main process with st at Unix ms 20.
 func testExit(d *Supervisor, j *Job, st spawn.Status) {
-	d.advance(j, func(m *job.Job) error { return m.MainExited(st, "", time.UnixMilli(20), 0) })
+	d.c.advance(j, func(m *job.Job) error { return m.MainExited(st, "", time.UnixMilli(20), 0) })
 }
 
-func readFile(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("read %s: %v", p, err)
-	}
-	return strings.TrimSpace(string(b))
-}
+func readFile(t *testing.T, p string) string { t.Helper(); return hosttest.ReadFile(t, p) }

@@ -32,9 +32,10 @@ type watch struct {
 
 // Job is one job of the table: its model (applets/daemon/job), whose
 // methods it has, and the kernel objects that follow it. Its fields are
-// the supervisor's; only the loop goroutine touches them.
+// the supervisor's (only the supervisor makes a Job, newJob, or Detached
+// for tests and benchmarks); only the loop goroutine touches them.
 type Job struct {
-	*job.Job
+	*model
 
 	pidfd        int // -1 once reaped
 	services     []*service
@@ -42,7 +43,8 @@ type Job struct {
 	stopTries    int       // kills sent after main ended
 	noMemory     bool      // no memory controller in the cgroup: no memory file to read
 	emptied      bool      // cgroup.events said populated 0 (all its processes gone)
-	readers      int       // clients that read its end or its log (Hold): an rm job waits for them
+	readers      int       // clients that hold it (Hold): an rm job waits for them
+	attached     int       // … of them RUN wait: 1 connections (Attached): the last one gone detaches it
 	logFollowers int       // LOGS --follow streams (FollowLog): the log stays watched
 
 	wdEvents, wdMem, wdLog int // notify watch descriptors, -1 when none
@@ -53,10 +55,17 @@ type Job struct {
 	marked    bool // its start is on record on its cgroup (mark.go)
 }
 
-// newJob is the table's entry for a job model.
-func newJob(m *job.Job) *Job {
-	return &Job{Job: m, pidfd: -1, wdEvents: -1, wdMem: -1, wdLog: -1}
-}
+// newJob is the table's entry for a job model; Detached is one no
+// supervisor runs, what top and metrics are tested and benchmarked with.
+func newJob(m *job.Job) *Job { return &Job{model: m, pidfd: -1, wdEvents: -1, wdMem: -1, wdLog: -1} }
+
+func Detached(m *job.Job) *Job { return newJob(m) }
+
+// model is the job model, embedded under a name other packages cannot
+// set; Model is it, for job.WaitKV and job.UnknownKeys.
+type model = job.Job
+
+func Model(j *Job) *job.Job { return j.model }
 
 // service is a sidecar process of a job.
 type service struct {
@@ -84,7 +93,7 @@ func (sv *core) advance(j *Job, step func(m *job.Job) error) {
 // one that starts: markStarted records it).
 func (sv *core) apply(j *Job, step func(m *job.Job) error) {
 	old := j.State()
-	if err := step(j.Job); err != nil {
+	if err := step(j.model); err != nil {
 		sv.logf("%v", err)
 	}
 	sv.recount(j, old, j.State())
@@ -260,7 +269,7 @@ func (sv *core) checkEvents(j *Job) {
 	old := j.State()
 	j.SetFrozen(ev.Frozen) // while the main process runs
 	sv.recount(j, old, j.State())
-	sv.l.Frozen(j, ev.Frozen) // FREEZE and THAW wait for this
+	sv.oc.tell(Outcome{Kind: Frozen, Job: j, Frozen: ev.Frozen}) // FREEZE and THAW wait for this
 	// Seen before main's exit is: no process is left, and none can come
 	// back (only the daemon moves processes into a job), so stopRest
 	// need not read it again.
@@ -316,16 +325,15 @@ func (sv *core) finish(j *Job) {
 	sv.advance(j, func(m *job.Job) error { return m.End(f) })
 	delete(sv.stopping, j)
 	delete(sv.liveJobs, j)
-	if sv.g.Engine() != nil {
-		sv.g.Engine().JobEnded(j.ID())
-	}
-	sv.emitJob(&hub.Event{Type: "job.exit", State: j.State()}, j, job.ExitKV(j.Job)...)
+	sv.g.JobEnded(j.ID())
+	sv.emitJob(&hub.Event{Type: "job.exit", State: j.State()}, j, job.ExitKV(j.model)...)
 	sv.w.unwatch(j, &j.wdEvents)
 	sv.w.unwatch(j, &j.wdMem)
 	sv.logEnded(j)
 	// WAITs, wait: 1 end blocks, FREEZE/THAW still waiting, LOGS
-	// followers: the server answers them (once the end is on record).
-	sv.l.Ended(j)
+	// followers: the server answers them (once the end is on record),
+	// after this step.
+	sv.oc.tell(Outcome{Kind: Ended, Job: j})
 	sv.maybeRemove(j) // rm, once nobody reads it
 }
 

@@ -40,8 +40,9 @@ func (sv *core) logForgotten(j *Job) {
 // (LogGrew) until the last one ends. Watched before the first read: a
 // write after it always notifies.
 func (sv *Supervisor) FollowLog(j *Job) error {
+	defer sv.c.oc.enter("FollowLog")()
 	if j.wdLog < 0 {
-		if err := sv.w.watchFile(j, j.Log(), watchLog, &j.wdLog); err != nil {
+		if err := sv.c.w.watchFile(j, j.Log(), watchLog, &j.wdLog); err != nil {
 			return err
 		}
 	}
@@ -52,10 +53,11 @@ func (sv *Supervisor) FollowLog(j *Job) error {
 // UnfollowLog ends a FollowLog. The trimmer keeps the watch while the
 // job runs.
 func (sv *Supervisor) UnfollowLog(j *Job) {
+	defer sv.c.oc.enter("UnfollowLog")()
 	if j.logFollowers--; j.logFollowers <= 0 {
 		j.logFollowers = 0
-		if j.IsEnded() || !sv.logs.Capped() {
-			sv.w.unwatch(j, &j.wdLog)
+		if j.IsEnded() || !sv.c.logs.Capped() {
+			sv.c.w.unwatch(j, &j.wdLog)
 		}
 	}
 }

@@ -11,36 +11,17 @@ import (
 )
 
 // A job's cgroup is marked as the daemon's from its mkdir on, before any
-// process can be in it: the extended attribute user.cgroupd.job holds
-// "starting" until the job runs, then, set before its job.start is
-// emitted and before its RUN is answered, the job's first record. The
-// mark is a record as good as the journal's file on /run for what it
-// guards: it lives in the kernel's memory as long as the cgroup does, so
-// it outlives a crash of the daemon, and a reboot ends the job anyway.
-// So a RUN's reply does not wait for the journal's write of that record
-// (Recorded); the journal still writes it, for the job's later life.
-//
-// A crash between the mkdir and the journal's write leaves a cgroup that
-// no record names; the mark tells the next daemon what it was (adoption):
-//
-//   - "starting": the RUN was never answered and no job.start was
-//     emitted; what is in the cgroup is killed, the cgroup removed and
-//     reported (cgroup.stray);
-//   - a record: the job is restored from it exactly as from the journal
-//     (adopted if its process still runs, else ended while down), and
-//     its record is written.
-//
-// The one moment a crash could leave a job cgroup without its mark is
-// between its mkdir and its "starting"; for that moment the root's
-// user.cgroupd.mkdir names it (cgroup.CreateMarked; the loop makes one job
-// cgroup at a time). A cgroup it names, still without a mark, is treated
-// as "starting" (it is empty: no process can enter before the mark).
-//
-// A cgroup without the mark (nor named by the intent) is not one the
-// daemon made: reported, left alone. Marking costs three setxattr(2) and
-// one removexattr(2) on cgroupfs per RUN, in memory (a few us each).
-// Without a journal (--state-dir none) no record is kept at all, and such
-// cgroups are reported as before.
+// process can be in it: user.cgroupd.job holds "starting", then, before
+// its job.start and its RUN's reply, the job's first record (so the reply
+// need not wait for the journal: Recorded); the root's user.cgroupd.mkdir
+// names a cgroup about to be made. Why, and what it guards against:
+// DESIGN.md, "A job's first record also goes on its cgroup". After a
+// crash (adoption) a cgroup no record names is read by its mark:
+// "starting" (or named by the intent, unmarked) is killed, removed and
+// reported (cgroup.stray); a record is restored as from the journal, and
+// written there. A cgroup without either is not the daemon's: reported,
+// left alone. Without a journal (--state-dir none) no record is kept and
+// such cgroups are reported as any other.
 
 const (
 	markXattr   = "user.cgroupd.job"
@@ -57,10 +38,10 @@ func (sv *core) markStarted(j *Job) {
 	if sv.journal == nil {
 		return
 	}
-	rec := job.Encode(j.Job, sv.cfg.BootID)
+	rec := job.Encode(j.model, sv.cfg.BootID)
 	sv.journal.Put(j.ID(), rec)
 	if len(rec) > markMax {
-		rec = job.EncodeBrief(j.Job, sv.cfg.BootID)
+		rec = job.EncodeBrief(j.model, sv.cfg.BootID)
 	}
 	if err := j.Cgroup().SetXattr(markXattr, rec); err != nil {
 		sv.debugf("mark %s: %v", j.Cgroup(), err)

@@ -51,13 +51,12 @@ const MaxQueueTimeout = 24 * time.Hour
 // pendingRun is a validated RUN waiting for admission.
 type pendingRun struct {
 	start  *Start
-	done   Done         // told when it starts or is refused
 	block  *guard.Block // the latest refusal: the reason at the timeout
 	queued time.Time
 }
 
 // enqueue makes j (validated, not yet created) a pending job that waits
-// for admission; pr.done is told when it starts or fails.
+// for admission; it is told (Started, Refused) when it starts or fails.
 func (q *runQueue) enqueue(j *Job, pr *pendingRun) {
 	now := time.Now()
 	pr.queued = now
@@ -105,11 +104,11 @@ func (q *runQueue) startPending(j *Job) {
 	q.sv.advance(j, (*job.Job).Begin)
 	q.sv.sp.spawnJob(j, pr.start, func(rf *Refusal) {
 		if rf != nil {
-			q.forgetPending(j, pr, rf)
+			q.forgetPending(j, rf)
 			return
 		}
 		q.sv.debugf("job %s: started after %v pending", j.ID(), time.Since(pr.queued).Round(time.Millisecond))
-		pr.done(j, nil)
+		q.sv.oc.runDone(j, nil)
 	})
 }
 
@@ -127,33 +126,31 @@ func (q *runQueue) expirePending(j *Job, b *guard.Block) {
 // dropPending takes a pending job out of the queue and forgets it: its
 // RUN and any WAIT get rf.
 func (q *runQueue) dropPending(j *Job, rf *Refusal) {
-	pr := j.pend
 	j.pend = nil
 	q.queue.Remove(j.ID())
-	q.forgetPending(j, pr, rf)
+	q.forgetPending(j, rf)
 }
 
 // forgetPending forgets a job that never started.
-func (q *runQueue) forgetPending(j *Job, pr *pendingRun, rf *Refusal) {
+func (q *runQueue) forgetPending(j *Job, rf *Refusal) {
 	q.sv.recount(j, j.State(), "")
 	if q.sv.jobs[j.ID()] == j {
 		delete(q.sv.jobs, j.ID())
 	}
-	pr.done(j, rf)
-	q.sv.l.Dropped(j, rf)
+	q.sv.oc.runDone(j, rf)
+	q.sv.oc.tell(Outcome{Kind: Dropped, Job: j, Refusal: rf})
 }
 
 // killPending cancels a pending job on KILL: it ends as killed, signal 9,
 // without ever starting.
 func (q *runQueue) killPending(j *Job) {
-	pr := j.pend
 	j.pend = nil
 	q.queue.Remove(j.ID())
 	// Recorded once the kill is written into the model: after a crash
 	// the job comes back killed, signal 9, never exited.
 	q.sv.advance(j, func(m *job.Job) error { return m.Cancel(time.Now(), monoMs()) })
-	pr.done(j, Refuse("killed while pending"))
-	q.sv.l.Ended(j) // its WAITs
+	q.sv.oc.runDone(j, Refuse("killed while pending"))
+	q.sv.oc.tell(Outcome{Kind: Ended, Job: j}) // its WAITs
 }
 
 // removePending cancels and forgets a pending job on REMOVE.
@@ -173,7 +170,8 @@ func (q *runQueue) cancelAllPending(reason string) {
 
 // Cancel drops pending job j whose client went away.
 func (sv *Supervisor) Cancel(j *Job) {
+	defer sv.c.oc.enter("Cancel")()
 	if j.IsPending() && j.pend != nil {
-		sv.rq.dropPending(j, Refuse("client went away"))
+		sv.c.rq.dropPending(j, Refuse("client went away"))
 	}
 }

@@ -6,7 +6,7 @@ import "cgroupd/applets/daemon/job"
 // model after the transition that asked for it.
 func (sv *core) record(j *Job) {
 	if j.Phase() >= job.Running {
-		sv.journal.Put(j.ID(), job.Encode(j.Job, sv.cfg.BootID))
+		sv.journal.Put(j.ID(), job.Encode(j.model, sv.cfg.BootID))
 	}
 }
 

@@ -36,36 +36,34 @@ type Start struct {
 	Lookup func() (string, error)
 	// Stdio: the main process's fds 0, 1 and 2 (RUN --pipe, the caller's
 	// own), in place of /dev/null and the log. The caller keeps them and
-	// closes them once done was told.
+	// closes them once told Started or Refused.
 	Stdio []int
 	path  string
 }
 
-// Done is told how a RUN ended: its job started (rf nil), or it was
-// refused with rf (without the id key) and left nothing behind.
-type Done func(j *Job, rf *Refusal)
-
 // Run starts the job of a validated RUN: the controllers its limits need,
 // admission (a refusal, or with QueueTimeout a pending job), the
 // executable, the fds, then the cgroup and the spawn. A refusal it can
-// give at once is returned; otherwise done is called on the loop once the
-// job started or failed, and Run returns the job (pending when queued).
-func (sv *Supervisor) Run(st *Start, done Done) (*Job, *Refusal) {
-	if sv.quitting {
+// give at once is returned; otherwise Run returns the job (pending when
+// queued) and an Outcome, Started or Refused, tells once it started or
+// failed.
+func (sv *Supervisor) Run(st *Start) (*Job, *Refusal) {
+	defer sv.c.oc.enter("Run")()
+	if sv.c.quitting {
 		return nil, Refuse("shutting down")
 	}
 	if len(st.Spec.Settings) > 0 {
-		enabled, err := sv.cfg.Root.SubtreeControl()
+		enabled, err := sv.c.cfg.Root.SubtreeControl()
 		if err != nil {
 			return nil, Refuse("cannot read controllers of root", "detail", err.Error())
 		}
-		if rf := checkControllers(st.Spec.Settings, enabled, string(sv.cfg.Root)); rf != nil {
+		if rf := checkControllers(st.Spec.Settings, enabled, string(sv.c.cfg.Root)); rf != nil {
 			return nil, rf
 		}
 	}
-	b := sv.g.Admit()
+	b := sv.c.g.Admit()
 	if b != nil && st.QueueTimeout == 0 {
-		sv.g.Reject(b, st.Spec.ID)
+		sv.c.g.Reject(b, st.Spec.ID)
 		return nil, Refuse(b.Reason)
 	}
 	path, err := st.Lookup()
@@ -73,23 +71,23 @@ func (sv *Supervisor) Run(st *Start, done Done) (*Job, *Refusal) {
 		return nil, spawnFailed(err, "")
 	}
 	st.path = path
-	if rf := sv.sp.checkFDs(st); rf != nil {
+	if rf := sv.c.sp.checkFDs(st); rf != nil {
 		return nil, rf
 	}
 	j := newJob(job.Make(st.Spec))
 	// An id of the automatic form is used up once its job exists, even
 	// one a client named: the counter never hands it out later.
-	sv.ids.Take(st.Spec.ID)
-	if st.QueueTimeout > 0 && (b != nil || sv.rq.queue.Len() > 0) {
+	sv.c.ids.Take(st.Spec.ID)
+	if st.QueueTimeout > 0 && (b != nil || sv.c.rq.queue.Len() > 0) {
 		// Blocked, or others are waiting already: queue it (queue.go).
 		if b == nil {
 			b = &guard.Block{Reason: "admission blocked: queued behind pending jobs"}
 		}
-		sv.rq.enqueue(j, &pendingRun{start: st, done: done, block: b})
-		sv.rq.checkQueue(time.Now())
+		sv.c.rq.enqueue(j, &pendingRun{start: st, block: b})
+		sv.c.rq.checkQueue(time.Now())
 		return j, nil
 	}
-	sv.sp.spawnJob(j, st, func(rf *Refusal) { done(j, rf) })
+	sv.c.sp.spawnJob(j, st, func(rf *Refusal) { sv.c.oc.runDone(j, rf) })
 	return j, nil
 }
 
@@ -120,13 +118,21 @@ func (sp *spawns) checkFDs(st *Start) *Refusal {
 	return nil
 }
 
+// attempt is a RUN being started: what it holds until its job runs, or
+// until the RUN is refused and it is undone.
+type attempt struct {
+	j    *Job
+	spec *Start
+	logf *os.File // the job's log (nil: none, or closed)
+	cgfd int      // the cgroup's directory fd for CLONE_INTO_CGROUP (-1: none)
+}
+
 // spawnJob creates j's cgroup, applies the limits and opens the log on the
-// loop, then has the spawner start the services and the main argv (off the
-// loop); done runs on the loop with nil once j is a running job
-// (job.start), or with the refusal (without the id key) after everything
-// was undone. j is new, or a pending job whose turn came.
+// loop (prepare), then has the spawner start the services and the main
+// argv off the loop (spawned); done runs on the loop with nil once j is a
+// running job (job.start), or with the refusal (without the id key) after
+// everything was undone. j is new, or a pending job whose turn came.
 func (sp *spawns) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
-	path, setCred, groups := spec.path, spec.SetCred, spec.Groups
 	if rf := sp.checkFDs(spec); rf != nil {
 		done(rf)
 		return
@@ -145,39 +151,36 @@ func (sp *spawns) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
 	if markErr != nil {
 		sp.sv.debugf("mark %s: %v", cg, markErr)
 	}
-	var logf *os.File
-	cgfd := -1
-	undo := func(rf *Refusal, started []int) {
-		if logf != nil {
-			logf.Close()
-		}
-		if cgfd >= 0 {
-			unix.Close(cgfd)
-		}
-		if j.Log() != "" {
-			// A refused RUN leaves nothing behind, not even a log.
-			if err := sp.sv.logs.Remove(j.Log()); err != nil {
-				sp.sv.debugf("job %s: %v", j.ID(), err)
-			}
-			j.SetLog("")
-		}
-		sp.sv.w.unwatch(j, &j.wdEvents)
-		sp.sv.w.unwatch(j, &j.wdMem)
-		sp.sv.w.unwatch(j, &j.wdLog)
-		j.services = nil
-		sp.abandon(cg, started)
-		done(rf)
-	}
-	for _, s := range spec.Spec.Settings {
-		if err := cg.Write(s.File, s.Value); err != nil {
-			undo(Refuse(fmt.Sprintf("%s: %v", s.Key, err)), nil)
-			return
-		}
-	}
-	sp.sv.pt.Apply(j.ID(), cg, spec.Spec.Priority, spec.Spec.Settings)
-	if err := sp.sv.watchCgroup(j); err != nil {
-		undo(Refuse("too many jobs", "detail", err.Error()), nil)
+	a := &attempt{j: j, spec: spec, cgfd: -1}
+	if rf := sp.prepare(a); rf != nil {
+		sp.undo(a, rf, nil, done)
 		return
+	}
+	req := sp.request(a)
+	nfd := len(req.Cmds)
+	sp.starting[j.ID()] = j
+	sp.startingFDs += nfd
+	req.Done = func(r *spawner.Req) {
+		delete(sp.starting, j.ID())
+		sp.startingFDs -= nfd
+		sp.spawned(a, r, done)
+	}
+	sp.spawner.Submit(req)
+}
+
+// prepare readies a's cgroup on the loop: the limits, what its priority
+// buys, the watches, the OOM group, the log, the directory fd; a refusal
+// leaves what it took in a, for undo.
+func (sp *spawns) prepare(a *attempt) *Refusal {
+	j, cg := a.j, a.j.Cgroup()
+	for _, s := range a.spec.Spec.Settings {
+		if err := cg.Write(s.File, s.Value); err != nil {
+			return Refuse(fmt.Sprintf("%s: %v", s.Key, err))
+		}
+	}
+	sp.sv.pt.Apply(j.ID(), cg, a.spec.Spec.Priority, a.spec.Spec.Settings)
+	if err := sp.sv.watchCgroup(j); err != nil {
+		return Refuse("too many jobs", "detail", err.Error())
 	}
 	if !j.noMemory {
 		if ok, err := setOOMGroup(cg); err != nil {
@@ -187,80 +190,105 @@ func (sp *spawns) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
 		}
 	}
 	if sp.sv.logs != nil {
-		var p string
-		var err error
-		logf, p, err = sp.sv.logs.Create(spec.Spec.ID)
+		logf, p, err := sp.sv.logs.Create(a.spec.Spec.ID)
 		if err != nil {
-			logf = nil
-			undo(Refuse("spawn failed", "detail", "log: "+err.Error()), nil)
-			return
+			return Refuse("spawn failed", "detail", "log: "+err.Error())
 		}
+		a.logf = logf
 		j.SetLog(p)
-		if setCred {
+		if a.spec.SetCred {
 			if err := logf.Chown(int(j.Spec().UID), int(j.Spec().GID)); err != nil {
-				undo(Refuse("spawn failed", "detail", "log: "+err.Error()), nil)
-				return
+				return Refuse("spawn failed", "detail", "log: "+err.Error())
 			}
 		}
 		if err := sp.sv.logStarted(j); err != nil {
-			undo(Refuse("too many jobs", "detail", "watch log: "+err.Error()), nil)
-			return
+			return Refuse("too many jobs", "detail", "watch log: "+err.Error())
 		}
 	}
-	if cgfd, err = cg.OpenDir(); err != nil {
-		cgfd = -1
-		undo(Refuse("spawn failed", "detail", "open cgroup: "+err.Error()), nil)
-		return
+	fd, err := cg.OpenDir()
+	if err != nil {
+		return Refuse("spawn failed", "detail", "open cgroup: "+err.Error())
 	}
+	a.cgfd = fd
+	return nil
+}
+
+// request is what the spawner starts for a: the services, then the main
+// argv, each into the cgroup.
+func (sp *spawns) request(a *attempt) *spawner.Req {
+	j, spec := a.j, a.spec
 	mk := func(path string, argv []string) *spawn.Cmd {
 		return &spawn.Cmd{
 			Path: path, Argv: argv, Env: spec.Env, Dir: spec.Cwd,
-			SetCred: setCred, Uid: j.Spec().UID, Gid: j.Spec().GID, Groups: groups,
-			Stdout: logf, Stderr: logf,
-			CgroupFD: cgfd, CgroupPath: string(cg), Fallback: sp.sv.cfg.SpawnFallback, Self: sp.sv.cfg.Self,
+			SetCred: spec.SetCred, Uid: j.Spec().UID, Gid: j.Spec().GID, Groups: spec.Groups,
+			Stdout: a.logf, Stderr: a.logf,
+			CgroupFD: a.cgfd, CgroupPath: string(j.Cgroup()), Fallback: sp.sv.cfg.SpawnFallback, Self: sp.sv.cfg.Self,
 		}
 	}
 	req := &spawner.Req{Adj: jobOOMScoreAdj(j.Spec().Priority, j.Spec().UID == 0)}
 	for _, svc := range spec.Services {
 		req.Cmds = append(req.Cmds, mk("/bin/sh", []string{"/bin/sh", "-c", svc}))
 	}
-	req.Cmds = append(req.Cmds, mk(path, spec.Spec.Argv))
+	req.Cmds = append(req.Cmds, mk(spec.path, spec.Spec.Argv))
 	req.Cmds[len(req.Cmds)-1].Stdio = spec.Stdio
-	nfd := len(req.Cmds)
-	sp.starting[j.ID()] = j
-	sp.startingFDs += nfd
-	req.Done = func(r *spawner.Req) {
-		delete(sp.starting, j.ID())
-		sp.startingFDs -= nfd
-		var started []int
-		for _, p := range r.Procs {
-			started = append(started, p.PidFD)
+	return req
+}
+
+// spawned takes the spawner's answer for a: a running job, or the RUN
+// undone.
+func (sp *spawns) spawned(a *attempt, r *spawner.Req, done func(*Refusal)) {
+	j := a.j
+	var started []int
+	for _, p := range r.Procs {
+		started = append(started, p.PidFD)
+	}
+	if r.Err != nil {
+		prefix := ""
+		if len(r.Procs) < len(a.spec.Services) {
+			prefix = "service: "
 		}
-		if r.Err != nil {
-			prefix := ""
-			if len(r.Procs) < len(spec.Services) {
-				prefix = "service: "
-			}
-			undo(spawnFailed(r.Err, prefix), started)
-			return
-		}
-		main := r.Procs[len(r.Procs)-1]
-		if err := sp.sv.lp.Add(main.PidFD, unix.EPOLLIN, func(uint32) { sp.sv.onMainExit(j) }); err != nil {
-			undo(Refuse("spawn failed", "detail", "epoll: "+err.Error()), started)
-			return
-		}
-		logf.Close() // nil-safe: the processes hold their own copies
-		unix.Close(cgfd)
-		sp.sv.started(j, r.Procs, r.MainStart)
-		done(nil) // the server answers once the job is on record
-		if sp.sv.quitting {
-			// Started while the daemon shuts down: it goes with the rest.
-			if err := sp.sv.killJob(j, int(unix.SIGKILL), ReasonShutdown); err != nil {
-				sp.sv.logf("shutdown: kill job %s: %v", j.ID(), err)
-			}
+		sp.undo(a, spawnFailed(r.Err, prefix), started, done)
+		return
+	}
+	main := r.Procs[len(r.Procs)-1]
+	if err := sp.sv.lp.Add(main.PidFD, unix.EPOLLIN, func(uint32) { defer sp.sv.oc.enter("main exit")(); sp.sv.onMainExit(j) }); err != nil {
+		sp.undo(a, Refuse("spawn failed", "detail", "epoll: "+err.Error()), started, done)
+		return
+	}
+	a.logf.Close() // nil-safe: the processes hold their own copies
+	unix.Close(a.cgfd)
+	sp.sv.started(j, r.Procs, r.MainStart)
+	done(nil) // Started: the server answers once the job is on record
+	if sp.sv.quitting {
+		// Started while the daemon shuts down: it goes with the rest.
+		if err := sp.sv.killJob(j, int(unix.SIGKILL), ReasonShutdown); err != nil {
+			sp.sv.logf("shutdown: kill job %s: %v", j.ID(), err)
 		}
 	}
-	sp.spawner.Submit(req)
+}
+
+// undo lets go what a took, abandons its cgroup, then refuses it (done).
+func (sp *spawns) undo(a *attempt, rf *Refusal, started []int, done func(*Refusal)) {
+	j := a.j
+	if a.logf != nil {
+		a.logf.Close()
+	}
+	if a.cgfd >= 0 {
+		unix.Close(a.cgfd)
+	}
+	if j.Log() != "" {
+		// A refused RUN leaves nothing behind, not even a log.
+		if err := sp.sv.logs.Remove(j.Log()); err != nil {
+			sp.sv.debugf("job %s: %v", j.ID(), err)
+		}
+		j.SetLog("")
+	}
+	sp.sv.w.unwatch(j, &j.wdEvents)
+	sp.sv.w.unwatch(j, &j.wdMem)
+	sp.sv.w.unwatch(j, &j.wdLog)
+	j.services = nil
+	sp.abandon(j.Cgroup(), started)
+	done(rf)
 }
 
 // watchCgroup watches j's cgroup.events and, where the memory controller
@@ -286,7 +314,7 @@ func (sv *core) started(j *Job, procs []spawn.Proc, mainStart string) {
 		s := &service{pid: sp.Pid, pidfd: sp.PidFD}
 		j.services = append(j.services, s)
 		sv.pidfds++
-		if err := sv.lp.Add(s.pidfd, unix.EPOLLIN, func(uint32) { sv.onServiceExit(j, s) }); err != nil {
+		if err := sv.lp.Add(s.pidfd, unix.EPOLLIN, func(uint32) { defer sv.oc.enter("service exit")(); sv.onServiceExit(j, s) }); err != nil {
 			sv.logf("job %s: epoll add service: %v", j.ID(), err)
 		}
 	}

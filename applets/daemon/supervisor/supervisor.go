@@ -37,39 +37,23 @@ type Config struct {
 	Logf          func(format string, args ...any)
 }
 
-// Listener is told of the job changes clients wait for (the server). It
-// is called from inside the supervisor's steps: it must not call back into
-// a step of the same job, only queue replies and register what it needs.
-type Listener interface {
-	// Ended: j ended; job.exit is published and its end recorded.
-	Ended(j *Job)
-	// Frozen: j's cgroup.events was read while it runs: frozen or not.
-	Frozen(j *Job, frozen bool)
-	// Dropped: pending j was forgotten without starting, for rf.
-	Dropped(j *Job, rf *Refusal)
-	// LogGrew: j's log file grew (LOGS followers).
-	LogGrew(j *Job)
-	// Overflow: the notification queue overflowed; recheck what waits.
-	Overflow()
-}
-
 // Supervisor is the daemon's job side: the job table and every job's
 // lifecycle, the kernel objects that follow them (pidfds, watches,
 // cgroups being emptied), the spawner, kills, freezes, timeouts, the
 // admission queue, the pressure engine's view of the jobs, adoption and
 // the job records. It never writes to a socket: what clients wait for, it
-// publishes (events on the hub, job changes to the Listener).
-type Supervisor struct{ *core }
+// publishes (events on the hub, job changes as Outcomes, outcomes.go).
+type Supervisor struct{ c *core }
 
-// core is the supervisor's state and its lifecycle steps; the exported
-// methods of Supervisor are the API the other packages use.
+// core is the supervisor's state and its lifecycle steps; Supervisor's
+// methods, the API, reach it by a field: none of core's is Supervisor's.
 type core struct {
 	cfg     Config
 	lp      *loop.Loop
 	events  *hub.Hub
 	journal *journal.Journal // job records; nil with --state-dir none
 	logs    *logstore.Store  // -L; nil without
-	l       Listener
+	oc      outcomes         // queued for the server (outcomes.go)
 
 	jobs     map[string]*Job
 	seq      uint64
@@ -77,12 +61,9 @@ type core struct {
 	nRunning int
 	nFrozen  int
 	pidfds   int
-	userJobs map[uint32]int // live and pending jobs per uid
-
-	stopping map[*Job]struct{}
-
+	userJobs map[uint32]int    // live and pending jobs per uid
+	stopping map[*Job]struct{} // main ended, the cgroup not empty yet
 	liveJobs map[*Job]struct{} // jobs not ended: the engine's candidates
-
 	quitting bool
 
 	// The parts, each owning its state and the methods that change it.
@@ -137,19 +118,16 @@ type adoption struct {
 
 // New is an empty job side on loop lp (nil in unit tests that feed it by
 // hand), publishing on events, recording in jn (nil: no records), logging
-// to logs (nil: no logs), telling l (nil: nobody) what clients wait for.
-func New(cfg Config, lp *loop.Loop, events *hub.Hub, jn *journal.Journal, logs *logstore.Store, l Listener) *Supervisor {
+// to logs (nil: no logs); what clients wait for it queues as Outcomes.
+func New(cfg Config, lp *loop.Loop, events *hub.Hub, jn *journal.Journal, logs *logstore.Store) *Supervisor {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
 	if cfg.Conns == nil {
 		cfg.Conns = func() int { return 0 }
 	}
-	if l == nil {
-		l = nobody{}
-	}
 	c := &core{
-		cfg: cfg, lp: lp, events: events, journal: jn, logs: logs, l: l,
+		cfg: cfg, lp: lp, events: events, journal: jn, logs: logs,
 		jobs: map[string]*Job{}, stopping: map[*Job]struct{}{}, liveJobs: map[*Job]struct{}{},
 	}
 	c.ids = jobid.New(jn.Reserve)
@@ -162,31 +140,15 @@ func New(cfg Config, lp *loop.Loop, events *hub.Hub, jn *journal.Journal, logs *
 	c.kf = killfb.New(lp, cfg.Logf, c.debugf)
 	c.w = watches{sv: c, watches: map[int]watch{}}
 	c.ad = adoption{sv: c}
-	return &Supervisor{c}
+	return &Supervisor{c: c}
 }
-
-// nobody is the Listener of a supervisor no server listens to.
-type nobody struct{}
-
-func (nobody) Ended(*Job) {}
-
-func (nobody) Frozen(*Job, bool) {}
-
-func (nobody) Dropped(*Job, *Refusal) {}
-
-func (nobody) LogGrew(*Job) {}
-
-func (nobody) Overflow() {}
 
 // DaemonLeaf is the daemon's own cgroup under a delegated root: not a job.
 const DaemonLeaf = "_daemon"
 
 // SetConns sets how the supervisor counts the open client connections
 // (they need fds too); the server is made after the supervisor.
-func (sv *Supervisor) SetConns(n func() int) { sv.cfg.Conns = n }
-
-// Listen sets the Listener (the server is made after the supervisor).
-func (sv *Supervisor) Listen(l Listener) { sv.l = l }
+func (sv *Supervisor) SetConns(n func() int) { sv.c.cfg.Conns = n }
 
 func (sv *core) logf(format string, args ...any) { sv.cfg.Logf(format, args...) }
 

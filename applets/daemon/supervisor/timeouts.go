@@ -14,39 +14,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// RUN keys of `cgroupctl run --rm/--timeout/--wait/--attach` (extensions;
-// a v1 peer never sends them):
-//
-//   - rm: 1 — the job is removed (cgroup and record, job.cleanup
-//     result=removed; the log follows --log-retain) as soon as it has ended,
-//     its WAIT waiters were answered, its LOGS followers have read to the
-//     end and no client holds it (wait: 1 below). Done by the daemon, so a
-//     client that dies leaves nothing behind either.
-//   - wait: 1 — the RUN's connection stays open after its ok block
-//     (id pid cgroup) and, when the job ends, gets a second block: WAIT's
-//     answer (with the figures below). The connection holds the job (for
-//     rm) until the client closes it, so an attached client can read the
-//     whole log first.
-//   - kill_on_detach: 1 (needs wait: 1) — if that connection closes before
-//     the job ended (the client was killed, its terminal went away), the
-//     job is stopped as a timeout is: SIGTERM, SIGKILL after timeout_grace;
-//     job.kill reason=detach.
-//   - timeout: D — a job still running D after its start (Go duration or
-//     whole seconds; at most maxRunTimeout) gets SIGTERM, then SIGKILL
-//     timeout_grace later (default 10s; 0: SIGKILL at once); its job.kill
-//     events carry reason=timeout, and it ends killed or failed as the
-//     signals decide. Time spent frozen by the pressure engine does not
-//     count (the engine froze it to save the host, not the job's owner);
-//     time frozen by a client does (the client chose to hold it).
-//
-// Deadlines live in a heap served by one timerfd of their own, rearmed to
-// the earliest; nothing waits on the loop.
-//
-// The end figures: job.exit gets, appended after its v1 keys, run_ms
-// (start to exit of the main process), cpu_usec (cpu.stat usage_usec),
-// memory_peak (memory.peak, Linux 5.19, memory controller) and oom_kills
-// (memory.events oom_kill). A figure the daemon cannot know is absent,
-// never 0. WAIT's answer carries the same keys.
+// The RUN keys rm, wait, kill_on_detach, timeout and timeout_grace are
+// the protocol's (core/proto/PROTOCOL.md, "RUN: new request keys"); the
+// daemon does it all itself, so a client that dies leaves nothing behind.
+// Time frozen by the pressure engine does not count against a timeout
+// (it froze the job to save the host, not for its owner). Deadlines live
+// in a heap served by one timerfd, rearmed to the earliest.
 
 const (
 	reasonTimeout = "timeout" // extension: job.kill of a --timeout
@@ -60,23 +33,53 @@ func (tm *timeouts) jobStarted(j *Job, now time.Time) {
 	}
 }
 
-// Detach: the last client that held j (RUN wait: 1) went away before it
-// ended; with kill_on_detach the job is stopped as a timeout is.
+// Detach: the client of j's RUN wait: 1 went away before its reply and
+// before j ended; with kill_on_detach the job is stopped as a timeout is.
 func (sv *Supervisor) Detach(j *Job) {
+	defer sv.c.oc.enter("Detach")()
+	sv.c.to.detach(j)
+}
+
+// detach stops j, with kill_on_detach, as its timeout would.
+func (tm *timeouts) detach(j *Job) {
 	if j.Spec().Opts.KillOnDetach && !j.IsEnded() {
-		sv.to.stopJob(j, reasonDetach, time.Now())
+		tm.stopJob(j, reasonDetach, time.Now())
 	}
 }
 
-// Hold counts a client that reads j's end or log (a WAIT, a RUN wait: 1,
-// a LOGS stream): an rm job is removed only once none is left.
-func (sv *Supervisor) Hold(j *Job) { j.readers++ }
+// HoldKind is how a client holds a job: Reading (a WAIT, a LOGS stream)
+// or Attached (a RUN wait: 1 connection, whose last Release before the
+// end detaches the job: kill_on_detach).
+type HoldKind int
 
-// Release ends a Hold; the last one lets an ended rm job go.
-func (sv *Supervisor) Release(j *Job) {
+const (
+	Reading HoldKind = iota
+	Attached
+)
+
+// Hold counts a client that holds j, in the one count of j's clients: an
+// rm job is removed only once none is left.
+func (sv *Supervisor) Hold(j *Job, kind HoldKind) {
+	defer sv.c.oc.enter("Hold")()
+	j.readers++
+	if kind == Attached {
+		j.attached++
+	}
+}
+
+// Release ends a Hold of kind; the last Attached one of a job that has
+// not ended detaches it, the last one of all lets an ended rm job go.
+func (sv *Supervisor) Release(j *Job, kind HoldKind) {
+	defer sv.c.oc.enter("Release")()
+	if kind == Attached {
+		if j.attached--; j.attached <= 0 {
+			j.attached = 0
+			sv.c.to.detach(j)
+		}
+	}
 	if j.readers--; j.readers <= 0 {
 		j.readers = 0
-		sv.maybeRemove(j)
+		sv.c.maybeRemove(j)
 	}
 }
 

@@ -19,7 +19,7 @@ func (ws *watches) onNotify() {
 			for j := range ws.sv.liveJobs {
 				ws.sv.checkMemEvents(j, false)
 			}
-			ws.sv.l.Overflow() // the server rechecks what its clients wait for
+			ws.sv.oc.tell(Outcome{Kind: Overflow}) // the server rechecks what its clients wait for
 			continue
 		}
 		w, ok := ws.watches[wd]
@@ -33,7 +33,7 @@ func (ws *watches) onNotify() {
 			ws.sv.checkMemEvents(w.job, false)
 		case watchLog:
 			ws.sv.logs.Grew(w.job.Log())
-			ws.sv.l.LogGrew(w.job)
+			ws.sv.oc.tell(Outcome{Kind: LogGrew, Job: w.job})
 		}
 	}
 }

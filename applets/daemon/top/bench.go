@@ -18,7 +18,7 @@ func BenchJobs(n int) []*supervisor.Job {
 		m := job.Make(job.Spec{ID: "job-" + strconv.Itoa(i), UID: 1000, GID: 1000,
 			Cgroup: cgroup.Dir("/nonexistent/job-" + strconv.Itoa(i)), Priority: i % 100})
 		m.Start(42, "", time.Now(), 1, uint64(i+1))
-		out[i] = &supervisor.Job{Job: m}
+		out[i] = supervisor.Detached(m)
 	}
 	return out
 }
