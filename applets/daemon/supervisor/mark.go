@@ -13,9 +13,12 @@ import (
 // A job's cgroup is marked as the daemon's from its mkdir on, before any
 // process can be in it: the extended attribute user.cgroupd.job holds
 // "starting" until the job runs, then, set before its job.start is
-// emitted and before its RUN is answered, the job's first record. The
-// mark is a record as good as the journal's file on /run for what it
-// guards: it lives in the kernel's memory as long as the cgroup does, so
+// emitted and before its RUN is answered, the job's first record without
+// its argv (job.EncodeMark): cgroupfs shows the xattr to every local
+// user, and a command line may hold a secret, which stays in the 0600
+// records. The mark is a record as good as the journal's file on /run
+// for what it guards (adoption needs no argv; a job restored from the
+// mark alone has its command unknown): it lives in the kernel's memory as long as the cgroup does, so
 // it outlives a crash of the daemon, and a reboot ends the job anyway.
 // So a RUN's reply does not wait for the journal's write of that record
 // (Recorded); the journal still writes it, for the job's later life.
@@ -26,9 +29,9 @@ import (
 //   - "starting": the RUN was never answered and no job.start was
 //     emitted; what is in the cgroup is killed, the cgroup removed and
 //     reported (cgroup.stray);
-//   - a record: the job is restored from it exactly as from the journal
-//     (adopted if its process still runs, else ended while down), and
-//     its record is written.
+//   - a record: the job is restored from it as from the journal, its
+//     command unknown (adopted if its process still runs, else ended
+//     while down), and its record is written.
 //
 // The one moment a crash could leave a job cgroup without its mark is
 // between its mkdir and its "starting"; for that moment the root's
@@ -46,7 +49,6 @@ const (
 	markXattr   = "user.cgroupd.job"
 	intentXattr = "user.cgroupd.mkdir"
 	markStart   = "starting"
-	markMax     = 64 << 10 // the kernel's bound on an xattr's value
 )
 
 // markStarted records j as it starts: its first record is queued for the
@@ -57,12 +59,8 @@ func (sv *core) markStarted(j *Job) {
 	if sv.journal == nil {
 		return
 	}
-	rec := job.Encode(j.Job, sv.cfg.BootID)
-	sv.journal.Put(j.ID(), rec)
-	if len(rec) > markMax {
-		rec = job.EncodeBrief(j.Job, sv.cfg.BootID)
-	}
-	if err := j.Cgroup().SetXattr(markXattr, rec); err != nil {
+	sv.journal.Put(j.ID(), job.Encode(j.Job, sv.cfg.BootID))
+	if err := j.Cgroup().SetXattr(markXattr, job.EncodeMark(j.Job, sv.cfg.BootID)); err != nil {
 		sv.debugf("mark %s: %v", j.Cgroup(), err)
 		return
 	}
