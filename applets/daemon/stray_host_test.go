@@ -156,9 +156,11 @@ func TestMarkHoldsNoArgv(t *testing.T) {
 		}
 	}
 	rec := filepath.Join(stateDirOf(d.root), "jobs", "sec")
-	if !strings.Contains(readFile(t, rec), secret) {
-		t.Errorf("the record lacks the command")
-	}
+	// The RUN's reply did not wait for the writer (the mark was on).
+	pollUntil(t, 10*time.Second, "the record, with the command", func() bool {
+		b, _ := os.ReadFile(rec)
+		return strings.Contains(string(b), secret)
+	})
 	d.crash()
 	if err := os.Remove(rec); err != nil {
 		t.Fatal(err)
@@ -170,4 +172,43 @@ func TestMarkHoldsNoArgv(t *testing.T) {
 	}
 	mustOK(t, n.do("KILL", "id", "sec"))
 	n.out.waitEvent(t, "job.exit", map[string]string{"id": "sec", "signal": "9"})
+}
+
+// TestUnreadableRecordKeepsJob (issue 33 #4): a record the next daemon
+// cannot read is reported (state.corrupt) and its job, whatever its id
+// (a leading dot as systemd's .control has), is not dropped: its cgroup's
+// mark brings it back under control, adopted.
+func TestUnreadableRecordKeepsJob(t *testing.T) {
+	d := startDaemon(t)
+	ids := []string{".spare-9", "plain"}
+	pids := map[string]string{}
+	for _, id := range ids {
+		pids[id] = mustOK(t, d.run(id, []string{"sleep", "1000"})).KV["pid"]
+	}
+	recs := filepath.Join(stateDirOf(d.root), "jobs")
+	pollUntil(t, 10*time.Second, "the records", func() bool {
+		for _, id := range ids {
+			if _, err := os.Stat(filepath.Join(recs, id)); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+	d.crash()
+	for _, id := range ids {
+		if err := os.WriteFile(filepath.Join(recs, id), []byte("cgroupd-job: 1\nid: "+id+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := d.restart()
+	list := listByID(t, n)
+	for _, id := range ids {
+		n.out.waitEvent(t, "state.corrupt", map[string]string{"file": filepath.Join(recs, id)})
+		n.out.waitEvent(t, "job.adopt", map[string]string{"id": id, "pid": pids[id]})
+		if j := list[id]; j["state"] != "running" || j["pid"] != pids[id] {
+			t.Errorf("LIST %s: %v, want running pid %s", id, j, pids[id])
+		}
+		mustOK(t, n.do("KILL", "id", id))
+		n.out.waitEvent(t, "job.exit", map[string]string{"id": id, "signal": "9"})
+	}
 }

@@ -203,9 +203,14 @@ func (ad *adoption) reportStrays() {
 	}
 	for _, e := range ents {
 		name := e.Name()
+		if !e.IsDir() || name == DaemonLeaf || ad.sv.jobs[name] != nil {
+			continue
+		}
 		// .control: systemd's cgroup for ExecReload= and the like in a
-		// delegated unit.
-		if !e.IsDir() || name == DaemonLeaf || ad.sv.jobs[name] != nil || strings.HasPrefix(name, ".") {
+		// delegated unit, not reported; but a job's id may start with a
+		// dot too: one with our mark is dealt with as any other.
+		dot := strings.HasPrefix(name, ".")
+		if dot && !ad.marked(ad.sv.cfg.Root.Child(name), name == string(intent)) {
 			continue
 		}
 		cg := ad.sv.cfg.Root.Child(name)

@@ -67,6 +67,16 @@ func (sv *core) markStarted(j *Job) {
 	j.marked = true
 }
 
+// marked reports whether cg carries the mark, or the root's intent names
+// it (named): a cgroup the daemon made.
+func (ad *adoption) marked(cg cgroup.Dir, named bool) bool {
+	if ad.sv.journal == nil {
+		return false
+	}
+	_, err := cg.Xattr(markXattr)
+	return err == nil || named
+}
+
 // unrecorded deals with a cgroup under the root that no record names but
 // that carries the mark, or that the root's intent names (named) and has
 // no mark yet (see above); false: no mark of ours, report it. populated
