@@ -22,6 +22,7 @@ var layers = map[string]int{
 	"applets/daemon/pressure":         0,
 	"applets/daemon/metrics/promtest": 0, // test support: prometheus checks
 	"applets/daemon/jobid":            0,
+	"applets/daemon/retain":           0,
 	"applets/daemon/journal":          1,
 	"applets/daemon/logstore":         1,
 	"applets/daemon/hub":              1,

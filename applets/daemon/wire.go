@@ -225,7 +225,7 @@ func (d *daemon) start() error {
 		Root: d.root, Self: d.self, BootID: readBootID(), Thresholds: d.cfg.Th, Engine: d.cfg.engineConfig(),
 		HostPressure: d.cfg.HostPressure, Meminfo: d.meminfo, OOMAdj: d.oomAdj,
 		SpawnFallback: d.cfg.SpawnFallback, KillFallback: d.cfg.KillFallback, DryRun: d.cfg.DryRun,
-		Debug: d.cfg.Debug, NoFile: d.nofile, Logf: d.logf,
+		Debug: d.cfg.Debug, NoFile: d.nofile, Logf: d.logf, MaxUserEnded: d.cfg.MaxUserEnded, EUID: d.euid,
 	}, d.lp, d.events, d.journal, d.logs, nil)
 	d.metrics = metrics.New(metrics.Config{File: d.cfg.MetricsFile, Interval: d.cfg.MetricsInterval,
 		Debug: d.cfg.Debug, Logf: d.logf, Dropped: func() uint64 { return d.srv.EventsDropped() }}, d.sup)
@@ -237,7 +237,8 @@ func (d *daemon) start() error {
 	d.srv = server.New(server.Config{
 		Socket: d.cfg.Socket, SocketGroup: d.cfg.SocketGroup, ReqTimeout: d.cfg.ReqTimeout, EUID: d.euid,
 		Env: env, Cwd: cwd, MaxUserPriority: d.cfg.MaxUserPriority, MaxUserJobs: d.cfg.MaxUserJobs,
-		DryRun: d.cfg.DryRun, Thresholds: d.cfg.Th, NoFile: d.nofile, Version: Version, Debug: d.cfg.Debug,
+		MaxUserRunBytes: d.cfg.MaxUserRunBytes,
+		DryRun:          d.cfg.DryRun, Thresholds: d.cfg.Th, NoFile: d.nofile, Version: Version, Debug: d.cfg.Debug,
 		Logf: d.logf, Quit: d.beginShutdown, Upgrade: func() error { return d.beginUpgrade(true) },
 		Metrics: d.metrics.Answer, Top: d.top, SinkDropped: d.sink.Dropped,
 	}, d.lp, d.sup, d.journal, d.logs, d.events)

@@ -327,6 +327,7 @@ func (sv *core) finish(j *Job) {
 	// followers: the server answers them (once the end is on record).
 	sv.l.Ended(j)
 	sv.maybeRemove(j) // rm, once nobody reads it
+	sv.trimEnded(j)   // --max-user-ended
 }
 
 // closePidFD unregisters and closes a pidfd.

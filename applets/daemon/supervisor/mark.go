@@ -14,11 +14,9 @@ import (
 // process can be in it: the extended attribute user.cgroupd.job holds
 // "starting" until the job runs, then, set before its job.start is
 // emitted and before its RUN is answered, the job's first record without
-// its argv (job.EncodeMark): cgroupfs shows the xattr to every local
-// user, and a command line may hold a secret, which stays in the 0600
-// records. The mark is a record as good as the journal's file on /run
-// for what it guards (adoption needs no argv; a job restored from the
-// mark alone has its command unknown): it lives in the kernel's memory as long as the cgroup does, so
+// its argv (job.EncodeMark: every user can read it). The mark is a record
+// as good as the journal's file on /run for what it guards: it lives in
+// the kernel's memory as long as the cgroup does, so
 // it outlives a crash of the daemon, and a reboot ends the job anyway.
 // So a RUN's reply does not wait for the journal's write of that record
 // (Recorded); the journal still writes it, for the job's later life.
@@ -30,8 +28,7 @@ import (
 //     emitted; what is in the cgroup is killed, the cgroup removed and
 //     reported (cgroup.stray);
 //   - a record: the job is restored from it as from the journal, its
-//     command unknown (adopted if its process still runs, else ended
-//     while down), and its record is written.
+//     command unknown, and its record is written.
 //
 // The one moment a crash could leave a job cgroup without its mark is
 // between its mkdir and its "starting"; for that moment the root's
@@ -65,16 +62,6 @@ func (sv *core) markStarted(j *Job) {
 		return
 	}
 	j.marked = true
-}
-
-// marked reports whether cg carries the mark, or the root's intent names
-// it (named): a cgroup the daemon made.
-func (ad *adoption) marked(cg cgroup.Dir, named bool) bool {
-	if ad.sv.journal == nil {
-		return false
-	}
-	_, err := cg.Xattr(markXattr)
-	return err == nil || named
 }
 
 // unrecorded deals with a cgroup under the root that no record names but

@@ -54,9 +54,7 @@ func (sv *Supervisor) Run(st *Start, done Done) (*Job, *Refusal) {
 	if sv.quitting {
 		return nil, Refuse("shutting down")
 	}
-	if !sv.ids.Allowed(st.Spec.ID, sv.Taken) {
-		// A client's job-<n> ahead of the counter would push everyone's
-		// automatic ids up (package jobid).
+	if !sv.ids.Allowed(st.Spec.ID, sv.Taken) { // package jobid
 		return nil, Refuse("id: "+st.Spec.ID+" is ahead of the automatic ids the daemon hands out", "next_id", sv.NewID())
 	}
 	if len(st.Spec.Settings) > 0 {
