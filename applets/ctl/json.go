@@ -56,6 +56,8 @@ var jsonTypes = map[string]jsonType{
 	// WAIT's and job.exit's end figures; exit_known 0: the status is not known.
 	"run_ms": jsonNumber, "cpu_usec": jsonNumber, "memory_peak": jsonNumber, "oom_kills": jsonNumber,
 	"exit_known": jsonBool,
+	// LIST: command_known 0, a job restored from its cgroup's mark alone; a refused id's next_id.
+	"command_known": jsonBool, "next_id": jsonString,
 	// STATS
 	"jobs": jsonNumber, "running": jsonNumber, "frozen": jsonNumber, "memory_total": jsonNumber,
 	"pending": jsonNumber, "pressure_window_ms": jsonNumber,

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -50,6 +51,25 @@ func buildCommit(t *testing.T, commit, dir, bin string) (string, bool) {
 	return "", true
 }
 
+// oldBuild is the cgroupbox of commit, built for a test that starts
+// daemons of both builds (skipped where it cannot run: under user-mode
+// emulation, without the commit outside CI).
+func oldBuild(t *testing.T, commit string) string {
+	t.Helper()
+	if os.Getenv("CGROUPD_TEST_USER_EMU") != "" {
+		t.Skip("starts the daemon: not under user-mode emulation")
+	}
+	hostMount(t)
+	old := filepath.Join(t.TempDir(), "cgroupbox-"+commit)
+	if why, ok := buildCommit(t, commit, t.TempDir(), old); !ok {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no old build to upgrade from: %s", why)
+		}
+		t.Skip(why)
+	}
+	return old
+}
+
 // TestUpgradeAcrossVersions: an upgrade from a build that knows none of
 // the newer hand-off lines, and a rollback to it, keep every job: a
 // running job keeps its pid, an ended one its exact status, and a job
@@ -57,17 +77,7 @@ func buildCommit(t *testing.T, commit, dir, bin string) (string, bool) {
 // stayed the daemon's child). The history and counters start over when
 // the old image is on one side, as the README says; nothing else does.
 func TestUpgradeAcrossVersions(t *testing.T) {
-	if os.Getenv("CGROUPD_TEST_USER_EMU") != "" {
-		t.Skip("starts the daemon: not under user-mode emulation")
-	}
-	hostMount(t)
-	old := filepath.Join(t.TempDir(), "cgroupbox-"+compatCommit)
-	if why, ok := buildCommit(t, compatCommit, t.TempDir(), old); !ok {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no old build to upgrade from: %s", why)
-		}
-		t.Skip(why)
-	}
+	old := oldBuild(t, compatCommit)
 	if readFile(t, old) == readFile(t, filepath.Join(binDir, "cgroupbox")) {
 		t.Fatal("the build of " + compatCommit + " is this build")
 	}
@@ -125,4 +135,99 @@ func TestUpgradeAcrossVersions(t *testing.T) {
 			t.Errorf("%s: WAIT %s: %v, want failed exit 7 (the exact status, after the step)", st.name, later, w.KV)
 		}
 	}
+}
+
+// spareCommit is the last build whose journal kept its spares and temp
+// files beside the records (jobs/.spare-<n>, jobs/.<id>.tmp), names a job
+// id could take.
+const spareCommit = "767dbad"
+
+// TestSparesAcrossVersions (issue 33 #4): the journal's own files moved
+// out of the records' names, and an upgrade from the build that kept
+// them in jobs/ (its spares left there), a crash, a rollback to it and an
+// upgrade again keep every job; the old spares are never read as jobs,
+// and a job named like one (.spare-1, .x.tmp) is kept across a crash.
+func TestSparesAcrossVersions(t *testing.T) {
+	old := oldBuild(t, spareCommit)
+	// A disk, not tmpfs: the old writer keeps spares only there.
+	state := t.TempDir()
+	var sfs syscall.Statfs_t
+	if err := syscall.Statfs(state, &sfs); err != nil || sfs.Type == 0x01021994 {
+		t.Skip("the test's temp dir is a tmpfs: no spares to keep")
+	}
+	jobs := filepath.Join(state, "jobs")
+	bin := filepath.Join(t.TempDir(), "cgroupd")
+	copyFile(t, old, bin)
+	args := []string{"--state-dir", state}
+	prep := func(c *exec.Cmd) { c.Path = bin; c.Args[0] = bin }
+	d := startDaemonCmd(t, newRootPath(t), filepath.Join(t.TempDir(), "s.sock"), prep, args...)
+	d.out.waitLine(t, 10*time.Second, `"cgroupd ready"`, func(s string) bool { return s == "cgroupd ready" })
+	for i := 0; i < 3; i++ { // three removed jobs: spares in jobs/
+		id := "gone" + strconv.Itoa(i)
+		mustOK(t, d.run(id, []string{"true"}))
+		mustOK(t, d.do("WAIT", "id", id))
+		mustOK(t, d.do("REMOVE", "id", id))
+	}
+	mustOK(t, d.run("ended", []string{"sh", "-c", "exit 3"}))
+	mustOK(t, d.do("WAIT", "id", "ended"))
+	live := mustOK(t, d.run("live", []string{"sleep", "1000"})).KV["pid"]
+	oldSpares, _ := filepath.Glob(filepath.Join(jobs, ".spare-*"))
+	if len(oldSpares) == 0 {
+		t.Fatal("the old build keeps no spare")
+	}
+	check := func(step string, d *testDaemon, want ...string) {
+		t.Helper()
+		list := listByID(t, d)
+		if j := list["live"]; j["state"] != "running" || j["pid"] != live {
+			t.Errorf("%s: live: %v, want running pid %s", step, j, live)
+		}
+		if j := list["ended"]; j["state"] != "failed" || j["exit"] != "3" {
+			t.Errorf("%s: ended: %v, want failed exit 3", step, j)
+		}
+		if len(list) != 2+len(want) {
+			t.Errorf("%s: LIST has %d jobs, want %d", step, len(list), 2+len(want))
+		}
+		for _, id := range want {
+			if j := list[id]; j["state"] != "running" {
+				t.Errorf("%s: %s: %v, want running", step, id, j)
+			}
+		}
+	}
+	upgrade := func(step, binary string) {
+		t.Helper()
+		copyFile(t, binary, bin)
+		if out, _, code := d.ctl("upgrade"); code != 0 {
+			t.Fatalf("%s: upgrade: exit %d, %q", step, code, out)
+		}
+	}
+	upgrade("upgrade", filepath.Join(binDir, "cgroupbox"))
+	check("upgrade", d)
+	for _, name := range oldSpares {
+		if _, err := os.Stat(name); err == nil {
+			t.Errorf("upgrade: the old spare %s is left among the records", name)
+		}
+	}
+	mustOK(t, d.run(".spare-1", []string{"sleep", "1000"}))
+	mustOK(t, d.run(".x.tmp", []string{"sleep", "1000"}))
+	for i := 0; i < 3; i++ { // spares of the new build's own
+		id := "new" + strconv.Itoa(i)
+		mustOK(t, d.run(id, []string{"true"}))
+		mustOK(t, d.do("WAIT", "id", id))
+		mustOK(t, d.do("REMOVE", "id", id))
+	}
+	check("jobs named like spares", d, ".spare-1", ".x.tmp")
+	d.crash()
+	d = d.restart(args...)
+	check("crash and restart", d, ".spare-1", ".x.tmp")
+	// The old build would lose those two (its bug): end them first.
+	for _, id := range []string{".spare-1", ".x.tmp"} {
+		mustOK(t, d.do("KILL", "id", id))
+		mustOK(t, d.do("WAIT", "id", id))
+		mustOK(t, d.do("REMOVE", "id", id))
+	}
+	upgrade("rollback", old)
+	check("rollback", d)
+	upgrade("upgrade again", filepath.Join(binDir, "cgroupbox"))
+	check("upgrade again", d)
+	mustOK(t, d.do("KILL", "id", "live"))
 }

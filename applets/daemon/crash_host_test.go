@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -22,7 +23,8 @@ import (
 // dir or from its cgroup's mark), or a cgroup the next daemon removes
 // (cgroup.stray); a job whose job.start went out is never lost. And across all of it: an automatic id never repeats, each
 // job's log holds its own output, and no job sees the hand-over's
-// variable.
+// variable. The clients' ids take every shape an id may have (crashID),
+// the names the journal once used for its own files among them.
 func TestCrashPoints(t *testing.T) {
 	rounds := 20
 	if s := os.Getenv("CGROUPD_CRASH_ROUNDS"); s != "" {
@@ -66,7 +68,7 @@ func TestCrashPoints(t *testing.T) {
 			if crash && how == 0 {
 				// Send the op, kill the daemon without waiting for the answer.
 				seq++
-				id := fmt.Sprintf("c%d", seq)
+				id := crashID(seq)
 				c := d.dial()
 				c.Write(encode("RUN", "id", id, "arg", "sleep", "arg", "1000"))
 				d.crash()
@@ -95,13 +97,13 @@ func TestCrashPoints(t *testing.T) {
 			switch op := rng.Intn(7); {
 			case op <= 1: // a long job
 				seq++
-				id := fmt.Sprintf("c%d", seq)
+				id := crashID(seq)
 				r := mustOK(t, d.run(id, []string{"sleep", "1000"}))
 				jobs[id] = &want{live: true, pid: r.KV["pid"]}
 				acked++
 			case op == 2 || op == 5: // a short job, waited on; 5: with an automatic id
 				seq++
-				id, token, code := fmt.Sprintf("c%d", seq), fmt.Sprintf("t%d", seq), strconv.Itoa(rng.Intn(5))
+				id, token, code := crashID(seq), fmt.Sprintf("t%d", seq), strconv.Itoa(rng.Intn(5))
 				if op == 5 {
 					id = ""
 				}
@@ -210,4 +212,24 @@ func TestCrashPoints(t *testing.T) {
 	}
 	t.Logf("%d crash points (%d in the middle of an upgrade) and %d clean upgrades: %d jobs answered, %d job checks kept, %d lost, %d unaccounted cgroups, %d job.start without a job; RUNs in flight at the crash and never answered: %d kept, %d ended, %d cgroups removed, %d left nothing",
 		rounds, upgradeCrashes, upgrades, acked, kept, lost, strays, lostStart, cutKept, cutEnded, cutRemoved, cutNothing)
+}
+
+// crashID is the id of TestCrashPoints' job n (from 1): every shape an id
+// may take (limits.ValidID), in turn: a leading dot, dots, dashes,
+// digits only, 64 characters, and the journal's spare and temp names of
+// the version before (.spare-<n>, .<id>.tmp), .spare-1 first.
+func crashID(n int) string {
+	shapes := []func(k int) string{
+		func(k int) string { return fmt.Sprintf(".spare-%d", k) },
+		func(k int) string { return fmt.Sprintf("c%d", k) },
+		func(k int) string { return fmt.Sprintf(".c%d", k) },
+		func(k int) string { return fmt.Sprintf(".c%d.tmp", k) },
+		func(k int) string { return fmt.Sprintf("a.b-c.%d", k) },
+		func(k int) string { return strconv.Itoa(k) },
+		func(k int) string { s := fmt.Sprintf("L%d-", k); return s + strings.Repeat("x", 64-len(s)) },
+		func(k int) string { return fmt.Sprintf("..%d", k) },
+		func(k int) string { return fmt.Sprintf("-%d.", k) },
+		func(k int) string { return fmt.Sprintf("job-%d.log", k) },
+	}
+	return shapes[(n-1)%len(shapes)]((n-1)/len(shapes) + 1)
 }

@@ -52,6 +52,10 @@
 //	      --max-user-priority N       highest priority a non-root caller may request (default 30: its jobs
 //	                                  stay pressure candidates); above it RUN is refused
 //	      --max-user-jobs N           most live + pending jobs per non-root uid (default 256)
+//	      --max-user-ended N          most ended jobs kept per non-root uid: past it its oldest ended
+//	                                  job is removed, as REMOVE does (default 128; 0: no bound)
+//	      --max-user-run-bytes SIZE   most bytes of argv + env a non-root caller's RUN may carry
+//	                                  (default 64K; max: no bound); above it RUN is refused
 //	      --state-dir PATH            job records that outlive the daemon: a restart adopts the jobs
 //	                                  (default /run/cgroupd/<root> for root, else under $XDG_RUNTIME_DIR
 //	                                  or /tmp/cgroupd-<uid>; none: keep no records)

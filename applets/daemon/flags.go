@@ -67,6 +67,10 @@ const usage = `usage: cgroupd [options]
       --max-user-priority N       highest priority a non-root caller may request (default 30: its jobs
                                   stay pressure candidates); above it RUN is refused
       --max-user-jobs N           most live + pending jobs per non-root uid (default 256)
+      --max-user-ended N          most ended jobs kept per non-root uid: past it its oldest ended
+                                  job is removed, as REMOVE does (default 128; 0: no bound)
+      --max-user-run-bytes SIZE   most bytes of argv + env a non-root caller's RUN may carry
+                                  (default 64K; max: no bound); above it RUN is refused
       --state-dir PATH            job records that outlive the daemon: a restart adopts the jobs
                                   (default /run/cgroupd/<root> for root, else under $XDG_RUNTIME_DIR
                                   or /tmp/cgroupd-<uid>; none: keep no records)
@@ -107,8 +111,9 @@ type config struct {
 	// MetricsFile, when set, gets the METRICS text every MetricsInterval.
 	MetricsFile     string
 	MetricsInterval time.Duration
-	// Ceilings for non-root callers (server/users.go).
-	MaxUserPriority, MaxUserJobs int
+	// Ceilings for non-root callers (server/users.go; supervisor/retain.go).
+	MaxUserPriority, MaxUserJobs, MaxUserEnded int
+	MaxUserRunBytes                            int64 // <= 0: no bound
 	// StateDir holds the job records (package journal); "none": no records.
 	StateDir string
 }
@@ -118,7 +123,8 @@ func defaultConfig() *config {
 	p := pressure.Defaults()
 	return &config{ReqTimeout: 30 * time.Second, LogMaxSize: 8 << 20, LogRetain: 1000, Th: guard.DefaultThresholds(), Window: p.Window, Sustain: p.Sustain, Cooldown: p.Cooldown, Hysteresis: p.Hysteresis,
 		HostPressure: "/proc/pressure", HostMeminfo: "/proc/meminfo", ReclaimHorizon: p.ReclaimHorizon, ProtectLevel: p.ProtectLevel,
-		MetricsInterval: 15 * time.Second, MaxUserPriority: 30, MaxUserJobs: 256}
+		MetricsInterval: 15 * time.Second, MaxUserPriority: 30, MaxUserJobs: 256,
+		MaxUserEnded: 128, MaxUserRunBytes: 64 << 10}
 }
 
 // engineConfig is the pressure engine's policy from the command line.
@@ -206,6 +212,9 @@ func parseFlags(args []string) (*config, error) {
 	fs.DurationVar(&c.MetricsInterval, "metrics-interval", c.MetricsInterval, "")
 	fs.IntVar(&c.MaxUserPriority, "max-user-priority", c.MaxUserPriority, "")
 	fs.IntVar(&c.MaxUserJobs, "max-user-jobs", c.MaxUserJobs, "")
+	fs.IntVar(&c.MaxUserEnded, "max-user-ended", c.MaxUserEnded, "")
+	runBytes := "64K"
+	str(&runBytes, "", "max-user-run-bytes")
 	str(&c.StateDir, "", "state-dir")
 	var help bool
 	boolean(&help, "", "help")
@@ -229,6 +238,14 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if c.MaxUserJobs < 1 {
 		return nil, usageErrorf("--max-user-jobs: %d: want at least 1", c.MaxUserJobs)
+	}
+	if c.MaxUserEnded < 0 {
+		return nil, usageErrorf("--max-user-ended: %d: want 0 or more", c.MaxUserEnded)
+	}
+	if n, err := limits.ParseSize(runBytes); err != nil {
+		return nil, usageErrorf("--max-user-run-bytes: %v", err)
+	} else {
+		c.MaxUserRunBytes = n
 	}
 	if n, err := limits.ParseSize(logMax); err != nil {
 		return nil, usageErrorf("--log-max-size: %v", err)

@@ -121,3 +121,37 @@ func TestKeptLogMovedAside(t *testing.T) {
 		t.Error("a refused RUN left web.log.3 behind")
 	}
 }
+
+// TestAutoIDsOutOfReach (issue 33 #12): a client's id of the automatic
+// form cannot push everyone's automatic ids up or out of range: ahead of
+// the counter it is refused, and a number of more digits than the
+// counter ever reaches is an ordinary name, which moves nothing, not
+// even after a crash and restart finds its record. No id repeats.
+func TestAutoIDsOutOfReach(t *testing.T) {
+	d := startDaemon(t)
+	mustOK(t, d.run("job-999999999999999999", []string{"sleep", "100"}))
+	r := d.run("job-5000", []string{"true"})
+	if r.Status != "err" || !strings.Contains(r.KV["reason"], "ahead of the automatic ids") || r.KV["next_id"] != "job-1" {
+		t.Fatalf("RUN --id job-5000: got %q, want a refusal naming next_id job-1", r.Raw)
+	}
+	seen := map[string]bool{}
+	// want..upto: a restart goes on past the reserved block.
+	next := func(d *testDaemon, want, upto int) {
+		t.Helper()
+		id := autoRun(t, d, "x")
+		if n := idNumber(t, id); n < want || n > upto || seen[id] {
+			t.Fatalf("automatic id %s, want job-%d..job-%d, new", id, want, upto)
+		}
+		seen[id] = true
+	}
+	next(d, 1, 1)
+	mustOK(t, d.run("job-2", []string{"true"})) // the next one: allowed
+	mustOK(t, d.do("WAIT", "id", "job-2"))
+	mustOK(t, d.do("REMOVE", "id", "job-2"))
+	seen["job-2"] = true
+	next(d, 3, 3)
+	d.crash()
+	d = d.restart()
+	next(d, 4, jobid.Block+1)
+	mustOK(t, d.do("KILL", "id", "job-999999999999999999"))
+}

@@ -24,6 +24,7 @@ var layers = map[string]int{
 	"applets/daemon/metrics/promtest": 0, // test support: prometheus checks
 	"applets/daemon/hosttest":         0, // test support: the host's cgroup2 mount, files
 	"applets/daemon/jobid":            0,
+	"applets/daemon/retain":           0,
 	"applets/daemon/journal":          1,
 	"applets/daemon/logstore":         1,
 	"applets/daemon/hub":              1,

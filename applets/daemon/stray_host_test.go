@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -79,8 +80,10 @@ func TestUnrecordedCgroupsCleaned(t *testing.T) {
 	if !pidAlive(foreign.Process.Pid) || !pidAlive(started.Process.Pid) {
 		t.Error("a process the daemon should have left alone (foreign) or adopted (web) was killed")
 	}
-	if j := listByID(t, n)["web"]; j["state"] != "running" || j["pid"] != strconv.Itoa(started.Process.Pid) {
-		t.Errorf("LIST web: %v, want running, adopted", j)
+	// A mark of the earlier format (the whole record, argv included) is
+	// still read whole.
+	if j := listByID(t, n)["web"]; j["state"] != "running" || j["pid"] != strconv.Itoa(started.Process.Pid) || j["command"] != "sleep 1000" || j["command_known"] != "" {
+		t.Errorf("LIST web: %v, want running, adopted, command sleep 1000", j)
 	}
 	if _, err := os.Stat(filepath.Join(stateDirOf(d.root), "jobs", "web")); err != nil {
 		t.Errorf("web's record was not written: %v", err)
@@ -127,5 +130,85 @@ func TestUnmarkedIntentCleaned(t *testing.T) {
 	}
 	if _, err := syscall.Getxattr(d.root, "user.cgroupd.mkdir", buf); err != syscall.ENODATA {
 		t.Errorf("a RUN left the root's intent behind (getxattr: %v)", err)
+	}
+}
+
+// TestMarkHoldsNoArgv (issue 33 #10): the mark on a job's cgroup, which
+// any local user can read, holds what adoption needs and no argv; the
+// command stays in the 0600 record. A job whose record is lost is still
+// adopted from the mark, its command reported unknown.
+func TestMarkHoldsNoArgv(t *testing.T) {
+	d := startDaemon(t)
+	const secret = "--password=hunter2"
+	r := mustOK(t, d.run("sec", []string{"sh", "-c", "exec sleep 1000", "sh", secret}))
+	mark := make([]byte, 64<<10)
+	sz, err := syscall.Getxattr(filepath.Join(d.root, "sec"), "user.cgroupd.job", mark)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark = mark[:sz]
+	if strings.Contains(string(mark), "hunter2") || strings.Contains(string(mark), "\narg: ") {
+		t.Fatalf("the mark holds the command:\n%s", mark)
+	}
+	for _, want := range []string{"\nid: sec\n", "\nuid: 0\n", "\npid: " + r.KV["pid"] + "\n", "\npid_start: "} {
+		if !strings.Contains(string(mark), want) {
+			t.Errorf("the mark lacks %q:\n%s", want, mark)
+		}
+	}
+	rec := filepath.Join(stateDirOf(d.root), "jobs", "sec")
+	// The RUN's reply did not wait for the writer (the mark was on).
+	pollUntil(t, 10*time.Second, "the record, with the command", func() bool {
+		b, _ := os.ReadFile(rec)
+		return strings.Contains(string(b), secret)
+	})
+	d.crash()
+	if err := os.Remove(rec); err != nil {
+		t.Fatal(err)
+	}
+	n := d.restart()
+	n.out.waitEvent(t, "job.adopt", map[string]string{"id": "sec", "pid": r.KV["pid"]})
+	if j := listByID(t, n)["sec"]; j["state"] != "running" || j["command"] != "" || j["command_known"] != "0" {
+		t.Errorf("LIST sec: %v, want running with command_known 0", j)
+	}
+	mustOK(t, n.do("KILL", "id", "sec"))
+	n.out.waitEvent(t, "job.exit", map[string]string{"id": "sec", "signal": "9"})
+}
+
+// TestUnreadableRecordKeepsJob (issue 33 #4): a record the next daemon
+// cannot read is reported (state.corrupt) and its job, whatever its id
+// (a leading dot as systemd's .control has), is not dropped: its cgroup's
+// mark brings it back under control, adopted.
+func TestUnreadableRecordKeepsJob(t *testing.T) {
+	d := startDaemon(t)
+	ids := []string{".spare-9", "plain"}
+	pids := map[string]string{}
+	for _, id := range ids {
+		pids[id] = mustOK(t, d.run(id, []string{"sleep", "1000"})).KV["pid"]
+	}
+	recs := filepath.Join(stateDirOf(d.root), "jobs")
+	pollUntil(t, 10*time.Second, "the records", func() bool {
+		for _, id := range ids {
+			if _, err := os.Stat(filepath.Join(recs, id)); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+	d.crash()
+	for _, id := range ids {
+		if err := os.WriteFile(filepath.Join(recs, id), []byte("cgroupd-job: 1\nid: "+id+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := d.restart()
+	list := listByID(t, n)
+	for _, id := range ids {
+		n.out.waitEvent(t, "state.corrupt", map[string]string{"file": filepath.Join(recs, id)})
+		n.out.waitEvent(t, "job.adopt", map[string]string{"id": id, "pid": pids[id]})
+		if j := list[id]; j["state"] != "running" || j["pid"] != pids[id] {
+			t.Errorf("LIST %s: %v, want running pid %s", id, j, pids[id])
+		}
+		mustOK(t, n.do("KILL", "id", id))
+		n.out.waitEvent(t, "job.exit", map[string]string{"id": id, "signal": "9"})
 	}
 }

@@ -336,3 +336,45 @@ func TestCwdCause(t *testing.T) {
 		t.Errorf("run as nobody with the daemon in %s: exit %d %q; want detail %q", secret, code, out, want)
 	}
 }
+
+// TestUserEndedAndRunSize (issue 33 #5): a non-root user's ended jobs are
+// bounded by --max-user-ended (its oldest removed as REMOVE does, with
+// job.cleanup, its cgroup gone) and a RUN's argv + env by
+// --max-user-run-bytes (refused with the reason); root's are not.
+func TestUserEndedAndRunSize(t *testing.T) {
+	hostMount(t)
+	d := startDaemon(t, "--socket-group", strconv.Itoa(nobody), "--max-user-ended", "2", "--max-user-run-bytes", "4K")
+	for i := 1; i <= 4; i++ {
+		id := "u" + strconv.Itoa(i)
+		if r, code := run2(d, "--id", id, "--", "true"); code != 0 {
+			t.Fatalf("run %s as nobody: %q", id, r.Raw)
+		}
+		d.ctlAs(asNobody, "wait", id)
+		mustOK(t, d.run("r"+strconv.Itoa(i), []string{"true"}))
+		mustOK(t, d.do("WAIT", "id", "r"+strconv.Itoa(i)))
+	}
+	for _, id := range []string{"u1", "u2"} {
+		d.out.waitEvent(t, "job.cleanup", map[string]string{"id": id, "result": "removed", "uid": strconv.Itoa(nobody)})
+		if _, err := os.Stat(filepath.Join(d.root, id)); !os.IsNotExist(err) {
+			t.Errorf("%s's cgroup is left: %v", id, err)
+		}
+	}
+	list := listByID(t, d)
+	for _, id := range []string{"u3", "u4", "r1", "r2", "r3", "r4"} {
+		if list[id] == nil {
+			t.Errorf("%s was removed; want only nobody's two oldest ended jobs removed", id)
+		}
+	}
+	if len(list) != 6 {
+		t.Errorf("LIST holds %d jobs, want 6", len(list))
+	}
+	big := strings.Repeat("x", 4000)
+	r, code := run2(d, "--env", "PAD="+big[:200], "--", "echo", big)
+	if code != 1 || r.KV["reason"] != "command too large" || !strings.Contains(r.KV["detail"], "argv and env of 4208 bytes, more than the 4096") {
+		t.Errorf("nobody's RUN of 4208 bytes: got %q, want refused: command too large", r.Raw)
+	}
+	if r, code := run2(d, "--", "echo", big[:3000]); code != 0 {
+		t.Errorf("nobody's RUN under the bound: got %q", r.Raw)
+	}
+	mustOK(t, d.run("rbig", []string{"echo", big, big}))
+}

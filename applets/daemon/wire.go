@@ -34,7 +34,7 @@ import (
 // only point down this list; layers_test.go holds it, and checks that
 // this list, DESIGN.md's and the README's say the same):
 //
-//	layer 0: job, jobid, pressure              the job model and its record's encoding, the automatic ids, the engine's policy
+//	layer 0: job, jobid, retain, pressure      the job model and its record's encoding, the automatic ids, which ended jobs --max-user-ended removes, the engine's policy
 //	layer 1: journal, logstore, hub, spawner, killfb, protect   records, logs, events, fork/exec, the kill fallback, what a priority buys
 //	layer 2: handoff, guard                    an upgrade's hand-over format (it carries the hub's ring), the engine in the loop
 //	layer 3: supervisor                        the job table and every job's lifecycle
@@ -238,7 +238,7 @@ func (d *daemon) start() error {
 		Root: d.root, Self: d.self, BootID: readBootID(), Thresholds: d.cfg.Th, Engine: d.cfg.engineConfig(),
 		HostPressure: d.cfg.HostPressure, Meminfo: d.meminfo, OOMAdj: d.oomAdj,
 		SpawnFallback: d.cfg.SpawnFallback, KillFallback: d.cfg.KillFallback, DryRun: d.cfg.DryRun,
-		Debug: d.cfg.Debug, NoFile: d.nofile, Logf: d.logf,
+		Debug: d.cfg.Debug, NoFile: d.nofile, Logf: d.logf, MaxUserEnded: d.cfg.MaxUserEnded, EUID: d.euid,
 	}, d.lp, d.events, d.journal, d.logs)
 	d.metrics = metrics.New(metrics.Config{File: d.cfg.MetricsFile, Interval: d.cfg.MetricsInterval,
 		Debug: d.cfg.Debug, Logf: d.logf, Events: d.events}, d.sup)
@@ -250,7 +250,8 @@ func (d *daemon) start() error {
 	d.srv = server.New(server.Config{
 		Socket: d.cfg.Socket, SocketGroup: d.cfg.SocketGroup, ReqTimeout: d.cfg.ReqTimeout, EUID: d.euid,
 		Env: env, Cwd: cwd, MaxUserPriority: d.cfg.MaxUserPriority, MaxUserJobs: d.cfg.MaxUserJobs,
-		DryRun: d.cfg.DryRun, Thresholds: d.cfg.Th, NoFile: d.nofile, Version: Version, Debug: d.cfg.Debug,
+		MaxUserRunBytes: d.cfg.MaxUserRunBytes,
+		DryRun:          d.cfg.DryRun, Thresholds: d.cfg.Th, NoFile: d.nofile, Version: Version, Debug: d.cfg.Debug,
 		Logf: d.logf, Quit: d.beginShutdown, Upgrade: func() error { return d.beginUpgrade(true) },
 		Metrics: d.metrics.Answer, Top: d.top,
 	}, d.lp, d.sup, d.journal, d.logs, d.events)

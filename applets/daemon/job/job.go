@@ -345,6 +345,11 @@ func (j *Job) SawOOM(kills, groupKills uint64) {
 
 // ---- what clients are told ----
 
+// CommandKnown reports whether j's argv is known: not for a job restored
+// from its cgroup's mark alone (EncodeMark), its record lost. Every RUN
+// has a command, so no argv means an unknown one.
+func CommandKnown(j *Job) bool { return len(j.spec.Argv) > 0 }
+
 // UnknownKeys are the extension keys of an end whose status is unknown:
 // exit_known 0 and exit_reason (v1's exit and signal stay numbers, 0).
 func UnknownKeys(j *Job) []string {

@@ -25,9 +25,12 @@ const (
 // Encode is j's record; bootID names the boot it was written in.
 func Encode(j *Job, bootID string) []byte { return encode(j, bootID, true) }
 
-// EncodeBrief is j's record without its argv, when the whole one does not
-// fit where it goes (the mark on its cgroup: 64 KiB).
-func EncodeBrief(j *Job, bootID string) []byte { return encode(j, bootID, false) }
+// EncodeMark is j's record without its argv: the mark on its cgroup
+// (supervisor/mark.go), which every local user can read, holds only what
+// adoption needs; the command lives in the 0600 record alone. A job
+// decoded from it has no argv: its command is unknown (CommandKnown).
+// A mark written before (the whole record) decodes as a record.
+func EncodeMark(j *Job, bootID string) []byte { return encode(j, bootID, false) }
 
 // recordWriter writes a record's "key: value" lines. Its methods are not
 // closures on purpose: closures were inlined at each of encode's forty

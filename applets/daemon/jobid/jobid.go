@@ -11,6 +11,15 @@
 // the record of the job that took the id) whenever an id is taken past
 // it. A daemon started after a crash goes on from there: at most Block-1
 // ids are skipped, none repeats.
+//
+// A client's --id is a name of its own choosing, and the automatic form is
+// no exception, but it must not steer the counter: an id job-<n> with n
+// at or above the next automatic number is refused (Allowed), except the
+// very id the counter would hand out next, so no client can push
+// everyone's ids up (job-999999999 moving the next to ten digits) nor out
+// of range. Numbers have at most MaxDigits digits: a longer job-<n> is an
+// ordinary name (an older daemon accepted them), which the counter never
+// reaches (10^15 RUNs at a thousand a second take thirty thousand years).
 package jobid
 
 import (
@@ -23,6 +32,9 @@ const Block = 64
 
 const prefix = "job-"
 
+// MaxDigits bounds n of an automatic id job-<n>.
+const MaxDigits = 15
+
 // Counter is the loop's id counter. persist (nil: nothing kept) stores a
 // new reservation: ids below it may have been handed out.
 type Counter struct {
@@ -34,10 +46,11 @@ type Counter struct {
 // New is a counter from 1 that keeps its reservation through persist.
 func New(persist func(int)) *Counter { return &Counter{next: 1, persist: persist} }
 
-// Number is n of an automatic id job-<n> (ok false for any other id).
+// Number is n of an automatic id job-<n> (ok false for any other id,
+// and for n of more than MaxDigits digits).
 func Number(id string) (int, bool) {
 	s, ok := strings.CutPrefix(id, prefix)
-	if !ok || s == "" || s[0] == '0' || len(s) > 18 {
+	if !ok || s == "" || s[0] == '0' || len(s) > MaxDigits {
 		return 0, false
 	}
 	n, err := strconv.Atoi(s)
@@ -73,6 +86,14 @@ func (c *Counter) Peek(taken func(string) bool) string {
 			return id
 		}
 	}
+}
+
+// Allowed reports whether a client may name a job id: any id but one of
+// the automatic form ahead of the counter, other than the one Peek gives
+// now (taking that one is as if the client had not named it).
+func (c *Counter) Allowed(id string, taken func(string) bool) bool {
+	n, ok := Number(id)
+	return !ok || n < c.next || id == c.Peek(taken)
 }
 
 // Take takes id, an id Peek gave: the counter goes on above it, and the

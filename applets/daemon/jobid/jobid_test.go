@@ -30,8 +30,9 @@ func TestCounter(t *testing.T) {
 	if want := []int{4 + Block - 1}; !reflect.DeepEqual(writes, want) {
 		t.Errorf("reservations written %v, want %v (one block)", writes, want)
 	}
-	// A client's --id of the automatic form is used up too; other ids
-	// and leading zeros are not automatic ids.
+	// A client's --id of the automatic form (Allowed: not ahead of the
+	// counter) is used up too; other ids and leading zeros are not
+	// automatic ids.
 	for _, id := range []string{"job-0", "job-007", "web", "job-", "job-x"} {
 		c.Take(id)
 	}
@@ -62,5 +63,48 @@ func TestCounterRestart(t *testing.T) {
 	c.Take(c.Peek(func(string) bool { return false }))
 	if c.Next() != 82 || len(writes) != 1 || writes[0] != 81+Block {
 		t.Errorf("next %d, reservations %v", c.Next(), writes)
+	}
+}
+
+// A client's id of the automatic form cannot move the counter: ahead of
+// it, it is refused (but for the very id the counter gives next), and a
+// number of more than MaxDigits digits is an ordinary name, which a
+// daemon finding it at start does not count either. The counter stays in
+// range and never hands out an id twice.
+func TestCounterOutOfReach(t *testing.T) {
+	c := New(nil)
+	taken := map[string]bool{}
+	isTaken := func(id string) bool { return taken[id] }
+	for _, tc := range []struct {
+		id   string
+		want bool
+	}{
+		{"job-1", true}, // the next one: as if automatic
+		{"job-2", false},
+		{"job-999999999999999", false}, // MaxDigits digits: automatic form
+		{"job-1000000000000000", true}, // longer: a name
+		{"job-999999999999999999", true},
+		{"job-0", true}, {"job-01", true}, {"web", true},
+	} {
+		if got := c.Allowed(tc.id, isTaken); got != tc.want {
+			t.Errorf("Allowed(%q) = %v, want %v", tc.id, got, tc.want)
+		}
+	}
+	for _, id := range []string{"job-999999999999999999", "job-1000000000000000"} {
+		c.Seen(id) // a record or a log found at start
+		c.Take(id)
+		taken[id] = true
+	}
+	seen := map[string]bool{}
+	for i := 1; i <= 3; i++ {
+		id := c.Peek(isTaken)
+		if n, ok := Number(id); !ok || n != i || seen[id] {
+			t.Fatalf("automatic id %d is %q, want job-%d", i, id, i)
+		}
+		c.Take(id)
+		taken[id], seen[id] = true, true
+	}
+	if !c.Allowed("job-2", isTaken) {
+		t.Errorf("job-2, behind the counter, refused")
 	}
 }

@@ -63,6 +63,7 @@ const (
 type Journal struct {
 	dir      string // <state-dir>/jobs
 	dirFD    int
+	workFD   int           // <state-dir>/jobs/.writer~ (spare.go)
 	topFD    int           // <state-dir>
 	reserved int           // the reservation found at Open (0: none)
 	sync     bool          // flush to disk (not on tmpfs): syncfs, at most once a second
@@ -127,7 +128,12 @@ func Open(stateDir string) (*Journal, error) {
 	if b, err := os.ReadFile(filepath.Join(stateDir, ReserveFile)); err == nil {
 		j.reserved, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 	}
-	j.adoptSpares() // before the writer runs: the spares are its own
+	if err := j.openWork(); err != nil { // before the writer runs: the spares are its own
+		unix.Close(fd)
+		unix.Close(efd)
+		unix.Close(top)
+		return nil, err
+	}
 	j.cond = sync.NewCond(&j.mu)
 	go j.run()
 	return j, nil
@@ -268,7 +274,7 @@ func (jn *Journal) run() {
 // walk per record; os.Rename an lstat).
 func (jn *Journal) apply(o *op) error {
 	if o.top {
-		return jn.replace(jn.topFD, "."+ReserveFile+".tmp", ReserveFile, o.data)
+		return jn.replace(jn.topFD, "."+ReserveFile+".tmp", jn.topFD, ReserveFile, o.data)
 	}
 	if o.data == nil {
 		if err := jn.retire(o.id); err != nil {
@@ -280,18 +286,20 @@ func (jn *Journal) apply(o *op) error {
 	return jn.writeRecord(o.id, o.data)
 }
 
-// replace writes data to tmp and renames it over name.
-func (jn *Journal) replace(dirFD int, tmp, name string, data []byte) error {
-	if err := writeAt(dirFD, tmp, data); err != nil {
+// replace writes data to tmp (in directory tmpFD) and renames it over
+// name (in dirFD).
+func (jn *Journal) replace(tmpFD int, tmp string, dirFD int, name string, data []byte) error {
+	if err := writeAt(tmpFD, tmp, data); err != nil {
 		return err
 	}
-	return jn.rename(dirFD, tmp, name)
+	return jn.rename(tmpFD, tmp, dirFD, name)
 }
 
-// rename moves tmp, written, over name; on an error tmp is removed.
-func (jn *Journal) rename(dirFD int, tmp, name string) error {
-	if err := unix.Renameat(dirFD, tmp, dirFD, name); err != nil {
-		unix.Unlinkat(dirFD, tmp, 0)
+// rename moves tmp (in tmpFD), written, over name (in dirFD); on an
+// error tmp is removed.
+func (jn *Journal) rename(tmpFD int, tmp string, dirFD int, name string) error {
+	if err := unix.Renameat(tmpFD, tmp, dirFD, name); err != nil {
+		unix.Unlinkat(tmpFD, tmp, 0)
 		return &fs.PathError{Op: "rename", Path: tmp, Err: err}
 	}
 	jn.writes.Add(1)
@@ -382,6 +390,7 @@ func (jn *Journal) Close() {
 	jn.mu.Unlock()
 	<-jn.exited // every op written, the spares removed
 	unix.Close(jn.efd)
+	unix.Close(jn.workFD)
 	unix.Close(jn.dirFD)
 	unix.Close(jn.topFD)
 }
@@ -432,21 +441,23 @@ type Record struct {
 }
 
 // Replay reads the records in the directory and hands each to fn, in
-// directory order; a temp file a crash left is removed. fn must not keep
-// Data: it is the file's bytes, dropped after fn returns.
+// directory order: every file but the writer's own (workDir, and the
+// spares and temp files an earlier version kept beside the records,
+// removed: legacy). fn must not keep Data: it is the file's bytes,
+// dropped after fn returns.
 func (jn *Journal) Replay(fn func(Record)) error {
 	ents, err := os.ReadDir(jn.dir)
 	for _, e := range ents {
 		name := e.Name()
 		path := filepath.Join(jn.dir, name)
-		if strings.HasPrefix(name, sparePrefix) {
+		if name == workDir {
 			continue // the writer's (spare.go)
 		}
-		if strings.HasPrefix(name, ".") {
-			os.Remove(path) // a temp file a crash left
+		data, rerr := os.ReadFile(path)
+		if rerr == nil && legacy(name, data) {
+			os.Remove(path)
 			continue
 		}
-		data, rerr := os.ReadFile(path)
 		fn(Record{ID: name, Path: path, Data: data, Err: rerr})
 	}
 	return err

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -129,10 +130,14 @@ func recordsReuseFiles(t *testing.T, disk bool) {
 		}
 		inodes[f] = true
 	}
+	// The writer's files: its directory's, and any dot file beside the
+	// records (none of these ids starts with a dot).
 	spares := func() (n int) {
-		ents, _ := os.ReadDir(jn.Dir())
+		ents, _ := os.ReadDir(filepath.Join(jn.Dir(), workDir))
+		n = len(ents)
+		ents, _ = os.ReadDir(jn.Dir())
 		for _, e := range ents {
-			if strings.HasPrefix(e.Name(), ".") {
+			if strings.HasPrefix(e.Name(), ".") && e.Name() != workDir {
 				n++
 			}
 		}
@@ -194,5 +199,90 @@ func recordsReuseFiles(t *testing.T, disk bool) {
 	jn.Close()
 	if n := spares(); n != 0 {
 		t.Errorf("%d spares after Close, want none", n)
+	}
+	if _, err := os.Stat(filepath.Join(jn.Dir(), workDir)); err == nil {
+		t.Errorf("%s left after Close", workDir)
+	}
+}
+
+// rec is a record as job.Encode frames it (the journal only reads its
+// id line).
+func rec(id, what string) []byte {
+	return []byte("cgroupd-job: 1\nid: " + id + "\nphase: " + what + "\nend: 1\n")
+}
+
+// A job's id may take any name the writer once used for its own files
+// (.spare-<n>, .<id>.tmp) and any other shape: its record is written,
+// replaced, replayed and deleted like any other, on a disk and on tmpfs,
+// across a crash, and no spare or temp file is ever replayed as a job.
+// The files an earlier version's writer left beside the records are
+// removed at the replay (its spares: empty or another id's old record;
+// its temp files: another id's record), its records of such names kept.
+func TestIDsNeverWriterFiles(t *testing.T) {
+	ids := []string{".spare-1", ".spare-2", ".a.tmp", "a", ".a", "..b", "x.tmp", "-1.", "123", strings.Repeat("z", 64), "spare-1", "tmp"}
+	for _, disk := range []bool{true, false} {
+		t.Run(map[bool]string{true: "disk", false: "tmpfs"}[disk], func(t *testing.T) {
+			dir := t.TempDir()
+			jobs := filepath.Join(dir, jobsDir)
+			os.MkdirAll(jobs, 0o700)
+			// What the version before left: two spares (one empty, one
+			// holding a's former record), a temp file of a, and the
+			// records of jobs named like them.
+			for name, data := range map[string][]byte{
+				".spare-7": nil, ".spare-8": rec("a", "old"), ".a.tmp": rec("a", "half"),
+				".spare-3": rec(".spare-3", "running"), ".b.tmp": rec(".b.tmp", "running"),
+			} {
+				if err := os.WriteFile(filepath.Join(jobs, name), data, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			jn, err := Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			jn.sync = disk
+			for round := 0; round < 3; round++ {
+				for _, id := range ids {
+					jn.Put(id, rec(id, "r"+strconv.Itoa(round)))
+				}
+				drain(t, jn)
+			}
+			jn.Delete("..b")
+			drain(t, jn)
+			// A crash: the next daemon replays.
+			jn, err = Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			jn.sync = disk
+			got := map[string]string{}
+			if err := jn.Replay(func(r Record) { got[r.ID] = string(r.Data) }); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{".spare-3": string(rec(".spare-3", "running")), ".b.tmp": string(rec(".b.tmp", "running"))}
+			for _, id := range ids {
+				if id != "..b" {
+					want[id] = string(rec(id, "r2"))
+				}
+			}
+			if !maps.Equal(got, want) {
+				t.Errorf("replayed %q\nwant %q", got, want)
+			}
+			for _, name := range []string{".spare-7", ".spare-8"} {
+				if _, err := os.Stat(filepath.Join(jobs, name)); err == nil {
+					t.Errorf("the earlier writer's %s is left", name)
+				}
+			}
+			for _, id := range ids {
+				jn.Delete(id)
+			}
+			jn.Delete(".spare-3")
+			jn.Delete(".b.tmp")
+			drain(t, jn)
+			jn.Close()
+			if ents, _ := os.ReadDir(jobs); len(ents) != 0 {
+				t.Errorf("after a clean stop with no jobs, jobs/ holds %d files (%s...)", len(ents), ents[0].Name())
+			}
+		})
 	}
 }

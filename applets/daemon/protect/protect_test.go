@@ -120,3 +120,18 @@ func TestAdopted(t *testing.T) {
 		t.Errorf("cpu.weight rewritten to %s on adoption", w)
 	}
 }
+
+func TestOOMScoreAdj(t *testing.T) {
+	for _, tc := range []struct {
+		priority int
+		root     bool
+		want     int
+	}{
+		{0, true, 500}, {5, true, 450}, {30, true, 200}, {50, true, 0}, {90, true, -400}, {100, true, -500},
+		{5, false, 450}, {50, false, 0}, {90, false, 0}, // a non-root caller cannot protect its job
+	} {
+		if got := OOMScoreAdj(tc.priority, tc.root); got != tc.want {
+			t.Errorf("OOMScoreAdj(%d, root=%v) = %d, want %d", tc.priority, tc.root, got, tc.want)
+		}
+	}
+}

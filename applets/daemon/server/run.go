@@ -259,6 +259,9 @@ func (srv *Server) doRun(c *conn, r *proto.Request) []byte {
 	if rf := srv.cl.checkUserJobs(c); rf != nil {
 		return refusalResp(rf, spec.ID).Bytes()
 	}
+	if rf := srv.cl.checkRunSize(c, r); rf != nil {
+		return refusalResp(rf, spec.ID).Bytes()
+	}
 	st := &supervisor.Start{
 		Spec: job.Spec{
 			ID: spec.ID, UID: c.cred.Uid, GID: c.cred.Gid, Cgroup: srv.sup.Root().Child(spec.ID), Priority: spec.Priority,

@@ -70,6 +70,7 @@ type Config struct {
 	Cwd             string   // jobs' working directory: the daemon's
 	MaxUserPriority int
 	MaxUserJobs     int
+	MaxUserRunBytes int64 // argv + env bytes of a non-root RUN (<= 0: no bound)
 	DryRun          bool
 	Thresholds      guard.Thresholds // TOP shows them
 	NoFile          uint64           // the open file limit

@@ -5,6 +5,7 @@ import (
 
 	"cgroupd/applets/daemon/supervisor"
 	"cgroupd/core/fsid"
+	"cgroupd/core/proto"
 )
 
 // Multi-user safety (README "Threat model"). Identity comes from the
@@ -20,7 +21,10 @@ import (
 //   - may request a priority up to --max-user-priority (30: its jobs stay
 //     pressure candidates); above it RUN is refused, naming priority; a
 //     RUN without priority gets 50 capped at that ceiling;
-//   - may hold at most --max-user-jobs live and pending jobs.
+//   - may hold at most --max-user-jobs live and pending jobs, and keeps
+//     at most --max-user-ended ended ones (supervisor/retain.go);
+//   - may send at most --max-user-run-bytes of argv and env in a RUN
+//     (its record holds the argv until REMOVE).
 
 // privileged: root, or the user a non-root daemon runs as.
 func (cl *callers) privileged(c *conn) bool {
@@ -60,6 +64,27 @@ func (cl *callers) checkUserJobs(c *conn) *supervisor.Refusal {
 	if n := cl.srv.sup.UserCount(c.cred.Uid); n >= cl.srv.cfg.MaxUserJobs {
 		return supervisor.Refuse("too many jobs", "detail",
 			fmt.Sprintf("uid %d has %d live or pending jobs, the most a non-root caller may have (--max-user-jobs %d)", c.cred.Uid, n, cl.srv.cfg.MaxUserJobs))
+	}
+	return nil
+}
+
+// checkRunSize refuses a RUN of a non-privileged caller whose argv and env
+// values are larger than --max-user-run-bytes: its record (on /run, a
+// tmpfs) keeps the argv until the job is removed.
+func (cl *callers) checkRunSize(c *conn, r *proto.Request) *supervisor.Refusal {
+	max := cl.srv.cfg.MaxUserRunBytes
+	if max <= 0 || cl.privileged(c) {
+		return nil
+	}
+	var n int64
+	for _, key := range []string{"arg", "env"} {
+		for _, v := range r.All(key) {
+			n += int64(len(v))
+		}
+	}
+	if n > max {
+		return supervisor.Refuse("command too large", "detail",
+			fmt.Sprintf("argv and env of %d bytes, more than the %d a non-root caller may send (--max-user-run-bytes)", n, max))
 	}
 	return nil
 }

@@ -111,6 +111,9 @@ func (srv *Server) doList(c *conn) []byte {
 		addKV(b, job.UnknownKeys(supervisor.Model(j)))
 		// Appended: who owns it and what it runs (a table at a terminal).
 		b.Add("uid", strconv.FormatUint(uint64(j.Spec().UID), 10)).Add("command", proto.Cut(strings.Join(j.Spec().Argv, " ")))
+		if !job.CommandKnown(supervisor.Model(j)) {
+			b.Add("command_known", "0") // restored from its cgroup's mark alone
+		}
 		out = append(out, b.Bytes()...)
 	}
 	return append(out, proto.OK().Add("count", strconv.Itoa(len(list))).Bytes()...)

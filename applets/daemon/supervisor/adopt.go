@@ -89,6 +89,7 @@ func (ad *adoption) restore(j *Job, meta job.Meta, h *handoff.Job) job.Phase {
 	if meta.Phase == job.Ended {
 		ad.sv.apply(j, func(m *job.Job) error { return m.Restore(job.Ended, false, "") }) // as recorded
 		ad.sv.maybeRemove(j)                                                              // --rm: the old daemon died before it could
+		ad.sv.trimEnded(j)                                                                // in the order they ended (sorted by seq)
 		return job.Ended
 	}
 	pidfd, why := -1, ""
@@ -203,9 +204,7 @@ func (ad *adoption) reportStrays() {
 	}
 	for _, e := range ents {
 		name := e.Name()
-		// .control: systemd's cgroup for ExecReload= and the like in a
-		// delegated unit.
-		if !e.IsDir() || name == DaemonLeaf || ad.sv.jobs[name] != nil || strings.HasPrefix(name, ".") {
+		if !e.IsDir() || name == DaemonLeaf || ad.sv.jobs[name] != nil {
 			continue
 		}
 		cg := ad.sv.cfg.Root.Child(name)
@@ -217,7 +216,8 @@ func (ad *adoption) reportStrays() {
 		if ev, err := cg.Events(); err == nil && ev.Populated {
 			populated = "1"
 		}
-		if ad.unrecorded(name, cg, populated, name == string(intent)) {
+		// .control: systemd's (ExecReload= in a delegated unit), left alone; a job's is marked.
+		if ad.unrecorded(name, cg, populated, name == string(intent)) || strings.HasPrefix(name, ".") {
 			continue
 		}
 		ad.strays[name] = true

@@ -335,6 +335,7 @@ func (sv *core) finish(j *Job) {
 	// after this step.
 	sv.oc.tell(Outcome{Kind: Ended, Job: j})
 	sv.maybeRemove(j) // rm, once nobody reads it
+	sv.trimEnded(j)   // --max-user-ended
 }
 
 // closePidFD unregisters and closes a pidfd.

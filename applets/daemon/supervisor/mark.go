@@ -12,7 +12,8 @@ import (
 
 // A job's cgroup is marked as the daemon's from its mkdir on, before any
 // process can be in it: user.cgroupd.job holds "starting", then, before
-// its job.start and its RUN's reply, the job's first record (so the reply
+// its job.start and its RUN's reply, the job's first record without its argv
+// (job.EncodeMark: every user can read it; so the reply
 // need not wait for the journal: Recorded); the root's user.cgroupd.mkdir
 // names a cgroup about to be made. Why, and what it guards against:
 // DESIGN.md, "A job's first record also goes on its cgroup". After a
@@ -27,7 +28,6 @@ const (
 	markXattr   = "user.cgroupd.job"
 	intentXattr = "user.cgroupd.mkdir"
 	markStart   = "starting"
-	markMax     = 64 << 10 // the kernel's bound on an xattr's value
 )
 
 // markStarted records j as it starts: its first record is queued for the
@@ -38,12 +38,8 @@ func (sv *core) markStarted(j *Job) {
 	if sv.journal == nil {
 		return
 	}
-	rec := job.Encode(j.model, sv.cfg.BootID)
-	sv.journal.Put(j.ID(), rec)
-	if len(rec) > markMax {
-		rec = job.EncodeBrief(j.model, sv.cfg.BootID)
-	}
-	if err := j.Cgroup().SetXattr(markXattr, rec); err != nil {
+	sv.journal.Put(j.ID(), job.Encode(j.model, sv.cfg.BootID))
+	if err := j.Cgroup().SetXattr(markXattr, job.EncodeMark(j.model, sv.cfg.BootID)); err != nil {
 		sv.debugf("mark %s: %v", j.Cgroup(), err)
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"cgroupd/applets/daemon/guard"
 	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/job"
+	"cgroupd/applets/daemon/protect"
 	"cgroupd/applets/daemon/spawner"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/spawn"
@@ -51,6 +52,9 @@ func (sv *Supervisor) Run(st *Start) (*Job, *Refusal) {
 	defer sv.c.oc.enter("Run")()
 	if sv.c.quitting {
 		return nil, Refuse("shutting down")
+	}
+	if !sv.c.ids.Allowed(st.Spec.ID, sv.Taken) { // package jobid
+		return nil, Refuse("id: "+st.Spec.ID+" is ahead of the automatic ids the daemon hands out", "next_id", sv.NewID())
 	}
 	if len(st.Spec.Settings) > 0 {
 		enabled, err := sv.c.cfg.Root.SubtreeControl()
@@ -183,7 +187,7 @@ func (sp *spawns) prepare(a *attempt) *Refusal {
 		return Refuse("too many jobs", "detail", err.Error())
 	}
 	if !j.noMemory {
-		if ok, err := setOOMGroup(cg); err != nil {
+		if ok, err := protect.SetOOMGroup(cg); err != nil {
 			sp.sv.debugf("job %s: %v", j.ID(), err)
 		} else {
 			j.SetOOMGroup(ok)
@@ -225,7 +229,7 @@ func (sp *spawns) request(a *attempt) *spawner.Req {
 			CgroupFD: a.cgfd, CgroupPath: string(j.Cgroup()), Fallback: sp.sv.cfg.SpawnFallback, Self: sp.sv.cfg.Self,
 		}
 	}
-	req := &spawner.Req{Adj: jobOOMScoreAdj(j.Spec().Priority, j.Spec().UID == 0)}
+	req := &spawner.Req{Adj: protect.OOMScoreAdj(j.Spec().Priority, j.Spec().UID == 0)}
 	for _, svc := range spec.Services {
 		req.Cmds = append(req.Cmds, mk("/bin/sh", []string{"/bin/sh", "-c", svc}))
 	}

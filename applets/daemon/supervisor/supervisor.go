@@ -10,6 +10,7 @@ import (
 	"cgroupd/applets/daemon/logstore"
 	"cgroupd/applets/daemon/pressure"
 	"cgroupd/applets/daemon/protect"
+	"cgroupd/applets/daemon/retain"
 	"cgroupd/applets/daemon/spawner"
 	"cgroupd/core/cgroup"
 	"cgroupd/core/hostmem"
@@ -20,21 +21,22 @@ import (
 
 // Config is what the supervisor is started with.
 type Config struct {
-	Root          cgroup.Dir // the cgroup it owns (created and locked by the root package)
-	Self          string     // this binary, for the spawn fallback helper
-	BootID        string     // this boot: a record from another has no live processes
-	Thresholds    guard.Thresholds
-	Engine        pressure.Config
-	HostPressure  string          // --host-pressure
-	Meminfo       *hostmem.Reader // host headroom (nil: rule off)
-	OOMAdj        *hostmem.OOMScoreAdj
-	SpawnFallback bool
-	KillFallback  bool
-	DryRun        bool
-	Debug         bool
-	NoFile        uint64     // the open file limit
-	Conns         func() int // open client connections (they need fds too)
-	Logf          func(format string, args ...any)
+	Root               cgroup.Dir // the cgroup it owns (created and locked by the root package)
+	Self               string     // this binary, for the spawn fallback helper
+	BootID             string     // this boot: a record from another has no live processes
+	Thresholds         guard.Thresholds
+	Engine             pressure.Config
+	HostPressure       string          // --host-pressure
+	Meminfo            *hostmem.Reader // host headroom (nil: rule off)
+	OOMAdj             *hostmem.OOMScoreAdj
+	SpawnFallback      bool
+	KillFallback       bool
+	DryRun             bool
+	Debug              bool
+	NoFile             uint64     // the open file limit
+	MaxUserEnded, EUID int        // ended jobs kept per uid but root's and EUID's (package retain)
+	Conns              func() int // open client connections (they need fds too)
+	Logf               func(format string, args ...any)
 }
 
 // Supervisor is the daemon's job side: the job table and every job's
@@ -67,14 +69,15 @@ type core struct {
 	quitting bool
 
 	// The parts, each owning its state and the methods that change it.
-	rq runQueue       // the admission queue (queue.go)
-	to timeouts       // --timeout and --kill-on-detach deadlines (timeouts.go)
-	g  *guard.Guard   // the pressure engine in the loop, admission
-	pt *protect.Set   // what a job's priority buys (issue 23)
-	sp spawns         // spawns in flight, refused RUNs being undone (spawn.go)
-	kf *killfb.Killer // the kill fallback's rounds
-	w  watches        // notify watches of cgroup.events, memory.events, logs (watch.go)
-	ad adoption       // restarts and upgrades: records replayed, strays (adopt.go)
+	rq    runQueue           // the admission queue (queue.go)
+	to    timeouts           // --timeout and --kill-on-detach deadlines (timeouts.go)
+	g     *guard.Guard       // the pressure engine in the loop, admission
+	pt    *protect.Set       // what a job's priority buys (issue 23)
+	sp    spawns             // spawns in flight, refused RUNs being undone (spawn.go)
+	kf    *killfb.Killer     // the kill fallback's rounds
+	w     watches            // notify watches of cgroup.events, memory.events, logs (watch.go)
+	ad    adoption           // restarts and upgrades: records replayed, strays (adopt.go)
+	ended retain.Ended[*Job] // --max-user-ended
 }
 
 // runQueue is the admission queue: RUNs with queue_timeout waiting as
@@ -140,6 +143,7 @@ func New(cfg Config, lp *loop.Loop, events *hub.Hub, jn *journal.Journal, logs *
 	c.kf = killfb.New(lp, cfg.Logf, c.debugf)
 	c.w = watches{sv: c, watches: map[int]watch{}}
 	c.ad = adoption{sv: c}
+	c.ended.Max = cfg.MaxUserEnded
 	return &Supervisor{c: c}
 }
 

@@ -99,6 +99,23 @@ func (sv *core) maybeRemove(j *Job) {
 	sv.forget(j, "removed")
 }
 
+// trimEnded removes the oldest ended jobs of j's owner, not root nor the
+// daemon's user, past --max-user-ended (package retain) as REMOVE does.
+func (sv *core) trimEnded(j *Job) {
+	uid := j.Spec().UID
+	if uid == 0 || int(uid) == sv.cfg.EUID || sv.jobs[j.ID()] != j {
+		return
+	}
+	for _, x := range sv.ended.Add(uid, j, func(x *Job) bool { return sv.jobs[x.ID()] == x }, func(x *Job) bool { return x.readers > 0 }) {
+		if err := x.Cgroup().Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			sv.logf("job %s: --max-user-ended: %v", x.ID(), err) // kept: REMOVE can take it later
+			continue
+		}
+		sv.logf("job %s: removed: uid %d has more than %d ended jobs (--max-user-ended)", x.ID(), uid, sv.ended.Max)
+		sv.forget(x, "removed")
+	}
+}
+
 // stopJob stops a running job: SIGTERM, then SIGKILL after its grace.
 func (tm *timeouts) stopJob(j *Job, why string, now time.Time) {
 	if j.IsEnded() || j.MainGone() || j.stopStage > 0 {

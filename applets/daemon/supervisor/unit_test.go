@@ -34,21 +34,6 @@ func TestCheckControllers(t *testing.T) {
 	}
 }
 
-func TestJobOOMScoreAdj(t *testing.T) {
-	for _, tc := range []struct {
-		priority int
-		root     bool
-		want     int
-	}{
-		{0, true, 500}, {5, true, 450}, {30, true, 200}, {50, true, 0}, {90, true, -400}, {100, true, -500},
-		{5, false, 450}, {50, false, 0}, {90, false, 0}, // a non-root caller cannot protect its job
-	} {
-		if got := jobOOMScoreAdj(tc.priority, tc.root); got != tc.want {
-			t.Errorf("jobOOMScoreAdj(%d, root=%v) = %d, want %d", tc.priority, tc.root, got, tc.want)
-		}
-	}
-}
-
 // TestUserCounts: live and pending jobs count against their owner; ended
 // and forgotten ones do not.
 func TestUserCounts(t *testing.T) {
