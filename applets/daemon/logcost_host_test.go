@@ -172,3 +172,31 @@ func TestLogSparse(t *testing.T) {
 	check("logs --follow", body, took)
 	mustOK(t, d.do("KILL", "id", "sparse"))
 }
+
+// --log-retain is per user: another user's many --rm jobs never push
+// root's kept log out (issue 33 #12: 1650 of them did).
+func TestLogRetainPerUser(t *testing.T) {
+	logDir := t.TempDir()
+	d := startDaemon(t, "--socket-group", strconv.Itoa(nobody), "-L", logDir, "--log-retain", "2")
+	mustOK(t, d.run("roots", []string{"echo", "root's"}))
+	mustOK(t, d.do("WAIT", "id", "roots"))
+	mustOK(t, d.do("REMOVE", "id", "roots"))
+	for i := 0; i < 5; i++ {
+		if _, errOut, code := d.ctlAs(asNobody, "run", "--rm", "--wait", "--id", "n"+strconv.Itoa(i), "--", "true"); code != 0 {
+			t.Fatalf("run --rm as nobody: exit %d: %s", code, errOut)
+		}
+	}
+	pollUntil(t, 10*time.Second, "nobody's jobs removed", func() bool {
+		return !strings.Contains(d.do("LIST").Raw, "n4")
+	})
+	kept := func(id string) bool {
+		_, err := os.Stat(filepath.Join(logDir, id+".log"))
+		return err == nil
+	}
+	if !kept("roots") {
+		t.Error("root's kept log was pushed out by another user's removed jobs")
+	}
+	if kept("n0") || kept("n1") || kept("n2") || !kept("n3") || !kept("n4") {
+		t.Errorf("nobody's kept logs: n0..n4 %v %v %v %v %v, want the newest 2 (n3 n4)", kept("n0"), kept("n1"), kept("n2"), kept("n3"), kept("n4"))
+	}
+}

@@ -24,8 +24,11 @@
 // The supervisor checks a log at most twice per CheckPeriod while it
 // grows: the daemon's cost is per period, not per write.
 //
-// --log-retain N bounds the directory: the logs of removed jobs (and any
-// *.log found there at start) are kept, newest N, the older ones deleted.
+// --log-retain N bounds the directory per user: the logs of removed jobs
+// (and any *.log found there at start) are kept, the newest N of each uid
+// (the job's; at start the file's owner, as a job's log is chowned to it),
+// the older ones deleted. One user's removed jobs never push another's
+// kept logs out; the directory holds at most N kept logs per user.
 //
 // A kept log is never overwritten: a new job whose id names one (a
 // client's --id) still writes DIR/<id>.log, and the kept one is first
@@ -46,6 +49,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -71,13 +75,20 @@ type Store struct {
 	retain  int
 	logf    func(format string, args ...any)
 
-	found    []string          // ids of the logs found at Open
-	aside    map[string]string // log path -> where its older file was moved, while its job lives
-	trims    map[string]int64  // log path -> head punched out up to here
-	retained map[string]uint64 // log path of a removed job -> its entry's generation
-	queue    []retainedLog     // oldest first; entries whose generation is stale are skipped
+	found    []string                 // ids of the logs found at Open
+	aside    map[string]string        // log path -> where its older file was moved, while its job lives
+	trims    map[string]int64         // log path -> head punched out up to here
+	retained map[string]keptLog       // log path of a removed job -> its entry
+	queues   map[uint32][]retainedLog // per uid, oldest first; entries whose generation is stale are skipped
+	kept     map[uint32]int           // per uid, its entries in retained
 	gen      uint64
 	warned   bool // a failed trim was logged
+}
+
+// keptLog is a retained log's entry: its generation and its user.
+type keptLog struct {
+	gen uint64
+	uid uint32
 }
 
 type retainedLog struct {
@@ -94,7 +105,8 @@ func Open(dir string, maxSize int64, retain, owner int, logf func(string, ...any
 		return nil, fmt.Errorf("log dir: %w", err)
 	}
 	s := &Store{dir: dir, fd: -1, maxSize: maxSize, retain: retain, logf: logf,
-		trims: map[string]int64{}, retained: map[string]uint64{}, aside: map[string]string{}}
+		trims: map[string]int64{}, retained: map[string]keptLog{}, aside: map[string]string{},
+		queues: map[uint32][]retainedLog{}, kept: map[uint32]int{}}
 	if err := s.scan(); err != nil {
 		return nil, fmt.Errorf("log dir: %w", err)
 	}
@@ -201,15 +213,16 @@ func (s *Store) restoreAside(name, path string) {
 
 // rename makes the kept log at from the one at to, in its place by age.
 func (s *Store) rename(from, to string) {
-	g, ok := s.retained[from]
+	e, ok := s.retained[from]
 	if !ok {
 		return
 	}
 	delete(s.retained, from)
-	s.retained[to] = g
-	for i := range s.queue {
-		if s.queue[i] == (retainedLog{from, g}) {
-			s.queue[i].path = to
+	s.retained[to] = e
+	q := s.queues[e.uid]
+	for i := range q {
+		if q[i] == (retainedLog{from, e.gen}) {
+			q[i].path = to
 		}
 	}
 }
@@ -251,7 +264,7 @@ func (s *Store) Started(path string) {
 	if s == nil {
 		return
 	}
-	delete(s.retained, path)
+	s.unkeep(path)
 	delete(s.trims, path)
 }
 
@@ -348,41 +361,62 @@ func (s *Store) punch(fd int, from, to int64) error {
 	return unix.Ftruncate(fd, st.Size)
 }
 
-// Forgotten keeps the log of a removed job, within --log-retain.
-func (s *Store) Forgotten(path string) {
+// Forgotten keeps the log of a removed job of uid, within --log-retain
+// for that uid.
+func (s *Store) Forgotten(path string, uid uint32) {
 	if s == nil || path == "" {
 		return
 	}
 	delete(s.trims, path)
 	delete(s.aside, path) // its job ran: what was moved aside stays there
-	s.keep(path)
-	s.prune()
+	s.keep(path, uid)
+	s.prune(uid)
 }
 
-func (s *Store) keep(path string) {
+func (s *Store) keep(path string, uid uint32) {
+	s.unkeep(path)
 	s.gen++
-	s.retained[path] = s.gen
-	s.queue = append(s.queue, retainedLog{path, s.gen})
+	s.retained[path] = keptLog{s.gen, uid}
+	s.kept[uid]++
+	s.queues[uid] = append(s.queues[uid], retainedLog{path, s.gen})
 }
 
-// prune deletes the oldest retained logs beyond --log-retain.
-func (s *Store) prune() {
-	for len(s.retained) > s.retain && len(s.queue) > 0 {
-		e := s.queue[0]
-		s.queue[0] = retainedLog{}
-		s.queue = s.queue[1:]
-		if g, ok := s.retained[e.path]; !ok || g != e.gen {
+// unkeep drops path's entry (its queue's entry goes stale).
+func (s *Store) unkeep(path string) {
+	e, ok := s.retained[path]
+	if !ok {
+		return
+	}
+	delete(s.retained, path)
+	if s.kept[e.uid]--; s.kept[e.uid] <= 0 {
+		delete(s.kept, e.uid)
+		delete(s.queues, e.uid)
+	}
+}
+
+// prune deletes uid's oldest retained logs beyond --log-retain.
+func (s *Store) prune(uid uint32) {
+	q := s.queues[uid]
+	for s.kept[uid] > s.retain && len(q) > 0 {
+		e := q[0]
+		q[0] = retainedLog{}
+		q = q[1:]
+		if k, ok := s.retained[e.path]; !ok || k.gen != e.gen {
 			continue // its job started again, or a newer entry stands for it
 		}
-		delete(s.retained, e.path)
+		s.unkeep(e.path)
 		if err := os.Remove(e.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			s.logf("--log-retain: remove %s: %v", e.path, err)
 		}
 	}
-	// Let the slice's array go once most of it was consumed.
-	if cap(s.queue) > 64 && len(s.queue) < cap(s.queue)/4 {
-		s.queue = append([]retainedLog(nil), s.queue...)
+	if _, ok := s.kept[uid]; !ok {
+		return // none left: unkeep dropped the queue
 	}
+	// Let the slice's array go once most of it was consumed.
+	if cap(q) > 64 && len(q) < cap(q)/4 {
+		q = append([]retainedLog(nil), q...)
+	}
+	s.queues[uid] = q
 }
 
 // scan adopts the *.log files already in the directory (left by an
@@ -395,6 +429,7 @@ func (s *Store) scan() error {
 	type found struct {
 		path  string
 		mtime int64
+		uid   uint32
 	}
 	var logs []found
 	for _, e := range ents {
@@ -407,7 +442,11 @@ func (s *Store) scan() error {
 		if err != nil {
 			continue // removed meanwhile
 		}
-		logs = append(logs, found{filepath.Join(s.dir, e.Name()), fi.ModTime().UnixNano()})
+		uid := uint32(0)
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			uid = st.Uid
+		}
+		logs = append(logs, found{filepath.Join(s.dir, e.Name()), fi.ModTime().UnixNano(), uid})
 	}
 	sort.Slice(logs, func(a, b int) bool {
 		if logs[a].mtime != logs[b].mtime {
@@ -416,9 +455,11 @@ func (s *Store) scan() error {
 		return logs[a].path < logs[b].path
 	})
 	for _, l := range logs {
-		s.keep(l.path)
+		s.keep(l.path, l.uid)
 	}
-	s.prune()
+	for uid := range s.kept {
+		s.prune(uid)
+	}
 	return nil
 }
 

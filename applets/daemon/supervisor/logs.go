@@ -44,7 +44,7 @@ func (sv *core) logForgotten(j *Job) {
 		return
 	}
 	sv.w.unwatch(j, &j.wdLog)
-	sv.logs.Forgotten(j.Log())
+	sv.logs.Forgotten(j.Log(), j.Spec().UID)
 }
 
 // FollowLog registers a LOGS --follow stream of j: j's log is watched
