@@ -497,25 +497,20 @@ func marker(n int64, midLine bool, what string) string {
 // Data is where the next data of the log f lies at or after pos, and
 // where it ends (the next hole), so that a reader skips holes: a job that
 // extends its log (truncate -s 100G) or allocates it (fallocate) makes
-// no one read its zeros. At end of file data is the size (a trailing
-// hole is skipped too) and end equals it. A filesystem that cannot tell
-// holes (EINVAL) has data everywhere: pos, and end the largest offset.
+// no one read its zeros. No data at or after pos (ENXIO) is the end of
+// the log: data and end are pos. (Not the size: what the job appends
+// between the lseek and an fstat would be taken for a hole. A hole at the
+// end is thus never sent; a follower gets it as a marker once the job
+// writes after it.) A filesystem that cannot tell holes (EINVAL) has data
+// everywhere: pos, and end the largest offset.
 func Data(f *os.File, pos int64) (data, end int64, err error) {
 	data, err = f.Seek(pos, unix.SEEK_DATA)
-	if errors.Is(err, unix.EINVAL) {
+	switch {
+	case errors.Is(err, unix.EINVAL):
 		return pos, math.MaxInt64, nil
-	}
-	if errors.Is(err, unix.ENXIO) {
-		// No data at or after pos: pos is at or past the end, or only a
-		// hole is left.
-		fi, err := f.Stat()
-		if err != nil {
-			return pos, pos, err
-		}
-		data = max(pos, fi.Size())
-		return data, data, nil
-	}
-	if err != nil {
+	case errors.Is(err, unix.ENXIO):
+		return pos, pos, nil
+	case err != nil:
 		return pos, pos, err
 	}
 	end, err = f.Seek(data, unix.SEEK_HOLE)

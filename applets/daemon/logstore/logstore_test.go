@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -172,5 +173,38 @@ func TestRetainPerUser(t *testing.T) {
 	}
 	if len(s.retained) != 5 || len(s.queues) != 3 || s.kept[me+1000] != 2 {
 		t.Errorf("bookkeeping: %d retained, %d queues, %d of uid %d; want 5, 3, 2", len(s.retained), len(s.queues), s.kept[me+1000], me+1000)
+	}
+}
+
+// Data finds a log's data around its holes; past the last data is the
+// end, never a hole (the job may append there meanwhile).
+func TestData(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "sparse.log")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteString("head\n")
+	const far = 1 << 30
+	f.WriteAt([]byte("tail\n"), far)
+	f.Truncate(2 * far)
+	var st syscall.Stat_t
+	syscall.Fstat(int(f.Fd()), &st)
+	blk := int64(st.Blksize)
+	for _, tc := range []struct {
+		pos, data, end int64
+	}{
+		{0, 0, blk},
+		{3, 3, blk},
+		{blk, far, far + blk},
+		{far + 2, far + 2, far + blk},
+		{far + blk, far + blk, far + blk}, // only a hole after: the end
+		{3 * far, 3 * far, 3 * far},
+	} {
+		data, end, err := Data(f, tc.pos)
+		if err != nil || data != tc.data || end != tc.end {
+			t.Errorf("Data(%d) = %d, %d, %v; want %d, %d", tc.pos, data, end, err, tc.data, tc.end)
+		}
 	}
 }

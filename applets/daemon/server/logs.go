@@ -26,7 +26,8 @@ import (
 // made itself (truncate -s, fallocate, a write past its end) is skipped
 // likewise, with one line "[cgroupd: N bytes of log skipped (a hole)]":
 // a stream sends the file's data, never the zeros of a sparse file (at
-// most the rest of a block around the data).
+// most the rest of a block around the data; a hole at the end is not
+// sent).
 
 // logStream is a LOGS reply in progress.
 type logStream struct {
