@@ -81,8 +81,10 @@ func (w *Watcher) pace(wds []int) []int {
 			w.mute(wd, p, now)
 		}
 	}
-	var buf [8]byte
-	unix.Read(w.timer, buf[:]) // EAGAIN: not expired; the due list says what is
+	if !w.armed.IsZero() {
+		var buf [8]byte
+		unix.Read(w.timer, buf[:]) // EAGAIN: not expired; the due list says what is
+	}
 	n := 0
 	for n < len(w.due) && !w.due[n].until.After(now) {
 		n++
