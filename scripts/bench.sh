@@ -23,7 +23,9 @@
 # client against the spawn floor, in alternating rounds; LIST and INSPECT
 # latency with 10 live `sleep` jobs; PING while 8 clients RUN; PING on a
 # second daemon whose stderr nobody reads while 8 clients RUN (and what it
-# dropped); the C tool built from ../shared/baseline-c and its RUN rates and
+# dropped); on daemons with -L, the daemon's CPU against a job's while the
+# job writes its log at full speed (a cap never reached, then the default
+# 8M), LOGS of a 100 GB sparse log, and PING while 8 clients LOGS it; the C tool built from ../shared/baseline-c and its RUN rates and
 # CPU per job with 1 and 8 clients, side by side; then, from the shell, in
 # rounds that alternate ours and the C tool's (the median of the rounds is
 # the figure, min and max show the noise): a loop of cgroupctl run processes
