@@ -23,7 +23,9 @@
 # client against the spawn floor, in alternating rounds; LIST and INSPECT
 # latency with 10 live `sleep` jobs; PING while 8 clients RUN; PING on a
 # second daemon whose stderr nobody reads while 8 clients RUN (and what it
-# dropped); the C tool built from ../shared/baseline-c and its RUN rates and
+# dropped); on daemons with -L, the daemon's CPU against a job's while the
+# job writes its log at full speed (a cap never reached, then the default
+# 8M), LOGS of a 100 GB sparse log, and PING while 8 clients LOGS it; the C tool built from ../shared/baseline-c and its RUN rates and
 # CPU per job with 1 and 8 clients, side by side; then, from the shell, in
 # rounds that alternate ours and the C tool's (the median of the rounds is
 # the figure, min and max show the noise): a loop of cgroupctl run processes
@@ -127,7 +129,7 @@ wait_gone() {
 # root is ours: this script created it).
 # shellcheck disable=SC2317 # called by the trap
 rm_root() {
-	for r in "$root" "$mount/cgroupd-bench-blocked-$$" "$mount/cgroupd-bench-c-$$" "$mount/cgroupd-bench-disk-$$" "$mount/cgroupd-bench-floor-$$"; do
+	for r in "$root" "$mount/cgroupd-bench-blocked-$$" "$mount/cgroupd-bench-c-$$" "$mount/cgroupd-bench-disk-$$" "$mount/cgroupd-bench-floor-$$" "$mount/cgroupd-bench-logs-$$"; do
 		[ -d "$r" ] || continue
 		echo 1 >"$r/cgroup.kill" 2>/dev/null
 		n=0
@@ -152,7 +154,7 @@ cleanup() {
 			wait_gone "$dpid" 10 || kill -KILL "$dpid" 2>/dev/null
 		fi
 	fi
-	for p in ${bpid:-} ${cpid:-} ${dkpid:-}; do
+	for p in ${bpid:-} ${cpid:-} ${dkpid:-} ${lpid:-} ${readers:-}; do
 		kill -KILL "$p" 2>/dev/null
 	done
 	rm_root
@@ -373,6 +375,85 @@ cb run -socket "$dsock" -name diskrun -clients 1 -count 1000 -warmup 50 -argv /b
 "$build/cgroupctl" --socket "$dsock" quit >/dev/null 2>&1
 wait_gone "$dkpid" 60 || kill -KILL "$dkpid" 2>/dev/null
 find "$droot" -depth -type d -exec rmdir {} + 2>/dev/null
+
+# Job logs (-L): what a job's output costs the daemon. A job writes at
+# full speed (`timeout 3 yes`) into its log, on a daemon whose cap it
+# never reaches (--log-max-size 100G: the daemon's own checks) and on one
+# with the default 8M (the trims too: freeing the page cache of the
+# trimmed head is the kernel's work, done in the daemon's fallocate). The
+# figure is the daemon's CPU (utime+stime of /proc/<pid>/stat) over the
+# job's (INSPECT cpu_usage_usec, its cgroup's cpu.stat), in %. Then LOGS
+# of a 100 GB sparse log (truncate -s), and PING while 8 clients LOGS it
+# flat out. Admission is off on these daemons: the job itself is the load.
+lroot=$mount/cgroupd-bench-logs-$$
+lsock=$tmp/logs.sock
+noadmit="--mem-admit-some-avg10 -1 --mem-admit-full-avg10 -1 --cpu-admit-some-avg10 -1 --io-admit-full-avg10 -1"
+
+# log_daemon DIR ARGS...: a daemon with -L DIR on $lroot and $lsock ($lpid).
+log_daemon() {
+	d=$1
+	shift
+	mkdir -p "$lroot" "$d"
+	# shellcheck disable=SC2086 # the flags
+	"$build/cgroupd" -r "$lroot" -s "$lsock" -L "$d" $noadmit "$@" </dev/null >/dev/null 2>>"$tmp/logs.err" &
+	lpid=$!
+	wait_sock "$lsock" "$lpid" "the daemon with -L"
+}
+
+# log_daemon_stop: quit it and remove its root.
+log_daemon_stop() {
+	"$build/cgroupctl" --socket "$lsock" quit >/dev/null 2>&1
+	wait_gone "$lpid" 60 || kill -KILL "$lpid" 2>/dev/null
+	find "$lroot" -depth -type d -exec rmdir {} + 2>/dev/null
+}
+
+# log_cost TAG ARGS...: log_cpu_pct_TAG and the figures it is made of: a
+# `yes` job for 3 s on a daemon with -L and ARGS, less what the daemon
+# spends over a silent job of the same 3 s (its ticks, its PSI sampling
+# under host pressure, RUN and WAIT).
+log_cost() {
+	tag=$1
+	shift
+	log_daemon "$tmp/logs-$tag" "$@"
+	t0=$(cpu_ticks "$lpid")
+	"$build/cgroupctl" --socket "$lsock" run --id quiet --wait -- timeout 3 sleep 10 >/dev/null 2>&1
+	t1=$(cpu_ticks "$lpid")
+	"$build/cgroupctl" --socket "$lsock" run --id yes --wait -- timeout 3 yes >/dev/null 2>&1
+	t2=$(cpu_ticks "$lpid")
+	ju=$("$build/cgroupctl" --socket "$lsock" inspect yes | sed -n 's/^cpu_usage_usec: //p')
+	awk -v q="$((t1 - t0))" -v y="$((t2 - t1))" -v j="$ju" -v hz="$hz" -v t="$tag" 'BEGIN {
+		if (j > 0) printf "log_cpu_pct_%s=%.1f\nlog_job_cpu_ms_%s=%.0f\nlog_daemon_cpu_ms_%s=%.0f\nlog_quiet_cpu_ms_%s=%.0f\n",
+			t, (y - q) * 1e8 / hz / j, t, j / 1000, t, y * 1000 / hz, t, q * 1000 / hz
+	}' >>"$figs"
+	[ -n "$ju" ] || {
+		failures=$((failures + 1))
+		say "FAILED: the yes job's CPU ($tag)"
+	}
+	log_daemon_stop
+	rm -rf "$tmp/logs-$tag"
+}
+say "job logs: the daemon's CPU while a job writes at full speed (cap never reached, then the default 8M)"
+log_cost nocap --log-max-size 100G
+log_cost cap8m
+say "job logs: PING while 8 clients LOGS a 100 GB sparse log"
+log_daemon "$tmp/logs-sparse"
+"$build/cgroupctl" --socket "$lsock" run --id sparse -- sh -c 'echo head; truncate -s 100G /proc/self/fd/1; echo tail; exec sleep 600' >/dev/null
+n=0
+until "$build/cgroupctl" --socket "$lsock" logs sparse 2>/dev/null | tail -c 5 | grep -q tail; do
+	[ $n -lt 100 ] || die "the sparse job wrote no tail line within 10 s"
+	sleep 0.1
+	n=$((n + 1))
+done
+cb req -socket "$lsock" -verb LOGS -id sparse -clients 8 -count 400 -warmup 0 -name logs_sparse
+"$box" cgroupbench req -socket "$lsock" -verb LOGS -id sparse -clients 8 -count 1000000 -warmup 0 -name readers >/dev/null 2>&1 &
+readers=$!
+t0=$(cpu_ticks "$lpid")
+cb ping -socket "$lsock" -silent 0 -count 1000 -tag logs8
+echo "log_sparse_daemon_cpu_ms=$(awk -v a="$t0" -v b="$(cpu_ticks "$lpid")" -v hz="$hz" 'BEGIN { printf "%.0f", (b - a) * 1000 / hz }')" >>"$figs"
+kill "$readers" 2>/dev/null
+wait "$readers" 2>/dev/null
+log_daemon_stop
+rm -rf "$tmp/logs-sparse"
 
 # ---- from the shell: rounds that alternate ours and the C tool ---------------
 
@@ -623,6 +704,10 @@ row "PING p99, 8 clients RUNning" "$(ms ping_p99_us_run8)" ms "cgroupbench ping:
 row "PING p99, 32 clients RUNning" "$(ms ping_p99_us_run32)" ms "same, 32 clients: a batch of the loop holds up to 32 RUNs, of which a PING waits for one" "" "" ""
 row "PING p99, stderr blocked" "$(ms ping_p99_us_blocked)" ms "a daemon whose stderr is a FIFO nobody reads, 8 clients RUNning" "" "<" 5
 row "events dropped, stderr blocked" "$(get blocked_events_dropped)" lines "STATS events_dropped of that daemon after $run_count RUNs" "" "" ""
+row "daemon CPU / job CPU, job output" "$(get log_cpu_pct_nocap)" "%" "a job running yes for 3 s into its log (-L, --log-max-size 100G: never trimmed); the daemon's utime+stime meanwhile less over a sleep job's 3 s, over the job's cpu.stat ($(get log_daemon_cpu_ms_nocap) - $(get log_quiet_cpu_ms_nocap) ms / $(get log_job_cpu_ms_nocap) ms)" "" "<=" 10
+row "  same, trimmed (default 8M cap)" "$(get log_cpu_pct_cap8m)" "%" "the same job under the default cap: the trims' fallocate frees the page cache of the trimmed output ($(get log_daemon_cpu_ms_cap8m) - $(get log_quiet_cpu_ms_cap8m) ms / $(get log_job_cpu_ms_cap8m) ms)" "" "<=" 10
+row "LOGS p50, 100 GB sparse log" "$(ms logs_sparse_p50_us)" ms "cgroupbench req: 400 LOGS, 8 clients, of a log made sparse by truncate -s 100G ($(get logs_sparse_bytes) bytes each)" "" "" ""
+row "PING p99, 8 clients LOGS it" "$(ms ping_p99_us_logs8)" ms "cgroupbench ping: 1000 PINGs while 8 clients LOGS that log flat out (daemon CPU meanwhile $(get log_sparse_daemon_cpu_ms) ms)" "" "<" 5
 row "PING p50, 50 silent conns" "$(ms ping_p50_us_s50)" ms "cgroupbench ping: 2000 PINGs while 50 connections send nothing" "" "" ""
 row "PING p99, 50 silent conns" "$(ms ping_p99_us_s50)" ms "same" "" "<" 5
 row "LIST p50, 10 jobs" "$(ms list_p50_us_j10)" ms "cgroupbench req: 1000 LISTs, 10 live sleep jobs" "" "" ""

@@ -15,7 +15,7 @@
 //	  -L, --log-dir PATH              capture each job's stdout+stderr in PATH/<id>.log
 //	      --log-max-size SIZE         disk space one job's log may use; the oldest output is dropped
 //	                                  beyond it (default 8M, at least 64K; max: unbounded)
-//	      --log-retain N              keep the logs of the newest N removed jobs, delete older ones
+//	      --log-retain N              keep the logs of each user's newest N removed jobs, delete older ones
 //	                                  (default 1000)
 //	  -k, --mem-kill-avg10 X          kill a victim at memory.full.avg10 >= X (default 60)
 //	      --mem-freeze-some-avg10 X   freeze a low-priority victim at memory.some.avg10 >= X (default 20)

@@ -216,7 +216,7 @@ func TestLogMaxSize(t *testing.T) {
 	mustOK(t, d.do("REMOVE", "id", "big"))
 }
 
-// --log-retain N keeps the logs of the newest N removed jobs (and counts
+// --log-retain N keeps the logs of the newest N removed jobs of a user (and counts
 // logs found at start); a running job's log is never pruned.
 func TestLogRetain(t *testing.T) {
 	logDir := t.TempDir()

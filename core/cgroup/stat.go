@@ -59,6 +59,17 @@ func (d Dir) Stat() (Stat, error) {
 // MemoryCurrent reads memory.current (0 when absent).
 func (d Dir) MemoryCurrent() uint64 { return d.Uint(FileMemoryCurrent) }
 
+// IOBytes is read+written bytes of io.stat, summed over devices (0 when
+// there is no io controller).
+func (d Dir) IOBytes() uint64 {
+	s, err := d.Read(FileIOStat)
+	if err != nil {
+		return 0
+	}
+	r, w, _ := ParseIOBytes(strings.NewReader(s))
+	return r + w
+}
+
 // Uint reads a single-number file such as memory.low, cpu.weight or
 // pids.current for a figure that may be absent: "max" reads as
 // math.MaxUint64, a missing, unreadable or malformed file as 0.

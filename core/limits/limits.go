@@ -6,6 +6,7 @@ package limits
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -365,4 +366,15 @@ func ValidID(id string) error {
 		}
 	}
 	return nil
+}
+
+// Unavailable returns the first setting whose controller is not among
+// enabled (the root's cgroup.subtree_control), if any.
+func Unavailable(settings []Setting, enabled []string) (Setting, bool) {
+	for _, s := range settings {
+		if !slices.Contains(enabled, s.Controller) {
+			return s, true
+		}
+	}
+	return Setting{}, false
 }

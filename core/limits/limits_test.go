@@ -360,3 +360,30 @@ func TestParseWithRequest(t *testing.T) {
 		t.Errorf("got %v, %v; want %v", got, err, want)
 	}
 }
+
+func TestUnavailable(t *testing.T) {
+	mem := Setting{Key: "memory_max", Controller: "memory", File: "memory.max", Value: "1"}
+	cpu := Setting{Key: "cpu_weight", Controller: "cpu", File: "cpu.weight", Value: "1"}
+	tests := []struct {
+		name     string
+		settings []Setting
+		enabled  []string
+		want     string
+	}{
+		{"none needed", nil, nil, ""},
+		{"available", []Setting{mem, cpu}, []string{"cpu", "memory"}, ""},
+		{"memory missing", []Setting{cpu, mem}, []string{"cpu"}, "memory_max memory"},
+		{"no controllers", []Setting{cpu}, nil, "cpu_weight cpu"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ""
+			if s, ok := Unavailable(tc.settings, tc.enabled); ok {
+				got = s.Key + " " + s.Controller
+			}
+			if got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

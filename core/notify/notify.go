@@ -28,8 +28,10 @@ const Overflow = -1
 // Watcher is one inotify instance. It is not safe for concurrent use; the
 // event loop owns it.
 type Watcher struct {
-	fd  int
+	fd  int // inotify
+	ep  int // epoll over fd and the pace timer: FD
 	buf []byte
+	pacer
 }
 
 // New creates the inotify instance (IN_NONBLOCK|IN_CLOEXEC).
@@ -38,12 +40,24 @@ func New() (*Watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inotify_init1: %w", err)
 	}
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err == nil {
+		err = unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)})
+		if err != nil {
+			unix.Close(ep)
+		}
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("inotify epoll: %w", err)
+	}
 	// Room for many events per read(2); one event without a name is 16 bytes.
-	return &Watcher{fd: fd, buf: make([]byte, 64*1024)}, nil
+	return &Watcher{fd: fd, ep: ep, buf: make([]byte, 64*1024), pacer: pacer{timer: -1}}, nil
 }
 
-// FD is readable (EPOLLIN) when events are pending.
-func (w *Watcher) FD() int { return w.fd }
+// FD is readable (EPOLLIN) when events are pending or a paced watch's
+// period is over (an epoll fd over both).
+func (w *Watcher) FD() int { return w.ep }
 
 // Add watches path for IN_MODIFY and returns its watch descriptor. Adding
 // the same file twice returns the same wd.
@@ -58,6 +72,7 @@ func (w *Watcher) Add(path string) (wd int, err error) {
 // Remove stops watching wd. A wd the kernel already dropped (its file or
 // cgroup was removed: IN_IGNORED) is not an error.
 func (w *Watcher) Remove(wd int) error {
+	delete(w.paced, wd)
 	if _, err := unix.InotifyRmWatch(w.fd, uint32(wd)); err != nil {
 		if err == unix.EINVAL {
 			return nil // already gone: removed with its cgroup
@@ -70,23 +85,28 @@ func (w *Watcher) Remove(wd int) error {
 // Read drains the pending events until EAGAIN and returns the wds that
 // fired (IN_MODIFY), each once, in the order first seen; Overflow is
 // included when events were lost. IN_IGNORED (the watch went away with
-// its file, e.g. a deleted plain file) is dropped. No events pending:
-// nil, nil.
+// its file, e.g. a deleted plain file) is dropped. A paced watch (Pace)
+// is returned when it fires and is then muted, and returned again when
+// its period is over (its file may have changed meanwhile). No events
+// pending: nil, nil.
 func (w *Watcher) Read() ([]int, error) {
 	var wds []int
+	var err error
 	for {
-		n, err := unix.Read(w.fd, w.buf)
-		if err == unix.EINTR {
+		n, rerr := unix.Read(w.fd, w.buf)
+		if rerr == unix.EINTR {
 			continue
 		}
-		if err == unix.EAGAIN {
-			return wds, nil
+		if rerr == unix.EAGAIN {
+			break
 		}
-		if err != nil {
-			return wds, fmt.Errorf("read inotify: %w", err)
+		if rerr != nil {
+			err = fmt.Errorf("read inotify: %w", rerr)
+			break
 		}
 		wds = parse(w.buf[:n], wds)
 	}
+	return w.pace(wds), err
 }
 
 // parse appends the wds of the events in b to wds.
@@ -117,4 +137,10 @@ func parse(b []byte, wds []int) []int {
 }
 
 // Close closes the inotify fd; all watches go with it.
-func (w *Watcher) Close() error { return unix.Close(w.fd) }
+func (w *Watcher) Close() error {
+	if w.timer >= 0 {
+		unix.Close(w.timer)
+	}
+	unix.Close(w.ep)
+	return unix.Close(w.fd)
+}

@@ -133,6 +133,66 @@ func TestPlainFile(t *testing.T) {
 	}
 }
 
+// A paced watch reports a change once, then nothing for its period
+// however often the file changes, then once more when the period is
+// over; a quiet file is reported no more. Remove ends the pacing.
+func TestPace(t *testing.T) {
+	w := newWatcher(t)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	os.WriteFile(a, nil, 0o644)
+	os.WriteFile(b, nil, 0o644)
+	wa, _ := w.Add(a)
+	wb, _ := w.Add(b)
+	const period = 50 * time.Millisecond
+	if err := w.Pace(wa, a, period); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(a, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.Write([]byte("1"))
+	if got, _ := w.Read(); !slices.Equal(got, []int{wa}) {
+		t.Fatalf("first change: Read = %v, want [%d]", got, wa)
+	}
+	t0 := time.Now()
+	for i := 0; i < 1000; i++ {
+		f.Write([]byte("x"))
+	}
+	os.WriteFile(b, []byte("1"), 0o644)
+	got, _ := w.Read()
+	if time.Since(t0) < period && !slices.Equal(got, []int{wb}) {
+		t.Errorf("1000 writes to a muted a, one to b: Read = %v, want [%d]", got, wb)
+	}
+	if !waitReadable(t, w, 10*period) {
+		t.Fatal("the period ended without the watcher becoming readable")
+	}
+	if got, _ := w.Read(); !slices.Equal(got, []int{wa}) {
+		t.Errorf("period over: Read = %v, want [%d]", got, wa)
+	}
+	if el := time.Since(t0); el < period {
+		t.Errorf("reported again after %v, want after the period %v", el, period)
+	}
+	// On again: quiet now, so no report at the next period's end.
+	if waitReadable(t, w, 3*period) {
+		got, _ := w.Read()
+		t.Errorf("quiet file: readable, Read = %v; want nothing", got)
+	}
+	f.Write([]byte("2"))
+	if got, _ := w.Read(); !slices.Equal(got, []int{wa}) {
+		t.Errorf("change after a quiet period: Read = %v, want [%d]", got, wa)
+	}
+	// Removed while muted: never reported again.
+	w.Remove(wa)
+	if waitReadable(t, w, 3*period) {
+		if got, _ := w.Read(); len(got) != 0 {
+			t.Errorf("removed while muted: Read = %v, want nothing", got)
+		}
+	}
+}
+
 // TestCgroupEvents verifies on the real kernel that cgroup.events sends
 // IN_MODIFY when a cgroup is frozen and when it is populated, and that
 // removing the cgroup drops the watch.

@@ -16,11 +16,19 @@
 // disk (st_blocks*512) exceeds --log-max-size it punches a hole over the
 // head (fallocate PUNCH_HOLE|KEEP_SIZE, block-aligned), keeping the newest
 // half of the cap. The file's size, and the job's append offset, keep
-// growing; only the blocks are freed. LOGS readers skip the hole
-// (Trimmed) and are told how much was dropped (Marker).
+// growing; only the blocks are freed. Blocks the job put below its
+// append offset or past its end of file are freed too (punch). LOGS
+// readers skip the hole (Trimmed) and are told how much was dropped
+// (Marker); they skip the holes a job made itself as well (Data,
+// HoleMarker), so a sparse log costs a reader its data, not its size.
+// The supervisor checks a log at most twice per CheckPeriod while it
+// grows: the daemon's cost is per period, not per write.
 //
-// --log-retain N bounds the directory: the logs of removed jobs (and any
-// *.log found there at start) are kept, newest N, the older ones deleted.
+// --log-retain N bounds the directory per user: the logs of removed jobs
+// (and any *.log found there at start) are kept, the newest N of each uid
+// (the job's; at start the file's owner, as a job's log is chowned to it),
+// the older ones deleted. One user's removed jobs never push another's
+// kept logs out; the directory holds at most N kept logs per user.
 //
 // A kept log is never overwritten: a new job whose id names one (a
 // client's --id) still writes DIR/<id>.log, and the kept one is first
@@ -35,14 +43,25 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
+
+// CheckPeriod is how often at most a growing log is checked (trim,
+// LOGS followers): its watch is paced (core/notify Pace), so a job that
+// writes at full speed costs the daemon a check per period, not one per
+// write (measured: a job running `yes` cost the daemon 0.27 s of CPU per
+// second of its own with a check per write, under 0.05 s with 20 ms). A
+// log can run past the cap by what its job writes in one period.
+const CheckPeriod = 20 * time.Millisecond
 
 // MinSize is the least --log-max-size: the cap must hold a few blocks.
 const MinSize = 64 << 10
@@ -56,13 +75,20 @@ type Store struct {
 	retain  int
 	logf    func(format string, args ...any)
 
-	found    []string          // ids of the logs found at Open
-	aside    map[string]string // log path -> where its older file was moved, while its job lives
-	trims    map[string]int64  // log path -> head punched out up to here
-	retained map[string]uint64 // log path of a removed job -> its entry's generation
-	queue    []retainedLog     // oldest first; entries whose generation is stale are skipped
+	found    []string                 // ids of the logs found at Open
+	aside    map[string]string        // log path -> where its older file was moved, while its job lives
+	trims    map[string]int64         // log path -> head punched out up to here
+	retained map[string]keptLog       // log path of a removed job -> its entry
+	queues   map[uint32][]retainedLog // per uid, oldest first; entries whose generation is stale are skipped
+	kept     map[uint32]int           // per uid, its entries in retained
 	gen      uint64
 	warned   bool // a failed trim was logged
+}
+
+// keptLog is a retained log's entry: its generation and its user.
+type keptLog struct {
+	gen uint64
+	uid uint32
 }
 
 type retainedLog struct {
@@ -79,7 +105,8 @@ func Open(dir string, maxSize int64, retain, owner int, logf func(string, ...any
 		return nil, fmt.Errorf("log dir: %w", err)
 	}
 	s := &Store{dir: dir, fd: -1, maxSize: maxSize, retain: retain, logf: logf,
-		trims: map[string]int64{}, retained: map[string]uint64{}, aside: map[string]string{}}
+		trims: map[string]int64{}, retained: map[string]keptLog{}, aside: map[string]string{},
+		queues: map[uint32][]retainedLog{}, kept: map[uint32]int{}}
 	if err := s.scan(); err != nil {
 		return nil, fmt.Errorf("log dir: %w", err)
 	}
@@ -186,15 +213,16 @@ func (s *Store) restoreAside(name, path string) {
 
 // rename makes the kept log at from the one at to, in its place by age.
 func (s *Store) rename(from, to string) {
-	g, ok := s.retained[from]
+	e, ok := s.retained[from]
 	if !ok {
 		return
 	}
 	delete(s.retained, from)
-	s.retained[to] = g
-	for i := range s.queue {
-		if s.queue[i] == (retainedLog{from, g}) {
-			s.queue[i].path = to
+	s.retained[to] = e
+	q := s.queues[e.uid]
+	for i := range q {
+		if q[i] == (retainedLog{from, e.gen}) {
+			q[i].path = to
 		}
 	}
 }
@@ -236,7 +264,7 @@ func (s *Store) Started(path string) {
 	if s == nil {
 		return
 	}
-	delete(s.retained, path)
+	s.unkeep(path)
 	delete(s.trims, path)
 }
 
@@ -271,15 +299,10 @@ func (s *Store) Grew(path string) {
 	if blk <= 0 {
 		blk = 4096
 	}
-	to := (st.Size - s.maxSize/2) / blk * blk
-	if to <= 0 {
-		return
-	}
+	to := max((st.Size-s.maxSize/2)/blk*blk, 0)
 	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err == nil {
-		// From 0, not from the last trim: blocks a job wrote below its
-		// append offset (pwrite) are freed too.
-		err = unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 0, to)
+		err = s.punch(fd, trim, to)
 		unix.Close(fd)
 	}
 	if err != nil {
@@ -294,41 +317,106 @@ func (s *Store) Grew(path string) {
 	}
 }
 
-// Forgotten keeps the log of a removed job, within --log-retain.
-func (s *Store) Forgotten(path string) {
+// punch frees the blocks of the log open at fd below to, from the last
+// trim: what a job appends is freed once, and the loop never walks the
+// head it freed before. Whatever the file still takes beyond the cap was
+// put there by the job itself, and is freed too:
+//   - below its append offset (it cleared O_APPEND, or wrote at an
+//     offset): everything below to is punched;
+//   - past its end of file (fallocate KEEP_SIZE: blocks that st_size does
+//     not show): punched from the end (tmpfs, xfs), or, where the
+//     filesystem punches nothing past the end (ext4), cut by truncating
+//     the file to its own size. A job that appends at that moment may lose
+//     what it wrote between the fstat and the truncate: only a job that
+//     allocates past its end takes that risk.
+func (s *Store) punch(fd int, from, to int64) error {
+	const mode = unix.FALLOC_FL_PUNCH_HOLE | unix.FALLOC_FL_KEEP_SIZE
+	if from < to {
+		if err := unix.Fallocate(fd, mode, from, to-from); err != nil {
+			return err
+		}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Blocks*512 <= s.maxSize {
+		return err
+	}
+	if from > 0 {
+		if err := unix.Fallocate(fd, mode, 0, to); err != nil {
+			return err
+		}
+		if err := unix.Fstat(fd, &st); err != nil || st.Blocks*512 <= s.maxSize {
+			return err
+		}
+	}
+	// What is left beyond the cap lies past the end of file: at most
+	// maxSize/2 plus a block is below it now.
+	// (An error here, such as EFBIG past the filesystem's largest
+	// offset, leaves it to the truncate.)
+	blk := max(int64(st.Blksize), 1)
+	end := (st.Size + blk - 1) / blk * blk
+	unix.Fallocate(fd, mode, end, math.MaxInt64-end)
+	if err := unix.Fstat(fd, &st); err != nil || st.Blocks*512 <= s.maxSize {
+		return err
+	}
+	return unix.Ftruncate(fd, st.Size)
+}
+
+// Forgotten keeps the log of a removed job of uid, within --log-retain
+// for that uid.
+func (s *Store) Forgotten(path string, uid uint32) {
 	if s == nil || path == "" {
 		return
 	}
 	delete(s.trims, path)
 	delete(s.aside, path) // its job ran: what was moved aside stays there
-	s.keep(path)
-	s.prune()
+	s.keep(path, uid)
+	s.prune(uid)
 }
 
-func (s *Store) keep(path string) {
+func (s *Store) keep(path string, uid uint32) {
+	s.unkeep(path)
 	s.gen++
-	s.retained[path] = s.gen
-	s.queue = append(s.queue, retainedLog{path, s.gen})
+	s.retained[path] = keptLog{s.gen, uid}
+	s.kept[uid]++
+	s.queues[uid] = append(s.queues[uid], retainedLog{path, s.gen})
 }
 
-// prune deletes the oldest retained logs beyond --log-retain.
-func (s *Store) prune() {
-	for len(s.retained) > s.retain && len(s.queue) > 0 {
-		e := s.queue[0]
-		s.queue[0] = retainedLog{}
-		s.queue = s.queue[1:]
-		if g, ok := s.retained[e.path]; !ok || g != e.gen {
+// unkeep drops path's entry (its queue's entry goes stale).
+func (s *Store) unkeep(path string) {
+	e, ok := s.retained[path]
+	if !ok {
+		return
+	}
+	delete(s.retained, path)
+	if s.kept[e.uid]--; s.kept[e.uid] <= 0 {
+		delete(s.kept, e.uid)
+		delete(s.queues, e.uid)
+	}
+}
+
+// prune deletes uid's oldest retained logs beyond --log-retain.
+func (s *Store) prune(uid uint32) {
+	q := s.queues[uid]
+	for s.kept[uid] > s.retain && len(q) > 0 {
+		e := q[0]
+		q[0] = retainedLog{}
+		q = q[1:]
+		if k, ok := s.retained[e.path]; !ok || k.gen != e.gen {
 			continue // its job started again, or a newer entry stands for it
 		}
-		delete(s.retained, e.path)
+		s.unkeep(e.path)
 		if err := os.Remove(e.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			s.logf("--log-retain: remove %s: %v", e.path, err)
 		}
 	}
-	// Let the slice's array go once most of it was consumed.
-	if cap(s.queue) > 64 && len(s.queue) < cap(s.queue)/4 {
-		s.queue = append([]retainedLog(nil), s.queue...)
+	if _, ok := s.kept[uid]; !ok {
+		return // none left: unkeep dropped the queue
 	}
+	// Let the slice's array go once most of it was consumed.
+	if cap(q) > 64 && len(q) < cap(q)/4 {
+		q = append([]retainedLog(nil), q...)
+	}
+	s.queues[uid] = q
 }
 
 // scan adopts the *.log files already in the directory (left by an
@@ -341,6 +429,7 @@ func (s *Store) scan() error {
 	type found struct {
 		path  string
 		mtime int64
+		uid   uint32
 	}
 	var logs []found
 	for _, e := range ents {
@@ -353,7 +442,11 @@ func (s *Store) scan() error {
 		if err != nil {
 			continue // removed meanwhile
 		}
-		logs = append(logs, found{filepath.Join(s.dir, e.Name()), fi.ModTime().UnixNano()})
+		uid := uint32(0)
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			uid = st.Uid
+		}
+		logs = append(logs, found{filepath.Join(s.dir, e.Name()), fi.ModTime().UnixNano(), uid})
 	}
 	sort.Slice(logs, func(a, b int) bool {
 		if logs[a].mtime != logs[b].mtime {
@@ -362,9 +455,11 @@ func (s *Store) scan() error {
 		return logs[a].path < logs[b].path
 	})
 	for _, l := range logs {
-		s.keep(l.path)
+		s.keep(l.path, l.uid)
 	}
-	s.prune()
+	for uid := range s.kept {
+		s.prune(uid)
+	}
 	return nil
 }
 
@@ -382,9 +477,45 @@ func logID(name string) (string, bool) {
 
 // Marker stands for n bytes a trim dropped before they were sent.
 func Marker(n int64, midLine bool) string {
-	m := fmt.Sprintf("[cgroupd: %d bytes of log dropped (--log-max-size)]\n", n)
+	return marker(n, midLine, "dropped (--log-max-size)")
+}
+
+// HoleMarker stands for n bytes of a hole (never written, or allocated
+// and never written: they read as zeros) that a LOGS stream skipped.
+func HoleMarker(n int64, midLine bool) string {
+	return marker(n, midLine, "skipped (a hole)")
+}
+
+func marker(n int64, midLine bool, what string) string {
+	m := fmt.Sprintf("[cgroupd: %d bytes of log %s]\n", n, what)
 	if midLine {
 		return "\n" + m
 	}
 	return m
+}
+
+// Data is where the next data of the log f lies at or after pos, and
+// where it ends (the next hole), so that a reader skips holes: a job that
+// extends its log (truncate -s 100G) or allocates it (fallocate) makes
+// no one read its zeros. No data at or after pos (ENXIO) is the end of
+// the log: data and end are pos. (Not the size: what the job appends
+// between the lseek and an fstat would be taken for a hole. A hole at the
+// end is thus never sent; a follower gets it as a marker once the job
+// writes after it.) A filesystem that cannot tell holes (EINVAL) has data
+// everywhere: pos, and end the largest offset.
+func Data(f *os.File, pos int64) (data, end int64, err error) {
+	data, err = f.Seek(pos, unix.SEEK_DATA)
+	switch {
+	case errors.Is(err, unix.EINVAL):
+		return pos, math.MaxInt64, nil
+	case errors.Is(err, unix.ENXIO):
+		return pos, pos, nil
+	case err != nil:
+		return pos, pos, err
+	}
+	end, err = f.Seek(data, unix.SEEK_HOLE)
+	if err != nil {
+		return data, math.MaxInt64, nil // read it as data
+	}
+	return data, end, nil
 }

@@ -1,9 +1,13 @@
 package logstore
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -57,7 +61,7 @@ func TestCreateOpenRetain(t *testing.T) {
 		t.Errorf("read %q, want a", b[:n])
 	}
 	for _, p := range paths {
-		s.Forgotten(p)
+		s.Forgotten(p, uint32(os.Geteuid()))
 	}
 	// retain 2: old.log (found at start) and a.log go, b and c stay.
 	for name, want := range map[string]bool{"old.log": false, "a.log": false, "b.log": true, "c.log": true} {
@@ -121,5 +125,86 @@ func TestKeptLogMovedAside(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "web.log.2")); err == nil {
 		t.Error("web.log.2 left behind by a refused RUN")
+	}
+}
+
+// Retention is per user: one uid's many removed jobs never push another
+// uid's kept log out; each keeps its newest N. Logs found at Open count
+// for their owner.
+func TestRetainPerUser(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "found.log"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(dir, 0, 2, os.Geteuid(), t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	me := uint32(os.Geteuid())
+	forget := func(id string, uid uint32) {
+		t.Helper()
+		f, p, err := s.Create(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		s.Started(p)
+		s.Forgotten(p, uid)
+	}
+	forget("mine", me)
+	for i := 0; i < 50; i++ {
+		forget("other-"+strconv.Itoa(i), me+1000)
+	}
+	forget("third", me+2000)
+	want := map[string]bool{"found.log": true, "mine.log": true, "other-48.log": true, "other-49.log": true, "third.log": true}
+	ents, _ := os.ReadDir(dir)
+	got := map[string]bool{}
+	for _, e := range ents {
+		got[e.Name()] = true
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("kept %v, want %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+	}
+	// The owner's third removed job pushes out its oldest: the found one.
+	forget("mine2", me)
+	if _, err := os.Stat(filepath.Join(dir, "found.log")); err == nil {
+		t.Error("found.log kept beyond the owner's 2")
+	}
+	if len(s.retained) != 5 || len(s.queues) != 3 || s.kept[me+1000] != 2 {
+		t.Errorf("bookkeeping: %d retained, %d queues, %d of uid %d; want 5, 3, 2", len(s.retained), len(s.queues), s.kept[me+1000], me+1000)
+	}
+}
+
+// Data finds a log's data around its holes; past the last data is the
+// end, never a hole (the job may append there meanwhile).
+func TestData(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "sparse.log")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteString("head\n")
+	const far = 1 << 30
+	f.WriteAt([]byte("tail\n"), far)
+	f.Truncate(2 * far)
+	var st syscall.Stat_t
+	syscall.Fstat(int(f.Fd()), &st)
+	blk := int64(st.Blksize)
+	for _, tc := range []struct {
+		pos, data, end int64
+	}{
+		{0, 0, blk},
+		{3, 3, blk},
+		{blk, far, far + blk},
+		{far + 2, far + 2, far + blk},
+		{far + blk, far + blk, far + blk}, // only a hole after: the end
+		{3 * far, 3 * far, 3 * far},
+	} {
+		data, end, err := Data(f, tc.pos)
+		if err != nil || data != tc.data || end != tc.end {
+			t.Errorf("Data(%d) = %d, %d, %v; want %d, %d", tc.pos, data, end, err, tc.data, tc.end)
+		}
 	}
 }

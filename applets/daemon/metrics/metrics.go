@@ -312,14 +312,17 @@ func sampleJob(cg cgroup.Dir) jobSample {
 	return s
 }
 
-// Answer answers METRICS: b (the STATUS block), then the exposition text.
+// Answer answers METRICS: b (the STATUS block), then the exposition text,
+// whose per-job series (cgroupd_job_*: id, uid, figures) hold the jobs the
+// caller may see (shown; nil: every job). The other families are the
+// daemon's and the host's aggregates, the same for every caller.
 // A METRICS request turns the per-job sampling on (for metricsIdle) and
 // refreshes one batch first, so a small daemon answers with fresh figures.
-func (m *Metrics) Answer(b []byte) []byte {
+func (m *Metrics) Answer(b []byte, shown func(*supervisor.Job) bool) []byte {
 	now := time.Now()
 	m.lastUsed = now
 	m.refreshSamples(metricsBudget)
-	return m.appendMetrics(b, now)
+	return m.appendMetrics(b, now, shown)
 }
 
 // writeMetricsFile writes the exposition to --metrics-file atomically: a
@@ -332,7 +335,7 @@ func (m *Metrics) writeFile(now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	_, err = f.Write(m.appendMetrics(nil, now))
+	_, err = f.Write(m.appendMetrics(nil, now, nil))
 	if err == nil {
 		err = f.Chmod(0o644)
 	}
@@ -348,8 +351,9 @@ func (m *Metrics) writeFile(now time.Time) error {
 	return err
 }
 
-// appendMetrics appends the exposition text to b. It reads no file.
-func (m *Metrics) appendMetrics(b []byte, now time.Time) []byte {
+// appendMetrics appends the exposition text to b, with the per-job
+// series of the jobs shown (nil: all). It reads no file.
+func (m *Metrics) appendMetrics(b []byte, now time.Time, shown func(*supervisor.Job) bool) []byte {
 	w := expo{b: b}
 
 	version, goversion := buildInfo()
@@ -419,7 +423,7 @@ func (m *Metrics) appendMetrics(b []byte, now time.Time) []byte {
 	// Per-job figures from the cache, live jobs in start order.
 	live := make([]*supervisor.Job, 0, len(m.samples))
 	for j := range m.samples {
-		if !j.IsEnded() {
+		if !j.IsEnded() && (shown == nil || shown(j)) {
 			live = append(live, j)
 		}
 	}

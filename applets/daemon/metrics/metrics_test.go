@@ -56,7 +56,7 @@ func TestMetricsEventCounts(t *testing.T) {
 	} {
 		m.Observe(&e)
 	}
-	s := series(t, string(m.appendMetrics(nil, time.Now())))
+	s := series(t, string(m.appendMetrics(nil, time.Now(), nil)))
 	for k, want := range map[string]float64{
 		`cgroupd_jobs_started_total`:                                           2,
 		`cgroupd_jobs_ended_total{state="killed"}`:                             1,
@@ -90,7 +90,7 @@ func TestMetricsEventCounts(t *testing.T) {
 // The dropped event lines are the hub's figure, read from the hub.
 func TestMetricsEventsDropped(t *testing.T) {
 	m := New(Config{Events: dropped(7)}, &fakeJobs{})
-	if got := series(t, string(m.appendMetrics(nil, time.Now())))["cgroupd_events_dropped_total"]; got != 7 {
+	if got := series(t, string(m.appendMetrics(nil, time.Now(), nil)))["cgroupd_events_dropped_total"]; got != 7 {
 		t.Errorf("cgroupd_events_dropped_total %v, want the hub's 7", got)
 	}
 }
@@ -117,7 +117,7 @@ func BenchmarkAppendMetrics(b *testing.B) {
 	b.ReportAllocs()
 	var n int
 	for b.Loop() {
-		n = len(d.appendMetrics(nil, time.Now()))
+		n = len(d.appendMetrics(nil, time.Now(), nil))
 	}
 	b.ReportMetric(float64(n), "bytes")
 }
@@ -151,7 +151,7 @@ func TestRefreshSamples(t *testing.T) {
 	if n := d.refreshSamples(time.Hour); n != 5 {
 		t.Fatalf("first call read %d jobs, want 5 (each once)", n)
 	}
-	s := series(t, string(d.appendMetrics(nil, time.Now())))
+	s := series(t, string(d.appendMetrics(nil, time.Now(), nil)))
 	for k, want := range map[string]float64{
 		`cgroupd_job_memory_bytes{id="j0",priority="0",uid="1000"}`:       4096,
 		`cgroupd_job_memory_bytes{id="j4",priority="40",uid="1000"}`:      20480,
@@ -175,7 +175,7 @@ func TestRefreshSamples(t *testing.T) {
 	if n := d.refreshSamples(time.Hour); n != 4 {
 		t.Errorf("second call read %d jobs, want 4", n)
 	}
-	s = series(t, string(d.appendMetrics(nil, time.Now())))
+	s = series(t, string(d.appendMetrics(nil, time.Now(), nil)))
 	if _, ok := s[`cgroupd_job_pids{id="j1",priority="10",uid="1000"}`]; ok {
 		t.Error("ended job j1: present, want absent")
 	}
@@ -185,7 +185,7 @@ func TestRefreshSamples(t *testing.T) {
 	if n := d.refreshSamples(0); n != 0 {
 		t.Errorf("zero budget read %d jobs, want 0", n)
 	}
-	promtool(t, "per-job figures", d.appendMetrics(nil, time.Now()))
+	promtool(t, "per-job figures", d.appendMetrics(nil, time.Now(), nil))
 }
 
 // fakeJobs is a Source of made-up running jobs.

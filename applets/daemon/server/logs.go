@@ -22,7 +22,12 @@ import (
 // stream skips it and sends, in its place, one line
 // "[cgroupd: N bytes of log dropped (--log-max-size)]" (after a newline
 // when the text before it did not end with one). A follower the trim
-// overtakes gets the same line for the bytes it missed.
+// overtakes gets the same line for the bytes it missed. A hole the job
+// made itself (truncate -s, fallocate, a write past its end) is skipped
+// likewise, with one line "[cgroupd: N bytes of log skipped (a hole)]":
+// a stream sends the file's data, never the zeros of a sparse file (at
+// most the rest of a block around the data; a hole at the end is not
+// sent).
 
 // logStream is a LOGS reply in progress.
 type logStream struct {
@@ -75,7 +80,18 @@ func (st *streams) fillLog(c *conn) bool {
 		ls.pos, ls.midLn = t, false
 		return true
 	}
-	n, err := ls.f.ReadAt(c.wbuf[:readChunk], ls.pos)
+	data, end, err := logstore.Data(ls.f, ls.pos)
+	if err != nil {
+		st.srv.debugf("logs %s: %v", ls.job.ID(), err)
+		st.srv.closeConn(c)
+		return false
+	}
+	if data > ls.pos {
+		c.wbuf = append(c.wbuf[:0], logstore.HoleMarker(data-ls.pos, ls.midLn)...)
+		ls.pos, ls.midLn = data, false
+		return true
+	}
+	n, err := ls.f.ReadAt(c.wbuf[:min(readChunk, end-ls.pos)], ls.pos)
 	if n > 0 {
 		c.wbuf = c.wbuf[:n]
 		ls.pos += int64(n)

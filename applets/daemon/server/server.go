@@ -82,7 +82,7 @@ type Config struct {
 	// exposition text, TOP's per-job figures come from the sampler.
 	Quit    func()
 	Upgrade func() error
-	Metrics func(b []byte) []byte
+	Metrics func(b []byte, shown func(*supervisor.Job) bool) []byte // per-job series of the jobs shown
 	Top     *top.Sampler
 }
 

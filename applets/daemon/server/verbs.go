@@ -55,7 +55,7 @@ func (srv *Server) dispatch(c *conn, r *proto.Request) []byte {
 	case "UPGRADE":
 		return srv.doUpgrade(c)
 	case "METRICS":
-		return srv.cfg.Metrics(proto.OK().Bytes())
+		return srv.cfg.Metrics(proto.OK().Bytes(), func(j *supervisor.Job) bool { return visible(c, j) })
 	case "TOP":
 		return srv.doTop(c, r) // top.go
 	}

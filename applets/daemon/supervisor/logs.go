@@ -1,5 +1,7 @@
 package supervisor
 
+import "cgroupd/applets/daemon/logstore"
+
 // A job's log in the log store (applets/daemon/logstore): the store owns
 // the directory, the trims and the retained logs; the supervisor watches
 // a log while its job runs (when logs are capped) or while LOGS followers
@@ -12,7 +14,16 @@ func (sv *core) logStarted(j *Job) error {
 	if !sv.logs.Capped() {
 		return nil
 	}
-	return sv.w.watchFile(j, j.Log(), watchLog, &j.wdLog)
+	return sv.watchLog(j)
+}
+
+// watchLog watches j's log, paced: checked at most twice per
+// logstore.CheckPeriod while it grows, however often the job writes.
+func (sv *core) watchLog(j *Job) error {
+	if err := sv.w.watchFile(j, j.Log(), watchLog, &j.wdLog); err != nil {
+		return err
+	}
+	return sv.w.watcher.Pace(j.wdLog, j.Log(), logstore.CheckPeriod)
 }
 
 // logEnded: the job's processes are gone; a last check, and the watch is
@@ -33,7 +44,7 @@ func (sv *core) logForgotten(j *Job) {
 		return
 	}
 	sv.w.unwatch(j, &j.wdLog)
-	sv.logs.Forgotten(j.Log())
+	sv.logs.Forgotten(j.Log(), j.Spec().UID)
 }
 
 // FollowLog registers a LOGS --follow stream of j: j's log is watched
@@ -42,7 +53,7 @@ func (sv *core) logForgotten(j *Job) {
 func (sv *Supervisor) FollowLog(j *Job) error {
 	defer sv.c.oc.enter("FollowLog")()
 	if j.wdLog < 0 {
-		if err := sv.c.w.watchFile(j, j.Log(), watchLog, &j.wdLog); err != nil {
+		if err := sv.c.watchLog(j); err != nil {
 			return err
 		}
 	}

@@ -4,27 +4,9 @@ import (
 	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/job"
 	"cgroupd/applets/daemon/pressure"
-	"cgroupd/core/cgroup"
-	"cgroupd/core/limits"
 	"fmt"
-	"strings"
 	"time"
 )
-
-// checkControllers refuses settings whose controller is not enabled in
-// the root's subtree_control.
-func checkControllers(settings []limits.Setting, enabled []string, root string) *Refusal {
-	on := map[string]bool{}
-	for _, c := range enabled {
-		on[c] = true
-	}
-	for _, s := range settings {
-		if !on[s.Controller] {
-			return Refuse(fmt.Sprintf("%s: controller %s not available in %s", s.Key, s.Controller, root))
-		}
-	}
-	return nil
-}
 
 // candidates returns the live jobs with priority <= maxPriority: the only
 // jobs the engine may act on. It walks the live index, not every job.
@@ -89,7 +71,7 @@ func (e engineJobs) Candidates(maxPriority int) []pressure.Job {
 			MemoryLow:     j.Cgroup().Uint("memory.low"),
 			MemoryHigh:    j.Cgroup().Uint("memory.high"),
 			MemoryMax:     j.Cgroup().Uint("memory.max"),
-			IOBytes:       ioBytes(j.Cgroup()),
+			IOBytes:       j.Cgroup().IOBytes(),
 			CPUWeight:     int(min(j.Cgroup().Uint("cpu.weight"), 10000)),
 		})
 	}
@@ -104,17 +86,6 @@ func (e engineJobs) Alive(id string) (uint64, bool) {
 		return 0, false
 	}
 	return j.Cgroup().MemoryCurrent(), true
-}
-
-// ioBytes is read+written bytes of io.stat, summed over devices (0 when
-// there is no io controller).
-func ioBytes(cg cgroup.Dir) uint64 {
-	s, err := cg.Read(cgroup.FileIOStat)
-	if err != nil {
-		return 0
-	}
-	r, w, _ := cgroup.ParseIOBytes(strings.NewReader(s))
-	return r + w
 }
 
 // Act carries out one decision of the engine on job id.

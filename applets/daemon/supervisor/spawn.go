@@ -7,6 +7,7 @@ import (
 	"cgroupd/applets/daemon/protect"
 	"cgroupd/applets/daemon/spawner"
 	"cgroupd/core/cgroup"
+	"cgroupd/core/limits"
 	"cgroupd/core/spawn"
 	"errors"
 	"fmt"
@@ -61,8 +62,8 @@ func (sv *Supervisor) Run(st *Start) (*Job, *Refusal) {
 		if err != nil {
 			return nil, Refuse("cannot read controllers of root", "detail", err.Error())
 		}
-		if rf := checkControllers(st.Spec.Settings, enabled, string(sv.c.cfg.Root)); rf != nil {
-			return nil, rf
+		if s, ok := limits.Unavailable(st.Spec.Settings, enabled); ok {
+			return nil, Refuse(fmt.Sprintf("%s: controller %s not available in %s", s.Key, s.Controller, sv.c.cfg.Root))
 		}
 	}
 	b := sv.c.g.Admit()

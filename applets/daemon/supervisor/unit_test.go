@@ -2,37 +2,9 @@ package supervisor
 
 import (
 	"cgroupd/applets/daemon/job"
-	"cgroupd/core/limits"
 	"testing"
 )
 
-func TestCheckControllers(t *testing.T) {
-	mem := limits.Setting{Key: "memory_max", Controller: "memory", File: "memory.max", Value: "1"}
-	cpu := limits.Setting{Key: "cpu_weight", Controller: "cpu", File: "cpu.weight", Value: "1"}
-	tests := []struct {
-		name     string
-		settings []limits.Setting
-		enabled  []string
-		want     string
-	}{
-		{"none needed", nil, nil, ""},
-		{"available", []limits.Setting{mem, cpu}, []string{"cpu", "memory"}, ""},
-		{"memory missing", []limits.Setting{cpu, mem}, []string{"cpu"}, "memory_max: controller memory not available in /r"},
-		{"no controllers", []limits.Setting{cpu}, nil, "cpu_weight: controller cpu not available in /r"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			rf := checkControllers(tc.settings, tc.enabled, "/r")
-			got := ""
-			if rf != nil {
-				got = rf.Reason
-			}
-			if got != tc.want {
-				t.Errorf("got %q, want %q", got, tc.want)
-			}
-		})
-	}
-}
 
 // TestUserCounts: live and pending jobs count against their owner; ended
 // and forgotten ones do not.
