@@ -80,6 +80,9 @@ func parseRun(r *proto.Request, e runEnv) (*runSpec, *supervisor.Refusal) {
 		return nil, supervisor.Refuse(err.Error(), "id", s.ID)
 	}
 	s.IOMaxCount = len(r.All("io_max"))
+	if rf := tooMany("io_max", s.IOMaxCount, maxIOMaxRules, s.ID); rf != nil {
+		return nil, rf
+	}
 	s.Priority = 50
 	if e.Capped {
 		s.Priority = min(s.Priority, e.Ceiling)
@@ -103,13 +106,9 @@ func parseRun(r *proto.Request, e runEnv) (*runSpec, *supervisor.Refusal) {
 	if rf := parseRunOpts(r, s); rf != nil {
 		return nil, rf
 	}
-	s.Env = append([]string(nil), e.Env...)
-	for _, kv := range r.All("env") {
-		k, _, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, supervisor.Refuse(fmt.Sprintf("env: want K=V, got %q", proto.Cut(kv)), "id", s.ID)
-		}
-		s.Env = setEnv(s.Env, kv)
+	var rf *supervisor.Refusal
+	if s.Env, rf = mergeEnv(e.Env, r.All("env"), s.ID); rf != nil {
+		return nil, rf
 	}
 	s.Cwd = e.Cwd
 	cwd, hasCwd := r.Get("cwd")
@@ -117,10 +116,12 @@ func parseRun(r *proto.Request, e runEnv) (*runSpec, *supervisor.Refusal) {
 		cwd = filepath.Join(e.Cwd, cwd)
 	}
 	s.RequirePaths = r.All("require_path")
+	if rf := tooMany("require_path", len(s.RequirePaths), maxRequirePaths, s.ID); rf != nil {
+		return nil, rf
+	}
 	// The paths are the caller's: looked at with its rights, so a check
 	// reveals nothing it could not see itself (a file in a directory it
 	// cannot search is missing, whether it exists or not).
-	var rf *supervisor.Refusal
 	check := func() {
 		if hasCwd {
 			fi, err := os.Stat(cwd)
@@ -153,15 +154,45 @@ func parseRun(r *proto.Request, e runEnv) (*runSpec, *supervisor.Refusal) {
 		return nil, rf
 	}
 	if hasCwd {
-		s.Cwd = cwd
+		s.Cwd = strings.Clone(cwd)
 	}
 	s.Services = r.All("service")
+	if rf := tooMany("service", len(s.Services), maxServices, s.ID); rf != nil {
+		return nil, rf
+	}
 	for _, svc := range s.Services {
 		if strings.TrimSpace(svc) == "" {
 			return nil, supervisor.Refuse("service: empty command", "id", s.ID)
 		}
 	}
+	// The request's strings are parts of one copy of it (proto.Parse):
+	// what the job keeps is copied out, so a job does not keep the
+	// whole request alive.
+	s.ID = strings.Clone(s.ID)
+	for _, ss := range [][]string{s.Argv, s.Env, s.Services, s.RequirePaths} {
+		for i := range ss {
+			ss[i] = strings.Clone(ss[i])
+		}
+	}
 	return s, nil
+}
+
+// The most of each repeatable key a RUN may give beyond argv and env:
+// each costs the loop a check (a stat, a cgroup write) or the spawner a
+// process, so a count without a bound would let one request hold up every
+// other client; no real job comes near them.
+const (
+	maxRequirePaths = 1024
+	maxServices     = 64
+	maxIOMaxRules   = 256
+)
+
+// tooMany refuses n values of key above max.
+func tooMany(key string, n, max int, id string) *supervisor.Refusal {
+	if n <= max {
+		return nil
+	}
+	return supervisor.Refuse(fmt.Sprintf("%s: given %d times, at most %d", key, n, max), "id", id)
 }
 
 // prefixed makes "<key>: <detail>" unless err already starts with key.
@@ -184,16 +215,31 @@ func parseTimeout(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// setEnv sets K=V in env, replacing an existing K.
-func setEnv(env []string, kv string) []string {
-	k, _, _ := strings.Cut(kv, "=")
-	for i, e := range env {
-		if ek, _, _ := strings.Cut(e, "="); ek == k {
-			env[i] = kv
-			return env
+// mergeEnv is base with every K=V of kvs set in order (a later K
+// replaces an earlier one in place): linear in the count, so a RUN with
+// 40 000 env lines costs what reading them does.
+func mergeEnv(base, kvs []string, id string) ([]string, *supervisor.Refusal) {
+	env := append(make([]string, 0, len(base)+len(kvs)), base...)
+	at := make(map[string]int, len(env)+len(kvs)) // K: its index in env
+	for i, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, dup := at[k]; !dup {
+			at[k] = i
 		}
 	}
-	return append(env, kv)
+	for _, kv := range kvs {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, supervisor.Refuse(fmt.Sprintf("env: want K=V, got %q", proto.Cut(kv)), "id", id)
+		}
+		if i, ok := at[k]; ok {
+			env[i] = kv
+			continue
+		}
+		at[k] = len(env)
+		env = append(env, kv)
+	}
+	return env, nil
 }
 
 // errText is an error's text without the Go *PathError op prefix.
