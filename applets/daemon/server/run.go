@@ -12,7 +12,6 @@ import (
 
 	"cgroupd/applets/daemon/job"
 	"cgroupd/applets/daemon/supervisor"
-	"cgroupd/core/account"
 	"cgroupd/core/limits"
 	"cgroupd/core/proto"
 	"cgroupd/core/spawn"
@@ -270,17 +269,11 @@ func (cl *callers) credFor(c *conn) (setCred bool, groups []uint32, r *superviso
 }
 
 // groupsOf returns the supplementary groups of uid (from /etc/group
-// without cgo); just gid when the lookup fails.
+// without cgo); just gid when the lookup fails. Read fresh: the answer is
+// kept only while /etc/passwd and /etc/group are unchanged, so a group
+// taken from a user is gone from its next job.
 func (cl *callers) groupsOf(uid, gid uint32) []uint32 {
-	if g, ok := cl.userCache[uid]; ok {
-		return g
-	}
-	out := []uint32{gid}
-	if ids, ok := account.Groups(uid); ok {
-		out = ids
-	}
-	cl.userCache[uid] = out
-	return out
+	return cl.groups.Groups(uid, gid)
 }
 
 // doRun answers RUN: the caller's identity and ceilings, the request

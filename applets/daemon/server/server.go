@@ -121,7 +121,7 @@ func New(cfg Config, lp *loop.Loop, sup *supervisor.Supervisor, jn *journal.Jour
 	srv.st = streams{srv: srv, waiters: map[*supervisor.Job]map[*conn]struct{}{},
 		followers: map[*supervisor.Job]map[*conn]struct{}{}, held: map[*conn]*supervisor.Job{},
 		holds: map[*supervisor.Job]int{}}
-	srv.cl = callers{srv: srv, userCache: map[uint32][]uint32{}}
+	srv.cl = callers{srv: srv}
 	if srv.cfg.Logf == nil {
 		srv.cfg.Logf = func(string, ...any) {}
 	}
@@ -143,8 +143,8 @@ type streams struct {
 // callers is who is asking: the rights checks are made with, the
 // ceilings that apply, the supplementary groups a job gets (users.go).
 type callers struct {
-	srv       *Server
-	userCache map[uint32][]uint32
+	srv    *Server
+	groups account.GroupCache
 }
 
 // Conns is the number of open connections.
