@@ -39,6 +39,11 @@ func HelperMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		break
 	}
 	unix.Close(releaseFD)
+	// The job gets fds 0-2 only, whatever this helper was started with.
+	if err := closeOnExec(); err != nil {
+		fmt.Fprintf(stderr, "cgroupd: exec %s: close-on-exec: %v\n", args[0], err)
+		return 127
+	}
 	err := syscall.Exec(args[0], args[1:], os.Environ())
 	fmt.Fprintf(stderr, "cgroupd: exec %s: %v\n", args[0], err)
 	return 127

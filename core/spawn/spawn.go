@@ -79,6 +79,9 @@ func start(c *Cmd) (Proc, error) {
 	if err != nil {
 		return Proc{}, err
 	}
+	if err := closeOnExec(); err != nil { // fds.go: nothing past 2 reaches the job
+		return Proc{}, fmt.Errorf("spawn: close-on-exec: %w", err)
+	}
 	if !c.Fallback {
 		p, err := startClone3(c, stdio)
 		if err == nil {
