@@ -1,6 +1,7 @@
 package spawn
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -12,8 +13,20 @@ import (
 // releaseFD is the read end of the release pipe in the helper.
 const releaseFD = 3
 
+// The message that releases the helper: one byte, go; or go keeping the
+// limits the daemon set on the helper (prlimit), followed by 8 bytes
+// (little-endian) of the job's soft NOFILE. Go's runtime sets its own
+// soft NOFILE at start-up, which may come after the daemon's prlimit,
+// and its Exec puts back the value it started with: the helper sets that
+// one itself (a soft limit up to the hard one needs no privilege).
+const (
+	releaseGo         = 1
+	releaseKeepLimits = 2
+	releaseMax        = 9
+)
+
 // HelperMain is the fallback helper applet: argv is [path, argv...]; it
-// reads one byte from fd 3, then execs.
+// reads its release from fd 3, then execs.
 //
 // EOF without a byte means the daemon gave up (attach failed, or it died):
 // exit 127 without running the job. An exec failure is reported on stderr,
@@ -23,9 +36,11 @@ func HelperMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "usage: %s PATH ARGV0 [ARG...] (internal: started by cgroupd with a release pipe on fd 3)\n", HelperApplet)
 		return 127
 	}
-	var b [1]byte
+	var b [releaseMax]byte
+	var n int
 	for {
-		n, err := unix.Read(releaseFD, b[:])
+		var err error
+		n, err = unix.Read(releaseFD, b[:])
 		if err == unix.EINTR {
 			continue
 		}
@@ -39,6 +54,19 @@ func HelperMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		break
 	}
 	unix.Close(releaseFD)
+	if b[0] == releaseKeepLimits && n == releaseMax {
+		// syscall.Setrlimit of NOFILE also tells Go's Exec to leave it.
+		var lim syscall.Rlimit
+		err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+		if err == nil {
+			lim.Cur = binary.LittleEndian.Uint64(b[1:])
+			err = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "cgroupd: exec %s: ulimit nofile: %v\n", args[0], err)
+			return 127
+		}
+	}
 	// The job gets fds 0-2 only, whatever this helper was started with.
 	if err := closeOnExec(); err != nil {
 		fmt.Fprintf(stderr, "cgroupd: exec %s: close-on-exec: %v\n", args[0], err)
