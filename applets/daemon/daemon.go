@@ -52,6 +52,9 @@
 //	      --max-user-priority N       highest priority a non-root caller may request (default 30: its jobs
 //	                                  stay pressure candidates); above it RUN is refused
 //	      --max-user-jobs N           most live + pending jobs per non-root uid (default 256)
+//	      --max-user-ulimit NAME=SOFT[:HARD]  the most of a resource limit a non-root caller's job may
+//	                                  have (repeatable; default: the job default's hard limit); a
+//	                                  RUN asking more is refused, and the defaults are lowered to it
 //	      --state-dir PATH            job records that outlive the daemon: a restart adopts the jobs
 //	                                  (default /run/cgroupd/<root> for root, else under $XDG_RUNTIME_DIR
 //	                                  or /tmp/cgroupd-<uid>; none: keep no records)

@@ -15,6 +15,7 @@ import (
 	"cgroupd/applets/daemon/pressure"
 	"cgroupd/core/limits"
 	"cgroupd/core/proto"
+	"cgroupd/core/spawn"
 )
 
 // usage is printed by -h and after a usage error.
@@ -67,6 +68,9 @@ const usage = `usage: cgroupd [options]
       --max-user-priority N       highest priority a non-root caller may request (default 30: its jobs
                                   stay pressure candidates); above it RUN is refused
       --max-user-jobs N           most live + pending jobs per non-root uid (default 256)
+      --max-user-ulimit NAME=SOFT[:HARD]  the most of a resource limit a non-root caller's job may
+                                  have (repeatable; default: the job default's hard limit); a
+                                  RUN asking more is refused, and the defaults are lowered to it
       --state-dir PATH            job records that outlive the daemon: a restart adopts the jobs
                                   (default /run/cgroupd/<root> for root, else under $XDG_RUNTIME_DIR
                                   or /tmp/cgroupd-<uid>; none: keep no records)
@@ -109,6 +113,7 @@ type config struct {
 	MetricsInterval time.Duration
 	// Ceilings for non-root callers (server/users.go).
 	MaxUserPriority, MaxUserJobs int
+	MaxUserUlimits               []spawn.Rlimit // --max-user-ulimit, repeatable
 	// StateDir holds the job records (package journal); "none": no records.
 	StateDir string
 }
@@ -206,6 +211,13 @@ func parseFlags(args []string) (*config, error) {
 	fs.DurationVar(&c.MetricsInterval, "metrics-interval", c.MetricsInterval, "")
 	fs.IntVar(&c.MaxUserPriority, "max-user-priority", c.MaxUserPriority, "")
 	fs.IntVar(&c.MaxUserJobs, "max-user-jobs", c.MaxUserJobs, "")
+	fs.Func("max-user-ulimit", "", func(v string) error {
+		r, err := spawn.ParseUlimit(v)
+		if err == nil {
+			c.MaxUserUlimits = append(c.MaxUserUlimits, r)
+		}
+		return err
+	})
 	str(&c.StateDir, "", "state-dir")
 	var help bool
 	boolean(&help, "", "help")

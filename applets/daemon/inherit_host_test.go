@@ -1,12 +1,18 @@
 package daemon
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"cgroupd/core/spawn"
+
+	"golang.org/x/sys/unix"
 )
 
 // jobOutput runs sh -c script as job id (as root) and returns what it
@@ -48,6 +54,58 @@ func TestJobInheritsNoFDs(t *testing.T) {
 			got := strings.Fields(jobOutput(t, d, "fds", "ls /proc/$$/fd"))
 			if strings.Join(got, " ") != "0 1 2" {
 				t.Errorf("job's fds: got %v, want [0 1 2]", got)
+			}
+		})
+	}
+}
+
+// TestJobRlimits: a job starts with the documented limits, not the
+// daemon's (raised for its connections: nofile 20 000 here), on both
+// spawn paths; --ulimit sets its own; a non-root caller gets the
+// defaults lowered to --max-user-ulimit and is refused above it.
+func TestJobRlimits(t *testing.T) {
+	hostMount(t)
+	hardNofile := uint64(524288)
+	if !spawn.CanRaise() {
+		var own unix.Rlimit
+		unix.Getrlimit(unix.RLIMIT_NOFILE, &own)
+		hardNofile = min(hardNofile, own.Max)
+	}
+	threads := spawn.ThreadsMax() / 2
+	const script = "echo $(ulimit -Sn) $(ulimit -Hn) $(ulimit -Sp) $(ulimit -Hp) $(ulimit -Sc)"
+	for _, path := range []struct{ name, flag string }{{"clone3", "--max-user-jobs=9"}, {"fallback", "--spawn-fallback"}} {
+		t.Run(path.name, func(t *testing.T) {
+			d := startDaemon(t, path.flag, "--socket-group", strconv.Itoa(nobody), "--max-user-ulimit", "nproc=40:50")
+			want := fmt.Sprintf("1024 %d %d %d 0", hardNofile, threads, threads)
+			if got := strings.TrimSpace(jobOutput(t, d, "defaults", script)); got != want {
+				t.Errorf("job's nofile soft, hard, nproc soft, hard, core soft: got %q, want %q", got, want)
+			}
+			want = fmt.Sprintf("100 200 %d %d unlimited", threads, threads)
+			if got := strings.TrimSpace(jobOutput(t, d, "asked", script, "ulimit", "nofile=100:200", "ulimit", "core=unlimited")); got != want {
+				t.Errorf("job with --ulimit nofile=100:200 core=unlimited: got %q, want %q", got, want)
+			}
+			// nobody: the defaults lowered to the ceiling, more refused.
+			dir, err := os.MkdirTemp("", "cgroupd-ulimit-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer os.RemoveAll(dir)
+			os.Chmod(dir, 0o777)
+			out, errOut, code := d.ctlAs(asNobody, "run", "--wait", "--", "/bin/sh", "-c", "exec >"+dir+"/out; "+script)
+			b, _ := os.ReadFile(dir + "/out")
+			if want := fmt.Sprintf("1024 %d 40 50 0", hardNofile); code != 0 || strings.TrimSpace(string(b)) != want {
+				t.Errorf("nobody's job: exit %d %q %q, limits %q, want %q", code, out, errOut, b, want)
+			}
+			out, _, code = d.ctlAs(asNobody, "run", "--ulimit", "nproc=60", "--", "/bin/true")
+			if code != 1 || !strings.Contains(out, "reason: ulimit: nproc hard limit 60 is above 50, the most a non-root caller may ask (--max-user-ulimit)\n") {
+				t.Errorf("nobody's job with nproc 60: exit %d %q, want refused naming the ceiling", code, out)
+			}
+			out, _, code = d.ctlAs(asNobody, "run", "--ulimit", "nofile=64", "--", "/bin/true")
+			if code != 0 {
+				t.Errorf("nobody's job lowering nofile: exit %d %q, want it started", code, out)
+			}
+			if r := d.run("bad", []string{"true"}, "ulimit", "files=1"); !strings.HasPrefix(r.KV["reason"], `ulimit: "files": no such resource (want as, core,`) {
+				t.Errorf("ulimit files=1: got %q, want refused naming the resources", r.Raw)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cgroupd/core/spawn"
 	"errors"
 	"flag"
 	"fmt"
@@ -237,6 +238,7 @@ func (d *daemon) start() error {
 	d.srv = server.New(server.Config{
 		Socket: d.cfg.Socket, SocketGroup: d.cfg.SocketGroup, ReqTimeout: d.cfg.ReqTimeout, EUID: d.euid,
 		Env: env, Cwd: cwd, MaxUserPriority: d.cfg.MaxUserPriority, MaxUserJobs: d.cfg.MaxUserJobs,
+		JobRlimits: d.jobRlimits(), MaxUserUlimits: d.cfg.MaxUserUlimits,
 		DryRun: d.cfg.DryRun, Thresholds: d.cfg.Th, NoFile: d.nofile, Version: Version, Debug: d.cfg.Debug,
 		Logf: d.logf, Quit: d.beginShutdown, Upgrade: func() error { return d.beginUpgrade(true) },
 		Metrics: d.metrics.Answer, Top: d.top, SinkDropped: d.sink.Dropped,
@@ -312,6 +314,18 @@ func (d *daemon) raiseNofile() {
 		}
 	}
 	d.nofile = rl.Cur
+}
+
+// jobRlimits is what a job starts with (README "What a job inherits"):
+// the documented defaults, whatever the daemon's own limits are; a
+// daemon without CAP_SYS_RESOURCE (not root, or root in a container)
+// cannot raise a hard limit, so its own bound them.
+func (d *daemon) jobRlimits() []spawn.Rlimit {
+	rl := spawn.DefaultRlimits(spawn.ThreadsMax())
+	if !spawn.CanRaise() {
+		rl = spawn.Lower(rl, spawn.OwnHard())
+	}
+	return rl
 }
 
 // housekeeping runs every tick: each part's own, then the shutdown's

@@ -79,7 +79,7 @@ func (r *Request) All(key string) []string {
 
 // Repeatable is the set of request keys that may be given more than once
 // (PROTOCOL.md: their order is kept). Every other key is a scalar.
-var Repeatable = map[string]bool{"arg": true, "env": true, "io_max": true, "require_path": true, "service": true}
+var Repeatable = map[string]bool{"arg": true, "env": true, "io_max": true, "require_path": true, "service": true, "ulimit": true}
 
 // Repeated returns the first scalar key (one not in Repeatable) that the
 // request gives more than once: a strict peer refuses the ambiguity

@@ -1,7 +1,6 @@
 package spawn
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -53,22 +52,13 @@ func startFallback(c *Cmd, s *stdio) (Proc, error) {
 	if err := cgroup.Dir(c.CgroupPath).Attach(pid); err != nil {
 		return fail(fmt.Errorf("attach to %s: %w", c.CgroupPath, err))
 	}
-	release := []byte{releaseGo}
-	if len(c.Rlimits) > 0 {
+	if len(c.Rlimits) > 0 && canRaise() {
+		// A hard limit above the daemon's own: only the daemon can.
 		if err := setRlimits(pid, c.Rlimits); err != nil {
 			return fail(err)
 		}
-		var lim unix.Rlimit
-		if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, nil, &lim); err != nil {
-			return fail(err)
-		}
-		for _, r := range c.Rlimits {
-			if r.Resource == unix.RLIMIT_NOFILE {
-				lim.Cur = r.Cur
-			}
-		}
-		release = binary.LittleEndian.AppendUint64([]byte{releaseKeepLimits}, lim.Cur)
 	}
+	release := releaseMsg(c.Rlimits)
 	if _, err := w.Write(release); err != nil {
 		return fail(fmt.Errorf("release helper: %w", err))
 	}

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -71,7 +72,10 @@ func ParseUlimit(s string) (Rlimit, error) {
 		}
 	}
 	if r.Resource < 0 {
-		return Rlimit{}, fmt.Errorf("%q: no such resource (want one of as core cpu data fsize locks memlock msgqueue nice nofile nproc rss rtprio rttime sigpending stack)", name)
+		if len(name) > 32 {
+			name = name[:32] + "..."
+		}
+		return Rlimit{}, fmt.Errorf("%q: no such resource (want as, core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending or stack)", name)
 	}
 	soft, hard, both := strings.Cut(v, ":")
 	var err error
@@ -215,4 +219,50 @@ func startTraced(fork func() (pid, pidfd int, err error), rl []Rlimit) (int, int
 		return 0, -1, err
 	}
 	return pid, pidfd, nil
+}
+
+// Lower is rl with each limit lowered to ceiling's for its resource
+// (soft to its soft, hard to its hard); resources ceiling does not name
+// are as they were.
+func Lower(rl, ceiling []Rlimit) []Rlimit {
+	out := append([]Rlimit(nil), rl...)
+	for i := range out {
+		for _, c := range ceiling {
+			if c.Resource == out[i].Resource {
+				out[i].Cur, out[i].Max = min(out[i].Cur, c.Cur), min(out[i].Max, c.Max)
+			}
+		}
+	}
+	return out
+}
+
+// OwnHard is this process's hard limit of every resource of Ulimits, as
+// a ceiling (soft = hard): what a process without CAP_SYS_RESOURCE can
+// give its children at most.
+func OwnHard() []Rlimit {
+	var out []Rlimit
+	for _, u := range Ulimits {
+		var lim unix.Rlimit
+		if unix.Prlimit(0, u.Resource, nil, &lim) == nil {
+			out = append(out, Rlimit{u.Resource, lim.Max, lim.Max})
+		}
+	}
+	return out
+}
+
+// CanRaise reports whether this process may raise a hard limit
+// (CAP_SYS_RESOURCE in its effective set): root in a container often
+// may not.
+func CanRaise() bool { return canRaise() }
+
+// canRaise is CanRaise, asked once.
+var canRaise = sync.OnceValue(capSysResource)
+
+func capSysResource() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if unix.Capget(&hdr, &data[0]) != nil {
+		return false
+	}
+	return data[unix.CAP_SYS_RESOURCE/32].Effective&(1<<(unix.CAP_SYS_RESOURCE%32)) != 0
 }

@@ -88,7 +88,11 @@ func start(c *Cmd) (Proc, error) {
 	if err := closeOnExec(); err != nil { // fds.go: nothing past 2 reaches the job
 		return Proc{}, fmt.Errorf("spawn: close-on-exec: %w", err)
 	}
-	if !c.Fallback {
+	// A job of another user cannot be given limits from outside by a
+	// daemon without CAP_SYS_RESOURCE (prlimit(2) on another uid needs
+	// it): the helper sets them on itself before its exec.
+	ownLimits := len(c.Rlimits) > 0 && c.SetCred && !canRaise()
+	if !c.Fallback && !ownLimits {
 		p, err := startClone3(c, stdio)
 		if err == nil {
 			clone3Works.Store(true)

@@ -28,6 +28,7 @@ type runSpec struct {
 	Services     []string
 	RequirePaths []string
 	IOMaxCount   int
+	Rlimits      []spawn.Rlimit
 	QueueTimeout time.Duration
 	Opts         job.Opts // rm, wait, kill_on_detach, timeout
 }
@@ -45,6 +46,9 @@ type runEnv struct {
 	// gets min(50, Ceiling) when it names none.
 	Capped  bool
 	Ceiling int
+	// Rlimits: what the job starts with unless it asks otherwise;
+	// UlimitMax (with Capped): the most it may ask.
+	Rlimits, UlimitMax []spawn.Rlimit
 }
 
 // parseRun validates a RUN request in the protocol's order, touching
@@ -106,6 +110,9 @@ func parseRun(r *proto.Request, e runEnv) (*runSpec, *supervisor.Refusal) {
 		return nil, rf
 	}
 	var rf *supervisor.Refusal
+	if s.Rlimits, rf = parseUlimits(r.All("ulimit"), e, s.ID); rf != nil {
+		return nil, rf
+	}
 	if s.Env, rf = mergeEnv(e.Env, r.All("env"), s.ID); rf != nil {
 		return nil, rf
 	}
@@ -185,6 +192,55 @@ const (
 	maxServices     = 64
 	maxIOMaxRules   = 256
 )
+
+// parseUlimits is the limits a job starts with: e.Rlimits with each
+// ulimit value (NAME=SOFT[:HARD], a later one for a resource winning) in
+// its resource's place. A capped caller may ask a hard limit up to
+// e.UlimitMax's for the resource, or the default's where that names none
+// (as a login session may lower a limit, or raise its soft one up to the
+// hard one); its defaults are lowered to that ceiling.
+func parseUlimits(asked []string, e runEnv, id string) ([]spawn.Rlimit, *supervisor.Refusal) {
+	rl := e.Rlimits
+	ceiling := spawn.Lower(e.Rlimits, nil) // a copy
+	if e.Capped {
+		for i := range ceiling {
+			ceiling[i].Cur = ceiling[i].Max
+		}
+		for _, m := range e.UlimitMax {
+			ceiling = setRlimit(ceiling, m)
+		}
+		rl = spawn.Lower(rl, e.UlimitMax)
+	}
+	for _, v := range asked {
+		u, err := spawn.ParseUlimit(v)
+		if err != nil {
+			return nil, supervisor.Refuse("ulimit: "+err.Error(), "id", id)
+		}
+		if e.Capped {
+			for _, c := range ceiling {
+				if c.Resource == u.Resource && u.Max > c.Max {
+					return nil, supervisor.Refuse(fmt.Sprintf("ulimit: %s hard limit %s is above %s, the most a non-root caller may ask (--max-user-ulimit)",
+						spawn.UlimitName(u.Resource), spawn.FormatLimit(u.Max), spawn.FormatLimit(c.Max)), "id", id)
+				}
+			}
+		}
+		rl = setRlimit(rl, u)
+	}
+	return rl, nil
+}
+
+// setRlimit is rl with u in place of its resource's limit (appended when
+// rl has none).
+func setRlimit(rl []spawn.Rlimit, u spawn.Rlimit) []spawn.Rlimit {
+	out := append([]spawn.Rlimit(nil), rl...)
+	for i := range out {
+		if out[i].Resource == u.Resource {
+			out[i] = u
+			return out
+		}
+	}
+	return append(out, u)
+}
 
 // tooMany refuses n values of key above max.
 func tooMany(key string, n, max int, id string) *supervisor.Refusal {
@@ -291,6 +347,7 @@ func (srv *Server) doRun(c *conn, r *proto.Request) []byte {
 		Env: srv.cfg.Env, Cwd: srv.cfg.Cwd, NewID: srv.sup.NewID, Taken: srv.sup.Taken,
 		AsCaller: func(fn func()) error { return srv.cl.asCaller(c, fn) },
 		Capped:   !srv.cl.privileged(c), Ceiling: srv.cl.priorityCeiling(c),
+		Rlimits: srv.cfg.JobRlimits, UlimitMax: srv.cfg.MaxUserUlimits,
 	})
 	if rf != nil {
 		return refusalResp(rf, "").Bytes()
@@ -305,7 +362,7 @@ func (srv *Server) doRun(c *conn, r *proto.Request) []byte {
 			IOMaxCount: spec.IOMaxCount, Opts: spec.Opts,
 		},
 		Env: spec.Env, Cwd: spec.Cwd, Services: spec.Services, QueueTimeout: spec.QueueTimeout,
-		SetCred: setCred, Groups: groups,
+		SetCred: setCred, Groups: groups, Rlimits: spec.Rlimits,
 		// The executable is looked up with the caller's rights too.
 		Lookup: func() (path string, err error) {
 			if cerr := srv.cl.asCaller(c, func() { path, err = spawn.LookPath(spec.Argv[0], spec.Env, spec.Cwd) }); cerr != nil {

@@ -12,6 +12,7 @@ import (
 	"cgroupd/core/loop"
 	"cgroupd/core/proto"
 	"cgroupd/core/sock"
+	"cgroupd/core/spawn"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -70,12 +71,17 @@ type Config struct {
 	Cwd             string   // jobs' working directory: the daemon's
 	MaxUserPriority int
 	MaxUserJobs     int
-	DryRun          bool
-	Thresholds      guard.Thresholds // TOP shows them
-	NoFile          uint64           // the open file limit
-	Version         string
-	Debug           bool
-	Logf            func(format string, args ...any)
+	// JobRlimits are what a job starts with unless its RUN asks
+	// otherwise; MaxUserUlimits the most a non-privileged caller's job
+	// may have (--max-user-ulimit; a resource it does not name: the
+	// default's hard limit).
+	JobRlimits, MaxUserUlimits []spawn.Rlimit
+	DryRun                     bool
+	Thresholds                 guard.Thresholds // TOP shows them
+	NoFile                     uint64           // the open file limit
+	Version                    string
+	Debug                      bool
+	Logf                       func(format string, args ...any)
 	// The root package's part of some verbs: QUIT begins the shutdown,
 	// UPGRADE the preflight (c is the requester), METRICS renders the
 	// exposition text, TOP's per-job figures come from the sampler.

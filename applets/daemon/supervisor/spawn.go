@@ -31,6 +31,7 @@ type Start struct {
 	QueueTimeout time.Duration // > 0: wait as a pending job while admission refuses
 	SetCred      bool          // run as Spec.UID/GID with Groups
 	Groups       []uint32
+	Rlimits      []spawn.Rlimit // set on every process of the job before it runs
 	// Lookup finds the executable (with the caller's rights), once the
 	// checks before it passed.
 	Lookup func() (string, error)
@@ -218,6 +219,7 @@ func (sp *spawns) spawnJob(j *Job, spec *Start, done func(*Refusal)) {
 			SetCred: setCred, Uid: j.Spec().UID, Gid: j.Spec().GID, Groups: groups,
 			Stdout: logf, Stderr: logf,
 			CgroupFD: cgfd, CgroupPath: string(cg), Fallback: sp.sv.cfg.SpawnFallback, Self: sp.sv.cfg.Self,
+			Rlimits: spec.Rlimits,
 		}
 	}
 	req := &spawner.Req{Adj: jobOOMScoreAdj(j.Spec().Priority, j.Spec().UID == 0)}
