@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"cgroupd/core/proto"
 	"cgroupd/core/spawn"
 
 	"golang.org/x/sys/unix"
@@ -109,4 +110,27 @@ func TestJobRlimits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLargestRequest: a PING of 4 MiB of distinct keys (about 380 000,
+// which held the loop for minutes) is refused as too large once it has
+// more header lines than a request may have; one at that bound is
+// answered, and so is a PING of another client meanwhile.
+func TestLargestRequest(t *testing.T) {
+	hostMount(t)
+	d := startDaemon(t)
+	build := func(n, size int) []byte {
+		b := []byte("PING\n")
+		for i := 0; i < n && len(b) < size; i++ {
+			b = append(b, "k"+strconv.Itoa(i)+": v\n"...)
+		}
+		return append(b, '\n')
+	}
+	if got := d.rawRequest(build(1<<30, proto.MaxRequest-32)); got != "STATUS: err\nreason: request too large\nmax_headers: 65536\n\n" {
+		t.Errorf("4 MiB PING: got %q, want request too large, max_headers 65536", got)
+	}
+	if got := d.rawRequest(build(proto.MaxHeaders, proto.MaxRequest)); got != "STATUS: ok\npong: 1\n\n" {
+		t.Errorf("PING of %d keys: got %q, want pong", proto.MaxHeaders, got)
+	}
+	mustOK(t, d.do("PING"))
 }

@@ -15,6 +15,16 @@ import (
 // MaxRequest is the largest request the daemon accepts.
 const MaxRequest = 4 << 20
 
+// MaxHeaders is the most header lines a request may have: 4 MiB of
+// shortest lines is 380 000 of them, whose parsing and checking cost the
+// loop some hundreds of ms; at this bound, tens. A real RUN's argv and
+// environment are far below it (execve takes at most a few MiB of them).
+const MaxHeaders = 1 << 16
+
+// ErrTooManyHeaders is returned by Parse for more than MaxHeaders
+// header lines.
+var ErrTooManyHeaders = errors.New("more than 65536 header lines")
+
 // ErrMalformed is returned for a header line without ':'; its text is the
 // protocol reason clients match on.
 var ErrMalformed = errors.New("malformed headers")
@@ -199,7 +209,8 @@ func Complete(buf []byte) bool { return End(buf) >= 0 }
 // Every key and value is part of one string, a copy of the request: what
 // outlives the request is cloned by its keeper (strings.Clone).
 // Errors: ErrMalformed for a header without ':', ErrEmptyKey (which wraps
-// it) for a header whose key is empty; an error for an empty verb.
+// it) for a header whose key is empty, ErrTooManyHeaders past MaxHeaders;
+// an error for an empty verb.
 //
 // Trimming (PROTOCOL.md): the verb loses leading spaces and trailing white
 // space; a header is split at its first ':', the key loses trailing white
@@ -238,7 +249,10 @@ func Parse(buf []byte) (Request, error) {
 			return Request{}, ErrEmptyKey
 		}
 		if req.Headers == nil {
-			req.Headers = make([]Header, 0, n)
+			req.Headers = make([]Header, 0, min(n, MaxHeaders))
+		}
+		if len(req.Headers) == MaxHeaders {
+			return Request{}, ErrTooManyHeaders
 		}
 		req.Headers = append(req.Headers, Header{
 			Key:   key,

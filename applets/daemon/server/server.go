@@ -357,6 +357,8 @@ func (srv *Server) handle(c *conn) {
 	if err != nil {
 		if errors.Is(err, proto.ErrEmptyKey) {
 			srv.reply(c, proto.Err("malformed headers").Add("detail", "empty key").Bytes())
+		} else if errors.Is(err, proto.ErrTooManyHeaders) {
+			srv.reply(c, proto.Err("request too large").Add("max_headers", strconv.Itoa(proto.MaxHeaders)).Bytes())
 		} else if errors.Is(err, proto.ErrMalformed) {
 			srv.reply(c, proto.Err("malformed headers").Bytes())
 		} else {
