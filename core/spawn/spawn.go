@@ -212,8 +212,9 @@ func startClone3(c *Cmd, s *stdio) (Proc, error) {
 		pid, fd, err := startTraced(func() (int, int, error) {
 			pid, err := clone3ForkExec(c.Path, c.Argv, c.procAttr(s, sys))
 			if err == nil && pidfd < 0 {
-				// A kernel without CLONE_PIDFD has no ptrace-free exec
-				// stop to wait on here either: refuse rather than guess.
+				// clone3 (5.3) comes with CLONE_PIDFD (5.2); without a
+				// pidfd the exec stop cannot be waited for by waitid
+				// (P_PIDFD): refuse rather than let the job run unlimited.
 				unix.Kill(pid, unix.SIGKILL)
 				var ws unix.WaitStatus
 				unix.Wait4(pid, &ws, unix.WALL, nil)
