@@ -542,12 +542,13 @@ var runKeys = []struct{ flag, key string }{
 	{"io-max", "io_max"},
 	{"pids-max", "pids_max"},
 	{"queue-timeout", "queue_timeout"},
+	{"ulimit", "ulimit"},
 	{"require-path", "require_path"},
 	{"service", "service"},
 	{"env", "env"},
 }
 
-var repeatable = map[string]bool{"io-max": true, "require-path": true, "service": true, "env": true}
+var repeatable = map[string]bool{"io-max": true, "ulimit": true, "require-path": true, "service": true, "env": true}
 
 func parseRun(sc subcommand, args []string, out *output) (proto.Request, mode, error) {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)

@@ -31,6 +31,7 @@
 //	  --memory-swap-max SZ  --io-weight N  --io-max RULE (repeatable)
 //	  --pids-max N  --require-path PATH (repeatable)  --service CMD (repeatable)
 //	  --queue-timeout DURATION (new; Go syntax, e.g. 30s)
+//	  --ulimit NAME=SOFT[:HARD] (repeatable; new, as docker's: nofile=1024:4096)
 //	  --cpus N                    CPUs (fractional: 1.5), sent as --cpu-max N*100000/100000
 //	  SZ: bytes, or with a unit of 1024: 512k, 64M, 64MiB, 1.5G, 2GiB; or max
 //	  --attach, -a                stream the job's output (its -L log) to stdout, then exit
@@ -131,6 +132,7 @@ const runOptions = `  --id ID  --priority N  --cwd DIR  --env K=V (repeatable)
   --memory-swap-max SZ  --io-weight N  --io-max RULE (repeatable)
   --pids-max N  --require-path PATH (repeatable)  --service CMD (repeatable)
   --queue-timeout DURATION (new; Go syntax, e.g. 30s)
+  --ulimit NAME=SOFT[:HARD] (repeatable; new, as docker's: nofile=1024:4096)
   --cpus N                    CPUs (fractional: 1.5), sent as --cpu-max N*100000/100000
   SZ: bytes, or with a unit of 1024: 512k, 64M, 64MiB, 1.5G, 2GiB; or max
 ` + attachOptions

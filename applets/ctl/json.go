@@ -92,7 +92,7 @@ var jsonTypes = map[string]jsonType{
 	"protected_file_bytes": jsonNumber, "victim_growth_bytes_s": jsonNumber,
 	"shortage": jsonString, "shortage_cgroup": jsonString, "shortage_job": jsonString,
 	// PING, QUIT, errors
-	"pong": jsonBool, "shutting_down": jsonBool, "max_bytes": jsonNumber,
+	"pong": jsonBool, "shutting_down": jsonBool, "max_bytes": jsonNumber, "max_headers": jsonNumber,
 }
 
 // appendJSONObject appends one block as a JSON object: "status" first

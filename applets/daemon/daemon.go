@@ -56,6 +56,9 @@
 //	                                  job is removed, as REMOVE does (default 128; 0: no bound)
 //	      --max-user-run-bytes SIZE   most bytes of argv + env a non-root caller's RUN may carry
 //	                                  (default 64K; max: no bound); above it RUN is refused
+//	      --max-user-ulimit NAME=SOFT[:HARD]  the most of a resource limit a non-root caller's job may
+//	                                  have (repeatable; default: the job default's hard limit); a
+//	                                  RUN asking more is refused, and the defaults are lowered to it
 //	      --state-dir PATH            job records that outlive the daemon: a restart adopts the jobs
 //	                                  (default /run/cgroupd/<root> for root, else under $XDG_RUNTIME_DIR
 //	                                  or /tmp/cgroupd-<uid>; none: keep no records)

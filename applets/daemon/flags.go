@@ -15,6 +15,7 @@ import (
 	"cgroupd/applets/daemon/pressure"
 	"cgroupd/core/limits"
 	"cgroupd/core/proto"
+	"cgroupd/core/spawn"
 )
 
 // usage is printed by -h and after a usage error.
@@ -71,6 +72,9 @@ const usage = `usage: cgroupd [options]
                                   job is removed, as REMOVE does (default 128; 0: no bound)
       --max-user-run-bytes SIZE   most bytes of argv + env a non-root caller's RUN may carry
                                   (default 64K; max: no bound); above it RUN is refused
+      --max-user-ulimit NAME=SOFT[:HARD]  the most of a resource limit a non-root caller's job may
+                                  have (repeatable; default: the job default's hard limit); a
+                                  RUN asking more is refused, and the defaults are lowered to it
       --state-dir PATH            job records that outlive the daemon: a restart adopts the jobs
                                   (default /run/cgroupd/<root> for root, else under $XDG_RUNTIME_DIR
                                   or /tmp/cgroupd-<uid>; none: keep no records)
@@ -113,7 +117,8 @@ type config struct {
 	MetricsInterval time.Duration
 	// Ceilings for non-root callers (server/users.go; supervisor/retain.go).
 	MaxUserPriority, MaxUserJobs, MaxUserEnded int
-	MaxUserRunBytes                            int64 // <= 0: no bound
+	MaxUserRunBytes                            int64          // <= 0: no bound
+	MaxUserUlimits                             []spawn.Rlimit // --max-user-ulimit, repeatable
 	// StateDir holds the job records (package journal); "none": no records.
 	StateDir string
 }
@@ -215,6 +220,13 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.MaxUserEnded, "max-user-ended", c.MaxUserEnded, "")
 	runBytes := "64K"
 	str(&runBytes, "", "max-user-run-bytes")
+	fs.Func("max-user-ulimit", "", func(v string) error {
+		r, err := spawn.ParseUlimit(v)
+		if err == nil {
+			c.MaxUserUlimits = append(c.MaxUserUlimits, r)
+		}
+		return err
+	})
 	str(&c.StateDir, "", "state-dir")
 	var help bool
 	boolean(&help, "", "help")

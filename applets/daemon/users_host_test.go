@@ -140,6 +140,28 @@ func TestCallerRightsProbe(t *testing.T) {
 	same("PATH lookup",
 		[]string{"run", "--id", "p4", "--env", "PATH=" + secret, "--", "prog"},
 		[]string{"run", "--id", "p4", "--env", "PATH=" + secret, "--", "noprog"})
+	// Through a root process's working directory (/proc/<pid>/cwd), a
+	// directory anyone may search inside the secret one: the checks run
+	// without CAP_SYS_PTRACE, so they see what nobody's own stat sees
+	// (EACCES), not whether the file is there.
+	sleeper := exec.Command("sleep", "60")
+	sleeper.Dir = filepath.Join(secret, "sub")
+	for _, name := range []string{"key", "prog"} {
+		if err := os.WriteFile(filepath.Join(secret, "sub", name), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sleeper.Process.Kill(); sleeper.Wait() }()
+	cwd := "/proc/" + strconv.Itoa(sleeper.Process.Pid) + "/cwd"
+	same("require_path through /proc/<pid>/cwd",
+		[]string{"run", "--id", "p5", "--require-path", cwd + "/key", "--", "/bin/true"},
+		[]string{"run", "--id", "p5", "--require-path", cwd + "/nokey", "--", "/bin/true"})
+	same("PATH lookup through /proc/<pid>/cwd",
+		[]string{"run", "--id", "p6", "--env", "PATH=" + cwd, "--", "prog"},
+		[]string{"run", "--id", "p6", "--env", "PATH=" + cwd, "--", "noprog"})
 	if o, _, _ := d.ctlAs(asNobody, "list"); !strings.Contains(o, "count: 0\n") {
 		t.Errorf("nobody's list after refused RUNs: got %q, want none", o)
 	}

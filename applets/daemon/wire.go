@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cgroupd/core/spawn"
 	"errors"
 	"flag"
 	"fmt"
@@ -39,8 +40,9 @@ import (
 //	layer 2: handoff, guard                    an upgrade's hand-over format (it carries the hub's ring), the engine in the loop
 //	layer 3: supervisor                        the job table and every job's lifecycle
 //	layer 4: metrics, top                      figures read from the supervisor and the hub
-//	layer 5: server                            the socket, the verbs, every stream
-//	layer 6: daemon                            this package: flags, the root cgroup, start, shutdown, upgrade
+//	layer 5: runreq                            a RUN's validation: its keys into a Spec, with the caller's rights
+//	layer 6: server                            the socket, the verbs, every stream
+//	layer 7: daemon                            this package: flags, the root cgroup, start, shutdown, upgrade
 //
 // Changes flow one way: the server asks the supervisor, the supervisor
 // queues outcomes, the server answers from them after the step.
@@ -251,7 +253,8 @@ func (d *daemon) start() error {
 		Socket: d.cfg.Socket, SocketGroup: d.cfg.SocketGroup, ReqTimeout: d.cfg.ReqTimeout, EUID: d.euid,
 		Env: env, Cwd: cwd, MaxUserPriority: d.cfg.MaxUserPriority, MaxUserJobs: d.cfg.MaxUserJobs,
 		MaxUserRunBytes: d.cfg.MaxUserRunBytes,
-		DryRun:          d.cfg.DryRun, Thresholds: d.cfg.Th, NoFile: d.nofile, Version: Version, Debug: d.cfg.Debug,
+		JobRlimits:      d.jobRlimits(), MaxUserUlimits: d.cfg.MaxUserUlimits,
+		DryRun: d.cfg.DryRun, Thresholds: d.cfg.Th, NoFile: d.nofile, Version: Version, Debug: d.cfg.Debug,
 		Logf: d.logf, Quit: d.beginShutdown, Upgrade: func() error { return d.beginUpgrade(true) },
 		Metrics: d.metrics.Answer, Top: d.top,
 	}, d.lp, d.sup, d.journal, d.logs, d.events)
@@ -330,6 +333,18 @@ func (d *daemon) raiseNofile() {
 		}
 	}
 	d.nofile = rl.Cur
+}
+
+// jobRlimits is what a job starts with (README "What a job inherits"):
+// the documented defaults, whatever the daemon's own limits are; a
+// daemon without CAP_SYS_RESOURCE (not root, or root in a container)
+// cannot raise a hard limit, so its own bound them.
+func (d *daemon) jobRlimits() []spawn.Rlimit {
+	rl := spawn.DefaultRlimits(spawn.ThreadsMax())
+	if !spawn.CanRaise() {
+		rl = spawn.Lower(rl, spawn.OwnHard())
+	}
+	return rl
 }
 
 // housekeeping runs every tick: each part's own, then the shutdown's

@@ -11,7 +11,12 @@
 // uid also drops CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH and the other
 // filesystem capabilities from the thread's effective set; setting it
 // back to 0 restores them (capabilities(7), "Effect of user ID changes
-// on capabilities").
+// on capabilities"). The rest of the effective set is emptied too while
+// fn runs, CAP_SYS_PTRACE above all: with it, /proc/<pid>/cwd and
+// /proc/<pid>/root of any process are searchable, so a lookup made for a
+// user could tell whether a file under another user's working directory
+// exists, which the user's own stat cannot (EACCES). fn runs with the
+// user's rights and no capability at all.
 package fsid
 
 import (
@@ -68,8 +73,43 @@ func on(uid, gid uint32, groups []uint32, fn func()) (restored bool, err error) 
 	if g, u := current(); g != gid || u != uid {
 		return restore(), fmt.Errorf("setfsuid %d / setfsgid %d: not permitted (fsuid %d, fsgid %d)", uid, gid, u, g)
 	}
+	caps, err := dropEffective()
+	if err != nil {
+		return restore(), err
+	}
 	fn()
-	return restore(), nil
+	// The effective set back before the ids: restore compares them only.
+	return unix.Capset(&caps.hdr, &caps.data[0]) == nil && restore(), nil
+}
+
+// capState is a thread's capability sets (version 3: two words each).
+type capState struct {
+	hdr  unix.CapUserHeader
+	data [2]unix.CapUserData
+}
+
+// dropEffective empties the calling thread's effective capability set
+// and returns the sets as they were. The permitted set stays, so the
+// caller can take the effective set back (capset(2) on pid 0 acts on the
+// calling thread only).
+func dropEffective() (capState, error) {
+	var old capState
+	old.hdr = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	if err := unix.Capget(&old.hdr, &old.data[0]); err != nil {
+		return old, fmt.Errorf("capget: %w", err)
+	}
+	none := old
+	none.data[0].Effective, none.data[1].Effective = 0, 0
+	if err := unix.Capset(&none.hdr, &none.data[0]); err != nil {
+		return old, fmt.Errorf("capset: %w", err)
+	}
+	var now capState
+	now.hdr = old.hdr
+	if err := unix.Capget(&now.hdr, &now.data[0]); err != nil || now.data[0].Effective|now.data[1].Effective != 0 {
+		unix.Capset(&old.hdr, &old.data[0])
+		return old, fmt.Errorf("capset: effective set not emptied (%v)", err)
+	}
+	return old, nil
 }
 
 // current returns the thread's fsgid and fsuid: an invalid id (-1)

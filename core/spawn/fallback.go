@@ -52,7 +52,14 @@ func startFallback(c *Cmd, s *stdio) (Proc, error) {
 	if err := cgroup.Dir(c.CgroupPath).Attach(pid); err != nil {
 		return fail(fmt.Errorf("attach to %s: %w", c.CgroupPath, err))
 	}
-	if _, err := w.Write([]byte{1}); err != nil {
+	if len(c.Rlimits) > 0 && canRaise() {
+		// A hard limit above the daemon's own: only the daemon can.
+		if err := setRlimits(pid, c.Rlimits); err != nil {
+			return fail(err)
+		}
+	}
+	release := releaseMsg(c.Rlimits)
+	if _, err := w.Write(release); err != nil {
 		return fail(fmt.Errorf("release helper: %w", err))
 	}
 	return Proc{Pid: pid, PidFD: pidfd}, nil

@@ -15,9 +15,11 @@ type Status struct {
 
 // si_code values for SIGCHLD (include/uapi/asm-generic/siginfo.h).
 const (
-	cldExited = 1 // CLD_EXITED
-	cldKilled = 2 // CLD_KILLED
-	cldDumped = 3 // CLD_DUMPED
+	cldExited  = 1 // CLD_EXITED
+	cldKilled  = 2 // CLD_KILLED
+	cldDumped  = 3 // CLD_DUMPED
+	cldTrapped = 4 // CLD_TRAPPED: a tracee stopped (rlimit.go)
+	cldStopped = 5 // CLD_STOPPED
 )
 
 // Reap collects an exited process with waitid(P_PIDFD, WEXITED|WNOHANG)

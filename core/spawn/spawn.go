@@ -48,6 +48,12 @@ type Cmd struct {
 	CgroupPath string // the target cgroup directory (fallback path)
 	Fallback   bool   // force the fork-and-attach path
 	Self       string // path of this binary, for the fallback helper
+
+	// Rlimits are set on the new process before the job's first
+	// instruction (rlimit.go): on the clone3 path at its exec stop, on
+	// the fallback path on the helper before it is released. Nil: the
+	// process keeps what it inherits.
+	Rlimits []Rlimit
 }
 
 // Proc is a started process.
@@ -79,11 +85,31 @@ func start(c *Cmd) (Proc, error) {
 	if err != nil {
 		return Proc{}, err
 	}
-	if !c.Fallback {
+	if err := closeOnExec(); err != nil { // fds.go: nothing past 2 reaches the job
+		return Proc{}, fmt.Errorf("spawn: close-on-exec: %w", err)
+	}
+	// A job of another user cannot be given limits from outside by a
+	// daemon without CAP_SYS_RESOURCE (prlimit(2) on another uid needs
+	// it): the helper sets them on itself before its exec.
+	ownLimits := len(c.Rlimits) > 0 && c.SetCred && !canRaise()
+	if !c.Fallback && !ownLimits {
 		p, err := startClone3(c, stdio)
 		if err == nil {
 			clone3Works.Store(true)
+			if len(c.Rlimits) > 0 {
+				traceWorks.Store(true)
+			}
 			return p, nil
+		}
+		var rerr *RlimitError
+		if errors.As(err, &rerr) {
+			return p, err
+		}
+		// EPERM from PTRACE_TRACEME before any traced start worked: Yama
+		// ptrace_scope 3 or a seccomp profile forbids it, and the helper
+		// is the way to set the limits before the job runs.
+		if len(c.Rlimits) > 0 && !traceWorks.Load() && errors.Is(err, unix.EPERM) {
+			return startFallback(c, stdio)
 		}
 		// ForkExec also returns the errno of a failed execve in the child
 		// (E2BIG: argument list too long, EINVAL: bad binary). Once clone3
@@ -96,8 +122,9 @@ func start(c *Cmd) (Proc, error) {
 	return startFallback(c, stdio)
 }
 
-// clone3Works is set after the first successful clone3 start.
-var clone3Works atomic.Bool
+// clone3Works is set after the first successful clone3 start, traceWorks
+// after the first one with Rlimits (a traced exec).
+var clone3Works, traceWorks atomic.Bool
 
 // stdio holds the three descriptors of the child.
 type stdio struct {
@@ -180,6 +207,26 @@ func startClone3(c *Cmd, s *stdio) (Proc, error) {
 	sys.UseCgroupFD = true
 	sys.CgroupFD = c.CgroupFD
 	sys.PidFD = &pidfd
+	if len(c.Rlimits) > 0 {
+		sys.Ptrace = true // stopped at its exec, for the limits (rlimit.go)
+		pid, fd, err := startTraced(func() (int, int, error) {
+			pid, err := clone3ForkExec(c.Path, c.Argv, c.procAttr(s, sys))
+			if err == nil && pidfd < 0 {
+				// clone3 (5.3) comes with CLONE_PIDFD (5.2); without a
+				// pidfd the exec stop cannot be waited for by waitid
+				// (P_PIDFD): refuse rather than let the job run unlimited.
+				unix.Kill(pid, unix.SIGKILL)
+				var ws unix.WaitStatus
+				unix.Wait4(pid, &ws, unix.WALL, nil)
+				return 0, -1, fmt.Errorf("no pidfd from clone3 (CLONE_PIDFD since 5.2)")
+			}
+			return pid, pidfd, err
+		}, c.Rlimits)
+		if err != nil {
+			return Proc{}, fmt.Errorf("start %s: %w", c.Path, err)
+		}
+		return Proc{Pid: pid, PidFD: fd}, nil
+	}
 	pid, err := clone3ForkExec(c.Path, c.Argv, c.procAttr(s, sys))
 	if err != nil {
 		return Proc{}, fmt.Errorf("start %s: %w", c.Path, err)

@@ -37,6 +37,15 @@ wait_for "tr '\\000' ' ' </proc/$upid/cmdline | grep -q '^/bin/sleep 600'" 30 "u
 assert_match "$(grep '^Uid:' /proc/$upid/status)" '^Uid:[[:space:]]+1000[[:space:]]+1000[[:space:]]+1000[[:space:]]+1000$' "u1 /proc/$upid/status Uid"
 assert_match "$(grep '^Gid:' /proc/$upid/status)" '^Gid:[[:space:]]+1000[[:space:]]' "u1 /proc/$upid/status Gid"
 wait_for "grep -qx 1000 '$LOGDIR/u1.log' 2>/dev/null" 30 "'1000' (id -u) in u1's log"
+# Its resource limits are the documented defaults (the clone3 path sets
+# them at the exec stop with CAP_SYS_RESOURCE, which the host tests lack),
+# and it has fds 0-2 only.
+assert_eq "$(awk '/^Max open files/ { print $4, $5 }' /proc/$upid/limits)" "1024 524288" "u1's nofile soft and hard"
+assert_eq "$(awk '/^Max core file size/ { print $5 }' /proc/$upid/limits)" "0" "u1's core soft limit"
+assert_eq "$(ls /proc/$upid/fd | sort | tr '\n' ' ')" "0 1 2 " "u1's descriptors"
+try uctl tuser run --id u9 --ulimit nofile=1048576 -- /bin/true
+assert_rc 1 "run as tuser with nofile above the default hard limit"
+assert_reason "ulimit: nofile hard limit 1048576 is above 524288, the most a non-root caller may ask (--max-user-ulimit)" "ulimit above the ceiling: reason"
 
 say "tuser sees only its own job"
 try uctl tuser list

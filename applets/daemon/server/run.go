@@ -1,209 +1,14 @@
 package server
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"time"
 
 	"cgroupd/applets/daemon/job"
+	"cgroupd/applets/daemon/runreq"
 	"cgroupd/applets/daemon/supervisor"
-	"cgroupd/core/account"
-	"cgroupd/core/limits"
 	"cgroupd/core/proto"
 	"cgroupd/core/spawn"
 )
-
-// runSpec is a validated RUN: everything needed to start the job.
-type runSpec struct {
-	ID           string
-	Argv         []string
-	Env          []string
-	Cwd          string
-	Priority     int
-	Settings     []limits.Setting
-	Services     []string
-	RequirePaths []string
-	IOMaxCount   int
-	QueueTimeout time.Duration
-	Opts         job.Opts // rm, wait, kill_on_detach, timeout
-}
-
-// runEnv is what validation needs from the daemon (so it is testable).
-type runEnv struct {
-	Env   []string // the daemon's environment
-	Cwd   string   // the daemon's working directory
-	Taken func(id string) bool
-	NewID func() string // the next automatic id
-	// AsCaller runs the path checks with the caller's rights (nil: as
-	// the daemon is); its error means they could not run.
-	AsCaller func(func()) error
-	// Capped: the caller may request a priority up to Ceiling only, and
-	// gets min(50, Ceiling) when it names none.
-	Capped  bool
-	Ceiling int
-}
-
-// parseRun validates a RUN request in the protocol's order, touching
-// nothing but stat(2): id, command, limits, priority, queue_timeout, env,
-// cwd, require_path. Controller availability, admission and the
-// executable are checked by the caller.
-func parseRun(r *proto.Request, e runEnv) (*runSpec, *supervisor.Refusal) {
-	s := &runSpec{}
-	if id, ok := r.Get("id"); ok {
-		if err := limits.ValidID(id); err != nil {
-			// A cut id (longer than 128 bytes) is as invalid as the whole
-			// one, for the same first reason (longer than IDMaxLen), and
-			// the reason echoes at most 128 bytes of it.
-			if e := limits.ValidID(proto.Cut(id)); e != nil {
-				err = e
-			}
-			return nil, supervisor.Refuse(prefixed("id", err))
-		}
-		if e.Taken(id) {
-			return nil, supervisor.Refuse("id exists", "id", id)
-		}
-		s.ID = id
-	} else {
-		s.ID = e.NewID()
-	}
-	s.Argv = r.All("arg")
-	if len(s.Argv) == 0 || s.Argv[0] == "" {
-		return nil, supervisor.Refuse("no command", "id", s.ID)
-	}
-	var err error
-	if s.Settings, err = limits.Parse(r.Get, r.All); err != nil {
-		return nil, supervisor.Refuse(err.Error(), "id", s.ID)
-	}
-	s.IOMaxCount = len(r.All("io_max"))
-	s.Priority = 50
-	if e.Capped {
-		s.Priority = min(s.Priority, e.Ceiling)
-	}
-	if p, ok := r.Get("priority"); ok {
-		if s.Priority, err = limits.ParsePriority(p); err != nil {
-			return nil, supervisor.Refuse(prefixed("priority", err), "id", s.ID)
-		}
-		if e.Capped && s.Priority > e.Ceiling {
-			return nil, supervisor.Refuse(fmt.Sprintf("priority: %d is above %d, the highest a non-root caller may request", s.Priority, e.Ceiling), "id", s.ID)
-		}
-	}
-	if q, ok := r.Get("queue_timeout"); ok {
-		if s.QueueTimeout, err = parseTimeout(q); err != nil {
-			return nil, supervisor.Refuse("queue_timeout: "+err.Error(), "id", s.ID)
-		}
-		if s.QueueTimeout <= 0 || s.QueueTimeout > supervisor.MaxQueueTimeout {
-			return nil, supervisor.Refuse(fmt.Sprintf("queue_timeout: %v: want more than 0 and at most %v", s.QueueTimeout, supervisor.MaxQueueTimeout), "id", s.ID)
-		}
-	}
-	if rf := parseRunOpts(r, s); rf != nil {
-		return nil, rf
-	}
-	s.Env = append([]string(nil), e.Env...)
-	for _, kv := range r.All("env") {
-		k, _, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, supervisor.Refuse(fmt.Sprintf("env: want K=V, got %q", proto.Cut(kv)), "id", s.ID)
-		}
-		s.Env = setEnv(s.Env, kv)
-	}
-	s.Cwd = e.Cwd
-	cwd, hasCwd := r.Get("cwd")
-	if hasCwd && !filepath.IsAbs(cwd) {
-		cwd = filepath.Join(e.Cwd, cwd)
-	}
-	s.RequirePaths = r.All("require_path")
-	// The paths are the caller's: looked at with its rights, so a check
-	// reveals nothing it could not see itself (a file in a directory it
-	// cannot search is missing, whether it exists or not).
-	var rf *supervisor.Refusal
-	check := func() {
-		if hasCwd {
-			fi, err := os.Stat(cwd)
-			if err != nil {
-				var pe *fs.PathError
-				if errors.As(err, &pe) {
-					err = pe.Err
-				}
-				rf = supervisor.Refuse("cwd: "+proto.Cut(cwd)+": "+err.Error(), "id", s.ID)
-				return
-			}
-			if !fi.IsDir() {
-				rf = supervisor.Refuse("cwd: "+proto.Cut(cwd)+": not a directory", "id", s.ID)
-				return
-			}
-		}
-		for _, p := range s.RequirePaths {
-			if _, err := os.Stat(p); err != nil {
-				rf = supervisor.Refuse("missing path: "+proto.Cut(p), "id", s.ID)
-				return
-			}
-		}
-	}
-	if e.AsCaller == nil {
-		check()
-	} else if err := e.AsCaller(check); err != nil {
-		return nil, supervisor.Refuse("spawn failed", "id", s.ID, "detail", err.Error())
-	}
-	if rf != nil {
-		return nil, rf
-	}
-	if hasCwd {
-		s.Cwd = cwd
-	}
-	s.Services = r.All("service")
-	for _, svc := range s.Services {
-		if strings.TrimSpace(svc) == "" {
-			return nil, supervisor.Refuse("service: empty command", "id", s.ID)
-		}
-	}
-	return s, nil
-}
-
-// prefixed makes "<key>: <detail>" unless err already starts with key.
-func prefixed(key string, err error) string {
-	if strings.HasPrefix(err.Error(), key+":") {
-		return err.Error()
-	}
-	return key + ": " + err.Error()
-}
-
-// parseTimeout takes a Go duration ("30s") or whole seconds ("30").
-func parseTimeout(s string) (time.Duration, error) {
-	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
-		return time.Duration(n) * time.Second, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("invalid duration %q", proto.Cut(s))
-	}
-	return d, nil
-}
-
-// setEnv sets K=V in env, replacing an existing K.
-func setEnv(env []string, kv string) []string {
-	k, _, _ := strings.Cut(kv, "=")
-	for i, e := range env {
-		if ek, _, _ := strings.Cut(e, "="); ek == k {
-			env[i] = kv
-			return env
-		}
-	}
-	return append(env, kv)
-}
-
-// errText is an error's text without the Go *PathError op prefix.
-func errText(err error) string {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Path + ": " + pe.Err.Error()
-	}
-	return err.Error()
-}
 
 // credFor decides the identity a caller's job runs as. A root daemon runs
 // jobs as the caller (root as root); a non-root daemon can only run jobs
@@ -224,17 +29,11 @@ func (cl *callers) credFor(c *conn) (setCred bool, groups []uint32, r *superviso
 }
 
 // groupsOf returns the supplementary groups of uid (from /etc/group
-// without cgo); just gid when the lookup fails.
+// without cgo); just gid when the lookup fails. Read fresh: the answer is
+// kept only while /etc/passwd and /etc/group are unchanged, so a group
+// taken from a user is gone from its next job.
 func (cl *callers) groupsOf(uid, gid uint32) []uint32 {
-	if g, ok := cl.userCache[uid]; ok {
-		return g
-	}
-	out := []uint32{gid}
-	if ids, ok := account.Groups(uid); ok {
-		out = ids
-	}
-	cl.userCache[uid] = out
-	return out
+	return cl.groups.Groups(uid, gid)
 }
 
 // doRun answers RUN: the caller's identity and ceilings, the request
@@ -248,10 +47,11 @@ func (srv *Server) doRun(c *conn, r *proto.Request) []byte {
 	if rf != nil {
 		return refusalResp(rf, "").Bytes()
 	}
-	spec, rf := parseRun(r, runEnv{
+	spec, rf := runreq.Parse(r, runreq.Env{
 		Env: srv.cfg.Env, Cwd: srv.cfg.Cwd, NewID: srv.sup.NewID, Taken: srv.sup.Taken,
 		AsCaller: func(fn func()) error { return srv.cl.asCaller(c, fn) },
 		Capped:   !srv.cl.privileged(c), Ceiling: srv.cl.priorityCeiling(c),
+		Rlimits: srv.cfg.JobRlimits, UlimitMax: srv.cfg.MaxUserUlimits,
 	})
 	if rf != nil {
 		return refusalResp(rf, "").Bytes()
@@ -269,7 +69,7 @@ func (srv *Server) doRun(c *conn, r *proto.Request) []byte {
 			IOMaxCount: spec.IOMaxCount, Opts: spec.Opts,
 		},
 		Env: spec.Env, Cwd: spec.Cwd, Services: spec.Services, QueueTimeout: spec.QueueTimeout,
-		SetCred: setCred, Groups: groups,
+		SetCred: setCred, Groups: groups, Rlimits: spec.Rlimits,
 		// The executable is looked up with the caller's rights too.
 		Lookup: func() (path string, err error) {
 			if cerr := srv.cl.asCaller(c, func() { path, err = spawn.LookPath(spec.Argv[0], spec.Env, spec.Cwd) }); cerr != nil {
@@ -321,13 +121,6 @@ func (st *streams) runDone(j *supervisor.Job, rf *supervisor.Refusal) {
 	st.replyRun(c, j) // wait: 1 keeps c for the end block
 }
 
-// RUN's timeout keys: timeout at most maxRunTimeout, timeout_grace
-// defaultTimeoutGrace when not given.
-const (
-	maxRunTimeout       = 365 * 24 * time.Hour
-	defaultTimeoutGrace = 10 * time.Second
-)
-
 // maxReason bounds a RUN refusal's reason and values.
 const maxReason = 2 * proto.MaxEcho
 
@@ -344,60 +137,4 @@ func refusalResp(rf *supervisor.Refusal, id string) *proto.Response {
 		resp.Add(rf.KV[i], proto.CutAt(rf.KV[i+1], maxReason))
 	}
 	return resp
-}
-
-// parseRunOpts reads the extension keys into s (parseRun calls it).
-func parseRunOpts(r *proto.Request, s *runSpec) *supervisor.Refusal {
-	flag := func(key string) (bool, *supervisor.Refusal) {
-		v, ok := r.Get(key)
-		switch {
-		case !ok || v == "0":
-			return false, nil
-		case v == "1":
-			return true, nil
-		}
-		return false, supervisor.Refuse(fmt.Sprintf("%s: want 0 or 1, got %q", key, proto.Cut(v)), "id", s.ID)
-	}
-	o := &s.Opts
-	var rf *supervisor.Refusal
-	if o.RM, rf = flag("rm"); rf != nil {
-		return rf
-	}
-	if o.Wait, rf = flag("wait"); rf != nil {
-		return rf
-	}
-	o.Wait = o.Wait || r.Verb == "PIPE" // it waits as wait: 1 does
-	if o.KillOnDetach, rf = flag("kill_on_detach"); rf != nil {
-		return rf
-	}
-	if o.KillOnDetach && !o.Wait {
-		return supervisor.Refuse("kill_on_detach: needs wait: 1 (a connection to detach from)", "id", s.ID)
-	}
-	dur := func(key string, min time.Duration) (time.Duration, bool, *supervisor.Refusal) {
-		v, ok := r.Get(key)
-		if !ok {
-			return 0, false, nil
-		}
-		d, err := parseTimeout(v)
-		if err != nil {
-			return 0, true, supervisor.Refuse(key+": "+err.Error(), "id", s.ID)
-		}
-		if d < min || d > maxRunTimeout {
-			return 0, true, supervisor.Refuse(fmt.Sprintf("%s: %v: want at least %v and at most %v", key, d, min, maxRunTimeout), "id", s.ID)
-		}
-		return d, true, nil
-	}
-	var err *supervisor.Refusal
-	if o.Timeout, _, err = dur("timeout", time.Millisecond); err != nil {
-		return err
-	}
-	g, set, err := dur("timeout_grace", 0)
-	if err != nil {
-		return err
-	}
-	o.Grace = defaultTimeoutGrace
-	if set {
-		o.Grace = g
-	}
-	return nil
 }

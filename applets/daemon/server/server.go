@@ -12,6 +12,7 @@ import (
 	"cgroupd/core/loop"
 	"cgroupd/core/proto"
 	"cgroupd/core/sock"
+	"cgroupd/core/spawn"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -71,12 +72,17 @@ type Config struct {
 	MaxUserPriority int
 	MaxUserJobs     int
 	MaxUserRunBytes int64 // argv + env bytes of a non-root RUN (<= 0: no bound)
-	DryRun          bool
-	Thresholds      guard.Thresholds // TOP shows them
-	NoFile          uint64           // the open file limit
-	Version         string
-	Debug           bool
-	Logf            func(format string, args ...any)
+	// JobRlimits are what a job starts with unless its RUN asks
+	// otherwise; MaxUserUlimits the most a non-privileged caller's job
+	// may have (--max-user-ulimit; a resource it does not name: the
+	// default's hard limit).
+	JobRlimits, MaxUserUlimits []spawn.Rlimit
+	DryRun                     bool
+	Thresholds                 guard.Thresholds // TOP shows them
+	NoFile                     uint64           // the open file limit
+	Version                    string
+	Debug                      bool
+	Logf                       func(format string, args ...any)
 	// The root package's part of some verbs: QUIT begins the shutdown,
 	// UPGRADE the preflight (c is the requester), METRICS renders the
 	// exposition text, TOP's per-job figures come from the sampler.
@@ -120,7 +126,7 @@ func New(cfg Config, lp *loop.Loop, sup *supervisor.Supervisor, jn *journal.Jour
 	srv.st = streams{srv: srv, waiters: map[*supervisor.Job]map[*conn]struct{}{},
 		followers: map[*supervisor.Job]map[*conn]struct{}{}, held: map[*conn]*supervisor.Job{},
 		runs: map[*supervisor.Job]runReq{}}
-	srv.cl = callers{srv: srv, userCache: map[uint32][]uint32{}}
+	srv.cl = callers{srv: srv}
 	if srv.cfg.Logf == nil {
 		srv.cfg.Logf = func(string, ...any) {}
 	}
@@ -141,8 +147,8 @@ type streams struct {
 // callers is who is asking: the rights checks are made with, the
 // ceilings that apply, the supplementary groups a job gets (users.go).
 type callers struct {
-	srv       *Server
-	userCache map[uint32][]uint32
+	srv    *Server
+	groups account.GroupCache
 }
 
 // Conns is the number of open connections.
@@ -349,6 +355,8 @@ func (srv *Server) handle(c *conn) {
 	if err != nil {
 		if errors.Is(err, proto.ErrEmptyKey) {
 			srv.reply(c, proto.Err("malformed headers").Add("detail", "empty key").Bytes())
+		} else if errors.Is(err, proto.ErrTooManyHeaders) {
+			srv.reply(c, proto.Err("request too large").Add("max_headers", strconv.Itoa(proto.MaxHeaders)).Bytes())
 		} else if errors.Is(err, proto.ErrMalformed) {
 			srv.reply(c, proto.Err("malformed headers").Bytes())
 		} else {

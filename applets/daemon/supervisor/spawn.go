@@ -33,6 +33,7 @@ type Start struct {
 	QueueTimeout time.Duration // > 0: wait as a pending job while admission refuses
 	SetCred      bool          // run as Spec.UID/GID with Groups
 	Groups       []uint32
+	Rlimits      []spawn.Rlimit // set on every process of the job before it runs
 	// Lookup finds the executable (with the caller's rights), once the
 	// checks before it passed.
 	Lookup func() (string, error)
@@ -228,6 +229,7 @@ func (sp *spawns) request(a *attempt) *spawner.Req {
 			SetCred: spec.SetCred, Uid: j.Spec().UID, Gid: j.Spec().GID, Groups: spec.Groups,
 			Stdout: a.logf, Stderr: a.logf,
 			CgroupFD: a.cgfd, CgroupPath: string(j.Cgroup()), Fallback: sp.sv.cfg.SpawnFallback, Self: sp.sv.cfg.Self,
+			Rlimits: spec.Rlimits,
 		}
 	}
 	req := &spawner.Req{Adj: protect.OOMScoreAdj(j.Spec().Priority, j.Spec().UID == 0)}

@@ -5,7 +5,6 @@ import (
 	"testing"
 )
 
-
 // TestUserCounts: live and pending jobs count against their owner; ended
 // and forgotten ones do not.
 func TestUserCounts(t *testing.T) {
