@@ -83,6 +83,7 @@ type daemon struct {
 	made     []string             // what this start created and a clean exit removes, last first: the root, the default state dir
 	madeLogs bool                 // -L was made by this start (removed only if the start fails)
 	oomAdj   *hostmem.OOMScoreAdj // the daemon's own, while it can restore it
+	locked   bool                 // mlockall holds its memory (protect.go)
 	meminfo  *hostmem.Reader      // host headroom (nil: rule off)
 	sd       sdState              // systemd notification (sdnotify.go)
 	up       upgrade              // UPGRADE in progress (upgrade.go)
@@ -236,6 +237,8 @@ func (d *daemon) start() error {
 	d.top = top.New(d.lp, d.sup.LiveJobs, d.logf)
 	d.srv = server.New(server.Config{
 		Socket: d.cfg.Socket, SocketGroup: d.cfg.SocketGroup, ReqTimeout: d.cfg.ReqTimeout, EUID: d.euid,
+		WriteTimeout: d.cfg.WriteTimeout, MaxUserConns: d.cfg.MaxUserConns, RootReserve: d.cfg.RootReserve,
+		ConnMemory: int(d.cfg.ConnMemory), Release: d.giveBack,
 		Env: env, Cwd: cwd, MaxUserPriority: d.cfg.MaxUserPriority, MaxUserJobs: d.cfg.MaxUserJobs,
 		DryRun: d.cfg.DryRun, Thresholds: d.cfg.Th, NoFile: d.nofile, Version: Version, Debug: d.cfg.Debug,
 		Logf: d.logf, Quit: d.beginShutdown, Upgrade: func() error { return d.beginUpgrade(true) },
