@@ -64,12 +64,12 @@ type user struct {
 	bytes int
 }
 
-// Budget is the bookkeeping of connections of type K.
-type Budget[K comparable] struct {
+// Budget is the bookkeeping of connections, by descriptor.
+type Budget struct {
 	lim      Limits
-	conns    map[K]*share
+	conns    map[int]*share
 	users    map[uint32]*user
-	stalled  map[K]struct{}
+	stalled  map[int]struct{}
 	total    int
 	freed    int
 	released time.Time
@@ -78,14 +78,14 @@ type Budget[K comparable] struct {
 }
 
 // New is an empty budget.
-func New[K comparable](lim Limits) *Budget[K] {
-	b := &Budget[K]{lim: lim, conns: map[K]*share{}, users: map[uint32]*user{}, stalled: map[K]struct{}{}, spare: -1}
+func New(lim Limits) *Budget {
+	b := &Budget{lim: lim, conns: map[int]*share{}, users: map[uint32]*user{}, stalled: map[int]struct{}{}, spare: -1}
 	b.OpenSpare()
 	return b
 }
 
 // OpenSpare opens the spare descriptor again once one is free.
-func (b *Budget[K]) OpenSpare() {
+func (b *Budget) OpenSpare() {
 	if b.spare < 0 {
 		if fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
 			b.spare = fd
@@ -95,7 +95,7 @@ func (b *Budget[K]) OpenSpare() {
 
 // Accept is accept4 on lfd; when the process is out of descriptors the
 // spare is given up for one more connection (spare reports that).
-func (b *Budget[K]) Accept(lfd int) (nfd int, spare bool, err error) {
+func (b *Budget) Accept(lfd int) (nfd int, spare bool, err error) {
 	nfd, _, err = unix.Accept4(lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 	if (errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE)) && b.spare >= 0 {
 		unix.Close(b.spare)
@@ -111,7 +111,7 @@ func (b *Budget[K]) Accept(lfd int) (nfd int, spare bool, err error) {
 
 // Admit says why a new connection of uid on descriptor nfd is refused
 // ("": admitted); spare: it took the spare descriptor.
-func (b *Budget[K]) Admit(uid uint32, nfd int, spare bool) string {
+func (b *Budget) Admit(uid uint32, nfd int, spare bool) string {
 	if b.lim.Privileged(uid) {
 		return ""
 	}
@@ -126,7 +126,7 @@ func (b *Budget[K]) Admit(uid uint32, nfd int, spare bool) string {
 
 // reserved says why nfd, the lowest free descriptor, is in root's
 // reserve ("": it is not).
-func (b *Budget[K]) reserved(nfd int) string {
+func (b *Budget) reserved(nfd int) string {
 	if b.lim.NoFile > 0 && uint64(nfd)+uint64(b.lim.RootReserve) >= b.lim.NoFile {
 		return fmt.Sprintf("open file limit %d: the last %d descriptors are kept for root (--root-reserve)", b.lim.NoFile, b.lim.RootReserve)
 	}
@@ -137,7 +137,7 @@ func (b *Budget[K]) reserved(nfd int) string {
 // ("": it may): the lowest free one, found by duplicating fd, is in
 // root's reserve. A job takes several (its pidfd, its log, its cgroup's
 // while it starts), so a user's RUN is checked against it too.
-func (b *Budget[K]) Reserved(uid uint32, fd int) string {
+func (b *Budget) Reserved(uid uint32, fd int) string {
 	if b.lim.Privileged(uid) {
 		return ""
 	}
@@ -150,7 +150,7 @@ func (b *Budget[K]) Reserved(uid uint32, fd int) string {
 }
 
 // Add counts a new connection of uid.
-func (b *Budget[K]) Add(k K, uid uint32) {
+func (b *Budget) Add(k int, uid uint32) {
 	b.conns[k] = &share{uid: uid}
 	u := b.users[uid]
 	if u == nil {
@@ -161,7 +161,7 @@ func (b *Budget[K]) Add(k K, uid uint32) {
 }
 
 // Remove forgets a closed connection and counts its bytes as freed.
-func (b *Budget[K]) Remove(k K) {
+func (b *Budget) Remove(k int) {
 	s := b.conns[k]
 	if s == nil {
 		return
@@ -178,7 +178,7 @@ func (b *Budget[K]) Remove(k K) {
 }
 
 // Set is the bytes k's buffers hold now.
-func (b *Budget[K]) Set(k K, n int) {
+func (b *Budget) Set(k int, n int) {
 	s := b.conns[k]
 	if s == nil || s.bytes == n {
 		return
@@ -198,7 +198,7 @@ func (b *Budget[K]) Set(k K, n int) {
 }
 
 // Bytes is what k holds.
-func (b *Budget[K]) Bytes(k K) int {
+func (b *Budget) Bytes(k int) int {
 	if s := b.conns[k]; s != nil {
 		return s.bytes
 	}
@@ -207,12 +207,12 @@ func (b *Budget[K]) Bytes(k K) int {
 
 // Over reports whether the total went over Memory since the last Victim
 // that found it fits.
-func (b *Budget[K]) Over() bool { return b.over }
+func (b *Budget) Over() bool { return b.over }
 
 // Victim is the connection to drop while the total is over Memory: the
 // largest of the unprivileged uid that holds the most; ok false once it
 // fits, or when only privileged connections are left to drop.
-func (b *Budget[K]) Victim() (victim K, ok bool) {
+func (b *Budget) Victim() (victim int, ok bool) {
 	if b.total <= b.lim.Memory {
 		b.over = false
 		return victim, false
@@ -239,7 +239,7 @@ func (b *Budget[K]) Victim() (victim K, ok bool) {
 // Wrote notes what a write to k did: n bytes taken; pending: bytes left
 // that its socket did not take. From the last write that took bytes and
 // left some, the client is stalled until it takes more or all.
-func (b *Budget[K]) Wrote(k K, n int, pending bool, now time.Time) {
+func (b *Budget) Wrote(k int, n int, pending bool, now time.Time) {
 	s := b.conns[k]
 	switch {
 	case s == nil:
@@ -255,8 +255,8 @@ func (b *Budget[K]) Wrote(k K, n int, pending bool, now time.Time) {
 }
 
 // Stalled are the connections stalled for WriteTimeout at now.
-func (b *Budget[K]) Stalled(now time.Time) []K {
-	var out []K
+func (b *Budget) Stalled(now time.Time) []int {
+	var out []int
 	for k := range b.stalled {
 		if now.Sub(b.conns[k].stall) >= b.lim.WriteTimeout {
 			out = append(out, k)
@@ -267,7 +267,7 @@ func (b *Budget[K]) Stalled(now time.Time) []K {
 
 // Release reports whether to give memory back at now: connections freed
 // ReleaseAfter bytes since the last time, at least ReleaseEvery ago.
-func (b *Budget[K]) Release(now time.Time) bool {
+func (b *Budget) Release(now time.Time) bool {
 	if b.freed < ReleaseAfter || now.Sub(b.released) < ReleaseEvery {
 		return false
 	}
@@ -276,4 +276,4 @@ func (b *Budget[K]) Release(now time.Time) bool {
 }
 
 // Total is the bytes every connection's buffers hold.
-func (b *Budget[K]) Total() int { return b.total }
+func (b *Budget) Total() int { return b.total }

@@ -1,23 +1,24 @@
 package budget
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 )
 
-func newTest(lim Limits) *Budget[string] {
+func newTest(lim Limits) *Budget {
 	if lim.Privileged == nil {
 		lim.Privileged = func(uid uint32) bool { return uid == 0 }
 	}
-	return New[string](lim)
+	return New(lim)
 }
 
 // Admit refuses an unprivileged uid past its connections or in root's
 // reserve, and one that took the spare; root never.
 func TestAdmit(t *testing.T) {
 	b := newTest(Limits{MaxUserConns: 2, RootReserve: 10, NoFile: 100, Memory: 1 << 20})
-	b.Add("a", 1000)
+	b.Add(1, 1000)
 	for _, tc := range []struct {
 		name  string
 		uid   uint32
@@ -38,11 +39,11 @@ func TestAdmit(t *testing.T) {
 			}
 		})
 	}
-	b.Add("b", 1000)
+	b.Add(2, 1000)
 	if got := b.Admit(1000, 5, false); !strings.Contains(got, "--max-user-conns 2") {
 		t.Errorf("third connection of uid 1000: got %q, want refused naming --max-user-conns 2", got)
 	}
-	b.Remove("a")
+	b.Remove(1)
 	if got := b.Admit(1000, 5, false); got != "" {
 		t.Errorf("after one closed: got %q, want admitted", got)
 	}
@@ -52,21 +53,21 @@ func TestAdmit(t *testing.T) {
 // unprivileged uid holding the most; root's are never victims.
 func TestVictim(t *testing.T) {
 	b := newTest(Limits{MaxUserConns: 10, Memory: 100})
-	b.Add("root", 0)
-	b.Add("u1-small", 1)
-	b.Add("u1-big", 1)
-	b.Add("u2", 2)
-	b.Set("root", 90)
+	b.Add(10, 0)
+	b.Add(11, 1)
+	b.Add(12, 1)
+	b.Add(20, 2)
+	b.Set(10, 90)
 	if b.Over() {
 		t.Fatal("90 of 100: over")
 	}
-	b.Set("u2", 35)
-	b.Set("u1-small", 20)
-	b.Set("u1-big", 30)
+	b.Set(20, 35)
+	b.Set(11, 20)
+	b.Set(12, 30)
 	if !b.Over() {
 		t.Fatal("175 of 100: not over")
 	}
-	var order []string
+	var order []int
 	for {
 		v, ok := b.Victim()
 		if !ok {
@@ -76,8 +77,8 @@ func TestVictim(t *testing.T) {
 		b.Remove(v)
 	}
 	// u1 holds 50, u2 35: u1's largest first, then u2 (35 > u1's 20 left).
-	if got := strings.Join(order, " "); got != "u1-big u2 u1-small" {
-		t.Errorf("dropped %q, want u1-big u2 u1-small (root's 90 alone stay over)", got)
+	if got := fmt.Sprint(order); got != "[12 20 11]" {
+		t.Errorf("dropped %q, want 12 20 11: u1-big u2 u1-small (root's 90 alone stay over)", got)
 	}
 	if b.Over() || b.Total() != 90 {
 		t.Errorf("after: over %v total %d, want false 90", b.Over(), b.Total())
@@ -88,21 +89,21 @@ func TestVictim(t *testing.T) {
 // longer once it took them all.
 func TestStalled(t *testing.T) {
 	b := newTest(Limits{WriteTimeout: time.Second, Memory: 1 << 20})
-	b.Add("a", 1)
-	b.Add("b", 1)
+	b.Add(1, 1)
+	b.Add(2, 1)
 	t0 := time.Unix(1000, 0)
-	b.Wrote("a", 100, true, t0) // took some, left some
-	b.Wrote("b", 100, true, t0)
-	b.Wrote("b", 0, true, t0.Add(500*time.Millisecond)) // took none: still since t0
-	b.Wrote("a", 10, true, t0.Add(800*time.Millisecond))
-	if got := b.Stalled(t0.Add(time.Second)); len(got) != 1 || got[0] != "b" {
+	b.Wrote(1, 100, true, t0) // took some, left some
+	b.Wrote(2, 100, true, t0)
+	b.Wrote(2, 0, true, t0.Add(500*time.Millisecond)) // took none: still since t0
+	b.Wrote(1, 10, true, t0.Add(800*time.Millisecond))
+	if got := b.Stalled(t0.Add(time.Second)); len(got) != 1 || got[0] != 2 {
 		t.Errorf("stalled at 1 s: %v, want [b]", got)
 	}
-	b.Wrote("b", 50, false, t0.Add(1100*time.Millisecond))
-	if got := b.Stalled(t0.Add(1900 * time.Millisecond)); len(got) != 1 || got[0] != "a" {
+	b.Wrote(2, 50, false, t0.Add(1100*time.Millisecond))
+	if got := b.Stalled(t0.Add(1900 * time.Millisecond)); len(got) != 1 || got[0] != 1 {
 		t.Errorf("stalled at 1.9 s: %v, want [a]", got)
 	}
-	b.Remove("a")
+	b.Remove(1)
 	if got := b.Stalled(t0.Add(time.Hour)); len(got) != 0 {
 		t.Errorf("stalled after both: %v, want none", got)
 	}
@@ -112,17 +113,17 @@ func TestStalled(t *testing.T) {
 // per ReleaseEvery.
 func TestRelease(t *testing.T) {
 	b := newTest(Limits{Memory: 1 << 30})
-	b.Add("a", 1)
-	b.Set("a", 2*ReleaseAfter)
+	b.Add(1, 1)
+	b.Set(1, 2*ReleaseAfter)
 	t0 := time.Unix(1000, 0)
 	if b.Release(t0) {
 		t.Error("nothing freed: release")
 	}
-	b.Set("a", ReleaseAfter)
+	b.Set(1, ReleaseAfter)
 	if !b.Release(t0) {
 		t.Error("ReleaseAfter freed: no release")
 	}
-	b.Remove("a")
+	b.Remove(1)
 	if b.Release(t0.Add(ReleaseEvery / 2)) {
 		t.Error("a second release within ReleaseEvery")
 	}

@@ -16,8 +16,8 @@ import (
 // a client.drop event its user sees; buffers are let go once used.
 
 // newBudget is the budget of srv's connections from its Config.
-func newBudget(srv *Server) *budget.Budget[*conn] {
-	return budget.New[*conn](budget.Limits{MaxUserConns: srv.cfg.MaxUserConns, RootReserve: srv.cfg.RootReserve,
+func newBudget(srv *Server) *budget.Budget {
+	return budget.New(budget.Limits{MaxUserConns: srv.cfg.MaxUserConns, RootReserve: srv.cfg.RootReserve,
 		NoFile: srv.cfg.NoFile, Memory: srv.cfg.ConnMemory, WriteTimeout: srv.cfg.WriteTimeout,
 		Privileged: func(uid uint32) bool { return uid == 0 || int(uid) == srv.cfg.EUID }})
 }
@@ -52,7 +52,7 @@ func (c *conn) account() {
 	if !c.closed {
 		n = cap(c.rbuf) + cap(c.wbuf) + cap(c.raw)
 	}
-	c.srv.bud.Set(c, n)
+	c.srv.bud.Set(c.fd, n)
 }
 
 // trimConns drops connections while they hold more than --conn-memory. It
@@ -60,17 +60,21 @@ func (c *conn) account() {
 // batch.
 func trimConns(srv *Server) {
 	for srv.bud.Over() {
-		c, ok := srv.bud.Victim()
+		fd, ok := srv.bud.Victim()
 		if !ok {
 			return
 		}
-		c.drop("memory")
+		if c := srv.conns[fd]; c != nil {
+			c.drop("memory")
+		} else {
+			srv.bud.Remove(fd) // not a connection: never counted again
+		}
 	}
 }
 
 // drop closes c for what it cost, with a client.drop event.
 func (c *conn) drop(reason string) {
-	held := c.srv.bud.Bytes(c)
+	held := c.srv.bud.Bytes(c.fd)
 	c.srv.closeConn(c)
 	c.dropped(reason, held)
 }
@@ -87,7 +91,7 @@ func (c *conn) dropped(reason string, held int) {
 // the socket did not take. A drained buffer grown past a read chunk (a
 // big reply, an EVENTS history) is let go: a stream keeps one chunk.
 func (c *conn) wrote(n int, pending bool) {
-	c.srv.bud.Wrote(c, n, pending, time.Now())
+	c.srv.bud.Wrote(c.fd, n, pending, time.Now())
 	if !pending && cap(c.wbuf) > readChunk {
 		c.wbuf, c.wpos = nil, 0
 	}
@@ -96,8 +100,10 @@ func (c *conn) wrote(n int, pending bool) {
 // tickBudget drops the clients stalled past --write-timeout and gives
 // freed memory back.
 func tickBudget(srv *Server, now time.Time) {
-	for _, c := range srv.bud.Stalled(now) {
-		c.drop("write_timeout")
+	for _, fd := range srv.bud.Stalled(now) {
+		if c := srv.conns[fd]; c != nil {
+			c.drop("write_timeout")
+		}
 	}
 	srv.bud.OpenSpare()
 	if srv.bud.Release(now) && srv.cfg.Release != nil {

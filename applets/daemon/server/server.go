@@ -114,9 +114,9 @@ type Server struct {
 	readQ        []*conn // connections in connReading, in deadline order
 	dirty        []*conn // followers the hub queued lines for during this batch
 
-	st  streams               // what connections wait for (streams.go)
-	bud *budget.Budget[*conn] // what each user's connections cost (budget.go)
-	cl  callers               // who is asking: rights, ceilings, groups (users.go)
+	st  streams        // what connections wait for (streams.go)
+	bud *budget.Budget // what each user's connections cost (budget.go)
+	cl  callers        // who is asking: rights, ceilings, groups (users.go)
 
 	upConn *conn // the UPGRADE requester while one is in progress
 	hold   bool  // an upgrade quiesces: complete requests are held
@@ -270,7 +270,7 @@ func (srv *Server) onAccept() {
 			continue
 		}
 		srv.conns[nfd] = c
-		srv.bud.Add(c, c.cred.Uid)
+		srv.bud.Add(c.fd, c.cred.Uid)
 		srv.readQ = append(srv.readQ, c)
 	}
 }
@@ -509,7 +509,7 @@ func (srv *Server) closeConn(c *conn) {
 	c.closeFDs()
 	c.rbuf, c.wbuf, c.raw = nil, nil, nil
 	delete(srv.conns, c.fd)
-	srv.bud.Remove(c)
+	srv.bud.Remove(c.fd)
 	srv.pauseAccept(false)
 }
 
@@ -524,7 +524,7 @@ func (srv *Server) Tick(now time.Time) {
 				break
 			}
 			srv.setMask(c, 0)
-			held := srv.bud.Bytes(c)
+			held := srv.bud.Bytes(c.fd)
 			srv.reply(c, proto.Err("request timeout").Bytes())
 			c.dropped("request_timeout", held)
 		}
