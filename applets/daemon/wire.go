@@ -35,6 +35,7 @@ import (
 //
 //	job, jobid               the job model and its record's encoding, the automatic ids
 //	journal, logstore, hub   the records, the log directory, the events
+//	budget                   what each user's connections may cost
 //	handoff                  an upgrade's hand-over format (it carries the hub's ring)
 //	supervisor               the job table and every job's lifecycle
 //	metrics, top             figures fed by the supervisor and the hub
