@@ -129,7 +129,7 @@ wait_gone() {
 # root is ours: this script created it).
 # shellcheck disable=SC2317 # called by the trap
 rm_root() {
-	for r in "$root" "$mount/cgroupd-bench-blocked-$$" "$mount/cgroupd-bench-c-$$" "$mount/cgroupd-bench-disk-$$" "$mount/cgroupd-bench-floor-$$" "$mount/cgroupd-bench-logs-$$"; do
+	for r in "$root" "$mount/cgroupd-bench-hostile-$$" "$mount/cgroupd-bench-blocked-$$" "$mount/cgroupd-bench-c-$$" "$mount/cgroupd-bench-disk-$$" "$mount/cgroupd-bench-floor-$$" "$mount/cgroupd-bench-logs-$$"; do
 		[ -d "$r" ] || continue
 		echo 1 >"$r/cgroup.kill" 2>/dev/null
 		n=0
@@ -154,7 +154,7 @@ cleanup() {
 			wait_gone "$dpid" 10 || kill -KILL "$dpid" 2>/dev/null
 		fi
 	fi
-	for p in ${bpid:-} ${cpid:-} ${dkpid:-} ${lpid:-} ${readers:-}; do
+	for p in ${bpid:-} ${cpid:-} ${dkpid:-} ${lpid:-} ${readers:-} ${hpid:-} ${hupid:-}; do
 		kill -KILL "$p" 2>/dev/null
 	done
 	rm_root
@@ -163,7 +163,7 @@ cleanup() {
 		say "daemon stderr (last 10 lines, events left out):"
 		grep -v '^EVENT ' "$tmp/daemon.err" | tail -n 10 >&2
 	fi
-	rm -rf "$tmp"
+	rm -rf "$tmp" "${hdir:-}"
 	exit "$rc"
 }
 trap cleanup EXIT
@@ -455,6 +455,119 @@ wait "$readers" 2>/dev/null
 log_daemon_stop
 rm -rf "$tmp/logs-sparse"
 
+# ---- a hostile user ---------------------------------------------------------
+
+# A daemon of its own with --socket-group nogroup, its socket in a directory
+# every user may search; a user (uid 65534, through setpriv) does what a
+# hostile member of the socket group would (cgroupbench hostile), and root
+# PINGs meanwhile. Its stderr: $tmp/hostile.err.
+say "a hostile user: a daemon with --socket-group 65534"
+hroot=$mount/cgroupd-bench-hostile-$$
+hdir=$(mktemp -d "${TMPDIR:-/tmp}/cgroupd-hostile.XXXXXX") || die "mktemp failed"
+chmod 755 "$hdir"
+hsock=$hdir/cgroupd.sock
+# $as_user CMD...: CMD as uid and gid 65534, no supplementary groups (a
+# command, not a function: $! of `$as_user ... &` is the process's pid).
+as_user="setpriv --reuid 65534 --regid 65534 --clear-groups"
+hstart() {
+	mkdir -p "$hroot"
+	# From /, which the user may enter (the jobs' working directory);
+	# admission off: the user's jobs run however busy the host is.
+	(cd / && exec "$build/cgroupd" -r "$hroot" -s "$hsock" --socket-group 65534 --state-dir none \
+		--mem-admit-some-avg10 -1 --mem-admit-full-avg10 -1 --cpu-admit-some-avg10 -1 --io-admit-full-avg10 -1 \
+		</dev/null >/dev/null 2>>"$tmp/hostile.err") &
+	hpid=$!
+	wait_sock "$hsock" "$hpid" "the hostile user's daemon"
+}
+hstop() {
+	"$build/cgroupctl" --socket "$hsock" quit >/dev/null 2>&1
+	wait_gone "$hpid" 60 || kill -KILL "$hpid" 2>/dev/null
+	find "$hroot" -depth -type d -exec rmdir {} + 2>/dev/null
+}
+# hostile TAG ARGS...: `cgroupbench hostile ARGS` as the user, held (its
+# stdin is fd 4, a FIFO) until hostile_end; returns once it is ready.
+hostile() {
+	tag=$1
+	shift
+	rm -f "$tmp/hostile.in"
+	mkfifo "$tmp/hostile.in"
+	# shellcheck disable=SC2086 # $as_user is words
+	$as_user "$box" cgroupbench hostile -socket "$hsock" "$@" <"$tmp/hostile.in" >"$tmp/hostile-$tag.out" 2>&1 &
+	hupid=$!
+	exec 4>"$tmp/hostile.in"
+	n=0
+	until grep -q '^ready' "$tmp/hostile-$tag.out" 2>/dev/null; do
+		alive "$hupid" || break
+		[ $n -lt 600 ] || break
+		sleep 0.1
+		n=$((n + 1))
+	done
+	say "  the user: $(head -n 1 "$tmp/hostile-$tag.out")"
+	echo "hostile_ready_$tag=$(head -n 1 "$tmp/hostile-$tag.out" | tr ' =' '_:')" >>"$figs"
+}
+hostile_end() {
+	exec 4>&-
+	wait "$hupid"
+	hupid=""
+}
+: >"$tmp/hostile.err"
+hstart
+cb proc -pid "$hpid" -tag hidle
+
+# Its full connection quota (--max-user-conns, 1024), silent.
+say "PING while the user holds its full connection quota (1024 silent connections)"
+hostile quota -kind silent -conns 1024
+cb ping -socket "$hsock" -silent 0 -count 1000 -tag hquota
+hostile_end
+
+# 1000 EVENTS followers that never read, each sent the user's history
+# (1400 jobs: 4 000 events of its own in the ring), while the user's jobs
+# churn: the followers' buffers are held to --conn-memory, the others are
+# dropped (client.drop), the non-reading ones after --write-timeout.
+say "PING while the user holds 1000 EVENTS followers that never read, its jobs churning"
+# shellcheck disable=SC2086 # $as_user is words
+$as_user "$box" cgroupbench run -socket "$hsock" -name hfill -count 1400 -warmup 0 -clients 4 -argv /bin/true >/dev/null 2>&1 ||
+	say "warning: the user's 1400 jobs before its followers did not all run"
+d0=$(grep -c 'type=client.drop' "$tmp/hostile.err")
+hostile follow -kind events -conns 1000
+sleep 2 # the daemon reads the last of them, sends their history, drops the most
+# shellcheck disable=SC2086 # $as_user is words
+$as_user "$box" cgroupbench run -socket "$hsock" -name hchurn -count 100000 -warmup 0 -clients 2 -argv /bin/true >/dev/null 2>&1 4>&- &
+churn=$!
+cb ping -socket "$hsock" -silent 0 -count 1000 -tag hfollow
+cb proc -pid "$hpid" -tag hfollow
+kill "$churn" 2>/dev/null
+wait "$churn" 2>/dev/null
+hostile_end
+echo "hostile_follow_drops=$(($(grep -c 'type=client.drop' "$tmp/hostile.err") - d0))" >>"$figs"
+# Memory given back once they closed: the next give-back is at most 5 s
+# (and a tick) after 8 MiB were freed.
+sleep 7
+cb proc -pid "$hpid" -tag hafter
+
+# The largest request (a PING of about 380 000 distinct keys, 4 MiB), sent
+# again and again by the user. One alone first: a daemon whose request
+# parsing is not linear takes minutes for one, and the row is then left
+# out (that daemon is restarted).
+say "PING while the user sends the largest request (4 MiB of keys), again and again"
+# shellcheck disable=SC2086 # $as_user is words
+if $as_user "$box" cgroupbench hostile -socket "$hsock" -kind flood -requests 3 -timeout 20s -name largest >"$tmp/largest.out" 2>&1; then
+	cat "$tmp/largest.out" >>"$figs"
+	hostile big -kind flood
+	cb ping -socket "$hsock" -silent 0 -count 500 -tag hbig
+	hostile_end
+	echo "hostile_big_requests=$(sed -n 's/^done requests=//p' "$tmp/hostile-big.out")" >>"$figs"
+else
+	say "  one largest request took over 20 s: row left out; restarting that daemon"
+	echo "largest_timed_out=1" >>"$figs"
+	kill -KILL "$hpid" 2>/dev/null
+	wait_gone "$hpid" 10
+	find "$hroot" -depth -type d -exec rmdir {} + 2>/dev/null
+	hstart
+fi
+daemon_alive
+hstop
+
 # ---- from the shell: rounds that alternate ours and the C tool ---------------
 
 # xb NAME ARGS...: one cgroupbench exec, its figures into $tmp/xb.out only
@@ -708,6 +821,12 @@ row "daemon CPU / job CPU, job output" "$(get log_cpu_pct_nocap)" "%" "a job run
 row "  same, trimmed (default 8M cap)" "$(get log_cpu_pct_cap8m)" "%" "the same job under the default cap: the trims' fallocate frees the page cache of the trimmed output ($(get log_daemon_cpu_ms_cap8m) - $(get log_quiet_cpu_ms_cap8m) ms / $(get log_job_cpu_ms_cap8m) ms)" "" "<=" 10
 row "LOGS p50, 100 GB sparse log" "$(ms logs_sparse_p50_us)" ms "cgroupbench req: 400 LOGS, 8 clients, of a log made sparse by truncate -s 100G ($(get logs_sparse_bytes) bytes each)" "" "" ""
 row "PING p99, 8 clients LOGS it" "$(ms ping_p99_us_logs8)" ms "cgroupbench ping: 1000 PINGs while 8 clients LOGS that log flat out (daemon CPU meanwhile $(get log_sparse_daemon_cpu_ms) ms)" "" "<" 5
+row "PING p99, a user at its conn quota" "$(ms ping_p99_us_hquota)" ms "root's 1000 PINGs while uid 65534 holds 1024 silent connections (--max-user-conns), a daemon of its own" "" "<" 5
+row "PING p99, a user's 1000 followers" "$(ms ping_p99_us_hfollow)" ms "same daemon: the user holds 1000 EVENTS followers that never read, each sent its history of 1400 jobs, while 2 of its clients RUN flat out; $(get hostile_follow_drops) dropped (client.drop)" "" "<" 50
+row "  daemon RSS, a user's 1000 followers" "$(mb daemon_rss_kb_hfollow)" MiB "VmRSS meanwhile (--conn-memory 32M; idle $(mb daemon_rss_kb_hidle) MiB)" "" "<=" 100
+row "  daemon RSS after they closed" "$(mb daemon_rss_kb_hafter)" MiB "VmRSS 7 s after the followers closed: freed pages given back" "" "<=" "$(awk -v i="$(mb daemon_rss_kb_hidle)" 'BEGIN { if (i != "") printf "%.1f", i + 16 }')"
+row "largest request alone p50" "$(ms largest_p50_us)" ms "3 PINGs of $(get largest_bytes) bytes (distinct keys), one at a time, by the user" "" "<" 50
+row "PING p99, a user's largest requests" "$(ms ping_p99_us_hbig)" ms "root's 500 PINGs while the user sends the largest request again and again ($(get hostile_big_requests) sent)$( [ -n "$(get largest_timed_out)" ] && echo '; left out: one took over 20 s')" "" "<" 50
 row "PING p50, 50 silent conns" "$(ms ping_p50_us_s50)" ms "cgroupbench ping: 2000 PINGs while 50 connections send nothing" "" "" ""
 row "PING p99, 50 silent conns" "$(ms ping_p99_us_s50)" ms "same" "" "<" 5
 row "LIST p50, 10 jobs" "$(ms list_p50_us_j10)" ms "cgroupbench req: 1000 LISTs, 10 live sleep jobs" "" "" ""

@@ -13,6 +13,7 @@
 //	cgroupbench now     [-name N]
 //	cgroupbench probe   [-name N] [-seconds S] [-out F] -- CMD ARGS
 //	cgroupbench watch   [-name N] [-timeout D] [-ready F] NAME=PID...
+//	cgroupbench hostile [common] [-conns N] [-kind silent|events|partial|wait|flood] [-bytes B] [-id ID] [-requests N]
 //
 //	common: -socket PATH  -name NAME  -tag TAG  -timeout DUR
 //
@@ -44,6 +45,11 @@
 //	         unresponsive the host became
 //	watch    follow processes through pidfds; when each died (epoch ms)
 //	         and which died first, whoever killed it
+//	hostile  what a hostile member of the socket group does, held until
+//	         stdin closes: N connections that send nothing, follow EVENTS
+//	         and never read, send B bytes of a request that never ends, or
+//	         WAIT and never read; or (flood) the largest request, again and
+//	         again; "ready ..." on stdout once in place
 //
 // Output is one figure per line on stdout, `<name>_<metric>[_<tag>]=value`
 // (latencies in µs, rates per second), stable so that runs can be compared;
@@ -78,6 +84,7 @@ const usage = `usage: cgroupbench MODE [options]
   now     [-name N]
   probe   [-name N] [-seconds S] [-out F] -- CMD ARGS
   watch   [-name N] [-timeout D] [-ready F] NAME=PID...
+  hostile [common] [-conns N] [-kind silent|events|partial|wait|flood] [-bytes B] [-id ID] [-requests N]
 common: -socket PATH (default $CGROUPD_SOCKET, else the protocol default)
         -name NAME -tag TAG (figure keys are NAME_METRIC_TAG)
         -timeout DUR (per request, default 2m)
@@ -97,6 +104,7 @@ var errFailed = errors.New("some requests failed")
 
 // env is what a mode gets.
 type env struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	fig            *figures
 }
@@ -118,6 +126,7 @@ var modes = []mode{
 	{"now", nowMode},
 	{"probe", probeMode},
 	{"watch", watchMode},
+	{"hostile", hostileMode},
 }
 
 // Run is the applet entry point.
@@ -135,7 +144,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if m.name != args[0] {
 			continue
 		}
-		e := &env{stdout: stdout, stderr: stderr}
+		e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 		err := m.run(e, args[1:])
 		var ue *usageError
 		switch {

@@ -88,7 +88,8 @@ func init() {
 			"  with --json one JSON object per event line (NDJSON)\n" +
 			"  --type: job.start job.freeze job.thaw job.kill job.oom job.throttle job.exit\n" +
 			"  job.cleanup job.adopt pressure daemon.upgrade cgroup.unknown cgroup.stray\n" +
-			"  state.corrupt events.dropped (another type is refused: no daemon emits it)\n", parseEvents},
+			"  state.corrupt events.dropped client.drop (another type is refused: no daemon\n" +
+			"  emits it)\n", parseEvents},
 		"remove": {"REMOVE", "usage: cgroupctl remove ID\n", parseID},
 		"ping":   {"PING", "usage: cgroupctl ping\n", parseNoArgs},
 		"quit":   {"QUIT", "usage: cgroupctl quit [--wait|-w]\n  --wait, -w  return once the daemon has exited (its shutdown done)\n", parseQuit},

@@ -74,7 +74,7 @@ var jsonTypes = map[string]jsonType{
 	"threshold_mem_freeze_some_pct": jsonNumber, "threshold_mem_kill_full_pct": jsonNumber,
 	"threshold_cpu_demote_some_pct": jsonNumber, "threshold_io_freeze_full_pct": jsonNumber,
 	// EVENTS: the block, and the keys of event lines (events --json)
-	"history": jsonNumber, "schema": jsonString, "ts_unix_ms": jsonNumber, "type": jsonString,
+	"history": jsonNumber, "bytes": jsonNumber, "schema": jsonString, "ts_unix_ms": jsonNumber, "type": jsonString,
 	"cpu_weight": jsonNumber, "log_lines": jsonNumber, "resource": jsonString, "action": jsonString,
 	"target": jsonString, "result": jsonString, "file": jsonString, "populated": jsonBool,
 	"rule": jsonString, "victim": jsonString,

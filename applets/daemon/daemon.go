@@ -46,6 +46,14 @@
 //	      --spawn-fallback            always start jobs by fork-and-attach (no clone3)
 //	      --kill-fallback             always kill by freeze+SIGKILL+thaw (no cgroup.kill)
 //	      --request-timeout DURATION  drop a client whose request is incomplete after this (default 30s)
+//	      --write-timeout DURATION    drop a client that takes none of the bytes waiting for it (a reply,
+//	                                  EVENTS or LOGS lines) for this long (default 30s)
+//	      --max-user-conns N          most open connections per non-root uid (default 1024)
+//	      --root-reserve N            descriptors at the top of the open file limit that only root's
+//	                                  connections and jobs may take (default 256)
+//	      --conn-memory SIZE          memory all connections' buffers may hold; over it the largest
+//	                                  connection of the non-root user holding the most is dropped
+//	                                  (default 32M, at least 8M)
 //	      --metrics-file PATH         write the Prometheus metrics (METRICS) to PATH every --metrics-interval,
 //	                                  atomically (temp file + rename), for node_exporter's textfile collector
 //	      --metrics-interval DURATION how often --metrics-file is written (default 15s, at least 1s)

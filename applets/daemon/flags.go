@@ -62,6 +62,14 @@ const usage = `usage: cgroupd [options]
       --spawn-fallback            always start jobs by fork-and-attach (no clone3)
       --kill-fallback             always kill by freeze+SIGKILL+thaw (no cgroup.kill)
       --request-timeout DURATION  drop a client whose request is incomplete after this (default 30s)
+      --write-timeout DURATION    drop a client that takes none of the bytes waiting for it (a reply,
+                                  EVENTS or LOGS lines) for this long (default 30s)
+      --max-user-conns N          most open connections per non-root uid (default 1024)
+      --root-reserve N            descriptors at the top of the open file limit that only root's
+                                  connections and jobs may take (default 256)
+      --conn-memory SIZE          memory all connections' buffers may hold; over it the largest
+                                  connection of the non-root user holding the most is dropped
+                                  (default 32M, at least 8M)
       --metrics-file PATH         write the Prometheus metrics (METRICS) to PATH every --metrics-interval,
                                   atomically (temp file + rename), for node_exporter's textfile collector
       --metrics-interval DURATION how often --metrics-file is written (default 15s, at least 1s)
@@ -98,7 +106,11 @@ type config struct {
 	SpawnFallback bool
 	KillFallback  bool
 	ReqTimeout    time.Duration
-	Th            guard.Thresholds
+	// What one user may cost through its connections (server/budget.go).
+	WriteTimeout              time.Duration
+	MaxUserConns, RootReserve int
+	ConnMemory                int64
+	Th                        guard.Thresholds
 	// The pressure engine's timing (pressure.Config) and dry run.
 	Window, Sustain, Cooldown, Hysteresis time.Duration
 	DryRun                                bool
@@ -123,10 +135,13 @@ type config struct {
 	StateDir string
 }
 
+// minConnMemory is the least --conn-memory: two of the largest requests.
+const minConnMemory = 2 * proto.MaxRequest
+
 // defaultConfig is the command line with no flags.
 func defaultConfig() *config {
 	p := pressure.Defaults()
-	return &config{ReqTimeout: 30 * time.Second, LogMaxSize: 8 << 20, LogRetain: 1000, Th: guard.DefaultThresholds(), Window: p.Window, Sustain: p.Sustain, Cooldown: p.Cooldown, Hysteresis: p.Hysteresis,
+	return &config{ReqTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, MaxUserConns: 1024, RootReserve: 256, ConnMemory: 32 << 20, LogMaxSize: 8 << 20, LogRetain: 1000, Th: guard.DefaultThresholds(), Window: p.Window, Sustain: p.Sustain, Cooldown: p.Cooldown, Hysteresis: p.Hysteresis,
 		HostPressure: "/proc/pressure", HostMeminfo: "/proc/meminfo", ReclaimHorizon: p.ReclaimHorizon, ProtectLevel: p.ProtectLevel,
 		MetricsInterval: 15 * time.Second, MaxUserPriority: 30, MaxUserJobs: 256,
 		MaxUserEnded: 128, MaxUserRunBytes: 64 << 10}
@@ -200,6 +215,11 @@ func parseFlags(args []string) (*config, error) {
 	num(&c.Th.CPUAdmitSome, "", "cpu-admit-some-avg10")
 	num(&c.Th.IOAdmitFull, "", "io-admit-full-avg10")
 	fs.DurationVar(&c.ReqTimeout, "request-timeout", c.ReqTimeout, "")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "")
+	fs.IntVar(&c.MaxUserConns, "max-user-conns", c.MaxUserConns, "")
+	fs.IntVar(&c.RootReserve, "root-reserve", c.RootReserve, "")
+	connMem := "32M"
+	str(&connMem, "", "conn-memory")
 	fs.DurationVar(&c.Window, "pressure-window", c.Window, "")
 	fs.DurationVar(&c.Sustain, "pressure-sustain", c.Sustain, "")
 	fs.DurationVar(&c.Cooldown, "pressure-cooldown", c.Cooldown, "")
@@ -241,6 +261,20 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if c.ReqTimeout <= 0 {
 		return nil, usageErrorf("--request-timeout: must be positive")
+	}
+	if c.WriteTimeout <= 0 {
+		return nil, usageErrorf("--write-timeout: must be positive")
+	}
+	if c.MaxUserConns < 1 {
+		return nil, usageErrorf("--max-user-conns: %d: want at least 1", c.MaxUserConns)
+	}
+	if c.RootReserve < 0 {
+		return nil, usageErrorf("--root-reserve: %d: want 0 or more", c.RootReserve)
+	}
+	if n, err := limits.ParseSize(connMem); err != nil || n < minConnMemory {
+		return nil, usageErrorf("--conn-memory: %q: want a size of at least 8M", connMem)
+	} else {
+		c.ConnMemory = n
 	}
 	if c.MetricsInterval < time.Second {
 		return nil, usageErrorf("--metrics-interval: must be at least 1s (the housekeeping tick)")

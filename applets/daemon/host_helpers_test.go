@@ -242,17 +242,23 @@ func newRootPath(t *testing.T) string {
 // "cgroupd ready". Cleanup stops it and removes every cgroup it left.
 func startDaemon(t *testing.T, args ...string) *testDaemon {
 	t.Helper()
-	root := newRootPath(t)
-	// Not t.TempDir: its parent is 0700, and a test connects as nobody.
+	d := startDaemonAt(t, newRootPath(t), sockPath(t), args...)
+	d.out.waitLine(t, 10*time.Second, `"cgroupd ready"`, func(s string) bool { return s == "cgroupd ready" })
+	return d
+}
+
+// sockPath is a socket path in a directory of its own that every user
+// may search (not t.TempDir: its parent is 0700, and a test connects as
+// nobody), removed at cleanup.
+func sockPath(t *testing.T) string {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "cgroupd-sock-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	os.Chmod(dir, 0o755)
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	d := startDaemonAt(t, root, filepath.Join(dir, "cgroupd.sock"), args...)
-	d.out.waitLine(t, 10*time.Second, `"cgroupd ready"`, func(s string) bool { return s == "cgroupd ready" })
-	return d
+	return filepath.Join(dir, "cgroupd.sock")
 }
 
 // startDaemonAt starts cgroupd without waiting for it to be ready.

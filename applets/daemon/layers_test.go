@@ -29,6 +29,7 @@ var layers = map[string]int{
 	"applets/daemon/journal":          1,
 	"applets/daemon/logstore":         1,
 	"applets/daemon/hub":              1,
+	"applets/daemon/budget":           1,
 	"applets/daemon/handoff":          2, // carries the hub's ring
 	"applets/daemon/spawner":          1,
 	"applets/daemon/killfb":           1,

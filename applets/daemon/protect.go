@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"runtime/debug"
 	"strconv"
 
 	"cgroupd/applets/daemon/spawner"
@@ -36,6 +37,9 @@ import (
 // delegated mode: well above its RSS at 10 000 jobs (~20 MiB).
 const daemonMemoryMin = 64 << 20
 
+// heapHeadroom is the Go runtime's memory limit beside --conn-memory.
+const heapHeadroom = 48 << 20
+
 // protectSelf applies the self-protection above and says what it got.
 func (d *daemon) protectSelf(delegated bool) {
 	if ok, limit := hostmem.CanLockAll(); !ok {
@@ -48,6 +52,8 @@ func (d *daemon) protectSelf(delegated bool) {
 		}
 		if err := hostmem.LockAll(); err != nil {
 			d.logf("protect: mlockall: %v (the daemon's memory can be evicted under host memory pressure)", err)
+		} else {
+			d.locked = true
 		}
 	}
 	adj, err := hostmem.OpenOOMScoreAdj("/proc/self/oom_score_adj")
@@ -68,6 +74,12 @@ func (d *daemon) protectSelf(delegated bool) {
 		d.debugf("protect: not root: oom_score_adj stays %d, jobs inherit it", adj.Value())
 		adj.Close()
 	}
+	// The Go runtime's soft memory limit: the heap the daemon needs (at
+	// 10 000 jobs, ~20 MiB) with room to spare, and what connections may
+	// hold (--conn-memory). Past it the GC runs sooner than GOGC would, so
+	// the garbage of dropped connections is not let grow to twice the
+	// live heap; it never refuses memory.
+	debug.SetMemoryLimit(heapHeadroom + d.cfg.ConnMemory)
 	if delegated {
 		leaf := d.root.Child(daemonLeaf)
 		if err := leaf.Write("memory.min", strconv.Itoa(daemonMemoryMin)); err != nil {
@@ -77,5 +89,33 @@ func (d *daemon) protectSelf(delegated bool) {
 	if d.meminfo, err = hostmem.Open(d.cfg.HostMeminfo); err != nil {
 		d.logf("pressure: host headroom rule off: %v", err)
 		d.meminfo = nil
+	}
+}
+
+// giveBack returns the Go heap's free pages to the kernel once client
+// connections let go of much (server.Config.Release). Pages mlockall
+// locked cannot be discarded (madvise MADV_DONTNEED fails with EINVAL on
+// a VM_LOCKED mapping), so a heap that once held many requests would
+// stay resident for good: the lock is lifted for the time of the scavenge
+// and taken again, which with MCL_ONFAULT locks only the pages still
+// resident; the executable is locked and faulted in again as at start.
+func (d *daemon) giveBack() {
+	d.debugf("protect: giving the heap's free memory back")
+	if !d.locked {
+		debug.FreeOSMemory()
+		return
+	}
+	if err := hostmem.UnlockAll(); err != nil {
+		d.debugf("protect: munlockall: %v", err)
+		return
+	}
+	debug.FreeOSMemory()
+	if err := hostmem.LockAll(); err != nil {
+		d.logf("protect: mlockall: %v (the daemon's memory can be evicted under host memory pressure)", err)
+		d.locked = false
+		return
+	}
+	if _, err := hostmem.LockExecutable(); err != nil {
+		d.logf("protect: %v (the daemon's code can be evicted under host memory pressure)", err)
 	}
 }

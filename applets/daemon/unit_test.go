@@ -58,6 +58,15 @@ func TestParseFlags(t *testing.T) {
 				c.Window, c.Sustain, c.Cooldown, c.Hysteresis, c.DryRun, c.HostPressure = 2*time.Second, 0, 3*time.Second, 10*time.Second, true, "/x/pressure"
 			})},
 		{name: "bad request timeout", args: []string{"--request-timeout=0s"}, err: "must be positive"},
+		{name: "connection bounds", args: []string{"--write-timeout", "5s", "--max-user-conns", "10", "--root-reserve=0", "--conn-memory", "64M"},
+			want: with(func(c *config) {
+				c.WriteTimeout, c.MaxUserConns, c.RootReserve, c.ConnMemory = 5*time.Second, 10, 0, 64<<20
+			})},
+		{name: "bad write timeout", args: []string{"--write-timeout", "0s"}, err: "--write-timeout: must be positive"},
+		{name: "no user connection", args: []string{"--max-user-conns", "0"}, err: "--max-user-conns: 0: want at least 1"},
+		{name: "negative root reserve", args: []string{"--root-reserve", "-1"}, err: "--root-reserve: -1: want 0 or more"},
+		{name: "conn memory below 8M", args: []string{"--conn-memory", "4M"}, err: `--conn-memory: "4M": want a size of at least 8M`},
+		{name: "conn memory unbounded", args: []string{"--conn-memory", "max"}, err: `--conn-memory: "max": want a size`},
 		{name: "window too short", args: []string{"--pressure-window", "1ms"}, err: "--pressure-window: 1ms: want 10ms..10s"},
 		{name: "window too long", args: []string{"--pressure-window", "11s"}, err: "--pressure-window: 11s"},
 		{name: "negative sustain", args: []string{"--pressure-sustain", "-1s"}, err: "--pressure-sustain: -1s: must not be negative"},

@@ -36,7 +36,7 @@ import (
 // this list, DESIGN.md's and the README's say the same):
 //
 //	layer 0: job, jobid, retain, pressure      the job model and its record's encoding, the automatic ids, which ended jobs --max-user-ended removes, the engine's policy
-//	layer 1: journal, logstore, hub, spawner, killfb, protect   records, logs, events, fork/exec, the kill fallback, what a priority buys
+//	layer 1: journal, logstore, hub, spawner, killfb, protect, budget   records, logs, events, fork/exec, the kill fallback, what a priority buys, what a user's connections may cost
 //	layer 2: handoff, guard                    an upgrade's hand-over format (it carries the hub's ring), the engine in the loop
 //	layer 3: supervisor                        the job table and every job's lifecycle
 //	layer 4: metrics, top                      figures read from the supervisor and the hub
@@ -98,6 +98,7 @@ type daemon struct {
 	made     []string             // what this start created and a clean exit removes, last first: the root, the default state dir
 	madeLogs bool                 // -L was made by this start (removed only if the start fails)
 	oomAdj   *hostmem.OOMScoreAdj // the daemon's own, while it can restore it
+	locked   bool                 // mlockall holds its memory (protect.go)
 	meminfo  *hostmem.Reader      // host headroom (nil: rule off)
 	sd       sdState              // systemd notification (sdnotify.go)
 	up       upgrade              // UPGRADE in progress (upgrade.go)
@@ -251,6 +252,8 @@ func (d *daemon) start() error {
 	d.top = top.New(d.lp, d.sup.LiveJobs, d.logf)
 	d.srv = server.New(server.Config{
 		Socket: d.cfg.Socket, SocketGroup: d.cfg.SocketGroup, ReqTimeout: d.cfg.ReqTimeout, EUID: d.euid,
+		WriteTimeout: d.cfg.WriteTimeout, MaxUserConns: d.cfg.MaxUserConns, RootReserve: d.cfg.RootReserve,
+		ConnMemory: int(d.cfg.ConnMemory), Release: d.giveBack,
 		Env: env, Cwd: cwd, MaxUserPriority: d.cfg.MaxUserPriority, MaxUserJobs: d.cfg.MaxUserJobs,
 		MaxUserRunBytes: d.cfg.MaxUserRunBytes,
 		JobRlimits:      d.jobRlimits(), MaxUserUlimits: d.cfg.MaxUserUlimits,

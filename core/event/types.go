@@ -10,6 +10,7 @@ import "slices"
 var Types = []string{
 	"job.start", "job.freeze", "job.thaw", "job.kill", "job.oom", "job.throttle", "job.exit", "job.cleanup", "pressure",
 	"job.adopt", "daemon.upgrade", "cgroup.unknown", "cgroup.stray", "state.corrupt", "events.dropped",
+	"client.drop",
 }
 
 // IsType reports whether t is one of Types. Not inlined: one copy of

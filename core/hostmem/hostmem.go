@@ -230,6 +230,10 @@ func LockAll() error {
 	return unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE | unix.MCL_ONFAULT)
 }
 
+// UnlockAll is munlockall: what LockAll and LockExecutable locked may be
+// evicted or discarded again.
+func UnlockAll() error { return unix.Munlockall() }
+
 // capIPCLock is CAP_IPC_LOCK's bit in the capability sets.
 const capIPCLock = 14
 

@@ -12,6 +12,7 @@ package hub
 
 import (
 	"io"
+	"slices"
 	"strconv"
 	"time"
 
@@ -131,16 +132,37 @@ func (h *Hub) Publish(e *Event) {
 
 // History is the ring's events f wants, oldest first, and their count.
 func (h *Hub) History(f Filter) ([]byte, int) {
-	var out []byte
-	n := 0
+	return h.AppendHistory(nil, f)
+}
+
+// AppendHistory is History appended to dst, grown once: a follower's
+// history goes straight into its write buffer, not through copies.
+func (h *Hub) AppendHistory(dst []byte, f Filter) ([]byte, int) {
+	size, n := 0, 0
 	for i := range h.ring {
-		e := &h.ring[(h.next+i)%len(h.ring)]
-		if f.wants(e) {
-			out = append(out, e.line...)
+		if e := &h.ring[i]; f.wants(e) {
+			size += len(e.line)
 			n++
 		}
 	}
-	return out, n
+	dst = slices.Grow(dst, size)
+	for i := range h.ring {
+		if e := &h.ring[(h.next+i)%len(h.ring)]; f.wants(e) {
+			dst = append(dst, e.line...)
+		}
+	}
+	return dst, n
+}
+
+// Count is how many of the ring's events f wants.
+func (h *Hub) Count(f Filter) int {
+	n := 0
+	for i := range h.ring {
+		if f.wants(&h.ring[i]) {
+			n++
+		}
+	}
+	return n
 }
 
 // Latest is the newest n events f wants, oldest first.

@@ -38,13 +38,16 @@ func (st *streams) doEvents(c *conn, r *proto.Request) []byte {
 			f.Types[x] = true
 		}
 	}
-	hist, n := st.srv.events.History(f)
-	head := proto.OK().Add("history", strconv.Itoa(n)).Bytes()
+	// The history goes straight into the write buffer: up to 4096 lines,
+	// a MiB, that a copy or two per EVENTS would make garbage of.
+	c.wbuf = append(c.wbuf, proto.OK().Add("history", strconv.Itoa(st.srv.events.Count(f))).Bytes()...)
+	c.wbuf, _ = st.srv.events.AppendHistory(c.wbuf, f)
 	if v, _ := r.Get("follow"); v == "" || v == "0" {
-		return append(head, hist...)
+		st.srv.reply(c, nil)
+		return nil
 	}
 	c.sub = st.srv.events.Subscribe(f, c)
-	st.srv.send(c, append(head, hist...))
+	st.srv.flush(c)
 	return nil
 }
 
@@ -53,6 +56,7 @@ func (st *streams) doEvents(c *conn, r *proto.Request) []byte {
 // the publishing.
 func (c *conn) Queue(line []byte) {
 	c.wbuf = append(c.wbuf, line...)
+	c.account()
 	if !c.queued {
 		c.queued = true
 		c.srv.dirty = append(c.srv.dirty, c)
@@ -64,15 +68,21 @@ func (c *conn) Backlog() int { return len(c.wbuf) - c.wpos }
 
 // FlushQueued writes out what the hub queued during a batch of the loop.
 func (srv *Server) FlushQueued() {
-	for len(srv.dirty) > 0 {
-		q := srv.dirty
-		srv.dirty = nil
-		for _, c := range q {
-			c.queued = false
-			if !c.closed {
-				srv.flush(c)
+	for {
+		for len(srv.dirty) > 0 {
+			q := srv.dirty
+			srv.dirty = nil
+			for _, c := range q {
+				c.queued = false
+				if !c.closed {
+					srv.flush(c)
+				}
 			}
 		}
+		if !srv.bud.Over() {
+			return
+		}
+		trimConns(srv) // the batch's replies and lines are over --conn-memory: its drops' events are queued
 	}
 }
 

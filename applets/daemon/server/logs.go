@@ -105,6 +105,7 @@ func (st *streams) fillLog(c *conn) bool {
 		return false
 	}
 	if ls.follow && !ls.job.IsEnded() {
+		c.wbuf = nil         // an idle follower holds no chunk
 		st.srv.setMask(c, 0) // idle; EPOLLHUP still reports a client that left
 		return false
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"cgroupd/applets/daemon/budget"
 	"cgroupd/applets/daemon/guard"
 	"cgroupd/applets/daemon/hub"
 	"cgroupd/applets/daemon/journal"
@@ -63,12 +64,17 @@ type conn struct {
 
 // Config is what the server is started with.
 type Config struct {
-	Socket          string
-	SocketGroup     string // --socket-group: chgrp the socket
-	ReqTimeout      time.Duration
-	EUID            int      // the daemon's user
-	Env             []string // jobs' environment: the daemon's, without its private variables
-	Cwd             string   // jobs' working directory: the daemon's
+	Socket      string
+	SocketGroup string // --socket-group: chgrp the socket
+	ReqTimeout  time.Duration
+	// What one user may cost through its connections (budget.go).
+	WriteTimeout    time.Duration // --write-timeout
+	MaxUserConns    int           // --max-user-conns
+	RootReserve     int           // --root-reserve
+	ConnMemory      int           // --conn-memory: bytes of all connections' buffers
+	EUID            int           // the daemon's user
+	Env             []string      // jobs' environment: the daemon's, without its private variables
+	Cwd             string        // jobs' working directory: the daemon's
 	MaxUserPriority int
 	MaxUserJobs     int
 	MaxUserRunBytes int64 // argv + env bytes of a non-root RUN (<= 0: no bound)
@@ -90,6 +96,9 @@ type Config struct {
 	Upgrade func() error
 	Metrics func(b []byte, shown func(*supervisor.Job) bool) []byte // per-job series of the jobs shown
 	Top     *top.Sampler
+	// Release gives the heap's free memory back to the kernel, after
+	// connections let go of much (nil: nothing).
+	Release func()
 }
 
 // Server is the daemon's socket side: the listener, the connections, the
@@ -110,8 +119,9 @@ type Server struct {
 	readQ        []*conn // connections in connReading, in deadline order
 	dirty        []*conn // followers the hub queued lines for during this batch
 
-	st streams // what connections wait for (streams.go)
-	cl callers // who is asking: rights, ceilings, groups (users.go)
+	st  streams        // what connections wait for (streams.go)
+	bud *budget.Budget // what each user's connections cost (budget.go)
+	cl  callers        // who is asking: rights, ceilings, groups (users.go)
 
 	upConn *conn // the UPGRADE requester while one is in progress
 	hold   bool  // an upgrade quiesces: complete requests are held
@@ -123,6 +133,7 @@ type Server struct {
 // records in jn are written, reading logs from logs, streaming events.
 func New(cfg Config, lp *loop.Loop, sup *supervisor.Supervisor, jn *journal.Journal, logs *logstore.Store, events *hub.Hub) *Server {
 	srv := &Server{cfg: cfg, lp: lp, sup: sup, jn: jn, logs: logs, events: events, lfd: -1, conns: map[int]*conn{}}
+	srv.bud = newBudget(srv)
 	srv.st = streams{srv: srv, waiters: map[*supervisor.Job]map[*conn]struct{}{},
 		followers: map[*supervisor.Job]map[*conn]struct{}{}, held: map[*conn]*supervisor.Job{},
 		runs: map[*supervisor.Job]runReq{}}
@@ -231,7 +242,7 @@ func LookupGroup(g string) (int, error) {
 // onAccept accepts a bounded batch of connections.
 func (srv *Server) onAccept() {
 	for i := 0; i < 64 && !srv.quit; i++ {
-		nfd, _, err := unix.Accept4(srv.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		nfd, spare, err := srv.bud.Accept(srv.lfd)
 		if err != nil {
 			switch {
 			case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR), errors.Is(err, unix.ECONNABORTED):
@@ -249,15 +260,21 @@ func (srv *Server) onAccept() {
 		if err != nil {
 			srv.debugf("SO_PEERCRED: %v", err)
 			unix.Close(nfd)
+			srv.bud.OpenSpare()
 			continue
 		}
 		c := &conn{fd: nfd, cred: *cred, state: connReading, deadline: time.Now().Add(srv.cfg.ReqTimeout), mask: unix.EPOLLIN, srv: srv}
+		if why := srv.bud.Admit(cred.Uid, nfd, spare); why != "" {
+			c.refuse(why)
+			continue
+		}
 		if err := srv.lp.Add(nfd, c.mask, func(ev uint32) { srv.onConn(c, ev) }); err != nil {
 			srv.logf("epoll add conn: %v", err)
 			unix.Close(nfd)
 			continue
 		}
 		srv.conns[nfd] = c
+		srv.bud.Add(c.fd, c.cred.Uid)
 		srv.readQ = append(srv.readQ, c)
 	}
 }
@@ -325,7 +342,11 @@ func (srv *Server) readRequest(c *conn) {
 			srv.handle(c)
 			return
 		}
-		c.rbuf = append(c.rbuf, buf[:n]...)
+		c.rbuf = appendRequest(c.rbuf, buf[:n])
+		c.account()
+		if trimConns(srv); c.closed {
+			return // the largest of the user holding the most
+		}
 		if len(c.rbuf) > proto.MaxRequest {
 			srv.reply(c, proto.Err("request too large").Add("max_bytes", strconv.Itoa(proto.MaxRequest)).Bytes())
 			return
@@ -406,7 +427,7 @@ func (srv *Server) reply(c *conn, b []byte) {
 		return
 	}
 	c.state = connWriting
-	c.raw = nil
+	c.raw, c.rbuf = nil, nil
 	c.closeFDs() // answered: a PIPE that ran has taken them
 	c.wbuf = append(c.wbuf, b...)
 	srv.flush(c)
@@ -420,11 +441,19 @@ func (srv *Server) send(c *conn, b []byte) {
 
 // flush writes what the socket takes; the rest waits for EPOLLOUT.
 func (srv *Server) flush(c *conn) {
+	c.flush()
+	c.account()
+}
+
+func (c *conn) flush() {
+	srv := c.srv
 	for chunks := 0; !c.closed; chunks++ {
+		sent := 0
 		for c.wpos < len(c.wbuf) {
 			n, err := unix.SendmsgN(c.fd, c.wbuf[c.wpos:], nil, nil, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
 			if err != nil {
 				if errors.Is(err, unix.EAGAIN) {
+					c.wrote(sent, true)
 					srv.setMask(c, unix.EPOLLOUT)
 					return
 				}
@@ -436,8 +465,10 @@ func (srv *Server) flush(c *conn) {
 				return
 			}
 			c.wpos += n
+			sent += n
 		}
 		c.wbuf, c.wpos = c.wbuf[:0], 0
+		c.wrote(sent, false)
 		if c.sub != nil && srv.st.markGap(c) {
 			continue // an EVENTS follower caught up: its gap mark
 		}
@@ -480,10 +511,11 @@ func (srv *Server) closeConn(c *conn) {
 	}
 	c.closed = true
 	srv.lp.CloseFD(c.fd)
-	delete(srv.conns, c.fd)
 	srv.st.connGone(c) // what it waited for (streams.go)
 	c.closeFDs()
-	c.rbuf, c.wbuf = nil, nil
+	c.rbuf, c.wbuf, c.raw = nil, nil, nil
+	delete(srv.conns, c.fd)
+	srv.bud.Remove(c.fd)
 	srv.pauseAccept(false)
 }
 
@@ -498,12 +530,15 @@ func (srv *Server) Tick(now time.Time) {
 				break
 			}
 			srv.setMask(c, 0)
+			held := srv.bud.Bytes(c.fd)
 			srv.reply(c, proto.Err("request timeout").Bytes())
+			c.dropped("request_timeout", held)
 		}
 		srv.readQ[0] = nil
 		srv.readQ = srv.readQ[1:]
 	}
 	srv.st.expireFreezeOps(now)
+	tickBudget(srv, now)
 	srv.pauseAccept(false)
 }
 

@@ -98,7 +98,9 @@ func (srv *Server) Take(h *handoff.Handoff) error {
 			continue
 		}
 		srv.conns[c.fd] = c
+		srv.bud.Add(c.fd, c.cred.Uid)
 		srv.st.takeConn(c, hc)
+		c.account()
 	}
 	return nil
 }

@@ -65,6 +65,9 @@ func (cl *callers) checkUserJobs(c *conn) *supervisor.Refusal {
 		return supervisor.Refuse("too many jobs", "detail",
 			fmt.Sprintf("uid %d has %d live or pending jobs, the most a non-root caller may have (--max-user-jobs %d)", c.cred.Uid, n, cl.srv.cfg.MaxUserJobs))
 	}
+	if why := cl.srv.bud.Reserved(c.cred.Uid, c.fd); why != "" {
+		return supervisor.Refuse("too many jobs", "detail", why)
+	}
 	return nil
 }
 
