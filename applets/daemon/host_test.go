@@ -861,6 +861,42 @@ func TestDelegatedRoot(t *testing.T) {
 	}
 }
 
+// TestDelegateSubgroup: a daemon started in a child of its root, as
+// systemd's DelegateSubgroup=start does, moves itself into <root>/_daemon
+// and removes the emptied child, so it is not reported as unknown.
+func TestDelegateSubgroup(t *testing.T) {
+	root := newRootPath(t)
+	sub := filepath.Join(root, "start")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { removeTree(t, root) })
+	fd, err := syscall.Open(sub, syscall.O_DIRECTORY|syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	dir := t.TempDir()
+	d := startDaemonCmd(t, root, filepath.Join(dir, "s.sock"), func(c *exec.Cmd) {
+		c.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	})
+	d.out.waitLine(t, 10*time.Second, "cgroupd ready", func(s string) bool { return s == "cgroupd ready" })
+	pid := strconv.Itoa(d.cmd.Process.Pid)
+	if got := readFile(t, filepath.Join(root, "_daemon", "cgroup.procs")); got != pid {
+		t.Errorf("got _daemon/cgroup.procs %q, want the daemon's pid %s", got, pid)
+	}
+	if _, err := os.Stat(sub); !os.IsNotExist(err) {
+		t.Errorf("%s left after the daemon moved out (stat: %v)", sub, err)
+	}
+	if ev := d.out.events("cgroup.unknown"); len(ev) != 0 {
+		t.Errorf("the daemon reported unknown cgroups: %v", ev)
+	}
+	d.stop()
+	if code := d.waitExit(10 * time.Second); code != 0 {
+		t.Errorf("got exit %d, want 0", code)
+	}
+}
+
 // TestNonRootDaemon: a daemon running as nobody in a cgroup delegated to
 // it (owned by nobody, as systemd's Delegate=yes does) moves itself into
 // _daemon, runs nobody's jobs and refuses to run jobs as anyone else.
