@@ -81,8 +81,13 @@ test-cross: $(USER_ARCHES:%=cross-%) ## go tests as 386 (natively), arm and risc
 		CGROUPD_TEST_USER_EMU=1 CGO_ENABLED=0 GOARCH=$$a GOARM=7 $(GO) test -count=1 -exec $$q -skip '^($(subst $(space),|,$(strip $(USER_SKIP))))$$' ./...; \
 	done
 
-test-systemd: build ## boot Debian with systemd as PID 1 in a VM and test scripts/systemd/cgroupd.service
-	sh scripts/systemd-vm.sh test
+# make test-systemd boots each of these Debian releases in turn:
+# bookworm (systemd 252, the unit as shipped) and trixie (systemd 257, the
+# unit with scripts/systemd/keep-jobs.conf, PostgreSQL).
+SYSTEMD_RELEASES ?= bookworm trixie
+
+test-systemd: build ## boot Debian bookworm, then trixie, with systemd as PID 1 in a VM and test scripts/systemd/cgroupd.service (SYSTEMD_RELEASES=...)
+	@set -e; for r in $(SYSTEMD_RELEASES); do sh scripts/systemd-vm.sh test $$r; done
 
 bench: build ## benchmarks on this host; figures to build/bench.txt
 	sh scripts/bench.sh
