@@ -26,7 +26,7 @@
 # root on NVMe (built into the cloud kernel; virtio-blk is a
 # module) and qemu -snapshot, so the cached image is never written. A second
 # small ext4 image carries build/cgroupbox, scripts/systemd/cgroupd.service,
-# keep-jobs.conf, vm-test.sh and the release's name; the unit
+# keep-jobs.conf, vm-test.sh (with poll.sh) and the release's name; the unit
 # cgroupd-vmtest.service baked into the root mounts it, runs vm-test.sh,
 # prints SUITE-EXIT=<status> on the console and powers off. The console
 # goes to stdout and build/vm-systemd.log (bookworm) or
@@ -254,7 +254,8 @@ test_vm() {
 	trap 'exit 130' INT TERM
 	t0=$(date +%s)
 	mkdir "$vmdir/t"
-	cp "$build/cgroupbox" "$here/systemd/cgroupd.service" "$here/systemd/keep-jobs.conf" "$here/systemd/vm-test.sh" "$vmdir/t/"
+	cp "$build/cgroupbox" "$here/systemd/cgroupd.service" "$here/systemd/keep-jobs.conf" "$here/systemd/vm-test.sh" \
+		"$here/systemd/poll.sh" "$vmdir/t/"
 	# The guest checks that it booted the release asked for.
 	echo "$release" >"$vmdir/t/release"
 	mkfs.ext4 -q -F -L cgdtest -d "$vmdir/t" "$vmdir/test.img" 64M || die "mkfs.ext4 -d (test disk) failed"

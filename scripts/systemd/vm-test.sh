@@ -24,7 +24,7 @@ PASS=0
 export PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 JOBENV="--env PATH=/usr/local/bin:/usr/bin:/bin"
 
-now() { cut -d' ' -f1 /proc/uptime; }
+. "$T/poll.sh"
 say() { echo "[$(now)] $*"; }
 
 fail() {
@@ -39,15 +39,6 @@ fail() {
 	exit 1
 }
 pass() { PASS=$((PASS + 1)); say "ok: $*"; }
-
-# wait_for COND SECONDS WHAT: poll the shell condition every 0.1 s.
-wait_for() {
-	_end=$(awk -v n="$(now)" -v s="$2" 'BEGIN { printf "%d", n + s }')
-	while ! eval "$1"; do
-		[ "$(awk -v n="$(now)" 'BEGIN { printf "%d", n }')" -lt "$_end" ] || fail "timed out after $2 s waiting for $3"
-		sleep 0.1
-	done
-}
 
 prop() { systemctl show -p "$1" --value cgroupd; }
 journal() { journalctl --no-pager -o cat -u cgroupd; }
