@@ -33,7 +33,7 @@ VERSION ?= $(shell git describe --tags --dirty 2>/dev/null || echo unknown)
 COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build install deps test test-unit test-vm test-systemd test-cross cross bench bench-vm check clean help FORCE
+.PHONY: all build install deps test test-unit test-vm test-systemd test-slurm test-cross cross bench bench-vm check clean help FORCE
 
 all: build ## build build/cgroupbox (static, stripped) and its applet links
 
@@ -81,8 +81,16 @@ test-cross: $(USER_ARCHES:%=cross-%) ## go tests as 386 (natively), arm and risc
 		CGROUPD_TEST_USER_EMU=1 CGO_ENABLED=0 GOARCH=$$a GOARM=7 $(GO) test -count=1 -exec $$q -skip '^($(subst $(space),|,$(strip $(USER_SKIP))))$$' ./...; \
 	done
 
-test-systemd: build ## boot Debian with systemd as PID 1 in a VM and test scripts/systemd/cgroupd.service
-	sh scripts/systemd-vm.sh test
+# make test-systemd boots each of these Debian releases in turn:
+# bookworm (systemd 252, the unit as shipped) and trixie (systemd 257, the
+# unit with scripts/systemd/keep-jobs.conf, PostgreSQL).
+SYSTEMD_RELEASES ?= bookworm trixie
+
+test-systemd: build ## boot Debian bookworm, then trixie, with systemd as PID 1 in a VM and test scripts/systemd/cgroupd.service (SYSTEMD_RELEASES=...)
+	@set -e; for r in $(SYSTEMD_RELEASES); do sh scripts/systemd-vm.sh test $$r; done
+
+test-slurm: build ## optional, not in make test: a two-node Slurm cluster (Debian trixie's slurm-wlm, munge, slurmdbd) in two VMs on a loopback socket network; sbatch, a job array over both nodes, sacct
+	sh scripts/slurm-vm.sh test
 
 bench: build ## benchmarks on this host; figures to build/bench.txt
 	sh scripts/bench.sh

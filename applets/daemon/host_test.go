@@ -822,21 +822,21 @@ func TestRequestTimeout(t *testing.T) {
 	mustOK(t, d.do("PING"))
 }
 
-// TestDelegatedRoot: a daemon whose own cgroup is its root moves itself
-// into <root>/_daemon and runs jobs beside it.
-func TestDelegatedRoot(t *testing.T) {
-	root := newRootPath(t)
-	if err := os.Mkdir(root, 0o755); err != nil {
+// startDelegated starts a daemon for root from inside the cgroup start
+// (root itself, or a child of it as systemd's DelegateSubgroup= makes),
+// waits until it is ready and checks that it moved into <root>/_daemon.
+func startDelegated(t *testing.T, root, start string) *testDaemon {
+	t.Helper()
+	if err := os.MkdirAll(start, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { removeTree(t, root) })
-	fd, err := syscall.Open(root, syscall.O_DIRECTORY|syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	fd, err := syscall.Open(start, syscall.O_DIRECTORY|syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer syscall.Close(fd)
-	dir := t.TempDir()
-	d := startDaemonCmd(t, root, filepath.Join(dir, "s.sock"), func(c *exec.Cmd) {
+	d := startDaemonCmd(t, root, filepath.Join(t.TempDir(), "s.sock"), func(c *exec.Cmd) {
 		c.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
 	})
 	d.out.waitLine(t, 10*time.Second, "cgroupd ready", func(s string) bool { return s == "cgroupd ready" })
@@ -844,6 +844,14 @@ func TestDelegatedRoot(t *testing.T) {
 	if got := readFile(t, filepath.Join(root, "_daemon", "cgroup.procs")); got != pid {
 		t.Errorf("got _daemon/cgroup.procs %q, want the daemon's pid %s", got, pid)
 	}
+	return d
+}
+
+// TestDelegatedRoot: a daemon whose own cgroup is its root moves itself
+// into <root>/_daemon and runs jobs beside it.
+func TestDelegatedRoot(t *testing.T) {
+	root := newRootPath(t)
+	d := startDelegated(t, root, root)
 	if got := readFile(t, filepath.Join(root, "cgroup.procs")); got != "" {
 		t.Errorf("got root cgroup.procs %q, want empty", got)
 	}
@@ -854,6 +862,25 @@ func TestDelegatedRoot(t *testing.T) {
 	mustOK(t, d.do("WAIT", "id", "j"))
 	if ls := mustOK(t, d.do("LIST")); ls.KV["count"] != "1" {
 		t.Errorf("got LIST count %s, want 1 (_daemon is not a job)", ls.KV["count"])
+	}
+	d.stop()
+	if code := d.waitExit(10 * time.Second); code != 0 {
+		t.Errorf("got exit %d, want 0", code)
+	}
+}
+
+// TestDelegateSubgroup: a daemon started in a child of its root, as
+// systemd's DelegateSubgroup=start does, moves itself into <root>/_daemon
+// and removes the emptied child, so it is not reported as unknown.
+func TestDelegateSubgroup(t *testing.T) {
+	root := newRootPath(t)
+	sub := filepath.Join(root, "start")
+	d := startDelegated(t, root, sub)
+	if _, err := os.Stat(sub); !os.IsNotExist(err) {
+		t.Errorf("%s left after the daemon moved out (stat: %v)", sub, err)
+	}
+	if ev := d.out.events("cgroup.unknown"); len(ev) != 0 {
+		t.Errorf("the daemon reported unknown cgroups: %v", ev)
 	}
 	d.stop()
 	if code := d.waitExit(10 * time.Second); code != 0 {

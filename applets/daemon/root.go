@@ -127,10 +127,15 @@ func setupRoot(s *rootSetup, lock func(string) error, debugf func(string, ...any
 		return err
 	}
 
-	if self != "" && filepath.Join(mount, self) == filepath.Clean(root) {
-		// Delegated mode (systemd Delegate=yes): our own cgroup is the root.
-		// Move the whole process (all threads) into a leaf so that
-		// controllers can be enabled in the root.
+	own, clean := filepath.Join(mount, self), filepath.Clean(root)
+	// systemd's DelegateSubgroup=NAME (>= 254) starts us in <root>/NAME;
+	// it cannot be _daemon (systemd refuses a name starting with "_").
+	sub := self != "" && filepath.Dir(own) == clean && filepath.Base(own) != daemonLeaf
+	if self != "" && own == clean || sub {
+		// Delegated mode (systemd Delegate=yes): our own cgroup is the
+		// root, or systemd's subgroup of it. Move the whole process (all
+		// threads) into a leaf so that controllers can be enabled in the
+		// root, and one place holds the daemon after every start.
 		leaf := s.Root.Child(daemonLeaf)
 		if err := leaf.Create(); err != nil && !errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("delegated root: create %s: %w", leaf, err)
@@ -140,6 +145,14 @@ func setupRoot(s *rootSetup, lock func(string) error, debugf func(string, ...any
 		}
 		s.Delegated = true
 		debugf("moved into %s", leaf)
+		if sub {
+			// The subgroup systemd made for us is empty now: removed, so
+			// that it is not reported as an unknown cgroup. systemd makes
+			// it again for the next start. Anything still in it keeps it.
+			if err := os.Remove(own); err != nil {
+				debugf("remove %s: %v", own, err)
+			}
+		}
 	}
 
 	lv, err := levels(mount, root)
