@@ -168,16 +168,20 @@ func TestSparesAcrossVersions(t *testing.T) {
 		mustOK(t, d.do("WAIT", "id", id))
 		mustOK(t, d.do("REMOVE", "id", id))
 	}
-	mustOK(t, d.run("ended", []string{"sh", "-c", "exit 3"}))
-	mustOK(t, d.do("WAIT", "id", "ended"))
-	live := mustOK(t, d.run("live", []string{"sleep", "1000"})).KV["pid"]
 	// The old writer turns a removed record into a spare on its own
-	// goroutine, after REMOVE is answered.
+	// goroutine, after REMOVE is answered; a new job's first record takes
+	// one again, so they are looked for before the next jobs start.
 	var oldSpares []string
 	pollUntil(t, 10*time.Second, "the old build's spares", func() bool {
 		oldSpares, _ = filepath.Glob(filepath.Join(jobs, ".spare-*"))
 		return len(oldSpares) > 0
 	})
+	mustOK(t, d.run("ended", []string{"sh", "-c", "exit 3"}))
+	mustOK(t, d.do("WAIT", "id", "ended"))
+	live := mustOK(t, d.run("live", []string{"sleep", "1000"})).KV["pid"]
+	// Those the later jobs' records did not take stay spares.
+	later, _ := filepath.Glob(filepath.Join(jobs, ".spare-*"))
+	oldSpares = append(oldSpares, later...)
 	check := func(step string, d *testDaemon, want ...string) {
 		t.Helper()
 		list := listByID(t, d)
