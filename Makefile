@@ -15,7 +15,9 @@ USER_ARCHES := arm riscv64
 # processes with clone3(CLONE_INTO_CGROUP), which qemu-user does not emulate
 # (ENOSYS), or exec a foreign-arch binary (the daemon or hog they build, the
 # test binary as the spawn helper), which the host kernel runs only through
-# binfmt_misc, not set up here. 386 runs natively, every test included.
+# binfmt_misc, not set up here. 386 runs natively, every test included,
+# where the kernel runs 32-bit x86 binaries; where it does not (ia32_emulation
+# off) its test binaries are only compiled: qemu-i386 crashes Go's 386 runtime.
 USER_SKIP := TestDirReal TestFreezeReal TestKillReal TestSignalAttachReal TestStatReal \
 	TestCgroupEvents TestAutoFallback TestNoFallbackOnceWorking TestFallbackExecError \
 	TestHelperMainEOF TestStartReap TestInCgroup TestStdioEnvDirCred TestStartErrors \
@@ -25,7 +27,11 @@ USER_SKIP := TestDirReal TestFreezeReal TestKillReal TestSignalAttachReal TestSt
 	TestShutdown TestStartup TestNonRootCaller TestRequestTimeout TestDelegatedRoot \
 	TestNonRootDaemon TestEngineHost TestQueueStartsInPriorityOrder TestQueueTimeout \
 	TestQueueKillRemove TestRealDaemonKeysTyped TestListScreen TestInspectUnknownFigures TestPipeStreams \
-	TestPipeAttachScreen
+	TestPipeAttachScreen TestStartRlimits \
+	TestStartBetween
+# (TestStartBetween is the one that is neither: it needs a spawn that falls
+# within one clock tick, which a process started under qemu-user misses in
+# about half the runs.)
 empty :=
 space := $(empty) $(empty)
 MAXSIZE := 4194304
@@ -70,8 +76,15 @@ test-unit: deps build ## go tests: unit tests and host integration tests (real c
 test-vm: build $(if $(filter-out amd64,$(ARCH)),cross-$(ARCH)) ## boot a VM with every cgroup v2 controller and run scripts/suite there (ARCH=amd64|arm64)
 	CGROUPD_VM_ARCH=$(ARCH) sh scripts/vm.sh test
 
-test-cross: $(USER_ARCHES:%=cross-%) ## go tests as 386 (natively), arm and riscv64 (qemu-user-static)
-	CGO_ENABLED=0 GOARCH=386 $(GO) test -count=1 ./...
+test-cross: cross-386 $(USER_ARCHES:%=cross-%) ## go tests as 386 (natively; compiled only where the kernel has no ia32 emulation), arm and riscv64 (qemu-user-static)
+	@if $(BUILD)/linux-386/cgroupbox -V >/dev/null 2>&1; then \
+		echo "GOARCH=386 go test ./... (natively)"; \
+		CGO_ENABLED=0 GOARCH=386 $(GO) test -count=1 ./...; \
+	else \
+		echo "GOARCH=386: NOT RUN: this kernel runs no 32-bit x86 binary (booted with ia32_emulation off) and qemu-i386 crashes Go's 386 runtime; the 386 test binaries are only compiled (go test -c)"; \
+		rm -rf $(BUILD)/test-386 && mkdir -p $(BUILD)/test-386 && \
+		CGO_ENABLED=0 GOARCH=386 $(GO) test -c -o $(BUILD)/test-386/ ./...; \
+	fi
 	@set -e; for a in $(USER_ARCHES); do \
 		q=qemu-$$a-static; \
 		echo "qemu-user $$a: $$($$q $(BUILD)/linux-$$a/cgroupbox -V)"; \

@@ -33,7 +33,9 @@ const Block = 64
 const prefix = "job-"
 
 // MaxDigits bounds n of an automatic id job-<n>.
-const MaxDigits = 15
+//
+// 15 where int is 64 bits, 9 where it is 32 (arm, 386): n always fits.
+const MaxDigits = 9 + 6*int(^uint(0)>>63)
 
 // Counter is the loop's id counter. persist (nil: nothing kept) stores a
 // new reservation: ids below it may have been handed out.

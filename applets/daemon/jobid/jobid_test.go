@@ -2,6 +2,7 @@ package jobid
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -81,8 +82,8 @@ func TestCounterOutOfReach(t *testing.T) {
 	}{
 		{"job-1", true}, // the next one: as if automatic
 		{"job-2", false},
-		{"job-999999999999999", false}, // MaxDigits digits: automatic form
-		{"job-1000000000000000", true}, // longer: a name
+		{"job-" + strings.Repeat("9", MaxDigits), false}, // MaxDigits digits: automatic form
+		{"job-1" + strings.Repeat("0", MaxDigits), true}, // longer: a name
 		{"job-999999999999999999", true},
 		{"job-0", true}, {"job-01", true}, {"web", true},
 	} {
@@ -90,7 +91,7 @@ func TestCounterOutOfReach(t *testing.T) {
 			t.Errorf("Allowed(%q) = %v, want %v", tc.id, got, tc.want)
 		}
 	}
-	for _, id := range []string{"job-999999999999999999", "job-1000000000000000"} {
+	for _, id := range []string{"job-999999999999999999", "job-1" + strings.Repeat("0", MaxDigits)} {
 		c.Seen(id) // a record or a log found at start
 		c.Take(id)
 		taken[id] = true
