@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"strconv"
@@ -17,8 +16,8 @@ import (
 // with a credential). With -conns N it opens N connections and does -kind
 // on each: silent (connect only), events (EVENTS follow: 1, never read),
 // partial (-bytes of a request that never ends), wait (WAIT -id, never
-// read). With -kind flood it sends the largest request the protocol takes
-// (a PING of distinct keys, proto.MaxRequest bytes) again and again on one
+// read). With -kind flood it sends the largest request the daemon accepts
+// (a PING of proto.MaxHeaders distinct keys) again and again on one
 // connection at a time, reading each reply (-requests N: N of them, their
 // latency printed, then it exits). It prints "ready opened=N
 // refused=M" once the connections are made, then holds them; at EOF on
@@ -85,10 +84,15 @@ func partialRequest(n int) []byte {
 	return b[:n]
 }
 
-// largestRequest is a PING of distinct keys, as large as the protocol takes.
+// largestRequest is a PING of distinct keys, the largest the daemon
+// accepts: proto.MaxHeaders of them (more is refused as too large before
+// the 4 MiB proto.MaxRequest is reached), within proto.MaxRequest.
 func largestRequest() []byte {
-	b := partialRequest(proto.MaxRequest - 16)
-	b = b[:bytes.LastIndexByte(b, '\n')+1]
+	b := []byte("PING\n")
+	for i := 0; i < proto.MaxHeaders && len(b) < proto.MaxRequest-32; i++ {
+		b = strconv.AppendInt(append(b, 'k'), int64(i), 10)
+		b = append(b, ": x\n"...)
+	}
 	return append(b, '\n')
 }
 
